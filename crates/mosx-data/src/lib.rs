@@ -1,0 +1,1 @@
+//! mosx-data (skeleton; being written)

@@ -1,0 +1,1 @@
+//! mosx-fairness (skeleton; being written)

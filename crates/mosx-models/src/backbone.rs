@@ -1,0 +1,72 @@
+//! The one interface the training and evaluation stages see of a backbone.
+//!
+//! Invariants shared by every implementation:
+//! * `embed` returns what Hugging Face would pass as `inputs_embeds` (for Gemma-3 the
+//!   `sqrt(hidden)` scale is already applied, as `Gemma3TextScaledWordEmbedding` does);
+//!   a soft prompt is concatenated in that space, in front of the task tokens.
+//! * `answer_logits` computes the logits of the requested vocabulary ids only, at the
+//!   answer position: the first decoder step for T5, the position after the last real
+//!   token for decoder-only models. It never materialises the full-vocabulary head.
+//! * Masks are `[B, T]` int64 with 1 for real tokens and 0 for padding; batches are
+//!   right-padded.
+//! * Base weights live in the model's own `VarStore`; adapters (LoRA) live under their
+//!   own path prefix and are the only trainable variables once `freeze_base` is called.
+
+use tch::{Device, Kind, Tensor};
+
+use crate::error::ModelError;
+
+/// A right-padded batch of token ids and its attention mask.
+#[derive(Debug)]
+pub struct TokenBatch {
+    /// `[B, T]` int64 token ids, right-padded with the pad id.
+    pub input_ids: Tensor,
+    /// `[B, T]` int64, 1 for real tokens and 0 for padding.
+    pub attention_mask: Tensor,
+}
+
+/// Which family a checkpoint belongs to, read from `config.json`'s `model_type`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Architecture {
+    /// Encoder-decoder: the answer is scored at the first decoder step.
+    EncoderDecoder,
+    /// Decoder-only: the answer is the next token after the prompt.
+    DecoderOnly,
+}
+
+/// LoRA settings for the attention q and v projections.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct LoraConfig {
+    pub rank: i64,
+    pub alpha: f64,
+    pub dropout: f64,
+}
+
+pub trait Backbone: Send {
+    /// Architecture of this backbone.
+    fn architecture(&self) -> Architecture;
+    /// Width of the token embeddings (`d_model` / `hidden_size`).
+    fn hidden_size(&self) -> i64;
+    /// Device the weights live on.
+    fn device(&self) -> Device;
+    /// Floating dtype of the weights.
+    fn kind(&self) -> Kind;
+    /// Token embeddings of `ids` (`[B, T]` → `[B, T, d]`), as `inputs_embeds`.
+    fn embed(&self, ids: &Tensor) -> Tensor;
+    /// Logits `[B, answer_ids.len()]` of the given vocabulary ids at the answer position.
+    /// `embeds` is `[B, T, d]` (soft prompt already prepended when used), `mask` `[B, T]`.
+    fn answer_logits(&self, embeds: &Tensor, mask: &Tensor, answer_ids: &[i64], train: bool) -> Tensor;
+    /// Mean over real tokens of the last hidden state (the encoder's for T5): `[B, d]`.
+    fn pooled(&self, embeds: &Tensor, mask: &Tensor, train: bool) -> Tensor;
+    /// The variable store holding the base weights (names exactly as in the checkpoint).
+    fn var_store(&self) -> &tch::nn::VarStore;
+    /// Mutable access, e.g. to freeze or to move to another device.
+    fn var_store_mut(&mut self) -> &mut tch::nn::VarStore;
+    /// Stop gradients to every base weight.
+    fn freeze_base(&mut self) {
+        self.var_store_mut().freeze();
+    }
+    /// Add LoRA adapters on every attention q and v projection, with their variables
+    /// created under `path` (a path of a separate `VarStore`, e.g. the adapter's).
+    fn enable_lora(&mut self, path: &tch::nn::Path, cfg: LoraConfig) -> Result<(), ModelError>;
+}

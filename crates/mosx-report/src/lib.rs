@@ -1,0 +1,1 @@
+//! mosx-report (skeleton; being written)

@@ -1,0 +1,1 @@
+//! mosx-spec (skeleton; being written)

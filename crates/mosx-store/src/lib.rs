@@ -1,0 +1,1 @@
+//! mosx-store (skeleton; being written)

@@ -1,0 +1,136 @@
+//! Grouped bar chart (Fig. 5/6): one cluster per category, one bar per series inside it.
+//! NaN values draw no bar (the cluster keeps the gap). The y range always includes 0, so
+//! signed values (e.g. under-recommendation) go below the axis.
+
+use std::path::{Path, PathBuf};
+
+use plotters::coord::Shift;
+use plotters::prelude::*;
+
+use crate::error::ReportError;
+use crate::fonts::FAMILY;
+use crate::plot_util::{color, render_both, Figure};
+
+struct Bars<'a> {
+    title: &'a str,
+    categories: &'a [String],
+    series: &'a [(String, Vec<f64>)],
+    y_label: &'a str,
+    y_lo: f64,
+    y_hi: f64,
+}
+
+/// Write `<out_base>.png` and `<out_base>.svg`; each series must hold one value per category.
+pub fn grouped_bars(
+    title: &str,
+    categories: &[String],
+    series: &[(String, Vec<f64>)],
+    y_label: &str,
+    out_base: &Path,
+) -> Result<Vec<PathBuf>, ReportError> {
+    let bad = |message: String| ReportError::InvalidFigure {
+        out_base: out_base.to_path_buf(),
+        message,
+    };
+    if categories.is_empty() || series.is_empty() {
+        return Err(bad("need at least one category and one series".into()));
+    }
+    if let Some((name, v)) = series.iter().find(|(_, v)| v.len() != categories.len()) {
+        return Err(bad(format!(
+            "series `{name}` has {} values for {} categories",
+            v.len(),
+            categories.len()
+        )));
+    }
+    let finite = || {
+        series
+            .iter()
+            .flat_map(|(_, v)| v.iter().copied())
+            .filter(|x| x.is_finite())
+    };
+    let lo = finite().fold(0.0, f64::min);
+    let hi = finite().fold(0.0, f64::max);
+    let pad = ((hi - lo) * 0.1).max(1e-9);
+    let fig = Bars {
+        title,
+        categories,
+        series,
+        y_label,
+        y_lo: if lo < 0.0 { lo - pad } else { 0.0 },
+        y_hi: if hi > 0.0 || lo >= 0.0 { hi + pad } else { 0.0 },
+    };
+    render_both(out_base, &fig)
+}
+
+impl Figure for Bars<'_> {
+    fn draw<DB: DrawingBackend>(&self, root: &DrawingArea<DB, Shift>) -> Result<(), String> {
+        let e = |e: DrawingAreaErrorKind<DB::ErrorType>| e.to_string();
+        root.fill(&WHITE).map_err(e)?;
+        let n_cat = self.categories.len();
+        let mut chart = ChartBuilder::on(root)
+            .caption(self.title, (FAMILY, 24))
+            .margin(16)
+            .x_label_area_size(40)
+            .y_label_area_size(64)
+            .build_cartesian_2d(0.0..n_cat as f64, self.y_lo..self.y_hi)
+            .map_err(e)?;
+        chart
+            .configure_mesh()
+            .disable_x_mesh()
+            .x_labels(0)
+            .y_desc(self.y_label)
+            .label_style((FAMILY, 15))
+            .axis_desc_style((FAMILY, 17))
+            .light_line_style(WHITE.mix(0.0))
+            .draw()
+            .map_err(e)?;
+        let n_ser = self.series.len();
+        let slot = 0.8 / n_ser as f64;
+        for (si, (name, values)) in self.series.iter().enumerate() {
+            let c = color(si);
+            let rects = values
+                .iter()
+                .enumerate()
+                .filter(|(_, v)| v.is_finite())
+                .map(|(ci, &v)| {
+                    let x0 = ci as f64 + 0.1 + slot * si as f64;
+                    Rectangle::new([(x0, 0.0), (x0 + slot * 0.92, v)], c.filled())
+                });
+            chart
+                .draw_series(rects)
+                .map_err(e)?
+                .label(name.as_str())
+                .legend(move |(x, y)| Rectangle::new([(x, y - 6), (x + 16, y + 6)], c.filled()));
+        }
+        if self.y_lo < 0.0 {
+            chart
+                .draw_series(std::iter::once(PathElement::new(
+                    vec![(0.0, 0.0), (n_cat as f64, 0.0)],
+                    BLACK,
+                )))
+                .map_err(e)?;
+        }
+        // Category names under the axis, centred on each cluster (drawn on the root area, which
+        // is not clipped to the plotting area).
+        let style = TextStyle::from((FAMILY, 16).into_font()).color(&BLACK).pos(
+            plotters::style::text_anchor::Pos::new(
+                plotters::style::text_anchor::HPos::Center,
+                plotters::style::text_anchor::VPos::Top,
+            ),
+        );
+        for (ci, cat) in self.categories.iter().enumerate() {
+            let (px, py) = chart.backend_coord(&(ci as f64 + 0.5, self.y_lo));
+            root.draw(&Text::new(cat.as_str(), (px, py + 8), style.clone()))
+                .map_err(e)?;
+        }
+        chart
+            .configure_series_labels()
+            .position(SeriesLabelPosition::UpperRight)
+            .label_font((FAMILY, 15))
+            .background_style(WHITE.mix(0.9))
+            .border_style(BLACK)
+            .draw()
+            .map_err(e)?;
+        Ok(())
+    }
+}

@@ -1,0 +1,103 @@
+//! Template rendering: filters, NaN/null shown as "-", strict undefined errors naming the
+//! template, and the shipped `templates/table3.md.j2`.
+
+use std::path::{Path, PathBuf};
+
+use mosx_report::{render_template, ReportError};
+use serde_json::json;
+
+fn write(dir: &Path, name: &str, body: &str) {
+    std::fs::write(dir.join(name), body).unwrap();
+}
+
+fn repo_templates() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../templates")
+}
+
+#[test]
+fn filters_render_and_nan_is_dash() {
+    let dir = tempfile::tempdir().unwrap();
+    write(
+        dir.path(),
+        "f.md.j2",
+        "{{ a | metric }}|{{ a | metric(1) }}|{{ a | metric(digits=3) }}|{{ n | metric }}|\
+         {{ s | pct }}|{{ n | pct }}|{{ 0.746 | ratio(0.254) }}|{{ [7460, 2540] | ratio }}|\
+         {{ big | thousands }}|{{ zero | metric }}\n",
+    );
+    // serde_json turns NaN into null, which is what the stage code will hand over.
+    let ctx = json!({"a": 55.4949, "n": f64::NAN, "s": 0.254, "big": 19688, "zero": 0.0});
+    assert!(ctx["n"].is_null());
+    let out = render_template(dir.path(), "f.md.j2", &ctx).unwrap();
+    assert_eq!(out, "55.49|55.5|55.495|-|25.4%|-|7:3|7:3|19,688|0.00\n");
+}
+
+#[test]
+fn filter_rejects_non_numbers() {
+    let dir = tempfile::tempdir().unwrap();
+    write(dir.path(), "bad_filter.md.j2", "{{ s | metric }}\n");
+    let err = render_template(dir.path(), "bad_filter.md.j2", &json!({"s": "x"})).unwrap_err();
+    let msg = err.to_string();
+    assert!(
+        msg.contains("metric") && msg.contains("bad_filter.md.j2"),
+        "{msg}"
+    );
+}
+
+#[test]
+fn undefined_variable_names_template_and_line() {
+    let dir = tempfile::tempdir().unwrap();
+    write(
+        dir.path(),
+        "undef.md.j2",
+        "line one\n{{ defined }}\n{{ missing_var }}\n",
+    );
+    let err = render_template(dir.path(), "undef.md.j2", &json!({"defined": 1})).unwrap_err();
+    match &err {
+        ReportError::Template { location, .. } => assert_eq!(location, "undef.md.j2:3"),
+        other => panic!("wrong error: {other:?}"),
+    }
+    assert!(err.to_string().contains("undef.md.j2:3"), "{err}");
+    // an undefined attribute is refused too
+    write(dir.path(), "attr.md.j2", "{{ row.nope | metric }}\n");
+    let err = render_template(dir.path(), "attr.md.j2", &json!({"row": {}})).unwrap_err();
+    assert!(err.to_string().contains("attr.md.j2:1"), "{err}");
+}
+
+#[test]
+fn missing_template_and_dir_are_errors() {
+    let dir = tempfile::tempdir().unwrap();
+    let err = render_template(dir.path(), "nope.md.j2", &json!({})).unwrap_err();
+    assert!(err.to_string().contains("nope.md.j2"), "{err}");
+    let err = render_template(&dir.path().join("absent"), "x.j2", &json!({})).unwrap_err();
+    assert!(matches!(err, ReportError::TemplatesDir { .. }), "{err:?}");
+}
+
+#[test]
+fn table3_renders_paper_layout() {
+    let ctx = json!({
+        "spec": {"name": "table3"},
+        "rows": [
+            {"dataset": "MovieLens-100K", "users": 943, "items": 1682, "interactions": 19688,
+             "points": 10000, "groups": ["male", "female"], "group_points": [7460, 2540]},
+            {"dataset": "BookCrossing", "users": 1820, "items": 12001, "interactions": 110000,
+             "points": 10000, "groups": ["adult", "teen"], "group_points": [6000, 4000]}
+        ]
+    });
+    let out = render_template(&repo_templates(), "table3.md.j2", &ctx).unwrap();
+    let expected = "\
+**Table III (table3).** Dataset statistics after sampling; the group ratio counts the sampled data points by user group.
+
+| Dataset | #Users | #Items | #Interactions | Group ratio |
+|:--|--:|--:|--:|:--|
+| MovieLens-100K | 943 | 1,682 | 19,688 | male:female 7:3 (74.6% / 25.4%) |
+| BookCrossing | 1,820 | 12,001 | 110,000 | adult:teen 6:4 (60.0% / 40.0%) |
+";
+    assert_eq!(out, expected);
+}
+
+#[test]
+fn table3_missing_field_names_the_template() {
+    let ctx = json!({"spec": {"name": "t"}, "rows": [{"dataset": "X", "users": 1}]});
+    let err = render_template(&repo_templates(), "table3.md.j2", &ctx).unwrap_err();
+    assert!(err.to_string().contains("table3.md.j2"), "{err}");
+}

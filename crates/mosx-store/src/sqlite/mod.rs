@@ -1,0 +1,258 @@
+//! [`SqliteStore`]: the [`Store`] trait on one SQLite file in WAL mode.
+//!
+//! Invariants:
+//! - one connection per `SqliteStore`, behind a `Mutex` (so the store is `Send + Sync`); several
+//!   stores (threads or processes) may open the same file, `busy_timeout` absorbs lock waits;
+//! - every write that reads before it writes runs in a `BEGIN IMMEDIATE` transaction, so no
+//!   transaction ever needs a read-to-write upgrade (which SQLite cannot wait for);
+//! - object files are hashed/verified outside the mutex wherever the answer does not need the
+//!   write lock.
+
+mod check;
+mod commit;
+mod gc;
+mod leases;
+mod lineage;
+mod read;
+mod runs;
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::sync::{Mutex, MutexGuard};
+use std::time::Duration;
+
+use rusqlite::{Connection, OpenFlags, TransactionBehavior};
+
+use crate::error::{SqlCtx, StoreError};
+use crate::liveness::hostname;
+use crate::schema::migrate;
+use crate::{
+    Artifact, ArtifactMeta, CacheCheck, GcReport, Lease, RunId, RunInfo, StageRecord, StageSummary,
+    Store,
+};
+
+/// How long a statement waits for another connection's lock before failing with SQLITE_BUSY.
+const BUSY_TIMEOUT: Duration = Duration::from_secs(60);
+
+pub struct SqliteStore {
+    conn: Mutex<Connection>,
+    db: PathBuf,
+    objects: PathBuf,
+    host: String,
+    pid: u32,
+}
+
+impl std::fmt::Debug for SqliteStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SqliteStore")
+            .field("db", &self.db)
+            .field("objects", &self.objects)
+            .finish()
+    }
+}
+
+impl SqliteStore {
+    /// Open (creating if needed) the store database at `path`; its objects dir is
+    /// `<dir of path>/objects/`. Sets WAL mode, `busy_timeout`, foreign keys, and migrates the
+    /// schema.
+    pub fn open(path: &Path) -> Result<SqliteStore, StoreError> {
+        let db = if path.is_absolute() {
+            path.to_path_buf()
+        } else {
+            std::env::current_dir()
+                .map_err(|cause| StoreError::Io {
+                    db: path.into(),
+                    path: path.into(),
+                    context: "resolve the current directory".into(),
+                    cause,
+                })?
+                .join(path)
+        };
+        let parent = db
+            .parent()
+            .map(Path::to_path_buf)
+            .unwrap_or_else(|| PathBuf::from("/"));
+        let objects = parent.join("objects");
+        std::fs::create_dir_all(&objects).map_err(|cause| StoreError::Io {
+            db: db.clone(),
+            path: objects.clone(),
+            context: "create the objects directory".into(),
+            cause,
+        })?;
+        let flags = OpenFlags::SQLITE_OPEN_READ_WRITE
+            | OpenFlags::SQLITE_OPEN_CREATE
+            | OpenFlags::SQLITE_OPEN_NO_MUTEX;
+        let mut conn =
+            Connection::open_with_flags(&db, flags).ctx(&db, || "open database".into())?;
+        conn.busy_timeout(BUSY_TIMEOUT)
+            .ctx(&db, || "set busy_timeout".into())?;
+        let mode: String = conn
+            .pragma_update_and_check(None, "journal_mode", "WAL", |r| r.get(0))
+            .ctx(&db, || "set PRAGMA journal_mode = WAL".into())?;
+        if !mode.eq_ignore_ascii_case("wal") {
+            return Err(StoreError::Sqlite {
+                db: db.clone(),
+                context: format!("set PRAGMA journal_mode = WAL (database answered {mode:?})"),
+                cause: rusqlite::Error::InvalidQuery,
+            });
+        }
+        conn.pragma_update(None, "synchronous", "NORMAL")
+            .ctx(&db, || "set PRAGMA synchronous".into())?;
+        conn.pragma_update(None, "foreign_keys", true)
+            .ctx(&db, || "set PRAGMA foreign_keys".into())?;
+        migrate(&mut conn, &db)?;
+        Ok(SqliteStore {
+            conn: Mutex::new(conn),
+            db,
+            objects,
+            host: hostname(),
+            pid: std::process::id(),
+        })
+    }
+
+    /// Absolute path of the objects directory (`<dir of the db>/objects`).
+    pub fn objects_dir(&self) -> &Path {
+        &self.objects
+    }
+
+    /// Absolute path of the database file.
+    pub fn db_path(&self) -> &Path {
+        &self.db
+    }
+
+    fn conn(&self) -> MutexGuard<'_, Connection> {
+        // A panic while holding the lock leaves no open transaction: rusqlite rolls back on drop.
+        self.conn.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Run `f` inside a `BEGIN IMMEDIATE` transaction, committing on Ok.
+    fn write_tx<T>(
+        &self,
+        what: impl Fn() -> String,
+        f: impl FnOnce(&rusqlite::Transaction<'_>) -> Result<T, StoreError>,
+    ) -> Result<T, StoreError> {
+        let mut conn = self.conn();
+        let tx = conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)
+            .ctx(&self.db, || format!("begin transaction to {}", what()))?;
+        let out = f(&tx)?;
+        tx.commit()
+            .ctx(&self.db, || format!("commit transaction to {}", what()))?;
+        Ok(out)
+    }
+
+    fn io_err(&self, path: &Path, context: impl Into<String>, cause: std::io::Error) -> StoreError {
+        StoreError::Io {
+            db: self.db.clone(),
+            path: path.to_path_buf(),
+            context: context.into(),
+            cause,
+        }
+    }
+
+    fn json_err(
+        &self,
+        table: &'static str,
+        row: &str,
+        column: &'static str,
+        cause: serde_json::Error,
+    ) -> StoreError {
+        StoreError::Json {
+            db: self.db.clone(),
+            table,
+            row: row.to_string(),
+            column,
+            cause,
+        }
+    }
+}
+
+impl Store for SqliteStore {
+    fn begin_run(&self, info: &RunInfo) -> Result<RunId, StoreError> {
+        self.begin_run_impl(info)
+    }
+    fn end_run(
+        &self,
+        run: RunId,
+        status: &str,
+        summary: &serde_json::Value,
+    ) -> Result<(), StoreError> {
+        self.end_run_impl(run, status, summary)
+    }
+    fn check(&self, key: &str) -> Result<CacheCheck, StoreError> {
+        self.check_impl(key)
+    }
+    fn check_many(&self, keys: &[String]) -> Result<HashMap<String, CacheCheck>, StoreError> {
+        self.check_many_impl(keys)
+    }
+    fn acquire(&self, key: &str, run: RunId) -> Result<Lease, StoreError> {
+        self.acquire_impl(key, run)
+    }
+    fn heartbeat(&self, key: &str, run: RunId) -> Result<(), StoreError> {
+        self.heartbeat_impl(key, run)
+    }
+    fn release(&self, key: &str, run: RunId) -> Result<(), StoreError> {
+        self.release_impl(key, run)
+    }
+    fn commit(
+        &self,
+        rec: &StageRecord,
+        artifacts: &[Artifact],
+        metrics: &[(String, f64)],
+    ) -> Result<(), StoreError> {
+        self.commit_impl(rec, artifacts, metrics)
+    }
+    fn record_failure(
+        &self,
+        key: &str,
+        name: &str,
+        kind: &str,
+        run: RunId,
+        error: &str,
+    ) -> Result<(), StoreError> {
+        self.record_failure_impl(key, name, kind, run, error)
+    }
+    fn record(&self, key: &str) -> Result<Option<StageRecord>, StoreError> {
+        self.record_impl(key)
+    }
+    fn artifact(&self, key: &str, name: &str) -> Result<Vec<u8>, StoreError> {
+        self.artifact_impl(key, name)
+    }
+    fn artifact_path(&self, key: &str, name: &str) -> Result<Option<PathBuf>, StoreError> {
+        self.artifact_path_impl(key, name)
+    }
+    fn artifacts(&self, key: &str) -> Result<Vec<ArtifactMeta>, StoreError> {
+        self.artifacts_impl(key)
+    }
+    fn metrics(&self, key: &str) -> Result<Vec<(String, f64)>, StoreError> {
+        self.metrics_impl(key)
+    }
+    fn find_prefix(&self, prefix: &str) -> Result<Vec<String>, StoreError> {
+        self.find_prefix_impl(prefix)
+    }
+    fn list(&self, kind: Option<&str>, failed_only: bool) -> Result<Vec<StageSummary>, StoreError> {
+        self.list_impl(kind, failed_only)
+    }
+    fn executions(&self, key: &str) -> Result<usize, StoreError> {
+        self.executions_impl(key)
+    }
+    fn lineage_get(
+        &self,
+        scope: &str,
+        node: &str,
+    ) -> Result<Option<(String, serde_json::Value)>, StoreError> {
+        self.lineage_get_impl(scope, node)
+    }
+    fn lineage_put(
+        &self,
+        scope: &str,
+        node: &str,
+        key: &str,
+        parts: &serde_json::Value,
+    ) -> Result<(), StoreError> {
+        self.lineage_put_impl(scope, node, key, parts)
+    }
+    fn gc(&self, dry_run: bool) -> Result<GcReport, StoreError> {
+        self.gc_impl(dry_run)
+    }
+}

@@ -1,0 +1,86 @@
+//! The backend-neutral [`Store`] trait. It is object safe (`Box<dyn Store>` works) so a
+//! PostgreSQL backend can be added next to [`crate::SqliteStore`].
+
+use std::collections::HashMap;
+use std::path::PathBuf;
+
+use crate::{
+    Artifact, ArtifactMeta, CacheCheck, GcReport, Lease, RunId, RunInfo, StageRecord, StageSummary,
+    StoreError,
+};
+
+pub trait Store: Send + Sync {
+    /// Insert a `runs` row (status `running`) and return its id.
+    fn begin_run(&self, info: &RunInfo) -> Result<RunId, StoreError>;
+    /// Set the run's status, finish time and summary JSON.
+    fn end_run(
+        &self,
+        run: RunId,
+        status: &str,
+        summary: &serde_json::Value,
+    ) -> Result<(), StoreError>;
+    /// Whether `key` holds a usable result. Object files are checked for presence, size and
+    /// blake3 hash; problems are reported as a miss, never as an error.
+    fn check(&self, key: &str) -> Result<CacheCheck, StoreError>;
+    /// Batched check for many keys in one query; every input key is in the answer.
+    fn check_many(&self, keys: &[String]) -> Result<HashMap<String, CacheCheck>, StoreError>;
+    /// Try to become the one computing `key`: Done if a valid result is stored, Busy if a live
+    /// holder has the lease, else Acquired (taking over a dead holder's lease, and replacing a
+    /// stage row whose object files are missing or corrupt). Acquired also opens an
+    /// `executions` row with status `running`.
+    fn acquire(&self, key: &str, run: RunId) -> Result<Lease, StoreError>;
+    /// Refresh the heartbeat of `run`'s lease on `key`. A no-op if the lease is gone (committed
+    /// or released); an error if another run took it over.
+    fn heartbeat(&self, key: &str, run: RunId) -> Result<(), StoreError>;
+    /// Drop `run`'s lease on `key` (idempotent). A still-running execution row of this run is
+    /// marked failed ("released before completion").
+    fn release(&self, key: &str, run: RunId) -> Result<(), StoreError>;
+    /// Store a computed stage: object files first, then one transaction with the stage row,
+    /// artifact rows, metric rows, the finished execution row and the lease deletion. If a
+    /// valid stage row already exists (another holder won a race) the new data is discarded.
+    fn commit(
+        &self,
+        rec: &StageRecord,
+        artifacts: &[Artifact],
+        metrics: &[(String, f64)],
+    ) -> Result<(), StoreError>;
+    /// Mark `run`'s execution of `key` failed with `error` (and drop its lease).
+    fn record_failure(
+        &self,
+        key: &str,
+        name: &str,
+        kind: &str,
+        run: RunId,
+        error: &str,
+    ) -> Result<(), StoreError>;
+    fn record(&self, key: &str) -> Result<Option<StageRecord>, StoreError>;
+    /// Bytes of an artifact; object files are verified against their size and hash.
+    fn artifact(&self, key: &str, name: &str) -> Result<Vec<u8>, StoreError>;
+    /// Absolute path of a file object, None if the artifact is inline.
+    fn artifact_path(&self, key: &str, name: &str) -> Result<Option<PathBuf>, StoreError>;
+    fn artifacts(&self, key: &str) -> Result<Vec<ArtifactMeta>, StoreError>;
+    /// Metrics of a stage, sorted by name; NaN round-trips.
+    fn metrics(&self, key: &str) -> Result<Vec<(String, f64)>, StoreError>;
+    /// Keys starting with `prefix` among stored stages and executed (e.g. failed) keys, sorted.
+    fn find_prefix(&self, prefix: &str) -> Result<Vec<String>, StoreError>;
+    /// Stored stages (status ok) and failed keys, optionally of one kind, sorted by finish time.
+    /// Failed = keys whose latest execution failed and that have no stage row.
+    fn list(&self, kind: Option<&str>, failed_only: bool) -> Result<Vec<StageSummary>, StoreError>;
+    /// Number of completed (`ok`) executions of `key`.
+    fn executions(&self, key: &str) -> Result<usize, StoreError>;
+    fn lineage_get(
+        &self,
+        scope: &str,
+        node: &str,
+    ) -> Result<Option<(String, serde_json::Value)>, StoreError>;
+    fn lineage_put(
+        &self,
+        scope: &str,
+        node: &str,
+        key: &str,
+        parts: &serde_json::Value,
+    ) -> Result<(), StoreError>;
+    /// Remove object files/dirs no artifact row refers to, stale temp files, and leases of dead
+    /// holders. With `dry_run`, only count.
+    fn gc(&self, dry_run: bool) -> Result<GcReport, StoreError>;
+}

@@ -6,7 +6,13 @@
 //! safetensors load by name; pickled checkpoints are never read.
 
 pub mod backbone;
+pub mod checkpoint;
 pub mod error;
+pub mod gemma3;
+pub mod lora;
+pub mod probe;
+pub mod t5;
+pub mod tokenizer;
 
 pub use backbone::{Architecture, Backbone, LoraConfig, TokenBatch};
 pub use error::ModelError;

@@ -1,0 +1,222 @@
+//! The Gemma-3 decoder against transformers' outputs (tools/golden_gemma3.py, `tiny`): a
+//! seeded random Gemma-3 text model with sliding-window layers (window 4), grouped-query
+//! attention and right-padded batches of different lengths, with and without a soft prompt.
+
+use std::path::{Path, PathBuf};
+
+use mosx_models::backbone::Backbone;
+use mosx_models::checkpoint::{load_backbone, Checkpoint};
+use mosx_models::gemma3::Gemma3;
+use mosx_models::LoraConfig;
+use serde_json::Value;
+use tch::{Device, Kind, Tensor};
+
+fn golden_dir() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/golden/gemma3")
+}
+
+fn golden() -> Value {
+    serde_json::from_str(&std::fs::read_to_string(golden_dir().join("golden.json")).unwrap()).unwrap()
+}
+
+fn tensor_2d_i64(v: &Value) -> Tensor {
+    let rows: Vec<Vec<i64>> = serde_json::from_value(v.clone()).unwrap();
+    let (b, t) = (rows.len() as i64, rows[0].len() as i64);
+    Tensor::from_slice(&rows.concat()).reshape([b, t])
+}
+
+fn tensor_2d_f32(v: &Value) -> Tensor {
+    let rows: Vec<Vec<f32>> = serde_json::from_value(v.clone()).unwrap();
+    let (b, t) = (rows.len() as i64, rows[0].len() as i64);
+    Tensor::from_slice(&rows.concat()).reshape([b, t])
+}
+
+/// Inputs of one case: embeds (soft prompt prepended when the case says so) and mask.
+fn inputs(model: &dyn Backbone, g: &Value, case: &Value) -> (Tensor, Tensor) {
+    let ids = tensor_2d_i64(&case["input_ids"]).to_device(model.device());
+    let mask = tensor_2d_i64(&case["attention_mask"]).to_device(model.device());
+    let emb = model.embed(&ids);
+    if case["soft_prompt"].as_bool().unwrap() {
+        let soft = tensor_2d_f32(&g["soft_prompt"]).to_kind(model.kind()).to_device(model.device());
+        let b = ids.size()[0];
+        let l = soft.size()[0];
+        let soft = soft.unsqueeze(0).expand([b, l, -1], false);
+        let ones = Tensor::ones([b, l], (Kind::Int64, model.device()));
+        (Tensor::cat(&[&soft, &emb], 1), Tensor::cat(&[&ones, &mask], 1))
+    } else {
+        (emb, mask)
+    }
+}
+
+fn answer_ids(g: &Value) -> Vec<i64> {
+    serde_json::from_value(g["answer_ids"].clone()).unwrap()
+}
+
+/// Max |a - b| over all cases, for logits and pooled states.
+fn max_diffs(model: &dyn Backbone, g: &Value, cases: &Value) -> (f64, f64) {
+    let ids = answer_ids(g);
+    let (mut dl, mut dp) = (0f64, 0f64);
+    let _ng = tch::no_grad_guard();
+    for case in cases.as_array().unwrap() {
+        let (emb, mask) = inputs(model, g, case);
+        let logits = model.answer_logits(&emb, &mask, &ids, false).to_device(Device::Cpu);
+        let want = tensor_2d_f32(&case["logits"]);
+        assert_eq!(logits.size(), want.size());
+        dl = dl.max((logits - want).abs().max().double_value(&[]));
+        let pooled = model.pooled(&emb, &mask, false).to_device(Device::Cpu);
+        let want = tensor_2d_f32(&case["pooled"]);
+        assert_eq!(pooled.size(), want.size());
+        dp = dp.max((pooled - want).abs().max().double_value(&[]));
+    }
+    (dl, dp)
+}
+
+fn load(kind: Kind) -> Box<dyn Backbone> {
+    let ck = Checkpoint::resolve(golden_dir().to_str().unwrap()).unwrap();
+    assert_eq!(ck.model_type().unwrap(), "gemma3_text");
+    load_backbone(&ck, Device::Cpu, kind).unwrap()
+}
+
+#[test]
+fn f32_matches_transformers_within_1e4() {
+    let g = golden();
+    let model = load(Kind::Float);
+    let (dl, dp) = max_diffs(model.as_ref(), &g, &g["cases"]);
+    println!("gemma3 tiny f32 (transformers {}): max |logit diff| {dl:.3e}, max |pooled diff| {dp:.3e}", g["transformers_version"]);
+    assert!(dl < 1e-4, "logits differ by {dl}");
+    assert!(dp < 1e-4, "pooled differ by {dp}");
+}
+
+#[test]
+fn softcapping_matches_transformers() {
+    let g = golden();
+    let tmp = tempfile::tempdir().unwrap();
+    std::fs::copy(golden_dir().join("model.safetensors"), tmp.path().join("model.safetensors")).unwrap();
+    let mut config: Value =
+        serde_json::from_str(&std::fs::read_to_string(golden_dir().join("config.json")).unwrap()).unwrap();
+    for (k, v) in g["softcap_config_override"].as_object().unwrap() {
+        config[k] = v.clone();
+    }
+    std::fs::write(tmp.path().join("config.json"), config.to_string()).unwrap();
+    let ck = Checkpoint::resolve(tmp.path().to_str().unwrap()).unwrap();
+    let model = load_backbone(&ck, Device::Cpu, Kind::Float).unwrap();
+    let (dl, dp) = max_diffs(model.as_ref(), &g, &g["softcap_cases"]);
+    println!("gemma3 tiny softcap f32: max |logit diff| {dl:.3e}, max |pooled diff| {dp:.3e}");
+    assert!(dl < 1e-4, "logits differ by {dl}");
+    assert!(dp < 1e-4, "pooled differ by {dp}");
+    // The capped logits are bounded by the final cap.
+    let (dl0, _) = max_diffs(model.as_ref(), &g, &g["cases"]);
+    assert!(dl0 > 1e-2, "soft-capping changed nothing ({dl0})");
+}
+
+#[test]
+fn bf16_is_close_to_f32_golden() {
+    let g = golden();
+    let model = load(Kind::BFloat16);
+    assert_eq!(model.kind(), Kind::BFloat16);
+    let (dl, dp) = max_diffs(model.as_ref(), &g, &g["cases"]);
+    println!("gemma3 tiny bf16 vs f32 golden: max |logit diff| {dl:.3e}, pooled {dp:.3e}");
+    assert!(dl < 0.25 && dp < 0.25, "bf16 too far from f32: {dl} {dp}");
+}
+
+#[test]
+fn answer_position_is_the_last_real_token() {
+    // Scoring a row alone, unpadded, gives the same logits as inside a padded batch.
+    let g = golden();
+    let model = load(Kind::Float);
+    let ids_all = answer_ids(&g);
+    let case = &g["cases"][0];
+    let _ng = tch::no_grad_guard();
+    let (emb, mask) = inputs(model.as_ref(), &g, case);
+    let batch = model.answer_logits(&emb, &mask, &ids_all, false);
+    let n = mask.get(2).sum(Kind::Int64).int64_value(&[]);
+    let single = model.answer_logits(&emb.narrow(0, 2, 1).narrow(1, 0, n), &mask.narrow(0, 2, 1).narrow(1, 0, n), &ids_all, false);
+    let d = (batch.get(2) - single.get(0)).abs().max().double_value(&[]);
+    assert!(d < 1e-5, "padding changed the answer logits by {d}");
+}
+
+#[test]
+fn untrained_lora_is_identity_and_only_lora_trains() {
+    let g = golden();
+    let ck = Checkpoint::resolve(golden_dir().to_str().unwrap()).unwrap();
+    let mut model = Gemma3::load(&ck, Device::Cpu, Kind::Float).unwrap();
+    let ids = answer_ids(&g);
+    let case = &g["cases"][1];
+    let (emb, mask) = inputs(&model, &g, case);
+    let before = tch::no_grad(|| model.answer_logits(&emb, &mask, &ids, false));
+    let adapters = tch::nn::VarStore::new(Device::Cpu);
+    model.enable_lora(&adapters.root(), LoraConfig { rank: 4, alpha: 8.0, dropout: 0.0 }).unwrap();
+    model.freeze_base();
+    let names: Vec<String> = adapters.variables().into_keys().collect();
+    assert_eq!(names.len(), 6 * 2 * 2);
+    assert!(names.contains(&"model.layers.0.self_attn.q_proj.lora_A".to_string()));
+    assert!(names.contains(&"model.layers.5.self_attn.v_proj.lora_B".to_string()));
+    let after = tch::no_grad(|| model.answer_logits(&emb, &mask, &ids, false));
+    assert!((before - &after).abs().max().double_value(&[]) < 1e-6);
+    // One backward pass: gradients reach LoRA B (A's gradient is 0 while B is 0), not the base.
+    let (emb, mask) = inputs(&model, &g, case);
+    let loss = model.answer_logits(&emb, &mask, &ids, true).sum(Kind::Float);
+    loss.backward();
+    let b_grad = adapters.variables()["model.layers.0.self_attn.q_proj.lora_B"].grad();
+    assert!(b_grad.defined() && b_grad.abs().sum(Kind::Float).double_value(&[]) > 0.0);
+    for (name, v) in model.var_store().variables() {
+        assert!(!v.requires_grad(), "{name} still trainable after freeze_base");
+    }
+    // A non-zero B changes the output.
+    tch::no_grad(|| {
+        let mut b = adapters.variables()["model.layers.2.self_attn.v_proj.lora_B"].shallow_clone();
+        let _ = b.fill_(0.05);
+    });
+    let changed = tch::no_grad(|| model.answer_logits(&emb, &mask, &ids, false));
+    assert!((changed - after).abs().max().double_value(&[]) > 1e-4);
+}
+
+#[test]
+fn config_variants_parse_alike() {
+    // Legacy keys (rope_theta / rope_local_base_freq / sliding_window_pattern) read the same
+    // as transformers 5's rope_parameters / layer_types.
+    let path = golden_dir().join("config.json");
+    let modern: Value = serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
+    let mut legacy = modern.clone();
+    let obj = legacy.as_object_mut().unwrap();
+    obj.remove("rope_parameters");
+    obj.remove("layer_types");
+    obj.insert("rope_theta".into(), 1_000_000.0.into());
+    obj.insert("rope_local_base_freq".into(), 10_000.0.into());
+    obj.insert("sliding_window_pattern".into(), 3.into());
+    let a = mosx_models::gemma3::Gemma3TextConfig::from_json(&modern, &path).unwrap();
+    let b = mosx_models::gemma3::Gemma3TextConfig::from_json(&legacy, &path).unwrap();
+    assert_eq!(a, b);
+    assert_eq!(a.layer_sliding, vec![true, true, false, true, true, false]);
+    assert_eq!(a.rope_local.theta, 10_000.0);
+    assert_eq!(a.rope_global.theta, 1_000_000.0);
+    // A bad field is named.
+    let mut bad = modern.clone();
+    bad["num_key_value_heads"] = 3.into();
+    let err = mosx_models::gemma3::Gemma3TextConfig::from_json(&bad, &path).unwrap_err().to_string();
+    assert!(err.contains("config.json") && err.contains("num_key_value_heads"), "{err}");
+}
+
+#[test]
+fn multimodal_gemma3_checkpoint_loads_its_text_decoder() {
+    // A `gemma3` (multimodal) config nests the text config and prefixes the decoder's
+    // tensors with `model.language_model.`; the vision tower's tensors are ignored.
+    let g = golden();
+    let tmp = tempfile::tempdir().unwrap();
+    let text: Value =
+        serde_json::from_str(&std::fs::read_to_string(golden_dir().join("config.json")).unwrap()).unwrap();
+    let config = serde_json::json!({"model_type": "gemma3", "text_config": text, "tie_word_embeddings": true});
+    std::fs::write(tmp.path().join("config.json"), config.to_string()).unwrap();
+    let mut tensors: Vec<(String, Tensor)> = Tensor::read_safetensors(golden_dir().join("model.safetensors"))
+        .unwrap()
+        .into_iter()
+        .map(|(n, t)| (n.replacen("model.", "model.language_model.", 1), t))
+        .collect();
+    tensors.push(("model.vision_tower.dummy.weight".into(), Tensor::zeros([2], (Kind::Float, Device::Cpu))));
+    Tensor::write_safetensors(&tensors, tmp.path().join("model.safetensors")).unwrap();
+    let ck = Checkpoint::resolve(tmp.path().to_str().unwrap()).unwrap();
+    let model = load_backbone(&ck, Device::Cpu, Kind::Float).unwrap();
+    assert!(model.var_store().variables().contains_key("model.language_model.norm.weight"));
+    let (dl, dp) = max_diffs(model.as_ref(), &g, &g["cases"]);
+    assert!(dl < 1e-4 && dp < 1e-4, "{dl} {dp}");
+}

@@ -80,6 +80,15 @@ pub trait Store: Send + Sync {
         key: &str,
         parts: &serde_json::Value,
     ) -> Result<(), StoreError>;
+    /// Record many lineage entries `(node, key, parts)` of one scope in one transaction.
+    fn lineage_put_many(
+        &self,
+        scope: &str,
+        entries: &[(String, String, serde_json::Value)],
+    ) -> Result<(), StoreError>;
+    /// Drop the stored result of `key` (its row, artifacts and metrics), e.g. for `--force`.
+    /// Object files stay until `gc`. Returns whether a row existed.
+    fn invalidate(&self, key: &str) -> Result<bool, StoreError>;
     /// Remove object files/dirs no artifact row refers to, stale temp files, and leases of dead
     /// holders. With `dry_run`, only count.
     fn gc(&self, dry_run: bool) -> Result<GcReport, StoreError>;

@@ -53,3 +53,44 @@ impl SqliteStore {
         Ok(())
     }
 }
+
+impl SqliteStore {
+    pub(super) fn lineage_put_many_impl(
+        &self,
+        scope: &str,
+        entries: &[(String, String, serde_json::Value)],
+    ) -> Result<(), StoreError> {
+        let t = now();
+        self.write_tx(
+            || format!("write {} lineage entries of {scope:?}", entries.len()),
+            |tx| {
+                let mut stmt = tx
+                    .prepare_cached(
+                        "INSERT INTO lineage (scope, node, key, parts, updated_at) VALUES (?1, ?2, ?3, ?4, ?5)
+                         ON CONFLICT (scope, node) DO UPDATE SET key = excluded.key, parts = excluded.parts,
+                                                                  updated_at = excluded.updated_at
+                         WHERE lineage.key <> excluded.key",
+                    )
+                    .ctx(&self.db, || "prepare lineage insert".to_string())?;
+                for (node, key, parts) in entries {
+                    stmt.execute(params![scope, node, key, parts.to_string(), t])
+                        .ctx(&self.db, || format!("write lineage of node {node:?} in {scope:?}"))?;
+                }
+                Ok(())
+            },
+        )
+    }
+
+    /// Delete a stage row; artifacts and metrics go with it (ON DELETE CASCADE).
+    pub(super) fn invalidate_impl(&self, key: &str) -> Result<bool, StoreError> {
+        self.write_tx(
+            || format!("invalidate stage {key}"),
+            |tx| {
+                let n = tx
+                    .execute("DELETE FROM stages WHERE key = ?1", params![key])
+                    .ctx(&self.db, || format!("delete stage {key}"))?;
+                Ok(n > 0)
+            },
+        )
+    }
+}

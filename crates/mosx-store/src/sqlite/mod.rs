@@ -252,6 +252,16 @@ impl Store for SqliteStore {
     ) -> Result<(), StoreError> {
         self.lineage_put_impl(scope, node, key, parts)
     }
+    fn lineage_put_many(
+        &self,
+        scope: &str,
+        entries: &[(String, String, serde_json::Value)],
+    ) -> Result<(), StoreError> {
+        self.lineage_put_many_impl(scope, entries)
+    }
+    fn invalidate(&self, key: &str) -> Result<bool, StoreError> {
+        self.invalidate_impl(key)
+    }
     fn gc(&self, dry_run: bool) -> Result<GcReport, StoreError> {
         self.gc_impl(dry_run)
     }

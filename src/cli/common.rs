@@ -1,0 +1,61 @@
+//! Helpers shared by the subcommands: loading a spec into a plan, opening the store.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use anyhow::Context;
+
+use crate::plan::Plan;
+use crate::stages::Registry;
+use mosx_store::{SqliteStore, Store};
+
+pub const DEFAULT_STORE: &str = "results/mosx.db";
+
+/// A bad command line (exit code 2).
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub struct UsageError(pub String);
+
+#[derive(clap::Args, Clone)]
+pub struct StoreArg {
+    /// SQLite store holding every stage result.
+    #[arg(long, value_name = "PATH", default_value = DEFAULT_STORE, global = true)]
+    pub store: PathBuf,
+}
+
+/// Load and compile a spec; errors are `SpecError`s (exit code 2).
+pub fn plan(spec: &Path, sets: &[String]) -> anyhow::Result<Plan> {
+    let spec = mosx_spec::load(spec, sets)?;
+    let plan = crate::plan::compile(spec, &Registry::builtin())?;
+    Ok(plan)
+}
+
+/// Open the store, creating it.
+pub fn open_store(path: &Path) -> anyhow::Result<Arc<dyn Store>> {
+    let s = SqliteStore::open(path).with_context(|| format!("opening store {}", path.display()))?;
+    Ok(Arc::new(s))
+}
+
+/// Open the store only if it exists (read-only commands must not create it).
+pub fn existing_store(path: &Path) -> anyhow::Result<Option<Arc<dyn Store>>> {
+    if path.exists() {
+        open_store(path).map(Some)
+    } else {
+        Ok(None)
+    }
+}
+
+/// Resolve a key prefix to one key.
+pub fn resolve_key(store: &dyn Store, prefix: &str) -> anyhow::Result<String> {
+    let keys = store.find_prefix(prefix)?;
+    match keys.as_slice() {
+        [one] => Ok(one.clone()),
+        [] => Err(UsageError(format!("no stage with a key starting `{prefix}`")).into()),
+        many => Err(UsageError(format!(
+            "key prefix `{prefix}` is ambiguous: {} stages match ({}…)",
+            many.len(),
+            many.iter().take(3).map(|k| &k[..12.min(k.len())]).collect::<Vec<_>>().join(", ")
+        ))
+        .into()),
+    }
+}

@@ -1,0 +1,113 @@
+//! `mosx ls`, `mosx show`, `mosx gc`: look into the store.
+
+use super::common::{self, StoreArg, UsageError};
+use super::EXIT_OK;
+
+#[derive(clap::Args)]
+#[command(about = "List cached stages (or failed ones)", after_help = "Examples:\n  mosx ls\n  mosx ls --kind measure\n  mosx ls --failed")]
+pub struct LsArgs {
+    #[arg(long)]
+    pub kind: Option<String>,
+    #[arg(long)]
+    pub failed: bool,
+    #[command(flatten)]
+    pub store: StoreArg,
+}
+
+#[derive(clap::Args)]
+#[command(about = "Show one stage: params, fingerprint, provenance, metrics, artifacts", after_help = "Example:\n  mosx show 3fa9c2")]
+pub struct ShowArgs {
+    pub key_prefix: String,
+    #[command(flatten)]
+    pub store: StoreArg,
+}
+
+#[derive(clap::Args)]
+#[command(about = "Remove object files no stage row refers to, and stale leases", after_help = "Example:\n  mosx gc --dry-run")]
+pub struct GcArgs {
+    #[arg(long)]
+    pub dry_run: bool,
+    #[command(flatten)]
+    pub store: StoreArg,
+}
+
+fn when(t: f64) -> String {
+    let secs = t as i64;
+    let (d, r) = (secs.div_euclid(86_400), secs.rem_euclid(86_400));
+    // Civil date from days since 1970-01-01 (Howard Hinnant's algorithm).
+    let z = d + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = doy - (153 * mp + 2) / 5 + 1;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    let year = yoe + era * 400 + i64::from(month <= 2);
+    format!("{year:04}-{month:02}-{day:02} {:02}:{:02}:{:02}", r / 3600, r % 3600 / 60, r % 60)
+}
+
+pub fn ls(a: LsArgs) -> anyhow::Result<i32> {
+    let Some(store) = common::existing_store(&a.store.store)? else {
+        println!("(no store at {})", a.store.store.display());
+        return Ok(EXIT_OK);
+    };
+    let rows = store.list(a.kind.as_deref(), a.failed)?;
+    for r in &rows {
+        let tail = match &r.error {
+            Some(e) => format!("  {e}"),
+            None => format!("{:>9.2}s", r.duration_ms as f64 / 1000.0),
+        };
+        println!("{}  {:<6} {:<8} {:<40} {}  {}", &r.key[..12.min(r.key.len())], r.status, r.kind, r.name, when(r.finished_at), tail);
+    }
+    println!("{} stage(s)", rows.len());
+    Ok(EXIT_OK)
+}
+
+pub fn show(a: ShowArgs) -> anyhow::Result<i32> {
+    let store = common::existing_store(&a.store.store)?
+        .ok_or_else(|| UsageError(format!("no store at {}", a.store.store.display())))?;
+    let key = common::resolve_key(&*store, &a.key_prefix)?;
+    let rec = store.record(&key)?.ok_or_else(|| UsageError(format!("stage {key} has no result row")))?;
+    println!("key        {}", rec.key);
+    println!("name       {}", rec.name);
+    println!("kind       {}", rec.kind);
+    println!("params     {}", serde_json::to_string(&rec.params)?);
+    println!("fingerprint {}", serde_json::to_string_pretty(&rec.parts)?);
+    println!("finished   {} ({} ms, run {})", when(rec.finished_at), rec.duration_ms, rec.run_id);
+    println!(
+        "provenance mosx {} commit {}{} host {} device {} seed {} spec {}",
+        rec.mosx_version,
+        rec.git_commit.as_deref().unwrap_or("-"),
+        if rec.git_dirty { " (dirty)" } else { "" },
+        rec.host,
+        rec.device,
+        rec.seed.map(|s| s.to_string()).unwrap_or_else(|| "-".into()),
+        &rec.spec_hash[..12.min(rec.spec_hash.len())]
+    );
+    println!("metrics");
+    for (k, v) in store.metrics(&key)? {
+        println!("  {k:<32} {}", mosx_fairness::fmt_metric(v, 4));
+    }
+    println!("artifacts");
+    for m in store.artifacts(&key)? {
+        println!("  {:<16} {:<22} {:>10} B  {}  {}", m.name, m.format, m.size, &m.hash[..12.min(m.hash.len())], m.location);
+    }
+    Ok(EXIT_OK)
+}
+
+pub fn gc(a: GcArgs) -> anyhow::Result<i32> {
+    let Some(store) = common::existing_store(&a.store.store)? else {
+        println!("(no store at {})", a.store.store.display());
+        return Ok(EXIT_OK);
+    };
+    let r = store.gc(a.dry_run)?;
+    println!(
+        "{}{} file(s), {} bytes; {} stale lease(s)",
+        if a.dry_run { "would remove " } else { "removed " },
+        r.files_removed,
+        r.bytes_removed,
+        r.leases_cleared
+    );
+    Ok(EXIT_OK)
+}

@@ -1,0 +1,71 @@
+//! The command line (clap). This is the only place that uses `anyhow`: every
+//! layer below returns typed errors, and here they get context and an exit code.
+
+mod common;
+mod dag;
+mod export;
+mod inspect;
+mod probe;
+mod report;
+mod run;
+
+use clap::{Parser, Subcommand};
+
+/// Exit codes.
+pub const EXIT_OK: i32 = 0;
+pub const EXIT_FAILED: i32 = 1;
+pub const EXIT_USAGE: i32 = 2;
+
+#[derive(Parser)]
+#[command(
+    name = "mosx",
+    version,
+    about = "Declarative, cached experiments on stereotype-aware unfairness in LLM-based recommenders",
+    after_help = "Example:\n  mosx run experiments/table3.yaml\n  mosx run experiments/table3.yaml --explain --set stages.ml_measure.params.z_star=1.645"
+)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Subcommand)]
+pub enum Command {
+    Run(run::RunArgs),
+    Dag(dag::DagArgs),
+    Report(report::ReportArgs),
+    Ls(inspect::LsArgs),
+    Show(inspect::ShowArgs),
+    Gc(inspect::GcArgs),
+    Export(export::ExportArgs),
+    Probe(probe::ProbeArgs),
+}
+
+/// Run the CLI; returns the process exit code.
+pub fn main() -> i32 {
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Command::Run(a) => run::run(a),
+        Command::Dag(a) => dag::run(a),
+        Command::Report(a) => report::run(a),
+        Command::Ls(a) => inspect::ls(a),
+        Command::Show(a) => inspect::show(a),
+        Command::Gc(a) => inspect::gc(a),
+        Command::Export(a) => export::run(a),
+        Command::Probe(a) => probe::run(a),
+    };
+    match result {
+        Ok(code) => code,
+        Err(e) => {
+            if let Some(spec) = e.downcast_ref::<mosx_spec::SpecError>() {
+                eprintln!("error: {spec}");
+                return EXIT_USAGE;
+            }
+            if e.downcast_ref::<common::UsageError>().is_some() {
+                eprintln!("error: {e:#}");
+                return EXIT_USAGE;
+            }
+            eprintln!("error: {e:#}");
+            EXIT_FAILED
+        }
+    }
+}

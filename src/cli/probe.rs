@@ -1,0 +1,107 @@
+//! `mosx probe MODEL PROMPT...`: p(Yes) and p(No) at the answer position, to check
+//! a backbone's stereotype by hand.
+
+use std::path::PathBuf;
+
+use mosx_models::checkpoint::{load_backbone, Checkpoint};
+use mosx_models::probe::probe;
+use mosx_models::tokenizer::TextTokenizer;
+
+use super::common::UsageError;
+use super::EXIT_OK;
+use crate::prompt::{PromptTemplate, Setting};
+
+#[derive(Debug, Clone, Copy, clap::ValueEnum)]
+pub enum Dtype {
+    F32,
+    Bf16,
+}
+
+#[derive(clap::Args)]
+#[command(
+    about = "Print p(Yes) and p(No) of a backbone for prompts",
+    after_help = "Examples:\n  mosx probe models/gemma-3-270m 'Will the user like \"Toy Story (1995)\"? Answer:'\n  mosx probe models/gemma-3-270m --template tallrec --data data/ml-100k --user 196 --target 242 --setting explicit\n  mosx probe google/flan-t5-small 'Is this a question? Answer:'   # from the Hugging Face cache"
+)]
+pub struct ProbeArgs {
+    /// A Hugging Face folder, or ORG/NAME in the Hugging Face cache.
+    pub model: String,
+    /// Prompts (each scored separately).
+    pub prompts: Vec<String>,
+    /// Render the task template NAME (templates/prompts/NAME.j2) for --user/--target instead.
+    #[arg(long)]
+    pub template: Option<String>,
+    /// Dataset folder for --template.
+    #[arg(long, requires = "template")]
+    pub data: Option<PathBuf>,
+    /// User id (as in the dataset) for --template.
+    #[arg(long, requires = "template")]
+    pub user: Option<String>,
+    /// Target item id (as in the dataset) for --template.
+    #[arg(long, requires = "template")]
+    pub target: Option<String>,
+    /// Which profile the prompt states (all three when not given).
+    #[arg(long, value_enum)]
+    pub setting: Option<Setting>,
+    /// Directory of templates.
+    #[arg(long, default_value = "templates")]
+    pub templates: PathBuf,
+    #[arg(long)]
+    pub device: Option<String>,
+    #[arg(long, value_enum, default_value = "f32")]
+    pub dtype: Dtype,
+    #[arg(long, default_value_t = 8)]
+    pub batch_size: usize,
+}
+
+pub fn run(a: ProbeArgs) -> anyhow::Result<i32> {
+    let mut prompts = a.prompts.clone();
+    if let Some(name) = &a.template {
+        prompts.extend(template_prompts(&a, name)?);
+    }
+    if prompts.is_empty() {
+        return Err(UsageError("give at least one PROMPT, or --template with --data, --user and --target".into()).into());
+    }
+    let (device, label) = crate::device::resolve(a.device.as_deref()).map_err(|e| UsageError(e.to_string()))?;
+    let kind = match a.dtype {
+        Dtype::F32 => tch::Kind::Float,
+        Dtype::Bf16 => tch::Kind::BFloat16,
+    };
+    let ck = Checkpoint::resolve(&a.model)?;
+    let tok = TextTokenizer::from_file(&ck.tokenizer_file)?;
+    let model = load_backbone(&ck, device, kind)?;
+    let results = probe(&*model, &tok, &prompts, a.batch_size)?;
+    println!("model {} ({label}, {:?})", ck.dir.display(), a.dtype);
+    for r in results {
+        println!("---\n{}\n  p(Yes) = {:.4}  p(No) = {:.4}  [yes id {}, no id {}, {} tokens]", r.prompt, r.p_yes, r.p_no, r.yes_id, r.no_id, r.n_tokens);
+    }
+    Ok(EXIT_OK)
+}
+
+/// Prompts for `--template`: the user's 10 interactions before the target (in the
+/// dataset's order) as history, under the requested setting(s).
+fn template_prompts(a: &ProbeArgs, name: &str) -> anyhow::Result<Vec<String>> {
+    let (Some(data), Some(user), Some(target)) = (&a.data, &a.user, &a.target) else {
+        return Err(UsageError("--template needs --data, --user and --target".into()).into());
+    };
+    let ds = mosx_data::load(data, &mosx_data::LoadOptions::default())?;
+    let u = ds.users.iter().position(|x| &x.id == user).ok_or_else(|| UsageError(format!("--user {user}: not in {}", data.display())))?;
+    let t = ds.items.iter().position(|x| &x.id == target).ok_or_else(|| UsageError(format!("--target {target}: not in {}", data.display())))?;
+    let mut mine: Vec<&mosx_data::Interaction> = ds.interactions.iter().filter(|x| x.user as usize == u).collect();
+    mine.sort_by_key(|x| x.timestamp.unwrap_or(0));
+    let cut = mine.iter().position(|x| x.item as usize == t).unwrap_or(mine.len());
+    let hist: Vec<&&mosx_data::Interaction> = mine[..cut].iter().rev().take(10).collect::<Vec<_>>().into_iter().rev().collect();
+    let point = mosx_data::DataPoint {
+        user: u as u32,
+        history: hist.iter().map(|x| x.item).collect(),
+        history_ratings: hist.iter().map(|x| x.rating).collect(),
+        target: t as u32,
+        target_rating: f32::NAN,
+        label: false,
+    };
+    let tpl = PromptTemplate::load(&a.templates, name)?;
+    let settings = match a.setting {
+        Some(s) => vec![s],
+        None => vec![Setting::Implicit, Setting::Explicit, Setting::Counterfactual],
+    };
+    settings.into_iter().map(|s| Ok(tpl.render_point(&ds, &point, s, ds.label_threshold)?)).collect()
+}

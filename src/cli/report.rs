@@ -1,0 +1,46 @@
+//! `mosx report SPEC`: render the spec's reports from the cache alone.
+
+use std::path::PathBuf;
+
+use super::common::{self, StoreArg};
+use super::{EXIT_FAILED, EXIT_OK};
+use crate::exec::{self, Status};
+
+#[derive(clap::Args)]
+#[command(
+    about = "Render a spec's reports from the cache only (never computes)",
+    after_help = "Example:\n  mosx report experiments/table3.yaml\n\nExits 1 and lists the missing stages if any result is not cached."
+)]
+pub struct ReportArgs {
+    pub spec: PathBuf,
+    #[arg(long = "set", value_name = "PATH=VALUE")]
+    pub sets: Vec<String>,
+    #[command(flatten)]
+    pub store: StoreArg,
+}
+
+pub fn run(a: ReportArgs) -> anyhow::Result<i32> {
+    let plan = common::plan(&a.spec, &a.sets)?;
+    let store = common::existing_store(&a.store.store)?;
+    let statuses = exec::check(&plan, store.as_deref(), &|_| false)?;
+    let missing: Vec<_> = plan
+        .order
+        .iter()
+        .filter_map(|i| match &statuses[i.index()] {
+            Status::Dirty(r) => Some((plan.graph[*i].name.clone(), r.to_string())),
+            Status::Fresh => None,
+        })
+        .collect();
+    if !missing.is_empty() {
+        eprintln!("{} stage(s) not in the cache ({}); run `mosx run {}` first:", missing.len(), a.store.store.display(), a.spec.display());
+        for (n, r) in &missing {
+            eprintln!("  {n}: {r}");
+        }
+        return Ok(EXIT_FAILED);
+    }
+    let Some(store) = store else { return Ok(EXIT_FAILED) };
+    for f in crate::report::render_all(&plan, &*store)? {
+        println!("wrote {}", f.display());
+    }
+    Ok(EXIT_OK)
+}

@@ -1,0 +1,163 @@
+//! `mosx run SPEC`: plan, check the cache, run what is dirty, render the reports.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use globset::{Glob, GlobSetBuilder};
+
+use super::common::{self, StoreArg, UsageError};
+use super::{EXIT_FAILED, EXIT_OK};
+use crate::exec::{self, Status};
+use crate::provenance;
+
+#[derive(clap::Args)]
+#[command(
+    about = "Run a spec: every stage not in the cache, then its reports",
+    after_help = "Examples:\n  mosx run experiments/table3.yaml\n  mosx run experiments/table3.yaml --dry-run --explain\n  mosx run experiments/fig3.yaml --set stages.ml_measure.params.z_star=1.96 -j 2\n  mosx run experiments/table3.yaml --force 'bx_*'"
+)]
+pub struct RunArgs {
+    /// The YAML spec.
+    pub spec: PathBuf,
+    /// Show what would run (and why, with --explain) without running or writing anything.
+    #[arg(long)]
+    pub dry_run: bool,
+    /// Print why each stage is (re)run: the fingerprint part that changed.
+    #[arg(long)]
+    pub explain: bool,
+    /// Override a spec value: `--set stages.ml_measure.params.z_star=1.645` (repeatable).
+    #[arg(long = "set", value_name = "PATH=VALUE")]
+    pub sets: Vec<String>,
+    /// Parallel CPU stages.
+    #[arg(short = 'j', long, default_value_t = default_jobs())]
+    pub jobs: usize,
+    /// cpu, cuda or cuda:N (default: cuda when available).
+    #[arg(long)]
+    pub device: Option<String>,
+    /// Rerun stages whose name matches this glob even if cached (repeatable).
+    #[arg(long, value_name = "GLOB")]
+    pub force: Vec<String>,
+    /// Do not render the spec's reports.
+    #[arg(long)]
+    pub no_report: bool,
+    /// No progress bars.
+    #[arg(long, short)]
+    pub quiet: bool,
+    #[command(flatten)]
+    pub store: StoreArg,
+}
+
+fn default_jobs() -> usize {
+    std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1)
+}
+
+pub fn run(a: RunArgs) -> anyhow::Result<i32> {
+    let plan = Arc::new(common::plan(&a.spec, &a.sets)?);
+    let mut globs = GlobSetBuilder::new();
+    for f in &a.force {
+        globs.add(Glob::new(f).map_err(|e| UsageError(format!("--force `{f}`: {e}")))?);
+    }
+    let globs = globs.build().map_err(|e| UsageError(e.to_string()))?;
+    let forced = |name: &str| globs.is_match(name);
+
+    let store = if a.dry_run { common::existing_store(&a.store.store)? } else { Some(common::open_store(&a.store.store)?) };
+    let statuses = exec::check(&plan, store.as_deref(), &forced)?;
+    let dirty = statuses.iter().filter(|s| matches!(s, Status::Dirty(_))).count();
+
+    if a.explain || a.dry_run {
+        for i in &plan.order {
+            let n = &plan.graph[*i];
+            match &statuses[i.index()] {
+                Status::Fresh if a.dry_run => println!("  fresh  {:<8} {}", n.kind.name(), n.name),
+                Status::Fresh => {}
+                Status::Dirty(r) => println!("  dirty  {:<8} {}: {r}", n.kind.name(), n.name),
+            }
+        }
+    }
+    if a.dry_run {
+        println!("{} stages: {} cached, {} would run (dry run: nothing run or written)", plan.graph.node_count(), plan.graph.node_count() - dirty, dirty);
+        return Ok(EXIT_OK);
+    }
+    let store = store.ok_or_else(|| UsageError("no store".into()))?;
+
+    let (device, device_label) = if dirty > 0 {
+        crate::device::resolve(a.device.as_deref()).map_err(|e| UsageError(e.to_string()))?
+    } else {
+        (tch::Device::Cpu, a.device.clone().unwrap_or_else(|| "cpu".into()))
+    };
+    let info = mosx_store::RunInfo {
+        spec_path: a.spec.to_string_lossy().into_owned(),
+        spec_hash: plan.spec.hash.clone(),
+        argv: std::env::args().collect::<Vec<_>>().join(" "),
+        mosx_version: provenance::VERSION.into(),
+        git_commit: provenance::git_commit(),
+        git_dirty: provenance::git_dirty(),
+        host: provenance::host(),
+        device: device_label.clone(),
+        pid: std::process::id(),
+    };
+    for i in plan.graph.node_indices() {
+        if matches!(statuses[i.index()], Status::Dirty(exec::Reason::Forced)) {
+            store.invalidate(&plan.graph[i].key)?;
+        }
+    }
+    let run_id = store.begin_run(&info)?;
+    let opts = exec::Options { jobs: a.jobs, device, device_label, quiet: a.quiet };
+    let summary = exec::run(plan.clone(), store.clone(), run_id, &info, &statuses, &opts);
+
+    // Remember each node's fingerprint for the next `--explain`.
+    let failed: std::collections::HashSet<&str> =
+        summary.failed.iter().chain(summary.skipped.iter()).map(|(n, _)| n.as_str()).collect();
+    let entries: Vec<(String, String, serde_json::Value)> = plan
+        .graph
+        .node_indices()
+        .map(|i| &plan.graph[i])
+        .filter(|n| !failed.contains(n.name.as_str()))
+        .map(|n| Ok((n.name.clone(), n.key.clone(), serde_json::to_value(&n.parts)?)))
+        .collect::<Result<_, serde_json::Error>>()?;
+    store.lineage_put_many(&plan.scope(), &entries)?;
+
+    println!(
+        "{} stages: {} cached, {} executed{}, {} failed, {} skipped",
+        summary.total,
+        summary.cached,
+        summary.executed.len(),
+        if summary.by_other > 0 { format!(", {} by another process", summary.by_other) } else { String::new() },
+        summary.failed.len(),
+        summary.skipped.len()
+    );
+    let ok = summary.failed.is_empty() && summary.skipped.is_empty();
+    let mut code = if ok { EXIT_OK } else { EXIT_FAILED };
+    if !summary.failed.is_empty() {
+        eprintln!("failures:");
+        for (n, e) in &summary.failed {
+            eprintln!("  {n}: {e}");
+        }
+        for (n, why) in &summary.skipped {
+            eprintln!("  {n}: skipped ({why})");
+        }
+    }
+    if ok && !a.no_report && !plan.spec.report.is_empty() {
+        match crate::report::render_all(&plan, &*store) {
+            Ok(files) => {
+                for f in files {
+                    println!("wrote {}", f.display());
+                }
+            }
+            Err(e) => {
+                eprintln!("error: report: {e}");
+                code = EXIT_FAILED;
+            }
+        }
+    }
+    let status = if code == EXIT_OK { "ok" } else { "failed" };
+    store.end_run(
+        run_id,
+        status,
+        &serde_json::json!({
+            "total": summary.total, "cached": summary.cached, "executed": summary.executed,
+            "failed": summary.failed, "skipped": summary.skipped,
+        }),
+    )?;
+    Ok(code)
+}
+

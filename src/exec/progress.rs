@@ -1,0 +1,123 @@
+//! Progress: indicatif bars on a terminal, plain lines otherwise.
+//!
+//! The run has one bar over stages; a stage's inner loop (epochs, batches) gets a
+//! bar of its own while it runs. Messages go to stderr; results go to stdout.
+
+use std::io::IsTerminal;
+use std::sync::Mutex;
+use std::time::Instant;
+
+use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
+
+use crate::stages::Progress;
+
+pub struct RunProgress {
+    multi: Option<MultiProgress>,
+    main: Option<ProgressBar>,
+    total: u64,
+    done: Mutex<u64>,
+}
+
+impl RunProgress {
+    pub fn new(total: u64, quiet: bool) -> RunProgress {
+        if !quiet && std::io::stderr().is_terminal() {
+            let multi = MultiProgress::with_draw_target(ProgressDrawTarget::stderr());
+            let main = multi.add(ProgressBar::new(total));
+            main.set_style(
+                ProgressStyle::with_template("{spinner} [{elapsed_precise}] {bar:30} {pos}/{len} stages {msg}")
+                    .unwrap_or_else(|_| ProgressStyle::default_bar()),
+            );
+            RunProgress { multi: Some(multi), main: Some(main), total, done: Mutex::new(0) }
+        } else {
+            RunProgress { multi: None, main: None, total, done: Mutex::new(0) }
+        }
+    }
+
+    /// A line that does not disturb the bars.
+    pub fn println(&self, line: &str) {
+        match &self.multi {
+            Some(m) => {
+                let _ = m.println(line);
+            }
+            None => eprintln!("{line}"),
+        }
+    }
+
+    pub fn started(&self, name: &str) {
+        match &self.main {
+            Some(b) => b.set_message(name.to_string()),
+            None => eprintln!("[{}/{}] running {name}", self.done.lock().map(|d| *d).unwrap_or(0) + 1, self.total),
+        }
+    }
+
+    pub fn finished(&self) {
+        if let Ok(mut d) = self.done.lock() {
+            *d += 1;
+        }
+        if let Some(b) = &self.main {
+            b.inc(1);
+        }
+    }
+
+    pub fn clear(&self) {
+        if let Some(b) = &self.main {
+            b.finish_and_clear();
+        }
+    }
+
+    /// Progress handle for one stage's inner loop.
+    pub fn stage(&self, name: &str) -> StageProgress {
+        StageProgress { multi: self.multi.clone(), name: name.to_string(), bar: Mutex::new(None), plain: Mutex::new(None) }
+    }
+}
+
+pub struct StageProgress {
+    multi: Option<MultiProgress>,
+    name: String,
+    bar: Mutex<Option<ProgressBar>>,
+    plain: Mutex<Option<(String, u64, u64, Instant)>>,
+}
+
+impl Progress for StageProgress {
+    fn start(&self, label: &str, total: u64) {
+        if let Some(m) = &self.multi {
+            let b = m.add(ProgressBar::new(total));
+            b.set_style(
+                ProgressStyle::with_template("  {prefix} {bar:25} {pos}/{len} {per_sec} eta {eta}")
+                    .unwrap_or_else(|_| ProgressStyle::default_bar()),
+            );
+            b.set_prefix(format!("{} {label}", self.name));
+            if let Ok(mut g) = self.bar.lock() {
+                *g = Some(b);
+            }
+        } else if let Ok(mut g) = self.plain.lock() {
+            *g = Some((label.to_string(), total, 0, Instant::now()));
+        }
+    }
+
+    fn inc(&self, n: u64) {
+        if let Ok(g) = self.bar.lock() {
+            if let Some(b) = g.as_ref() {
+                b.inc(n);
+                return;
+            }
+        }
+        if let Ok(mut g) = self.plain.lock() {
+            if let Some((label, total, pos, last)) = g.as_mut() {
+                *pos += n;
+                if last.elapsed().as_secs() >= 10 || *pos == *total {
+                    eprintln!("  {} {label}: {pos}/{total}", self.name);
+                    *last = Instant::now();
+                }
+            }
+        }
+    }
+
+    fn finish(&self) {
+        if let Ok(mut g) = self.bar.lock() {
+            if let Some(b) = g.take() {
+                b.finish_and_clear();
+            }
+        }
+    }
+}

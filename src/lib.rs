@@ -1,0 +1,15 @@
+//! mosx: declarative, cached experiment orchestration for studies of
+//! stereotype-aware unfairness in LLM-based recommenders.
+//!
+//! Pipeline of modules (dependencies point one way):
+//! `cli` → {`plan`, `exec`, `report`} → `stages` → {mosx-data, mosx-fairness,
+//! mosx-models} → tch. The store (`mosx-store`) is reached only through its trait.
+
+pub mod cli;
+pub mod device;
+pub mod exec;
+pub mod plan;
+pub mod prompt;
+pub mod provenance;
+pub mod report;
+pub mod stages;

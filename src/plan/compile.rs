@@ -1,0 +1,264 @@
+//! Spec → plan: kind and param validation, slot binding and inference, keys, dedup.
+
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+
+use petgraph::graph::{DiGraph, NodeIndex};
+use serde_json::Value;
+
+use mosx_spec::{Spec, SpecError, StageDecl};
+
+use super::fingerprint::{file_hash, Parts};
+use super::{Node, Plan};
+use crate::stages::{Registry, StageError};
+
+pub fn compile(spec: Spec, registry: &Registry) -> Result<Plan, SpecError> {
+    let mut graph: DiGraph<Node, String> = DiGraph::new();
+    let mut by_key: HashMap<String, NodeIndex> = HashMap::new();
+    let mut by_decl = BTreeMap::new();
+    // Normalisation and file hashing depend only on (kind, params): memoise across points.
+    let mut normalized: HashMap<(String, String), (Value, BTreeMap<String, String>)> = HashMap::new();
+
+    for (ix, inst) in spec.instances.iter().enumerate() {
+        let decls: BTreeMap<&str, &StageDecl> = inst.stages.iter().map(|d| (d.name.as_str(), d)).collect();
+        // Kinds first: an unknown kind is reported before any parameter or file.
+        for d in &inst.stages {
+            if registry.get(&d.kind).is_none() {
+                return Err(spec.error_at(
+                    &format!("stages.{}.kind", d.name),
+                    format!("unknown stage kind `{}`", d.kind),
+                    mosx_spec::suggest(&d.kind, registry.names()),
+                ));
+            }
+        }
+        let order = decl_order(&spec, &inst.stages, &decls)?;
+        let mut node_of: BTreeMap<&str, NodeIndex> = BTreeMap::new();
+        for name in order {
+            let d = decls[name];
+            let kind = registry.get(&d.kind).ok_or_else(|| {
+                spec.error_at(
+                    &format!("stages.{}.kind", d.name),
+                    format!("unknown stage kind `{}`", d.kind),
+                    mosx_spec::suggest(&d.kind, registry.names()),
+                )
+            })?;
+            let memo_key = (d.kind.clone(), serde_json::to_string(&d.params).unwrap_or_default());
+            let (params, files) = match normalized.get(&memo_key) {
+                Some(x) => x.clone(),
+                None => {
+                    let params = kind.normalize(&d.params).map_err(|e| {
+                        let field = if e.field.is_empty() {
+                            format!("stages.{}.params", d.name)
+                        } else {
+                            format!("stages.{}.params.{}", d.name, e.field)
+                        };
+                        spec.error_at(&field, e.message, e.suggestion)
+                    })?;
+                    let files = hash_files(&spec, d, kind.external_files(&params))?;
+                    normalized.insert(memo_key, (params.clone(), files.clone()));
+                    (params, files)
+                }
+            };
+            let inputs = bind_slots(&spec, d, kind.slots(), &decls, &node_of, &graph)?;
+            let parts = Parts {
+                kind: kind.name().to_string(),
+                code_version: kind.code_version(),
+                params: kind.key_params(&params),
+                inputs: inputs.iter().map(|(s, n)| (s.clone(), graph[*n].key.clone())).collect(),
+                files,
+            };
+            let key = parts.key();
+            let node = match by_key.get(&key) {
+                Some(n) => *n,
+                None => {
+                    let n = graph.add_node(Node {
+                        name: d.name.clone(),
+                        base: d.name.clone(),
+                        kind: kind.clone(),
+                        params,
+                        inputs: inputs.clone(),
+                        parts,
+                        key: key.clone(),
+                        points: Vec::new(),
+                    });
+                    for (slot, up) in &inputs {
+                        graph.add_edge(*up, n, slot.clone());
+                    }
+                    by_key.insert(key, n);
+                    n
+                }
+            };
+            if graph[node].points.last() != Some(&ix) {
+                graph[node].points.push(ix);
+            }
+            node_of.insert(name, node);
+            by_decl.insert((ix, d.name.clone()), node);
+        }
+    }
+    name_nodes(&spec, &mut graph);
+    let order = petgraph::algo::toposort(&graph, None).map_err(|c| {
+        spec.error_at(&format!("stages.{}.inputs", graph[c.node_id()].base), "cycle among stages", None)
+    })?;
+    Ok(Plan { spec, graph, order, by_decl })
+}
+
+/// Stage names of one instance in an order where inputs come first.
+fn decl_order<'a>(
+    spec: &Spec,
+    stages: &'a [StageDecl],
+    decls: &BTreeMap<&'a str, &'a StageDecl>,
+) -> Result<Vec<&'a str>, SpecError> {
+    let mut g: DiGraph<&str, ()> = DiGraph::new();
+    let idx: BTreeMap<&str, NodeIndex> = stages.iter().map(|d| (d.name.as_str(), g.add_node(d.name.as_str()))).collect();
+    for d in stages {
+        for (slot, up) in &d.inputs {
+            let Some(u) = idx.get(up.as_str()) else {
+                return Err(spec.error_at(
+                    &format!("stages.{}.inputs.{slot}", d.name),
+                    format!("missing input: no stage `{up}`"),
+                    mosx_spec::suggest(up, decls.keys().copied()),
+                ));
+            };
+            g.add_edge(*u, idx[d.name.as_str()], ());
+        }
+    }
+    petgraph::algo::toposort(&g, None)
+        .map(|o| o.into_iter().map(|i| g[i]).collect())
+        .map_err(|c| spec.error_at(&format!("stages.{}.inputs", g[c.node_id()]), "cycle among stages", None))
+}
+
+fn hash_files(
+    spec: &Spec,
+    d: &StageDecl,
+    files: Result<Vec<crate::stages::ExternalFile>, StageError>,
+) -> Result<BTreeMap<String, String>, SpecError> {
+    let files = files.map_err(|e| spec.error_at(&format!("stages.{}.params", d.name), e.to_string(), None))?;
+    let mut out = BTreeMap::new();
+    for f in files {
+        let h = file_hash(&f.path).map_err(|e| {
+            spec.error_at(&format!("stages.{}.params", d.name), format!("{}: {e}", f.path.display()), None)
+        })?;
+        out.insert(f.name, h);
+    }
+    Ok(out)
+}
+
+/// Bind declared inputs to nodes, check producer kinds, infer inferable slots.
+fn bind_slots(
+    spec: &Spec,
+    d: &StageDecl,
+    slots: &[crate::stages::Slot],
+    decls: &BTreeMap<&str, &StageDecl>,
+    node_of: &BTreeMap<&str, NodeIndex>,
+    graph: &DiGraph<Node, String>,
+) -> Result<BTreeMap<String, NodeIndex>, SpecError> {
+    let mut out = BTreeMap::new();
+    for (slot, up) in &d.inputs {
+        let Some(s) = slots.iter().find(|s| s.name == slot) else {
+            return Err(spec.error_at(
+                &format!("stages.{}.inputs.{slot}", d.name),
+                format!("stage kind `{}` has no input `{slot}`", d.kind),
+                mosx_spec::suggest(slot, slots.iter().map(|s| s.name)),
+            ));
+        };
+        let up_kind = &decls[up.as_str()].kind;
+        if !s.producers.contains(&up_kind.as_str()) {
+            return Err(spec.error_at(
+                &format!("stages.{}.inputs.{slot}", d.name),
+                format!("input `{slot}` takes a `{}` stage; `{up}` is a `{up_kind}` stage", s.producers.join("` or `")),
+                None,
+            ));
+        }
+        out.insert(slot.clone(), node_of[up.as_str()]);
+    }
+    for s in slots {
+        if out.contains_key(s.name) {
+            continue;
+        }
+        let found = if s.inferable { infer(&out, s.producers, graph) } else { Vec::new() };
+        match found.as_slice() {
+            [one] => {
+                out.insert(s.name.to_string(), *one);
+            }
+            [] => {
+                return Err(spec.error_at(
+                    &format!("stages.{}.inputs", d.name),
+                    format!("missing input `{}` (a `{}` stage)", s.name, s.producers.join("` or `")),
+                    None,
+                ))
+            }
+            _ => {
+                return Err(spec.error_at(
+                    &format!("stages.{}.inputs", d.name),
+                    format!("input `{}` is ambiguous: several `{}` ancestors; name one", s.name, s.producers.join("`/`")),
+                    None,
+                ))
+            }
+        }
+    }
+    Ok(out)
+}
+
+/// Ancestors (through already bound inputs) whose kind is one of `producers`.
+fn infer(bound: &BTreeMap<String, NodeIndex>, producers: &[&str], graph: &DiGraph<Node, String>) -> Vec<NodeIndex> {
+    let mut seen = BTreeSet::new();
+    let mut stack: Vec<NodeIndex> = bound.values().copied().collect();
+    let mut found = Vec::new();
+    while let Some(n) = stack.pop() {
+        if !seen.insert(n) {
+            continue;
+        }
+        if producers.contains(&graph[n].kind.name()) {
+            found.push(n);
+            continue;
+        }
+        stack.extend(graph[n].inputs.values().copied());
+    }
+    found.sort();
+    found.dedup();
+    found
+}
+
+/// Give every node a unique name: its spec name plus the sweep values that pin it.
+fn name_nodes(spec: &Spec, graph: &mut DiGraph<Node, String>) {
+    if spec.sweep_paths.is_empty() {
+        return;
+    }
+    let short: Vec<String> = spec
+        .sweep_paths
+        .iter()
+        .map(|p| {
+            let last = p.rsplit('.').next().unwrap_or(p).to_string();
+            let clash = spec.sweep_paths.iter().filter(|q| q.rsplit('.').next() == Some(last.as_str())).count() > 1;
+            if clash {
+                p.clone()
+            } else {
+                last
+            }
+        })
+        .collect();
+    let mut used: HashMap<String, usize> = HashMap::new();
+    for i in graph.node_indices().collect::<Vec<_>>() {
+        let node = &graph[i];
+        let mut label = Vec::new();
+        for (p, s) in spec.sweep_paths.iter().zip(&short) {
+            let vals: BTreeSet<String> = node
+                .points
+                .iter()
+                .filter_map(|ix| spec.instances.get(*ix))
+                .map(|inst| inst.point.get(p).map(|v| v.to_string()).unwrap_or_default())
+                .collect();
+            let all: BTreeSet<String> =
+                spec.instances.iter().map(|inst| inst.point.get(p).map(|v| v.to_string()).unwrap_or_default()).collect();
+            if vals.len() == 1 && all.len() > 1 {
+                label.push(format!("{s}={}", vals.iter().next().map(String::as_str).unwrap_or("")));
+            }
+        }
+        let mut name = if label.is_empty() { node.base.clone() } else { format!("{}[{}]", node.base, label.join(",")) };
+        let n = used.entry(name.clone()).or_insert(0);
+        *n += 1;
+        if *n > 1 {
+            name = format!("{name}#{}", &node.key[..8]);
+        }
+        graph[i].name = name;
+    }
+}

@@ -1,0 +1,88 @@
+//! Compilation of a spec into a DAG of stages (petgraph).
+//!
+//! Invariants:
+//! * Every node has a key computed from its kind, code version, normalised
+//!   params, its upstream keys and its external file hashes (`fingerprint`).
+//! * Identical stages (same key) are one node, whichever sweep points or spec
+//!   entries asked for them, so sweeps and tables share upstream work.
+//! * Node names are unique: the stage name, plus the sweep values that pin it
+//!   when a sweep is present (`measure[z_star=1.645]`).
+//! * Errors are `mosx_spec::SpecError`s located in the spec file.
+
+pub mod compile;
+pub mod fingerprint;
+pub mod render;
+
+use std::collections::BTreeMap;
+
+use petgraph::graph::{DiGraph, NodeIndex};
+use serde_json::Value;
+
+use crate::stages::KindRef;
+pub use compile::compile;
+pub use fingerprint::Parts;
+
+/// One stage of the plan.
+pub struct Node {
+    /// Unique display name (stage name plus pinning sweep values).
+    pub name: String,
+    /// The stage's name in the spec.
+    pub base: String,
+    pub kind: KindRef,
+    /// Normalised params (defaults filled; locations included).
+    pub params: Value,
+    /// Slot → upstream node.
+    pub inputs: BTreeMap<String, NodeIndex>,
+    pub parts: Parts,
+    pub key: String,
+    /// Sweep points (indices into `Spec::instances`) that use this node.
+    pub points: Vec<usize>,
+}
+
+impl Node {
+    /// The seed this stage uses, if its params have one (for provenance).
+    pub fn seed(&self) -> Option<i64> {
+        self.params.get("seed").and_then(Value::as_i64)
+    }
+}
+
+pub struct Plan {
+    pub spec: mosx_spec::Spec,
+    /// Edges point from an upstream stage to its consumer; the weight is the slot.
+    pub graph: DiGraph<Node, String>,
+    /// Topological order.
+    pub order: Vec<NodeIndex>,
+    /// (instance index, stage name in spec) → node.
+    pub by_decl: BTreeMap<(usize, String), NodeIndex>,
+}
+
+impl Plan {
+    pub fn node(&self, i: NodeIndex) -> &Node {
+        &self.graph[i]
+    }
+
+    /// Scope under which this spec's node names are remembered (lineage for `--explain`).
+    pub fn scope(&self) -> String {
+        self.spec.path.to_string_lossy().into_owned()
+    }
+
+    /// Nodes of the first instance that has a stage called `name`, then any.
+    pub fn find(&self, name: &str) -> Option<NodeIndex> {
+        self.by_decl
+            .iter()
+            .find(|((_, n), _)| n == name)
+            .map(|(_, i)| *i)
+            .or_else(|| self.graph.node_indices().find(|i| self.graph[*i].name == name))
+    }
+
+    /// All nodes of spec stage `name`, one per distinct key, in instance order.
+    pub fn all_of(&self, name: &str) -> Vec<NodeIndex> {
+        let mut out: Vec<NodeIndex> = Vec::new();
+        for ((_, n), i) in &self.by_decl {
+            if n == name && !out.contains(i) {
+                out.push(*i);
+            }
+        }
+        out
+    }
+}

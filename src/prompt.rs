@@ -1,0 +1,143 @@
+//! Task prompts (METHOD.md §4): a user's history and a target rendered through a
+//! minijinja template, under the implicit, explicit or counterfactual setting.
+//!
+//! Invariants: the implicit setting never mentions the user's group; the explicit
+//! one states the true group; the counterfactual one states another group (the
+//! next one in the dataset's group order). Liked = history ratings above the
+//! dataset's label threshold, as for the label itself.
+
+use std::path::Path;
+
+use minijinja::Environment;
+use serde::{Deserialize, Serialize};
+
+use mosx_data::{DataPoint, Dataset, DatasetKind};
+
+/// The built-in TALLRec-style template, used when `templates/prompts/NAME.j2` is absent.
+const TALLREC: &str = include_str!("../templates/prompts/tallrec.j2");
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
+#[serde(rename_all = "snake_case")]
+pub enum Setting {
+    Implicit,
+    Explicit,
+    Counterfactual,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum PromptError {
+    #[error("prompt template `{name}`: {message}")]
+    Template { name: String, message: String },
+}
+
+/// The sentence stating a user's group ("The user is a female.").
+pub fn profile_sentence(kind: DatasetKind, group: &str) -> String {
+    match (kind, group) {
+        (_, "male") => "The user is a male.".into(),
+        (_, "female") => "The user is a female.".into(),
+        (_, "teen") => "The user is a teenager.".into(),
+        (_, "adult") => "The user is an adult.".into(),
+        (_, other) => format!("The user is {other}."),
+    }
+}
+
+pub fn noun(kind: DatasetKind) -> &'static str {
+    match kind {
+        DatasetKind::MovieLens => "movie",
+        DatasetKind::BookCrossing => "book",
+    }
+}
+
+/// The group stated under `setting` for a user of group `g` (None: implicit).
+pub fn stated_group(setting: Setting, g: usize, n_groups: usize) -> Option<usize> {
+    match setting {
+        Setting::Implicit => None,
+        Setting::Explicit => Some(g),
+        Setting::Counterfactual => Some((g + 1) % n_groups.max(1)),
+    }
+}
+
+pub struct PromptTemplate {
+    env: Environment<'static>,
+    name: String,
+}
+
+impl PromptTemplate {
+    /// `templates_dir/prompts/NAME.j2` if it exists, else the built-in `tallrec`.
+    pub fn load(templates_dir: &Path, name: &str) -> Result<PromptTemplate, PromptError> {
+        let path = templates_dir.join("prompts").join(format!("{name}.j2"));
+        let source = match std::fs::read_to_string(&path) {
+            Ok(s) => s,
+            Err(_) if name == "tallrec" => TALLREC.to_string(),
+            Err(e) => {
+                return Err(PromptError::Template { name: name.into(), message: format!("{}: {e}", path.display()) })
+            }
+        };
+        let mut env = Environment::new();
+        env.set_undefined_behavior(minijinja::UndefinedBehavior::Strict);
+        env.add_template_owned(name.to_string(), source)
+            .map_err(|e| PromptError::Template { name: name.into(), message: e.to_string() })?;
+        Ok(PromptTemplate { env, name: name.into() })
+    }
+
+    /// Render from explicit parts.
+    pub fn render(
+        &self,
+        noun: &str,
+        profile: Option<&str>,
+        liked: &[&str],
+        disliked: &[&str],
+        target: &str,
+    ) -> Result<String, PromptError> {
+        let t = self
+            .env
+            .get_template(&self.name)
+            .map_err(|e| PromptError::Template { name: self.name.clone(), message: e.to_string() })?;
+        let s = t
+            .render(minijinja::context! { noun, profile, liked, disliked, target })
+            .map_err(|e| PromptError::Template { name: self.name.clone(), message: e.to_string() })?;
+        Ok(s.trim_end().to_string())
+    }
+
+    /// Render a sampled data point under a setting.
+    pub fn render_point(&self, ds: &Dataset, p: &DataPoint, setting: Setting, threshold: f32) -> Result<String, PromptError> {
+        let g = ds.users[p.user as usize].group as usize;
+        let profile = stated_group(setting, g, ds.groups.len()).map(|s| profile_sentence(ds.kind, &ds.groups[s]));
+        let mut liked = Vec::new();
+        let mut disliked = Vec::new();
+        for (item, r) in p.history.iter().zip(&p.history_ratings) {
+            let title = ds.items[*item as usize].title.as_str();
+            if *r > threshold {
+                liked.push(title);
+            } else {
+                disliked.push(title);
+            }
+        }
+        self.render(noun(ds.kind), profile.as_deref(), &liked, &disliked, &ds.items[p.target as usize].title)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn settings_state_the_right_group() {
+        assert_eq!(stated_group(Setting::Implicit, 0, 2), None);
+        assert_eq!(stated_group(Setting::Explicit, 1, 2), Some(1));
+        assert_eq!(stated_group(Setting::Counterfactual, 1, 2), Some(0));
+        assert_eq!(stated_group(Setting::Counterfactual, 0, 2), Some(1));
+    }
+
+    #[test]
+    fn builtin_template_renders_profile_only_when_given() {
+        let t = PromptTemplate::load(Path::new("/nonexistent"), "tallrec").unwrap();
+        let implicit = t.render("movie", None, &["A (1995)"], &[], "B (1996)").unwrap();
+        assert!(!implicit.contains("The user is"));
+        assert!(implicit.contains("User Preference: \"A (1995)\""));
+        assert!(implicit.contains("User Unpreference: none"));
+        assert!(implicit.ends_with("Answer:"));
+        let explicit = t.render("movie", Some("The user is a female."), &[], &["C"], "B").unwrap();
+        assert!(explicit.starts_with("The user is a female.\n"));
+    }
+}

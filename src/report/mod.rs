@@ -1,0 +1,64 @@
+//! Reports of a spec, rendered from the cache alone (never computing).
+//!
+//! Templates get one generic context built from the store: every stage of the plan
+//! with its kind, key, params, sweep point and metrics, so a template needs no Rust
+//! code of its own. Figures are named kinds that read artifacts.
+
+mod context;
+mod figures;
+
+use std::path::{Path, PathBuf};
+
+use mosx_spec::ReportDecl;
+use mosx_store::{Store, StoreError};
+
+use crate::plan::Plan;
+
+#[derive(Debug, thiserror::Error)]
+pub enum ReportError {
+    #[error("{0}")]
+    Render(#[from] mosx_report::ReportError),
+    #[error("{0}")]
+    Store(#[from] StoreError),
+    #[error("report `{output}`: {message}")]
+    Input { output: String, message: String },
+    #[error("{path}: {source}")]
+    Io { path: PathBuf, source: std::io::Error },
+}
+
+/// Where templates live: `./templates`, else `templates/` beside the spec's folder.
+pub fn templates_dir(spec: &Path) -> PathBuf {
+    let here = PathBuf::from("templates");
+    if here.is_dir() {
+        return here;
+    }
+    spec.parent().and_then(Path::parent).map(|p| p.join("templates")).unwrap_or(here)
+}
+
+/// Render every report of the spec; returns the files written.
+pub fn render_all(plan: &Plan, store: &dyn Store) -> Result<Vec<PathBuf>, ReportError> {
+    let mut written = Vec::new();
+    let dir = templates_dir(&plan.spec.path);
+    for decl in &plan.spec.report {
+        match decl {
+            ReportDecl::Template { template, output, options } => {
+                let ctx = context::build(plan, store, options)?;
+                let text = mosx_report::render_template(&dir, template, &ctx)?;
+                let path = PathBuf::from(output);
+                write(&path, text.as_bytes())?;
+                written.push(path);
+            }
+            ReportDecl::Figure { figure, stages, output, options } => {
+                written.extend(figures::render(plan, store, figure, stages, output, options)?);
+            }
+        }
+    }
+    Ok(written)
+}
+
+fn write(path: &Path, bytes: &[u8]) -> Result<(), ReportError> {
+    if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
+        std::fs::create_dir_all(parent).map_err(|source| ReportError::Io { path: parent.into(), source })?;
+    }
+    std::fs::write(path, bytes).map_err(|source| ReportError::Io { path: path.into(), source })
+}

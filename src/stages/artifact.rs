@@ -1,0 +1,89 @@
+//! Stage outputs and the typed view of a stage's inputs.
+//!
+//! Artifacts travel between stages as bytes through the store (bincode for Rust
+//! values, tagged `bincode:<type>`), so a result read back from the cache is the
+//! same value a fresh run would hand downstream. Decoded inputs are memoised per
+//! process by (key, artifact) through `ArtifactSource`.
+
+use std::any::Any;
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use mosx_store::Artifact;
+use serde::de::DeserializeOwned;
+use serde::Serialize;
+
+use super::StageError;
+
+/// Decoded value shared between the stages that read it.
+pub type Shared = Arc<dyn Any + Send + Sync>;
+/// Turns artifact bytes into a decoded value.
+pub type Decoder<'d> = &'d dyn Fn(&[u8]) -> Result<Shared, String>;
+
+/// Where inputs come from: the executor's store plus its in-process memo.
+pub trait ArtifactSource: Send + Sync {
+    fn load(&self, key: &str, artifact: &str, decode: Decoder<'_>) -> Result<Shared, String>;
+}
+
+/// The upstream stages of a running stage, by slot name.
+pub struct Inputs<'a> {
+    pub slots: &'a BTreeMap<String, String>,
+    pub source: &'a dyn ArtifactSource,
+}
+
+impl Inputs<'_> {
+    /// The upstream key bound to `slot`.
+    pub fn key(&self, slot: &str) -> Result<&str, StageError> {
+        self.slots.get(slot).map(String::as_str).ok_or_else(|| StageError::Input {
+            slot: slot.to_string(),
+            message: "not connected".into(),
+        })
+    }
+
+    /// The bincode artifact `artifact` of the stage bound to `slot`, decoded as `T`.
+    pub fn get<T>(&self, slot: &str, artifact: &str) -> Result<Arc<T>, StageError>
+    where
+        T: DeserializeOwned + Send + Sync + 'static,
+    {
+        let key = self.key(slot)?;
+        let decode = |bytes: &[u8]| -> Result<Shared, String> {
+            let v: T = bincode::deserialize(bytes).map_err(|e| format!("cannot decode: {e}"))?;
+            Ok(Arc::new(v) as Shared)
+        };
+        let any = self
+            .source
+            .load(key, artifact, &decode)
+            .map_err(|message| StageError::Input { slot: slot.into(), message: format!("artifact `{artifact}`: {message}") })?;
+        any.downcast::<T>().map_err(|_| StageError::Input {
+            slot: slot.into(),
+            message: format!("artifact `{artifact}` has another type than expected"),
+        })
+    }
+}
+
+/// What a stage produced: artifacts and scalar metrics.
+#[derive(Default)]
+pub struct Output {
+    pub artifacts: Vec<Artifact>,
+    pub metrics: Vec<(String, f64)>,
+}
+
+impl Output {
+    /// Add a Rust value as a bincode artifact tagged `bincode:<type_tag>`.
+    pub fn put<T: Serialize>(&mut self, name: &str, type_tag: &str, value: &T) -> Result<(), StageError> {
+        let bytes = bincode::serialize(value).map_err(|e| StageError::Other(format!("encode `{name}`: {e}")))?;
+        self.artifacts.push(Artifact { name: name.into(), format: format!("bincode:{type_tag}"), bytes });
+        Ok(())
+    }
+
+    /// Add a JSON artifact.
+    pub fn put_json<T: Serialize>(&mut self, name: &str, value: &T) -> Result<(), StageError> {
+        let bytes = serde_json::to_vec_pretty(value).map_err(|e| StageError::Other(format!("encode `{name}`: {e}")))?;
+        self.artifacts.push(Artifact { name: name.into(), format: "json".into(), bytes });
+        Ok(())
+    }
+
+    pub fn metric(&mut self, name: impl Into<String>, value: f64) {
+        self.metrics.push((name.into(), value));
+    }
+}

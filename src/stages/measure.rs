@@ -1,0 +1,80 @@
+//! Stage `measure`: stereotype measurement over the train histories
+//! (METHOD.md §2): per-item group counts, degree, per-group z-scores, membership
+//! at `z_star`, neutral items.
+
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+use mosx_data::{Dataset, Degree, MeasureOptions, Sequences, Split};
+
+use super::{params, Output, ParamError, Slot, StageCtx, StageError, StageKind};
+
+#[derive(Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Params {
+    #[serde(default = "default_degree")]
+    degree: Degree,
+    #[serde(default = "default_z")]
+    z_star: f64,
+    #[serde(default = "default_min_count")]
+    min_count: u32,
+}
+const FIELDS: &[&str] = &["degree", "z_star", "min_count"];
+fn default_degree() -> Degree {
+    Degree::Share
+}
+fn default_z() -> f64 {
+    1.0
+}
+fn default_min_count() -> u32 {
+    1
+}
+
+pub struct Measure;
+
+impl StageKind for Measure {
+    fn name(&self) -> &'static str {
+        "measure"
+    }
+    fn code_version(&self) -> u32 {
+        1
+    }
+    fn about(&self) -> &'static str {
+        "stereotype degree, z-scores and group membership of every item"
+    }
+    fn slots(&self) -> &'static [Slot] {
+        &[
+            Slot { name: "split", producers: &["split"], inferable: false },
+            Slot { name: "sequences", producers: &["sample"], inferable: true },
+            Slot { name: "dataset", producers: &["load"], inferable: true },
+        ]
+    }
+    fn normalize(&self, p: &serde_json::Map<String, Value>) -> Result<Value, ParamError> {
+        let (typed, v) = params::parse::<Params>(p, FIELDS)?;
+        if !typed.z_star.is_finite() {
+            return Err(ParamError { field: "z_star".into(), message: "must be a finite number".into(), suggestion: None });
+        }
+        Ok(v)
+    }
+    fn run(&self, ctx: &StageCtx<'_>) -> Result<Output, StageError> {
+        let p: Params = serde_json::from_value(ctx.params.clone()).map_err(|e| StageError::Other(e.to_string()))?;
+        let ds = ctx.inputs.get::<Dataset>("dataset", "dataset")?;
+        let seq = ctx.inputs.get::<Sequences>("sequences", "sequences")?;
+        let split = ctx.inputs.get::<Split>("split", "split")?;
+        let st = mosx_data::measure(
+            &ds,
+            &seq,
+            &split,
+            &MeasureOptions { degree: p.degree, z_star: p.z_star, min_count: p.min_count },
+        )?;
+        let mut out = Output::default();
+        for (g, name) in st.groups.iter().enumerate() {
+            let members = st.items.iter().filter(|i| i.member.get(g).copied().unwrap_or(false)).count();
+            out.metric(format!("members.{name}"), members as f64);
+        }
+        out.metric("neutral", st.neutral_count() as f64);
+        out.metric("measured", st.items.iter().filter(|i| i.z.iter().any(|z| z.is_finite())).count() as f64);
+        out.put("stereotypes", "stereotypes", &st)?;
+        Ok(out)
+    }
+}

@@ -1,0 +1,91 @@
+//! Stage `metrics`: stereotype-aware fairness and performance of a set of
+//! predictions (METHOD.md §3): pairwise F(a,b), headline F, AUC, precision and
+//! recall, with breakdowns per (user group, target group) and per target side.
+//!
+//! Item groups come from the `measure` stage; each point's history share P_u is
+//! computed from its own history. Undefined values stay NaN (shown as `-`).
+
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+use mosx_data::{Dataset, Sequences, Stereotypes};
+use mosx_fairness::{EvalPoint, FairnessKind};
+
+use super::evaluate::Predictions;
+use super::{params, Output, ParamError, Slot, StageCtx, StageError, StageKind};
+
+#[derive(Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Params {
+    /// `relative` (METHOD.md Eq. 5) or `absolute` (100·|P_R − P_H|).
+    #[serde(default = "default_fairness")]
+    fairness: FairnessKind,
+}
+const FIELDS: &[&str] = &["fairness"];
+fn default_fairness() -> FairnessKind {
+    FairnessKind::Relative
+}
+
+pub struct Metrics;
+
+impl StageKind for Metrics {
+    fn name(&self) -> &'static str {
+        "metrics"
+    }
+    fn code_version(&self) -> u32 {
+        1
+    }
+    fn about(&self) -> &'static str {
+        "fairness F(a,b), headline F, AUC, precision and recall of predictions"
+    }
+    fn slots(&self) -> &'static [Slot] {
+        &[
+            Slot { name: "predictions", producers: &["evaluate"], inferable: false },
+            Slot { name: "stereotypes", producers: &["measure"], inferable: false },
+            Slot { name: "sequences", producers: &["sample"], inferable: true },
+            Slot { name: "dataset", producers: &["load"], inferable: true },
+        ]
+    }
+    fn normalize(&self, p: &serde_json::Map<String, Value>) -> Result<Value, ParamError> {
+        params::parse::<Params>(p, FIELDS).map(|(_, v)| v)
+    }
+    fn run(&self, ctx: &StageCtx<'_>) -> Result<Output, StageError> {
+        let p: Params = serde_json::from_value(ctx.params.clone()).map_err(|e| StageError::Other(e.to_string()))?;
+        let ds = ctx.inputs.get::<Dataset>("dataset", "dataset")?;
+        let seq = ctx.inputs.get::<Sequences>("sequences", "sequences")?;
+        let st = ctx.inputs.get::<Stereotypes>("stereotypes", "stereotypes")?;
+        let preds = ctx.inputs.get::<Predictions>("predictions", "predictions")?;
+        let points: Vec<EvalPoint> = preds
+            .points
+            .iter()
+            .map(|pr| {
+                let d = &seq.points[pr.index as usize];
+                EvalPoint {
+                    user_group: ds.users[d.user as usize].group as usize,
+                    target_groups: st.item_groups(d.target),
+                    history_share: st.history_share(&d.history),
+                    p_yes: pr.p_yes,
+                    label: d.label,
+                }
+            })
+            .collect();
+        let g = ds.groups.len();
+        let r = mosx_fairness::evaluate(&points, g, p.fairness);
+        let mut out = Output::default();
+        out.metric("F", r.headline);
+        out.metric("F.consistent", r.consistent);
+        out.metric("F.inconsistent", r.inconsistent);
+        out.metric("auc", r.auc);
+        out.metric("precision", r.precision);
+        out.metric("recall", r.recall);
+        out.metric("n", r.n as f64);
+        out.metric("n_recommended", r.n_recommended as f64);
+        for (a, row) in r.fairness.iter().enumerate() {
+            for (b, f) in row.iter().enumerate() {
+                out.metric(format!("F.{}.{}", ds.groups[a], ds.groups[b]), *f);
+            }
+        }
+        out.put_json("report", &r)?;
+        Ok(out)
+    }
+}

@@ -1,0 +1,114 @@
+//! Stage kinds: each kind is one type that declares its input slots, parses and
+//! normalises its parameters, names the external files whose content enters its
+//! fingerprint, and computes its output from its inputs.
+//!
+//! Invariants:
+//! * `normalize` is total over valid parameters and idempotent: defaults are filled
+//!   in, so writing a default explicitly never changes a stage's key.
+//! * Parameters that only say *where* something is (folder paths) are excluded from
+//!   the key by `key_params`; the content hashes of the files found there enter it
+//!   instead, so moving a data folder does not invalidate the cache.
+//! * `run` is deterministic in its inputs and parameters (seeded RNGs only) and
+//!   returns everything it produced; it never writes to the store itself.
+//! * The executor knows stage kinds only through this trait.
+
+pub mod artifact;
+pub mod evaluate;
+pub mod load;
+pub mod measure;
+pub mod metrics;
+pub mod params;
+pub mod registry;
+pub mod sample;
+pub mod split;
+
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use serde_json::Value;
+
+pub use artifact::{Inputs, Output};
+pub use params::ParamError;
+pub use registry::Registry;
+
+/// A named input of a stage kind, satisfied by a stage of one of `producers`.
+#[derive(Debug, Clone, Copy)]
+pub struct Slot {
+    pub name: &'static str,
+    pub producers: &'static [&'static str],
+    /// When the spec leaves this slot out, the plan fills it with the unique
+    /// ancestor (through the declared inputs) of a producer kind.
+    pub inferable: bool,
+}
+
+/// What a stage needs to run on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Resource {
+    /// Plain CPU work; runs in parallel with other CPU stages (`-j`).
+    Cpu,
+    /// Work on the accelerator chosen by `--device`; serialised per device.
+    Device,
+}
+
+/// An external file whose content hash is part of a stage's fingerprint.
+#[derive(Debug, Clone)]
+pub struct ExternalFile {
+    /// Name in the fingerprint: relative, stable (e.g. `ml-100k.inter`).
+    pub name: String,
+    pub path: PathBuf,
+}
+
+/// Progress reporting for a stage's inner loop (epochs, batches).
+pub trait Progress: Send + Sync {
+    fn start(&self, label: &str, total: u64);
+    fn inc(&self, n: u64);
+    fn finish(&self);
+}
+
+/// Everything a running stage may use.
+pub struct StageCtx<'a> {
+    pub name: &'a str,
+    pub params: &'a Value,
+    pub inputs: Inputs<'a>,
+    pub device: tch::Device,
+    pub progress: &'a dyn Progress,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum StageError {
+    #[error("{0}")]
+    Data(#[from] mosx_data::DataError),
+    #[error("{0}")]
+    Model(#[from] mosx_models::ModelError),
+    #[error("input `{slot}`: {message}")]
+    Input { slot: String, message: String },
+    #[error("{0}")]
+    Other(String),
+}
+
+pub trait StageKind: Send + Sync {
+    /// The kind's name as written in specs (`kind: load`).
+    fn name(&self) -> &'static str;
+    /// Bumped whenever the kind's computation changes, so old results go stale.
+    fn code_version(&self) -> u32;
+    /// One line for `--help` and error messages.
+    fn about(&self) -> &'static str;
+    fn slots(&self) -> &'static [Slot];
+    /// Parse the spec's params into the kind's typed parameters (unknown fields and
+    /// wrong types are errors with a field path) and return them with defaults filled.
+    fn normalize(&self, params: &serde_json::Map<String, Value>) -> Result<Value, ParamError>;
+    /// The part of the normalised params that enters the key (default: all of them).
+    fn key_params(&self, params: &Value) -> Value {
+        params.clone()
+    }
+    /// Files whose content enters the key. Errors name the missing file.
+    fn external_files(&self, _params: &Value) -> Result<Vec<ExternalFile>, StageError> {
+        Ok(Vec::new())
+    }
+    fn resource(&self, _params: &Value) -> Resource {
+        Resource::Cpu
+    }
+    fn run(&self, ctx: &StageCtx<'_>) -> Result<Output, StageError>;
+}
+
+pub type KindRef = Arc<dyn StageKind>;

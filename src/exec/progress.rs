@@ -15,7 +15,7 @@ pub struct RunProgress {
     multi: Option<MultiProgress>,
     main: Option<ProgressBar>,
     total: u64,
-    done: Mutex<u64>,
+    started: Mutex<u64>,
 }
 
 impl RunProgress {
@@ -27,9 +27,9 @@ impl RunProgress {
                 ProgressStyle::with_template("{spinner} [{elapsed_precise}] {bar:30} {pos}/{len} stages {msg}")
                     .unwrap_or_else(|_| ProgressStyle::default_bar()),
             );
-            RunProgress { multi: Some(multi), main: Some(main), total, done: Mutex::new(0) }
+            RunProgress { multi: Some(multi), main: Some(main), total, started: Mutex::new(0) }
         } else {
-            RunProgress { multi: None, main: None, total, done: Mutex::new(0) }
+            RunProgress { multi: None, main: None, total, started: Mutex::new(0) }
         }
     }
 
@@ -46,14 +46,17 @@ impl RunProgress {
     pub fn started(&self, name: &str) {
         match &self.main {
             Some(b) => b.set_message(name.to_string()),
-            None => eprintln!("[{}/{}] running {name}", self.done.lock().map(|d| *d).unwrap_or(0) + 1, self.total),
+            None => {
+                let n = self.started.lock().map(|mut s| {
+                    *s += 1;
+                    *s
+                });
+                eprintln!("[{}/{}] running {name}", n.unwrap_or(0), self.total)
+            }
         }
     }
 
     pub fn finished(&self) {
-        if let Ok(mut d) = self.done.lock() {
-            *d += 1;
-        }
         if let Some(b) = &self.main {
             b.inc(1);
         }

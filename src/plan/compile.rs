@@ -236,21 +236,27 @@ fn name_nodes(spec: &Spec, graph: &mut DiGraph<Node, String>) {
             }
         })
         .collect();
+    // Each point's value of each swept path, rendered once; and which paths vary at all.
+    let values: Vec<Vec<String>> = spec
+        .instances
+        .iter()
+        .map(|inst| spec.sweep_paths.iter().map(|p| inst.point.get(p).map(|v| v.to_string()).unwrap_or_default()).collect())
+        .collect();
+    let varies: Vec<bool> = (0..spec.sweep_paths.len())
+        .map(|j| values.iter().any(|v| v[j] != values[0][j]))
+        .collect();
     let mut used: HashMap<String, usize> = HashMap::new();
     for i in graph.node_indices().collect::<Vec<_>>() {
         let node = &graph[i];
         let mut label = Vec::new();
-        for (p, s) in spec.sweep_paths.iter().zip(&short) {
-            let vals: BTreeSet<String> = node
-                .points
-                .iter()
-                .filter_map(|ix| spec.instances.get(*ix))
-                .map(|inst| inst.point.get(p).map(|v| v.to_string()).unwrap_or_default())
-                .collect();
-            let all: BTreeSet<String> =
-                spec.instances.iter().map(|inst| inst.point.get(p).map(|v| v.to_string()).unwrap_or_default()).collect();
-            if vals.len() == 1 && all.len() > 1 {
-                label.push(format!("{s}={}", vals.iter().next().map(String::as_str).unwrap_or("")));
+        for (j, s) in short.iter().enumerate() {
+            if !varies[j] {
+                continue;
+            }
+            let mut pts = node.points.iter().filter_map(|ix| values.get(*ix));
+            let Some(first) = pts.next() else { continue };
+            if pts.all(|v| v[j] == first[j]) {
+                label.push(format!("{s}={}", first[j]));
             }
         }
         let mut name = if label.is_empty() { node.base.clone() } else { format!("{}[{}]", node.base, label.join(",")) };

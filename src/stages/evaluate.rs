@@ -45,7 +45,8 @@ struct Params {
     template: String,
     #[serde(default = "default_part")]
     part: Part,
-    /// Evaluate only the first N points of the part (in index order); `null`: all.
+    /// Evaluate N points of the part, evenly spaced over it (points are grouped by
+    /// user, so a prefix would hold few users); `null`: all.
     #[serde(default)]
     max_points: Option<usize>,
     #[serde(default = "default_batch")]
@@ -105,6 +106,14 @@ fn backbone(model: &str, device: tch::Device, dtype: Dtype) -> Result<Loaded, St
     Ok(m)
 }
 
+/// `n` elements of `xs` evenly spaced over it (all of them if `n >= xs.len()`).
+fn spread(xs: &[u32], n: usize) -> Vec<u32> {
+    if n >= xs.len() {
+        return xs.to_vec();
+    }
+    (0..n).map(|i| xs[i * xs.len() / n]).collect()
+}
+
 pub struct Evaluate;
 
 impl StageKind for Evaluate {
@@ -112,7 +121,7 @@ impl StageKind for Evaluate {
         "evaluate"
     }
     fn code_version(&self) -> u32 {
-        1
+        2
     }
     fn about(&self) -> &'static str {
         "score test points with a backbone under implicit/explicit/counterfactual prompts"
@@ -170,7 +179,7 @@ impl StageKind for Evaluate {
             Part::Valid => split.valid.clone(),
         };
         if let Some(n) = p.max_points {
-            idx.truncate(n);
+            idx = spread(&idx, n);
         }
         let tpl = PromptTemplate::load(Path::new("templates"), &p.template).map_err(|e| StageError::Other(e.to_string()))?;
         let threshold = ds.label_threshold;
@@ -201,5 +210,19 @@ impl StageKind for Evaluate {
         out.metric("recommended", preds.points.iter().filter(|x| x.p_yes > mosx_fairness::THRESHOLD).count() as f64);
         out.put("predictions", "predictions", &preds)?;
         Ok(out)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::spread;
+
+    #[test]
+    fn spread_takes_evenly_spaced_points() {
+        let xs: Vec<u32> = (0..10).collect();
+        assert_eq!(spread(&xs, 3), vec![0, 3, 6]);
+        assert_eq!(spread(&xs, 5), vec![0, 2, 4, 6, 8]);
+        assert_eq!(spread(&xs, 20), xs);
+        assert_eq!(spread(&xs, 0), Vec::<u32>::new());
     }
 }

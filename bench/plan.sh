@@ -1,0 +1,24 @@
+#!/usr/bin/env bash
+# Benchmark: plan + cache check of a 1,001-stage sweep, all cached.
+# Fills a private store once, then times `mosx run` (nothing to execute) N times
+# and prints the median wall time. Not a test: numbers go to the README by hand.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+BIN=${BIN:-target/release/mosx}
+SPEC=experiments/bench_sweep.yaml
+STORE=bench/out/plan/mosx.db
+N=${N:-15}
+mkdir -p bench/out/plan
+"$BIN" run "$SPEC" --store "$STORE" -q --no-report > bench/out/plan/fill.txt 2>&1 || { cat bench/out/plan/fill.txt; exit 1; }
+tail -n 1 bench/out/plan/fill.txt
+times=()
+for _ in $(seq "$N"); do
+  t0=$(date +%s%N)
+  out=$("$BIN" run "$SPEC" --store "$STORE" -q --no-report)
+  t1=$(date +%s%N)
+  times+=($(( (t1 - t0) / 1000000 )))
+done
+echo "$out"
+sorted=($(printf '%s\n' "${times[@]}" | sort -n))
+echo "runs: ${times[*]} ms"
+echo "median plan + cache check (all cached, $(nproc) cores, load $(cut -d' ' -f1 /proc/loadavg)): ${sorted[$((N / 2))]} ms"

@@ -3,6 +3,10 @@
 //! Invariants: `user_version` equals the number of migrations applied; migrations run inside a
 //! `BEGIN IMMEDIATE` transaction that re-reads the version, so concurrent openers apply each
 //! step exactly once; a database newer than [`SCHEMA_VERSION`] is refused.
+//!
+//! History: v1 the stage, artifact, metric, lease, execution, run and lineage tables; v2 adds
+//! `object_stat`, the verification memo of object files (see `objects.rs`): a row is a cache of
+//! "this file, with this stat, hashed to this hash", never the source of truth.
 
 use rusqlite::{Connection, TransactionBehavior};
 use std::path::Path;
@@ -10,7 +14,7 @@ use std::path::Path;
 use crate::error::{SqlCtx, StoreError};
 
 /// Schema version written by this build.
-pub const SCHEMA_VERSION: i64 = 1;
+pub const SCHEMA_VERSION: i64 = 2;
 
 const V1: &str = r#"
 CREATE TABLE runs (
@@ -96,8 +100,20 @@ CREATE TABLE lineage (
 );
 "#;
 
+const V2: &str = r#"
+CREATE TABLE object_stat (
+    path        TEXT PRIMARY KEY,
+    size        INTEGER NOT NULL,
+    mtime_ns    INTEGER NOT NULL,
+    ino         INTEGER NOT NULL,
+    dev         INTEGER NOT NULL,
+    hash        TEXT NOT NULL,
+    verified_at REAL NOT NULL
+);
+"#;
+
 /// Migrations in order; entry i brings the schema from version i to i+1.
-const MIGRATIONS: &[&str] = &[V1];
+const MIGRATIONS: &[&str] = &[V1, V2];
 
 fn user_version(conn: &Connection, db: &Path) -> Result<i64, StoreError> {
     conn.pragma_query_value(None, "user_version", |r| r.get(0))

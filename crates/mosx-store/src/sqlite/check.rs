@@ -1,15 +1,24 @@
 //! Cache checks. A key is a hit when its stage row exists and every file artifact's object is
-//! present with the recorded size and blake3 hash. Rows are read under the connection mutex in
-//! one statement per chunk of keys; files are verified after the mutex is released.
+//! present with the recorded size and blake3 hash. Rows (joined with their verification memo,
+//! the `object_stat` row of the object path) are read under the connection mutex in one
+//! statement per chunk of keys; files are verified after the mutex is released.
+//!
+//! Invariants:
+//! - an object whose current stat (size, mtime_ns, inode, device) equals its settled memo and
+//!   whose memo hash equals the artifact row's hash is trusted without being read; any other
+//!   object is hashed in full (see `objects.rs` for what the memo can and cannot detect);
+//! - memos of objects that were hashed and matched are upserted in one write transaction per
+//!   `check`/`check_many` call, and only when there is one to write: a check that trusted every
+//!   object writes nothing.
 
 use std::collections::HashMap;
 use std::path::Path;
 
-use rusqlite::{params_from_iter, Connection};
+use rusqlite::{params, params_from_iter, Connection};
 
 use super::SqliteStore;
 use crate::error::{SqlCtx, StoreError};
-use crate::objects::{verify_file, Fault};
+use crate::objects::{check_file, Fault, Memo, ObjectStat, Verified};
 use crate::{CacheCheck, MissReason};
 
 /// Keys per `IN (...)` list; far below SQLite's bound-parameter limit.
@@ -22,6 +31,36 @@ pub(super) struct FileRef {
     pub(super) path: String,
     pub(super) size: u64,
     pub(super) hash: String,
+    /// The verification memo of `path`, if one is recorded.
+    pub(super) memo: Option<Memo>,
+}
+
+/// A memo to record: (object path relative to the objects dir, memo).
+pub(super) type MemoUpdate = (String, Memo);
+
+fn read_memo(row: &rusqlite::Row<'_>) -> rusqlite::Result<Option<Memo>> {
+    let size: Option<i64> = row.get(5)?;
+    let (Some(size), Some(mtime_ns), Some(ino), Some(dev), Some(hash), Some(verified_at)) = (
+        size,
+        row.get::<_, Option<i64>>(6)?,
+        row.get::<_, Option<i64>>(7)?,
+        row.get::<_, Option<i64>>(8)?,
+        row.get::<_, Option<String>>(9)?,
+        row.get::<_, Option<f64>>(10)?,
+    ) else {
+        return Ok(None);
+    };
+    Ok(Some(Memo {
+        stat: ObjectStat {
+            size: size.max(0) as u64,
+            mtime_ns,
+            // inode and device numbers are u64, stored bit for bit in SQLite's i64.
+            ino: ino as u64,
+            dev: dev as u64,
+        },
+        hash,
+        verified_at,
+    }))
 }
 
 /// For each key of `keys` that has a stage row, its file artifacts (possibly none).
@@ -34,8 +73,11 @@ pub(super) fn load_file_refs(
     for chunk in keys.chunks(CHUNK) {
         let marks = vec!["?"; chunk.len()].join(",");
         let sql = format!(
-            "SELECT s.key, a.name, a.path, a.size, a.hash
-               FROM stages s LEFT JOIN artifacts a ON a.key = s.key AND a.path IS NOT NULL
+            "SELECT s.key, a.name, a.path, a.size, a.hash,
+                    o.size, o.mtime_ns, o.ino, o.dev, o.hash, o.verified_at
+               FROM stages s
+               LEFT JOIN artifacts a ON a.key = s.key AND a.path IS NOT NULL
+               LEFT JOIN object_stat o ON o.path = a.path
               WHERE s.key IN ({marks})"
         );
         let mut stmt = conn
@@ -58,11 +100,13 @@ pub(super) fn load_file_refs(
                 let hash: String = row
                     .get(4)
                     .ctx(db, || format!("read artifacts.hash of {name}"))?;
+                let memo = read_memo(row).ctx(db, || format!("read object_stat row of {path}"))?;
                 entry.push(FileRef {
                     name,
                     path,
                     size: size.max(0) as u64,
                     hash,
+                    memo,
                 });
             }
         }
@@ -73,11 +117,22 @@ pub(super) fn load_file_refs(
     Ok(out)
 }
 
-/// Verify the object files of one stage; the first failing artifact (by name) decides.
-pub(super) fn verify_refs(objects: &Path, refs: &[FileRef]) -> CacheCheck {
+/// Verify the object files of one stage; the first failing artifact (by name) decides. Memos of
+/// objects that had to be hashed and matched are appended to `updates`.
+pub(super) fn verify_refs(
+    objects: &Path,
+    refs: &[FileRef],
+    updates: &mut Vec<MemoUpdate>,
+) -> CacheCheck {
     for r in refs {
-        match verify_file(&objects.join(&r.path), r.size, &r.hash) {
-            Ok(()) => {}
+        match check_file(&objects.join(&r.path), r.size, &r.hash, r.memo.as_ref()) {
+            Ok(Verified::Trusted) => {}
+            Ok(Verified::Hashed(memo)) => {
+                // An unsettled memo could not vouch for the file yet: not worth a write.
+                if let Some(m) = memo.filter(Memo::settled) {
+                    updates.push((r.path.clone(), m));
+                }
+            }
             Err(Fault::Missing) => {
                 return CacheCheck::Miss(MissReason::ObjectMissing {
                     artifact: r.name.clone(),
@@ -93,16 +148,49 @@ pub(super) fn verify_refs(objects: &Path, refs: &[FileRef]) -> CacheCheck {
     CacheCheck::Hit
 }
 
+/// Upsert verification memos (inside the caller's transaction).
+pub(super) fn record_memos(
+    conn: &Connection,
+    db: &Path,
+    updates: &[MemoUpdate],
+) -> Result<(), StoreError> {
+    if updates.is_empty() {
+        return Ok(());
+    }
+    let mut stmt = conn
+        .prepare_cached(
+            "INSERT OR REPLACE INTO object_stat (path, size, mtime_ns, ino, dev, hash, verified_at)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+        )
+        .ctx(db, || "prepare object_stat upsert".into())?;
+    for (path, m) in updates {
+        stmt.execute(params![
+            path,
+            m.stat.size as i64,
+            m.stat.mtime_ns,
+            m.stat.ino as i64,
+            m.stat.dev as i64,
+            m.hash,
+            m.verified_at
+        ])
+        .ctx(db, || format!("record object_stat of {path}"))?;
+    }
+    Ok(())
+}
+
 impl SqliteStore {
     pub(super) fn check_impl(&self, key: &str) -> Result<CacheCheck, StoreError> {
         let refs = {
             let conn = self.conn();
             load_file_refs(&conn, &self.db, &[key])?
         };
-        Ok(match refs.get(key) {
+        let mut updates = Vec::new();
+        let c = match refs.get(key) {
             None => CacheCheck::Miss(MissReason::NotFound),
-            Some(files) => verify_refs(&self.objects, files),
-        })
+            Some(files) => verify_refs(&self.objects, files, &mut updates),
+        };
+        self.store_memos(&updates)?;
+        Ok(c)
     }
 
     pub(super) fn check_many_impl(
@@ -115,13 +203,31 @@ impl SqliteStore {
             load_file_refs(&conn, &self.db, &keys_ref)?
         };
         let mut out = HashMap::with_capacity(keys.len());
+        let mut updates = Vec::new();
         for key in keys {
             let c = match refs.get(key) {
                 None => CacheCheck::Miss(MissReason::NotFound),
-                Some(files) => verify_refs(&self.objects, files),
+                Some(files) => verify_refs(&self.objects, files, &mut updates),
             };
             out.insert(key.clone(), c);
         }
+        self.store_memos(&updates)?;
         Ok(out)
+    }
+
+    /// Record memos in their own write transaction; nothing at all when there are none.
+    fn store_memos(&self, updates: &[MemoUpdate]) -> Result<(), StoreError> {
+        if updates.is_empty() {
+            return Ok(());
+        }
+        self.write_tx(
+            || {
+                format!(
+                    "record the verification memo of {} object(s)",
+                    updates.len()
+                )
+            },
+            |tx| record_memos(tx, &self.db, updates),
+        )
     }
 }

@@ -6,16 +6,20 @@
 //! written. A crash before the COMMIT leaves at most object files no row refers to (removed by
 //! `gc`), never a stage row without its artifacts. Renaming only under the write lock means a
 //! concurrent `gc` (which scans under the same lock) cannot delete an object about to be
-//! referenced, and a valid existing object is never overwritten.
+//! referenced, and a valid existing object is never overwritten. Each installed object's
+//! verification memo (its stat, taken from the fsynced temp file, and its hash) is written in the
+//! same transaction, so a check right after the commit need not read it.
 
 use std::collections::HashSet;
 
 use rusqlite::{params, Transaction};
 
-use super::check::{load_file_refs, verify_refs};
+use super::check::{load_file_refs, record_memos, verify_refs};
 use super::SqliteStore;
 use crate::error::{SqlCtx, StoreError};
-use crate::objects::{hash_bytes, rel_path, validate_key, validate_name, TempObject, INLINE_MAX};
+use crate::objects::{
+    hash_bytes, rel_path, validate_key, validate_name, Memo, TempObject, INLINE_MAX,
+};
 use crate::{Artifact, RunId, StageRecord};
 
 /// An artifact row ready to insert.
@@ -139,6 +143,8 @@ impl SqliteStore {
 
         let mut rows = Vec::with_capacity(artifacts.len());
         let mut temps = Vec::new();
+        // (object path, hash) of each entry of `temps`, in order.
+        let mut temp_ids = Vec::new();
         for a in artifacts {
             let hash = hash_bytes(&a.bytes);
             let size = a.bytes.len() as u64;
@@ -153,6 +159,7 @@ impl SqliteStore {
                             )
                         })?;
                 temps.push(t);
+                temp_ids.push((rel_path(key, &a.name), hash.clone()));
                 rows.push(ArtifactRow {
                     name: &a.name,
                     format: &a.format,
@@ -179,9 +186,11 @@ impl SqliteStore {
             || format!("commit stage {key} ({})", rec.name),
             |tx| {
                 if let Some(files) = load_file_refs(tx, &self.db, &[key])?.get(key) {
-                    if verify_refs(&self.objects, files).is_hit() {
+                    let mut updates = Vec::new();
+                    if verify_refs(&self.objects, files, &mut updates).is_hit() {
                         // Another holder stored this key first: keep its data; our temp files are
                         // removed when `temps` drops.
+                        record_memos(tx, &self.db, &updates)?;
                         return finish_execution(tx, self, rec, run);
                     }
                     tx.execute("DELETE FROM stages WHERE key = ?1", params![key])
@@ -190,6 +199,14 @@ impl SqliteStore {
                 for t in temps.iter_mut() {
                     t.install().map_err(|cause| self.io_err(&t.final_path, format!("install object of stage {key}"), cause))?;
                 }
+                let memos: Vec<_> = temps
+                    .iter()
+                    .zip(&temp_ids)
+                    .map(|(t, (path, hash))| {
+                        (path.clone(), Memo { stat: t.stat, hash: hash.clone(), verified_at: t.stat_at })
+                    })
+                    .collect();
+                record_memos(tx, &self.db, &memos)?;
                 tx.execute(
                     "INSERT INTO stages (key, kind, name, params, parts, status, started_at, finished_at, duration_ms,
                                          run_id, mosx_version, git_commit, git_dirty, host, device, seed, spec_hash)

@@ -5,7 +5,9 @@
 //! changing; a file is kept iff an artifact row's `path` names it; temp files are removed only
 //! when their writer (same host) is dead or they are older than [`TEMP_MAX_AGE`]; a lease is
 //! cleared only when its holder is dead by the liveness rule, and its running execution is marked
-//! failed. With `dry_run` nothing is changed and the same counts are reported.
+//! failed. With `dry_run` nothing is changed and the same counts are reported. After the scan,
+//! every `object_stat` (verification memo) row whose path is not a kept object file is deleted:
+//! the rows of files gc removed and of files that no longer exist.
 
 use std::collections::HashSet;
 use std::fs;
@@ -28,6 +30,8 @@ const TEMP_MAX_AGE: Duration = Duration::from_secs(24 * 3600);
 struct Walk<'a> {
     store: &'a SqliteStore,
     referenced: HashSet<String>,
+    /// Referenced object files found on disk (paths relative to the objects dir).
+    kept: HashSet<String>,
     my_host_tag: String,
     dry_run: bool,
     report: GcReport,
@@ -108,6 +112,9 @@ impl Walk<'_> {
                     empty = false;
                 }
             } else {
+                if !name.starts_with(TEMP_PREFIX) {
+                    self.kept.insert(child_rel);
+                }
                 empty = false;
             }
         }
@@ -185,6 +192,7 @@ impl SqliteStore {
         let mut walk = Walk {
             store: self,
             referenced,
+            kept: HashSet::new(),
             my_host_tag: host_tag(&self.host),
             dry_run,
             report: GcReport::default(),
@@ -192,6 +200,27 @@ impl SqliteStore {
         walk.dir(&self.objects, "")?;
         let mut report = walk.report;
         report.leases_cleared = leases_cleared;
+
+        // Memos of objects that are gone.
+        if !dry_run {
+            let memo_paths: Vec<String> = {
+                let mut stmt = tx
+                    .prepare("SELECT path FROM object_stat")
+                    .ctx(&self.db, || "gc: list object_stat rows".into())?;
+                let rows = stmt
+                    .query_map([], |r| r.get(0))
+                    .ctx(&self.db, || "gc: list object_stat rows".into())?;
+                rows.collect::<Result<_, _>>()
+                    .ctx(&self.db, || "gc: read object_stat rows".into())?
+            };
+            let mut stmt = tx
+                .prepare("DELETE FROM object_stat WHERE path = ?1")
+                .ctx(&self.db, || "gc: prepare object_stat delete".into())?;
+            for path in memo_paths.iter().filter(|p| !walk.kept.contains(*p)) {
+                stmt.execute(params![path])
+                    .ctx(&self.db, || format!("gc: delete object_stat row of {path}"))?;
+            }
+        }
 
         tx.commit().ctx(&self.db, || "gc: commit".into())?;
         Ok(report)

@@ -10,7 +10,7 @@
 
 use rusqlite::{params, OptionalExtension, Transaction};
 
-use super::check::{load_file_refs, verify_refs};
+use super::check::{load_file_refs, record_memos, verify_refs};
 use super::SqliteStore;
 use crate::error::{SqlCtx, StoreError};
 use crate::liveness::{holder_alive, now};
@@ -98,7 +98,12 @@ impl SqliteStore {
                 let refs = load_file_refs(tx, &self.db, &[key])?;
                 if let Some(files) = refs.get(key) {
                     // A row that appeared since the pre-check was just committed: trust it.
-                    if !suspect_row || verify_refs(&self.objects, files).is_hit() {
+                    if !suspect_row {
+                        return Ok(Lease::Done);
+                    }
+                    let mut updates = Vec::new();
+                    if verify_refs(&self.objects, files, &mut updates).is_hit() {
+                        record_memos(tx, &self.db, &updates)?;
                         return Ok(Lease::Done);
                     }
                     tx.execute("DELETE FROM stages WHERE key = ?1", params![key])

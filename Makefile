@@ -27,7 +27,7 @@ ifeq ($(GPU),1)
 else
 	$(VENV)/bin/pip install -q --no-deps torch==$(TORCH_VER) nvidia-cuda-runtime==13.0.96 nvidia-cuda-cupti==13.0.85
 endif
-	@v=$$(sed -n "s/^__version__ = '\([^'+]*\).*/\1/p" $(SITE)/torch/version.py); \
+	@v=$$(sed -n "s/^__version__ = '\([^'+]*\).*/\1/p" $(VENV)/lib/python3*/site-packages/torch/version.py); \
 	  if [ "$$v" != "$(TORCH_VER)" ]; then echo "torch in $(VENV) is $$v, mosx needs $(TORCH_VER)" >&2; exit 1; fi
 	touch $@
 

@@ -62,7 +62,7 @@ impl StageKind for Load {
         p
     }
     fn external_files(&self, p: &Value) -> Result<Vec<ExternalFile>, StageError> {
-        let p: Params = serde_json::from_value(p.clone()).map_err(|e| StageError::Other(e.to_string()))?;
+        let p: Params = params::typed(p)?;
         let files = mosx_data::source_files(std::path::Path::new(&p.path))?;
         Ok(files
             .into_iter()
@@ -73,7 +73,7 @@ impl StageKind for Load {
             .collect())
     }
     fn run(&self, ctx: &StageCtx<'_>) -> Result<Output, StageError> {
-        let p: Params = serde_json::from_value(ctx.params.clone()).map_err(|e| StageError::Other(e.to_string()))?;
+        let p: Params = params::typed(ctx.params)?;
         let opts = LoadOptions { min_age: p.min_age, max_age: p.max_age, implicit: p.implicit };
         let ds = mosx_data::load(std::path::Path::new(&p.path), &opts)?;
         let mut out = Output::default();

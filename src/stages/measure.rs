@@ -57,7 +57,7 @@ impl StageKind for Measure {
         Ok(v)
     }
     fn run(&self, ctx: &StageCtx<'_>) -> Result<Output, StageError> {
-        let p: Params = serde_json::from_value(ctx.params.clone()).map_err(|e| StageError::Other(e.to_string()))?;
+        let p: Params = params::typed(ctx.params)?;
         let ds = ctx.inputs.get::<Dataset>("dataset", "dataset")?;
         let seq = ctx.inputs.get::<Sequences>("sequences", "sequences")?;
         let split = ctx.inputs.get::<Split>("split", "split")?;

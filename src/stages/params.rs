@@ -59,3 +59,8 @@ fn strip_position(msg: &str) -> String {
         None => msg.to_string(),
     }
 }
+
+/// The typed params of a running stage, from the canonical JSON `normalize` returned.
+pub fn typed<T: DeserializeOwned>(params: &Value) -> Result<T, super::StageError> {
+    T::deserialize(params).map_err(|e| super::StageError::Other(format!("params: {e}")))
+}

@@ -53,7 +53,7 @@ impl StageKind for Split {
         Ok(v)
     }
     fn run(&self, ctx: &StageCtx<'_>) -> Result<Output, StageError> {
-        let p: Params = serde_json::from_value(ctx.params.clone()).map_err(|e| StageError::Other(e.to_string()))?;
+        let p: Params = params::typed(ctx.params)?;
         let seq = ctx.inputs.get::<Sequences>("sequences", "sequences")?;
         let split = mosx_data::split(&seq, &SplitOptions { ratios: p.ratios, by: p.by, seed: p.seed })?;
         let mut out = Output::default();

@@ -34,7 +34,8 @@ pub fn parse<T: DeserializeOwned + Serialize>(
         // serde's unknown-field message: "unknown field `x`, expected one of ..."
         if let Some(rest) = inner.strip_prefix("unknown field `") {
             let name = rest.split('`').next().unwrap_or_default().to_string();
-            let field = if path == "." || path.is_empty() { name.clone() } else { format!("{path}.{name}") };
+            // The path already ends at the unknown key (serde_path_to_error records it).
+            let field = if path == "." || path.is_empty() { name.clone() } else { path };
             return ParamError {
                 field,
                 message: format!("unknown parameter `{name}`"),
@@ -63,4 +64,47 @@ fn strip_position(msg: &str) -> String {
 /// The typed params of a running stage, from the canonical JSON `normalize` returned.
 pub fn typed<T: DeserializeOwned>(params: &Value) -> Result<T, super::StageError> {
     T::deserialize(params).map_err(|e| super::StageError::Other(format!("params: {e}")))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde::Deserialize;
+
+    #[derive(Debug, Serialize, Deserialize)]
+    #[serde(deny_unknown_fields)]
+    struct P {
+        #[serde(default)]
+        z_star: f64,
+        #[serde(default)]
+        inner: Inner,
+    }
+    #[derive(Debug, Default, Serialize, Deserialize)]
+    #[serde(deny_unknown_fields)]
+    struct Inner {
+        #[serde(default)]
+        k: u32,
+    }
+
+    fn map(v: serde_json::Value) -> serde_json::Map<String, Value> {
+        v.as_object().cloned().unwrap()
+    }
+
+    #[test]
+    fn unknown_field_path_and_suggestion() {
+        let e = parse::<P>(&map(serde_json::json!({"z_sta": 1.0})), &["z_star", "inner"]).unwrap_err();
+        assert_eq!(e.field, "z_sta");
+        assert_eq!(e.suggestion.as_deref(), Some("z_star"));
+        let e = parse::<P>(&map(serde_json::json!({"inner": {"kk": 1}})), &["z_star", "inner"]).unwrap_err();
+        assert_eq!(e.field, "inner.kk");
+    }
+
+    #[test]
+    fn wrong_type_names_the_field_and_defaults_are_filled() {
+        let e = parse::<P>(&map(serde_json::json!({"z_star": "x"})), &[]).unwrap_err();
+        assert_eq!(e.field, "z_star");
+        assert!(!e.message.contains(" at line "), "{}", e.message);
+        let (_, v) = parse::<P>(&map(serde_json::json!({})), &[]).unwrap();
+        assert_eq!(v, serde_json::json!({"z_star": 0.0, "inner": {"k": 0}}));
+    }
 }

@@ -9,8 +9,11 @@
 //!   too short for its header is an error naming the file and the tensor. Tensors of the
 //!   file that no variable asks for (e.g. an `lm_head.weight` tied to the embeddings) are
 //!   ignored.
-//! * Data is read tensor by tensor (seek + read), so peak memory is the model plus one
-//!   tensor; dtype is converted (f32 / bf16 / f16 / f64 in the file to the variable's kind).
+//! * Data is read tensor by tensor, each in chunks of whole rows (dim 0) of at most
+//!   [`LOAD_CHUNK_BYTES`] (a single row may exceed it) copied into the variable, so peak
+//!   memory is the model plus about two chunks, not two copies of the largest tensor (the
+//!   262k-row embedding of Gemma-3); dtype is converted (f32 / bf16 / f16 / f64 in the file
+//!   to the variable's kind).
 //! * [`Checkpoint::content_hash`] is blake3 over `config.json`, `tokenizer.json` (when
 //!   present) and the weight files in order, each prefixed by its file name and length.
 
@@ -35,6 +38,9 @@ pub const WEIGHTS_INDEX: &str = "model.safetensors.index.json";
 pub const CONFIG_FILE: &str = "config.json";
 /// Name of the tokenizer.
 pub const TOKENIZER_FILE: &str = "tokenizer.json";
+
+/// Upper bound on the bytes read at once while loading a tensor (whole rows; see the module note).
+pub const LOAD_CHUNK_BYTES: usize = 16 << 20;
 
 /// Extensions of pickled checkpoints, which mosx refuses to read.
 const PICKLE_EXTS: [&str; 4] = ["bin", "pt", "pth", "ckpt"];
@@ -185,6 +191,12 @@ impl Checkpoint {
 
     /// Copies every variable of `vs` from the tensor of the same name in the weight files.
     pub fn load_weights(&self, vs: &mut tch::nn::VarStore) -> Result<(), ModelError> {
+        self.load_weights_chunked(vs, LOAD_CHUNK_BYTES)
+    }
+
+    /// [`Checkpoint::load_weights`] reading at most `chunk_bytes` (whole rows, at least one)
+    /// at a time; the result does not depend on `chunk_bytes`.
+    pub fn load_weights_chunked(&self, vs: &mut tch::nn::VarStore, chunk_bytes: usize) -> Result<(), ModelError> {
         let mut index: HashMap<String, (usize, safetensors::tensor::TensorInfo)> = HashMap::new();
         let mut headers = Vec::with_capacity(self.weight_files.len());
         for (fi, path) in self.weight_files.iter().enumerate() {
@@ -229,15 +241,36 @@ impl Checkpoint {
                     Some(f) => f,
                     slot => slot.insert(File::open(path).map_err(|e| file_err(path, e.to_string()))?),
                 };
-                let mut buf = vec![0u8; end - start];
-                file.seek(SeekFrom::Start(header.data_start + start as u64))
-                    .and_then(|_| file.read_exact(&mut buf))
-                    .map_err(|e| tensor_err(path, name, format!("read failed: {e}")))?;
-                let src = Tensor::f_from_data_size(&buf, &have, kind)
-                    .map_err(|e| tensor_err(path, name, e.to_string()))?;
-                drop(buf);
-                let src = src.f_to_kind(var.kind()).map_err(|e| tensor_err(path, name, e.to_string()))?;
-                var.f_copy_(&src).map_err(|e| tensor_err(path, name, e.to_string()))?;
+                let total = end - start;
+                // Rows along dim 0 (a 0-d tensor is one row); a chunk holds whole rows.
+                let rows = have.first().map_or(1, |&r| r.max(0) as usize);
+                if rows == 0 || total == 0 {
+                    continue;
+                }
+                if total % rows != 0 {
+                    return Err(tensor_err(path, name, format!("{total} bytes do not split into {rows} rows")));
+                }
+                let row_bytes = total / rows;
+                let per_chunk = (chunk_bytes / row_bytes).max(1);
+                let mut r0 = 0;
+                while r0 < rows {
+                    let n = per_chunk.min(rows - r0);
+                    let mut buf = vec![0u8; n * row_bytes];
+                    file.seek(SeekFrom::Start(header.data_start + (start + r0 * row_bytes) as u64))
+                        .and_then(|_| file.read_exact(&mut buf))
+                        .map_err(|e| tensor_err(path, name, format!("read failed: {e}")))?;
+                    let mut shape = have.clone();
+                    if let Some(first) = shape.first_mut() {
+                        *first = n as i64;
+                    }
+                    let src = Tensor::f_from_data_size(&buf, &shape, kind)
+                        .map_err(|e| tensor_err(path, name, e.to_string()))?;
+                    drop(buf);
+                    let src = src.f_to_kind(var.kind()).map_err(|e| tensor_err(path, name, e.to_string()))?;
+                    let mut dst = if have.is_empty() { var.shallow_clone() } else { var.narrow(0, r0 as i64, n as i64) };
+                    dst.f_copy_(&src).map_err(|e| tensor_err(path, name, e.to_string()))?;
+                    r0 += n;
+                }
             }
             Ok(())
         })

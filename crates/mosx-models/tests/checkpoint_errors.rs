@@ -197,3 +197,36 @@ fn hf_cache_layout_and_content_hash() {
     std::fs::write(snap.join("config.json"), cfg.to_string()).unwrap();
     assert_ne!(h1, ck.content_hash().unwrap());
 }
+
+#[test]
+fn chunked_loading_matches_whole_tensor_loading() {
+    let ck = Checkpoint::resolve(golden_dir().to_str().unwrap()).unwrap();
+    let reference = load_backbone(&ck, Device::Cpu, Kind::Float).unwrap();
+    let want = reference.var_store().variables();
+    // bf16 in the file too: conversion happens per chunk.
+    let tmp = tempfile::tempdir().unwrap();
+    std::fs::copy(golden_dir().join("config.json"), tmp.path().join("config.json")).unwrap();
+    let conv: Vec<(String, Tensor)> =
+        golden_tensors().into_iter().map(|(n, t)| (n, t.to_kind(Kind::BFloat16))).collect();
+    Tensor::write_safetensors(&conv, tmp.path().join("model.safetensors")).unwrap();
+    let ck_bf16 = Checkpoint::resolve(tmp.path().to_str().unwrap()).unwrap();
+    // 1 byte: one row per read; 1000 bytes: several rows and a short last chunk; huge: one read.
+    for (ck, bf16) in [(&ck, false), (&ck_bf16, true)] {
+        for chunk in [1usize, 1000, usize::MAX / 2] {
+            let mut model = load_backbone(&ck, Device::Cpu, Kind::Float).unwrap();
+            tch::no_grad(|| {
+                for (_, mut v) in model.var_store().variables() {
+                    let _ = v.fill_(0.0);
+                }
+            });
+            ck.load_weights_chunked(model.var_store_mut(), chunk).unwrap();
+            let got = model.var_store().variables();
+            assert_eq!(got.len(), want.len());
+            for (name, w) in &want {
+                let w = if bf16 { w.to_kind(Kind::BFloat16).to_kind(Kind::Float) } else { w.shallow_clone() };
+                let d = (&got[name] - w).abs().max().double_value(&[]);
+                assert!(d == 0.0, "{name} differs by {d} with chunk {chunk} (bf16 file: {bf16})");
+            }
+        }
+    }
+}

@@ -1,0 +1,181 @@
+#!/usr/bin/env python3
+"""The transformers + peft half of bench/model.sh: the same prompt-tuning step and the same
+zero-shot scoring as crates/mosx-models/examples/bench_prompt_tuning.rs, on the same torch.
+
+Modes (one per process, so the peak RSS read at the end belongs to one workload):
+* train: peft PromptTuningConfig(CAUSAL_LM, num_virtual_tokens=16, random init) on
+  Gemma3ForCausalLM (f32, sdpa); loss = cross-entropy over [logit(" Yes"), logit(" No")] at
+  the answer position; torch.optim.Adam(lr=1e-3) on the soft prompt. Batches of BATCH
+  prompts in file order, cycled (the same batches as mosx), tokenised before timing.
+* score: zero-shot p(Yes) = softmax over the two answer logits, under torch.no_grad(), every
+  prompt, tokenisation included in the timing (as mosx's probe does).
+
+Configurations:
+* best:    left padding so the answer position is the last one, `logits_to_keep=1`; scoring
+           also length-sorts the prompts before batching (as mosx's probe does).
+* typical: right padding, full-vocabulary logits at every position, answer logits gathered
+           at the last real position; scoring in file order (no sorting).
+
+Timing: wall-clock per timed step (step_s) and the process CPU seconds (user + system, all
+threads: time.process_time) over the timed steps (cpu_s), less sensitive to other load.
+
+Each process first measures its f32 matmul peak ([2048, 2048]^2, best of 5) and prints one
+line `RESULT {json}`.
+
+Usage: model_hf.py MODEL_DIR PROMPTS.jsonl MODE CONFIG THREADS WARMUP STEPS [BATCH]
+Env: BENCH_PYES=path writes the scored p(Yes) in file order (score mode).
+"""
+import json
+import os
+import sys
+import time
+
+import torch
+
+VIRTUAL_TOKENS, LR = 16, 1e-3
+
+
+def vm_hwm_mib() -> float:
+    with open("/proc/self/status") as f:
+        for line in f:
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024.0
+    return float("nan")
+
+
+def matmul_peak(n: int = 2048, reps: int = 5) -> float:
+    with torch.no_grad():
+        a, b = torch.randn(n, n), torch.randn(n, n)
+        a @ b
+        best = float("inf")
+        for _ in range(reps):
+            t0 = time.perf_counter()
+            a @ b
+            best = min(best, time.perf_counter() - t0)
+    return 2.0 * n**3 / best
+
+
+def main() -> None:
+    model_dir, prompts_path, mode, config = sys.argv[1:5]
+    threads, warmup, steps = int(sys.argv[5]), int(sys.argv[6]), int(sys.argv[7])
+    batch = int(sys.argv[8]) if len(sys.argv) > 8 else 8
+    assert mode in ("train", "score") and config in ("best", "typical"), (mode, config)
+    torch.set_num_threads(threads)
+    peak = matmul_peak()
+
+    from transformers import AutoTokenizer, Gemma3ForCausalLM
+
+    rows = [json.loads(l) for l in open(prompts_path, encoding="utf-8") if l.strip()]
+    t0 = time.perf_counter()
+    model = Gemma3ForCausalLM.from_pretrained(model_dir, dtype=torch.float32, attn_implementation="sdpa")
+    load_s = time.perf_counter() - t0
+    tok = AutoTokenizer.from_pretrained(model_dir)
+    tok.padding_side = "left" if config == "best" else "right"
+    yes = tok(" Yes", add_special_tokens=False)["input_ids"][0]
+    no = tok(" No", add_special_tokens=False)["input_ids"][0]
+    answer = torch.tensor([yes, no])
+    d = model.config.hidden_size
+    total = sum(p.numel() for p in model.parameters())
+    embed = model.get_input_embeddings().weight.numel()
+    flop_params = total - embed + 2 * d
+
+    if mode == "train":
+        samples, tokens, seconds, extra = train(model, tok, rows, answer, config, batch, warmup, steps)
+    else:
+        samples, tokens, seconds, extra = score(model, tok, rows, answer, config, batch, warmup, steps)
+    import peft
+    import transformers
+
+    print("RESULT " + json.dumps({
+        "side": "hf", "mode": mode, "config": config, "threads": threads, "batch": batch,
+        "warmup": warmup, "steps": steps, "samples": samples, "tokens": tokens, "seconds": seconds,
+        "samples_per_s": samples / seconds, "tokens_per_s": tokens / seconds,
+        "flop_params": flop_params, "matmul_peak_flops": peak, "load_s": load_s,
+        "vm_hwm_mib": vm_hwm_mib(), "extra": extra,
+        "versions": {"torch": torch.__version__, "transformers": transformers.__version__, "peft": peft.__version__},
+    }), flush=True)
+
+
+def answer_logits(logits, mask, answer, config, offset):
+    """[B, 2] logits of the answer ids at the answer position."""
+    if config == "best":  # logits_to_keep=1 and left padding: the last position is the answer's
+        return logits[:, -1, answer]
+    last = mask.sum(1) - 1 + offset
+    return logits[torch.arange(logits.shape[0]), last][:, answer]
+
+
+def train(model, tok, rows, answer, config, batch, warmup, steps):
+    from peft import PromptTuningConfig, PromptTuningInit, TaskType, get_peft_model
+
+    pcfg = PromptTuningConfig(task_type=TaskType.CAUSAL_LM, num_virtual_tokens=VIRTUAL_TOKENS,
+                              prompt_tuning_init=PromptTuningInit.RANDOM)
+    pm = get_peft_model(model, pcfg)
+    pm.train()
+    opt = torch.optim.Adam([p for p in pm.parameters() if p.requires_grad], lr=LR)
+    batches = []
+    for i in range(0, len(rows), batch):
+        chunk = rows[i : i + batch]
+        enc = tok([r["prompt"] for r in chunk], padding=True, return_tensors="pt")
+        labels = torch.tensor([r["label"] for r in chunk])
+        real = int(enc["attention_mask"].sum()) + VIRTUAL_TOKENS * len(chunk)
+        batches.append((enc, labels, real, len(chunk)))
+    kw = {"logits_to_keep": 1} if config == "best" else {}
+    samples = tokens = 0
+    seconds, losses, step_s, cpu_s = 0.0, [], [], 0.0
+    for step in range(warmup + steps):
+        enc, labels, real, n = batches[step % len(batches)]
+        t0, c0 = time.perf_counter(), time.process_time()
+        out = pm(input_ids=enc["input_ids"], attention_mask=enc["attention_mask"], use_cache=False, **kw)
+        logits = answer_logits(out.logits, enc["attention_mask"], answer, config, VIRTUAL_TOKENS)
+        loss = torch.nn.functional.cross_entropy(logits.float(), labels)
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+        l = loss.item()
+        if step >= warmup:
+            step_s.append(time.perf_counter() - t0)
+            cpu_s += time.process_time() - c0
+            seconds += step_s[-1]
+            samples += n
+            tokens += real
+            losses.append(l)
+    return samples, tokens, seconds, {"losses": losses, "step_s": step_s, "cpu_s": cpu_s}
+
+
+def score(model, tok, rows, answer, config, batch, warmup, steps):
+    model.eval()
+    prompts = [r["prompt"] for r in rows]
+    kw = {"logits_to_keep": 1} if config == "best" else {}
+    passes = max(steps, 1)
+    seconds, p_yes, tokens, step_s, cpu_s = 0.0, [0.0] * len(prompts), 0, [], 0.0
+    for it in range(warmup + passes):
+        t0, c0 = time.perf_counter(), time.process_time()
+        with torch.no_grad():
+            if config == "best":
+                lens = [len(x) for x in tok(prompts)["input_ids"]]
+                order = sorted(range(len(prompts)), key=lambda i: lens[i])
+            else:
+                order = list(range(len(prompts)))
+            ntok = 0
+            for s in range(0, len(order), batch):
+                idx = order[s : s + batch]
+                enc = tok([prompts[i] for i in idx], padding=True, return_tensors="pt")
+                out = model(input_ids=enc["input_ids"], attention_mask=enc["attention_mask"], use_cache=False, **kw)
+                logits = answer_logits(out.logits, enc["attention_mask"], answer, config, 0)
+                p = torch.softmax(logits.double(), -1)[:, 0].tolist()
+                for i, v in zip(idx, p):
+                    p_yes[i] = v
+                ntok += int(enc["attention_mask"].sum())
+        if it >= warmup:
+            step_s.append(time.perf_counter() - t0)
+            cpu_s += time.process_time() - c0
+            seconds += step_s[-1]
+            tokens += ntok
+    if os.environ.get("BENCH_PYES"):
+        with open(os.environ["BENCH_PYES"], "w") as f:
+            json.dump(p_yes, f)
+    return len(prompts) * passes, tokens, seconds, {"passes": passes, "step_s": step_s, "cpu_s": cpu_s}
+
+
+if __name__ == "__main__":
+    main()

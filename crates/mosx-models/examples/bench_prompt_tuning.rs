@@ -1,0 +1,246 @@
+//! Benchmark (the mosx half of `bench/model.sh`): prompt tuning and zero-shot scoring of a
+//! Gemma-3 checkpoint on prompts read from a JSONL file (`{"prompt": .., "label": 0|1}`).
+//!
+//! Modes (one per process, so that the peak RSS read at the end belongs to one workload):
+//! * `train`: a trainable soft prompt `[16, hidden]` (its own `VarStore`, N(0, 1) like peft's
+//!   random init) is prepended to `embed(ids)` with the mask extended by ones; loss is the
+//!   cross-entropy over `[logit_yes, logit_no]` at the answer position; one Adam step
+//!   (lr 1e-3) per batch. Batches of `batch` prompts in file order, cycled; tokenised once
+//!   before timing. `warmup` untimed steps, then `steps` timed ones.
+//! * `score`: `mosx_models::probe::probe` over every prompt (length-sorted batches of
+//!   `batch`, no gradients); `warmup` untimed passes, then `steps` timed passes. Writes the
+//!   p(Yes) of each prompt, in file order, to `$BENCH_PYES` when set (cross-check with HF).
+//!
+//! Timing: wall-clock per timed step (`step_s`) and the CPU seconds of the process over the
+//! timed steps (`cpu_s`, user + system of all threads), the latter less sensitive to other
+//! load on a shared machine.
+//!
+//! Each mode first measures the matmul peak of this process (f32 `[n, n] x [n, n]`, best of
+//! a few). Output: one line `RESULT {json}` with samples/s, tokens, the parameter count the
+//! FLOP formula uses (non-embedding weights + the 2 answer rows), the peak and VmHWM.
+//!
+//! Usage: bench_prompt_tuning MODEL_DIR PROMPTS.jsonl MODE THREADS WARMUP STEPS [BATCH]
+
+use std::io::BufRead;
+use std::time::Instant;
+
+use mosx_models::checkpoint::{load_backbone, Checkpoint};
+use mosx_models::probe::probe;
+use mosx_models::tokenizer::{pad_batch, TextTokenizer};
+use mosx_models::Backbone;
+use tch::nn::{self, Init, OptimizerConfig};
+use tch::{Device, Kind, Tensor};
+
+const VIRTUAL_TOKENS: i64 = 16;
+const LR: f64 = 1e-3;
+
+type BoxErr = Box<dyn std::error::Error>;
+
+struct Prompt {
+    text: String,
+    label: i64,
+}
+
+fn read_prompts(path: &str) -> Result<Vec<Prompt>, BoxErr> {
+    let f = std::fs::File::open(path).map_err(|e| format!("{path}: {e}"))?;
+    let mut out = Vec::new();
+    for (i, line) in std::io::BufReader::new(f).lines().enumerate() {
+        let line = line?;
+        if line.trim().is_empty() {
+            continue;
+        }
+        let v: serde_json::Value = serde_json::from_str(&line).map_err(|e| format!("{path}:{}: {e}", i + 1))?;
+        let text = v["prompt"].as_str().ok_or_else(|| format!("{path}:{}: no string `prompt`", i + 1))?;
+        let label = v["label"].as_i64().ok_or_else(|| format!("{path}:{}: no integer `label`", i + 1))?;
+        out.push(Prompt { text: text.to_string(), label });
+    }
+    if out.is_empty() {
+        return Err(format!("{path}: no prompts").into());
+    }
+    Ok(out)
+}
+
+/// Peak resident set size of this process, in MiB (`VmHWM` of /proc/self/status).
+fn vm_hwm_mib() -> f64 {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("VmHWM:"))
+                .and_then(|l| l.split_whitespace().nth(1).and_then(|kb| kb.parse::<f64>().ok()))
+        })
+        .map_or(f64::NAN, |kb| kb / 1024.0)
+}
+
+/// CPU seconds (user + system, all threads) this process has used, from /proc/self/stat.
+fn cpu_seconds() -> f64 {
+    // stat(5): utime and stime are fields 14 and 15 (clock ticks, 100 per second on Linux).
+    let stat = std::fs::read_to_string("/proc/self/stat").unwrap_or_default();
+    let rest = stat.rsplit_once(')').map_or("", |(_, r)| r);
+    let f: Vec<f64> = rest.split_whitespace().filter_map(|x| x.parse().ok()).collect();
+    // `rest` starts with field 3, the state letter (dropped: not a number), so field k is f[k - 4].
+    match (f.get(10), f.get(11)) {
+        (Some(u), Some(s)) => (u + s) / 100.0,
+        _ => f64::NAN,
+    }
+}
+
+/// Best-of-`reps` FLOP/s of an f32 `[n, n] x [n, n]` matmul.
+fn matmul_peak(n: i64, reps: usize) -> f64 {
+    let _g = tch::no_grad_guard();
+    let a = Tensor::randn([n, n], (Kind::Float, Device::Cpu));
+    let b = Tensor::randn([n, n], (Kind::Float, Device::Cpu));
+    let mut c = a.matmul(&b);
+    let mut best = f64::INFINITY;
+    for _ in 0..reps {
+        let t0 = Instant::now();
+        c = a.matmul(&b);
+        best = best.min(t0.elapsed().as_secs_f64());
+    }
+    let _ = c.double_value(&[0, 0]);
+    2.0 * (n as f64).powi(3) / best
+}
+
+fn main() -> Result<(), BoxErr> {
+    let args: Vec<String> = std::env::args().collect();
+    if args.len() < 7 {
+        return Err("usage: bench_prompt_tuning MODEL_DIR PROMPTS.jsonl train|score THREADS WARMUP STEPS [BATCH]".into());
+    }
+    let (model_dir, prompts_path, mode) = (&args[1], &args[2], args[3].as_str());
+    let threads: i32 = args[4].parse().map_err(|e| format!("THREADS {:?}: {e}", args[4]))?;
+    let warmup: usize = args[5].parse().map_err(|e| format!("WARMUP {:?}: {e}", args[5]))?;
+    let steps: usize = args[6].parse().map_err(|e| format!("STEPS {:?}: {e}", args[6]))?;
+    let batch: usize = match args.get(7) {
+        Some(b) => b.parse().map_err(|e| format!("BATCH {b:?}: {e}"))?,
+        None => 8,
+    };
+    tch::set_num_threads(threads);
+    let peak = matmul_peak(2048, 5);
+
+    let prompts = read_prompts(prompts_path)?;
+    let ck = Checkpoint::resolve(model_dir)?;
+    let t_load = Instant::now();
+    let mut backbone = load_backbone(&ck, Device::Cpu, Kind::Float)?;
+    let load_s = t_load.elapsed().as_secs_f64();
+    let pad = ck.config.get("pad_token_id").and_then(serde_json::Value::as_i64).unwrap_or(0);
+    let tok = TextTokenizer::from_file(&ck.tokenizer_file)?.with_pad_id(pad);
+    let answer = tok.answer_ids("Yes", "No")?;
+    let d = backbone.hidden_size();
+    let (total, embed): (i64, i64) = backbone.var_store().variables().iter().fold((0, 0), |(t, e), (name, v)| {
+        let n = v.numel() as i64;
+        (t + n, if name.ends_with("embed_tokens.weight") { e + n } else { e })
+    });
+    let flop_params = total - embed + 2 * d;
+
+    let (samples, tokens, seconds, extra) = match mode {
+        "train" => train(backbone.as_mut(), &tok, &prompts, answer, batch, warmup, steps)?,
+        "score" => score(backbone.as_ref(), &tok, &prompts, batch, warmup, steps)?,
+        other => return Err(format!("unknown mode {other:?} (train|score)").into()),
+    };
+    let result = serde_json::json!({
+        "side": "mosx",
+        "mode": mode,
+        "config": "default",
+        "threads": threads,
+        "batch": batch,
+        "warmup": warmup,
+        "steps": steps,
+        "samples": samples,
+        "tokens": tokens,
+        "seconds": seconds,
+        "samples_per_s": samples as f64 / seconds,
+        "tokens_per_s": tokens as f64 / seconds,
+        "flop_params": flop_params,
+        "matmul_peak_flops": peak,
+        "load_s": load_s,
+        "vm_hwm_mib": vm_hwm_mib(),
+        "extra": extra,
+    });
+    println!("RESULT {result}");
+    Ok(())
+}
+
+/// Timed prompt-tuning steps: (samples, real tokens incl. virtual ones, seconds, extra).
+fn train(
+    backbone: &mut dyn Backbone,
+    tok: &TextTokenizer,
+    prompts: &[Prompt],
+    answer: [i64; 2],
+    batch: usize,
+    warmup: usize,
+    steps: usize,
+) -> Result<(usize, i64, f64, serde_json::Value), BoxErr> {
+    backbone.freeze_base();
+    let d = backbone.hidden_size();
+    let pvs = nn::VarStore::new(Device::Cpu);
+    let soft = pvs.root().var("prompt", &[VIRTUAL_TOKENS, d], Init::Randn { mean: 0.0, stdev: 1.0 });
+    let mut opt = nn::Adam::default().build(&pvs, LR)?;
+    let mut batches = Vec::new();
+    for chunk in prompts.chunks(batch) {
+        let rows = chunk.iter().map(|p| tok.encode(&p.text, true)).collect::<Result<Vec<_>, _>>()?;
+        let tb = pad_batch(&rows, tok.pad_id());
+        let labels = Tensor::from_slice(&chunk.iter().map(|p| p.label).collect::<Vec<_>>());
+        let real: i64 = rows.iter().map(|r| r.len() as i64).sum::<i64>() + VIRTUAL_TOKENS * chunk.len() as i64;
+        batches.push((tb, labels, real, chunk.len()));
+    }
+    let mut samples = 0;
+    let mut tokens = 0;
+    let mut losses = Vec::new();
+    let mut step_s = Vec::new();
+    let mut seconds = 0.0;
+    let mut cpu_s = 0.0;
+    for step in 0..warmup + steps {
+        let (tb, labels, real, n) = &batches[step % batches.len()];
+        let (t0, c0) = (Instant::now(), cpu_seconds());
+        let b = *n as i64;
+        let embeds = Tensor::cat(&[soft.unsqueeze(0).expand([b, VIRTUAL_TOKENS, d], false), backbone.embed(&tb.input_ids)], 1);
+        let mask = Tensor::cat(&[Tensor::ones([b, VIRTUAL_TOKENS], (Kind::Int64, Device::Cpu)), tb.attention_mask.shallow_clone()], 1);
+        let logits = backbone.answer_logits(&embeds, &mask, &answer, true);
+        let loss = logits.cross_entropy_for_logits(labels);
+        opt.backward_step(&loss);
+        let l = loss.double_value(&[]);
+        if step >= warmup {
+            let dt = t0.elapsed().as_secs_f64();
+            seconds += dt;
+            cpu_s += cpu_seconds() - c0;
+            step_s.push(dt);
+            samples += n;
+            tokens += real;
+            losses.push(l);
+        }
+    }
+    Ok((samples, tokens, seconds, serde_json::json!({ "losses": losses, "step_s": step_s, "cpu_s": cpu_s })))
+}
+
+/// Timed scoring passes over every prompt: (samples, real tokens, seconds, extra).
+fn score(
+    backbone: &dyn Backbone,
+    tok: &TextTokenizer,
+    prompts: &[Prompt],
+    batch: usize,
+    warmup: usize,
+    steps: usize,
+) -> Result<(usize, i64, f64, serde_json::Value), BoxErr> {
+    let texts: Vec<String> = prompts.iter().map(|p| p.text.clone()).collect();
+    let mut seconds = 0.0;
+    let mut step_s = Vec::new();
+    let mut cpu_s = 0.0;
+    let mut out = Vec::new();
+    for pass in 0..warmup + steps.max(1) {
+        let (t0, c0) = (Instant::now(), cpu_seconds());
+        out = probe(backbone, tok, &texts, batch)?;
+        if pass >= warmup {
+            let dt = t0.elapsed().as_secs_f64();
+            seconds += dt;
+            cpu_s += cpu_seconds() - c0;
+            step_s.push(dt);
+        }
+    }
+    let passes = steps.max(1);
+    let tokens: i64 = out.iter().map(|r| r.n_tokens as i64).sum::<i64>() * passes as i64;
+    if let Some(path) = std::env::var_os("BENCH_PYES") {
+        let p: Vec<f64> = out.iter().map(|r| r.p_yes).collect();
+        std::fs::write(&path, serde_json::to_string(&p)?)?;
+    }
+    Ok((texts.len() * passes, tokens, seconds, serde_json::json!({ "passes": passes, "step_s": step_s, "cpu_s": cpu_s })))
+}

@@ -74,14 +74,19 @@ fn missing_template_and_dir_are_errors() {
 
 #[test]
 fn table3_renders_paper_layout() {
+    // The generic report context mosx builds from the store (src/report/context.rs).
     let ctx = json!({
         "spec": {"name": "table3"},
-        "rows": [
-            {"dataset": "MovieLens-100K", "users": 943, "items": 1682, "interactions": 19688,
-             "points": 10000, "groups": ["male", "female"], "group_points": [7460, 2540]},
-            {"dataset": "BookCrossing", "users": 1820, "items": 12001, "interactions": 110000,
-             "points": 10000, "groups": ["adult", "teen"], "group_points": [6000, 4000]}
-        ]
+        "options": {"datasets": [
+            {"label": "MovieLens-100K", "sample": "ml_sample", "groups": ["male", "female"]},
+            {"label": "BookCrossing", "sample": "bx_sample", "groups": ["adult", "teen"]}
+        ]},
+        "stages": {
+            "ml_sample": {"metrics": {"users": 943.0, "items": 1682.0, "interactions": 19688.0,
+                                      "points": 10000.0, "points.male": 7460.0, "points.female": 2540.0}},
+            "bx_sample": {"metrics": {"users": 1820.0, "items": 12001.0, "interactions": 110000.0,
+                                      "points": 10000.0, "points.adult": 6000.0, "points.teen": 4000.0}}
+        }
     });
     let out = render_template(&repo_templates(), "table3.md.j2", &ctx).unwrap();
     let expected = "\
@@ -97,7 +102,11 @@ fn table3_renders_paper_layout() {
 
 #[test]
 fn table3_missing_field_names_the_template() {
-    let ctx = json!({"spec": {"name": "t"}, "rows": [{"dataset": "X", "users": 1}]});
+    let ctx = json!({
+        "spec": {"name": "t"},
+        "options": {"datasets": [{"label": "X", "sample": "s", "groups": ["a", "b"]}]},
+        "stages": {"s": {"metrics": {"users": 1.0}}}
+    });
     let err = render_template(&repo_templates(), "table3.md.j2", &ctx).unwrap_err();
     assert!(err.to_string().contains("table3.md.j2"), "{err}");
 }

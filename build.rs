@@ -21,8 +21,14 @@ fn main() {
     }
     println!("cargo:rerun-if-changed=.git/HEAD");
     println!("cargo:rerun-if-changed=.git/index");
-    let commit = Command::new("git").args(["rev-parse", "HEAD"]).output().ok().filter(|o| o.status.success());
-    let commit = commit.map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string()).unwrap_or_default();
+    let commit = Command::new("git")
+        .args(["rev-parse", "HEAD"])
+        .output()
+        .ok()
+        .filter(|o| o.status.success());
+    let commit = commit
+        .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string())
+        .unwrap_or_default();
     let dirty = Command::new("git")
         .args(["status", "--porcelain", "--untracked-files=no"])
         .output()
@@ -30,5 +36,8 @@ fn main() {
         .map(|o| !o.stdout.is_empty())
         .unwrap_or(false);
     println!("cargo:rustc-env=MOSX_GIT_COMMIT={commit}");
-    println!("cargo:rustc-env=MOSX_GIT_DIRTY={}", if dirty { "1" } else { "0" });
+    println!(
+        "cargo:rustc-env=MOSX_GIT_DIRTY={}",
+        if dirty { "1" } else { "0" }
+    );
 }

@@ -31,7 +31,11 @@ pub enum DeviceError {
 /// Parse `--device`; `None` picks CUDA when available, else CPU.
 pub fn resolve(arg: Option<&str>) -> Result<(tch::Device, String), DeviceError> {
     init_cuda();
-    let count = if tch::Cuda::is_available() { tch::Cuda::device_count() as usize } else { 0 };
+    let count = if tch::Cuda::is_available() {
+        tch::Cuda::device_count() as usize
+    } else {
+        0
+    };
     match arg {
         None if count > 0 => Ok((tch::Device::Cuda(0), "cuda:0".into())),
         None | Some("cpu") => Ok((tch::Device::Cpu, "cpu".into())),
@@ -47,7 +51,10 @@ pub fn resolve(arg: Option<&str>) -> Result<(tch::Device, String), DeviceError> 
                 return Err(DeviceError::NoCuda(s.into()));
             }
             if idx >= count {
-                return Err(DeviceError::Index { given: s.into(), count });
+                return Err(DeviceError::Index {
+                    given: s.into(),
+                    count,
+                });
             }
             Ok((tch::Device::Cuda(idx), format!("cuda:{idx}")))
         }

@@ -70,14 +70,23 @@ impl PromptTemplate {
             Ok(s) => s,
             Err(_) if name == "tallrec" => TALLREC.to_string(),
             Err(e) => {
-                return Err(PromptError::Template { name: name.into(), message: format!("{}: {e}", path.display()) })
+                return Err(PromptError::Template {
+                    name: name.into(),
+                    message: format!("{}: {e}", path.display()),
+                })
             }
         };
         let mut env = Environment::new();
         env.set_undefined_behavior(minijinja::UndefinedBehavior::Strict);
         env.add_template_owned(name.to_string(), source)
-            .map_err(|e| PromptError::Template { name: name.into(), message: e.to_string() })?;
-        Ok(PromptTemplate { env, name: name.into() })
+            .map_err(|e| PromptError::Template {
+                name: name.into(),
+                message: e.to_string(),
+            })?;
+        Ok(PromptTemplate {
+            env,
+            name: name.into(),
+        })
     }
 
     /// Render from explicit parts.
@@ -92,17 +101,30 @@ impl PromptTemplate {
         let t = self
             .env
             .get_template(&self.name)
-            .map_err(|e| PromptError::Template { name: self.name.clone(), message: e.to_string() })?;
+            .map_err(|e| PromptError::Template {
+                name: self.name.clone(),
+                message: e.to_string(),
+            })?;
         let s = t
             .render(minijinja::context! { noun, profile, liked, disliked, target })
-            .map_err(|e| PromptError::Template { name: self.name.clone(), message: e.to_string() })?;
+            .map_err(|e| PromptError::Template {
+                name: self.name.clone(),
+                message: e.to_string(),
+            })?;
         Ok(s.trim_end().to_string())
     }
 
     /// Render a sampled data point under a setting.
-    pub fn render_point(&self, ds: &Dataset, p: &DataPoint, setting: Setting, threshold: f32) -> Result<String, PromptError> {
+    pub fn render_point(
+        &self,
+        ds: &Dataset,
+        p: &DataPoint,
+        setting: Setting,
+        threshold: f32,
+    ) -> Result<String, PromptError> {
         let g = ds.users[p.user as usize].group as usize;
-        let profile = stated_group(setting, g, ds.groups.len()).map(|s| profile_sentence(ds.kind, &ds.groups[s]));
+        let profile = stated_group(setting, g, ds.groups.len())
+            .map(|s| profile_sentence(ds.kind, &ds.groups[s]));
         let mut liked = Vec::new();
         let mut disliked = Vec::new();
         for (item, r) in p.history.iter().zip(&p.history_ratings) {
@@ -113,7 +135,13 @@ impl PromptTemplate {
                 disliked.push(title);
             }
         }
-        self.render(noun(ds.kind), profile.as_deref(), &liked, &disliked, &ds.items[p.target as usize].title)
+        self.render(
+            noun(ds.kind),
+            profile.as_deref(),
+            &liked,
+            &disliked,
+            &ds.items[p.target as usize].title,
+        )
     }
 }
 
@@ -132,12 +160,16 @@ mod tests {
     #[test]
     fn builtin_template_renders_profile_only_when_given() {
         let t = PromptTemplate::load(Path::new("/nonexistent"), "tallrec").unwrap();
-        let implicit = t.render("movie", None, &["A (1995)"], &[], "B (1996)").unwrap();
+        let implicit = t
+            .render("movie", None, &["A (1995)"], &[], "B (1996)")
+            .unwrap();
         assert!(!implicit.contains("The user is"));
         assert!(implicit.contains("User Preference: \"A (1995)\""));
         assert!(implicit.contains("User Unpreference: none"));
         assert!(implicit.ends_with("Answer:"));
-        let explicit = t.render("movie", Some("The user is a female."), &[], &["C"], "B").unwrap();
+        let explicit = t
+            .render("movie", Some("The user is a female."), &[], &["C"], "B")
+            .unwrap();
         assert!(explicit.starts_with("The user is a female.\n"));
     }
 }

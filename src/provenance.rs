@@ -5,7 +5,9 @@ pub const VERSION: &str = env!("CARGO_PKG_VERSION");
 
 /// The commit mosx was built from, recorded by build.rs (None outside a git checkout).
 pub fn git_commit() -> Option<String> {
-    option_env!("MOSX_GIT_COMMIT").filter(|s| !s.is_empty()).map(str::to_string)
+    option_env!("MOSX_GIT_COMMIT")
+        .filter(|s| !s.is_empty())
+        .map(str::to_string)
 }
 
 pub fn git_dirty() -> bool {

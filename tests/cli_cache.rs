@@ -33,31 +33,79 @@ fn changed_param_reruns_exactly_downstream_and_explains() {
 
     // Dry run: says what would run and why, writes nothing.
     let before = stage_rows(&tmp.path().join("results/mosx.db"));
-    let dry = mosx(tmp.path(), &["run", spec, "--dry-run", "--explain", "--set", "stages.ml_measure.params.z_star=1.645"]);
+    let dry = mosx(
+        tmp.path(),
+        &[
+            "run",
+            spec,
+            "--dry-run",
+            "--explain",
+            "--set",
+            "stages.ml_measure.params.z_star=1.645",
+        ],
+    );
     let (out, _) = text(&dry);
-    assert!(out.contains("dirty  measure  ml_measure: param z_star 1.0 → 1.645"), "{out}");
+    assert!(
+        out.contains("dirty  measure  ml_measure: param z_star 1.0 → 1.645"),
+        "{out}"
+    );
     assert!(out.contains("4 stages: 3 cached, 1 would run"), "{out}");
     assert_eq!(before, stage_rows(&tmp.path().join("results/mosx.db")));
 
     // The leaf parameter: only the leaf reruns.
-    let o = mosx(tmp.path(), &["run", spec, "-q", "--explain", "--set", "stages.ml_measure.params.z_star=1.645"]);
+    let o = mosx(
+        tmp.path(),
+        &[
+            "run",
+            spec,
+            "-q",
+            "--explain",
+            "--set",
+            "stages.ml_measure.params.z_star=1.645",
+        ],
+    );
     let (out, err) = text(&o);
     assert!(o.status.success(), "{out}\n{err}");
-    assert!(out.contains("ml_measure: param z_star 1.0 → 1.645"), "{out}");
+    assert!(
+        out.contains("ml_measure: param z_star 1.0 → 1.645"),
+        "{out}"
+    );
     assert!(out.contains("4 stages: 3 cached, 1 executed"), "{out}");
     assert!(err.contains("ran ml_measure"), "{err}");
     assert!(!err.contains("ran ml_split"), "{err}");
 
     // A middle parameter: split and measure rerun, load and sample come from the cache.
-    let o = mosx(tmp.path(), &["run", spec, "-q", "--explain", "--set", "stages.ml_split.params.by=random"]);
+    let o = mosx(
+        tmp.path(),
+        &[
+            "run",
+            spec,
+            "-q",
+            "--explain",
+            "--set",
+            "stages.ml_split.params.by=random",
+        ],
+    );
     let (out, err) = text(&o);
     assert!(o.status.success(), "{out}\n{err}");
-    assert!(out.contains("ml_split: param by \"user\" → \"random\""), "{out}");
+    assert!(
+        out.contains("ml_split: param by \"user\" → \"random\""),
+        "{out}"
+    );
     // The last recorded run of ml_measure had z_star=1.645; this one is back to 1.0.
-    assert!(out.contains("ml_measure: param z_star 1.645 → 1.0; upstream `split` changed"), "{out}");
+    assert!(
+        out.contains("ml_measure: param z_star 1.645 → 1.0; upstream `split` changed"),
+        "{out}"
+    );
     assert!(out.contains("4 stages: 2 cached, 2 executed"), "{out}");
-    assert!(err.contains("ran ml_split") && err.contains("ran ml_measure"), "{err}");
-    assert!(!err.contains("ran ml_sample") && !err.contains("ran ml_load"), "{err}");
+    assert!(
+        err.contains("ran ml_split") && err.contains("ran ml_measure"),
+        "{err}"
+    );
+    assert!(
+        !err.contains("ran ml_sample") && !err.contains("ran ml_load"),
+        "{err}"
+    );
 }
 
 #[test]
@@ -69,9 +117,15 @@ fn sweep_shares_upstream_stages() {
     assert!(o.status.success(), "{out}\n{err}");
     // One load shared by three seeds: 1 + 3 * 3 stages.
     assert!(out.contains("10 stages: 0 cached, 10 executed"), "{out}");
-    let names: Vec<String> = stage_rows(&tmp.path().join("results/mosx.db")).into_iter().map(|(_, n)| n).collect();
+    let names: Vec<String> = stage_rows(&tmp.path().join("results/mosx.db"))
+        .into_iter()
+        .map(|(_, n)| n)
+        .collect();
     assert!(names.contains(&"ml_load".to_string()), "{names:?}");
-    assert!(names.contains(&"ml_measure[seed=2]".to_string()), "{names:?}");
+    assert!(
+        names.contains(&"ml_measure[seed=2]".to_string()),
+        "{names:?}"
+    );
 }
 
 #[test]
@@ -80,7 +134,10 @@ fn force_reruns_matching_stages() {
     let spec = write_ml_spec(tmp.path(), &[0]);
     let spec = spec.to_str().unwrap();
     assert!(mosx(tmp.path(), &["run", spec, "-q"]).status.success());
-    let o = mosx(tmp.path(), &["run", spec, "-q", "--explain", "--force", "ml_me*"]);
+    let o = mosx(
+        tmp.path(),
+        &["run", spec, "-q", "--explain", "--force", "ml_me*"],
+    );
     let (out, _) = text(&o);
     assert!(out.contains("ml_measure: forced (--force)"), "{out}");
     assert!(out.contains("1 executed"), "{out}");

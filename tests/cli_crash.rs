@@ -23,7 +23,8 @@ fn wait_for_rows(db: &std::path::Path, n: usize, limit: Duration) {
     while t0.elapsed() < limit {
         if db.exists() {
             if let Ok(c) = rusqlite::Connection::open(db) {
-                let k: Result<i64, _> = c.query_row("SELECT COUNT(*) FROM stages", [], |r| r.get(0));
+                let k: Result<i64, _> =
+                    c.query_row("SELECT COUNT(*) FROM stages", [], |r| r.get(0));
                 if matches!(k, Ok(k) if k as usize >= n) {
                     return;
                 }
@@ -51,13 +52,22 @@ fn sigkill_mid_run_then_rerun_completes_with_same_outputs() {
     child.kill().unwrap();
     let _ = child.wait();
     let rows_after_kill = stage_rows(&db).len();
-    assert!((3..7).contains(&rows_after_kill), "killed after {rows_after_kill} of 7 stages");
+    assert!(
+        (3..7).contains(&rows_after_kill),
+        "killed after {rows_after_kill} of 7 stages"
+    );
     assert_no_partial_rows(&db);
 
-    let o = mosx(tmp.path(), &["run", spec, "-q", "--store", "killed/mosx.db"]);
+    let o = mosx(
+        tmp.path(),
+        &["run", spec, "-q", "--store", "killed/mosx.db"],
+    );
     let (out, err) = text(&o);
     assert!(o.status.success(), "{out}\n{err}");
-    assert!(out.contains(&format!("7 stages: {rows_after_kill} cached")), "{out}");
+    assert!(
+        out.contains(&format!("7 stages: {rows_after_kill} cached")),
+        "{out}"
+    );
     assert_no_partial_rows(&db);
     let reference = tmp.path().join("ref/mosx.db");
     assert_eq!(metrics(&db), metrics(&reference));

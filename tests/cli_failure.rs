@@ -39,21 +39,39 @@ fn failure_skips_only_descendants() {
     let o = mosx(tmp.path(), &["run", spec, "-q"]);
     let (out, err) = text(&o);
     assert_eq!(o.status.code(), Some(1), "{out}\n{err}");
-    assert!(out.contains("5 stages: 0 cached, 3 executed, 1 failed, 1 skipped"), "{out}");
+    assert!(
+        out.contains("5 stages: 0 cached, 3 executed, 1 failed, 1 skipped"),
+        "{out}"
+    );
     assert!(err.contains("failures:"), "{err}");
-    assert!(err.contains("bad_sample: ") && err.contains("female"), "the error names the group: {err}");
-    assert!(err.contains("bad_split: skipped (upstream bad_sample failed)"), "{err}");
-    let names: Vec<String> = stage_rows(&tmp.path().join("results/mosx.db")).into_iter().map(|(_, n)| n).collect();
+    assert!(
+        err.contains("bad_sample: ") && err.contains("female"),
+        "the error names the group: {err}"
+    );
+    assert!(
+        err.contains("bad_split: skipped (upstream bad_sample failed)"),
+        "{err}"
+    );
+    let names: Vec<String> = stage_rows(&tmp.path().join("results/mosx.db"))
+        .into_iter()
+        .map(|(_, n)| n)
+        .collect();
     assert_eq!(names.len(), 3);
     assert!(!names.iter().any(|n| n.starts_with("bad_")), "{names:?}");
 
     let o = mosx(tmp.path(), &["ls", "--failed"]);
     let (out, _) = text(&o);
-    assert!(out.contains("bad_sample") && out.contains("failed"), "{out}");
+    assert!(
+        out.contains("bad_sample") && out.contains("failed"),
+        "{out}"
+    );
 
     // Rerun: the good branch comes from the cache, the failed stage is tried again.
     let o = mosx(tmp.path(), &["run", spec, "-q"]);
     let (out, _) = text(&o);
     assert_eq!(o.status.code(), Some(1));
-    assert!(out.contains("5 stages: 3 cached, 0 executed, 1 failed, 1 skipped"), "{out}");
+    assert!(
+        out.contains("5 stages: 3 cached, 0 executed, 1 failed, 1 skipped"),
+        "{out}"
+    );
 }

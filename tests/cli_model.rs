@@ -21,7 +21,13 @@ fn probe_prints_yes_no_probabilities() {
     let tmp = tempfile::tempdir().unwrap();
     let o = mosx(
         tmp.path(),
-        &["probe", model.to_str().unwrap(), "Is Paris the capital of France? Answer:", "--device", "cpu"],
+        &[
+            "probe",
+            model.to_str().unwrap(),
+            "Is Paris the capital of France? Answer:",
+            "--device",
+            "cpu",
+        ],
     );
     let (out, err) = text(&o);
     assert!(o.status.success(), "{out}\n{err}");
@@ -34,13 +40,32 @@ fn probe_prints_yes_no_probabilities() {
     let data = ml_data();
     let o = mosx(
         tmp.path(),
-        &["probe", model.to_str().unwrap(), "--template", "tallrec", "--data", data.to_str().unwrap(), "--user", "196", "--target", "242", "--device", "cpu"],
+        &[
+            "probe",
+            model.to_str().unwrap(),
+            "--template",
+            "tallrec",
+            "--data",
+            data.to_str().unwrap(),
+            "--user",
+            "196",
+            "--target",
+            "242",
+            "--device",
+            "cpu",
+        ],
     );
     let (out, err) = text(&o);
     assert!(o.status.success(), "{out}\n{err}");
     assert_eq!(out.matches("p(Yes) =").count(), 3, "{out}");
-    assert!(out.contains("The user is a male."), "explicit: user 196 is male\n{out}");
-    assert!(out.contains("The user is a female."), "counterfactual flips it\n{out}");
+    assert!(
+        out.contains("The user is a male."),
+        "explicit: user 196 is male\n{out}"
+    );
+    assert!(
+        out.contains("The user is a female."),
+        "counterfactual flips it\n{out}"
+    );
     assert!(out.contains("Kolya (1996)"), "target 242\n{out}");
 }
 
@@ -58,7 +83,10 @@ fn zero_shot_evaluate_then_metrics() {
         ));
     }
     std::fs::write(&spec, text_in).unwrap();
-    let o = mosx(tmp.path(), &["run", spec.to_str().unwrap(), "-q", "--device", "cpu"]);
+    let o = mosx(
+        tmp.path(),
+        &["run", spec.to_str().unwrap(), "-q", "--device", "cpu"],
+    );
     let (out, err) = text(&o);
     assert!(o.status.success(), "{out}\n{err}");
     assert!(out.contains("8 stages: 0 cached, 8 executed"), "{out}");
@@ -75,12 +103,19 @@ fn zero_shot_evaluate_then_metrics() {
     assert_eq!(get("eval_implicit", "n"), Some(12.0));
     assert_eq!(get("metrics_implicit", "n"), Some(12.0));
     let auc = get("metrics_implicit", "auc");
-    assert!(auc.is_none() || (0.0..=100.0).contains(&auc.unwrap()), "{auc:?}");
+    assert!(
+        auc.is_none() || (0.0..=100.0).contains(&auc.unwrap()),
+        "{auc:?}"
+    );
     // Implicit and counterfactual prompts differ, so do their scores.
     let m1 = get("eval_implicit", "mean_p_yes").unwrap();
     let m2 = get("eval_counterfactual", "mean_p_yes").unwrap();
     assert!((m1 - m2).abs() > 1e-6, "{m1} vs {m2}");
     // A rerun is free: the checkpoint's content hash is part of the key, not re-scored.
     let o = mosx(tmp.path(), &["run", spec.to_str().unwrap(), "-q"]);
-    assert!(text(&o).0.contains("8 stages: 8 cached, 0 executed"), "{:?}", text(&o));
+    assert!(
+        text(&o).0.contains("8 stages: 8 cached, 0 executed"),
+        "{:?}",
+        text(&o)
+    );
 }

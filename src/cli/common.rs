@@ -54,7 +54,11 @@ pub fn resolve_key(store: &dyn Store, prefix: &str) -> anyhow::Result<String> {
         many => Err(UsageError(format!(
             "key prefix `{prefix}` is ambiguous: {} stages match ({}…)",
             many.len(),
-            many.iter().take(3).map(|k| &k[..12.min(k.len())]).collect::<Vec<_>>().join(", ")
+            many.iter()
+                .take(3)
+                .map(|k| &k[..12.min(k.len())])
+                .collect::<Vec<_>>()
+                .join(", ")
         ))
         .into()),
     }

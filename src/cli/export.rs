@@ -40,7 +40,10 @@ struct Interactions<'a>(&'a Dataset);
 
 impl Tabular for Interactions<'_> {
     fn columns(&self) -> Vec<String> {
-        ["user", "item", "rating", "timestamp", "user_group", "title"].iter().map(|s| s.to_string()).collect()
+        ["user", "item", "rating", "timestamp", "user_group", "title"]
+            .iter()
+            .map(|s| s.to_string())
+            .collect()
     }
     fn rows(&self) -> Box<dyn Iterator<Item = Vec<Value>> + '_> {
         let ds = self.0;
@@ -64,18 +67,31 @@ pub fn run(a: ExportArgs) -> anyhow::Result<i32> {
         .ok_or_else(|| UsageError(format!("no store at {}", a.store.store.display())))?;
     let key = common::resolve_key(&*store, &a.key_prefix)?;
     let metas = store.artifacts(&key)?;
-    let tabular: Vec<_> = metas.iter().filter(|m| m.format.starts_with("bincode:")).collect();
+    let tabular: Vec<_> = metas
+        .iter()
+        .filter(|m| m.format.starts_with("bincode:"))
+        .collect();
     let meta = match &a.artifact {
         Some(name) => metas.iter().find(|m| &m.name == name).ok_or_else(|| {
             UsageError(format!(
                 "stage {} has no artifact `{name}` (it has: {})",
                 &key[..12],
-                metas.iter().map(|m| m.name.as_str()).collect::<Vec<_>>().join(", ")
+                metas
+                    .iter()
+                    .map(|m| m.name.as_str())
+                    .collect::<Vec<_>>()
+                    .join(", ")
             ))
         })?,
         None => match tabular.as_slice() {
             [one] => *one,
-            _ => return Err(UsageError(format!("stage {} has several artifacts: name one with --artifact", &key[..12])).into()),
+            _ => {
+                return Err(UsageError(format!(
+                    "stage {} has several artifacts: name one with --artifact",
+                    &key[..12]
+                ))
+                .into())
+            }
         },
     };
     let bytes = store.artifact(&key, &meta.name)?;
@@ -85,14 +101,29 @@ pub fn run(a: ExportArgs) -> anyhow::Result<i32> {
     };
     let table_kind = meta.format.trim_start_matches("bincode:");
     match table_kind {
-        "dataset" => write(&Interactions(&bincode::deserialize::<Dataset>(&bytes)?), a.format, &mut out)?,
-        "sequences" => write(&bincode::deserialize::<Sequences>(&bytes)?, a.format, &mut out)?,
+        "dataset" => write(
+            &Interactions(&bincode::deserialize::<Dataset>(&bytes)?),
+            a.format,
+            &mut out,
+        )?,
+        "sequences" => write(
+            &bincode::deserialize::<Sequences>(&bytes)?,
+            a.format,
+            &mut out,
+        )?,
         "split" => write(&bincode::deserialize::<Split>(&bytes)?, a.format, &mut out)?,
         "stereotypes" => {
             let st: Stereotypes = bincode::deserialize(&bytes)?;
             // Titles come from the dataset this measurement was made on.
-            let rec = store.record(&key)?.ok_or_else(|| UsageError("no result row".into()))?;
-            let ds_key = rec.parts.get("inputs").and_then(|i| i.get("dataset")).and_then(Value::as_str).map(str::to_string);
+            let rec = store
+                .record(&key)?
+                .ok_or_else(|| UsageError("no result row".into()))?;
+            let ds_key = rec
+                .parts
+                .get("inputs")
+                .and_then(|i| i.get("dataset"))
+                .and_then(Value::as_str)
+                .map(str::to_string);
             match ds_key {
                 Some(k) => {
                     let ds: Dataset = bincode::deserialize(&store.artifact(&k, "dataset")?)?;
@@ -101,7 +132,11 @@ pub fn run(a: ExportArgs) -> anyhow::Result<i32> {
                 None => write(&st, a.format, &mut out)?,
             }
         }
-        other => return Err(UsageError(format!("artifact `{}` ({other}) is not tabular", meta.name)).into()),
+        other => {
+            return Err(
+                UsageError(format!("artifact `{}` ({other}) is not tabular", meta.name)).into(),
+            )
+        }
     }
     out.flush()?;
     Ok(EXIT_OK)
@@ -111,7 +146,12 @@ fn write(t: &dyn Tabular, format: Format, out: &mut dyn Write) -> anyhow::Result
     let cols = t.columns();
     match format {
         Format::Csv => {
-            let mut w = csv_line(&cols.iter().map(|c| Value::from(c.clone())).collect::<Vec<_>>());
+            let mut w = csv_line(
+                &cols
+                    .iter()
+                    .map(|c| Value::from(c.clone()))
+                    .collect::<Vec<_>>(),
+            );
             w.push('\n');
             out.write_all(w.as_bytes())?;
             for row in t.rows() {

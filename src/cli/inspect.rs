@@ -4,7 +4,10 @@ use super::common::{self, StoreArg, UsageError};
 use super::EXIT_OK;
 
 #[derive(clap::Args)]
-#[command(about = "List cached stages (or failed ones)", after_help = "Examples:\n  mosx ls\n  mosx ls --kind measure\n  mosx ls --failed")]
+#[command(
+    about = "List cached stages (or failed ones)",
+    after_help = "Examples:\n  mosx ls\n  mosx ls --kind measure\n  mosx ls --failed"
+)]
 pub struct LsArgs {
     #[arg(long)]
     pub kind: Option<String>,
@@ -15,7 +18,10 @@ pub struct LsArgs {
 }
 
 #[derive(clap::Args)]
-#[command(about = "Show one stage: params, fingerprint, provenance, metrics, artifacts", after_help = "Example:\n  mosx show 3fa9c2")]
+#[command(
+    about = "Show one stage: params, fingerprint, provenance, metrics, artifacts",
+    after_help = "Example:\n  mosx show 3fa9c2"
+)]
 pub struct ShowArgs {
     pub key_prefix: String,
     #[command(flatten)]
@@ -23,7 +29,10 @@ pub struct ShowArgs {
 }
 
 #[derive(clap::Args)]
-#[command(about = "Remove object files no stage row refers to, and stale leases", after_help = "Example:\n  mosx gc --dry-run")]
+#[command(
+    about = "Remove object files no stage row refers to, and stale leases",
+    after_help = "Example:\n  mosx gc --dry-run"
+)]
 pub struct GcArgs {
     #[arg(long)]
     pub dry_run: bool,
@@ -44,7 +53,12 @@ fn when(t: f64) -> String {
     let day = doy - (153 * mp + 2) / 5 + 1;
     let month = if mp < 10 { mp + 3 } else { mp - 9 };
     let year = yoe + era * 400 + i64::from(month <= 2);
-    format!("{year:04}-{month:02}-{day:02} {:02}:{:02}:{:02}", r / 3600, r % 3600 / 60, r % 60)
+    format!(
+        "{year:04}-{month:02}-{day:02} {:02}:{:02}:{:02}",
+        r / 3600,
+        r % 3600 / 60,
+        r % 60
+    )
 }
 
 pub fn ls(a: LsArgs) -> anyhow::Result<i32> {
@@ -58,7 +72,15 @@ pub fn ls(a: LsArgs) -> anyhow::Result<i32> {
             Some(e) => format!("  {e}"),
             None => format!("{:>9.2}s", r.duration_ms as f64 / 1000.0),
         };
-        println!("{}  {:<6} {:<8} {:<40} {}  {}", &r.key[..12.min(r.key.len())], r.status, r.kind, r.name, when(r.finished_at), tail);
+        println!(
+            "{}  {:<6} {:<8} {:<40} {}  {}",
+            &r.key[..12.min(r.key.len())],
+            r.status,
+            r.kind,
+            r.name,
+            when(r.finished_at),
+            tail
+        );
     }
     println!("{} stage(s)", rows.len());
     Ok(EXIT_OK)
@@ -68,13 +90,20 @@ pub fn show(a: ShowArgs) -> anyhow::Result<i32> {
     let store = common::existing_store(&a.store.store)?
         .ok_or_else(|| UsageError(format!("no store at {}", a.store.store.display())))?;
     let key = common::resolve_key(&*store, &a.key_prefix)?;
-    let rec = store.record(&key)?.ok_or_else(|| UsageError(format!("stage {key} has no result row")))?;
+    let rec = store
+        .record(&key)?
+        .ok_or_else(|| UsageError(format!("stage {key} has no result row")))?;
     println!("key        {}", rec.key);
     println!("name       {}", rec.name);
     println!("kind       {}", rec.kind);
     println!("params     {}", serde_json::to_string(&rec.params)?);
     println!("fingerprint {}", serde_json::to_string_pretty(&rec.parts)?);
-    println!("finished   {} ({} ms, run {})", when(rec.finished_at), rec.duration_ms, rec.run_id);
+    println!(
+        "finished   {} ({} ms, run {})",
+        when(rec.finished_at),
+        rec.duration_ms,
+        rec.run_id
+    );
     println!(
         "provenance mosx {} commit {}{} host {} device {} seed {} spec {}",
         rec.mosx_version,
@@ -82,7 +111,9 @@ pub fn show(a: ShowArgs) -> anyhow::Result<i32> {
         if rec.git_dirty { " (dirty)" } else { "" },
         rec.host,
         rec.device,
-        rec.seed.map(|s| s.to_string()).unwrap_or_else(|| "-".into()),
+        rec.seed
+            .map(|s| s.to_string())
+            .unwrap_or_else(|| "-".into()),
         &rec.spec_hash[..12.min(rec.spec_hash.len())]
     );
     println!("metrics");
@@ -91,7 +122,14 @@ pub fn show(a: ShowArgs) -> anyhow::Result<i32> {
     }
     println!("artifacts");
     for m in store.artifacts(&key)? {
-        println!("  {:<16} {:<22} {:>10} B  {}  {}", m.name, m.format, m.size, &m.hash[..12.min(m.hash.len())], m.location);
+        println!(
+            "  {:<16} {:<22} {:>10} B  {}  {}",
+            m.name,
+            m.format,
+            m.size,
+            &m.hash[..12.min(m.hash.len())],
+            m.location
+        );
     }
     Ok(EXIT_OK)
 }
@@ -104,7 +142,11 @@ pub fn gc(a: GcArgs) -> anyhow::Result<i32> {
     let r = store.gc(a.dry_run)?;
     println!(
         "{}{} file(s), {} bytes; {} stale lease(s)",
-        if a.dry_run { "would remove " } else { "removed " },
+        if a.dry_run {
+            "would remove "
+        } else {
+            "removed "
+        },
         r.files_removed,
         r.bytes_removed,
         r.leases_cleared

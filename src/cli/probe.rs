@@ -59,9 +59,13 @@ pub fn run(a: ProbeArgs) -> anyhow::Result<i32> {
         prompts.extend(template_prompts(&a, name)?);
     }
     if prompts.is_empty() {
-        return Err(UsageError("give at least one PROMPT, or --template with --data, --user and --target".into()).into());
+        return Err(UsageError(
+            "give at least one PROMPT, or --template with --data, --user and --target".into(),
+        )
+        .into());
     }
-    let (device, label) = crate::device::resolve(a.device.as_deref()).map_err(|e| UsageError(e.to_string()))?;
+    let (device, label) =
+        crate::device::resolve(a.device.as_deref()).map_err(|e| UsageError(e.to_string()))?;
     let kind = match a.dtype {
         Dtype::F32 => tch::Kind::Float,
         Dtype::Bf16 => tch::Kind::BFloat16,
@@ -72,7 +76,10 @@ pub fn run(a: ProbeArgs) -> anyhow::Result<i32> {
     let results = probe(&*model, &tok, &prompts, a.batch_size)?;
     println!("model {} ({label}, {:?})", ck.dir.display(), a.dtype);
     for r in results {
-        println!("---\n{}\n  p(Yes) = {:.4}  p(No) = {:.4}  [yes id {}, no id {}, {} tokens]", r.prompt, r.p_yes, r.p_no, r.yes_id, r.no_id, r.n_tokens);
+        println!(
+            "---\n{}\n  p(Yes) = {:.4}  p(No) = {:.4}  [yes id {}, no id {}, {} tokens]",
+            r.prompt, r.p_yes, r.p_no, r.yes_id, r.no_id, r.n_tokens
+        );
     }
     Ok(EXIT_OK)
 }
@@ -84,12 +91,34 @@ fn template_prompts(a: &ProbeArgs, name: &str) -> anyhow::Result<Vec<String>> {
         return Err(UsageError("--template needs --data, --user and --target".into()).into());
     };
     let ds = mosx_data::load(data, &mosx_data::LoadOptions::default())?;
-    let u = ds.users.iter().position(|x| &x.id == user).ok_or_else(|| UsageError(format!("--user {user}: not in {}", data.display())))?;
-    let t = ds.items.iter().position(|x| &x.id == target).ok_or_else(|| UsageError(format!("--target {target}: not in {}", data.display())))?;
-    let mut mine: Vec<&mosx_data::Interaction> = ds.interactions.iter().filter(|x| x.user as usize == u).collect();
+    let u = ds
+        .users
+        .iter()
+        .position(|x| &x.id == user)
+        .ok_or_else(|| UsageError(format!("--user {user}: not in {}", data.display())))?;
+    let t = ds
+        .items
+        .iter()
+        .position(|x| &x.id == target)
+        .ok_or_else(|| UsageError(format!("--target {target}: not in {}", data.display())))?;
+    let mut mine: Vec<&mosx_data::Interaction> = ds
+        .interactions
+        .iter()
+        .filter(|x| x.user as usize == u)
+        .collect();
     mine.sort_by_key(|x| x.timestamp.unwrap_or(0));
-    let cut = mine.iter().position(|x| x.item as usize == t).unwrap_or(mine.len());
-    let hist: Vec<&&mosx_data::Interaction> = mine[..cut].iter().rev().take(10).collect::<Vec<_>>().into_iter().rev().collect();
+    let cut = mine
+        .iter()
+        .position(|x| x.item as usize == t)
+        .unwrap_or(mine.len());
+    let hist: Vec<&&mosx_data::Interaction> = mine[..cut]
+        .iter()
+        .rev()
+        .take(10)
+        .collect::<Vec<_>>()
+        .into_iter()
+        .rev()
+        .collect();
     let point = mosx_data::DataPoint {
         user: u as u32,
         history: hist.iter().map(|x| x.item).collect(),
@@ -101,7 +130,14 @@ fn template_prompts(a: &ProbeArgs, name: &str) -> anyhow::Result<Vec<String>> {
     let tpl = PromptTemplate::load(&a.templates, name)?;
     let settings = match a.setting {
         Some(s) => vec![s],
-        None => vec![Setting::Implicit, Setting::Explicit, Setting::Counterfactual],
+        None => vec![
+            Setting::Implicit,
+            Setting::Explicit,
+            Setting::Counterfactual,
+        ],
     };
-    settings.into_iter().map(|s| Ok(tpl.render_point(&ds, &point, s, ds.label_threshold)?)).collect()
+    settings
+        .into_iter()
+        .map(|s| Ok(tpl.render_point(&ds, &point, s, ds.label_threshold)?))
+        .collect()
 }

@@ -32,13 +32,20 @@ pub fn run(a: ReportArgs) -> anyhow::Result<i32> {
         })
         .collect();
     if !missing.is_empty() {
-        eprintln!("{} stage(s) not in the cache ({}); run `mosx run {}` first:", missing.len(), a.store.store.display(), a.spec.display());
+        eprintln!(
+            "{} stage(s) not in the cache ({}); run `mosx run {}` first:",
+            missing.len(),
+            a.store.store.display(),
+            a.spec.display()
+        );
         for (n, r) in &missing {
             eprintln!("  {n}: {r}");
         }
         return Ok(EXIT_FAILED);
     }
-    let Some(store) = store else { return Ok(EXIT_FAILED) };
+    let Some(store) = store else {
+        return Ok(EXIT_FAILED);
+    };
     for f in crate::report::render_all(&plan, &*store)? {
         println!("wrote {}", f.display());
     }

@@ -47,7 +47,9 @@ pub struct RunArgs {
 }
 
 fn default_jobs() -> usize {
-    std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1)
+    std::thread::available_parallelism()
+        .map(|n| n.get())
+        .unwrap_or(1)
 }
 
 pub fn run(a: RunArgs) -> anyhow::Result<i32> {
@@ -59,9 +61,16 @@ pub fn run(a: RunArgs) -> anyhow::Result<i32> {
     let globs = globs.build().map_err(|e| UsageError(e.to_string()))?;
     let forced = |name: &str| globs.is_match(name);
 
-    let store = if a.dry_run { common::existing_store(&a.store.store)? } else { Some(common::open_store(&a.store.store)?) };
+    let store = if a.dry_run {
+        common::existing_store(&a.store.store)?
+    } else {
+        Some(common::open_store(&a.store.store)?)
+    };
     let statuses = exec::check(&plan, store.as_deref(), &forced)?;
-    let dirty = statuses.iter().filter(|s| matches!(s, Status::Dirty(_))).count();
+    let dirty = statuses
+        .iter()
+        .filter(|s| matches!(s, Status::Dirty(_)))
+        .count();
 
     if a.explain || a.dry_run {
         for i in &plan.order {
@@ -74,7 +83,12 @@ pub fn run(a: RunArgs) -> anyhow::Result<i32> {
         }
     }
     if a.dry_run {
-        println!("{} stages: {} cached, {} would run (dry run: nothing run or written)", plan.graph.node_count(), plan.graph.node_count() - dirty, dirty);
+        println!(
+            "{} stages: {} cached, {} would run (dry run: nothing run or written)",
+            plan.graph.node_count(),
+            plan.graph.node_count() - dirty,
+            dirty
+        );
         return Ok(EXIT_OK);
     }
     let store = store.ok_or_else(|| UsageError("no store".into()))?;
@@ -82,7 +96,10 @@ pub fn run(a: RunArgs) -> anyhow::Result<i32> {
     let (device, device_label) = if dirty > 0 {
         crate::device::resolve(a.device.as_deref()).map_err(|e| UsageError(e.to_string()))?
     } else {
-        (tch::Device::Cpu, a.device.clone().unwrap_or_else(|| "cpu".into()))
+        (
+            tch::Device::Cpu,
+            a.device.clone().unwrap_or_else(|| "cpu".into()),
+        )
     };
     let info = mosx_store::RunInfo {
         spec_path: a.spec.to_string_lossy().into_owned(),
@@ -101,18 +118,33 @@ pub fn run(a: RunArgs) -> anyhow::Result<i32> {
         }
     }
     let run_id = store.begin_run(&info)?;
-    let opts = exec::Options { jobs: a.jobs, device, device_label, quiet: a.quiet };
+    let opts = exec::Options {
+        jobs: a.jobs,
+        device,
+        device_label,
+        quiet: a.quiet,
+    };
     let summary = exec::run(plan.clone(), store.clone(), run_id, &info, &statuses, &opts);
 
     // Remember each node's fingerprint for the next `--explain`.
-    let failed: std::collections::HashSet<&str> =
-        summary.failed.iter().chain(summary.skipped.iter()).map(|(n, _)| n.as_str()).collect();
+    let failed: std::collections::HashSet<&str> = summary
+        .failed
+        .iter()
+        .chain(summary.skipped.iter())
+        .map(|(n, _)| n.as_str())
+        .collect();
     let entries: Vec<(String, String, serde_json::Value)> = plan
         .graph
         .node_indices()
         .map(|i| &plan.graph[i])
         .filter(|n| !failed.contains(n.name.as_str()))
-        .map(|n| Ok((n.name.clone(), n.key.clone(), serde_json::to_value(&n.parts)?)))
+        .map(|n| {
+            Ok((
+                n.name.clone(),
+                n.key.clone(),
+                serde_json::to_value(&n.parts)?,
+            ))
+        })
         .collect::<Result<_, serde_json::Error>>()?;
     store.lineage_put_many(&plan.scope(), &entries)?;
 
@@ -121,7 +153,11 @@ pub fn run(a: RunArgs) -> anyhow::Result<i32> {
         summary.total,
         summary.cached,
         summary.executed.len(),
-        if summary.by_other > 0 { format!(", {} by another process", summary.by_other) } else { String::new() },
+        if summary.by_other > 0 {
+            format!(", {} by another process", summary.by_other)
+        } else {
+            String::new()
+        },
         summary.failed.len(),
         summary.skipped.len()
     );
@@ -160,4 +196,3 @@ pub fn run(a: RunArgs) -> anyhow::Result<i32> {
     )?;
     Ok(code)
 }
-

@@ -51,8 +51,16 @@ pub struct Summary {
 }
 
 /// Fresh/Dirty status of every node (indexed by node index).
-pub fn check(plan: &Plan, store: Option<&dyn Store>, forced: &dyn Fn(&str) -> bool) -> Result<Vec<Status>, StoreError> {
-    let keys: Vec<String> = plan.graph.node_indices().map(|i| plan.graph[i].key.clone()).collect();
+pub fn check(
+    plan: &Plan,
+    store: Option<&dyn Store>,
+    forced: &dyn Fn(&str) -> bool,
+) -> Result<Vec<Status>, StoreError> {
+    let keys: Vec<String> = plan
+        .graph
+        .node_indices()
+        .map(|i| plan.graph[i].key.clone())
+        .collect();
     let checks: HashMap<String, CacheCheck> = match store {
         Some(s) => s.check_many(&keys)?,
         None => HashMap::new(),
@@ -63,7 +71,10 @@ pub fn check(plan: &Plan, store: Option<&dyn Store>, forced: &dyn Fn(&str) -> bo
         .node_indices()
         .map(|i| {
             let n = &plan.graph[i];
-            let c = checks.get(&n.key).cloned().unwrap_or(CacheCheck::Miss(mosx_store::MissReason::NotFound));
+            let c = checks
+                .get(&n.key)
+                .cloned()
+                .unwrap_or(CacheCheck::Miss(mosx_store::MissReason::NotFound));
             status::status(store, &scope, n, &c, forced(&n.name))
         })
         .collect())
@@ -93,18 +104,38 @@ pub fn run(
     opts: &Options,
 ) -> Summary {
     let g = &plan.graph;
-    let dirty: HashSet<NodeIndex> =
-        g.node_indices().filter(|i| matches!(statuses[i.index()], Status::Dirty(_))).collect();
-    let mut summary = Summary { total: g.node_count(), cached: g.node_count() - dirty.len(), ..Default::default() };
+    let dirty: HashSet<NodeIndex> = g
+        .node_indices()
+        .filter(|i| matches!(statuses[i.index()], Status::Dirty(_)))
+        .collect();
+    let mut summary = Summary {
+        total: g.node_count(),
+        cached: g.node_count() - dirty.len(),
+        ..Default::default()
+    };
     let mut waiting: HashMap<NodeIndex, usize> = dirty
         .iter()
-        .map(|i| (*i, g.neighbors_directed(*i, Direction::Incoming).filter(|u| dirty.contains(u)).count()))
+        .map(|i| {
+            (
+                *i,
+                g.neighbors_directed(*i, Direction::Incoming)
+                    .filter(|u| dirty.contains(u))
+                    .count(),
+            )
+        })
         .collect();
     let progress = Arc::new(RunProgress::new(dirty.len() as u64, opts.quiet));
-    let held = Arc::new(Held { store: store.clone(), run, keys: Mutex::new(HashSet::new()) });
+    let held = Arc::new(Held {
+        store: store.clone(),
+        run,
+        keys: Mutex::new(HashSet::new()),
+    });
     install_interrupt(held.clone());
 
-    let pool = match rayon::ThreadPoolBuilder::new().num_threads(opts.jobs.max(1)).build() {
+    let pool = match rayon::ThreadPoolBuilder::new()
+        .num_threads(opts.jobs.max(1))
+        .build()
+    {
         Ok(p) => p,
         Err(e) => {
             summary.failed.push(("<executor>".into(), e.to_string()));
@@ -120,16 +151,41 @@ pub fn run(
 
     let spawn = |i: NodeIndex, in_flight: &mut usize| {
         *in_flight += 1;
-        let (plan, store, tx, progress, source, held, device_lock, info) =
-            (plan.clone(), store.clone(), tx.clone(), progress.clone(), source.clone(), held.clone(), device_lock.clone(), info.clone());
+        let (plan, store, tx, progress, source, held, device_lock, info) = (
+            plan.clone(),
+            store.clone(),
+            tx.clone(),
+            progress.clone(),
+            source.clone(),
+            held.clone(),
+            device_lock.clone(),
+            info.clone(),
+        );
         let (device, device_label) = (opts.device, opts.device_label.clone());
         pool.spawn(move || {
-            let done = run_one(&plan, i, &*store, run, &info, &progress, &*source, &held, &device_lock, device, &device_label);
+            let done = run_one(
+                &plan,
+                i,
+                &*store,
+                run,
+                &info,
+                &progress,
+                &*source,
+                &held,
+                &device_lock,
+                device,
+                &device_label,
+            );
             let _ = tx.send((i, done));
         });
     };
 
-    let mut ready: Vec<NodeIndex> = plan.order.iter().copied().filter(|i| waiting.get(i) == Some(&0)).collect();
+    let mut ready: Vec<NodeIndex> = plan
+        .order
+        .iter()
+        .copied()
+        .filter(|i| waiting.get(i) == Some(&0))
+        .collect();
     for i in ready.drain(..) {
         spawn(i, &mut in_flight);
     }
@@ -140,7 +196,10 @@ pub fn run(
         let name = g[i].name.clone();
         let ok = match done {
             Done::Ran(secs) => {
-                progress.println(&format!("  ran {name} ({}) in {secs:.2}s", g[i].kind.name()));
+                progress.println(&format!(
+                    "  ran {name} ({}) in {secs:.2}s",
+                    g[i].kind.name()
+                ));
                 summary.executed.push(name.clone());
                 true
             }
@@ -178,7 +237,9 @@ pub fn run(
             let _ = dfs.next(g);
             while let Some(d) = dfs.next(g) {
                 if dirty.contains(&d) && blocked.insert(d) {
-                    summary.skipped.push((g[d].name.clone(), format!("upstream {name} failed")));
+                    summary
+                        .skipped
+                        .push((g[d].name.clone(), format!("upstream {name} failed")));
                 }
             }
         }
@@ -188,7 +249,10 @@ pub fn run(
 }
 
 fn now() -> f64 {
-    SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_secs_f64()).unwrap_or(0.0)
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_secs_f64())
+        .unwrap_or(0.0)
 }
 
 #[allow(clippy::too_many_arguments)]
@@ -214,7 +278,10 @@ fn run_one(
             Ok(Lease::Done) => return Done::ByOther,
             Ok(Lease::Busy { pid, host, .. }) => {
                 if !announced {
-                    progress.println(&format!("  waiting for {}: running in pid {pid} on {host}", node.name));
+                    progress.println(&format!(
+                        "  waiting for {}: running in pid {pid} on {host}",
+                        node.name
+                    ));
                     announced = true;
                 }
                 std::thread::sleep(Duration::from_millis(200));
@@ -235,15 +302,25 @@ fn run_one(
             Resource::Device => Some(device_lock.lock().unwrap_or_else(|p| p.into_inner())),
             Resource::Cpu => None,
         };
-        if let Some(ms) = std::env::var("MOSX_TEST_STAGE_DELAY_MS").ok().and_then(|v| v.parse::<u64>().ok()) {
+        if let Some(ms) = std::env::var("MOSX_TEST_STAGE_DELAY_MS")
+            .ok()
+            .and_then(|v| v.parse::<u64>().ok())
+        {
             std::thread::sleep(Duration::from_millis(ms));
         }
-        let slots = node.inputs.iter().map(|(s, up)| (s.clone(), plan.graph[*up].key.clone())).collect();
+        let slots = node
+            .inputs
+            .iter()
+            .map(|(s, up)| (s.clone(), plan.graph[*up].key.clone()))
+            .collect();
         let stage_progress = progress.stage(&node.name);
         let ctx = StageCtx {
             name: &node.name,
             params: &node.params,
-            inputs: crate::stages::Inputs { slots: &slots, source },
+            inputs: crate::stages::Inputs {
+                slots: &slots,
+                source,
+            },
             device,
             progress: &stage_progress,
         };
@@ -303,7 +380,12 @@ fn fail(store: &dyn Store, node: &crate::plan::Node, run: RunId, error: String) 
 }
 
 /// Refresh the lease every 10 s while a stage runs.
-fn heartbeat(store: Arc<dyn Store>, key: String, run: RunId, stop: Arc<AtomicBool>) -> std::thread::JoinHandle<()> {
+fn heartbeat(
+    store: Arc<dyn Store>,
+    key: String,
+    run: RunId,
+    stop: Arc<AtomicBool>,
+) -> std::thread::JoinHandle<()> {
     std::thread::spawn(move || {
         let mut last = Instant::now();
         while !stop.load(Ordering::SeqCst) {

@@ -24,12 +24,24 @@ impl RunProgress {
             let multi = MultiProgress::with_draw_target(ProgressDrawTarget::stderr());
             let main = multi.add(ProgressBar::new(total));
             main.set_style(
-                ProgressStyle::with_template("{spinner} [{elapsed_precise}] {bar:30} {pos}/{len} stages {msg}")
-                    .unwrap_or_else(|_| ProgressStyle::default_bar()),
+                ProgressStyle::with_template(
+                    "{spinner} [{elapsed_precise}] {bar:30} {pos}/{len} stages {msg}",
+                )
+                .unwrap_or_else(|_| ProgressStyle::default_bar()),
             );
-            RunProgress { multi: Some(multi), main: Some(main), total, started: Mutex::new(0) }
+            RunProgress {
+                multi: Some(multi),
+                main: Some(main),
+                total,
+                started: Mutex::new(0),
+            }
         } else {
-            RunProgress { multi: None, main: None, total, started: Mutex::new(0) }
+            RunProgress {
+                multi: None,
+                main: None,
+                total,
+                started: Mutex::new(0),
+            }
         }
     }
 
@@ -70,7 +82,12 @@ impl RunProgress {
 
     /// Progress handle for one stage's inner loop.
     pub fn stage(&self, name: &str) -> StageProgress {
-        StageProgress { multi: self.multi.clone(), name: name.to_string(), bar: Mutex::new(None), plain: Mutex::new(None) }
+        StageProgress {
+            multi: self.multi.clone(),
+            name: name.to_string(),
+            bar: Mutex::new(None),
+            plain: Mutex::new(None),
+        }
     }
 }
 

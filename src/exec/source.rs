@@ -14,7 +14,10 @@ pub struct StoreSource {
 
 impl StoreSource {
     pub fn new(store: Arc<dyn Store>) -> StoreSource {
-        StoreSource { store, memo: Mutex::new(HashMap::new()) }
+        StoreSource {
+            store,
+            memo: Mutex::new(HashMap::new()),
+        }
     }
 }
 
@@ -24,9 +27,15 @@ impl ArtifactSource for StoreSource {
         if let Some(v) = self.memo.lock().map_err(|e| e.to_string())?.get(&id) {
             return Ok(v.clone());
         }
-        let bytes = self.store.artifact(key, artifact).map_err(|e| e.to_string())?;
+        let bytes = self
+            .store
+            .artifact(key, artifact)
+            .map_err(|e| e.to_string())?;
         let v = decode(&bytes)?;
-        self.memo.lock().map_err(|e| e.to_string())?.insert(id, v.clone());
+        self.memo
+            .lock()
+            .map_err(|e| e.to_string())?
+            .insert(id, v.clone());
         Ok(v)
     }
 }

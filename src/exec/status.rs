@@ -42,7 +42,13 @@ impl std::fmt::Display for Reason {
 }
 
 /// Decide Fresh/Dirty for `node` given its cache check.
-pub fn status(store: Option<&dyn Store>, scope: &str, node: &Node, check: &CacheCheck, forced: bool) -> Status {
+pub fn status(
+    store: Option<&dyn Store>,
+    scope: &str,
+    node: &Node,
+    check: &CacheCheck,
+    forced: bool,
+) -> Status {
     if forced {
         return Status::Dirty(Reason::Forced);
     }

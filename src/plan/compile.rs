@@ -16,10 +16,12 @@ pub fn compile(spec: Spec, registry: &Registry) -> Result<Plan, SpecError> {
     let mut by_key: HashMap<String, NodeIndex> = HashMap::new();
     let mut by_decl = BTreeMap::new();
     // Normalisation and file hashing depend only on (kind, params): memoise across points.
-    let mut normalized: HashMap<(String, String), (Value, BTreeMap<String, String>)> = HashMap::new();
+    let mut normalized: HashMap<(String, String), (Value, BTreeMap<String, String>)> =
+        HashMap::new();
 
     for (ix, inst) in spec.instances.iter().enumerate() {
-        let decls: BTreeMap<&str, &StageDecl> = inst.stages.iter().map(|d| (d.name.as_str(), d)).collect();
+        let decls: BTreeMap<&str, &StageDecl> =
+            inst.stages.iter().map(|d| (d.name.as_str(), d)).collect();
         // Kinds first: an unknown kind is reported before any parameter or file.
         for d in &inst.stages {
             if registry.get(&d.kind).is_none() {
@@ -41,7 +43,10 @@ pub fn compile(spec: Spec, registry: &Registry) -> Result<Plan, SpecError> {
                     mosx_spec::suggest(&d.kind, registry.names()),
                 )
             })?;
-            let memo_key = (d.kind.clone(), serde_json::to_string(&d.params).unwrap_or_default());
+            let memo_key = (
+                d.kind.clone(),
+                serde_json::to_string(&d.params).unwrap_or_default(),
+            );
             let (params, files) = match normalized.get(&memo_key) {
                 Some(x) => x.clone(),
                 None => {
@@ -63,7 +68,10 @@ pub fn compile(spec: Spec, registry: &Registry) -> Result<Plan, SpecError> {
                 kind: kind.name().to_string(),
                 code_version: kind.code_version(),
                 params: kind.key_params(&params),
-                inputs: inputs.iter().map(|(s, n)| (s.clone(), graph[*n].key.clone())).collect(),
+                inputs: inputs
+                    .iter()
+                    .map(|(s, n)| (s.clone(), graph[*n].key.clone()))
+                    .collect(),
                 files,
             };
             let key = parts.key();
@@ -96,9 +104,18 @@ pub fn compile(spec: Spec, registry: &Registry) -> Result<Plan, SpecError> {
     }
     name_nodes(&spec, &mut graph);
     let order = petgraph::algo::toposort(&graph, None).map_err(|c| {
-        spec.error_at(&format!("stages.{}.inputs", graph[c.node_id()].base), "cycle among stages", None)
+        spec.error_at(
+            &format!("stages.{}.inputs", graph[c.node_id()].base),
+            "cycle among stages",
+            None,
+        )
     })?;
-    Ok(Plan { spec, graph, order, by_decl })
+    Ok(Plan {
+        spec,
+        graph,
+        order,
+        by_decl,
+    })
 }
 
 /// Stage names of one instance in an order where inputs come first.
@@ -108,7 +125,10 @@ fn decl_order<'a>(
     decls: &BTreeMap<&'a str, &'a StageDecl>,
 ) -> Result<Vec<&'a str>, SpecError> {
     let mut g: DiGraph<&str, ()> = DiGraph::new();
-    let idx: BTreeMap<&str, NodeIndex> = stages.iter().map(|d| (d.name.as_str(), g.add_node(d.name.as_str()))).collect();
+    let idx: BTreeMap<&str, NodeIndex> = stages
+        .iter()
+        .map(|d| (d.name.as_str(), g.add_node(d.name.as_str())))
+        .collect();
     for d in stages {
         for (slot, up) in &d.inputs {
             let Some(u) = idx.get(up.as_str()) else {
@@ -123,7 +143,13 @@ fn decl_order<'a>(
     }
     petgraph::algo::toposort(&g, None)
         .map(|o| o.into_iter().map(|i| g[i]).collect())
-        .map_err(|c| spec.error_at(&format!("stages.{}.inputs", g[c.node_id()]), "cycle among stages", None))
+        .map_err(|c| {
+            spec.error_at(
+                &format!("stages.{}.inputs", g[c.node_id()]),
+                "cycle among stages",
+                None,
+            )
+        })
 }
 
 fn hash_files(
@@ -131,11 +157,16 @@ fn hash_files(
     d: &StageDecl,
     files: Result<Vec<crate::stages::ExternalFile>, StageError>,
 ) -> Result<BTreeMap<String, String>, SpecError> {
-    let files = files.map_err(|e| spec.error_at(&format!("stages.{}.params", d.name), e.to_string(), None))?;
+    let files = files
+        .map_err(|e| spec.error_at(&format!("stages.{}.params", d.name), e.to_string(), None))?;
     let mut out = BTreeMap::new();
     for f in files {
         let h = file_hash(&f.path).map_err(|e| {
-            spec.error_at(&format!("stages.{}.params", d.name), format!("{}: {e}", f.path.display()), None)
+            spec.error_at(
+                &format!("stages.{}.params", d.name),
+                format!("{}: {e}", f.path.display()),
+                None,
+            )
         })?;
         out.insert(f.name, h);
     }
@@ -164,7 +195,10 @@ fn bind_slots(
         if !s.producers.contains(&up_kind.as_str()) {
             return Err(spec.error_at(
                 &format!("stages.{}.inputs.{slot}", d.name),
-                format!("input `{slot}` takes a `{}` stage; `{up}` is a `{up_kind}` stage", s.producers.join("` or `")),
+                format!(
+                    "input `{slot}` takes a `{}` stage; `{up}` is a `{up_kind}` stage",
+                    s.producers.join("` or `")
+                ),
                 None,
             ));
         }
@@ -174,7 +208,11 @@ fn bind_slots(
         if out.contains_key(s.name) {
             continue;
         }
-        let found = if s.inferable { infer(&out, s.producers, graph) } else { Vec::new() };
+        let found = if s.inferable {
+            infer(&out, s.producers, graph)
+        } else {
+            Vec::new()
+        };
         match found.as_slice() {
             [one] => {
                 out.insert(s.name.to_string(), *one);
@@ -182,14 +220,22 @@ fn bind_slots(
             [] => {
                 return Err(spec.error_at(
                     &format!("stages.{}.inputs", d.name),
-                    format!("missing input `{}` (a `{}` stage)", s.name, s.producers.join("` or `")),
+                    format!(
+                        "missing input `{}` (a `{}` stage)",
+                        s.name,
+                        s.producers.join("` or `")
+                    ),
                     None,
                 ))
             }
             _ => {
                 return Err(spec.error_at(
                     &format!("stages.{}.inputs", d.name),
-                    format!("input `{}` is ambiguous: several `{}` ancestors; name one", s.name, s.producers.join("`/`")),
+                    format!(
+                        "input `{}` is ambiguous: several `{}` ancestors; name one",
+                        s.name,
+                        s.producers.join("`/`")
+                    ),
                     None,
                 ))
             }
@@ -199,7 +245,11 @@ fn bind_slots(
 }
 
 /// Ancestors (through already bound inputs) whose kind is one of `producers`.
-fn infer(bound: &BTreeMap<String, NodeIndex>, producers: &[&str], graph: &DiGraph<Node, String>) -> Vec<NodeIndex> {
+fn infer(
+    bound: &BTreeMap<String, NodeIndex>,
+    producers: &[&str],
+    graph: &DiGraph<Node, String>,
+) -> Vec<NodeIndex> {
     let mut seen = BTreeSet::new();
     let mut stack: Vec<NodeIndex> = bound.values().copied().collect();
     let mut found = Vec::new();
@@ -228,7 +278,12 @@ fn name_nodes(spec: &Spec, graph: &mut DiGraph<Node, String>) {
         .iter()
         .map(|p| {
             let last = p.rsplit('.').next().unwrap_or(p).to_string();
-            let clash = spec.sweep_paths.iter().filter(|q| q.rsplit('.').next() == Some(last.as_str())).count() > 1;
+            let clash = spec
+                .sweep_paths
+                .iter()
+                .filter(|q| q.rsplit('.').next() == Some(last.as_str()))
+                .count()
+                > 1;
             if clash {
                 p.clone()
             } else {
@@ -240,7 +295,12 @@ fn name_nodes(spec: &Spec, graph: &mut DiGraph<Node, String>) {
     let values: Vec<Vec<String>> = spec
         .instances
         .iter()
-        .map(|inst| spec.sweep_paths.iter().map(|p| inst.point.get(p).map(|v| v.to_string()).unwrap_or_default()).collect())
+        .map(|inst| {
+            spec.sweep_paths
+                .iter()
+                .map(|p| inst.point.get(p).map(|v| v.to_string()).unwrap_or_default())
+                .collect()
+        })
         .collect();
     let varies: Vec<bool> = (0..spec.sweep_paths.len())
         .map(|j| values.iter().any(|v| v[j] != values[0][j]))
@@ -259,7 +319,11 @@ fn name_nodes(spec: &Spec, graph: &mut DiGraph<Node, String>) {
                 label.push(format!("{s}={}", first[j]));
             }
         }
-        let mut name = if label.is_empty() { node.base.clone() } else { format!("{}[{}]", node.base, label.join(",")) };
+        let mut name = if label.is_empty() {
+            node.base.clone()
+        } else {
+            format!("{}[{}]", node.base, label.join(","))
+        };
         let n = used.entry(name.clone()).or_insert(0);
         *n += 1;
         if *n > 1 {

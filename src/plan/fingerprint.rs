@@ -71,11 +71,28 @@ pub fn write_canonical(v: &Value, out: &mut Vec<u8>) {
 /// One difference between an old and a new fingerprint.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Change {
-    CodeVersion { kind: String, old: u32, new: u32 },
-    Kind { old: String, new: String },
-    Param { path: String, old: Option<Value>, new: Option<Value> },
-    Input { slot: String },
-    File { name: String, old: Option<String>, new: Option<String> },
+    CodeVersion {
+        kind: String,
+        old: u32,
+        new: u32,
+    },
+    Kind {
+        old: String,
+        new: String,
+    },
+    Param {
+        path: String,
+        old: Option<Value>,
+        new: Option<Value>,
+    },
+    Input {
+        slot: String,
+    },
+    File {
+        name: String,
+        old: Option<String>,
+        new: Option<String>,
+    },
 }
 
 impl std::fmt::Display for Change {
@@ -87,12 +104,21 @@ impl std::fmt::Display for Change {
             }
         }
         match self {
-            Change::CodeVersion { kind, old, new } => write!(f, "code version of `{kind}` {old} → {new}"),
+            Change::CodeVersion { kind, old, new } => {
+                write!(f, "code version of `{kind}` {old} → {new}")
+            }
             Change::Kind { old, new } => write!(f, "kind {old} → {new}"),
-            Change::Param { path, old, new } => write!(f, "param {path} {} → {}", show(old), show(new)),
+            Change::Param { path, old, new } => {
+                write!(f, "param {path} {} → {}", show(old), show(new))
+            }
             Change::Input { slot } => write!(f, "upstream `{slot}` changed"),
             Change::File { name, old, new } => match (old, new) {
-                (Some(a), Some(b)) => write!(f, "file {name} changed ({} → {})", &a[..8.min(a.len())], &b[..8.min(b.len())]),
+                (Some(a), Some(b)) => write!(
+                    f,
+                    "file {name} changed ({} → {})",
+                    &a[..8.min(a.len())],
+                    &b[..8.min(b.len())]
+                ),
                 (None, Some(_)) => write!(f, "file {name} added"),
                 (Some(_), None) => write!(f, "file {name} removed"),
                 (None, None) => write!(f, "file {name}"),
@@ -105,9 +131,16 @@ impl std::fmt::Display for Change {
 pub fn diff(old: &Parts, new: &Parts) -> Vec<Change> {
     let mut out = Vec::new();
     if old.kind != new.kind {
-        out.push(Change::Kind { old: old.kind.clone(), new: new.kind.clone() });
+        out.push(Change::Kind {
+            old: old.kind.clone(),
+            new: new.kind.clone(),
+        });
     } else if old.code_version != new.code_version {
-        out.push(Change::CodeVersion { kind: new.kind.clone(), old: old.code_version, new: new.code_version });
+        out.push(Change::CodeVersion {
+            kind: new.kind.clone(),
+            old: old.code_version,
+            new: new.code_version,
+        });
     }
     let (mut a, mut b) = (BTreeMap::new(), BTreeMap::new());
     flatten("", &old.params, &mut a);
@@ -116,20 +149,30 @@ pub fn diff(old: &Parts, new: &Parts) -> Vec<Change> {
     for p in paths {
         let (x, y) = (a.get(p), b.get(p));
         if x != y {
-            out.push(Change::Param { path: p.clone(), old: x.cloned(), new: y.cloned() });
+            out.push(Change::Param {
+                path: p.clone(),
+                old: x.cloned(),
+                new: y.cloned(),
+            });
         }
     }
-    let slots: std::collections::BTreeSet<&String> = old.inputs.keys().chain(new.inputs.keys()).collect();
+    let slots: std::collections::BTreeSet<&String> =
+        old.inputs.keys().chain(new.inputs.keys()).collect();
     for s in slots {
         if old.inputs.get(s) != new.inputs.get(s) {
             out.push(Change::Input { slot: s.clone() });
         }
     }
-    let names: std::collections::BTreeSet<&String> = old.files.keys().chain(new.files.keys()).collect();
+    let names: std::collections::BTreeSet<&String> =
+        old.files.keys().chain(new.files.keys()).collect();
     for n in names {
         let (x, y) = (old.files.get(n), new.files.get(n));
         if x != y {
-            out.push(Change::File { name: n.clone(), old: x.cloned(), new: y.cloned() });
+            out.push(Change::File {
+                name: n.clone(),
+                old: x.cloned(),
+                new: y.cloned(),
+            });
         }
     }
     out
@@ -139,7 +182,11 @@ fn flatten(prefix: &str, v: &Value, out: &mut BTreeMap<String, Value>) {
     match v {
         Value::Object(m) if !m.is_empty() => {
             for (k, x) in m {
-                let p = if prefix.is_empty() { k.clone() } else { format!("{prefix}.{k}") };
+                let p = if prefix.is_empty() {
+                    k.clone()
+                } else {
+                    format!("{prefix}.{k}")
+                };
                 flatten(&p, x, out);
             }
         }
@@ -151,7 +198,8 @@ fn flatten(prefix: &str, v: &Value, out: &mut BTreeMap<String, Value>) {
 
 /// Content hashes of files, memoised per process by (path, size, mtime): the memo
 /// only avoids re-reading a file within one process; the hash itself is of content.
-static FILE_HASHES: Mutex<Option<HashMap<PathBuf, (u64, Option<SystemTime>, String)>>> = Mutex::new(None);
+static FILE_HASHES: Mutex<Option<HashMap<PathBuf, (u64, Option<SystemTime>, String)>>> =
+    Mutex::new(None);
 
 pub fn file_hash(path: &Path) -> std::io::Result<String> {
     let meta = std::fs::metadata(path)?;
@@ -175,7 +223,9 @@ pub fn file_hash(path: &Path) -> std::io::Result<String> {
     }
     let h = hasher.finalize().to_hex().to_string();
     if let Ok(mut guard) = FILE_HASHES.lock() {
-        guard.get_or_insert_with(HashMap::new).insert(path.to_path_buf(), (len, mtime, h.clone()));
+        guard
+            .get_or_insert_with(HashMap::new)
+            .insert(path.to_path_buf(), (len, mtime, h.clone()));
     }
     Ok(h)
 }
@@ -186,7 +236,13 @@ mod tests {
     use serde_json::json;
 
     fn parts(params: Value) -> Parts {
-        Parts { kind: "measure".into(), code_version: 1, params, inputs: BTreeMap::new(), files: BTreeMap::new() }
+        Parts {
+            kind: "measure".into(),
+            code_version: 1,
+            params,
+            inputs: BTreeMap::new(),
+            files: BTreeMap::new(),
+        }
     }
 
     #[test]
@@ -214,6 +270,12 @@ mod tests {
         b.inputs.insert("split".into(), "k2".into());
         b.code_version = 2;
         let d: Vec<String> = diff(&a, &b).iter().map(|c| c.to_string()).collect();
-        assert_eq!(d, vec!["code version of `measure` 1 → 2", "upstream `split` changed"]);
+        assert_eq!(
+            d,
+            vec![
+                "code version of `measure` 1 → 2",
+                "upstream `split` changed"
+            ]
+        );
     }
 }

@@ -72,7 +72,11 @@ impl Plan {
             .iter()
             .find(|((_, n), _)| n == name)
             .map(|(_, i)| *i)
-            .or_else(|| self.graph.node_indices().find(|i| self.graph[*i].name == name))
+            .or_else(|| {
+                self.graph
+                    .node_indices()
+                    .find(|i| self.graph[*i].name == name)
+            })
     }
 
     /// All nodes of spec stage `name`, one per distinct key, in instance order.

@@ -20,18 +20,50 @@ pub fn render(plan: &Plan, format: Format) -> String {
         Format::Text => {
             for i in &plan.order {
                 let n = &g[*i];
-                let ins: Vec<String> = n.inputs.iter().map(|(slot, up)| format!("{slot}={}", g[*up].name)).collect();
-                let _ = writeln!(s, "{}  {:<8} {}  {}", &n.key[..12], n.kind.name(), n.name, if ins.is_empty() { String::new() } else { format!("← {}", ins.join(", ")) });
+                let ins: Vec<String> = n
+                    .inputs
+                    .iter()
+                    .map(|(slot, up)| format!("{slot}={}", g[*up].name))
+                    .collect();
+                let _ = writeln!(
+                    s,
+                    "{}  {:<8} {}  {}",
+                    &n.key[..12],
+                    n.kind.name(),
+                    n.name,
+                    if ins.is_empty() {
+                        String::new()
+                    } else {
+                        format!("← {}", ins.join(", "))
+                    }
+                );
             }
         }
         Format::Dot => {
-            let _ = writeln!(s, "digraph \"{}\" {{\n  rankdir=LR;\n  node [shape=box, fontname=\"Helvetica\"];", plan.spec.name);
+            let _ = writeln!(
+                s,
+                "digraph \"{}\" {{\n  rankdir=LR;\n  node [shape=box, fontname=\"Helvetica\"];",
+                plan.spec.name
+            );
             for i in &plan.order {
                 let n = &g[*i];
-                let _ = writeln!(s, "  n{} [label=\"{}\\n{} {}\"];", i.index(), esc(&n.name), n.kind.name(), &n.key[..8]);
+                let _ = writeln!(
+                    s,
+                    "  n{} [label=\"{}\\n{} {}\"];",
+                    i.index(),
+                    esc(&n.name),
+                    n.kind.name(),
+                    &n.key[..8]
+                );
             }
             for e in g.edge_references() {
-                let _ = writeln!(s, "  n{} -> n{} [label=\"{}\"];", e.source().index(), e.target().index(), esc(e.weight()));
+                let _ = writeln!(
+                    s,
+                    "  n{} -> n{} [label=\"{}\"];",
+                    e.source().index(),
+                    e.target().index(),
+                    esc(e.weight())
+                );
             }
             s.push_str("}\n");
         }
@@ -39,10 +71,22 @@ pub fn render(plan: &Plan, format: Format) -> String {
             s.push_str("flowchart LR\n");
             for i in &plan.order {
                 let n = &g[*i];
-                let _ = writeln!(s, "  n{}[\"{}<br/>{}\"]", i.index(), esc(&n.name), n.kind.name());
+                let _ = writeln!(
+                    s,
+                    "  n{}[\"{}<br/>{}\"]",
+                    i.index(),
+                    esc(&n.name),
+                    n.kind.name()
+                );
             }
             for e in g.edge_references() {
-                let _ = writeln!(s, "  n{} -->|{}| n{}", e.source().index(), esc(e.weight()), e.target().index());
+                let _ = writeln!(
+                    s,
+                    "  n{} -->|{}| n{}",
+                    e.source().index(),
+                    esc(e.weight()),
+                    e.target().index()
+                );
             }
         }
     }

@@ -8,7 +8,11 @@ use mosx_store::Store;
 use super::ReportError;
 use crate::plan::Plan;
 
-pub fn build(plan: &Plan, store: &dyn Store, options: &Map<String, Value>) -> Result<Value, ReportError> {
+pub fn build(
+    plan: &Plan,
+    store: &dyn Store,
+    options: &Map<String, Value>,
+) -> Result<Value, ReportError> {
     let mut stages = Map::new();
     let mut by_stage: Map<String, Value> = Map::new();
     for i in &plan.order {

@@ -23,7 +23,10 @@ pub enum ReportError {
     #[error("report `{output}`: {message}")]
     Input { output: String, message: String },
     #[error("{path}: {source}")]
-    Io { path: PathBuf, source: std::io::Error },
+    Io {
+        path: PathBuf,
+        source: std::io::Error,
+    },
 }
 
 /// Where templates live: `./templates`, else `templates/` beside the spec's folder.
@@ -32,7 +35,10 @@ pub fn templates_dir(spec: &Path) -> PathBuf {
     if here.is_dir() {
         return here;
     }
-    spec.parent().and_then(Path::parent).map(|p| p.join("templates")).unwrap_or(here)
+    spec.parent()
+        .and_then(Path::parent)
+        .map(|p| p.join("templates"))
+        .unwrap_or(here)
 }
 
 /// Render every report of the spec; returns the files written.
@@ -41,15 +47,26 @@ pub fn render_all(plan: &Plan, store: &dyn Store) -> Result<Vec<PathBuf>, Report
     let dir = templates_dir(&plan.spec.path);
     for decl in &plan.spec.report {
         match decl {
-            ReportDecl::Template { template, output, options } => {
+            ReportDecl::Template {
+                template,
+                output,
+                options,
+            } => {
                 let ctx = context::build(plan, store, options)?;
                 let text = mosx_report::render_template(&dir, template, &ctx)?;
                 let path = PathBuf::from(output);
                 write(&path, text.as_bytes())?;
                 written.push(path);
             }
-            ReportDecl::Figure { figure, stages, output, options } => {
-                written.extend(figures::render(plan, store, figure, stages, output, options)?);
+            ReportDecl::Figure {
+                figure,
+                stages,
+                output,
+                options,
+            } => {
+                written.extend(figures::render(
+                    plan, store, figure, stages, output, options,
+                )?);
             }
         }
     }
@@ -58,7 +75,13 @@ pub fn render_all(plan: &Plan, store: &dyn Store) -> Result<Vec<PathBuf>, Report
 
 fn write(path: &Path, bytes: &[u8]) -> Result<(), ReportError> {
     if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
-        std::fs::create_dir_all(parent).map_err(|source| ReportError::Io { path: parent.into(), source })?;
+        std::fs::create_dir_all(parent).map_err(|source| ReportError::Io {
+            path: parent.into(),
+            source,
+        })?;
     }
-    std::fs::write(path, bytes).map_err(|source| ReportError::Io { path: path.into(), source })
+    std::fs::write(path, bytes).map_err(|source| ReportError::Io {
+        path: path.into(),
+        source,
+    })
 }

@@ -34,10 +34,13 @@ pub struct Inputs<'a> {
 impl Inputs<'_> {
     /// The upstream key bound to `slot`.
     pub fn key(&self, slot: &str) -> Result<&str, StageError> {
-        self.slots.get(slot).map(String::as_str).ok_or_else(|| StageError::Input {
-            slot: slot.to_string(),
-            message: "not connected".into(),
-        })
+        self.slots
+            .get(slot)
+            .map(String::as_str)
+            .ok_or_else(|| StageError::Input {
+                slot: slot.to_string(),
+                message: "not connected".into(),
+            })
     }
 
     /// The bincode artifact `artifact` of the stage bound to `slot`, decoded as `T`.
@@ -53,7 +56,10 @@ impl Inputs<'_> {
         let any = self
             .source
             .load(key, artifact, &decode)
-            .map_err(|message| StageError::Input { slot: slot.into(), message: format!("artifact `{artifact}`: {message}") })?;
+            .map_err(|message| StageError::Input {
+                slot: slot.into(),
+                message: format!("artifact `{artifact}`: {message}"),
+            })?;
         any.downcast::<T>().map_err(|_| StageError::Input {
             slot: slot.into(),
             message: format!("artifact `{artifact}` has another type than expected"),
@@ -70,16 +76,31 @@ pub struct Output {
 
 impl Output {
     /// Add a Rust value as a bincode artifact tagged `bincode:<type_tag>`.
-    pub fn put<T: Serialize>(&mut self, name: &str, type_tag: &str, value: &T) -> Result<(), StageError> {
-        let bytes = bincode::serialize(value).map_err(|e| StageError::Other(format!("encode `{name}`: {e}")))?;
-        self.artifacts.push(Artifact { name: name.into(), format: format!("bincode:{type_tag}"), bytes });
+    pub fn put<T: Serialize>(
+        &mut self,
+        name: &str,
+        type_tag: &str,
+        value: &T,
+    ) -> Result<(), StageError> {
+        let bytes = bincode::serialize(value)
+            .map_err(|e| StageError::Other(format!("encode `{name}`: {e}")))?;
+        self.artifacts.push(Artifact {
+            name: name.into(),
+            format: format!("bincode:{type_tag}"),
+            bytes,
+        });
         Ok(())
     }
 
     /// Add a JSON artifact.
     pub fn put_json<T: Serialize>(&mut self, name: &str, value: &T) -> Result<(), StageError> {
-        let bytes = serde_json::to_vec_pretty(value).map_err(|e| StageError::Other(format!("encode `{name}`: {e}")))?;
-        self.artifacts.push(Artifact { name: name.into(), format: "json".into(), bytes });
+        let bytes = serde_json::to_vec_pretty(value)
+            .map_err(|e| StageError::Other(format!("encode `{name}`: {e}")))?;
+        self.artifacts.push(Artifact {
+            name: name.into(),
+            format: "json".into(),
+            bytes,
+        });
         Ok(())
     }
 

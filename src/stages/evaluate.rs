@@ -18,7 +18,9 @@ use mosx_models::checkpoint::{load_backbone, Checkpoint};
 use mosx_models::tokenizer::TextTokenizer;
 use mosx_models::Backbone;
 
-use super::{params, ExternalFile, Output, ParamError, Resource, Slot, StageCtx, StageError, StageKind};
+use super::{
+    params, ExternalFile, Output, ParamError, Resource, Slot, StageCtx, StageError, StageKind,
+};
 use crate::prompt::{PromptTemplate, Setting};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -54,7 +56,15 @@ struct Params {
     #[serde(default = "default_dtype")]
     dtype: Dtype,
 }
-const FIELDS: &[&str] = &["model", "setting", "template", "part", "max_points", "batch_size", "dtype"];
+const FIELDS: &[&str] = &[
+    "model",
+    "setting",
+    "template",
+    "part",
+    "max_points",
+    "batch_size",
+    "dtype",
+];
 fn default_template() -> String {
     "tallrec".into()
 }
@@ -89,7 +99,9 @@ static MODELS: Mutex<Option<HashMap<String, Loaded>>> = Mutex::new(None);
 
 fn backbone(model: &str, device: tch::Device, dtype: Dtype) -> Result<Loaded, StageError> {
     let id = format!("{model}|{device:?}|{dtype:?}");
-    let mut guard = MODELS.lock().map_err(|e| StageError::Other(e.to_string()))?;
+    let mut guard = MODELS
+        .lock()
+        .map_err(|e| StageError::Other(e.to_string()))?;
     let cache = guard.get_or_insert_with(HashMap::new);
     if let Some(m) = cache.get(&id) {
         return Ok(m.clone());
@@ -128,15 +140,31 @@ impl StageKind for Evaluate {
     }
     fn slots(&self) -> &'static [Slot] {
         &[
-            Slot { name: "split", producers: &["split"], inferable: false },
-            Slot { name: "sequences", producers: &["sample"], inferable: true },
-            Slot { name: "dataset", producers: &["load"], inferable: true },
+            Slot {
+                name: "split",
+                producers: &["split"],
+                inferable: false,
+            },
+            Slot {
+                name: "sequences",
+                producers: &["sample"],
+                inferable: true,
+            },
+            Slot {
+                name: "dataset",
+                producers: &["load"],
+                inferable: true,
+            },
         ]
     }
     fn normalize(&self, p: &serde_json::Map<String, Value>) -> Result<Value, ParamError> {
         let (typed, v) = params::parse::<Params>(p, FIELDS)?;
         if typed.batch_size == 0 {
-            return Err(ParamError { field: "batch_size".into(), message: "must be at least 1".into(), suggestion: None });
+            return Err(ParamError {
+                field: "batch_size".into(),
+                message: "must be at least 1".into(),
+                suggestion: None,
+            });
         }
         Ok(v)
     }
@@ -152,17 +180,35 @@ impl StageKind for Evaluate {
         let model = p.get("model").and_then(Value::as_str).unwrap_or_default();
         let ck = Checkpoint::resolve(model)?;
         let mut files = vec![
-            ExternalFile { name: "model/config.json".into(), path: ck.dir.join("config.json") },
-            ExternalFile { name: "model/tokenizer.json".into(), path: ck.tokenizer_file.clone() },
+            ExternalFile {
+                name: "model/config.json".into(),
+                path: ck.dir.join("config.json"),
+            },
+            ExternalFile {
+                name: "model/tokenizer.json".into(),
+                path: ck.tokenizer_file.clone(),
+            },
         ];
         for w in &ck.weight_files {
-            let name = w.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
-            files.push(ExternalFile { name: format!("model/{name}"), path: w.clone() });
+            let name = w
+                .file_name()
+                .map(|n| n.to_string_lossy().into_owned())
+                .unwrap_or_default();
+            files.push(ExternalFile {
+                name: format!("model/{name}"),
+                path: w.clone(),
+            });
         }
-        let template = p.get("template").and_then(Value::as_str).unwrap_or("tallrec");
+        let template = p
+            .get("template")
+            .and_then(Value::as_str)
+            .unwrap_or("tallrec");
         let tpath = Path::new("templates/prompts").join(format!("{template}.j2"));
         if tpath.exists() {
-            files.push(ExternalFile { name: format!("template/{template}.j2"), path: tpath });
+            files.push(ExternalFile {
+                name: format!("template/{template}.j2"),
+                path: tpath,
+            });
         }
         Ok(files)
     }
@@ -181,7 +227,8 @@ impl StageKind for Evaluate {
         if let Some(n) = p.max_points {
             idx = spread(&idx, n);
         }
-        let tpl = PromptTemplate::load(Path::new("templates"), &p.template).map_err(|e| StageError::Other(e.to_string()))?;
+        let tpl = PromptTemplate::load(Path::new("templates"), &p.template)
+            .map_err(|e| StageError::Other(e.to_string()))?;
         let threshold = ds.label_threshold;
         let prompts = idx
             .iter()
@@ -189,7 +236,9 @@ impl StageKind for Evaluate {
             .collect::<Result<Vec<_>, _>>()
             .map_err(|e| StageError::Other(e.to_string()))?;
         let loaded = backbone(&p.model, ctx.device, p.dtype)?;
-        let guard = loaded.lock().map_err(|e| StageError::Other(e.to_string()))?;
+        let guard = loaded
+            .lock()
+            .map_err(|e| StageError::Other(e.to_string()))?;
         let (bb, tok) = &*guard;
         let _no_grad = tch::no_grad_guard();
         ctx.progress.start("prompts", prompts.len() as u64);
@@ -202,12 +251,29 @@ impl StageKind for Evaluate {
         ctx.progress.finish();
         let preds = Predictions {
             setting: p.setting,
-            points: idx.iter().zip(&scored).map(|(i, r)| Prediction { index: *i, p_yes: r.p_yes }).collect(),
+            points: idx
+                .iter()
+                .zip(&scored)
+                .map(|(i, r)| Prediction {
+                    index: *i,
+                    p_yes: r.p_yes,
+                })
+                .collect(),
         };
         let mut out = Output::default();
         out.metric("n", preds.points.len() as f64);
-        out.metric("mean_p_yes", preds.points.iter().map(|x| x.p_yes).sum::<f64>() / preds.points.len().max(1) as f64);
-        out.metric("recommended", preds.points.iter().filter(|x| x.p_yes > mosx_fairness::THRESHOLD).count() as f64);
+        out.metric(
+            "mean_p_yes",
+            preds.points.iter().map(|x| x.p_yes).sum::<f64>() / preds.points.len().max(1) as f64,
+        );
+        out.metric(
+            "recommended",
+            preds
+                .points
+                .iter()
+                .filter(|x| x.p_yes > mosx_fairness::THRESHOLD)
+                .count() as f64,
+        );
         out.put("predictions", "predictions", &preds)?;
         Ok(out)
     }

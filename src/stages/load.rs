@@ -67,14 +67,21 @@ impl StageKind for Load {
         Ok(files
             .into_iter()
             .map(|path| {
-                let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+                let name = path
+                    .file_name()
+                    .map(|n| n.to_string_lossy().into_owned())
+                    .unwrap_or_default();
                 ExternalFile { name, path }
             })
             .collect())
     }
     fn run(&self, ctx: &StageCtx<'_>) -> Result<Output, StageError> {
         let p: Params = params::typed(ctx.params)?;
-        let opts = LoadOptions { min_age: p.min_age, max_age: p.max_age, implicit: p.implicit };
+        let opts = LoadOptions {
+            min_age: p.min_age,
+            max_age: p.max_age,
+            implicit: p.implicit,
+        };
         let ds = mosx_data::load(std::path::Path::new(&p.path), &opts)?;
         let mut out = Output::default();
         out.metric("users", ds.users.len() as f64);

@@ -44,15 +44,31 @@ impl StageKind for Measure {
     }
     fn slots(&self) -> &'static [Slot] {
         &[
-            Slot { name: "split", producers: &["split"], inferable: false },
-            Slot { name: "sequences", producers: &["sample"], inferable: true },
-            Slot { name: "dataset", producers: &["load"], inferable: true },
+            Slot {
+                name: "split",
+                producers: &["split"],
+                inferable: false,
+            },
+            Slot {
+                name: "sequences",
+                producers: &["sample"],
+                inferable: true,
+            },
+            Slot {
+                name: "dataset",
+                producers: &["load"],
+                inferable: true,
+            },
         ]
     }
     fn normalize(&self, p: &serde_json::Map<String, Value>) -> Result<Value, ParamError> {
         let (typed, v) = params::parse::<Params>(p, FIELDS)?;
         if !typed.z_star.is_finite() {
-            return Err(ParamError { field: "z_star".into(), message: "must be a finite number".into(), suggestion: None });
+            return Err(ParamError {
+                field: "z_star".into(),
+                message: "must be a finite number".into(),
+                suggestion: None,
+            });
         }
         Ok(v)
     }
@@ -65,15 +81,29 @@ impl StageKind for Measure {
             &ds,
             &seq,
             &split,
-            &MeasureOptions { degree: p.degree, z_star: p.z_star, min_count: p.min_count },
+            &MeasureOptions {
+                degree: p.degree,
+                z_star: p.z_star,
+                min_count: p.min_count,
+            },
         )?;
         let mut out = Output::default();
         for (g, name) in st.groups.iter().enumerate() {
-            let members = st.items.iter().filter(|i| i.member.get(g).copied().unwrap_or(false)).count();
+            let members = st
+                .items
+                .iter()
+                .filter(|i| i.member.get(g).copied().unwrap_or(false))
+                .count();
             out.metric(format!("members.{name}"), members as f64);
         }
         out.metric("neutral", st.neutral_count() as f64);
-        out.metric("measured", st.items.iter().filter(|i| i.z.iter().any(|z| z.is_finite())).count() as f64);
+        out.metric(
+            "measured",
+            st.items
+                .iter()
+                .filter(|i| i.z.iter().any(|z| z.is_finite()))
+                .count() as f64,
+        );
         out.put("stereotypes", "stereotypes", &st)?;
         Ok(out)
     }

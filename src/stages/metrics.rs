@@ -40,10 +40,26 @@ impl StageKind for Metrics {
     }
     fn slots(&self) -> &'static [Slot] {
         &[
-            Slot { name: "predictions", producers: &["evaluate"], inferable: false },
-            Slot { name: "stereotypes", producers: &["measure"], inferable: false },
-            Slot { name: "sequences", producers: &["sample"], inferable: true },
-            Slot { name: "dataset", producers: &["load"], inferable: true },
+            Slot {
+                name: "predictions",
+                producers: &["evaluate"],
+                inferable: false,
+            },
+            Slot {
+                name: "stereotypes",
+                producers: &["measure"],
+                inferable: false,
+            },
+            Slot {
+                name: "sequences",
+                producers: &["sample"],
+                inferable: true,
+            },
+            Slot {
+                name: "dataset",
+                producers: &["load"],
+                inferable: true,
+            },
         ]
     }
     fn normalize(&self, p: &serde_json::Map<String, Value>) -> Result<Value, ParamError> {
@@ -53,8 +69,12 @@ impl StageKind for Metrics {
         let p: Params = params::typed(ctx.params)?;
         let ds = ctx.inputs.get::<Dataset>("dataset", "dataset")?;
         let seq = ctx.inputs.get::<Sequences>("sequences", "sequences")?;
-        let st = ctx.inputs.get::<Stereotypes>("stereotypes", "stereotypes")?;
-        let preds = ctx.inputs.get::<Predictions>("predictions", "predictions")?;
+        let st = ctx
+            .inputs
+            .get::<Stereotypes>("stereotypes", "stereotypes")?;
+        let preds = ctx
+            .inputs
+            .get::<Predictions>("predictions", "predictions")?;
         let points: Vec<EvalPoint> = preds
             .points
             .iter()

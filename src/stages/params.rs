@@ -35,7 +35,11 @@ pub fn parse<T: DeserializeOwned + Serialize>(
         if let Some(rest) = inner.strip_prefix("unknown field `") {
             let name = rest.split('`').next().unwrap_or_default().to_string();
             // The path already ends at the unknown key (serde_path_to_error records it).
-            let field = if path == "." || path.is_empty() { name.clone() } else { path };
+            let field = if path == "." || path.is_empty() {
+                name.clone()
+            } else {
+                path
+            };
             return ParamError {
                 field,
                 message: format!("unknown parameter `{name}`"),
@@ -43,7 +47,11 @@ pub fn parse<T: DeserializeOwned + Serialize>(
             };
         }
         let field = if path == "." { String::new() } else { path };
-        ParamError { field, message: strip_position(&inner), suggestion: None }
+        ParamError {
+            field,
+            message: strip_position(&inner),
+            suggestion: None,
+        }
     })?;
     let canonical = serde_json::to_value(&typed).map_err(|e| ParamError {
         field: String::new(),
@@ -92,10 +100,18 @@ mod tests {
 
     #[test]
     fn unknown_field_path_and_suggestion() {
-        let e = parse::<P>(&map(serde_json::json!({"z_sta": 1.0})), &["z_star", "inner"]).unwrap_err();
+        let e = parse::<P>(
+            &map(serde_json::json!({"z_sta": 1.0})),
+            &["z_star", "inner"],
+        )
+        .unwrap_err();
         assert_eq!(e.field, "z_sta");
         assert_eq!(e.suggestion.as_deref(), Some("z_star"));
-        let e = parse::<P>(&map(serde_json::json!({"inner": {"kk": 1}})), &["z_star", "inner"]).unwrap_err();
+        let e = parse::<P>(
+            &map(serde_json::json!({"inner": {"kk": 1}})),
+            &["z_star", "inner"],
+        )
+        .unwrap_err();
         assert_eq!(e.field, "inner.kk");
     }
 

@@ -3,7 +3,10 @@
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
-use super::{evaluate::Evaluate, load::Load, measure::Measure, metrics::Metrics, sample::Sample, split::Split, KindRef};
+use super::{
+    evaluate::Evaluate, load::Load, measure::Measure, metrics::Metrics, sample::Sample,
+    split::Split, KindRef,
+};
 
 pub struct Registry {
     kinds: BTreeMap<&'static str, KindRef>,
@@ -20,7 +23,9 @@ impl Registry {
             Arc::new(Evaluate),
             Arc::new(Metrics),
         ];
-        Registry { kinds: all.into_iter().map(|k| (k.name(), k)).collect() }
+        Registry {
+            kinds: all.into_iter().map(|k| (k.name(), k)).collect(),
+        }
     }
 
     pub fn get(&self, name: &str) -> Option<&KindRef> {

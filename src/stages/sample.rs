@@ -54,9 +54,10 @@ impl Ratio {
             Ratio::Named(n) if n == "natural" => Ok(GroupRatio::Natural),
             Ratio::Named(n) if n == "default" => Ok(match ds.kind {
                 DatasetKind::MovieLens => GroupRatio::Natural,
-                DatasetKind::BookCrossing => {
-                    GroupRatio::Ratio(BTreeMap::from([("adult".to_string(), 0.6), ("teen".to_string(), 0.4)]))
-                }
+                DatasetKind::BookCrossing => GroupRatio::Ratio(BTreeMap::from([
+                    ("adult".to_string(), 0.6),
+                    ("teen".to_string(), 0.4),
+                ])),
             }),
             Ratio::Named(n) => Err(StageError::Other(format!(
                 "group_ratio `{n}`: expected `natural`, `default` or a map of group to share"
@@ -90,7 +91,11 @@ impl StageKind for Sample {
         "sample windows of consecutive interactions; history, target and label"
     }
     fn slots(&self) -> &'static [Slot] {
-        &[Slot { name: "dataset", producers: &["load"], inferable: false }]
+        &[Slot {
+            name: "dataset",
+            producers: &["load"],
+            inferable: false,
+        }]
     }
     fn normalize(&self, p: &serde_json::Map<String, Value>) -> Result<Value, ParamError> {
         let (typed, v) = params::parse::<Params>(p, FIELDS)?;
@@ -98,13 +103,19 @@ impl StageKind for Sample {
             if n != "natural" && n != "default" {
                 return Err(ParamError {
                     field: "group_ratio".into(),
-                    message: format!("`{n}` is not `natural`, `default` or a map of group to share"),
+                    message: format!(
+                        "`{n}` is not `natural`, `default` or a map of group to share"
+                    ),
                     suggestion: mosx_spec::suggest(n, ["natural", "default"]),
                 });
             }
         }
         if typed.window < 2 {
-            return Err(ParamError { field: "window".into(), message: "must be at least 2".into(), suggestion: None });
+            return Err(ParamError {
+                field: "window".into(),
+                message: "must be at least 2".into(),
+                suggestion: None,
+            });
         }
         Ok(v)
     }
@@ -125,11 +136,23 @@ impl StageKind for Sample {
         out.metric("users", stats.users as f64);
         out.metric("items", stats.items as f64);
         out.metric("interactions", stats.interactions as f64);
-        out.metric("positives", seq.points.iter().filter(|d| d.label).count() as f64);
+        out.metric(
+            "positives",
+            seq.points.iter().filter(|d| d.label).count() as f64,
+        );
         for (i, g) in seq.groups.iter().enumerate() {
-            out.metric(format!("points.{g}"), stats.group_points.get(i).copied().unwrap_or(0) as f64);
-            out.metric(format!("users.{g}"), stats.group_users.get(i).copied().unwrap_or(0) as f64);
-            out.metric(format!("windows_available.{g}"), seq.windows_available.get(i).copied().unwrap_or(0) as f64);
+            out.metric(
+                format!("points.{g}"),
+                stats.group_points.get(i).copied().unwrap_or(0) as f64,
+            );
+            out.metric(
+                format!("users.{g}"),
+                stats.group_users.get(i).copied().unwrap_or(0) as f64,
+            );
+            out.metric(
+                format!("windows_available.{g}"),
+                seq.windows_available.get(i).copied().unwrap_or(0) as f64,
+            );
         }
         out.put("sequences", "sequences", &seq)?;
         Ok(out)

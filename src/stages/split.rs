@@ -39,11 +39,17 @@ impl StageKind for Split {
         "split sampled points 8:1:1 into train/valid/test"
     }
     fn slots(&self) -> &'static [Slot] {
-        &[Slot { name: "sequences", producers: &["sample"], inferable: false }]
+        &[Slot {
+            name: "sequences",
+            producers: &["sample"],
+            inferable: false,
+        }]
     }
     fn normalize(&self, p: &serde_json::Map<String, Value>) -> Result<Value, ParamError> {
         let (typed, v) = params::parse::<Params>(p, FIELDS)?;
-        if typed.ratios.iter().any(|r| !(r.is_finite() && *r >= 0.0)) || typed.ratios.iter().sum::<f64>() <= 0.0 {
+        if typed.ratios.iter().any(|r| !(r.is_finite() && *r >= 0.0))
+            || typed.ratios.iter().sum::<f64>() <= 0.0
+        {
             return Err(ParamError {
                 field: "ratios".into(),
                 message: "three non-negative numbers with a positive sum".into(),
@@ -55,7 +61,14 @@ impl StageKind for Split {
     fn run(&self, ctx: &StageCtx<'_>) -> Result<Output, StageError> {
         let p: Params = params::typed(ctx.params)?;
         let seq = ctx.inputs.get::<Sequences>("sequences", "sequences")?;
-        let split = mosx_data::split(&seq, &SplitOptions { ratios: p.ratios, by: p.by, seed: p.seed })?;
+        let split = mosx_data::split(
+            &seq,
+            &SplitOptions {
+                ratios: p.ratios,
+                by: p.by,
+                seed: p.seed,
+            },
+        )?;
         let mut out = Output::default();
         out.metric("train", split.train.len() as f64);
         out.metric("valid", split.valid.len() as f64);

@@ -15,7 +15,11 @@ pub fn repo() -> PathBuf {
 
 pub fn ml_data() -> PathBuf {
     let p = repo().join("data/ml-100k");
-    assert!(p.join("ml-100k.inter").exists(), "ML-100K missing under {}: run `make data`", p.display());
+    assert!(
+        p.join("ml-100k.inter").exists(),
+        "ML-100K missing under {}: run `make data`",
+        p.display()
+    );
     p
 }
 
@@ -54,11 +58,19 @@ sweep:
 }
 
 pub fn mosx(dir: &Path, args: &[&str]) -> Output {
-    Command::new(bin()).args(args).current_dir(dir).env("NO_COLOR", "1").output().expect("run mosx")
+    Command::new(bin())
+        .args(args)
+        .current_dir(dir)
+        .env("NO_COLOR", "1")
+        .output()
+        .expect("run mosx")
 }
 
 pub fn text(o: &Output) -> (String, String) {
-    (String::from_utf8_lossy(&o.stdout).into_owned(), String::from_utf8_lossy(&o.stderr).into_owned())
+    (
+        String::from_utf8_lossy(&o.stdout).into_owned(),
+        String::from_utf8_lossy(&o.stderr).into_owned(),
+    )
 }
 
 /// `(key, ok executions)` for every key that was ever executed.
@@ -67,28 +79,46 @@ pub fn executions(db: &Path) -> Vec<(String, i64)> {
     let mut s = c
         .prepare("SELECT key, SUM(status = 'ok') FROM executions GROUP BY key ORDER BY key")
         .unwrap();
-    s.query_map([], |r| Ok((r.get(0)?, r.get(1)?))).unwrap().map(Result::unwrap).collect()
+    s.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))
+        .unwrap()
+        .map(Result::unwrap)
+        .collect()
 }
 
 /// `(key, name)` of every stage row.
 pub fn stage_rows(db: &Path) -> Vec<(String, String)> {
     let c = rusqlite::Connection::open(db).unwrap();
-    let mut s = c.prepare("SELECT key, name FROM stages ORDER BY key").unwrap();
-    s.query_map([], |r| Ok((r.get(0)?, r.get(1)?))).unwrap().map(Result::unwrap).collect()
+    let mut s = c
+        .prepare("SELECT key, name FROM stages ORDER BY key")
+        .unwrap();
+    s.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))
+        .unwrap()
+        .map(Result::unwrap)
+        .collect()
 }
 
 /// Every (key, metric, value) — the observable outputs of a run.
 pub fn metrics(db: &Path) -> Vec<(String, String, Option<f64>)> {
     let c = rusqlite::Connection::open(db).unwrap();
-    let mut s = c.prepare("SELECT key, name, value FROM metrics ORDER BY key, name").unwrap();
-    s.query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?))).unwrap().map(Result::unwrap).collect()
+    let mut s = c
+        .prepare("SELECT key, name, value FROM metrics ORDER BY key, name")
+        .unwrap();
+    s.query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
+        .unwrap()
+        .map(Result::unwrap)
+        .collect()
 }
 
 /// `(key, artifact, hash)` of every artifact.
 pub fn artifact_hashes(db: &Path) -> Vec<(String, String, String)> {
     let c = rusqlite::Connection::open(db).unwrap();
-    let mut s = c.prepare("SELECT key, name, hash FROM artifacts ORDER BY key, name").unwrap();
-    s.query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?))).unwrap().map(Result::unwrap).collect()
+    let mut s = c
+        .prepare("SELECT key, name, hash FROM artifacts ORDER BY key, name")
+        .unwrap();
+    s.query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
+        .unwrap()
+        .map(Result::unwrap)
+        .collect()
 }
 
 /// Every stage row has its artifacts, and every file artifact exists with its size.
@@ -99,11 +129,23 @@ pub fn assert_no_partial_rows(db: &Path) {
         .unwrap();
     assert_eq!(orphans, 0, "stage rows without artifacts");
     let objects = db.parent().unwrap().join("objects");
-    let mut s = c.prepare("SELECT path, size FROM artifacts WHERE path IS NOT NULL").unwrap();
-    let rows: Vec<(String, i64)> = s.query_map([], |r| Ok((r.get(0)?, r.get(1)?))).unwrap().map(Result::unwrap).collect();
+    let mut s = c
+        .prepare("SELECT path, size FROM artifacts WHERE path IS NOT NULL")
+        .unwrap();
+    let rows: Vec<(String, i64)> = s
+        .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))
+        .unwrap()
+        .map(Result::unwrap)
+        .collect();
     for (p, size) in rows {
         let f = objects.join(&p);
-        let meta = std::fs::metadata(&f).unwrap_or_else(|_| panic!("object {} missing", f.display()));
-        assert_eq!(meta.len() as i64, size, "object {} has the wrong size", f.display());
+        let meta =
+            std::fs::metadata(&f).unwrap_or_else(|_| panic!("object {} missing", f.display()));
+        assert_eq!(
+            meta.len() as i64,
+            size,
+            "object {} has the wrong size",
+            f.display()
+        );
     }
 }

@@ -6,7 +6,10 @@
 use std::path::PathBuf;
 use std::time::Instant;
 
-use mosx_data::{load, measure, sample, split, DatasetKind, LoadOptions, MeasureOptions, SampleOptions, SplitOptions};
+use mosx_data::{
+    load, measure, sample, split, DatasetKind, LoadOptions, MeasureOptions, SampleOptions,
+    SplitOptions,
+};
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let args: Vec<String> = std::env::args().collect();
@@ -20,7 +23,11 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             let t0 = Instant::now();
             let ds = load(&dir, &LoadOptions::default())?;
             let t1 = Instant::now();
-            let kind = if name == "bookcrossing" { DatasetKind::BookCrossing } else { DatasetKind::MovieLens };
+            let kind = if name == "bookcrossing" {
+                DatasetKind::BookCrossing
+            } else {
+                DatasetKind::MovieLens
+            };
             let seq = sample(&ds, &SampleOptions::default_for(kind))?;
             let t2 = Instant::now();
             let sp = split(&seq, &SplitOptions::default())?;
@@ -31,8 +38,9 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             for (b, t) in best.iter_mut().zip(times) {
                 *b = b.min(t);
             }
-            let members: Vec<usize> =
-                (0..st.groups.len()).map(|g| st.items.iter().filter(|s| s.member[g]).count()).collect();
+            let members: Vec<usize> = (0..st.groups.len())
+                .map(|g| st.items.iter().filter(|s| s.member[g]).count())
+                .collect();
             summary = format!(
                 "users={} items={} interactions={} windows={:?} points={} train/valid/test={}/{}/{} members={:?} neutral={}",
                 ds.users.len(),
@@ -48,7 +56,10 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             );
         }
         println!("SUMMARY {name} {summary}");
-        for (stage, t) in ["load", "sample", "split", "measure", "total"].iter().zip(best) {
+        for (stage, t) in ["load", "sample", "split", "measure", "total"]
+            .iter()
+            .zip(best)
+        {
             println!("RESULT {name} {stage} {t:.4}");
         }
     }

@@ -73,7 +73,13 @@ pub(crate) fn assemble(
 }
 
 /// Builds a `Malformed` error.
-pub(crate) fn malformed(file: &Path, line: usize, column: usize, field: &str, message: impl Into<String>) -> DataError {
+pub(crate) fn malformed(
+    file: &Path,
+    line: usize,
+    column: usize,
+    field: &str,
+    message: impl Into<String>,
+) -> DataError {
     DataError::Malformed {
         file: file.to_path_buf(),
         line,

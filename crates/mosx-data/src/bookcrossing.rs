@@ -13,9 +13,9 @@ use rayon::prelude::*;
 
 use crate::assemble::{assemble, malformed, Kept, Meta};
 use crate::error::DataError;
+use crate::idtable::IdIndex;
 use crate::layout::read;
 use crate::quoted::{Field, Reader};
-use crate::idtable::IdIndex;
 use crate::text::{latin1, parse_f64, show};
 use crate::types::{Dataset, DatasetKind, Implicit, Item, LoadOptions, RawCounts, User};
 
@@ -54,7 +54,8 @@ fn records<'a, T: Send>(
     wanted: &[&str],
     row: impl Fn(usize, &[(Cow<'a, [u8]>, bool)]) -> Result<T, DataError> + Sync,
 ) -> Result<Vec<T>, DataError> {
-    let quote_err = |e: crate::quoted::QuoteError| malformed(file, e.line, e.column, "-", e.message);
+    let quote_err =
+        |e: crate::quoted::QuoteError| malformed(file, e.line, e.column, "-", e.message);
     let mut reader = Reader::new(buf);
     let mut fields: Vec<Field> = Vec::with_capacity(16);
     let header: Vec<String> = match reader.next_record(&mut fields).map_err(quote_err)? {
@@ -65,7 +66,13 @@ fn records<'a, T: Send>(
         .iter()
         .map(|w| {
             header.iter().position(|h| h == w).ok_or_else(|| {
-                malformed(file, 1, header.len() + 1, w, format!("header lacks column `{w}` (has {})", header.join(", ")))
+                malformed(
+                    file,
+                    1,
+                    header.len() + 1,
+                    w,
+                    format!("header lacks column `{w}` (has {})", header.join(", ")),
+                )
             })
         })
         .collect::<Result<_, _>>()?;
@@ -86,18 +93,27 @@ fn records<'a, T: Send>(
                     line,
                     column,
                     name,
-                    format!("record has {} fields, the header has {}", fields.len(), header.len()),
+                    format!(
+                        "record has {} fields, the header has {}",
+                        fields.len(),
+                        header.len()
+                    ),
                 ));
             }
             vals.clear();
-            vals.extend(cols.iter().map(|&c| (reader.value(&fields[c]), fields[c].bare)));
+            vals.extend(
+                cols.iter()
+                    .map(|&c| (reader.value(&fields[c]), fields[c].bare)),
+            );
             out.push(row(line, &vals)?);
         }
         Ok(out)
     };
 
     // Chunk boundaries: just after a `\n` that is followed by `"`.
-    let want = (rayon::current_num_threads() * 4).min((buf.len() - body) / (1 << 20)).max(1);
+    let want = (rayon::current_num_threads() * 4)
+        .min((buf.len() - body) / (1 << 20))
+        .max(1);
     let mut cuts = vec![body];
     for k in 1..want {
         let target = body + (buf.len() - body) * k / want;
@@ -112,17 +128,28 @@ fn records<'a, T: Send>(
     cuts.push(buf.len());
     if cuts.len() > 2 {
         let spans: Vec<(usize, usize)> = cuts.windows(2).map(|w| (w[0], w[1])).collect();
-        let lines: Vec<usize> = spans.par_iter().map(|&(a, b)| buf[a..b].iter().filter(|&&c| c == b'\n').count()).collect();
+        let lines: Vec<usize> = spans
+            .par_iter()
+            .map(|&(a, b)| buf[a..b].iter().filter(|&&c| c == b'\n').count())
+            .collect();
         let mut first_line = Vec::with_capacity(lines.len());
         let mut acc = body_line;
         for n in &lines {
             first_line.push(acc);
             acc += n;
         }
-        let parts: Vec<Result<Vec<T>, DataError>> =
-            spans.par_iter().zip(&first_line).map(|(&(a, b), &line)| chunk(a, b, line)).collect();
+        let parts: Vec<Result<Vec<T>, DataError>> = spans
+            .par_iter()
+            .zip(&first_line)
+            .map(|(&(a, b), &line)| chunk(a, b, line))
+            .collect();
         if parts.iter().all(|p| p.is_ok()) {
-            let mut out = Vec::with_capacity(parts.iter().map(|p| p.as_ref().map_or(0, |p| p.len())).sum());
+            let mut out = Vec::with_capacity(
+                parts
+                    .iter()
+                    .map(|p| p.as_ref().map_or(0, |p| p.len()))
+                    .sum(),
+            );
             for rows in parts.into_iter().flatten() {
                 out.extend(rows);
             }
@@ -138,22 +165,43 @@ fn parse_users<'a>(file: &Path, buf: &'a [u8]) -> Result<UserRows<'a>, DataError
         let age = if *bare && age.as_ref() == b"NULL" || age.is_empty() {
             None
         } else {
-            Some(parse_f64(age).ok_or_else(|| malformed(file, line, 3, "Age", format!("expected a number or NULL, found {:?}", show(age))))?)
+            Some(parse_f64(age).ok_or_else(|| {
+                malformed(
+                    file,
+                    line,
+                    3,
+                    "Age",
+                    format!("expected a number or NULL, found {:?}", show(age)),
+                )
+            })?)
         };
         Ok((v[0].0.clone(), age))
     })
 }
 
 fn parse_books<'a>(file: &Path, buf: &'a [u8]) -> Result<BookRows<'a>, DataError> {
-    records(file, buf, &["ISBN", "Book-Title"], |_, v| Ok((v[0].0.clone(), v[1].0.clone())))
+    records(file, buf, &["ISBN", "Book-Title"], |_, v| {
+        Ok((v[0].0.clone(), v[1].0.clone()))
+    })
 }
 
 fn parse_ratings<'a>(file: &Path, buf: &'a [u8]) -> Result<Vec<RawRating<'a>>, DataError> {
     records(file, buf, &["User-ID", "ISBN", "Book-Rating"], |line, v| {
         let r = &v[2].0;
-        let rating = parse_f64(r)
-            .ok_or_else(|| malformed(file, line, 3, "Book-Rating", format!("expected a number, found {:?}", show(r))))?;
-        Ok(RawRating { user: v[0].0.clone(), isbn: v[1].0.clone(), rating: rating as f32 })
+        let rating = parse_f64(r).ok_or_else(|| {
+            malformed(
+                file,
+                line,
+                3,
+                "Book-Rating",
+                format!("expected a number, found {:?}", show(r)),
+            )
+        })?;
+        Ok(RawRating {
+            user: v[0].0.clone(),
+            isbn: v[1].0.clone(),
+            rating: rating as f32,
+        })
     })
 }
 
@@ -165,16 +213,35 @@ pub(crate) fn parse<'a>(
     let (ratings_file, books_file, users_file) = files;
     let (ratings, (books, users)) = rayon::join(
         || parse_ratings(ratings_file, bufs.0),
-        || rayon::join(|| parse_books(books_file, bufs.1), || parse_users(users_file, bufs.2)),
+        || {
+            rayon::join(
+                || parse_books(books_file, bufs.1),
+                || parse_users(users_file, bufs.2),
+            )
+        },
     );
-    Ok(Parsed { users: users?, books: books?, ratings: ratings? })
+    Ok(Parsed {
+        users: users?,
+        books: books?,
+        ratings: ratings?,
+    })
 }
 
-fn index<'a, 'b, T>(file: &Path, rows: &'b [(Cow<'a, [u8]>, T)], what: &str) -> Result<IdIndex<'b>, DataError> {
+fn index<'a, 'b, T>(
+    file: &Path,
+    rows: &'b [(Cow<'a, [u8]>, T)],
+    what: &str,
+) -> Result<IdIndex<'b>, DataError> {
     let ids: Vec<&[u8]> = rows.iter().map(|(id, _)| id.as_ref()).collect();
     IdIndex::build(&ids).map_err(|i| {
         // data row i is at least on line i + 2 (header on line 1)
-        malformed(file, i + 2, 1, what, format!("duplicate id {:?} (row {})", show(ids[i]), i + 1))
+        malformed(
+            file,
+            i + 2,
+            1,
+            what,
+            format!("duplicate id {:?} (row {})", show(ids[i]), i + 1),
+        )
     })
 }
 
@@ -184,7 +251,10 @@ pub(crate) struct Resolved {
     pub item: Option<u32>,
 }
 
-pub(crate) fn resolve(parsed: &Parsed<'_>, files: (&Path, &Path, &Path)) -> Result<Vec<Resolved>, DataError> {
+pub(crate) fn resolve(
+    parsed: &Parsed<'_>,
+    files: (&Path, &Path, &Path),
+) -> Result<Vec<Resolved>, DataError> {
     let (users, items) = rayon::join(
         || index(files.2, &parsed.users, "User-ID"),
         || index(files.1, &parsed.books, "ISBN"),
@@ -226,15 +296,25 @@ pub(crate) fn load_bx(
     opts: &LoadOptions,
 ) -> Result<(Dataset, RawCounts), DataError> {
     if opts.min_age > opts.max_age {
-        return Err(DataError::invalid("min_age", format!("min_age {} exceeds max_age {}", opts.min_age, opts.max_age)));
+        return Err(DataError::invalid(
+            "min_age",
+            format!("min_age {} exceeds max_age {}", opts.min_age, opts.max_age),
+        ));
     }
     let files = (ratings, books, users);
-    let (rbuf, (bbuf, ubuf)) = rayon::join(|| read(ratings), || rayon::join(|| read(books), || read(users)));
+    let (rbuf, (bbuf, ubuf)) = rayon::join(
+        || read(ratings),
+        || rayon::join(|| read(books), || read(users)),
+    );
     let (rbuf, bbuf, ubuf) = (rbuf?, bbuf?, ubuf?);
     let parsed = parse(files, (&rbuf, &bbuf, &ubuf))?;
     let resolved = resolve(&parsed, files)?;
     let (lo, hi) = (opts.min_age as f64, opts.max_age as f64);
-    let age_ok: Vec<bool> = parsed.users.iter().map(|(_, a)| matches!(a, Some(a) if *a >= lo && *a <= hi)).collect();
+    let age_ok: Vec<bool> = parsed
+        .users
+        .iter()
+        .map(|(_, a)| matches!(a, Some(a) if *a >= lo && *a <= hi))
+        .collect();
     let mut counts = RawCounts {
         ratings: parsed.ratings.len(),
         items: parsed.books.len(),
@@ -245,11 +325,18 @@ pub(crate) fn load_bx(
     for (r, res) in parsed.ratings.iter().zip(&resolved) {
         counts.dangling_user_ratings += res.user.is_none() as usize;
         counts.dangling_item_ratings += res.item.is_none() as usize;
-        let (Some(u), Some(i)) = (res.user, res.item) else { continue };
+        let (Some(u), Some(i)) = (res.user, res.item) else {
+            continue;
+        };
         if !age_ok[u as usize] || (opts.implicit == Implicit::Drop && r.rating == 0.0) {
             continue;
         }
-        kept.push(Kept { user_row: u, item_row: i, rating: r.rating, timestamp: None });
+        kept.push(Kept {
+            user_row: u,
+            item_row: i,
+            rating: r.rating,
+            timestamp: None,
+        });
     }
     let meta = Meta {
         name: "bookcrossing".into(),
@@ -264,9 +351,15 @@ pub(crate) fn load_bx(
         &kept,
         |r| {
             let (id, age) = &parsed.users[r];
-            User { id: latin1(id), group: u8::from(age.is_some_and(|a| a < ADULT_AGE)) }
+            User {
+                id: latin1(id),
+                group: u8::from(age.is_some_and(|a| a < ADULT_AGE)),
+            }
         },
-        |r| Item { id: latin1(&parsed.books[r].0), title: latin1(&parsed.books[r].1) },
+        |r| Item {
+            id: latin1(&parsed.books[r].0),
+            title: latin1(&parsed.books[r].1),
+        },
     );
     Ok((ds, counts))
 }
@@ -290,8 +383,16 @@ mod tests {
     }
 
     fn windows_keeping_dangling(d: &Path, implicit: Implicit) -> (u64, u64) {
-        let f = [d.join("BX-Book-Ratings.csv"), d.join("BX-Books.csv"), d.join("BX-Users.csv")];
-        let bufs = [read(&f[0]).unwrap(), read(&f[1]).unwrap(), read(&f[2]).unwrap()];
+        let f = [
+            d.join("BX-Book-Ratings.csv"),
+            d.join("BX-Books.csv"),
+            d.join("BX-Users.csv"),
+        ];
+        let bufs = [
+            read(&f[0]).unwrap(),
+            read(&f[1]).unwrap(),
+            read(&f[2]).unwrap(),
+        ];
         let files = (f[0].as_path(), f[1].as_path(), f[2].as_path());
         let parsed = parse(files, (&bufs[0], &bufs[1], &bufs[2])).unwrap();
         let resolved = resolve(&parsed, files).unwrap();
@@ -326,31 +427,52 @@ mod tests {
         let mut expected = Vec::new();
         let mut line = 2;
         for i in 0..200_000 {
-            let title = if i % 97 == 0 { format!("a\r\n\"b{i}") } else { format!("t{i}") };
+            let title = if i % 97 == 0 {
+                format!("a\r\n\"b{i}")
+            } else {
+                format!("t{i}")
+            };
             buf.extend_from_slice(format!("\"{i}\";\"{title}\"\r\n").as_bytes());
             expected.push((line, i.to_string(), title.clone()));
             line += 1 + title.matches('\n').count();
         }
         let file = Path::new("t.csv");
         let row = |line: usize, v: &[(Cow<'_, [u8]>, bool)]| {
-            Ok((line, String::from_utf8(v[0].0.to_vec()).unwrap(), String::from_utf8(v[1].0.to_vec()).unwrap()))
+            Ok((
+                line,
+                String::from_utf8(v[0].0.to_vec()).unwrap(),
+                String::from_utf8(v[1].0.to_vec()).unwrap(),
+            ))
         };
         for threads in [1, 4] {
-            let pool = rayon::ThreadPoolBuilder::new().num_threads(threads).build().unwrap();
-            let got = pool.install(|| records(file, &buf, &["id", "title"], row)).unwrap();
+            let pool = rayon::ThreadPoolBuilder::new()
+                .num_threads(threads)
+                .build()
+                .unwrap();
+            let got = pool
+                .install(|| records(file, &buf, &["id", "title"], row))
+                .unwrap();
             assert_eq!(got, expected, "{threads} threads");
         }
         // an error deep in the file is reported at its sequential position
         let mut bad = buf.clone();
         bad.extend_from_slice(b"\"x\"\r\n");
-        let err = records(file, &bad, &["id", "title"], row).unwrap_err().to_string();
+        let err = records(file, &bad, &["id", "title"], row)
+            .unwrap_err()
+            .to_string();
         assert!(err.starts_with(&format!("t.csv:{line}:2")), "{err}");
     }
 
     #[test]
     fn method_window_counts_with_dangling_ratings() {
         let Some(d) = dir() else { return };
-        assert_eq!(windows_keeping_dangling(&d, Implicit::Keep), (617_956, 12_817));
-        assert_eq!(windows_keeping_dangling(&d, Implicit::Drop), (160_234, 3_928));
+        assert_eq!(
+            windows_keeping_dangling(&d, Implicit::Keep),
+            (617_956, 12_817)
+        );
+        assert_eq!(
+            windows_keeping_dangling(&d, Implicit::Drop),
+            (160_234, 3_928)
+        );
     }
 }

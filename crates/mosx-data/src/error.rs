@@ -8,7 +8,9 @@ use std::path::PathBuf;
 #[derive(Debug, thiserror::Error)]
 pub enum DataError {
     /// The dataset folder, or some of its files, is missing.
-    #[error("dataset folder {dir} is missing {missing}: expected {expected}; `make data` fetches them")]
+    #[error(
+        "dataset folder {dir} is missing {missing}: expected {expected}; `make data` fetches them"
+    )]
     MissingFiles {
         dir: PathBuf,
         /// What is missing ("the folder" or a comma list of files).
@@ -36,10 +38,19 @@ pub enum DataError {
     },
     /// A stereotype group has fewer candidate windows than the requested ratio needs.
     #[error("group `{group}` has {available} windows of length {window} but the group ratio asks for {requested}")]
-    NotEnoughWindows { group: String, requested: u64, available: u64, window: usize },
+    NotEnoughWindows {
+        group: String,
+        requested: u64,
+        available: u64,
+        window: usize,
+    },
     /// A group name in an option is not a group of the dataset.
     #[error("unknown group `{name}` in {option}; the dataset's groups are {known:?}")]
-    UnknownGroup { name: String, option: String, known: Vec<String> },
+    UnknownGroup {
+        name: String,
+        option: String,
+        known: Vec<String>,
+    },
     /// An option value is out of its domain.
     #[error("invalid option `{option}`: {message}")]
     InvalidOption { option: String, message: String },
@@ -50,6 +61,9 @@ pub enum DataError {
 
 impl DataError {
     pub(crate) fn invalid(option: &str, message: impl Into<String>) -> Self {
-        DataError::InvalidOption { option: option.to_string(), message: message.into() }
+        DataError::InvalidOption {
+            option: option.to_string(),
+            message: message.into(),
+        }
     }
 }

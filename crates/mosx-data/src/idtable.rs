@@ -30,7 +30,10 @@ fn pack(id: &[u8]) -> Option<[u64; 2]> {
     b[..id.len()].copy_from_slice(id);
     b[15] = 0x80 | id.len() as u8;
     let (lo, hi) = b.split_at(8);
-    Some([u64::from_le_bytes(lo.try_into().ok()?), u64::from_le_bytes(hi.try_into().ok()?)])
+    Some([
+        u64::from_le_bytes(lo.try_into().ok()?),
+        u64::from_le_bytes(hi.try_into().ok()?),
+    ])
 }
 
 #[inline]
@@ -44,7 +47,11 @@ fn mix(k: [u64; 2]) -> u64 {
 impl<'b> IdTable<'b> {
     pub fn with_capacity(n: usize) -> Self {
         let cap = (n * 2).max(16).next_power_of_two();
-        IdTable { slots: vec![Slot::default(); cap], mask: cap - 1, long: fast_map(16) }
+        IdTable {
+            slots: vec![Slot::default(); cap],
+            mask: cap - 1,
+            long: fast_map(16),
+        }
     }
 
     /// Inserts every id with its position as row; `Err(position)` at the first duplicate.
@@ -146,7 +153,11 @@ impl<'b> IdTable<'b> {
 /// Parses a canonical decimal id ("0" or digits without a leading zero, at most 9).
 #[inline]
 fn canonical_number(id: &[u8]) -> Option<usize> {
-    if id.is_empty() || id.len() > 9 || (id.len() > 1 && id[0] == b'0') || !id.iter().all(u8::is_ascii_digit) {
+    if id.is_empty()
+        || id.len() > 9
+        || (id.len() > 1 && id[0] == b'0')
+        || !id.iter().all(u8::is_ascii_digit)
+    {
         return None;
     }
     Some(id.iter().fold(0usize, |n, &d| n * 10 + (d - b'0') as usize))
@@ -183,7 +194,10 @@ impl<'b> IdIndex<'b> {
     #[inline]
     pub fn get(&self, id: &[u8]) -> Option<u32> {
         match self {
-            IdIndex::Dense(d) => canonical_number(id).and_then(|n| d.get(n)).copied().filter(|&r| r != u32::MAX),
+            IdIndex::Dense(d) => canonical_number(id)
+                .and_then(|n| d.get(n))
+                .copied()
+                .filter(|&r| r != u32::MAX),
             IdIndex::Table(t) => t.get(id),
         }
     }
@@ -208,13 +222,22 @@ mod tests {
         let ids: Vec<&[u8]> = vec![b"5", b"0", b"17"];
         let ix = IdIndex::build(&ids).unwrap();
         assert!(matches!(ix, IdIndex::Dense(_)));
-        assert_eq!((ix.get(b"17"), ix.get(b"0"), ix.get(b"5")), (Some(2), Some(1), Some(0)));
-        assert_eq!((ix.get(b"017"), ix.get(b"6"), ix.get(b"x"), ix.get(b"99999")), (None, None, None, None));
+        assert_eq!(
+            (ix.get(b"17"), ix.get(b"0"), ix.get(b"5")),
+            (Some(2), Some(1), Some(0))
+        );
+        assert_eq!(
+            (ix.get(b"017"), ix.get(b"6"), ix.get(b"x"), ix.get(b"99999")),
+            (None, None, None, None)
+        );
         assert_eq!(IdIndex::build(&[b"3", b"4", b"3"]).err(), Some(2));
         // a leading zero or a letter falls back to the table, still exact
         let ix = IdIndex::build(&[b"007", b"7"]).unwrap();
         assert!(matches!(ix, IdIndex::Table(_)));
-        assert_eq!((ix.get(b"7"), ix.get(b"007"), ix.get(b"07")), (Some(1), Some(0), None));
+        assert_eq!(
+            (ix.get(b"7"), ix.get(b"007"), ix.get(b"07")),
+            (Some(1), Some(0), None)
+        );
         let mut out = Vec::new();
         ix.get_many([&b"7"[..], b"x"].into_iter(), &mut out);
         assert_eq!(out, vec![Some(1), None]);
@@ -239,7 +262,11 @@ mod tests {
         assert_eq!(t.get(&long), Some(5000));
         assert_eq!(t.get(b""), Some(6000));
         let mut out = Vec::new();
-        let query: Vec<&[u8]> = ids.iter().map(|v| v.as_slice()).chain([&b"nope"[..], &long[..]]).collect();
+        let query: Vec<&[u8]> = ids
+            .iter()
+            .map(|v| v.as_slice())
+            .chain([&b"nope"[..], &long[..]])
+            .collect();
         t.get_many(query.iter().copied(), &mut out);
         let one_by_one: Vec<Option<u32>> = query.iter().map(|q| t.get(q)).collect();
         assert_eq!(out, one_by_one);

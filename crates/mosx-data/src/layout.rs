@@ -12,19 +12,40 @@ use crate::error::DataError;
 pub(crate) enum Layout {
     /// RecBole atomic files `<stem>.inter`, `<stem>.item`, `<stem>.user` (tab-separated,
     /// typed header).
-    RecBole { stem: String, inter: PathBuf, item: PathBuf, user: PathBuf },
+    RecBole {
+        stem: String,
+        inter: PathBuf,
+        item: PathBuf,
+        user: PathBuf,
+    },
     /// Original GroupLens ML-100K: `u.data` (tab), `u.item` and `u.user` (pipe, Latin-1).
-    GroupLens { data: PathBuf, item: PathBuf, user: PathBuf },
+    GroupLens {
+        data: PathBuf,
+        item: PathBuf,
+        user: PathBuf,
+    },
     /// BookCrossing `BX-Book-Ratings.csv`, `BX-Books.csv`, `BX-Users.csv`.
-    BookCrossing { ratings: PathBuf, books: PathBuf, users: PathBuf },
+    BookCrossing {
+        ratings: PathBuf,
+        books: PathBuf,
+        users: PathBuf,
+    },
 }
 
 impl Layout {
     pub fn files(&self) -> Vec<PathBuf> {
         match self {
-            Layout::RecBole { inter, item, user, .. } => vec![inter.clone(), item.clone(), user.clone()],
-            Layout::GroupLens { data, item, user } => vec![data.clone(), item.clone(), user.clone()],
-            Layout::BookCrossing { ratings, books, users } => {
+            Layout::RecBole {
+                inter, item, user, ..
+            } => vec![inter.clone(), item.clone(), user.clone()],
+            Layout::GroupLens { data, item, user } => {
+                vec![data.clone(), item.clone(), user.clone()]
+            }
+            Layout::BookCrossing {
+                ratings,
+                books,
+                users,
+            } => {
                 vec![ratings.clone(), books.clone(), users.clone()]
             }
         }
@@ -41,12 +62,19 @@ fn expected_all() -> String {
 }
 
 fn missing_of(dir: &Path, names: &[String], expected: String) -> Result<(), DataError> {
-    let missing: Vec<&str> =
-        names.iter().filter(|n| !dir.join(n.as_str()).is_file()).map(|n| n.as_str()).collect();
+    let missing: Vec<&str> = names
+        .iter()
+        .filter(|n| !dir.join(n.as_str()).is_file())
+        .map(|n| n.as_str())
+        .collect();
     if missing.is_empty() {
         Ok(())
     } else {
-        Err(DataError::MissingFiles { dir: dir.to_path_buf(), missing: missing.join(", "), expected })
+        Err(DataError::MissingFiles {
+            dir: dir.to_path_buf(),
+            missing: missing.join(", "),
+            expected,
+        })
     }
 }
 
@@ -71,22 +99,33 @@ pub(crate) fn detect(dir: &Path) -> Result<Layout, DataError> {
     }
     if GL.iter().any(|n| has(n)) {
         missing_of(dir, &owned(&GL), GL.join(", ") + " (GroupLens ML-100K)")?;
-        return Ok(Layout::GroupLens { data: dir.join(GL[0]), item: dir.join(GL[1]), user: dir.join(GL[2]) });
+        return Ok(Layout::GroupLens {
+            data: dir.join(GL[0]),
+            item: dir.join(GL[1]),
+            user: dir.join(GL[2]),
+        });
     }
     // RecBole: any `<stem>.inter`, `.item` or `.user`, stems sorted for a fixed choice.
     let mut stems: Vec<String> = std::fs::read_dir(dir)
-        .map_err(|source| DataError::Io { path: dir.to_path_buf(), source })?
+        .map_err(|source| DataError::Io {
+            path: dir.to_path_buf(),
+            source,
+        })?
         .filter_map(|e| e.ok())
         .filter_map(|e| {
             let p = e.path();
             let ext = p.extension()?.to_str()?;
-            matches!(ext, "inter" | "item" | "user").then(|| p.file_stem()?.to_str().map(String::from))?
+            matches!(ext, "inter" | "item" | "user")
+                .then(|| p.file_stem()?.to_str().map(String::from))?
         })
         .collect();
     stems.sort();
     stems.dedup();
     if let Some(stem) = stems.first() {
-        let names: Vec<String> = ["inter", "item", "user"].iter().map(|e| format!("{stem}.{e}")).collect();
+        let names: Vec<String> = ["inter", "item", "user"]
+            .iter()
+            .map(|e| format!("{stem}.{e}"))
+            .collect();
         missing_of(dir, &names, names.join(", ") + " (RecBole atomic files)")?;
         return Ok(Layout::RecBole {
             stem: stem.clone(),
@@ -110,5 +149,8 @@ pub fn source_files(dir: &Path) -> Result<Vec<PathBuf>, DataError> {
 
 /// Reads a whole file.
 pub(crate) fn read(path: &Path) -> Result<Vec<u8>, DataError> {
-    std::fs::read(path).map_err(|source| DataError::Io { path: path.to_path_buf(), source })
+    std::fs::read(path).map_err(|source| DataError::Io {
+        path: path.to_path_buf(),
+        source,
+    })
 }

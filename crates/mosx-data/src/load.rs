@@ -11,9 +11,18 @@ use crate::types::{Dataset, LoadOptions, RawCounts};
 
 fn load_both(dir: &Path, opts: &LoadOptions) -> Result<(Dataset, RawCounts), DataError> {
     match detect(dir)? {
-        Layout::RecBole { stem, inter, item, user } => load_recbole(&stem, &inter, &item, &user),
+        Layout::RecBole {
+            stem,
+            inter,
+            item,
+            user,
+        } => load_recbole(&stem, &inter, &item, &user),
         Layout::GroupLens { data, item, user } => load_grouplens(&data, &item, &user),
-        Layout::BookCrossing { ratings, books, users } => load_bx(&ratings, &books, &users, opts),
+        Layout::BookCrossing {
+            ratings,
+            books,
+            users,
+        } => load_bx(&ratings, &books, &users, opts),
     }
 }
 

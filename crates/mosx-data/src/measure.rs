@@ -38,7 +38,11 @@ pub struct MeasureOptions {
 
 impl Default for MeasureOptions {
     fn default() -> Self {
-        MeasureOptions { degree: Degree::Share, z_star: 1.0, min_count: 1 }
+        MeasureOptions {
+            degree: Degree::Share,
+            z_star: 1.0,
+            min_count: 1,
+        }
     }
 }
 
@@ -77,7 +81,13 @@ pub fn degree(counts: &[u32], kind: Degree) -> Vec<f64> {
     (0..ng)
         .map(|g| {
             let others = if ng > 1 {
-                counts.iter().enumerate().filter(|(h, _)| *h != g).map(|(_, &c)| c as f64).sum::<f64>() / (ng - 1) as f64
+                counts
+                    .iter()
+                    .enumerate()
+                    .filter(|(h, _)| *h != g)
+                    .map(|(_, &c)| c as f64)
+                    .sum::<f64>()
+                    / (ng - 1) as f64
             } else {
                 0.0
             };
@@ -92,9 +102,17 @@ pub fn degree(counts: &[u32], kind: Degree) -> Vec<f64> {
 }
 
 /// Measures item stereotypes on the train histories.
-pub fn measure(ds: &Dataset, seq: &Sequences, split: &Split, opts: &MeasureOptions) -> Result<Stereotypes, DataError> {
+pub fn measure(
+    ds: &Dataset,
+    seq: &Sequences,
+    split: &Split,
+    opts: &MeasureOptions,
+) -> Result<Stereotypes, DataError> {
     if !opts.z_star.is_finite() {
-        return Err(DataError::invalid("z_star", format!("must be finite, found {}", opts.z_star)));
+        return Err(DataError::invalid(
+            "z_star",
+            format!("must be finite, found {}", opts.z_star),
+        ));
     }
     let ng = ds.groups.len();
     if ng == 0 {
@@ -105,7 +123,10 @@ pub fn measure(ds: &Dataset, seq: &Sequences, split: &Split, opts: &MeasureOptio
     let mut pairs: Vec<u64> = Vec::with_capacity(split.train.len() * 10);
     for &k in &split.train {
         let p = seq.points.get(k as usize).ok_or_else(|| {
-            DataError::Inconsistent(format!("split names point {k} but the sequences hold {}", seq.points.len()))
+            DataError::Inconsistent(format!(
+                "split names point {k} but the sequences hold {}",
+                seq.points.len()
+            ))
         })?;
         let u = (p.user as u64) << 32;
         pairs.extend(p.history.iter().map(|&i| u | i as u64));
@@ -115,7 +136,11 @@ pub fn measure(ds: &Dataset, seq: &Sequences, split: &Split, opts: &MeasureOptio
     let mut counts = vec![0u32; ni * ng];
     for x in pairs {
         let (u, i) = ((x >> 32) as usize, (x & 0xffff_ffff) as usize);
-        let g = ds.users.get(u).map(|u| u.group as usize).filter(|&g| g < ng);
+        let g = ds
+            .users
+            .get(u)
+            .map(|u| u.group as usize)
+            .filter(|&g| g < ng);
         let (Some(g), true) = (g, i < ni) else {
             return Err(DataError::Inconsistent(format!(
                 "point names user {u} / item {i} outside the dataset ({} users, {ni} items)",
@@ -124,12 +149,18 @@ pub fn measure(ds: &Dataset, seq: &Sequences, split: &Split, opts: &MeasureOptio
         };
         counts[i * ng + g] += 1;
     }
-    let eligible: Vec<bool> = counts.chunks(ng).map(|c| c.iter().map(|&x| x as u64).sum::<u64>() >= opts.min_count as u64).collect();
+    let eligible: Vec<bool> = counts
+        .chunks(ng)
+        .map(|c| c.iter().map(|&x| x as u64).sum::<u64>() >= opts.min_count as u64)
+        .collect();
     let degrees: Vec<Vec<f64>> = counts.chunks(ng).map(|c| degree(c, opts.degree)).collect();
     let mut z_mean = vec![f64::NAN; ng];
     let mut z_std = vec![f64::NAN; ng];
     for g in 0..ng {
-        let vals: Vec<f64> = (0..ni).filter(|&i| eligible[i]).map(|i| degrees[i][g]).collect();
+        let vals: Vec<f64> = (0..ni)
+            .filter(|&i| eligible[i])
+            .map(|i| degrees[i][g])
+            .collect();
         if !vals.is_empty() {
             let m = vals.iter().sum::<f64>() / vals.len() as f64;
             let var = vals.iter().map(|v| (v - m) * (v - m)).sum::<f64>() / vals.len() as f64;
@@ -159,7 +190,13 @@ pub fn measure(ds: &Dataset, seq: &Sequences, split: &Split, opts: &MeasureOptio
             }
         })
         .collect();
-    Ok(Stereotypes { groups: ds.groups.clone(), z_star: opts.z_star, items, z_mean, z_std })
+    Ok(Stereotypes {
+        groups: ds.groups.clone(),
+        z_star: opts.z_star,
+        items,
+        z_mean,
+        z_std,
+    })
 }
 
 impl Stereotypes {
@@ -181,11 +218,16 @@ impl Stereotypes {
 
     /// Membership of `item` in each group (all false for an unknown item).
     pub fn item_groups(&self, item: u32) -> Vec<bool> {
-        self.items.get(item as usize).map_or_else(|| vec![false; self.groups.len()], |s| s.member.clone())
+        self.items
+            .get(item as usize)
+            .map_or_else(|| vec![false; self.groups.len()], |s| s.member.clone())
     }
 
     /// Items that belong to no group.
     pub fn neutral_count(&self) -> usize {
-        self.items.iter().filter(|s| !s.member.iter().any(|&m| m)).count()
+        self.items
+            .iter()
+            .filter(|s| !s.member.iter().any(|&m| m))
+            .count()
     }
 }

@@ -35,13 +35,21 @@ pub(crate) struct Reader<'a> {
 
 impl<'a> Reader<'a> {
     pub fn new(buf: &'a [u8]) -> Self {
-        Reader { buf, pos: 0, line: 1 }
+        Reader {
+            buf,
+            pos: 0,
+            line: 1,
+        }
     }
 
     /// A reader over `buf[..end]` starting at byte `pos`, which is on line `line`. Field
     /// ranges stay absolute offsets into `buf`.
     pub fn within(buf: &'a [u8], pos: usize, end: usize, line: usize) -> Self {
-        Reader { buf: &buf[..end], pos, line }
+        Reader {
+            buf: &buf[..end],
+            pos,
+            line,
+        }
     }
 
     /// Byte offset of the next unread byte.
@@ -111,7 +119,12 @@ impl<'a> Reader<'a> {
                     }
                     self.pos += 1;
                 }
-                Field { start, end: self.pos, escaped: false, bare: true }
+                Field {
+                    start,
+                    end: self.pos,
+                    escaped: false,
+                    bare: true,
+                }
             };
             fields.push(field);
             match buf.get(self.pos) {
@@ -166,7 +179,12 @@ impl<'a> Reader<'a> {
                     None | Some(b';') | Some(b'\r') | Some(b'\n') => {
                         let end = self.pos;
                         self.pos += 1;
-                        return Ok(Field { start, end, escaped, bare: false });
+                        return Ok(Field {
+                            start,
+                            end,
+                            escaped,
+                            bare: false,
+                        });
                     }
                     Some(_) => self.pos += 1, // stray quote: literal
                 },
@@ -209,12 +227,16 @@ mod tests {
 
     #[test]
     fn quoted_bare_escapes_and_multiline() {
-        let buf = b"\"a\";\"b\"\r\n\"1\";NULL\r\n\"say \\\"hi\\\"\";\"x\r\ny\"\r\n\"it\"s\";\"z\"\r\n";
+        let buf =
+            b"\"a\";\"b\"\r\n\"1\";NULL\r\n\"say \\\"hi\\\"\";\"x\r\ny\"\r\n\"it\"s\";\"z\"\r\n";
         let got = read_all(buf).unwrap();
         assert_eq!(got.len(), 4);
         assert_eq!(got[0], (1, vec![Some("a".into()), Some("b".into())]));
         assert_eq!(got[1], (2, vec![Some("1".into()), None]));
-        assert_eq!(got[2], (3, vec![Some("say \"hi\"".into()), Some("x\r\ny".into())]));
+        assert_eq!(
+            got[2],
+            (3, vec![Some("say \"hi\"".into()), Some("x\r\ny".into())])
+        );
         // the multi-line record moved the line counter by two
         assert_eq!(got[3], (5, vec![Some("it\"s".into()), Some("z".into())]));
     }

@@ -33,9 +33,10 @@ impl GroupRatio {
     pub fn default_for(kind: DatasetKind) -> Self {
         match kind {
             DatasetKind::MovieLens => GroupRatio::Natural,
-            DatasetKind::BookCrossing => {
-                GroupRatio::Ratio(BTreeMap::from([("adult".to_string(), 0.6), ("teen".to_string(), 0.4)]))
-            }
+            DatasetKind::BookCrossing => GroupRatio::Ratio(BTreeMap::from([
+                ("adult".to_string(), 0.6),
+                ("teen".to_string(), 0.4),
+            ])),
         }
     }
 }
@@ -83,14 +84,23 @@ pub struct SampleOptions {
 
 impl Default for SampleOptions {
     fn default() -> Self {
-        SampleOptions { window: 11, n: 10_000, seed: 0, group_ratio: GroupRatio::Natural, threshold: None }
+        SampleOptions {
+            window: 11,
+            n: 10_000,
+            seed: 0,
+            group_ratio: GroupRatio::Natural,
+            threshold: None,
+        }
     }
 }
 
 impl SampleOptions {
     /// Defaults with the dataset's default group ratio.
     pub fn default_for(kind: DatasetKind) -> Self {
-        SampleOptions { group_ratio: GroupRatio::default_for(kind), ..Default::default() }
+        SampleOptions {
+            group_ratio: GroupRatio::default_for(kind),
+            ..Default::default()
+        }
     }
 }
 
@@ -171,7 +181,13 @@ pub(crate) fn user_runs(ds: &Dataset, rng: &mut ChaCha8Rng) -> Result<UserRuns, 
 /// Samples windows (METHOD.md §1).
 pub fn sample(ds: &Dataset, opts: &SampleOptions) -> Result<Sequences, DataError> {
     if opts.window < 2 {
-        return Err(DataError::invalid("window", format!("must be at least 2 (history + target), found {}", opts.window)));
+        return Err(DataError::invalid(
+            "window",
+            format!(
+                "must be at least 2 (history + target), found {}",
+                opts.window
+            ),
+        ));
     }
     let threshold = opts.threshold.unwrap_or(ds.label_threshold);
     if !threshold.is_finite() {
@@ -179,7 +195,10 @@ pub fn sample(ds: &Dataset, opts: &SampleOptions) -> Result<Sequences, DataError
     }
     let ng = ds.groups.len();
     if let Some(u) = ds.users.iter().find(|u| u.group as usize >= ng) {
-        return Err(DataError::Inconsistent(format!("user {} has group {} but the dataset has {ng} groups", u.id, u.group)));
+        return Err(DataError::Inconsistent(format!(
+            "user {} has group {} but the dataset has {ng} groups",
+            u.id, u.group
+        )));
     }
     let mut order_rng = ChaCha8Rng::seed_from_u64(opts.seed);
     order_rng.set_stream(1);
@@ -187,8 +206,9 @@ pub fn sample(ds: &Dataset, opts: &SampleOptions) -> Result<Sequences, DataError
     draw_rng.set_stream(2);
     let runs = user_runs(ds, &mut order_rng)?;
     let w = opts.window;
-    let per_user: Vec<u64> =
-        (0..ds.users.len()).map(|u| ((runs.offsets[u + 1] - runs.offsets[u]) as u64).saturating_sub(w as u64 - 1)).collect();
+    let per_user: Vec<u64> = (0..ds.users.len())
+        .map(|u| ((runs.offsets[u + 1] - runs.offsets[u]) as u64).saturating_sub(w as u64 - 1))
+        .collect();
     let mut windows_available = vec![0u64; ng];
     for (u, c) in per_user.iter().enumerate() {
         windows_available[ds.users[u].group as usize] += c;
@@ -226,7 +246,10 @@ pub fn sample(ds: &Dataset, opts: &SampleOptions) -> Result<Sequences, DataError
                     });
                 }
                 if !r.is_finite() || *r < 0.0 {
-                    return Err(DataError::invalid("group_ratio", format!("share of `{name}` must be >= 0, found {r}")));
+                    return Err(DataError::invalid(
+                        "group_ratio",
+                        format!("share of `{name}` must be >= 0, found {r}"),
+                    ));
                 }
             }
             let wants: Vec<u64> = ds
@@ -245,7 +268,9 @@ pub fn sample(ds: &Dataset, opts: &SampleOptions) -> Result<Sequences, DataError
                 }
             }
             for (g, &want) in wants.iter().enumerate() {
-                let users: Vec<u32> = (0..ds.users.len() as u32).filter(|&u| ds.users[u as usize].group as usize == g).collect();
+                let users: Vec<u32> = (0..ds.users.len() as u32)
+                    .filter(|&u| ds.users[u as usize].group as usize == g)
+                    .collect();
                 draw(&users, want as usize, &mut draw_rng);
             }
         }
@@ -261,15 +286,26 @@ pub fn sample(ds: &Dataset, opts: &SampleOptions) -> Result<Sequences, DataError
             let target = &ds.interactions[last[0] as usize];
             DataPoint {
                 user: u,
-                history: hist.iter().map(|&k| ds.interactions[k as usize].item).collect(),
-                history_ratings: hist.iter().map(|&k| ds.interactions[k as usize].rating).collect(),
+                history: hist
+                    .iter()
+                    .map(|&k| ds.interactions[k as usize].item)
+                    .collect(),
+                history_ratings: hist
+                    .iter()
+                    .map(|&k| ds.interactions[k as usize].rating)
+                    .collect(),
                 target: target.item,
                 target_rating: target.rating,
                 label: target.rating > threshold,
             }
         })
         .collect();
-    Ok(Sequences { dataset: ds.name.clone(), groups: ds.groups.clone(), points, windows_available })
+    Ok(Sequences {
+        dataset: ds.name.clone(),
+        groups: ds.groups.clone(),
+        points,
+        windows_available,
+    })
 }
 
 /// Summary counts of a sample (Table III).
@@ -298,14 +334,24 @@ impl Sequences {
         let mut pairs: Vec<u64> = Vec::with_capacity(self.points.len() * 11);
         for p in &self.points {
             let u = (p.user as u64) << 32;
-            pairs.extend(p.history.iter().chain(std::iter::once(&p.target)).map(|&i| u | i as u64));
+            pairs.extend(
+                p.history
+                    .iter()
+                    .chain(std::iter::once(&p.target))
+                    .map(|&i| u | i as u64),
+            );
         }
         pairs.sort_unstable();
         pairs.dedup();
         let mut items: Vec<u32> = pairs.iter().map(|&x| x as u32).collect();
         items.sort_unstable();
         items.dedup();
-        let group_of = |u: u32| ds.users.get(u as usize).map(|x| x.group as usize).filter(|&g| g < ng);
+        let group_of = |u: u32| {
+            ds.users
+                .get(u as usize)
+                .map(|x| x.group as usize)
+                .filter(|&g| g < ng)
+        };
         let mut group_points = vec![0; ng];
         for p in &self.points {
             if let Some(g) = group_of(p.user) {

@@ -37,7 +37,11 @@ pub struct SplitOptions {
 
 impl Default for SplitOptions {
     fn default() -> Self {
-        SplitOptions { ratios: [0.8, 0.1, 0.1], by: SplitBy::User, seed: 0 }
+        SplitOptions {
+            ratios: [0.8, 0.1, 0.1],
+            by: SplitBy::User,
+            seed: 0,
+        }
     }
 }
 
@@ -61,17 +65,27 @@ impl Split {
 
     /// The parts with their names, in order train, valid, test.
     pub fn parts(&self) -> [(&'static str, &[u32]); 3] {
-        [("train", &self.train), ("valid", &self.valid), ("test", &self.test)]
+        [
+            ("train", &self.train),
+            ("valid", &self.valid),
+            ("test", &self.test),
+        ]
     }
 }
 
 fn normalised(ratios: &[f64; 3]) -> Result<[f64; 3], DataError> {
     if ratios.iter().any(|r| !r.is_finite() || *r < 0.0) {
-        return Err(DataError::invalid("ratios", format!("shares must be finite and >= 0, found {ratios:?}")));
+        return Err(DataError::invalid(
+            "ratios",
+            format!("shares must be finite and >= 0, found {ratios:?}"),
+        ));
     }
     let sum: f64 = ratios.iter().sum();
     if sum <= 0.0 {
-        return Err(DataError::invalid("ratios", format!("shares must not all be 0, found {ratios:?}")));
+        return Err(DataError::invalid(
+            "ratios",
+            format!("shares must not all be 0, found {ratios:?}"),
+        ));
     }
     Ok([ratios[0] / sum, ratios[1] / sum, ratios[2] / sum])
 }

@@ -17,7 +17,10 @@ pub trait Tabular {
 }
 
 fn join<T: ToString>(xs: impl IntoIterator<Item = T>) -> String {
-    xs.into_iter().map(|x| x.to_string()).collect::<Vec<_>>().join("|")
+    xs.into_iter()
+        .map(|x| x.to_string())
+        .collect::<Vec<_>>()
+        .join("|")
 }
 
 fn per_group<'a>(what: &str, groups: &'a [String]) -> impl Iterator<Item = String> + 'a {
@@ -26,14 +29,30 @@ fn per_group<'a>(what: &str, groups: &'a [String]) -> impl Iterator<Item = Strin
 }
 
 fn member_names(groups: &[String], member: &[bool]) -> String {
-    join(groups.iter().zip(member).filter(|(_, &m)| m).map(|(g, _)| g))
+    join(
+        groups
+            .iter()
+            .zip(member)
+            .filter(|(_, &m)| m)
+            .map(|(g, _)| g),
+    )
 }
 
 /// Index-level view of the points: index, user, history (item indices), history_ratings,
 /// target, target_rating, label. [`sequence_table`] adds ids, groups and titles.
 impl Tabular for Sequences {
     fn columns(&self) -> Vec<String> {
-        ["index", "user", "history", "history_ratings", "target", "target_rating", "label"].map(String::from).to_vec()
+        [
+            "index",
+            "user",
+            "history",
+            "history_ratings",
+            "target",
+            "target_rating",
+            "label",
+        ]
+        .map(String::from)
+        .to_vec()
     }
 
     fn rows(&self) -> Box<dyn Iterator<Item = Vec<Value>> + '_> {
@@ -58,10 +77,16 @@ impl Tabular for Split {
     }
 
     fn rows(&self) -> Box<dyn Iterator<Item = Vec<Value>> + '_> {
-        let mut all: Vec<(u32, &'static str)> =
-            self.parts().iter().flat_map(|(name, idx)| idx.iter().map(move |&k| (k, *name))).collect();
+        let mut all: Vec<(u32, &'static str)> = self
+            .parts()
+            .iter()
+            .flat_map(|(name, idx)| idx.iter().map(move |&k| (k, *name)))
+            .collect();
         all.sort_unstable();
-        Box::new(all.into_iter().map(|(k, name)| vec![Value::from(k), Value::from(name)]))
+        Box::new(
+            all.into_iter()
+                .map(|(k, name)| vec![Value::from(k), Value::from(name)]),
+        )
     }
 }
 
@@ -142,8 +167,17 @@ pub fn item_table(ds: &Dataset, st: &Stereotypes) -> ItemTable {
 /// target, target_id, target_title, target_rating, label.
 pub fn sequence_table(ds: &Dataset, seq: &Sequences) -> SequenceTable {
     let columns = [
-        "index", "user", "user_id", "group", "history", "history_ratings", "target", "target_id", "target_title",
-        "target_rating", "label",
+        "index",
+        "user",
+        "user_id",
+        "group",
+        "history",
+        "history_ratings",
+        "target",
+        "target_id",
+        "target_title",
+        "target_rating",
+        "label",
     ]
     .map(String::from)
     .to_vec();
@@ -154,7 +188,9 @@ pub fn sequence_table(ds: &Dataset, seq: &Sequences) -> SequenceTable {
         .enumerate()
         .map(|(k, p)| {
             let user = ds.users.get(p.user as usize);
-            let group = user.and_then(|u| seq.groups.get(u.group as usize)).map_or("", |g| g.as_str());
+            let group = user
+                .and_then(|u| seq.groups.get(u.group as usize))
+                .map_or("", |g| g.as_str());
             vec![
                 Value::from(k),
                 Value::from(p.user),
@@ -164,7 +200,11 @@ pub fn sequence_table(ds: &Dataset, seq: &Sequences) -> SequenceTable {
                 Value::from(join(&p.history_ratings)),
                 Value::from(p.target),
                 Value::from(item_id(p.target)),
-                Value::from(ds.items.get(p.target as usize).map_or("", |x| x.title.as_str())),
+                Value::from(
+                    ds.items
+                        .get(p.target as usize)
+                        .map_or("", |x| x.title.as_str()),
+                ),
                 Value::from(p.target_rating as f64),
                 Value::from(p.label),
             ]

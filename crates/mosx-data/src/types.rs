@@ -37,7 +37,11 @@ pub struct LoadOptions {
 
 impl Default for LoadOptions {
     fn default() -> Self {
-        LoadOptions { min_age: 5, max_age: 100, implicit: Implicit::Keep }
+        LoadOptions {
+            min_age: 5,
+            max_age: 100,
+            implicit: Implicit::Keep,
+        }
     }
 }
 

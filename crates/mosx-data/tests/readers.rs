@@ -11,13 +11,21 @@ fn write(dir: &Path, name: &str, bytes: &[u8]) {
 
 /// GroupLens ML-100K layout: u.data (tab), u.item / u.user (pipe, Latin-1).
 fn grouplens(dir: &Path) {
-    write(dir, "u.data", b"1\t10\t5\t300\n2\t10\t3\t100\n1\t20\t2\t200\n");
+    write(
+        dir,
+        "u.data",
+        b"1\t10\t5\t300\n2\t10\t3\t100\n1\t20\t2\t200\n",
+    );
     write(
         dir,
         "u.item",
         b"10|Toy Story (1995)|01-Jan-1995||http://x|0|0\n20|Mis\xe9rables, Les (1995)|01-Jan-1995||http://y|0|1\n30|Unrated (1990)|||x|0|0\n",
     );
-    write(dir, "u.user", b"1|24|M|technician|85711\n2|53|F|other|94043\n");
+    write(
+        dir,
+        "u.user",
+        b"1|24|M|technician|85711\n2|53|F|other|94043\n",
+    );
 }
 
 #[test]
@@ -32,13 +40,33 @@ fn grouplens_layout() {
     let users: Vec<(&str, u8)> = ds.users.iter().map(|u| (u.id.as_str(), u.group)).collect();
     assert_eq!(users, vec![("1", 0), ("2", 1)]);
     // item 30 has no rating: not kept
-    let items: Vec<(&str, &str)> = ds.items.iter().map(|i| (i.id.as_str(), i.title.as_str())).collect();
-    assert_eq!(items, vec![("10", "Toy Story (1995)"), ("20", "Misérables, Les (1995)")]);
-    let rows: Vec<(u32, u32, f32, Option<i64>)> =
-        ds.interactions.iter().map(|x| (x.user, x.item, x.rating, x.timestamp)).collect();
-    assert_eq!(rows, vec![(0, 0, 5.0, Some(300)), (1, 0, 3.0, Some(100)), (0, 1, 2.0, Some(200))]);
-    let files: Vec<String> =
-        source_files(tmp.path()).unwrap().iter().map(|p| p.file_name().unwrap().to_string_lossy().into()).collect();
+    let items: Vec<(&str, &str)> = ds
+        .items
+        .iter()
+        .map(|i| (i.id.as_str(), i.title.as_str()))
+        .collect();
+    assert_eq!(
+        items,
+        vec![("10", "Toy Story (1995)"), ("20", "Misérables, Les (1995)")]
+    );
+    let rows: Vec<(u32, u32, f32, Option<i64>)> = ds
+        .interactions
+        .iter()
+        .map(|x| (x.user, x.item, x.rating, x.timestamp))
+        .collect();
+    assert_eq!(
+        rows,
+        vec![
+            (0, 0, 5.0, Some(300)),
+            (1, 0, 3.0, Some(100)),
+            (0, 1, 2.0, Some(200))
+        ]
+    );
+    let files: Vec<String> = source_files(tmp.path())
+        .unwrap()
+        .iter()
+        .map(|p| p.file_name().unwrap().to_string_lossy().into())
+        .collect();
     assert_eq!(files, vec!["u.data", "u.item", "u.user"]);
     let rc = raw_counts(tmp.path()).unwrap();
     assert_eq!((rc.ratings, rc.items, rc.users), (3, 3, 2));
@@ -62,8 +90,11 @@ fn recbole_layout_rebuilds_title_with_year() {
     assert_eq!(ds.items[1].title, "Misérables, Les");
     assert_eq!(ds.users[0].group, 1);
     assert_eq!(ds.interactions[0].timestamp, Some(881250949));
-    let files: Vec<String> =
-        source_files(d).unwrap().iter().map(|p| p.file_name().unwrap().to_string_lossy().into()).collect();
+    let files: Vec<String> = source_files(d)
+        .unwrap()
+        .iter()
+        .map(|p| p.file_name().unwrap().to_string_lossy().into())
+        .collect();
     assert_eq!(files, vec!["ml-100k.inter", "ml-100k.item", "ml-100k.user"]);
 }
 
@@ -101,17 +132,48 @@ fn bookcrossing_layout_and_filters() {
     // user 1 (NULL age), 4 (age 120) and 9 (not in users) dropped; ZZ is not a book
     let users: Vec<(&str, u8)> = ds.users.iter().map(|u| (u.id.as_str(), u.group)).collect();
     assert_eq!(users, vec![("2", 1), ("3", 0)]);
-    let items: Vec<(&str, &str)> = ds.items.iter().map(|i| (i.id.as_str(), i.title.as_str())).collect();
-    assert_eq!(items, vec![("A1", "The \"Best\" Book"), ("B2", "Café Stories")]);
-    let rows: Vec<(u32, u32, f32, Option<i64>)> =
-        ds.interactions.iter().map(|x| (x.user, x.item, x.rating, x.timestamp)).collect();
-    assert_eq!(rows, vec![(0, 0, 0.0, None), (0, 1, 8.0, None), (1, 1, 6.0, None)]);
+    let items: Vec<(&str, &str)> = ds
+        .items
+        .iter()
+        .map(|i| (i.id.as_str(), i.title.as_str()))
+        .collect();
+    assert_eq!(
+        items,
+        vec![("A1", "The \"Best\" Book"), ("B2", "Café Stories")]
+    );
+    let rows: Vec<(u32, u32, f32, Option<i64>)> = ds
+        .interactions
+        .iter()
+        .map(|x| (x.user, x.item, x.rating, x.timestamp))
+        .collect();
+    assert_eq!(
+        rows,
+        vec![(0, 0, 0.0, None), (0, 1, 8.0, None), (1, 1, 6.0, None)]
+    );
 
-    let explicit = load(tmp.path(), &LoadOptions { implicit: Implicit::Drop, ..Default::default() }).unwrap();
+    let explicit = load(
+        tmp.path(),
+        &LoadOptions {
+            implicit: Implicit::Drop,
+            ..Default::default()
+        },
+    )
+    .unwrap();
     assert_eq!(explicit.interactions.len(), 2);
     assert_eq!(explicit.items.len(), 1);
-    let wide = load(tmp.path(), &LoadOptions { min_age: 0, max_age: 200, implicit: Implicit::Keep }).unwrap();
-    assert_eq!(wide.users.iter().map(|u| u.id.as_str()).collect::<Vec<_>>(), vec!["2", "3", "4"]);
+    let wide = load(
+        tmp.path(),
+        &LoadOptions {
+            min_age: 0,
+            max_age: 200,
+            implicit: Implicit::Keep,
+        },
+    )
+    .unwrap();
+    assert_eq!(
+        wide.users.iter().map(|u| u.id.as_str()).collect::<Vec<_>>(),
+        vec!["2", "3", "4"]
+    );
 
     let rc = raw_counts(tmp.path()).unwrap();
     assert_eq!((rc.ratings, rc.items, rc.users), (7, 2, 4));
@@ -121,16 +183,39 @@ fn bookcrossing_layout_and_filters() {
 #[test]
 fn options_round_trip_through_serde() {
     let o: LoadOptions = serde_json::from_str(r#"{"implicit": "drop"}"#).unwrap();
-    assert_eq!(o, LoadOptions { min_age: 5, max_age: 100, implicit: Implicit::Drop });
+    assert_eq!(
+        o,
+        LoadOptions {
+            min_age: 5,
+            max_age: 100,
+            implicit: Implicit::Drop
+        }
+    );
     assert_eq!(serde_json::to_string(&Implicit::Keep).unwrap(), "\"keep\"");
-    assert!(load(Path::new("/nonexistent"), &LoadOptions { min_age: 9, max_age: 3, ..Default::default() }).is_err());
+    assert!(load(
+        Path::new("/nonexistent"),
+        &LoadOptions {
+            min_age: 9,
+            max_age: 3,
+            ..Default::default()
+        }
+    )
+    .is_err());
 }
 
 #[test]
 fn bad_age_range_is_an_option_error() {
     let tmp = tempfile::tempdir().unwrap();
     bookcrossing(tmp.path());
-    let err = load(tmp.path(), &LoadOptions { min_age: 30, max_age: 20, ..Default::default() }).unwrap_err();
+    let err = load(
+        tmp.path(),
+        &LoadOptions {
+            min_age: 30,
+            max_age: 20,
+            ..Default::default()
+        },
+    )
+    .unwrap_err();
     assert!(matches!(err, DataError::InvalidOption { .. }), "{err}");
 }
 
@@ -141,8 +226,21 @@ fn malformed_rating_names_file_line_and_column() {
     write(tmp.path(), "u.data", b"1\t10\t5\t300\n\n2\t10\tabc\t100\n");
     let err = load(tmp.path(), &LoadOptions::default()).unwrap_err();
     let msg = err.to_string();
-    assert!(matches!(err, DataError::Malformed { line: 3, column: 3, .. }), "{msg}");
-    assert!(msg.contains("u.data:3:3") && msg.contains("rating") && msg.contains("abc"), "{msg}");
+    assert!(
+        matches!(
+            err,
+            DataError::Malformed {
+                line: 3,
+                column: 3,
+                ..
+            }
+        ),
+        "{msg}"
+    );
+    assert!(
+        msg.contains("u.data:3:3") && msg.contains("rating") && msg.contains("abc"),
+        "{msg}"
+    );
 }
 
 #[test]
@@ -150,8 +248,13 @@ fn unknown_user_in_movielens_is_malformed() {
     let tmp = tempfile::tempdir().unwrap();
     grouplens(tmp.path());
     write(tmp.path(), "u.data", b"1\t10\t5\t300\n5\t10\t3\t100\n");
-    let msg = load(tmp.path(), &LoadOptions::default()).unwrap_err().to_string();
-    assert!(msg.contains("u.data:2:1") && msg.contains("unknown user id"), "{msg}");
+    let msg = load(tmp.path(), &LoadOptions::default())
+        .unwrap_err()
+        .to_string();
+    assert!(
+        msg.contains("u.data:2:1") && msg.contains("unknown user id"),
+        "{msg}"
+    );
 }
 
 #[test]
@@ -159,28 +262,65 @@ fn malformed_bx_rows_name_file_line_and_column() {
     let tmp = tempfile::tempdir().unwrap();
     bookcrossing(tmp.path());
     // missing field on line 3
-    write(tmp.path(), "BX-Book-Ratings.csv", b"\"User-ID\";\"ISBN\";\"Book-Rating\"\r\n\"1\";\"A1\";\"5\"\r\n\"2\";\"A1\"\r\n");
-    let msg = load(tmp.path(), &LoadOptions::default()).unwrap_err().to_string();
-    assert!(msg.contains("BX-Book-Ratings.csv:3:3") && msg.contains("Book-Rating"), "{msg}");
+    write(
+        tmp.path(),
+        "BX-Book-Ratings.csv",
+        b"\"User-ID\";\"ISBN\";\"Book-Rating\"\r\n\"1\";\"A1\";\"5\"\r\n\"2\";\"A1\"\r\n",
+    );
+    let msg = load(tmp.path(), &LoadOptions::default())
+        .unwrap_err()
+        .to_string();
+    assert!(
+        msg.contains("BX-Book-Ratings.csv:3:3") && msg.contains("Book-Rating"),
+        "{msg}"
+    );
     // non-numeric rating
-    write(tmp.path(), "BX-Book-Ratings.csv", b"\"User-ID\";\"ISBN\";\"Book-Rating\"\r\n\"1\";\"A1\";\"five\"\r\n");
-    let msg = load(tmp.path(), &LoadOptions::default()).unwrap_err().to_string();
-    assert!(msg.contains("BX-Book-Ratings.csv:2:3") && msg.contains("five"), "{msg}");
+    write(
+        tmp.path(),
+        "BX-Book-Ratings.csv",
+        b"\"User-ID\";\"ISBN\";\"Book-Rating\"\r\n\"1\";\"A1\";\"five\"\r\n",
+    );
+    let msg = load(tmp.path(), &LoadOptions::default())
+        .unwrap_err()
+        .to_string();
+    assert!(
+        msg.contains("BX-Book-Ratings.csv:2:3") && msg.contains("five"),
+        "{msg}"
+    );
     // unparsable age
     bookcrossing(tmp.path());
-    write(tmp.path(), "BX-Users.csv", b"\"User-ID\";\"Location\";\"Age\"\r\n\"1\";\"x\";\"old\"\r\n");
-    let msg = load(tmp.path(), &LoadOptions::default()).unwrap_err().to_string();
-    assert!(msg.contains("BX-Users.csv:2:3") && msg.contains("Age"), "{msg}");
+    write(
+        tmp.path(),
+        "BX-Users.csv",
+        b"\"User-ID\";\"Location\";\"Age\"\r\n\"1\";\"x\";\"old\"\r\n",
+    );
+    let msg = load(tmp.path(), &LoadOptions::default())
+        .unwrap_err()
+        .to_string();
+    assert!(
+        msg.contains("BX-Users.csv:2:3") && msg.contains("Age"),
+        "{msg}"
+    );
 }
 
 #[test]
 fn missing_folder_lists_expected_files() {
     let tmp = tempfile::tempdir().unwrap();
     let gone = tmp.path().join("nowhere");
-    for err in [load(&gone, &LoadOptions::default()).unwrap_err(), source_files(&gone).unwrap_err()] {
+    for err in [
+        load(&gone, &LoadOptions::default()).unwrap_err(),
+        source_files(&gone).unwrap_err(),
+    ] {
         let msg = err.to_string();
         assert!(matches!(err, DataError::MissingFiles { .. }));
-        for f in ["ml-100k.inter", "u.data", "BX-Book-Ratings.csv", "BX-Books.csv", "BX-Users.csv", "make data"] {
+        for f in [
+            "ml-100k.inter",
+            "u.data",
+            "BX-Book-Ratings.csv",
+            "BX-Books.csv",
+            "BX-Users.csv",
+            "make data",
+        ] {
             assert!(msg.contains(f), "{msg} lacks {f}");
         }
     }
@@ -192,7 +332,16 @@ fn missing_folder_lists_expected_files() {
 #[test]
 fn partial_layout_lists_missing_files() {
     let tmp = tempfile::tempdir().unwrap();
-    write(tmp.path(), "BX-Book-Ratings.csv", b"\"User-ID\";\"ISBN\";\"Book-Rating\"\r\n");
-    let msg = load(tmp.path(), &LoadOptions::default()).unwrap_err().to_string();
-    assert!(msg.contains("BX-Books.csv, BX-Users.csv") && msg.contains("make data"), "{msg}");
+    write(
+        tmp.path(),
+        "BX-Book-Ratings.csv",
+        b"\"User-ID\";\"ISBN\";\"Book-Rating\"\r\n",
+    );
+    let msg = load(tmp.path(), &LoadOptions::default())
+        .unwrap_err()
+        .to_string();
+    assert!(
+        msg.contains("BX-Books.csv, BX-Users.csv") && msg.contains("make data"),
+        "{msg}"
+    );
 }

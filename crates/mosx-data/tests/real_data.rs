@@ -3,12 +3,14 @@
 use std::path::PathBuf;
 
 use mosx_data::{
-    load, measure, raw_counts, sample, sequence_table, source_files, split, DatasetKind, Implicit, LoadOptions,
-    MeasureOptions, SampleOptions, SplitOptions, Tabular,
+    load, measure, raw_counts, sample, sequence_table, source_files, split, DatasetKind, Implicit,
+    LoadOptions, MeasureOptions, SampleOptions, SplitOptions, Tabular,
 };
 
 fn data(name: &str, probe: &str) -> Option<PathBuf> {
-    let d = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../data").join(name);
+    let d = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("../../data")
+        .join(name);
     if d.join(probe).is_file() {
         Some(d)
     } else {
@@ -19,7 +21,9 @@ fn data(name: &str, probe: &str) -> Option<PathBuf> {
 
 #[test]
 fn movielens_100k_facts() {
-    let Some(dir) = data("ml-100k", "ml-100k.inter") else { return };
+    let Some(dir) = data("ml-100k", "ml-100k.inter") else {
+        return;
+    };
     let ds = load(&dir, &LoadOptions::default()).unwrap();
     assert_eq!(ds.interactions.len(), 100_000);
     assert_eq!(ds.users.len(), 943);
@@ -39,7 +43,10 @@ fn movielens_100k_facts() {
     assert_eq!(w, &vec![67_560, 23_010]);
     assert!((male_share - 0.746).abs() < 0.0005, "{male_share}");
     assert_eq!(seq.points.len(), 10_000);
-    assert!(seq.points.iter().all(|p| p.history.len() == 10 && p.label == (p.target_rating > 3.0)));
+    assert!(seq
+        .points
+        .iter()
+        .all(|p| p.history.len() == 10 && p.label == (p.target_rating > 3.0)));
     let sp = split(&seq, &SplitOptions::default()).unwrap();
     assert_eq!(sp.len(), 10_000);
     let st = measure(&ds, &seq, &sp, &MeasureOptions::default()).unwrap();
@@ -51,9 +58,14 @@ fn movielens_100k_facts() {
 
 #[test]
 fn bookcrossing_facts() {
-    let Some(dir) = data("bookcrossing", "BX-Book-Ratings.csv") else { return };
+    let Some(dir) = data("bookcrossing", "BX-Book-Ratings.csv") else {
+        return;
+    };
     let rc = raw_counts(&dir).unwrap();
-    assert_eq!((rc.ratings, rc.items, rc.users), (1_149_780, 271_379, 278_858));
+    assert_eq!(
+        (rc.ratings, rc.items, rc.users),
+        (1_149_780, 271_379, 278_858)
+    );
     assert_eq!(rc.dangling_user_ratings, 0);
     assert_eq!(rc.dangling_item_ratings, 118_605);
 
@@ -66,9 +78,23 @@ fn bookcrossing_facts() {
     let stats = seq.stats(&ds);
     assert_eq!(stats.group_points, vec![6_000, 4_000]);
 
-    let explicit = load(&dir, &LoadOptions { implicit: Implicit::Drop, ..Default::default() }).unwrap();
+    let explicit = load(
+        &dir,
+        &LoadOptions {
+            implicit: Implicit::Drop,
+            ..Default::default()
+        },
+    )
+    .unwrap();
     assert!(explicit.interactions.iter().all(|x| x.rating >= 1.0));
-    let seq = sample(&explicit, &SampleOptions { n: 5_000, ..SampleOptions::default_for(explicit.kind) }).unwrap();
+    let seq = sample(
+        &explicit,
+        &SampleOptions {
+            n: 5_000,
+            ..SampleOptions::default_for(explicit.kind)
+        },
+    )
+    .unwrap();
     assert_eq!(seq.windows_available, vec![141_586, 3_535]);
     // explicit ratings only: 40% of 10,000 teen windows do not exist
     let err = sample(&explicit, &SampleOptions::default_for(explicit.kind)).unwrap_err();

@@ -30,11 +30,24 @@ fn ml() -> mosx_data::Dataset {
 }
 
 fn opts(window: usize, n: usize, seed: u64) -> SampleOptions {
-    SampleOptions { window, n, seed, group_ratio: GroupRatio::Natural, threshold: None }
+    SampleOptions {
+        window,
+        n,
+        seed,
+        group_ratio: GroupRatio::Natural,
+        threshold: None,
+    }
 }
 
 fn point(user: u32, history: &[u32], hr: &[f32], target: u32, tr: f32, label: bool) -> DataPoint {
-    DataPoint { user, history: history.to_vec(), history_ratings: hr.to_vec(), target, target_rating: tr, label }
+    DataPoint {
+        user,
+        history: history.to_vec(),
+        history_ratings: hr.to_vec(),
+        target,
+        target_rating: tr,
+        label,
+    }
 }
 
 #[test]
@@ -56,7 +69,14 @@ fn all_windows_by_timestamp_with_stable_ties() {
 
 #[test]
 fn threshold_option_overrides_dataset_default() {
-    let seq = sample(&ml(), &SampleOptions { threshold: Some(4.0), ..opts(3, 100, 0) }).unwrap();
+    let seq = sample(
+        &ml(),
+        &SampleOptions {
+            threshold: Some(4.0),
+            ..opts(3, 100, 0)
+        },
+    )
+    .unwrap();
     let labels: Vec<bool> = seq.points.iter().map(|p| p.label).collect();
     assert_eq!(labels, vec![false, false, true, false]);
 }
@@ -64,22 +84,38 @@ fn threshold_option_overrides_dataset_default() {
 #[test]
 fn sampling_picks_n_distinct_windows_deterministically() {
     // one user with 40 interactions -> 30 windows of 11
-    let rows: Vec<_> = (0..40).map(|k| (0u32, k as u32, (k % 5 + 1) as f32, Some(k as i64))).collect();
+    let rows: Vec<_> = (0..40)
+        .map(|k| (0u32, k as u32, (k % 5 + 1) as f32, Some(k as i64)))
+        .collect();
     let ds = dataset(DatasetKind::MovieLens, &["male", "female"], &[0], 40, &rows);
     let a = sample(&ds, &opts(11, 7, 3)).unwrap();
     let b = sample(&ds, &opts(11, 7, 3)).unwrap();
     assert_eq!(a, b);
     assert_eq!(a.points.len(), 7);
     let starts: Vec<u32> = a.points.iter().map(|p| p.history[0]).collect();
-    assert!(starts.windows(2).all(|w| w[0] < w[1]), "sorted, distinct: {starts:?}");
+    assert!(
+        starts.windows(2).all(|w| w[0] < w[1]),
+        "sorted, distinct: {starts:?}"
+    );
     for p in &a.points {
         let s = p.history[0];
         assert_eq!(p.history, (s..s + 10).collect::<Vec<_>>());
         assert_eq!(p.target, s + 10);
     }
-    let others: Vec<Vec<u32>> =
-        (4..10).map(|seed| sample(&ds, &opts(11, 7, seed)).unwrap().points.iter().map(|p| p.history[0]).collect()).collect();
-    assert!(others.iter().any(|o| *o != starts), "the seed changes the draw");
+    let others: Vec<Vec<u32>> = (4..10)
+        .map(|seed| {
+            sample(&ds, &opts(11, 7, seed))
+                .unwrap()
+                .points
+                .iter()
+                .map(|p| p.history[0])
+                .collect()
+        })
+        .collect();
+    assert!(
+        others.iter().any(|o| *o != starts),
+        "the seed changes the draw"
+    );
     // fewer windows than asked: all of them
     assert_eq!(sample(&ds, &opts(11, 1000, 0)).unwrap().points.len(), 30);
 }
@@ -87,17 +123,33 @@ fn sampling_picks_n_distinct_windows_deterministically() {
 #[test]
 fn no_timestamps_means_seeded_shuffle() {
     let rows: Vec<_> = (0..12).map(|k| (0u32, k as u32, 1.0, None)).collect();
-    let ds = dataset(DatasetKind::BookCrossing, &["adult", "teen"], &[0], 12, &rows);
+    let ds = dataset(
+        DatasetKind::BookCrossing,
+        &["adult", "teen"],
+        &[0],
+        12,
+        &rows,
+    );
     let a = sample(&ds, &opts(12, 10, 1)).unwrap();
     assert_eq!(a.points.len(), 1);
     let mut seen: Vec<u32> = a.points[0].history.clone();
     seen.push(a.points[0].target);
     let order = seen.clone();
     seen.sort();
-    assert_eq!(seen, (0..12).collect::<Vec<_>>(), "a permutation of the user's items");
+    assert_eq!(
+        seen,
+        (0..12).collect::<Vec<_>>(),
+        "a permutation of the user's items"
+    );
     assert_ne!(order, (0..12).collect::<Vec<_>>(), "shuffled");
     assert_eq!(sample(&ds, &opts(12, 10, 1)).unwrap(), a);
-    let orders: Vec<Vec<u32>> = (2..6).map(|s| sample(&ds, &opts(12, 10, s)).unwrap().points[0].history.clone()).collect();
+    let orders: Vec<Vec<u32>> = (2..6)
+        .map(|s| {
+            sample(&ds, &opts(12, 10, s)).unwrap().points[0]
+                .history
+                .clone()
+        })
+        .collect();
     assert!(orders.iter().any(|o| *o != a.points[0].history));
 }
 
@@ -109,23 +161,65 @@ fn two_groups() -> mosx_data::Dataset {
             rows.push((u, k as u32, 4.0, Some(k as i64)));
         }
     }
-    dataset(DatasetKind::BookCrossing, &["adult", "teen"], &[0, 0, 1], 6, &rows)
+    dataset(
+        DatasetKind::BookCrossing,
+        &["adult", "teen"],
+        &[0, 0, 1],
+        6,
+        &rows,
+    )
 }
 
 #[test]
 fn group_ratio_stratifies_and_reports_shortfall() {
     let ds = two_groups();
-    let ratio = |a: f64, t: f64| GroupRatio::Ratio(BTreeMap::from([("adult".to_string(), a), ("teen".to_string(), t)]));
-    let seq = sample(&ds, &SampleOptions { group_ratio: ratio(0.6, 0.4), ..opts(3, 5, 0) }).unwrap();
+    let ratio = |a: f64, t: f64| {
+        GroupRatio::Ratio(BTreeMap::from([
+            ("adult".to_string(), a),
+            ("teen".to_string(), t),
+        ]))
+    };
+    let seq = sample(
+        &ds,
+        &SampleOptions {
+            group_ratio: ratio(0.6, 0.4),
+            ..opts(3, 5, 0)
+        },
+    )
+    .unwrap();
     assert_eq!(seq.windows_available, vec![8, 2]);
     let stats = seq.stats(&ds);
     assert_eq!(stats.group_points, vec![3, 2]); // round(5*0.6), round(5*0.4)
-    let err = sample(&ds, &SampleOptions { group_ratio: ratio(0.5, 0.5), ..opts(3, 10, 0) }).unwrap_err();
-    assert!(matches!(err, DataError::NotEnoughWindows { requested: 5, available: 2, .. }));
+    let err = sample(
+        &ds,
+        &SampleOptions {
+            group_ratio: ratio(0.5, 0.5),
+            ..opts(3, 10, 0)
+        },
+    )
+    .unwrap_err();
+    assert!(matches!(
+        err,
+        DataError::NotEnoughWindows {
+            requested: 5,
+            available: 2,
+            ..
+        }
+    ));
     let msg = err.to_string();
-    assert!(msg.contains("teen") && msg.contains('5') && msg.contains('2'), "{msg}");
+    assert!(
+        msg.contains("teen") && msg.contains('5') && msg.contains('2'),
+        "{msg}"
+    );
     let bad = GroupRatio::Ratio(BTreeMap::from([("kids".to_string(), 1.0)]));
-    let err = sample(&ds, &SampleOptions { group_ratio: bad, ..opts(3, 2, 0) }).unwrap_err();
+    let err = sample(
+        &ds,
+        &SampleOptions {
+            group_ratio: bad,
+            ..opts(3, 2, 0)
+        },
+    )
+    .unwrap_err();
     assert!(err.to_string().contains("kids"));
 }
 
@@ -135,10 +229,19 @@ fn group_ratio_serde() {
     assert_eq!(r, GroupRatio::Natural);
     let r: GroupRatio = serde_json::from_str(r#"{"adult": 0.6, "teen": 0.4}"#).unwrap();
     assert_eq!(r, GroupRatio::default_for(DatasetKind::BookCrossing));
-    assert_eq!(serde_json::to_string(&r).unwrap(), r#"{"adult":0.6,"teen":0.4}"#);
+    assert_eq!(
+        serde_json::to_string(&r).unwrap(),
+        r#"{"adult":0.6,"teen":0.4}"#
+    );
     assert!(serde_json::from_str::<GroupRatio>("\"stratified\"").is_err());
     let o: SampleOptions = serde_json::from_str(r#"{"n": 5}"#).unwrap();
-    assert_eq!(o, SampleOptions { n: 5, ..Default::default() });
+    assert_eq!(
+        o,
+        SampleOptions {
+            n: 5,
+            ..Default::default()
+        }
+    );
 }
 
 #[test]
@@ -159,18 +262,40 @@ fn same_output_whatever_the_thread_count() {
     let mut rows = Vec::new();
     for u in 0..200u32 {
         for k in 0..(15 + u % 7) {
-            rows.push((u, (u * 3 + k) % 50, (k % 5) as f32, if u % 2 == 0 { Some((k * 7 % 5) as i64) } else { Some(k as i64) }));
+            rows.push((
+                u,
+                (u * 3 + k) % 50,
+                (k % 5) as f32,
+                if u % 2 == 0 {
+                    Some((k * 7 % 5) as i64)
+                } else {
+                    Some(k as i64)
+                },
+            ));
         }
     }
     let groups: Vec<u8> = (0..200).map(|u| (u % 3 == 0) as u8).collect();
-    let ds = dataset(DatasetKind::MovieLens, &["male", "female"], &groups, 50, &rows);
+    let ds = dataset(
+        DatasetKind::MovieLens,
+        &["male", "female"],
+        &groups,
+        50,
+        &rows,
+    );
     let run = |threads| {
-        rayon::ThreadPoolBuilder::new().num_threads(threads).build().unwrap().install(|| sample(&ds, &opts(11, 300, 9)).unwrap())
+        rayon::ThreadPoolBuilder::new()
+            .num_threads(threads)
+            .build()
+            .unwrap()
+            .install(|| sample(&ds, &opts(11, 300, 9)).unwrap())
     };
     assert_eq!(run(1), run(4));
 }
 
 #[test]
 fn bad_options() {
-    assert!(matches!(sample(&ml(), &opts(1, 10, 0)), Err(DataError::InvalidOption { .. })));
+    assert!(matches!(
+        sample(&ml(), &opts(1, 10, 0)),
+        Err(DataError::InvalidOption { .. })
+    ));
 }

@@ -49,10 +49,18 @@ fn read_prompts(path: &str) -> Result<Vec<Prompt>, BoxErr> {
         if line.trim().is_empty() {
             continue;
         }
-        let v: serde_json::Value = serde_json::from_str(&line).map_err(|e| format!("{path}:{}: {e}", i + 1))?;
-        let text = v["prompt"].as_str().ok_or_else(|| format!("{path}:{}: no string `prompt`", i + 1))?;
-        let label = v["label"].as_i64().ok_or_else(|| format!("{path}:{}: no integer `label`", i + 1))?;
-        out.push(Prompt { text: text.to_string(), label });
+        let v: serde_json::Value =
+            serde_json::from_str(&line).map_err(|e| format!("{path}:{}: {e}", i + 1))?;
+        let text = v["prompt"]
+            .as_str()
+            .ok_or_else(|| format!("{path}:{}: no string `prompt`", i + 1))?;
+        let label = v["label"]
+            .as_i64()
+            .ok_or_else(|| format!("{path}:{}: no integer `label`", i + 1))?;
+        out.push(Prompt {
+            text: text.to_string(),
+            label,
+        });
     }
     if out.is_empty() {
         return Err(format!("{path}: no prompts").into());
@@ -65,9 +73,11 @@ fn vm_hwm_mib() -> f64 {
     std::fs::read_to_string("/proc/self/status")
         .ok()
         .and_then(|s| {
-            s.lines()
-                .find(|l| l.starts_with("VmHWM:"))
-                .and_then(|l| l.split_whitespace().nth(1).and_then(|kb| kb.parse::<f64>().ok()))
+            s.lines().find(|l| l.starts_with("VmHWM:")).and_then(|l| {
+                l.split_whitespace()
+                    .nth(1)
+                    .and_then(|kb| kb.parse::<f64>().ok())
+            })
         })
         .map_or(f64::NAN, |kb| kb / 1024.0)
 }
@@ -77,7 +87,10 @@ fn cpu_seconds() -> f64 {
     // stat(5): utime and stime are fields 14 and 15 (clock ticks, 100 per second on Linux).
     let stat = std::fs::read_to_string("/proc/self/stat").unwrap_or_default();
     let rest = stat.rsplit_once(')').map_or("", |(_, r)| r);
-    let f: Vec<f64> = rest.split_whitespace().filter_map(|x| x.parse().ok()).collect();
+    let f: Vec<f64> = rest
+        .split_whitespace()
+        .filter_map(|x| x.parse().ok())
+        .collect();
     // `rest` starts with field 3, the state letter (dropped: not a number), so field k is f[k - 4].
     match (f.get(10), f.get(11)) {
         (Some(u), Some(s)) => (u + s) / 100.0,
@@ -107,9 +120,15 @@ fn main() -> Result<(), BoxErr> {
         return Err("usage: bench_prompt_tuning MODEL_DIR PROMPTS.jsonl train|score THREADS WARMUP STEPS [BATCH]".into());
     }
     let (model_dir, prompts_path, mode) = (&args[1], &args[2], args[3].as_str());
-    let threads: i32 = args[4].parse().map_err(|e| format!("THREADS {:?}: {e}", args[4]))?;
-    let warmup: usize = args[5].parse().map_err(|e| format!("WARMUP {:?}: {e}", args[5]))?;
-    let steps: usize = args[6].parse().map_err(|e| format!("STEPS {:?}: {e}", args[6]))?;
+    let threads: i32 = args[4]
+        .parse()
+        .map_err(|e| format!("THREADS {:?}: {e}", args[4]))?;
+    let warmup: usize = args[5]
+        .parse()
+        .map_err(|e| format!("WARMUP {:?}: {e}", args[5]))?;
+    let steps: usize = args[6]
+        .parse()
+        .map_err(|e| format!("STEPS {:?}: {e}", args[6]))?;
     let batch: usize = match args.get(7) {
         Some(b) => b.parse().map_err(|e| format!("BATCH {b:?}: {e}"))?,
         None => 8,
@@ -122,18 +141,42 @@ fn main() -> Result<(), BoxErr> {
     let t_load = Instant::now();
     let mut backbone = load_backbone(&ck, Device::Cpu, Kind::Float)?;
     let load_s = t_load.elapsed().as_secs_f64();
-    let pad = ck.config.get("pad_token_id").and_then(serde_json::Value::as_i64).unwrap_or(0);
+    let pad = ck
+        .config
+        .get("pad_token_id")
+        .and_then(serde_json::Value::as_i64)
+        .unwrap_or(0);
     let tok = TextTokenizer::from_file(&ck.tokenizer_file)?.with_pad_id(pad);
     let answer = tok.answer_ids("Yes", "No")?;
     let d = backbone.hidden_size();
-    let (total, embed): (i64, i64) = backbone.var_store().variables().iter().fold((0, 0), |(t, e), (name, v)| {
-        let n = v.numel() as i64;
-        (t + n, if name.ends_with("embed_tokens.weight") { e + n } else { e })
-    });
+    let (total, embed): (i64, i64) =
+        backbone
+            .var_store()
+            .variables()
+            .iter()
+            .fold((0, 0), |(t, e), (name, v)| {
+                let n = v.numel() as i64;
+                (
+                    t + n,
+                    if name.ends_with("embed_tokens.weight") {
+                        e + n
+                    } else {
+                        e
+                    },
+                )
+            });
     let flop_params = total - embed + 2 * d;
 
     let (samples, tokens, seconds, extra) = match mode {
-        "train" => train(backbone.as_mut(), &tok, &prompts, answer, batch, warmup, steps)?,
+        "train" => train(
+            backbone.as_mut(),
+            &tok,
+            &prompts,
+            answer,
+            batch,
+            warmup,
+            steps,
+        )?,
         "score" => score(backbone.as_ref(), &tok, &prompts, batch, warmup, steps)?,
         other => return Err(format!("unknown mode {other:?} (train|score)").into()),
     };
@@ -173,14 +216,25 @@ fn train(
     backbone.freeze_base();
     let d = backbone.hidden_size();
     let pvs = nn::VarStore::new(Device::Cpu);
-    let soft = pvs.root().var("prompt", &[VIRTUAL_TOKENS, d], Init::Randn { mean: 0.0, stdev: 1.0 });
+    let soft = pvs.root().var(
+        "prompt",
+        &[VIRTUAL_TOKENS, d],
+        Init::Randn {
+            mean: 0.0,
+            stdev: 1.0,
+        },
+    );
     let mut opt = nn::Adam::default().build(&pvs, LR)?;
     let mut batches = Vec::new();
     for chunk in prompts.chunks(batch) {
-        let rows = chunk.iter().map(|p| tok.encode(&p.text, true)).collect::<Result<Vec<_>, _>>()?;
+        let rows = chunk
+            .iter()
+            .map(|p| tok.encode(&p.text, true))
+            .collect::<Result<Vec<_>, _>>()?;
         let tb = pad_batch(&rows, tok.pad_id());
         let labels = Tensor::from_slice(&chunk.iter().map(|p| p.label).collect::<Vec<_>>());
-        let real: i64 = rows.iter().map(|r| r.len() as i64).sum::<i64>() + VIRTUAL_TOKENS * chunk.len() as i64;
+        let real: i64 =
+            rows.iter().map(|r| r.len() as i64).sum::<i64>() + VIRTUAL_TOKENS * chunk.len() as i64;
         batches.push((tb, labels, real, chunk.len()));
     }
     let mut samples = 0;
@@ -193,8 +247,20 @@ fn train(
         let (tb, labels, real, n) = &batches[step % batches.len()];
         let (t0, c0) = (Instant::now(), cpu_seconds());
         let b = *n as i64;
-        let embeds = Tensor::cat(&[soft.unsqueeze(0).expand([b, VIRTUAL_TOKENS, d], false), backbone.embed(&tb.input_ids)], 1);
-        let mask = Tensor::cat(&[Tensor::ones([b, VIRTUAL_TOKENS], (Kind::Int64, Device::Cpu)), tb.attention_mask.shallow_clone()], 1);
+        let embeds = Tensor::cat(
+            &[
+                soft.unsqueeze(0).expand([b, VIRTUAL_TOKENS, d], false),
+                backbone.embed(&tb.input_ids),
+            ],
+            1,
+        );
+        let mask = Tensor::cat(
+            &[
+                Tensor::ones([b, VIRTUAL_TOKENS], (Kind::Int64, Device::Cpu)),
+                tb.attention_mask.shallow_clone(),
+            ],
+            1,
+        );
         let logits = backbone.answer_logits(&embeds, &mask, &answer, true);
         let loss = logits.cross_entropy_for_logits(labels);
         opt.backward_step(&loss);
@@ -209,7 +275,12 @@ fn train(
             losses.push(l);
         }
     }
-    Ok((samples, tokens, seconds, serde_json::json!({ "losses": losses, "step_s": step_s, "cpu_s": cpu_s })))
+    Ok((
+        samples,
+        tokens,
+        seconds,
+        serde_json::json!({ "losses": losses, "step_s": step_s, "cpu_s": cpu_s }),
+    ))
 }
 
 /// Timed scoring passes over every prompt: (samples, real tokens, seconds, extra).
@@ -242,5 +313,10 @@ fn score(
         let p: Vec<f64> = out.iter().map(|r| r.p_yes).collect();
         std::fs::write(&path, serde_json::to_string(&p)?)?;
     }
-    Ok((texts.len() * passes, tokens, seconds, serde_json::json!({ "passes": passes, "step_s": step_s, "cpu_s": cpu_s })))
+    Ok((
+        texts.len() * passes,
+        tokens,
+        seconds,
+        serde_json::json!({ "passes": passes, "step_s": step_s, "cpu_s": cpu_s }),
+    ))
 }

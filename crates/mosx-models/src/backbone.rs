@@ -55,7 +55,13 @@ pub trait Backbone: Send {
     fn embed(&self, ids: &Tensor) -> Tensor;
     /// Logits `[B, answer_ids.len()]` of the given vocabulary ids at the answer position.
     /// `embeds` is `[B, T, d]` (soft prompt already prepended when used), `mask` `[B, T]`.
-    fn answer_logits(&self, embeds: &Tensor, mask: &Tensor, answer_ids: &[i64], train: bool) -> Tensor;
+    fn answer_logits(
+        &self,
+        embeds: &Tensor,
+        mask: &Tensor,
+        answer_ids: &[i64],
+        train: bool,
+    ) -> Tensor;
     /// Mean over real tokens of the last hidden state (the encoder's for T5): `[B, d]`.
     fn pooled(&self, embeds: &Tensor, mask: &Tensor, train: bool) -> Tensor;
     /// The variable store holding the base weights (names exactly as in the checkpoint).

@@ -59,11 +59,18 @@ pub struct Checkpoint {
 }
 
 fn file_err(path: &Path, message: impl Into<String>) -> ModelError {
-    ModelError::File { path: path.to_path_buf(), message: message.into() }
+    ModelError::File {
+        path: path.to_path_buf(),
+        message: message.into(),
+    }
 }
 
 fn tensor_err(path: &Path, tensor: &str, message: impl Into<String>) -> ModelError {
-    ModelError::Tensor { path: path.to_path_buf(), tensor: tensor.to_string(), message: message.into() }
+    ModelError::Tensor {
+        path: path.to_path_buf(),
+        tensor: tensor.to_string(),
+        message: message.into(),
+    }
 }
 
 /// The HF hub cache folder: `$HF_HUB_CACHE`, else `$HF_HOME/hub`, else `~/.cache/huggingface/hub`.
@@ -74,7 +81,12 @@ pub fn hf_hub_cache() -> Option<PathBuf> {
     if let Some(p) = std::env::var_os("HF_HOME").filter(|p| !p.is_empty()) {
         return Some(PathBuf::from(p).join("hub"));
     }
-    std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".cache").join("huggingface").join("hub"))
+    std::env::var_os("HOME").map(|h| {
+        PathBuf::from(h)
+            .join(".cache")
+            .join("huggingface")
+            .join("hub")
+    })
 }
 
 /// The snapshot folder of `org/name` in a hub cache: the one `refs/main` names, else the
@@ -89,7 +101,10 @@ fn cached_snapshot(cache: &Path, name: &str) -> Result<PathBuf, ModelError> {
         }
     }
     let entries = std::fs::read_dir(&snapshots).map_err(|e| {
-        file_err(&snapshots, format!("`{name}` is neither a folder nor a model in the Hugging Face cache ({e})"))
+        file_err(
+            &snapshots,
+            format!("`{name}` is neither a folder nor a model in the Hugging Face cache ({e})"),
+        )
     })?;
     let mut best: Option<(std::time::SystemTime, PathBuf)> = None;
     for entry in entries.flatten() {
@@ -97,13 +112,20 @@ fn cached_snapshot(cache: &Path, name: &str) -> Result<PathBuf, ModelError> {
         if !dir.join(CONFIG_FILE).is_file() {
             continue;
         }
-        let mtime = entry.metadata().and_then(|m| m.modified()).unwrap_or(std::time::UNIX_EPOCH);
+        let mtime = entry
+            .metadata()
+            .and_then(|m| m.modified())
+            .unwrap_or(std::time::UNIX_EPOCH);
         if best.as_ref().is_none_or(|(t, _)| mtime > *t) {
             best = Some((mtime, dir));
         }
     }
-    best.map(|(_, d)| d)
-        .ok_or_else(|| file_err(&snapshots, format!("no snapshot of `{name}` holds a {CONFIG_FILE}")))
+    best.map(|(_, d)| d).ok_or_else(|| {
+        file_err(
+            &snapshots,
+            format!("no snapshot of `{name}` holds a {CONFIG_FILE}"),
+        )
+    })
 }
 
 impl Checkpoint {
@@ -122,20 +144,29 @@ impl Checkpoint {
                 return Checkpoint::from_dir(&dir);
             }
         }
-        Err(file_err(path, "not a checkpoint folder, nor an `org/name` in the Hugging Face cache"))
+        Err(file_err(
+            path,
+            "not a checkpoint folder, nor an `org/name` in the Hugging Face cache",
+        ))
     }
 
     /// Reads `dir/config.json` and locates the weight files.
     pub fn from_dir(dir: &Path) -> Result<Checkpoint, ModelError> {
         let config_path = dir.join(CONFIG_FILE);
-        let text = std::fs::read_to_string(&config_path).map_err(|e| file_err(&config_path, e.to_string()))?;
-        let config: Value =
-            serde_json::from_str(&text).map_err(|e| file_err(&config_path, format!("invalid JSON: {e}")))?;
+        let text = std::fs::read_to_string(&config_path)
+            .map_err(|e| file_err(&config_path, e.to_string()))?;
+        let config: Value = serde_json::from_str(&text)
+            .map_err(|e| file_err(&config_path, format!("invalid JSON: {e}")))?;
         if !config.is_object() {
             return Err(file_err(&config_path, "expected a JSON object"));
         }
         let weight_files = find_weight_files(dir)?;
-        Ok(Checkpoint { dir: dir.to_path_buf(), config, weight_files, tokenizer_file: dir.join(TOKENIZER_FILE) })
+        Ok(Checkpoint {
+            dir: dir.to_path_buf(),
+            config,
+            weight_files,
+            tokenizer_file: dir.join(TOKENIZER_FILE),
+        })
     }
 
     /// Path of `config.json`.
@@ -170,8 +201,14 @@ impl Checkpoint {
         files.extend(self.weight_files.iter().cloned());
         for path in &files {
             let mut f = File::open(path).map_err(|e| file_err(path, e.to_string()))?;
-            let len = f.metadata().map_err(|e| file_err(path, e.to_string()))?.len();
-            let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+            let len = f
+                .metadata()
+                .map_err(|e| file_err(path, e.to_string()))?
+                .len();
+            let name = path
+                .file_name()
+                .map(|n| n.to_string_lossy().into_owned())
+                .unwrap_or_default();
             hasher.update(name.as_bytes());
             hasher.update(&[0]);
             hasher.update(&len.to_le_bytes());
@@ -184,7 +221,12 @@ impl Checkpoint {
     pub fn tensor_names(&self) -> Result<std::collections::HashSet<String>, ModelError> {
         let mut out = std::collections::HashSet::new();
         for path in &self.weight_files {
-            out.extend(SafetensorsHeader::read(path)?.metadata.tensors().into_keys());
+            out.extend(
+                SafetensorsHeader::read(path)?
+                    .metadata
+                    .tensors()
+                    .into_keys(),
+            );
         }
         Ok(out)
     }
@@ -196,7 +238,11 @@ impl Checkpoint {
 
     /// [`Checkpoint::load_weights`] reading at most `chunk_bytes` (whole rows, at least one)
     /// at a time; the result does not depend on `chunk_bytes`.
-    pub fn load_weights_chunked(&self, vs: &mut tch::nn::VarStore, chunk_bytes: usize) -> Result<(), ModelError> {
+    pub fn load_weights_chunked(
+        &self,
+        vs: &mut tch::nn::VarStore,
+        chunk_bytes: usize,
+    ) -> Result<(), ModelError> {
         let mut index: HashMap<String, (usize, safetensors::tensor::TensorInfo)> = HashMap::new();
         let mut headers = Vec::with_capacity(self.weight_files.len());
         for (fi, path) in self.weight_files.iter().enumerate() {
@@ -208,12 +254,23 @@ impl Checkpoint {
         }
         let mut names: Vec<(String, Tensor)> = vs.variables().into_iter().collect();
         names.sort_by(|a, b| a.0.cmp(&b.0));
-        let missing: Vec<&str> =
-            names.iter().filter(|(n, _)| !index.contains_key(n)).map(|(n, _)| n.as_str()).collect();
+        let missing: Vec<&str> = names
+            .iter()
+            .filter(|(n, _)| !index.contains_key(n))
+            .map(|(n, _)| n.as_str())
+            .collect();
         if let Some(first) = missing.first() {
             let where_ = self.weights_label();
-            let more = if missing.len() > 1 { format!(" (and {} more missing)", missing.len() - 1) } else { String::new() };
-            return Err(tensor_err(&where_, first, format!("missing from the checkpoint{more}")));
+            let more = if missing.len() > 1 {
+                format!(" (and {} more missing)", missing.len() - 1)
+            } else {
+                String::new()
+            };
+            return Err(tensor_err(
+                &where_,
+                first,
+                format!("missing from the checkpoint{more}"),
+            ));
         }
         let mut files: Vec<Option<File>> = self.weight_files.iter().map(|_| None).collect();
         tch::no_grad(|| -> Result<(), ModelError> {
@@ -224,10 +281,15 @@ impl Checkpoint {
                 let want: Vec<i64> = var.size();
                 let have: Vec<i64> = info.shape.iter().map(|&d| d as i64).collect();
                 if want != have {
-                    return Err(tensor_err(path, name, format!("shape mismatch: checkpoint {have:?}, model expects {want:?}")));
+                    return Err(tensor_err(
+                        path,
+                        name,
+                        format!("shape mismatch: checkpoint {have:?}, model expects {want:?}"),
+                    ));
                 }
-                let kind = dtype_kind(info.dtype)
-                    .ok_or_else(|| tensor_err(path, name, format!("unsupported dtype {:?}", info.dtype)))?;
+                let kind = dtype_kind(info.dtype).ok_or_else(|| {
+                    tensor_err(path, name, format!("unsupported dtype {:?}", info.dtype))
+                })?;
                 let (start, end) = info.data_offsets;
                 let abs_end = header.data_start + end as u64;
                 if abs_end > header.file_len {
@@ -239,7 +301,9 @@ impl Checkpoint {
                 }
                 let file = match &mut files[*fi] {
                     Some(f) => f,
-                    slot => slot.insert(File::open(path).map_err(|e| file_err(path, e.to_string()))?),
+                    slot => {
+                        slot.insert(File::open(path).map_err(|e| file_err(path, e.to_string()))?)
+                    }
                 };
                 let total = end - start;
                 // Rows along dim 0 (a 0-d tensor is one row); a chunk holds whole rows.
@@ -248,7 +312,11 @@ impl Checkpoint {
                     continue;
                 }
                 if total % rows != 0 {
-                    return Err(tensor_err(path, name, format!("{total} bytes do not split into {rows} rows")));
+                    return Err(tensor_err(
+                        path,
+                        name,
+                        format!("{total} bytes do not split into {rows} rows"),
+                    ));
                 }
                 let row_bytes = total / rows;
                 let per_chunk = (chunk_bytes / row_bytes).max(1);
@@ -256,9 +324,11 @@ impl Checkpoint {
                 while r0 < rows {
                     let n = per_chunk.min(rows - r0);
                     let mut buf = vec![0u8; n * row_bytes];
-                    file.seek(SeekFrom::Start(header.data_start + (start + r0 * row_bytes) as u64))
-                        .and_then(|_| file.read_exact(&mut buf))
-                        .map_err(|e| tensor_err(path, name, format!("read failed: {e}")))?;
+                    file.seek(SeekFrom::Start(
+                        header.data_start + (start + r0 * row_bytes) as u64,
+                    ))
+                    .and_then(|_| file.read_exact(&mut buf))
+                    .map_err(|e| tensor_err(path, name, format!("read failed: {e}")))?;
                     let mut shape = have.clone();
                     if let Some(first) = shape.first_mut() {
                         *first = n as i64;
@@ -266,9 +336,16 @@ impl Checkpoint {
                     let src = Tensor::f_from_data_size(&buf, &shape, kind)
                         .map_err(|e| tensor_err(path, name, e.to_string()))?;
                     drop(buf);
-                    let src = src.f_to_kind(var.kind()).map_err(|e| tensor_err(path, name, e.to_string()))?;
-                    let mut dst = if have.is_empty() { var.shallow_clone() } else { var.narrow(0, r0 as i64, n as i64) };
-                    dst.f_copy_(&src).map_err(|e| tensor_err(path, name, e.to_string()))?;
+                    let src = src
+                        .f_to_kind(var.kind())
+                        .map_err(|e| tensor_err(path, name, e.to_string()))?;
+                    let mut dst = if have.is_empty() {
+                        var.shallow_clone()
+                    } else {
+                        var.narrow(0, r0 as i64, n as i64)
+                    };
+                    dst.f_copy_(&src)
+                        .map_err(|e| tensor_err(path, name, e.to_string()))?;
                     r0 += n;
                 }
             }
@@ -281,7 +358,10 @@ impl Checkpoint {
         if self.dir.join(WEIGHTS_INDEX).is_file() && self.weight_files.len() != 1 {
             self.dir.join(WEIGHTS_INDEX)
         } else {
-            self.weight_files.first().cloned().unwrap_or_else(|| self.dir.join(WEIGHTS_FILE))
+            self.weight_files
+                .first()
+                .cloned()
+                .unwrap_or_else(|| self.dir.join(WEIGHTS_FILE))
         }
     }
 }
@@ -294,9 +374,10 @@ fn find_weight_files(dir: &Path) -> Result<Vec<PathBuf>, ModelError> {
     }
     let index_path = dir.join(WEIGHTS_INDEX);
     if index_path.is_file() {
-        let text = std::fs::read_to_string(&index_path).map_err(|e| file_err(&index_path, e.to_string()))?;
-        let index: Value =
-            serde_json::from_str(&text).map_err(|e| file_err(&index_path, format!("invalid JSON: {e}")))?;
+        let text = std::fs::read_to_string(&index_path)
+            .map_err(|e| file_err(&index_path, e.to_string()))?;
+        let index: Value = serde_json::from_str(&text)
+            .map_err(|e| file_err(&index_path, format!("invalid JSON: {e}")))?;
         let map = index
             .get("weight_map")
             .and_then(Value::as_object)
@@ -304,13 +385,17 @@ fn find_weight_files(dir: &Path) -> Result<Vec<PathBuf>, ModelError> {
         let mut seen = BTreeSet::new();
         let mut files = Vec::new();
         for (tensor, file) in map {
-            let file = file
-                .as_str()
-                .ok_or_else(|| tensor_err(&index_path, tensor, "weight_map value is not a file name"))?;
+            let file = file.as_str().ok_or_else(|| {
+                tensor_err(&index_path, tensor, "weight_map value is not a file name")
+            })?;
             if seen.insert(file.to_string()) {
                 let p = dir.join(file);
                 if !p.is_file() {
-                    return Err(tensor_err(&index_path, tensor, format!("shard {} does not exist", p.display())));
+                    return Err(tensor_err(
+                        &index_path,
+                        tensor,
+                        format!("shard {} does not exist", p.display()),
+                    ));
                 }
                 files.push(p);
             }
@@ -324,13 +409,20 @@ fn find_weight_files(dir: &Path) -> Result<Vec<PathBuf>, ModelError> {
         .map(|rd| {
             rd.flatten()
                 .map(|e| e.path())
-                .filter(|p| p.extension().and_then(|x| x.to_str()).is_some_and(|x| PICKLE_EXTS.contains(&x)))
+                .filter(|p| {
+                    p.extension()
+                        .and_then(|x| x.to_str())
+                        .is_some_and(|x| PICKLE_EXTS.contains(&x))
+                })
                 .filter_map(|p| p.file_name().map(|n| n.to_string_lossy().into_owned()))
                 .collect()
         })
         .unwrap_or_default();
     if pickles.is_empty() {
-        Err(file_err(&single, format!("no {WEIGHTS_FILE} or {WEIGHTS_INDEX} in {}", dir.display())))
+        Err(file_err(
+            &single,
+            format!("no {WEIGHTS_FILE} or {WEIGHTS_INDEX} in {}", dir.display()),
+        ))
     } else {
         Err(file_err(
             &single,
@@ -354,10 +446,17 @@ struct SafetensorsHeader {
 impl SafetensorsHeader {
     fn read(path: &Path) -> Result<SafetensorsHeader, ModelError> {
         let mut f = File::open(path).map_err(|e| file_err(path, e.to_string()))?;
-        let file_len = f.metadata().map_err(|e| file_err(path, e.to_string()))?.len();
+        let file_len = f
+            .metadata()
+            .map_err(|e| file_err(path, e.to_string()))?
+            .len();
         let mut len8 = [0u8; 8];
-        f.read_exact(&mut len8)
-            .map_err(|_| file_err(path, format!("truncated safetensors file: {file_len} bytes, no header")))?;
+        f.read_exact(&mut len8).map_err(|_| {
+            file_err(
+                path,
+                format!("truncated safetensors file: {file_len} bytes, no header"),
+            )
+        })?;
         let n = u64::from_le_bytes(len8);
         if n > 100_000_000 || 8 + n > file_len {
             return Err(file_err(
@@ -366,10 +465,16 @@ impl SafetensorsHeader {
             ));
         }
         let mut header = vec![0u8; n as usize];
-        f.read_exact(&mut header).map_err(|e| file_err(path, format!("reading the header: {e}")))?;
+        f.read_exact(&mut header)
+            .map_err(|e| file_err(path, format!("reading the header: {e}")))?;
         let metadata: Metadata = serde_json::from_slice(&header)
             .map_err(|e| file_err(path, format!("invalid safetensors header: {e}")))?;
-        Ok(SafetensorsHeader { path: path.to_path_buf(), metadata, data_start: 8 + n, file_len })
+        Ok(SafetensorsHeader {
+            path: path.to_path_buf(),
+            metadata,
+            data_start: 8 + n,
+            file_len,
+        })
     }
 }
 
@@ -385,7 +490,11 @@ fn dtype_kind(d: Dtype) -> Option<Kind> {
 }
 
 /// Builds the backbone `config.json`'s `model_type` names, with weights loaded.
-pub fn load_backbone(ck: &Checkpoint, device: Device, kind: Kind) -> Result<Box<dyn Backbone>, ModelError> {
+pub fn load_backbone(
+    ck: &Checkpoint,
+    device: Device,
+    kind: Kind,
+) -> Result<Box<dyn Backbone>, ModelError> {
     let model_type = ck.model_type()?;
     match model_type.as_str() {
         "gemma3_text" | "gemma3" => Ok(Box::new(crate::gemma3::Gemma3::load(ck, device, kind)?)),
@@ -393,7 +502,9 @@ pub fn load_backbone(ck: &Checkpoint, device: Device, kind: Kind) -> Result<Box<
         other => Err(ModelError::Config {
             path: ck.config_path(),
             field: "model_type".into(),
-            message: format!("unsupported model_type \"{other}\" (supported: t5, gemma3_text, gemma3)"),
+            message: format!(
+                "unsupported model_type \"{other}\" (supported: t5, gemma3_text, gemma3)"
+            ),
         }),
     }
 }

@@ -8,9 +8,17 @@ pub enum ModelError {
     #[error("{path}: {message}")]
     File { path: PathBuf, message: String },
     #[error("{path}: tensor `{tensor}`: {message}")]
-    Tensor { path: PathBuf, tensor: String, message: String },
+    Tensor {
+        path: PathBuf,
+        tensor: String,
+        message: String,
+    },
     #[error("{path}: config field `{field}`: {message}")]
-    Config { path: PathBuf, field: String, message: String },
+    Config {
+        path: PathBuf,
+        field: String,
+        message: String,
+    },
     #[error("{0}")]
     Other(String),
     #[error(transparent)]

@@ -80,7 +80,11 @@ struct Reader<'a> {
 
 impl Reader<'_> {
     fn err(&self, field: &str, message: impl Into<String>) -> ModelError {
-        ModelError::Config { path: self.path.to_path_buf(), field: format!("{}{field}", self.prefix), message: message.into() }
+        ModelError::Config {
+            path: self.path.to_path_buf(),
+            field: format!("{}{field}", self.prefix),
+            message: message.into(),
+        }
     }
     fn present(&self, field: &str) -> Option<&Value> {
         self.v.get(field).filter(|x| !x.is_null())
@@ -88,32 +92,44 @@ impl Reader<'_> {
     fn int(&self, field: &str, default: i64) -> Result<i64, ModelError> {
         match self.present(field) {
             None => Ok(default),
-            Some(x) => x.as_i64().ok_or_else(|| self.err(field, format!("expected an integer, found {x}"))),
+            Some(x) => x
+                .as_i64()
+                .ok_or_else(|| self.err(field, format!("expected an integer, found {x}"))),
         }
     }
     fn opt_int(&self, field: &str, default: Option<i64>) -> Result<Option<i64>, ModelError> {
         match self.v.get(field) {
             None => Ok(default),
             Some(Value::Null) => Ok(None),
-            Some(x) => x.as_i64().map(Some).ok_or_else(|| self.err(field, format!("expected an integer, found {x}"))),
+            Some(x) => x
+                .as_i64()
+                .map(Some)
+                .ok_or_else(|| self.err(field, format!("expected an integer, found {x}"))),
         }
     }
     fn float(&self, field: &str, default: f64) -> Result<f64, ModelError> {
         match self.present(field) {
             None => Ok(default),
-            Some(x) => x.as_f64().ok_or_else(|| self.err(field, format!("expected a number, found {x}"))),
+            Some(x) => x
+                .as_f64()
+                .ok_or_else(|| self.err(field, format!("expected a number, found {x}"))),
         }
     }
     fn opt_float(&self, field: &str) -> Result<Option<f64>, ModelError> {
         match self.present(field) {
             None => Ok(None),
-            Some(x) => x.as_f64().map(Some).ok_or_else(|| self.err(field, format!("expected a number, found {x}"))),
+            Some(x) => x
+                .as_f64()
+                .map(Some)
+                .ok_or_else(|| self.err(field, format!("expected a number, found {x}"))),
         }
     }
     fn boolean(&self, field: &str, default: bool) -> Result<bool, ModelError> {
         match self.present(field) {
             None => Ok(default),
-            Some(x) => x.as_bool().ok_or_else(|| self.err(field, format!("expected true/false, found {x}"))),
+            Some(x) => x
+                .as_bool()
+                .ok_or_else(|| self.err(field, format!("expected true/false, found {x}"))),
         }
     }
 }
@@ -121,7 +137,10 @@ impl Reader<'_> {
 impl Gemma3TextConfig {
     /// Reads a `gemma3_text` config object, or the `text_config` of a `gemma3` one. Absent
     /// fields take transformers' `Gemma3TextConfig` defaults, as transformers would.
-    pub fn from_json(config: &Value, path: &std::path::Path) -> Result<Gemma3TextConfig, ModelError> {
+    pub fn from_json(
+        config: &Value,
+        path: &std::path::Path,
+    ) -> Result<Gemma3TextConfig, ModelError> {
         let (v, prefix) = match config.get("model_type").and_then(Value::as_str) {
             Some("gemma3") => match config.get("text_config") {
                 Some(tc) if tc.is_object() => (tc, "text_config."),
@@ -140,7 +159,11 @@ impl Gemma3TextConfig {
         let num_attention_heads = r.int("num_attention_heads", 8)?;
         let num_key_value_heads = r.int("num_key_value_heads", 4)?;
         let num_hidden_layers = r.int("num_hidden_layers", 26)?;
-        if hidden_size <= 0 || num_attention_heads <= 0 || num_key_value_heads <= 0 || num_hidden_layers < 0 {
+        if hidden_size <= 0
+            || num_attention_heads <= 0
+            || num_key_value_heads <= 0
+            || num_hidden_layers < 0
+        {
             return Err(r.err("hidden_size", "sizes must be positive"));
         }
         if num_attention_heads % num_key_value_heads != 0 {
@@ -151,19 +174,38 @@ impl Gemma3TextConfig {
         }
         let head_dim = r.int("head_dim", 256)?;
         if head_dim <= 0 || head_dim % 2 != 0 {
-            return Err(r.err("head_dim", format!("must be positive and even, found {head_dim}")));
+            return Err(r.err(
+                "head_dim",
+                format!("must be positive and even, found {head_dim}"),
+            ));
         }
-        let hidden_activation = match r.present("hidden_activation").or_else(|| r.present("hidden_act")) {
+        let hidden_activation = match r
+            .present("hidden_activation")
+            .or_else(|| r.present("hidden_act"))
+        {
             None => Activation::GeluTanh,
-            Some(Value::String(s)) if s == "gelu_pytorch_tanh" || s == "gelu_new" => Activation::GeluTanh,
+            Some(Value::String(s)) if s == "gelu_pytorch_tanh" || s == "gelu_new" => {
+                Activation::GeluTanh
+            }
             Some(Value::String(s)) if s == "gelu" => Activation::Gelu,
-            Some(other) => return Err(r.err("hidden_activation", format!("unsupported activation {other}"))),
+            Some(other) => {
+                return Err(r.err(
+                    "hidden_activation",
+                    format!("unsupported activation {other}"),
+                ))
+            }
         };
         if r.boolean("use_bidirectional_attention", false)? {
-            return Err(r.err("use_bidirectional_attention", "bidirectional attention is not supported"));
+            return Err(r.err(
+                "use_bidirectional_attention",
+                "bidirectional attention is not supported",
+            ));
         }
         if r.boolean("attention_bias", false)? {
-            return Err(r.err("attention_bias", "attention biases are not supported (Gemma-3 has none)"));
+            return Err(r.err(
+                "attention_bias",
+                "attention biases are not supported (Gemma-3 has none)",
+            ));
         }
         let layer_sliding = match r.present("layer_types") {
             Some(Value::Array(a)) => {
@@ -172,7 +214,12 @@ impl Gemma3TextConfig {
                     match t.as_str() {
                         Some("sliding_attention") => out.push(true),
                         Some("full_attention") => out.push(false),
-                        _ => return Err(r.err(&format!("layer_types[{i}]"), format!("unknown layer type {t}"))),
+                        _ => {
+                            return Err(r.err(
+                                &format!("layer_types[{i}]"),
+                                format!("unknown layer type {t}"),
+                            ))
+                        }
                     }
                 }
                 if out.len() as i64 != num_hidden_layers {
@@ -183,25 +230,41 @@ impl Gemma3TextConfig {
                 }
                 out
             }
-            Some(other) => return Err(r.err("layer_types", format!("expected a list, found {other}"))),
+            Some(other) => {
+                return Err(r.err("layer_types", format!("expected a list, found {other}")))
+            }
             None => {
                 let pattern = r.int("sliding_window_pattern", 6)?;
                 if pattern <= 0 {
                     return Err(r.err("sliding_window_pattern", "must be positive"));
                 }
-                (0..num_hidden_layers).map(|i| (i + 1) % pattern != 0).collect()
+                (0..num_hidden_layers)
+                    .map(|i| (i + 1) % pattern != 0)
+                    .collect()
             }
         };
         let rope_global = read_rope(&r, "full_attention", "rope_theta", 1_000_000.0, true)?;
-        let rope_local = read_rope(&r, "sliding_attention", "rope_local_base_freq", 10_000.0, false)?;
+        let rope_local = read_rope(
+            &r,
+            "sliding_attention",
+            "rope_local_base_freq",
+            10_000.0,
+            false,
+        )?;
         let eos_token_id = match r.v.get("eos_token_id") {
             None => vec![1],
             Some(Value::Null) => vec![],
             Some(Value::Array(a)) => a
                 .iter()
-                .map(|x| x.as_i64().ok_or_else(|| r.err("eos_token_id", format!("expected integers, found {x}"))))
+                .map(|x| {
+                    x.as_i64().ok_or_else(|| {
+                        r.err("eos_token_id", format!("expected integers, found {x}"))
+                    })
+                })
                 .collect::<Result<_, _>>()?,
-            Some(x) => vec![x.as_i64().ok_or_else(|| r.err("eos_token_id", format!("expected an integer, found {x}")))?],
+            Some(x) => vec![x
+                .as_i64()
+                .ok_or_else(|| r.err("eos_token_id", format!("expected an integer, found {x}")))?],
         };
         let sliding_window = match r.opt_int("sliding_window", Some(4096))? {
             Some(w) if w > 0 => w,
@@ -211,7 +274,10 @@ impl Gemma3TextConfig {
         // transformers' config writes tie_word_embeddings at the top level for gemma3.
         let tie = match r.present("tie_word_embeddings") {
             Some(_) => r.boolean("tie_word_embeddings", true)?,
-            None => config.get("tie_word_embeddings").and_then(Value::as_bool).unwrap_or(true),
+            None => config
+                .get("tie_word_embeddings")
+                .and_then(Value::as_bool)
+                .unwrap_or(true),
         };
         Ok(Gemma3TextConfig {
             vocab_size: r.int("vocab_size", 262_208)?,
@@ -242,7 +308,13 @@ impl Gemma3TextConfig {
 /// RoPE of one layer type: `rope_parameters.<layer_type>` (transformers 5), else the
 /// legacy top-level keys (`rope_theta` / `rope_local_base_freq`, and `rope_scaling`
 /// for the global one).
-fn read_rope(r: &Reader, layer_type: &str, legacy: &str, default: f64, global: bool) -> Result<Rope, ModelError> {
+fn read_rope(
+    r: &Reader,
+    layer_type: &str,
+    legacy: &str,
+    default: f64,
+    global: bool,
+) -> Result<Rope, ModelError> {
     let params = r.present("rope_parameters");
     let field = format!("rope_parameters.{layer_type}");
     let entry = match params {
@@ -254,7 +326,12 @@ fn read_rope(r: &Reader, layer_type: &str, legacy: &str, default: f64, global: b
                 Some(params.unwrap_or(&Value::Null))
             }
         }
-        Some(other) => return Err(r.err("rope_parameters", format!("expected an object, found {other}"))),
+        Some(other) => {
+            return Err(r.err(
+                "rope_parameters",
+                format!("expected an object, found {other}"),
+            ))
+        }
         None => None,
     };
     let mut theta = r.float(legacy, default)?;
@@ -262,7 +339,12 @@ fn read_rope(r: &Reader, layer_type: &str, legacy: &str, default: f64, global: b
     let mut factor = 1.0;
     if global {
         if let Some(Value::Object(s)) = r.present("rope_scaling") {
-            kind = s.get("rope_type").or_else(|| s.get("type")).and_then(Value::as_str).unwrap_or("default").into();
+            kind = s
+                .get("rope_type")
+                .or_else(|| s.get("type"))
+                .and_then(Value::as_str)
+                .unwrap_or("default")
+                .into();
             factor = s.get("factor").and_then(Value::as_f64).unwrap_or(1.0);
         }
     }
@@ -278,9 +360,18 @@ fn read_rope(r: &Reader, layer_type: &str, legacy: &str, default: f64, global: b
         }
     }
     match kind.as_str() {
-        "default" => Ok(Rope { theta, linear_factor: 1.0 }),
-        "linear" => Ok(Rope { theta, linear_factor: factor }),
-        other => Err(r.err(&field, format!("unsupported rope_type \"{other}\" (supported: default, linear)"))),
+        "default" => Ok(Rope {
+            theta,
+            linear_factor: 1.0,
+        }),
+        "linear" => Ok(Rope {
+            theta,
+            linear_factor: factor,
+        }),
+        other => Err(r.err(
+            &field,
+            format!("unsupported rope_type \"{other}\" (supported: default, linear)"),
+        )),
     }
 }
 
@@ -320,7 +411,10 @@ pub struct Gemma3 {
 
 impl std::fmt::Debug for Gemma3 {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Gemma3").field("cfg", &self.cfg).field("kind", &self.kind).finish()
+        f.debug_struct("Gemma3")
+            .field("cfg", &self.cfg)
+            .field("kind", &self.kind)
+            .finish()
     }
 }
 
@@ -352,26 +446,50 @@ impl Gemma3 {
         let model = sub(&root, &pref);
         let d = cfg.hidden_size;
         let hd = cfg.head_dim;
-        let embed_tokens = model.sub("embed_tokens").var("weight", &[cfg.vocab_size, d], z);
+        let embed_tokens = model
+            .sub("embed_tokens")
+            .var("weight", &[cfg.vocab_size, d], z);
         let mut layers = Vec::with_capacity(cfg.num_hidden_layers as usize);
         for i in 0..cfg.num_hidden_layers {
             let l = model.sub("layers").sub(i);
             let a = l.sub("self_attn");
             let m = l.sub("mlp");
             layers.push(Layer {
-                q_proj: a.sub("q_proj").var("weight", &[cfg.num_attention_heads * hd, d], z),
-                k_proj: a.sub("k_proj").var("weight", &[cfg.num_key_value_heads * hd, d], z),
-                v_proj: a.sub("v_proj").var("weight", &[cfg.num_key_value_heads * hd, d], z),
-                o_proj: a.sub("o_proj").var("weight", &[d, cfg.num_attention_heads * hd], z),
+                q_proj: a
+                    .sub("q_proj")
+                    .var("weight", &[cfg.num_attention_heads * hd, d], z),
+                k_proj: a
+                    .sub("k_proj")
+                    .var("weight", &[cfg.num_key_value_heads * hd, d], z),
+                v_proj: a
+                    .sub("v_proj")
+                    .var("weight", &[cfg.num_key_value_heads * hd, d], z),
+                o_proj: a
+                    .sub("o_proj")
+                    .var("weight", &[d, cfg.num_attention_heads * hd], z),
                 q_norm: a.sub("q_norm").var("weight", &[hd], z),
                 k_norm: a.sub("k_norm").var("weight", &[hd], z),
                 input_layernorm: l.sub("input_layernorm").var("weight", &[d], z),
                 post_attention_layernorm: l.sub("post_attention_layernorm").var("weight", &[d], z),
-                pre_feedforward_layernorm: l.sub("pre_feedforward_layernorm").var("weight", &[d], z),
-                post_feedforward_layernorm: l.sub("post_feedforward_layernorm").var("weight", &[d], z),
-                gate_proj: m.sub("gate_proj").var("weight", &[cfg.intermediate_size, d], z),
-                up_proj: m.sub("up_proj").var("weight", &[cfg.intermediate_size, d], z),
-                down_proj: m.sub("down_proj").var("weight", &[d, cfg.intermediate_size], z),
+                pre_feedforward_layernorm: l.sub("pre_feedforward_layernorm").var(
+                    "weight",
+                    &[d],
+                    z,
+                ),
+                post_feedforward_layernorm: l.sub("post_feedforward_layernorm").var(
+                    "weight",
+                    &[d],
+                    z,
+                ),
+                gate_proj: m
+                    .sub("gate_proj")
+                    .var("weight", &[cfg.intermediate_size, d], z),
+                up_proj: m
+                    .sub("up_proj")
+                    .var("weight", &[cfg.intermediate_size, d], z),
+                down_proj: m
+                    .sub("down_proj")
+                    .var("weight", &[d, cfg.intermediate_size], z),
                 sliding: cfg.layer_sliding[i as usize],
                 lora_q: None,
                 lora_v: None,
@@ -380,13 +498,28 @@ impl Gemma3 {
         let norm = model.sub("norm").var("weight", &[d], z);
         let inv_freq_local = inv_freq(cfg.rope_local, hd, device);
         let inv_freq_global = inv_freq(cfg.rope_global, hd, device);
-        Gemma3 { vs, cfg, prefix, embed_tokens, layers, norm, inv_freq_local, inv_freq_global, kind }
+        Gemma3 {
+            vs,
+            cfg,
+            prefix,
+            embed_tokens,
+            layers,
+            norm,
+            inv_freq_local,
+            inv_freq_global,
+            kind,
+        }
     }
 
     /// Loads a `gemma3_text` (or `gemma3`) checkpoint onto `device` in `kind`.
     pub fn load(ck: &Checkpoint, device: Device, kind: Kind) -> Result<Gemma3, ModelError> {
-        if !matches!(kind, Kind::Float | Kind::BFloat16 | Kind::Half | Kind::Double) {
-            return Err(ModelError::Other(format!("Gemma-3 weights must be a floating kind, not {kind:?}")));
+        if !matches!(
+            kind,
+            Kind::Float | Kind::BFloat16 | Kind::Half | Kind::Double
+        ) {
+            return Err(ModelError::Other(format!(
+                "Gemma-3 weights must be a floating kind, not {kind:?}"
+            )));
         }
         let cfg = Gemma3TextConfig::from_json(&ck.config, &ck.config_path())?;
         if !cfg.tie_word_embeddings {
@@ -398,8 +531,11 @@ impl Gemma3 {
         }
         let prefix = if ck.model_type()? == "gemma3" {
             let names = ck.tensor_names()?;
-            let candidates: [&[&str]; 3] =
-                [&["model", "language_model"], &["language_model", "model"], &["model"]];
+            let candidates: [&[&str]; 3] = [
+                &["model", "language_model"],
+                &["language_model", "model"],
+                &["model"],
+            ];
             let found = candidates
                 .iter()
                 .find(|c| names.contains(&format!("{}.embed_tokens.weight", c.join("."))))
@@ -437,7 +573,10 @@ impl Gemma3 {
         let pos = Tensor::arange(t, (Kind::Float, inv_freq.device()));
         let freqs = pos.unsqueeze(1) * inv_freq.unsqueeze(0);
         let emb = Tensor::cat(&[&freqs, &freqs], -1);
-        (emb.cos().to_kind(self.kind).view([1, 1, t, -1]), emb.sin().to_kind(self.kind).view([1, 1, t, -1]))
+        (
+            emb.cos().to_kind(self.kind).view([1, 1, t, -1]),
+            emb.sin().to_kind(self.kind).view([1, 1, t, -1]),
+        )
     }
 
     fn rotate(x: &Tensor, cos: &Tensor, sin: &Tensor) -> Tensor {
@@ -466,10 +605,21 @@ impl Gemma3 {
         };
         let zero = Tensor::zeros([1], (self.kind, device));
         let negt = Tensor::full([1], neg, (self.kind, device));
-        (zero.where_self(&full_ok, &negt), zero.where_self(&slide_ok, &negt))
+        (
+            zero.where_self(&full_ok, &negt),
+            zero.where_self(&slide_ok, &negt),
+        )
     }
 
-    fn attention(&self, layer: &Layer, x: &Tensor, mask: &Tensor, cos: &Tensor, sin: &Tensor, train: bool) -> Tensor {
+    fn attention(
+        &self,
+        layer: &Layer,
+        x: &Tensor,
+        mask: &Tensor,
+        cos: &Tensor,
+        sin: &Tensor,
+        train: bool,
+    ) -> Tensor {
         let (b, t) = (x.size()[0], x.size()[1]);
         let hd = self.cfg.head_dim;
         let nh = self.cfg.num_attention_heads;
@@ -493,7 +643,16 @@ impl Gemma3 {
         let scale = self.cfg.query_pre_attn_scalar.powf(-0.5);
         // transformers' Gemma3Attention stores attn_logit_softcapping but never passes it to
         // the attention function; mirrored here (Gemma-3 checkpoints set it to null anyway).
-        let out = Tensor::scaled_dot_product_attention(&q, &k, &v, Some(mask), 0.0, false, scale, nkv != nh);
+        let out = Tensor::scaled_dot_product_attention(
+            &q,
+            &k,
+            &v,
+            Some(mask),
+            0.0,
+            false,
+            scale,
+            nkv != nh,
+        );
         let out = out.transpose(1, 2).reshape([b, t, nh * hd]);
         Self::linear(&out, &layer.o_proj)
     }
@@ -515,10 +674,20 @@ impl Gemma3 {
         let (cos_g, sin_g) = self.rope_tables(&self.inv_freq_global, t);
         let mut h = embeds.to_kind(self.kind);
         for layer in &self.layers {
-            let (m, c, s) =
-                if layer.sliding { (&slide_mask, &cos_l, &sin_l) } else { (&full_mask, &cos_g, &sin_g) };
+            let (m, c, s) = if layer.sliding {
+                (&slide_mask, &cos_l, &sin_l)
+            } else {
+                (&full_mask, &cos_g, &sin_g)
+            };
             let residual = &h;
-            let a = self.attention(layer, &self.rms_norm(&h, &layer.input_layernorm), m, c, s, train);
+            let a = self.attention(
+                layer,
+                &self.rms_norm(&h, &layer.input_layernorm),
+                m,
+                c,
+                s,
+                train,
+            );
             let h1 = residual + self.rms_norm(&a, &layer.post_attention_layernorm);
             let f = self.mlp(layer, &self.rms_norm(&h1, &layer.pre_feedforward_layernorm));
             h = &h1 + self.rms_norm(&f, &layer.post_feedforward_layernorm);
@@ -550,11 +719,19 @@ impl Backbone for Gemma3 {
         let e = Tensor::embedding(&self.embed_tokens, &ids, pad, false, false);
         // transformers: embed_scale (an f32 scalar) cast to the weights' dtype.
         let scale = (self.cfg.hidden_size as f64).sqrt() as f32;
-        let scale = Tensor::from_slice(&[scale]).to_kind(self.kind).to_device(self.vs.device());
+        let scale = Tensor::from_slice(&[scale])
+            .to_kind(self.kind)
+            .to_device(self.vs.device());
         e * scale
     }
 
-    fn answer_logits(&self, embeds: &Tensor, mask: &Tensor, answer_ids: &[i64], train: bool) -> Tensor {
+    fn answer_logits(
+        &self,
+        embeds: &Tensor,
+        mask: &Tensor,
+        answer_ids: &[i64],
+        train: bool,
+    ) -> Tensor {
         let device = self.vs.device();
         let mask = mask.to_device(device);
         let h = self.hidden(embeds, &mask, train);
@@ -577,7 +754,8 @@ impl Backbone for Gemma3 {
         let h = self.hidden(embeds, &mask, train);
         let h = self.rms_norm(&h, &self.norm).to_kind(Kind::Float);
         let m = mask.ne(0).to_kind(Kind::Float).unsqueeze(-1);
-        (h * &m).sum_dim_intlist(1, false, Kind::Float) / m.sum_dim_intlist(1, false, Kind::Float).clamp_min(1.0)
+        (h * &m).sum_dim_intlist(1, false, Kind::Float)
+            / m.sum_dim_intlist(1, false, Kind::Float).clamp_min(1.0)
     }
 
     fn var_store(&self) -> &nn::VarStore {
@@ -590,7 +768,10 @@ impl Backbone for Gemma3 {
 
     fn enable_lora(&mut self, path: &nn::Path, cfg: LoraConfig) -> Result<(), ModelError> {
         if cfg.rank <= 0 {
-            return Err(ModelError::Other(format!("LoRA rank must be positive, found {}", cfg.rank)));
+            return Err(ModelError::Other(format!(
+                "LoRA rank must be positive, found {}",
+                cfg.rank
+            )));
         }
         let d = self.cfg.hidden_size;
         let q_out = self.cfg.num_attention_heads * self.cfg.head_dim;

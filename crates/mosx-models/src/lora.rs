@@ -32,15 +32,31 @@ impl Lora {
         let rank = cfg.rank.max(1);
         // peft: kaiming_uniform_(a = sqrt(5)), i.e. U(-1/sqrt(in), 1/sqrt(in)).
         let bound = 1.0 / (in_dim.max(1) as f64).sqrt();
-        let a = path.var("lora_A", &[rank, in_dim], Init::Uniform { lo: -bound, up: bound });
+        let a = path.var(
+            "lora_A",
+            &[rank, in_dim],
+            Init::Uniform {
+                lo: -bound,
+                up: bound,
+            },
+        );
         let b = path.var("lora_B", &[out_dim, rank], Init::Const(0.0));
-        Lora { a, b, scale: cfg.alpha / rank as f64, dropout: cfg.dropout }
+        Lora {
+            a,
+            b,
+            scale: cfg.alpha / rank as f64,
+            dropout: cfg.dropout,
+        }
     }
 
     /// `base_out + scale * B(A(dropout(x)))`; `x` is `[.., in_dim]`, `base_out` `[.., out_dim]`.
     pub fn apply(&self, x: &Tensor, base_out: Tensor, train: bool) -> Tensor {
         let kind = x.kind();
-        let x = if train && self.dropout > 0.0 { x.dropout(self.dropout, true) } else { x.shallow_clone() };
+        let x = if train && self.dropout > 0.0 {
+            x.dropout(self.dropout, true)
+        } else {
+            x.shallow_clone()
+        };
         let a = self.a.to_kind(kind);
         let b = self.b.to_kind(kind);
         let delta = x.linear::<Tensor>(&a, None).linear::<Tensor>(&b, None);

@@ -27,7 +27,10 @@ pub struct ProbeResult {
 
 /// `[p_yes, p_no]` rows from `[B, 2]` answer logits.
 pub fn answer_probs(logits: &Tensor) -> Result<Vec<[f64; 2]>, ModelError> {
-    let p = logits.to_kind(tch::Kind::Double).softmax(-1, tch::Kind::Double).to_device(tch::Device::Cpu);
+    let p = logits
+        .to_kind(tch::Kind::Double)
+        .softmax(-1, tch::Kind::Double)
+        .to_device(tch::Device::Cpu);
     let flat: Vec<f64> = Vec::<f64>::try_from(p.flatten(0, -1))?;
     Ok(flat.chunks_exact(2).map(|c| [c[0], c[1]]).collect())
 }
@@ -40,9 +43,16 @@ pub fn probe(
     batch_size: usize,
 ) -> Result<Vec<ProbeResult>, ModelError> {
     let [yes_id, no_id] = tok.answer_ids("Yes", "No")?;
-    let encoded: Vec<Vec<i64>> = prompts.iter().map(|p| tok.encode(p, true)).collect::<Result<_, _>>()?;
+    let encoded: Vec<Vec<i64>> = prompts
+        .iter()
+        .map(|p| tok.encode(p, true))
+        .collect::<Result<_, _>>()?;
     if let Some(i) = encoded.iter().position(Vec::is_empty) {
-        return Err(ModelError::Other(format!("prompt {} encodes to no token: {:?}", i + 1, prompts[i])));
+        return Err(ModelError::Other(format!(
+            "prompt {} encodes to no token: {:?}",
+            i + 1,
+            prompts[i]
+        )));
     }
     let mut order: Vec<usize> = (0..prompts.len()).collect();
     order.sort_by_key(|&i| encoded[i].len());
@@ -69,6 +79,8 @@ pub fn probe(
     results
         .into_iter()
         .enumerate()
-        .map(|(i, r)| r.ok_or_else(|| ModelError::Other(format!("prompt {} was not scored", i + 1))))
+        .map(|(i, r)| {
+            r.ok_or_else(|| ModelError::Other(format!("prompt {} was not scored", i + 1)))
+        })
         .collect()
 }

@@ -145,7 +145,11 @@ struct Fields<'a> {
 
 impl Fields<'_> {
     fn err(&self, field: &str, message: impl Into<String>) -> ModelError {
-        ModelError::Config { path: self.path.to_path_buf(), field: field.into(), message: message.into() }
+        ModelError::Config {
+            path: self.path.to_path_buf(),
+            field: field.into(),
+            message: message.into(),
+        }
     }
 
     fn present(&self, field: &str) -> Option<&Value> {
@@ -155,7 +159,9 @@ impl Fields<'_> {
     fn int(&self, field: &str, default: i64) -> Result<i64, ModelError> {
         match self.present(field) {
             None => Ok(default),
-            Some(v) => v.as_i64().ok_or_else(|| self.err(field, format!("expected an integer, found {v}"))),
+            Some(v) => v
+                .as_i64()
+                .ok_or_else(|| self.err(field, format!("expected an integer, found {v}"))),
         }
     }
 
@@ -170,23 +176,29 @@ impl Fields<'_> {
     fn float(&self, field: &str, default: f64) -> Result<f64, ModelError> {
         match self.present(field) {
             None => Ok(default),
-            Some(v) => v.as_f64().ok_or_else(|| self.err(field, format!("expected a number, found {v}"))),
+            Some(v) => v
+                .as_f64()
+                .ok_or_else(|| self.err(field, format!("expected a number, found {v}"))),
         }
     }
 
     fn boolean(&self, field: &str) -> Result<Option<bool>, ModelError> {
         match self.present(field) {
             None => Ok(None),
-            Some(v) => v.as_bool().map(Some).ok_or_else(|| self.err(field, format!("expected a boolean, found {v}"))),
+            Some(v) => v
+                .as_bool()
+                .map(Some)
+                .ok_or_else(|| self.err(field, format!("expected a boolean, found {v}"))),
         }
     }
 
     fn string(&self, field: &str, default: &str) -> Result<String, ModelError> {
         match self.present(field) {
             None => Ok(default.to_string()),
-            Some(v) => {
-                v.as_str().map(str::to_string).ok_or_else(|| self.err(field, format!("expected a string, found {v}")))
-            }
+            Some(v) => v
+                .as_str()
+                .map(str::to_string)
+                .ok_or_else(|| self.err(field, format!("expected a string, found {v}"))),
         }
     }
 
@@ -195,11 +207,15 @@ impl Fields<'_> {
             None => Ok(default.to_vec()),
             Some(Value::Array(items)) => items
                 .iter()
-                .map(|v| v.as_i64().ok_or_else(|| self.err(field, format!("expected integers, found {v}"))))
+                .map(|v| {
+                    v.as_i64()
+                        .ok_or_else(|| self.err(field, format!("expected integers, found {v}")))
+                })
                 .collect(),
-            Some(v) => {
-                v.as_i64().map(|i| vec![i]).ok_or_else(|| self.err(field, format!("expected an integer, found {v}")))
-            }
+            Some(v) => v
+                .as_i64()
+                .map(|i| vec![i])
+                .ok_or_else(|| self.err(field, format!("expected an integer, found {v}"))),
         }
     }
 }
@@ -207,15 +223,21 @@ impl Fields<'_> {
 impl T5Config {
     /// Parses a `config.json` object; `path` names the file in errors.
     pub fn from_json(config: &Value, path: &Path) -> Result<T5Config, ModelError> {
-        let obj = config
-            .as_object()
-            .ok_or_else(|| ModelError::File { path: path.to_path_buf(), message: "expected a JSON object".into() })?;
+        let obj = config.as_object().ok_or_else(|| ModelError::File {
+            path: path.to_path_buf(),
+            message: "expected a JSON object".into(),
+        })?;
         let f = Fields { obj, path };
         let d = T5Config::default();
         if let Some(mt) = f.present("model_type") {
             match mt.as_str() {
                 Some("t5") | Some("mt5") => {}
-                _ => return Err(f.err("model_type", format!("expected \"t5\" or \"mt5\", found {mt}"))),
+                _ => {
+                    return Err(f.err(
+                        "model_type",
+                        format!("expected \"t5\" or \"mt5\", found {mt}"),
+                    ))
+                }
             }
         }
         let num_layers = f.positive("num_layers", d.num_layers)?;
@@ -228,10 +250,14 @@ impl T5Config {
             num_layers,
             num_decoder_layers: f.positive("num_decoder_layers", num_layers)?,
             num_heads: f.positive("num_heads", d.num_heads)?,
-            relative_attention_num_buckets: f
-                .positive("relative_attention_num_buckets", d.relative_attention_num_buckets)?,
-            relative_attention_max_distance: f
-                .positive("relative_attention_max_distance", d.relative_attention_max_distance)?,
+            relative_attention_num_buckets: f.positive(
+                "relative_attention_num_buckets",
+                d.relative_attention_num_buckets,
+            )?,
+            relative_attention_max_distance: f.positive(
+                "relative_attention_max_distance",
+                d.relative_attention_max_distance,
+            )?,
             dropout_rate: f.float("dropout_rate", d.dropout_rate)?,
             layer_norm_epsilon: f.float("layer_norm_epsilon", d.layer_norm_epsilon)?,
             feed_forward_proj: f.string("feed_forward_proj", &d.feed_forward_proj)?,
@@ -242,10 +268,16 @@ impl T5Config {
             decoder_start_token_id: f.int("decoder_start_token_id", pad_token_id)?,
         };
         if !(0.0..1.0).contains(&cfg.dropout_rate) {
-            return Err(f.err("dropout_rate", format!("must be in [0, 1), found {}", cfg.dropout_rate)));
+            return Err(f.err(
+                "dropout_rate",
+                format!("must be in [0, 1), found {}", cfg.dropout_rate),
+            ));
         }
         if !(cfg.layer_norm_epsilon >= 0.0) {
-            return Err(f.err("layer_norm_epsilon", format!("must be non-negative, found {}", cfg.layer_norm_epsilon)));
+            return Err(f.err(
+                "layer_norm_epsilon",
+                format!("must be non-negative, found {}", cfg.layer_norm_epsilon),
+            ));
         }
         if cfg.relative_attention_num_buckets < 4 {
             return Err(f.err("relative_attention_num_buckets", "must be at least 4"));
@@ -253,10 +285,14 @@ impl T5Config {
         if !(0..cfg.vocab_size).contains(&cfg.decoder_start_token_id) {
             return Err(f.err(
                 "decoder_start_token_id",
-                format!("{} is outside the vocabulary (size {})", cfg.decoder_start_token_id, cfg.vocab_size),
+                format!(
+                    "{} is outside the vocabulary (size {})",
+                    cfg.decoder_start_token_id, cfg.vocab_size
+                ),
             ));
         }
-        cfg.feed_forward().map_err(|m| f.err("feed_forward_proj", m))?;
+        cfg.feed_forward()
+            .map_err(|m| f.err("feed_forward_proj", m))?;
         Ok(cfg)
     }
 
@@ -267,17 +303,28 @@ impl T5Config {
         let (gated, act) = match parts.as_slice() {
             [act] => (false, *act),
             ["gated", act] => (true, *act),
-            _ => return Err(format!("\"{}\" is not of the form \"ACT\" or \"gated-ACT\"", self.feed_forward_proj)),
+            _ => {
+                return Err(format!(
+                    "\"{}\" is not of the form \"ACT\" or \"gated-ACT\"",
+                    self.feed_forward_proj
+                ))
+            }
         };
-        let act = if self.feed_forward_proj == "gated-gelu" { "gelu_new" } else { act };
-        let act = Activation::from_hf(act)
-            .ok_or_else(|| format!("unsupported activation \"{act}\" (relu, gelu, gelu_new, silu)"))?;
+        let act = if self.feed_forward_proj == "gated-gelu" {
+            "gelu_new"
+        } else {
+            act
+        };
+        let act = Activation::from_hf(act).ok_or_else(|| {
+            format!("unsupported activation \"{act}\" (relu, gelu, gelu_new, silu)")
+        })?;
         Ok((act, gated))
     }
 
     /// Whether the decoder output is multiplied by `d_model^-0.5` before the head.
     pub fn scales_decoder_output(&self) -> bool {
-        self.scale_decoder_outputs.unwrap_or(self.tie_word_embeddings)
+        self.scale_decoder_outputs
+            .unwrap_or(self.tie_word_embeddings)
     }
 
     /// `num_heads * d_kv`, the width of q/k/v.
@@ -322,7 +369,10 @@ pub struct T5LayerNorm {
 
 impl T5LayerNorm {
     pub fn new(path: &nn::Path, cfg: &T5Config) -> T5LayerNorm {
-        T5LayerNorm { weight: weight(path, "weight", &[cfg.d_model]), eps: cfg.layer_norm_epsilon }
+        T5LayerNorm {
+            weight: weight(path, "weight", &[cfg.d_model]),
+            eps: cfg.layer_norm_epsilon,
+        }
     }
 
     pub fn forward(&self, x: &Tensor) -> Tensor {
@@ -342,9 +392,17 @@ pub fn relative_position_bucket(
 ) -> Tensor {
     let (offset, distance, num_buckets) = if bidirectional {
         let half = num_buckets / 2;
-        (relative_position.gt(0).to_kind(Kind::Int64) * half, relative_position.abs(), half)
+        (
+            relative_position.gt(0).to_kind(Kind::Int64) * half,
+            relative_position.abs(),
+            half,
+        )
     } else {
-        (relative_position.zeros_like(), -relative_position.clamp_max(0), num_buckets)
+        (
+            relative_position.zeros_like(),
+            -relative_position.clamp_max(0),
+            num_buckets,
+        )
     };
     let max_exact = num_buckets / 2;
     let is_small = distance.lt(max_exact);
@@ -377,7 +435,12 @@ pub struct T5Attention {
 
 impl T5Attention {
     /// `path` is e.g. `encoder.block.0.layer.0.SelfAttention`.
-    pub fn new(path: &nn::Path, cfg: &T5Config, has_relative_bias: bool, bidirectional: bool) -> T5Attention {
+    pub fn new(
+        path: &nn::Path,
+        cfg: &T5Config,
+        has_relative_bias: bool,
+        bidirectional: bool,
+    ) -> T5Attention {
         let (d, inner) = (cfg.d_model, cfg.inner_dim());
         T5Attention {
             q: weight(&(path / "q"), "weight", &[inner, d]),
@@ -416,8 +479,12 @@ impl T5Attention {
         let device = table.device();
         let context = Tensor::arange(q_len, (Kind::Int64, device)).unsqueeze(1);
         let memory = Tensor::arange(k_len, (Kind::Int64, device)).unsqueeze(0);
-        let buckets =
-            relative_position_bucket(&(memory - context), self.bidirectional, self.num_buckets, self.max_distance);
+        let buckets = relative_position_bucket(
+            &(memory - context),
+            self.bidirectional,
+            self.num_buckets,
+            self.max_distance,
+        );
         let values = Tensor::embedding(table, &buckets, -1, false, false); // [q, k, H]
         Some(values.permute([2, 0, 1]).unsqueeze(0))
     }
@@ -429,7 +496,13 @@ impl T5Attention {
 
     /// `x` `[B, Tq, d]`; `kv` `[B, Tk, d]` for cross-attention (else `x`); `bias` is
     /// the additive position bias plus mask, broadcastable to `[B, H, Tq, Tk]`.
-    pub fn forward(&self, x: &Tensor, kv: Option<&Tensor>, bias: Option<&Tensor>, train: bool) -> Tensor {
+    pub fn forward(
+        &self,
+        x: &Tensor,
+        kv: Option<&Tensor>,
+        bias: Option<&Tensor>,
+        train: bool,
+    ) -> Tensor {
         let kv = kv.unwrap_or(x);
         let mut q = x.linear::<Tensor>(&self.q, None);
         if let Some(l) = &self.q_lora {
@@ -449,15 +522,23 @@ impl T5Attention {
         let probs = dropout(probs, self.dropout, train);
         let out = probs.matmul(&v).transpose(1, 2).contiguous();
         let (b, t) = (out.size()[0], out.size()[1]);
-        out.view([b, t, self.n_heads * self.d_kv]).linear::<Tensor>(&self.o, None)
+        out.view([b, t, self.n_heads * self.d_kv])
+            .linear::<Tensor>(&self.o, None)
     }
 }
 
 /// `wo(drop(act(wi x)))` or, gated, `wo(drop(act(wi_0 x) * wi_1 x))`.
 #[derive(Debug)]
 pub enum T5DenseFeedForward {
-    ActDense { wi: Tensor, wo: Tensor },
-    GatedActDense { wi_0: Tensor, wi_1: Tensor, wo: Tensor },
+    ActDense {
+        wi: Tensor,
+        wo: Tensor,
+    },
+    GatedActDense {
+        wi_0: Tensor,
+        wi_1: Tensor,
+        wo: Tensor,
+    },
 }
 
 /// Pre-norm feed-forward sub-layer (`layer.{1|2}`).
@@ -485,7 +566,12 @@ impl T5LayerFF {
                 wo: weight(&(&p / "wo"), "weight", &[d, ff]),
             }
         };
-        T5LayerFF { dense, act, layer_norm: T5LayerNorm::new(&(path / "layer_norm"), cfg), dropout: cfg.dropout_rate }
+        T5LayerFF {
+            dense,
+            act,
+            layer_norm: T5LayerNorm::new(&(path / "layer_norm"), cfg),
+            dropout: cfg.dropout_rate,
+        }
     }
 
     pub fn forward(&self, x: &Tensor, train: bool) -> Tensor {
@@ -496,7 +582,8 @@ impl T5LayerFF {
                 dropout(a, self.dropout, train).linear::<Tensor>(wo, None)
             }
             T5DenseFeedForward::GatedActDense { wi_0, wi_1, wo } => {
-                let g = self.act.apply(&h.linear::<Tensor>(wi_0, None)) * h.linear::<Tensor>(wi_1, None);
+                let g = self.act.apply(&h.linear::<Tensor>(wi_0, None))
+                    * h.linear::<Tensor>(wi_1, None);
                 dropout(g, self.dropout, train).linear::<Tensor>(wo, None)
             }
         };
@@ -513,7 +600,13 @@ pub struct T5LayerAttention {
 }
 
 impl T5LayerAttention {
-    fn new(path: &nn::Path, name: &str, cfg: &T5Config, has_bias: bool, bidirectional: bool) -> T5LayerAttention {
+    fn new(
+        path: &nn::Path,
+        name: &str,
+        cfg: &T5Config,
+        has_bias: bool,
+        bidirectional: bool,
+    ) -> T5LayerAttention {
         T5LayerAttention {
             attention: T5Attention::new(&(path / name), cfg, has_bias, bidirectional),
             layer_norm: T5LayerNorm::new(&(path / "layer_norm"), cfg),
@@ -521,7 +614,13 @@ impl T5LayerAttention {
         }
     }
 
-    fn forward(&self, x: &Tensor, kv: Option<&Tensor>, bias: Option<&Tensor>, train: bool) -> Tensor {
+    fn forward(
+        &self,
+        x: &Tensor,
+        kv: Option<&Tensor>,
+        bias: Option<&Tensor>,
+        train: bool,
+    ) -> Tensor {
         let h = self.layer_norm.forward(x);
         let h = self.attention.forward(&h, kv, bias, train);
         x + dropout(h, self.dropout, train)
@@ -537,17 +636,34 @@ pub struct T5Block {
 }
 
 impl T5Block {
-    pub fn new(path: &nn::Path, cfg: &T5Config, ff: (Activation, bool), first: bool, decoder: bool) -> T5Block {
+    pub fn new(
+        path: &nn::Path,
+        cfg: &T5Config,
+        ff: (Activation, bool),
+        first: bool,
+        decoder: bool,
+    ) -> T5Block {
         let (act, gated) = ff;
         let layer = path / "layer";
-        let self_attention = T5LayerAttention::new(&(&layer / 0), "SelfAttention", cfg, first, !decoder);
-        let cross_attention =
-            decoder.then(|| T5LayerAttention::new(&(&layer / 1), "EncDecAttention", cfg, false, true));
+        let self_attention =
+            T5LayerAttention::new(&(&layer / 0), "SelfAttention", cfg, first, !decoder);
+        let cross_attention = decoder
+            .then(|| T5LayerAttention::new(&(&layer / 1), "EncDecAttention", cfg, false, true));
         let ff = T5LayerFF::new(&(&layer / if decoder { 2 } else { 1 }), cfg, act, gated);
-        T5Block { self_attention, cross_attention, ff }
+        T5Block {
+            self_attention,
+            cross_attention,
+            ff,
+        }
     }
 
-    pub fn forward(&self, x: &Tensor, self_bias: &Tensor, encoder: Option<(&Tensor, &Tensor)>, train: bool) -> Tensor {
+    pub fn forward(
+        &self,
+        x: &Tensor,
+        self_bias: &Tensor,
+        encoder: Option<(&Tensor, &Tensor)>,
+        train: bool,
+    ) -> Tensor {
         let mut h = self.self_attention.forward(x, None, Some(self_bias), train);
         if let (Some(cross), Some((enc, enc_bias))) = (&self.cross_attention, encoder) {
             h = cross.forward(&h, Some(enc), Some(enc_bias), train);
@@ -568,9 +684,15 @@ pub struct T5Stack {
 impl T5Stack {
     /// `path` is `encoder` or `decoder`.
     pub fn new(path: &nn::Path, cfg: &T5Config, ff: (Activation, bool), decoder: bool) -> T5Stack {
-        let n = if decoder { cfg.num_decoder_layers } else { cfg.num_layers };
+        let n = if decoder {
+            cfg.num_decoder_layers
+        } else {
+            cfg.num_layers
+        };
         let block = path / "block";
-        let blocks = (0..n).map(|i| T5Block::new(&(&block / i), cfg, ff, i == 0, decoder)).collect();
+        let blocks = (0..n)
+            .map(|i| T5Block::new(&(&block / i), cfg, ff, i == 0, decoder))
+            .collect();
         T5Stack {
             blocks,
             final_layer_norm: T5LayerNorm::new(&(path / "final_layer_norm"), cfg),
@@ -592,7 +714,11 @@ impl T5Stack {
         let kind = embeds.kind();
         let device = embeds.device();
         let t = embeds.size()[1];
-        let mut bias = match self.blocks.first().and_then(|b| b.self_attention.attention.compute_bias(t, t)) {
+        let mut bias = match self
+            .blocks
+            .first()
+            .and_then(|b| b.self_attention.attention.compute_bias(t, t))
+        {
             Some(b) => b.to_kind(kind),
             None => Tensor::zeros([1, 1, t, t], (kind, device)),
         };
@@ -614,7 +740,10 @@ impl T5Stack {
     fn attentions_mut(&mut self) -> Vec<(String, &mut T5Attention)> {
         let mut out = Vec::new();
         for (i, block) in self.blocks.iter_mut().enumerate() {
-            out.push((format!("{i}.layer.0.SelfAttention"), &mut block.self_attention.attention));
+            out.push((
+                format!("{i}.layer.0.SelfAttention"),
+                &mut block.self_attention.attention,
+            ));
             if let Some(cross) = block.cross_attention.as_mut() {
                 out.push((format!("{i}.layer.1.EncDecAttention"), &mut cross.attention));
             }
@@ -666,7 +795,9 @@ impl std::fmt::Debug for T5 {
 fn check_kind(kind: Kind) -> Result<(), ModelError> {
     match kind {
         Kind::Float | Kind::BFloat16 | Kind::Half | Kind::Double => Ok(()),
-        other => Err(ModelError::Other(format!("T5 weights must be a floating kind, not {other:?}"))),
+        other => Err(ModelError::Other(format!(
+            "T5 weights must be a floating kind, not {other:?}"
+        ))),
     }
 }
 
@@ -674,18 +805,25 @@ fn check_kind(kind: Kind) -> Result<(), ModelError> {
 pub fn safetensors_has_tensor(files: &[PathBuf], name: &str) -> Result<bool, ModelError> {
     const MAX_HEADER: u64 = 256 << 20;
     for path in files {
-        let err = |m: String| ModelError::File { path: path.clone(), message: m };
+        let err = |m: String| ModelError::File {
+            path: path.clone(),
+            message: m,
+        };
         let mut f = File::open(path).map_err(|e| err(e.to_string()))?;
         let mut len = [0u8; 8];
-        f.read_exact(&mut len).map_err(|e| err(format!("cannot read the safetensors header length: {e}")))?;
+        f.read_exact(&mut len)
+            .map_err(|e| err(format!("cannot read the safetensors header length: {e}")))?;
         let n = u64::from_le_bytes(len);
         if n > MAX_HEADER {
-            return Err(err(format!("safetensors header of {n} bytes is implausibly large")));
+            return Err(err(format!(
+                "safetensors header of {n} bytes is implausibly large"
+            )));
         }
         let mut buf = vec![0u8; n as usize];
-        f.read_exact(&mut buf).map_err(|e| err(format!("truncated safetensors header: {e}")))?;
-        let header: Value =
-            serde_json::from_slice(&buf).map_err(|e| err(format!("invalid safetensors header JSON: {e}")))?;
+        f.read_exact(&mut buf)
+            .map_err(|e| err(format!("truncated safetensors header: {e}")))?;
+        let header: Value = serde_json::from_slice(&buf)
+            .map_err(|e| err(format!("invalid safetensors header JSON: {e}")))?;
         if header.get(name).is_some() {
             return Ok(true);
         }
@@ -697,18 +835,42 @@ impl T5 {
     /// Builds the variables (zero-filled, of `kind` on `device`) for `cfg`; the head is
     /// `lm_head.weight` when `untied_head`, else `shared.weight`. Weights must be loaded
     /// afterwards (see [`T5::load`]).
-    pub fn new(cfg: T5Config, untied_head: bool, device: Device, kind: Kind) -> Result<T5, ModelError> {
+    pub fn new(
+        cfg: T5Config,
+        untied_head: bool,
+        device: Device,
+        kind: Kind,
+    ) -> Result<T5, ModelError> {
         check_kind(kind)?;
-        let ff =
-            cfg.feed_forward().map_err(|m| ModelError::Other(format!("T5 config field `feed_forward_proj`: {m}")))?;
+        let ff = cfg
+            .feed_forward()
+            .map_err(|m| ModelError::Other(format!("T5 config field `feed_forward_proj`: {m}")))?;
         let mut vs = nn::VarStore::new(device);
         vs.set_kind(kind);
         let root = vs.root();
-        let shared = weight(&(&root / "shared"), "weight", &[cfg.vocab_size, cfg.d_model]);
+        let shared = weight(
+            &(&root / "shared"),
+            "weight",
+            &[cfg.vocab_size, cfg.d_model],
+        );
         let encoder = T5Stack::new(&(&root / "encoder"), &cfg, ff, false);
         let decoder = T5Stack::new(&(&root / "decoder"), &cfg, ff, true);
-        let lm_head = untied_head.then(|| weight(&(&root / "lm_head"), "weight", &[cfg.vocab_size, cfg.d_model]));
-        Ok(T5 { cfg, vs, shared, encoder, decoder, lm_head, lora_enabled: false })
+        let lm_head = untied_head.then(|| {
+            weight(
+                &(&root / "lm_head"),
+                "weight",
+                &[cfg.vocab_size, cfg.d_model],
+            )
+        });
+        Ok(T5 {
+            cfg,
+            vs,
+            shared,
+            encoder,
+            decoder,
+            lm_head,
+            lora_enabled: false,
+        })
     }
 
     /// Reads the config, decides tied vs untied head from the weight files and loads
@@ -742,9 +904,17 @@ impl T5 {
 
     /// Decoder hidden states `[B, L, d]` for `decoder_ids` `[B, L]` (causal, no decoder
     /// padding mask), already scaled for the head when the config says so.
-    pub fn decode(&self, decoder_ids: &Tensor, encoded: &Tensor, mask: &Tensor, train: bool) -> Tensor {
+    pub fn decode(
+        &self,
+        decoder_ids: &Tensor,
+        encoded: &Tensor,
+        mask: &Tensor,
+        train: bool,
+    ) -> Tensor {
         let dec = self.embed(decoder_ids);
-        let h = self.decoder.forward(&dec, None, Some((encoded, mask)), train);
+        let h = self
+            .decoder
+            .forward(&dec, None, Some((encoded, mask)), train);
         if self.cfg.scales_decoder_output() {
             h * (self.cfg.d_model as f64).powf(-0.5)
         } else {
@@ -754,16 +924,27 @@ impl T5 {
 
     /// Full-vocabulary logits `[B, L, vocab]` (HF's `T5ForConditionalGeneration.forward`
     /// with `inputs_embeds`); for checks and generation, not for answer scoring.
-    pub fn full_logits(&self, embeds: &Tensor, mask: &Tensor, decoder_ids: &Tensor, train: bool) -> Tensor {
+    pub fn full_logits(
+        &self,
+        embeds: &Tensor,
+        mask: &Tensor,
+        decoder_ids: &Tensor,
+        train: bool,
+    ) -> Tensor {
         let enc = self.encode(embeds, mask, train);
-        self.decode(decoder_ids, &enc, mask, train).linear::<Tensor>(self.head_weight(), None)
+        self.decode(decoder_ids, &enc, mask, train)
+            .linear::<Tensor>(self.head_weight(), None)
     }
 
     /// Scaled decoder state `[B, d]` at the first step (input `decoder_start_token_id`).
     pub fn first_step_hidden(&self, embeds: &Tensor, mask: &Tensor, train: bool) -> Tensor {
         let b = embeds.size()[0];
         let enc = self.encode(embeds, mask, train);
-        let start = Tensor::full([b, 1], self.cfg.decoder_start_token_id, (Kind::Int64, embeds.device()));
+        let start = Tensor::full(
+            [b, 1],
+            self.cfg.decoder_start_token_id,
+            (Kind::Int64, embeds.device()),
+        );
         self.decode(&start, &enc, mask, train).squeeze_dim(1)
     }
 }
@@ -791,9 +972,21 @@ impl Backbone for T5 {
 
     /// Panics if an answer id is outside the vocabulary (callers take them from the
     /// checkpoint's own tokenizer).
-    fn answer_logits(&self, embeds: &Tensor, mask: &Tensor, answer_ids: &[i64], train: bool) -> Tensor {
-        if let Some(bad) = answer_ids.iter().find(|&&id| !(0..self.cfg.vocab_size).contains(&id)) {
-            panic!("answer id {bad} is outside the T5 vocabulary (size {})", self.cfg.vocab_size);
+    fn answer_logits(
+        &self,
+        embeds: &Tensor,
+        mask: &Tensor,
+        answer_ids: &[i64],
+        train: bool,
+    ) -> Tensor {
+        if let Some(bad) = answer_ids
+            .iter()
+            .find(|&&id| !(0..self.cfg.vocab_size).contains(&id))
+        {
+            panic!(
+                "answer id {bad} is outside the T5 vocabulary (size {})",
+                self.cfg.vocab_size
+            );
         }
         let h = self.first_step_hidden(embeds, mask, train);
         let ids = Tensor::from_slice(answer_ids).to_device(h.device());
@@ -815,7 +1008,9 @@ impl Backbone for T5 {
 
     fn enable_lora(&mut self, path: &nn::Path, cfg: LoraConfig) -> Result<(), ModelError> {
         if self.lora_enabled {
-            return Err(ModelError::Other("LoRA adapters are already enabled on this T5".into()));
+            return Err(ModelError::Other(
+                "LoRA adapters are already enabled on this T5".into(),
+            ));
         }
         if cfg.rank < 1 || !cfg.alpha.is_finite() || !(0.0..1.0).contains(&cfg.dropout) {
             return Err(ModelError::Other(format!(
@@ -823,9 +1018,14 @@ impl Backbone for T5 {
                 cfg.rank, cfg.alpha, cfg.dropout
             )));
         }
-        for (stack_name, stack) in [("encoder", &mut self.encoder), ("decoder", &mut self.decoder)] {
+        for (stack_name, stack) in [
+            ("encoder", &mut self.encoder),
+            ("decoder", &mut self.decoder),
+        ] {
             for (suffix, attention) in stack.attentions_mut() {
-                let p = suffix.split('.').fold(path / stack_name / "block", |p, part| p / part);
+                let p = suffix
+                    .split('.')
+                    .fold(path / stack_name / "block", |p, part| p / part);
                 attention.enable_lora(&p, cfg);
             }
         }

@@ -30,7 +30,10 @@ pub struct TextTokenizer {
 
 impl std::fmt::Debug for TextTokenizer {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("TextTokenizer").field("path", &self.path).field("pad_id", &self.pad_id).finish()
+        f.debug_struct("TextTokenizer")
+            .field("path", &self.path)
+            .field("pad_id", &self.pad_id)
+            .finish()
     }
 }
 
@@ -39,7 +42,10 @@ impl TextTokenizer {
     pub fn from_file(path: impl AsRef<Path>) -> Result<TextTokenizer, ModelError> {
         let path = path.as_ref();
         if !path.is_file() {
-            return Err(ModelError::File { path: path.to_path_buf(), message: "tokenizer file not found".into() });
+            return Err(ModelError::File {
+                path: path.to_path_buf(),
+                message: "tokenizer file not found".into(),
+            });
         }
         let inner = Tokenizer::from_file(path).map_err(|e| ModelError::File {
             path: path.to_path_buf(),
@@ -50,7 +56,11 @@ impl TextTokenizer {
             .map(|p| p.pad_id as i64)
             .or_else(|| inner.token_to_id("<pad>").map(i64::from))
             .unwrap_or(0);
-        Ok(TextTokenizer { inner, path: path.to_path_buf(), pad_id })
+        Ok(TextTokenizer {
+            inner,
+            path: path.to_path_buf(),
+            pad_id,
+        })
     }
 
     /// Replaces the pad id (e.g. by `config.json`'s `pad_token_id`).
@@ -71,16 +81,22 @@ impl TextTokenizer {
 
     /// Token ids of `text`.
     pub fn encode(&self, text: &str, add_special_tokens: bool) -> Result<Vec<i64>, ModelError> {
-        let enc = self.inner.encode(text, add_special_tokens).map_err(|e| ModelError::File {
-            path: self.path.clone(),
-            message: format!("cannot encode {text:?}: {e}"),
-        })?;
+        let enc = self
+            .inner
+            .encode(text, add_special_tokens)
+            .map_err(|e| ModelError::File {
+                path: self.path.clone(),
+                message: format!("cannot encode {text:?}: {e}"),
+            })?;
         Ok(enc.get_ids().iter().map(|&i| i64::from(i)).collect())
     }
 
     /// Encodes every text (with special tokens) into one right-padded batch.
     pub fn encode_batch(&self, texts: &[impl AsRef<str>]) -> Result<TokenBatch, ModelError> {
-        let ids = texts.iter().map(|t| self.encode(t.as_ref(), true)).collect::<Result<Vec<_>, _>>()?;
+        let ids = texts
+            .iter()
+            .map(|t| self.encode(t.as_ref(), true))
+            .collect::<Result<Vec<_>, _>>()?;
         Ok(pad_batch(&ids, self.pad_id))
     }
 
@@ -91,7 +107,9 @@ impl TextTokenizer {
 
     /// The string of one id, if it exists.
     pub fn id_token(&self, id: i64) -> Option<String> {
-        u32::try_from(id).ok().and_then(|i| self.inner.id_to_token(i))
+        u32::try_from(id)
+            .ok()
+            .and_then(|i| self.inner.id_to_token(i))
     }
 
     /// `[id(yes), id(no)]` by the rule in the module note.
@@ -100,7 +118,11 @@ impl TextTokenizer {
     }
 
     fn answer_id(&self, word: &str) -> Result<i64, ModelError> {
-        let text = if word.starts_with(char::is_whitespace) { word.to_string() } else { format!(" {word}") };
+        let text = if word.starts_with(char::is_whitespace) {
+            word.to_string()
+        } else {
+            format!(" {word}")
+        };
         let ids = self.encode(&text, false)?;
         ids.first().copied().ok_or_else(|| ModelError::File {
             path: self.path.clone(),
@@ -117,7 +139,9 @@ pub fn pad_batch(rows: &[Vec<i64>], pad_id: i64) -> TokenBatch {
     let mut mask = vec![0i64; b * t];
     for (r, row) in rows.iter().enumerate() {
         ids[r * t..r * t + row.len()].copy_from_slice(row);
-        mask[r * t..r * t + row.len()].iter_mut().for_each(|m| *m = 1);
+        mask[r * t..r * t + row.len()]
+            .iter_mut()
+            .for_each(|m| *m = 1);
     }
     let shape = [b as i64, t as i64];
     TokenBatch {

@@ -22,7 +22,9 @@ fn copy_golden() -> tempfile::TempDir {
 }
 
 fn load_err(dir: &Path) -> String {
-    match Checkpoint::resolve(dir.to_str().unwrap()).and_then(|ck| load_backbone(&ck, Device::Cpu, Kind::Float)) {
+    match Checkpoint::resolve(dir.to_str().unwrap())
+        .and_then(|ck| load_backbone(&ck, Device::Cpu, Kind::Float))
+    {
         Ok(_) => panic!("loading {} should fail", dir.display()),
         Err(e) => e.to_string(),
     }
@@ -42,7 +44,11 @@ fn golden_tensors() -> Vec<(String, Tensor)> {
 #[test]
 fn missing_weights_file_is_named() {
     let tmp = tempfile::tempdir().unwrap();
-    std::fs::copy(golden_dir().join("config.json"), tmp.path().join("config.json")).unwrap();
+    std::fs::copy(
+        golden_dir().join("config.json"),
+        tmp.path().join("config.json"),
+    )
+    .unwrap();
     let err = load_err(tmp.path());
     assert!(err.contains("model.safetensors"), "{err}");
 }
@@ -50,16 +56,27 @@ fn missing_weights_file_is_named() {
 #[test]
 fn pickles_are_refused() {
     let tmp = tempfile::tempdir().unwrap();
-    std::fs::copy(golden_dir().join("config.json"), tmp.path().join("config.json")).unwrap();
+    std::fs::copy(
+        golden_dir().join("config.json"),
+        tmp.path().join("config.json"),
+    )
+    .unwrap();
     std::fs::write(tmp.path().join("pytorch_model.bin"), b"not read").unwrap();
     let err = load_err(tmp.path());
-    assert!(err.contains("pytorch_model.bin") && err.contains("only safetensors"), "{err}");
+    assert!(
+        err.contains("pytorch_model.bin") && err.contains("only safetensors"),
+        "{err}"
+    );
 }
 
 #[test]
 fn missing_config_is_named() {
     let tmp = tempfile::tempdir().unwrap();
-    std::fs::copy(golden_dir().join("model.safetensors"), tmp.path().join("model.safetensors")).unwrap();
+    std::fs::copy(
+        golden_dir().join("model.safetensors"),
+        tmp.path().join("model.safetensors"),
+    )
+    .unwrap();
     let err = load_err(tmp.path());
     assert!(err.contains("config.json"), "{err}");
 }
@@ -71,61 +88,101 @@ fn truncated_file_names_file_and_tensor() {
     let bytes = std::fs::read(&path).unwrap();
     std::fs::write(&path, &bytes[..bytes.len() / 2]).unwrap();
     let err = load_err(tmp.path());
-    assert!(err.contains("model.safetensors") && err.contains("truncated") && err.contains("tensor `model."), "{err}");
+    assert!(
+        err.contains("model.safetensors")
+            && err.contains("truncated")
+            && err.contains("tensor `model."),
+        "{err}"
+    );
     // Cut inside the header: the file is named.
     std::fs::write(&path, &bytes[..20]).unwrap();
     let err = load_err(tmp.path());
-    assert!(err.contains("model.safetensors") && err.contains("truncated"), "{err}");
+    assert!(
+        err.contains("model.safetensors") && err.contains("truncated"),
+        "{err}"
+    );
 }
 
 #[test]
 fn shape_mismatch_names_file_and_tensor() {
     let tmp = copy_golden();
     let cfg_path = tmp.path().join("config.json");
-    let mut cfg: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&cfg_path).unwrap()).unwrap();
+    let mut cfg: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&cfg_path).unwrap()).unwrap();
     cfg["intermediate_size"] = 96.into();
     std::fs::write(&cfg_path, cfg.to_string()).unwrap();
     let err = load_err(tmp.path());
-    assert!(err.contains("model.safetensors") && err.contains("shape mismatch") && err.contains("mlp."), "{err}");
-    assert!(err.contains("[64, 128]") || err.contains("[128, 64]"), "{err}");
+    assert!(
+        err.contains("model.safetensors") && err.contains("shape mismatch") && err.contains("mlp."),
+        "{err}"
+    );
+    assert!(
+        err.contains("[64, 128]") || err.contains("[128, 64]"),
+        "{err}"
+    );
 }
 
 #[test]
 fn missing_tensor_is_named() {
     let tmp = copy_golden();
-    let kept: Vec<(String, Tensor)> = golden_tensors().into_iter().filter(|(n, _)| n != "model.norm.weight").collect();
+    let kept: Vec<(String, Tensor)> = golden_tensors()
+        .into_iter()
+        .filter(|(n, _)| n != "model.norm.weight")
+        .collect();
     Tensor::write_safetensors(&kept, tmp.path().join("model.safetensors")).unwrap();
     let err = load_err(tmp.path());
-    assert!(err.contains("model.safetensors") && err.contains("`model.norm.weight`") && err.contains("missing"), "{err}");
+    assert!(
+        err.contains("model.safetensors")
+            && err.contains("`model.norm.weight`")
+            && err.contains("missing"),
+        "{err}"
+    );
 }
 
 #[test]
 fn unknown_model_type_is_named() {
     let tmp = copy_golden();
     let cfg_path = tmp.path().join("config.json");
-    let mut cfg: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&cfg_path).unwrap()).unwrap();
+    let mut cfg: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&cfg_path).unwrap()).unwrap();
     cfg["model_type"] = "llama".into();
     std::fs::write(&cfg_path, cfg.to_string()).unwrap();
     let err = load_err(tmp.path());
-    assert!(err.contains("config.json") && err.contains("model_type") && err.contains("llama"), "{err}");
+    assert!(
+        err.contains("config.json") && err.contains("model_type") && err.contains("llama"),
+        "{err}"
+    );
 }
 
 #[test]
 fn missing_tokenizer_is_named() {
     let ck = Checkpoint::resolve(golden_dir().to_str().unwrap()).unwrap();
-    let err = TextTokenizer::from_file(&ck.tokenizer_file).unwrap_err().to_string();
-    assert!(err.contains("tokenizer.json") && err.contains("not found"), "{err}");
+    let err = TextTokenizer::from_file(&ck.tokenizer_file)
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("tokenizer.json") && err.contains("not found"),
+        "{err}"
+    );
 }
 
 #[test]
 fn sharded_and_bf16_checkpoints_load() {
     let reference = {
         let ck = Checkpoint::resolve(golden_dir().to_str().unwrap()).unwrap();
-        probe_logits(load_backbone(&ck, Device::Cpu, Kind::Float).unwrap().as_ref())
+        probe_logits(
+            load_backbone(&ck, Device::Cpu, Kind::Float)
+                .unwrap()
+                .as_ref(),
+        )
     };
     // Two shards plus an index.
     let tmp = tempfile::tempdir().unwrap();
-    std::fs::copy(golden_dir().join("config.json"), tmp.path().join("config.json")).unwrap();
+    std::fs::copy(
+        golden_dir().join("config.json"),
+        tmp.path().join("config.json"),
+    )
+    .unwrap();
     let all = golden_tensors();
     let (a, b): (Vec<_>, Vec<_>) = all.into_iter().enumerate().partition(|(i, _)| i % 2 == 0);
     let a: Vec<(String, Tensor)> = a.into_iter().map(|(_, x)| x).collect();
@@ -140,26 +197,54 @@ fn sharded_and_bf16_checkpoints_load() {
         map.insert(n.clone(), "model-00002-of-00002.safetensors".into());
     }
     let index = serde_json::json!({"metadata": {}, "weight_map": map});
-    std::fs::write(tmp.path().join("model.safetensors.index.json"), index.to_string()).unwrap();
+    std::fs::write(
+        tmp.path().join("model.safetensors.index.json"),
+        index.to_string(),
+    )
+    .unwrap();
     let ck = Checkpoint::resolve(tmp.path().to_str().unwrap()).unwrap();
     assert_eq!(ck.weight_files.len(), 2);
-    let sharded = probe_logits(load_backbone(&ck, Device::Cpu, Kind::Float).unwrap().as_ref());
+    let sharded = probe_logits(
+        load_backbone(&ck, Device::Cpu, Kind::Float)
+            .unwrap()
+            .as_ref(),
+    );
     assert!((&sharded - &reference).abs().max().double_value(&[]) == 0.0);
 
     // bf16 and f16 in the file, loaded into f32 variables.
     for kind in [Kind::BFloat16, Kind::Half] {
         let tmp = tempfile::tempdir().unwrap();
-        std::fs::copy(golden_dir().join("config.json"), tmp.path().join("config.json")).unwrap();
-        let conv: Vec<(String, Tensor)> = golden_tensors().into_iter().map(|(n, t)| (n, t.to_kind(kind))).collect();
+        std::fs::copy(
+            golden_dir().join("config.json"),
+            tmp.path().join("config.json"),
+        )
+        .unwrap();
+        let conv: Vec<(String, Tensor)> = golden_tensors()
+            .into_iter()
+            .map(|(n, t)| (n, t.to_kind(kind)))
+            .collect();
         Tensor::write_safetensors(&conv, tmp.path().join("model.safetensors")).unwrap();
         let ck = Checkpoint::resolve(tmp.path().to_str().unwrap()).unwrap();
         let model = load_backbone(&ck, Device::Cpu, Kind::Float).unwrap();
         // The loaded variables are exactly the rounded weights, widened.
         let emb = model.var_store().variables()["model.embed_tokens.weight"].shallow_clone();
-        let want = golden_tensors().into_iter().find(|(n, _)| n == "model.embed_tokens.weight").unwrap().1;
+        let want = golden_tensors()
+            .into_iter()
+            .find(|(n, _)| n == "model.embed_tokens.weight")
+            .unwrap()
+            .1;
         assert_eq!(emb.kind(), Kind::Float);
-        assert!((emb - want.to_kind(kind).to_kind(Kind::Float)).abs().max().double_value(&[]) == 0.0);
-        let d = (probe_logits(model.as_ref()) - &reference).abs().max().double_value(&[]);
+        assert!(
+            (emb - want.to_kind(kind).to_kind(Kind::Float))
+                .abs()
+                .max()
+                .double_value(&[])
+                == 0.0
+        );
+        let d = (probe_logits(model.as_ref()) - &reference)
+            .abs()
+            .max()
+            .double_value(&[]);
         assert!(d > 0.0 && d < 0.2, "{kind:?} weights moved logits by {d}");
     }
 }
@@ -189,7 +274,13 @@ fn hf_cache_layout_and_content_hash() {
     std::env::remove_var("HF_HOME");
 
     let h1 = ck.content_hash().unwrap();
-    assert_eq!(h1, Checkpoint::resolve(golden_dir().to_str().unwrap()).unwrap().content_hash().unwrap());
+    assert_eq!(
+        h1,
+        Checkpoint::resolve(golden_dir().to_str().unwrap())
+            .unwrap()
+            .content_hash()
+            .unwrap()
+    );
     assert_eq!(h1.len(), 64);
     let mut cfg: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(snap.join("config.json")).unwrap()).unwrap();
@@ -205,9 +296,15 @@ fn chunked_loading_matches_whole_tensor_loading() {
     let want = reference.var_store().variables();
     // bf16 in the file too: conversion happens per chunk.
     let tmp = tempfile::tempdir().unwrap();
-    std::fs::copy(golden_dir().join("config.json"), tmp.path().join("config.json")).unwrap();
-    let conv: Vec<(String, Tensor)> =
-        golden_tensors().into_iter().map(|(n, t)| (n, t.to_kind(Kind::BFloat16))).collect();
+    std::fs::copy(
+        golden_dir().join("config.json"),
+        tmp.path().join("config.json"),
+    )
+    .unwrap();
+    let conv: Vec<(String, Tensor)> = golden_tensors()
+        .into_iter()
+        .map(|(n, t)| (n, t.to_kind(Kind::BFloat16)))
+        .collect();
     Tensor::write_safetensors(&conv, tmp.path().join("model.safetensors")).unwrap();
     let ck_bf16 = Checkpoint::resolve(tmp.path().to_str().unwrap()).unwrap();
     // 1 byte: one row per read; 1000 bytes: several rows and a short last chunk; huge: one read.
@@ -219,13 +316,21 @@ fn chunked_loading_matches_whole_tensor_loading() {
                     let _ = v.fill_(0.0);
                 }
             });
-            ck.load_weights_chunked(model.var_store_mut(), chunk).unwrap();
+            ck.load_weights_chunked(model.var_store_mut(), chunk)
+                .unwrap();
             let got = model.var_store().variables();
             assert_eq!(got.len(), want.len());
             for (name, w) in &want {
-                let w = if bf16 { w.to_kind(Kind::BFloat16).to_kind(Kind::Float) } else { w.shallow_clone() };
+                let w = if bf16 {
+                    w.to_kind(Kind::BFloat16).to_kind(Kind::Float)
+                } else {
+                    w.shallow_clone()
+                };
                 let d = (&got[name] - w).abs().max().double_value(&[]);
-                assert!(d == 0.0, "{name} differs by {d} with chunk {chunk} (bf16 file: {bf16})");
+                assert!(
+                    d == 0.0,
+                    "{name} differs by {d} with chunk {chunk} (bf16 file: {bf16})"
+                );
             }
         }
     }

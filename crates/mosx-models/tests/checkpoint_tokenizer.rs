@@ -70,5 +70,8 @@ fn invalid_tokenizer_file_is_named() {
     let path = tmp.path().join("tokenizer.json");
     std::fs::write(&path, "{not json").unwrap();
     let err = TextTokenizer::from_file(&path).unwrap_err().to_string();
-    assert!(err.contains("tokenizer.json") && err.contains("cannot load tokenizer"), "{err}");
+    assert!(
+        err.contains("tokenizer.json") && err.contains("cannot load tokenizer"),
+        "{err}"
+    );
 }

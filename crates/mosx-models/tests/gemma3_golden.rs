@@ -16,7 +16,8 @@ fn golden_dir() -> PathBuf {
 }
 
 fn golden() -> Value {
-    serde_json::from_str(&std::fs::read_to_string(golden_dir().join("golden.json")).unwrap()).unwrap()
+    serde_json::from_str(&std::fs::read_to_string(golden_dir().join("golden.json")).unwrap())
+        .unwrap()
 }
 
 fn tensor_2d_i64(v: &Value) -> Tensor {
@@ -37,12 +38,17 @@ fn inputs(model: &dyn Backbone, g: &Value, case: &Value) -> (Tensor, Tensor) {
     let mask = tensor_2d_i64(&case["attention_mask"]).to_device(model.device());
     let emb = model.embed(&ids);
     if case["soft_prompt"].as_bool().unwrap() {
-        let soft = tensor_2d_f32(&g["soft_prompt"]).to_kind(model.kind()).to_device(model.device());
+        let soft = tensor_2d_f32(&g["soft_prompt"])
+            .to_kind(model.kind())
+            .to_device(model.device());
         let b = ids.size()[0];
         let l = soft.size()[0];
         let soft = soft.unsqueeze(0).expand([b, l, -1], false);
         let ones = Tensor::ones([b, l], (Kind::Int64, model.device()));
-        (Tensor::cat(&[&soft, &emb], 1), Tensor::cat(&[&ones, &mask], 1))
+        (
+            Tensor::cat(&[&soft, &emb], 1),
+            Tensor::cat(&[&ones, &mask], 1),
+        )
     } else {
         (emb, mask)
     }
@@ -59,7 +65,9 @@ fn max_diffs(model: &dyn Backbone, g: &Value, cases: &Value) -> (f64, f64) {
     let _ng = tch::no_grad_guard();
     for case in cases.as_array().unwrap() {
         let (emb, mask) = inputs(model, g, case);
-        let logits = model.answer_logits(&emb, &mask, &ids, false).to_device(Device::Cpu);
+        let logits = model
+            .answer_logits(&emb, &mask, &ids, false)
+            .to_device(Device::Cpu);
         let want = tensor_2d_f32(&case["logits"]);
         assert_eq!(logits.size(), want.size());
         dl = dl.max((logits - want).abs().max().double_value(&[]));
@@ -82,7 +90,10 @@ fn f32_matches_transformers_within_1e4() {
     let g = golden();
     let model = load(Kind::Float);
     let (dl, dp) = max_diffs(model.as_ref(), &g, &g["cases"]);
-    println!("gemma3 tiny f32 (transformers {}): max |logit diff| {dl:.3e}, max |pooled diff| {dp:.3e}", g["transformers_version"]);
+    println!(
+        "gemma3 tiny f32 (transformers {}): max |logit diff| {dl:.3e}, max |pooled diff| {dp:.3e}",
+        g["transformers_version"]
+    );
     assert!(dl < 1e-4, "logits differ by {dl}");
     assert!(dp < 1e-4, "pooled differ by {dp}");
 }
@@ -91,9 +102,14 @@ fn f32_matches_transformers_within_1e4() {
 fn softcapping_matches_transformers() {
     let g = golden();
     let tmp = tempfile::tempdir().unwrap();
-    std::fs::copy(golden_dir().join("model.safetensors"), tmp.path().join("model.safetensors")).unwrap();
+    std::fs::copy(
+        golden_dir().join("model.safetensors"),
+        tmp.path().join("model.safetensors"),
+    )
+    .unwrap();
     let mut config: Value =
-        serde_json::from_str(&std::fs::read_to_string(golden_dir().join("config.json")).unwrap()).unwrap();
+        serde_json::from_str(&std::fs::read_to_string(golden_dir().join("config.json")).unwrap())
+            .unwrap();
     for (k, v) in g["softcap_config_override"].as_object().unwrap() {
         config[k] = v.clone();
     }
@@ -130,7 +146,12 @@ fn answer_position_is_the_last_real_token() {
     let (emb, mask) = inputs(model.as_ref(), &g, case);
     let batch = model.answer_logits(&emb, &mask, &ids_all, false);
     let n = mask.get(2).sum(Kind::Int64).int64_value(&[]);
-    let single = model.answer_logits(&emb.narrow(0, 2, 1).narrow(1, 0, n), &mask.narrow(0, 2, 1).narrow(1, 0, n), &ids_all, false);
+    let single = model.answer_logits(
+        &emb.narrow(0, 2, 1).narrow(1, 0, n),
+        &mask.narrow(0, 2, 1).narrow(1, 0, n),
+        &ids_all,
+        false,
+    );
     let d = (batch.get(2) - single.get(0)).abs().max().double_value(&[]);
     assert!(d < 1e-5, "padding changed the answer logits by {d}");
 }
@@ -145,7 +166,16 @@ fn untrained_lora_is_identity_and_only_lora_trains() {
     let (emb, mask) = inputs(&model, &g, case);
     let before = tch::no_grad(|| model.answer_logits(&emb, &mask, &ids, false));
     let adapters = tch::nn::VarStore::new(Device::Cpu);
-    model.enable_lora(&adapters.root(), LoraConfig { rank: 4, alpha: 8.0, dropout: 0.0 }).unwrap();
+    model
+        .enable_lora(
+            &adapters.root(),
+            LoraConfig {
+                rank: 4,
+                alpha: 8.0,
+                dropout: 0.0,
+            },
+        )
+        .unwrap();
     model.freeze_base();
     let names: Vec<String> = adapters.variables().into_keys().collect();
     assert_eq!(names.len(), 6 * 2 * 2);
@@ -155,12 +185,17 @@ fn untrained_lora_is_identity_and_only_lora_trains() {
     assert!((before - &after).abs().max().double_value(&[]) < 1e-6);
     // One backward pass: gradients reach LoRA B (A's gradient is 0 while B is 0), not the base.
     let (emb, mask) = inputs(&model, &g, case);
-    let loss = model.answer_logits(&emb, &mask, &ids, true).sum(Kind::Float);
+    let loss = model
+        .answer_logits(&emb, &mask, &ids, true)
+        .sum(Kind::Float);
     loss.backward();
     let b_grad = adapters.variables()["model.layers.0.self_attn.q_proj.lora_B"].grad();
     assert!(b_grad.defined() && b_grad.abs().sum(Kind::Float).double_value(&[]) > 0.0);
     for (name, v) in model.var_store().variables() {
-        assert!(!v.requires_grad(), "{name} still trainable after freeze_base");
+        assert!(
+            !v.requires_grad(),
+            "{name} still trainable after freeze_base"
+        );
     }
     // A non-zero B changes the output.
     tch::no_grad(|| {
@@ -193,8 +228,13 @@ fn config_variants_parse_alike() {
     // A bad field is named.
     let mut bad = modern.clone();
     bad["num_key_value_heads"] = 3.into();
-    let err = mosx_models::gemma3::Gemma3TextConfig::from_json(&bad, &path).unwrap_err().to_string();
-    assert!(err.contains("config.json") && err.contains("num_key_value_heads"), "{err}");
+    let err = mosx_models::gemma3::Gemma3TextConfig::from_json(&bad, &path)
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("config.json") && err.contains("num_key_value_heads"),
+        "{err}"
+    );
 }
 
 #[test]
@@ -204,19 +244,27 @@ fn multimodal_gemma3_checkpoint_loads_its_text_decoder() {
     let g = golden();
     let tmp = tempfile::tempdir().unwrap();
     let text: Value =
-        serde_json::from_str(&std::fs::read_to_string(golden_dir().join("config.json")).unwrap()).unwrap();
+        serde_json::from_str(&std::fs::read_to_string(golden_dir().join("config.json")).unwrap())
+            .unwrap();
     let config = serde_json::json!({"model_type": "gemma3", "text_config": text, "tie_word_embeddings": true});
     std::fs::write(tmp.path().join("config.json"), config.to_string()).unwrap();
-    let mut tensors: Vec<(String, Tensor)> = Tensor::read_safetensors(golden_dir().join("model.safetensors"))
-        .unwrap()
-        .into_iter()
-        .map(|(n, t)| (n.replacen("model.", "model.language_model.", 1), t))
-        .collect();
-    tensors.push(("model.vision_tower.dummy.weight".into(), Tensor::zeros([2], (Kind::Float, Device::Cpu))));
+    let mut tensors: Vec<(String, Tensor)> =
+        Tensor::read_safetensors(golden_dir().join("model.safetensors"))
+            .unwrap()
+            .into_iter()
+            .map(|(n, t)| (n.replacen("model.", "model.language_model.", 1), t))
+            .collect();
+    tensors.push((
+        "model.vision_tower.dummy.weight".into(),
+        Tensor::zeros([2], (Kind::Float, Device::Cpu)),
+    ));
     Tensor::write_safetensors(&tensors, tmp.path().join("model.safetensors")).unwrap();
     let ck = Checkpoint::resolve(tmp.path().to_str().unwrap()).unwrap();
     let model = load_backbone(&ck, Device::Cpu, Kind::Float).unwrap();
-    assert!(model.var_store().variables().contains_key("model.language_model.norm.weight"));
+    assert!(model
+        .var_store()
+        .variables()
+        .contains_key("model.language_model.norm.weight"));
     let (dl, dp) = max_diffs(model.as_ref(), &g, &g["cases"]);
     assert!(dl < 1e-4 && dp < 1e-4, "{dl} {dp}");
 }

@@ -23,7 +23,10 @@ fn model_dir() -> Option<PathBuf> {
     if dir.join("model.safetensors").is_file() && dir.join("tokenizer.json").is_file() {
         Some(dir)
     } else {
-        eprintln!("SKIPPED: {} is absent (run `make model` to build it)", dir.display());
+        eprintln!(
+            "SKIPPED: {} is absent (run `make model` to build it)",
+            dir.display()
+        );
         None
     }
 }
@@ -33,7 +36,10 @@ fn golden() -> Option<Value> {
     match std::fs::read_to_string(&path) {
         Ok(s) => Some(serde_json::from_str(&s).unwrap()),
         Err(_) => {
-            eprintln!("SKIPPED: {} is absent (tools/golden_gemma3.py real)", path.display());
+            eprintln!(
+                "SKIPPED: {} is absent (tools/golden_gemma3.py real)",
+                path.display()
+            );
             None
         }
     }
@@ -58,7 +64,11 @@ fn read_items() -> Option<Vec<(usize, i64, String)>> {
     for (i, line) in text.lines().enumerate().skip(1) {
         let cols: Vec<&str> = line.split('\t').collect();
         let (title, year) = (cols[1].trim(), cols[2].trim());
-        let full = if year.is_empty() { title.to_string() } else { format!("{title} ({year})") };
+        let full = if year.is_empty() {
+            title.to_string()
+        } else {
+            format!("{title} ({year})")
+        };
         out.push((i + 1, cols[0].parse().unwrap(), full));
     }
     Some(out)
@@ -81,10 +91,22 @@ fn build_prompts(items: &[(usize, i64, String)]) -> Option<Vec<String>> {
     let mut prompts = Vec::new();
     for u in 1..=20 {
         let mut rs = ratings[&u].clone();
-        rs.sort_by(|a, b| a.0.total_cmp(&b.0).then(a.1.cmp(&b.1)).then(a.2.total_cmp(&b.2)));
+        rs.sort_by(|a, b| {
+            a.0.total_cmp(&b.0)
+                .then(a.1.cmp(&b.1))
+                .then(a.2.total_cmp(&b.2))
+        });
         let (hist, target) = (&rs[..6], rs[6]);
-        let liked: Vec<&str> = hist.iter().filter(|r| r.2 >= 4.0).map(|r| titles[&r.1]).collect();
-        let disliked: Vec<&str> = hist.iter().filter(|r| r.2 < 4.0).map(|r| titles[&r.1]).collect();
+        let liked: Vec<&str> = hist
+            .iter()
+            .filter(|r| r.2 >= 4.0)
+            .map(|r| titles[&r.1])
+            .collect();
+        let disliked: Vec<&str> = hist
+            .iter()
+            .filter(|r| r.2 < 4.0)
+            .map(|r| titles[&r.1])
+            .collect();
         prompts.push(format!(
             "Given the user's preference and unpreference, identify whether the user will like the \
              target movie by answering \"Yes.\" or \"No.\".\nUser Preference: {}\nUser Unpreference: {}\n\
@@ -99,7 +121,9 @@ fn build_prompts(items: &[(usize, i64, String)]) -> Option<Vec<String>> {
 
 #[test]
 fn tokenizer_ids_equal_transformers_on_200_titles() {
-    let (Some(dir), Some(g), Some(items)) = (model_dir(), golden(), read_items()) else { return };
+    let (Some(dir), Some(g), Some(items)) = (model_dir(), golden(), read_items()) else {
+        return;
+    };
     let tok = TextTokenizer::from_file(dir.join("tokenizer.json")).unwrap();
     let by_line: HashMap<usize, &str> = items.iter().map(|(n, _, t)| (*n, t.as_str())).collect();
     let rows = g["titles"].as_array().unwrap();
@@ -108,10 +132,18 @@ fn tokenizer_ids_equal_transformers_on_200_titles() {
     for row in rows {
         let line = row["line"].as_u64().unwrap() as usize;
         let title = by_line[&line];
-        assert_eq!(fnv64(title), row["fnv64"].as_str().unwrap(), "line {line}: rebuilt title differs");
+        assert_eq!(
+            fnv64(title),
+            row["fnv64"].as_str().unwrap(),
+            "line {line}: rebuilt title differs"
+        );
         accented += usize::from(title.chars().any(|c| !c.is_ascii()));
         let want: Vec<i64> = serde_json::from_value(row["ids"].clone()).unwrap();
-        assert_eq!(tok.encode(title, true).unwrap(), want, "line {line}: {title}");
+        assert_eq!(
+            tok.encode(title, true).unwrap(),
+            want,
+            "line {line}: {title}"
+        );
     }
     assert!(accented >= 9, "only {accented} accented titles");
     assert_eq!(tok.answer_ids("Yes", "No").unwrap(), [8438, 2301]);
@@ -120,7 +152,9 @@ fn tokenizer_ids_equal_transformers_on_200_titles() {
 
 #[test]
 fn p_yes_equals_transformers_within_1e3() {
-    let (Some(dir), Some(g)) = (model_dir(), golden()) else { return };
+    let (Some(dir), Some(g)) = (model_dir(), golden()) else {
+        return;
+    };
     let ck = Checkpoint::resolve(dir.to_str().unwrap()).unwrap();
     let tok = TextTokenizer::from_file(&ck.tokenizer_file).unwrap();
     let rows = g["prompts"].as_array().unwrap();
@@ -129,19 +163,34 @@ fn p_yes_equals_transformers_within_1e3() {
     let prompts = read_items().and_then(|items| build_prompts(&items));
     if let Some(prompts) = &prompts {
         for (p, row) in prompts.iter().zip(rows) {
-            assert_eq!(fnv64(p), row["fnv64"].as_str().unwrap(), "rebuilt prompt differs");
+            assert_eq!(
+                fnv64(p),
+                row["fnv64"].as_str().unwrap(),
+                "rebuilt prompt differs"
+            );
             let want: Vec<i64> = serde_json::from_value(row["ids"].clone()).unwrap();
             assert_eq!(tok.encode(p, true).unwrap(), want);
         }
     }
     let model = load_backbone(&ck, Device::Cpu, Kind::Float).unwrap();
     let [yes, no] = tok.answer_ids("Yes", "No").unwrap();
-    assert_eq!((yes, no), (g["yes_id"].as_i64().unwrap(), g["no_id"].as_i64().unwrap()));
+    assert_eq!(
+        (yes, no),
+        (g["yes_id"].as_i64().unwrap(), g["no_id"].as_i64().unwrap())
+    );
     // Score the stored ids as one padded batch (exercises padding on the real model).
-    let ids: Vec<Vec<i64>> = rows.iter().map(|r| serde_json::from_value(r["ids"].clone()).unwrap()).collect();
+    let ids: Vec<Vec<i64>> = rows
+        .iter()
+        .map(|r| serde_json::from_value(r["ids"].clone()).unwrap())
+        .collect();
     let batch = mosx_models::tokenizer::pad_batch(&ids, tok.pad_id());
     let logits = tch::no_grad(|| {
-        model.answer_logits(&model.embed(&batch.input_ids), &batch.attention_mask, &[yes, no], false)
+        model.answer_logits(
+            &model.embed(&batch.input_ids),
+            &batch.attention_mask,
+            &[yes, no],
+            false,
+        )
     });
     let probs = mosx_models::probe::answer_probs(&logits).unwrap();
     let (mut max_dp, mut max_dl) = (0f64, 0f64);

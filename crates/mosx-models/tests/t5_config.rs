@@ -47,8 +47,11 @@ fn flan_style_config() {
 #[test]
 fn transformers5_scale_flag_overrides_tie_flag() {
     // transformers 5 writes tie_word_embeddings: true for every T5 and records the scaling apart.
-    let v = json!({"model_type": "t5", "tie_word_embeddings": true, "scale_decoder_outputs": false});
-    assert!(!T5Config::from_json(&v, Path::new("c.json")).unwrap().scales_decoder_output());
+    let v =
+        json!({"model_type": "t5", "tie_word_embeddings": true, "scale_decoder_outputs": false});
+    assert!(!T5Config::from_json(&v, Path::new("c.json"))
+        .unwrap()
+        .scales_decoder_output());
     let v = json!({"model_type": "t5"});
     let c = T5Config::from_json(&v, Path::new("c.json")).unwrap();
     assert!(c.scales_decoder_output());
@@ -61,7 +64,8 @@ fn transformers5_scale_flag_overrides_tie_flag() {
 
 #[test]
 fn bad_fields_are_named() {
-    let field_of = |v: serde_json::Value| match T5Config::from_json(&v, Path::new("x/config.json")) {
+    let field_of = |v: serde_json::Value| match T5Config::from_json(&v, Path::new("x/config.json"))
+    {
         Err(ModelError::Config { field, path, .. }) => {
             assert_eq!(path, Path::new("x/config.json"));
             field
@@ -70,9 +74,18 @@ fn bad_fields_are_named() {
     };
     assert_eq!(field_of(json!({"d_model": "big"})), "d_model");
     assert_eq!(field_of(json!({"num_heads": 0})), "num_heads");
-    assert_eq!(field_of(json!({"feed_forward_proj": "gated-gelu-x"})), "feed_forward_proj");
-    assert_eq!(field_of(json!({"feed_forward_proj": "tanh"})), "feed_forward_proj");
+    assert_eq!(
+        field_of(json!({"feed_forward_proj": "gated-gelu-x"})),
+        "feed_forward_proj"
+    );
+    assert_eq!(
+        field_of(json!({"feed_forward_proj": "tanh"})),
+        "feed_forward_proj"
+    );
     assert_eq!(field_of(json!({"model_type": "gemma3"})), "model_type");
     assert_eq!(field_of(json!({"dropout_rate": 1.5})), "dropout_rate");
-    assert_eq!(field_of(json!({"vocab_size": 10, "decoder_start_token_id": 10})), "decoder_start_token_id");
+    assert_eq!(
+        field_of(json!({"vocab_size": 10, "decoder_start_token_id": 10})),
+        "decoder_start_token_id"
+    );
 }

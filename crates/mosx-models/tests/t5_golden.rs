@@ -13,7 +13,9 @@ use tch::{Device, Kind, Tensor};
 const TOL: f64 = 1e-4;
 
 fn golden_dir(name: &str) -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/golden").join(name)
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/golden")
+        .join(name)
 }
 
 fn golden(name: &str) -> Value {
@@ -35,7 +37,10 @@ fn matrix_f32(v: &Value) -> Tensor {
 
 fn max_abs_diff(a: &Tensor, b: &Tensor) -> f64 {
     assert_eq!(a.size(), b.size());
-    (a.to_kind(Kind::Double) - b.to_kind(Kind::Double)).abs().max().double_value(&[])
+    (a.to_kind(Kind::Double) - b.to_kind(Kind::Double))
+        .abs()
+        .max()
+        .double_value(&[])
 }
 
 struct Inputs {
@@ -52,9 +57,26 @@ fn inputs(model: &T5, g: &Value) -> Inputs {
     let b = ids.size()[0];
     let p = prompt.size()[0];
     let embeds = model.embed(&ids);
-    let embeds_p = Tensor::cat(&[prompt.unsqueeze(0).expand([b, -1, -1], false), embeds.shallow_clone()], 1);
-    let mask_p = Tensor::cat(&[Tensor::ones([b, p], (Kind::Int64, Device::Cpu)), mask.shallow_clone()], 1);
-    Inputs { embeds, mask, embeds_p, mask_p }
+    let embeds_p = Tensor::cat(
+        &[
+            prompt.unsqueeze(0).expand([b, -1, -1], false),
+            embeds.shallow_clone(),
+        ],
+        1,
+    );
+    let mask_p = Tensor::cat(
+        &[
+            Tensor::ones([b, p], (Kind::Int64, Device::Cpu)),
+            mask.shallow_clone(),
+        ],
+        1,
+    );
+    Inputs {
+        embeds,
+        mask,
+        embeds_p,
+        mask_p,
+    }
 }
 
 fn answer_ids(g: &Value) -> Vec<i64> {
@@ -70,20 +92,37 @@ fn check(name: &str) -> [f64; 4] {
     let ids = answer_ids(&g);
     let diffs = tch::no_grad(|| {
         [
-            max_abs_diff(&model.answer_logits(&x.embeds, &x.mask, &ids, false), &matrix_f32(&g["answer_logits"])),
+            max_abs_diff(
+                &model.answer_logits(&x.embeds, &x.mask, &ids, false),
+                &matrix_f32(&g["answer_logits"]),
+            ),
             max_abs_diff(
                 &model.answer_logits(&x.embeds_p, &x.mask_p, &ids, false),
                 &matrix_f32(&g["answer_logits_prompt"]),
             ),
-            max_abs_diff(&model.pooled(&x.embeds, &x.mask, false), &matrix_f32(&g["pooled"])),
-            max_abs_diff(&model.pooled(&x.embeds_p, &x.mask_p, false), &matrix_f32(&g["pooled_prompt"])),
+            max_abs_diff(
+                &model.pooled(&x.embeds, &x.mask, false),
+                &matrix_f32(&g["pooled"]),
+            ),
+            max_abs_diff(
+                &model.pooled(&x.embeds_p, &x.mask_p, false),
+                &matrix_f32(&g["pooled_prompt"]),
+            ),
         ]
     });
     eprintln!(
         "{name}: max |diff| logits {:.3e}, logits+prompt {:.3e}, pooled {:.3e}, pooled+prompt {:.3e}",
         diffs[0], diffs[1], diffs[2], diffs[3]
     );
-    for (what, d) in ["answer_logits", "answer_logits_prompt", "pooled", "pooled_prompt"].iter().zip(diffs) {
+    for (what, d) in [
+        "answer_logits",
+        "answer_logits_prompt",
+        "pooled",
+        "pooled_prompt",
+    ]
+    .iter()
+    .zip(diffs)
+    {
         assert!(d < TOL, "{name}: {what} differs from transformers by {d}");
     }
     diffs
@@ -107,7 +146,8 @@ fn full_logits_row_matches_and_answer_logits_are_its_columns() {
         let model = T5::load(&ck, Device::Cpu, Kind::Float).unwrap();
         let x = inputs(&model, &g);
         let start = Tensor::zeros([3, 1], (Kind::Int64, Device::Cpu));
-        let full = tch::no_grad(|| model.full_logits(&x.embeds_p, &x.mask_p, &start, false)).squeeze_dim(1);
+        let full = tch::no_grad(|| model.full_logits(&x.embeds_p, &x.mask_p, &start, false))
+            .squeeze_dim(1);
         let d = max_abs_diff(&full, &matrix_f32(&g["full_logits_prompt"]));
         eprintln!("{name}: full first-step logits max |diff| {d:.3e}");
         assert!(d < TOL, "{name}: full logits differ by {d}");
@@ -127,18 +167,35 @@ fn head_tying_follows_the_weight_files() {
     assert!(!safetensors_has_tensor(&files, "lm_head.weight").unwrap());
     assert!(!safetensors_has_tensor(&files, "encoder.embed_tokens.weight").unwrap());
     assert!(!safetensors_has_tensor(&files, "decoder.embed_tokens.weight").unwrap());
-    let m = T5::load(&Checkpoint::from_dir(&v10).unwrap(), Device::Cpu, Kind::Float).unwrap();
+    let m = T5::load(
+        &Checkpoint::from_dir(&v10).unwrap(),
+        Device::Cpu,
+        Kind::Float,
+    )
+    .unwrap();
     assert!(!m.has_untied_head());
     assert!(m.config().scales_decoder_output());
-    assert!(m.var_store().variables().keys().all(|k| !k.contains("embed_tokens") && k != "lm_head.weight"));
+    assert!(m
+        .var_store()
+        .variables()
+        .keys()
+        .all(|k| !k.contains("embed_tokens") && k != "lm_head.weight"));
 
     let v11 = golden_dir("t5_v1_1");
-    let m = T5::load(&Checkpoint::from_dir(&v11).unwrap(), Device::Cpu, Kind::Float).unwrap();
+    let m = T5::load(
+        &Checkpoint::from_dir(&v11).unwrap(),
+        Device::Cpu,
+        Kind::Float,
+    )
+    .unwrap();
     assert!(m.has_untied_head());
     assert!(!m.config().scales_decoder_output());
     // The cross-attention never owns a relative bias; only the first block of each stack does.
     let names: Vec<String> = m.var_store().variables().into_keys().collect();
-    let mut biases: Vec<&String> = names.iter().filter(|n| n.contains("relative_attention_bias")).collect();
+    let mut biases: Vec<&String> = names
+        .iter()
+        .filter(|n| n.contains("relative_attention_bias"))
+        .collect();
     biases.sort();
     assert_eq!(
         biases,
@@ -159,13 +216,23 @@ fn checkpoint_storing_tied_aliases_too_loads_the_same() {
     let dir = tempfile::tempdir().unwrap();
     std::fs::copy(src.join("config.json"), dir.path().join("config.json")).unwrap();
     let named = Tensor::read_safetensors(src.join("model.safetensors")).unwrap();
-    let shared = named.iter().find(|(n, _)| n == "shared.weight").unwrap().1.shallow_clone();
+    let shared = named
+        .iter()
+        .find(|(n, _)| n == "shared.weight")
+        .unwrap()
+        .1
+        .shallow_clone();
     let mut all: Vec<(String, Tensor)> = named;
     for alias in ["encoder.embed_tokens.weight", "decoder.embed_tokens.weight"] {
         all.push((alias.to_string(), shared.copy()));
     }
     Tensor::write_safetensors(&all, dir.path().join("model.safetensors")).unwrap();
-    let model = T5::load(&Checkpoint::from_dir(dir.path()).unwrap(), Device::Cpu, Kind::Float).unwrap();
+    let model = T5::load(
+        &Checkpoint::from_dir(dir.path()).unwrap(),
+        Device::Cpu,
+        Kind::Float,
+    )
+    .unwrap();
     assert!(!model.has_untied_head());
     let x = inputs(&model, &g);
     let ids = answer_ids(&g);
@@ -180,7 +247,11 @@ fn bf16_smoke_is_finite_and_close_to_f32() {
         let ck = Checkpoint::from_dir(&golden_dir(name)).unwrap();
         let model = T5::load(&ck, Device::Cpu, Kind::BFloat16).unwrap();
         assert_eq!(model.kind(), Kind::BFloat16);
-        assert!(model.var_store().variables().values().all(|v| v.kind() == Kind::BFloat16));
+        assert!(model
+            .var_store()
+            .variables()
+            .values()
+            .all(|v| v.kind() == Kind::BFloat16));
         let x = inputs(&model, &g);
         let ids = answer_ids(&g);
         let logits = tch::no_grad(|| model.answer_logits(&x.embeds_p, &x.mask_p, &ids, false));
@@ -203,12 +274,20 @@ fn padding_does_not_change_real_rows() {
     // Extra right padding (any pad ids) leaves the logits and pooled state unchanged.
     let name = "t5_v1_1";
     let g = golden(name);
-    let model = T5::load(&Checkpoint::from_dir(&golden_dir(name)).unwrap(), Device::Cpu, Kind::Float).unwrap();
+    let model = T5::load(
+        &Checkpoint::from_dir(&golden_dir(name)).unwrap(),
+        Device::Cpu,
+        Kind::Float,
+    )
+    .unwrap();
     let ids = matrix_i64(&g["input_ids"]);
     let mask = matrix_i64(&g["attention_mask"]);
     let extra = Tensor::full([3, 5], 7, (Kind::Int64, Device::Cpu));
     let ids2 = Tensor::cat(&[&ids, &extra], 1);
-    let mask2 = Tensor::cat(&[&mask, &Tensor::zeros([3, 5], (Kind::Int64, Device::Cpu))], 1);
+    let mask2 = Tensor::cat(
+        &[&mask, &Tensor::zeros([3, 5], (Kind::Int64, Device::Cpu))],
+        1,
+    );
     let a = answer_ids(&g);
     tch::no_grad(|| {
         let l1 = model.answer_logits(&model.embed(&ids), &mask, &a, false);
@@ -224,7 +303,12 @@ fn padding_does_not_change_real_rows() {
 fn dropout_only_when_training() {
     let name = "t5_v1_0";
     let g = golden(name);
-    let model = T5::load(&Checkpoint::from_dir(&golden_dir(name)).unwrap(), Device::Cpu, Kind::Float).unwrap();
+    let model = T5::load(
+        &Checkpoint::from_dir(&golden_dir(name)).unwrap(),
+        Device::Cpu,
+        Kind::Float,
+    )
+    .unwrap();
     let x = inputs(&model, &g);
     let a = answer_ids(&g);
     tch::no_grad(|| {
@@ -234,6 +318,9 @@ fn dropout_only_when_training() {
         tch::manual_seed(0);
         let t1 = model.answer_logits(&x.embeds, &x.mask, &a, true);
         let t2 = model.answer_logits(&x.embeds, &x.mask, &a, true);
-        assert!(max_abs_diff(&t1, &t2) > 1e-3, "dropout_rate 0.1 must make training passes differ");
+        assert!(
+            max_abs_diff(&t1, &t2) > 1e-3,
+            "dropout_rate 0.1 must make training passes differ"
+        );
     });
 }

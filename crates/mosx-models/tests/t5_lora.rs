@@ -11,11 +11,18 @@ use tch::nn::VarStore;
 use tch::{Device, Kind, Tensor};
 
 fn golden_dir(name: &str) -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/golden").join(name)
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/golden")
+        .join(name)
 }
 
 fn load(name: &str) -> T5 {
-    T5::load(&Checkpoint::from_dir(&golden_dir(name)).unwrap(), Device::Cpu, Kind::Float).unwrap()
+    T5::load(
+        &Checkpoint::from_dir(&golden_dir(name)).unwrap(),
+        Device::Cpu,
+        Kind::Float,
+    )
+    .unwrap()
 }
 
 fn batch() -> (Tensor, Tensor) {
@@ -24,7 +31,11 @@ fn batch() -> (Tensor, Tensor) {
     (ids, mask)
 }
 
-const CFG: LoraConfig = LoraConfig { rank: 4, alpha: 8.0, dropout: 0.0 };
+const CFG: LoraConfig = LoraConfig {
+    rank: 4,
+    alpha: 8.0,
+    dropout: 0.0,
+};
 const ANSWERS: [i64; 3] = [5, 9, 17];
 
 fn max_abs_diff(a: &Tensor, b: &Tensor) -> f64 {
@@ -52,13 +63,25 @@ fn zero_b_leaves_logits_unchanged_and_adapters_cover_every_q_and_v() {
         "lora.decoder.block.2.layer.1.EncDecAttention.v.lora_A",
         "lora.decoder.block.1.layer.1.EncDecAttention.q.lora_A",
     ] {
-        assert!(names.contains_key(expected), "missing {expected}: {:?}", names.keys());
+        assert!(
+            names.contains_key(expected),
+            "missing {expected}: {:?}",
+            names.keys()
+        );
     }
     assert!(names.keys().all(|n| n.contains(".q.") || n.contains(".v.")));
     // inner dim (3 heads × 16) differs from d_model (32): shapes follow the projection.
-    assert_eq!(names["lora.encoder.block.0.layer.0.SelfAttention.q.lora_A"].size(), [4, 32]);
-    assert_eq!(names["lora.encoder.block.0.layer.0.SelfAttention.q.lora_B"].size(), [48, 4]);
-    assert!(model.enable_lora(&(adapters.root() / "again"), CFG).is_err());
+    assert_eq!(
+        names["lora.encoder.block.0.layer.0.SelfAttention.q.lora_A"].size(),
+        [4, 32]
+    );
+    assert_eq!(
+        names["lora.encoder.block.0.layer.0.SelfAttention.q.lora_B"].size(),
+        [48, 4]
+    );
+    assert!(model
+        .enable_lora(&(adapters.root() / "again"), CFG)
+        .is_err());
 }
 
 #[test]
@@ -68,8 +91,15 @@ fn after_freeze_base_only_adapters_get_gradients() {
     let adapters = VarStore::new(Device::Cpu);
     model.enable_lora(&adapters.root(), CFG).unwrap();
     model.freeze_base();
-    assert!(model.var_store().trainable_variables().iter().all(|v| !v.requires_grad()));
-    assert!(adapters.trainable_variables().iter().all(|v| v.requires_grad()));
+    assert!(model
+        .var_store()
+        .trainable_variables()
+        .iter()
+        .all(|v| !v.requires_grad()));
+    assert!(adapters
+        .trainable_variables()
+        .iter()
+        .all(|v| v.requires_grad()));
     assert_eq!(adapters.trainable_variables().len(), 6 * 2 * 2);
 
     let before = tch::no_grad(|| model.answer_logits(&model.embed(&ids), &mask, &ANSWERS, false));
@@ -106,7 +136,11 @@ fn after_freeze_base_only_adapters_get_gradients() {
 fn invalid_lora_settings_are_rejected() {
     let mut model = load("t5_v1_0");
     let adapters = VarStore::new(Device::Cpu);
-    let bad = LoraConfig { rank: 0, alpha: 8.0, dropout: 0.0 };
+    let bad = LoraConfig {
+        rank: 0,
+        alpha: 8.0,
+        dropout: 0.0,
+    };
     assert!(model.enable_lora(&adapters.root(), bad).is_err());
     assert!(adapters.variables().is_empty());
 }

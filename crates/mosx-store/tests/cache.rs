@@ -316,12 +316,27 @@ fn lineage_put_many_and_invalidate() {
     let s = mosx_store::SqliteStore::open(&dir.path().join("mosx.db")).unwrap();
 
     let entries = vec![
-        ("a".to_string(), "k1".to_string(), serde_json::json!({"x": 1})),
-        ("b".to_string(), "k2".to_string(), serde_json::json!({"x": 2})),
+        (
+            "a".to_string(),
+            "k1".to_string(),
+            serde_json::json!({"x": 1}),
+        ),
+        (
+            "b".to_string(),
+            "k2".to_string(),
+            serde_json::json!({"x": 2}),
+        ),
     ];
     s.lineage_put_many("spec.yaml", &entries).unwrap();
     assert_eq!(s.lineage_get("spec.yaml", "b").unwrap().unwrap().0, "k2");
-    s.lineage_put_many("spec.yaml", &[("b".into(), "k3".into(), serde_json::json!({"x": 3}))]).unwrap();
-    assert_eq!(s.lineage_get("spec.yaml", "b").unwrap().unwrap(), ("k3".to_string(), serde_json::json!({"x": 3})));
+    s.lineage_put_many(
+        "spec.yaml",
+        &[("b".into(), "k3".into(), serde_json::json!({"x": 3}))],
+    )
+    .unwrap();
+    assert_eq!(
+        s.lineage_get("spec.yaml", "b").unwrap().unwrap(),
+        ("k3".to_string(), serde_json::json!({"x": 3}))
+    );
     assert!(!s.invalidate("nope").unwrap());
 }

@@ -10,6 +10,8 @@ LIBTORCH   = $(abspath $(SITE))/torch
 DL        := data/.downloads
 BIN       := target/release/mosx
 GPU       ?= 0
+VARIANT   := $(if $(filter 1,$(GPU)),cuda,cpu)
+TORCH_STAMP := $(VENV)/.torch-$(TORCH_VER)-$(VARIANT)
 
 export LIBTORCH_CXX11_ABI := 1
 
@@ -18,9 +20,10 @@ export LIBTORCH_CXX11_ABI := 1
 setup: venv data model build
 
 # Python venv holding libtorch 2.11.0. CPU route: the torch wheel without its CUDA
-# dependencies (--no-deps). GPU=1 installs the full CUDA torch instead.
-venv: $(VENV)/.torch-$(TORCH_VER)
-$(VENV)/.torch-$(TORCH_VER):
+# dependencies (--no-deps). GPU=1 installs the full CUDA torch instead (its own stamp,
+# so switching variants reinstalls).
+venv: $(TORCH_STAMP)
+$(TORCH_STAMP):
 	$(PYTHON) -m venv $(VENV)
 ifeq ($(GPU),1)
 	$(VENV)/bin/pip install -q torch==$(TORCH_VER)
@@ -54,7 +57,7 @@ models/gemma-3-270m/model.safetensors:
 	$(MODEL_VENV)/bin/pip install -q gguf==0.19.0 numpy safetensors transformers==5.24.0 tokenizers sentencepiece protobuf
 	$(MODEL_VENV)/bin/python tools/gguf_to_hf.py --out models/gemma-3-270m
 
-build: $(VENV)/.torch-$(TORCH_VER)
+build: $(TORCH_STAMP)
 	LIBTORCH=$(LIBTORCH) MOSX_GPU=$(GPU) cargo build --release --locked --bin mosx
 
 # The largest real job that exists: Table III, Fig. 3, and the zero-shot backbone
@@ -76,3 +79,13 @@ bench-pipeline: setup
 	bench/pipeline.sh
 bench-model: setup
 	bench/model.sh
+
+# Regenerate the golden outputs of the model tests with Hugging Face transformers
+# (dev-time only: needs the full torch, ~2.7 GB, in .venv-dev; the outputs are committed).
+DEV_VENV := .venv-dev
+goldens: model data
+	test -x $(DEV_VENV)/bin/python || $(PYTHON) -m venv $(DEV_VENV)
+	$(DEV_VENV)/bin/pip install -q torch==$(TORCH_VER) transformers==5.24.0 safetensors numpy sentencepiece protobuf tokenizers
+	$(DEV_VENV)/bin/python tools/golden_t5.py
+	$(DEV_VENV)/bin/python tools/golden_gemma3.py tiny
+	$(DEV_VENV)/bin/python tools/golden_gemma3.py real

@@ -21,7 +21,7 @@ Variants:
            as google/flan-t5-* carry), inner dim num_heads*d_kv != d_model and an
            asymmetric decoder depth.
 
-Run: /work/main/.venv-dev/bin/python tools/golden_t5.py
+Run: make goldens (or .venv-dev/bin/python tools/golden_t5.py)
 """
 
 import json

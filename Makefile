@@ -78,6 +78,8 @@ bench-plan: setup
 bench-pipeline: setup
 	bench/pipeline.sh
 bench-model: setup
+	test -x $(DEV_VENV)/bin/python || $(PYTHON) -m venv $(DEV_VENV)
+	$(DEV_VENV)/bin/pip install -q torch==$(TORCH_VER) transformers==5.24.0 peft==0.21.2 jinja2 safetensors
 	bench/model.sh
 
 # Regenerate the golden outputs of the model tests with Hugging Face transformers

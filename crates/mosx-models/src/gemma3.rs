@@ -23,6 +23,7 @@ use tch::{Device, Kind, Tensor};
 
 use crate::backbone::{Architecture, Backbone, LoraConfig};
 use crate::checkpoint::Checkpoint;
+use crate::config_fields::ConfigFields;
 use crate::error::ModelError;
 use crate::lora::Lora;
 
@@ -72,68 +73,6 @@ pub struct Gemma3TextConfig {
     pub eos_token_id: Vec<i64>,
 }
 
-struct Reader<'a> {
-    v: &'a Value,
-    path: &'a std::path::Path,
-    prefix: &'a str,
-}
-
-impl Reader<'_> {
-    fn err(&self, field: &str, message: impl Into<String>) -> ModelError {
-        ModelError::Config {
-            path: self.path.to_path_buf(),
-            field: format!("{}{field}", self.prefix),
-            message: message.into(),
-        }
-    }
-    fn present(&self, field: &str) -> Option<&Value> {
-        self.v.get(field).filter(|x| !x.is_null())
-    }
-    fn int(&self, field: &str, default: i64) -> Result<i64, ModelError> {
-        match self.present(field) {
-            None => Ok(default),
-            Some(x) => x
-                .as_i64()
-                .ok_or_else(|| self.err(field, format!("expected an integer, found {x}"))),
-        }
-    }
-    fn opt_int(&self, field: &str, default: Option<i64>) -> Result<Option<i64>, ModelError> {
-        match self.v.get(field) {
-            None => Ok(default),
-            Some(Value::Null) => Ok(None),
-            Some(x) => x
-                .as_i64()
-                .map(Some)
-                .ok_or_else(|| self.err(field, format!("expected an integer, found {x}"))),
-        }
-    }
-    fn float(&self, field: &str, default: f64) -> Result<f64, ModelError> {
-        match self.present(field) {
-            None => Ok(default),
-            Some(x) => x
-                .as_f64()
-                .ok_or_else(|| self.err(field, format!("expected a number, found {x}"))),
-        }
-    }
-    fn opt_float(&self, field: &str) -> Result<Option<f64>, ModelError> {
-        match self.present(field) {
-            None => Ok(None),
-            Some(x) => x
-                .as_f64()
-                .map(Some)
-                .ok_or_else(|| self.err(field, format!("expected a number, found {x}"))),
-        }
-    }
-    fn boolean(&self, field: &str, default: bool) -> Result<bool, ModelError> {
-        match self.present(field) {
-            None => Ok(default),
-            Some(x) => x
-                .as_bool()
-                .ok_or_else(|| self.err(field, format!("expected true/false, found {x}"))),
-        }
-    }
-}
-
 impl Gemma3TextConfig {
     /// Reads a `gemma3_text` config object, or the `text_config` of a `gemma3` one. Absent
     /// fields take transformers' `Gemma3TextConfig` defaults, as transformers would.
@@ -154,7 +93,7 @@ impl Gemma3TextConfig {
             },
             _ => (config, ""),
         };
-        let r = Reader { v, path, prefix };
+        let r = ConfigFields { v, path, prefix };
         let hidden_size = r.int("hidden_size", 2304)?;
         let num_attention_heads = r.int("num_attention_heads", 8)?;
         let num_key_value_heads = r.int("num_key_value_heads", 4)?;
@@ -309,7 +248,7 @@ impl Gemma3TextConfig {
 /// legacy top-level keys (`rope_theta` / `rope_local_base_freq`, and `rope_scaling`
 /// for the global one).
 fn read_rope(
-    r: &Reader,
+    r: &ConfigFields,
     layer_type: &str,
     legacy: &str,
     default: f64,

@@ -7,6 +7,7 @@
 
 pub mod backbone;
 pub mod checkpoint;
+mod config_fields;
 pub mod error;
 pub mod gemma3;
 pub mod lora;

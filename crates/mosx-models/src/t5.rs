@@ -44,6 +44,7 @@ use tch::{Device, Kind, Tensor};
 
 use crate::backbone::{Architecture, Backbone, LoraConfig};
 use crate::checkpoint::Checkpoint;
+use crate::config_fields::ConfigFields;
 use crate::error::ModelError;
 use crate::lora::Lora;
 
@@ -137,97 +138,20 @@ impl Default for T5Config {
     }
 }
 
-/// Reads typed fields of a JSON object, naming the file and field on error.
-struct Fields<'a> {
-    obj: &'a serde_json::Map<String, Value>,
-    path: &'a Path,
-}
-
-impl Fields<'_> {
-    fn err(&self, field: &str, message: impl Into<String>) -> ModelError {
-        ModelError::Config {
-            path: self.path.to_path_buf(),
-            field: field.into(),
-            message: message.into(),
-        }
-    }
-
-    fn present(&self, field: &str) -> Option<&Value> {
-        self.obj.get(field).filter(|v| !v.is_null())
-    }
-
-    fn int(&self, field: &str, default: i64) -> Result<i64, ModelError> {
-        match self.present(field) {
-            None => Ok(default),
-            Some(v) => v
-                .as_i64()
-                .ok_or_else(|| self.err(field, format!("expected an integer, found {v}"))),
-        }
-    }
-
-    fn positive(&self, field: &str, default: i64) -> Result<i64, ModelError> {
-        let v = self.int(field, default)?;
-        if v <= 0 {
-            return Err(self.err(field, format!("must be positive, found {v}")));
-        }
-        Ok(v)
-    }
-
-    fn float(&self, field: &str, default: f64) -> Result<f64, ModelError> {
-        match self.present(field) {
-            None => Ok(default),
-            Some(v) => v
-                .as_f64()
-                .ok_or_else(|| self.err(field, format!("expected a number, found {v}"))),
-        }
-    }
-
-    fn boolean(&self, field: &str) -> Result<Option<bool>, ModelError> {
-        match self.present(field) {
-            None => Ok(None),
-            Some(v) => v
-                .as_bool()
-                .map(Some)
-                .ok_or_else(|| self.err(field, format!("expected a boolean, found {v}"))),
-        }
-    }
-
-    fn string(&self, field: &str, default: &str) -> Result<String, ModelError> {
-        match self.present(field) {
-            None => Ok(default.to_string()),
-            Some(v) => v
-                .as_str()
-                .map(str::to_string)
-                .ok_or_else(|| self.err(field, format!("expected a string, found {v}"))),
-        }
-    }
-
-    fn int_or_list(&self, field: &str, default: &[i64]) -> Result<Vec<i64>, ModelError> {
-        match self.present(field) {
-            None => Ok(default.to_vec()),
-            Some(Value::Array(items)) => items
-                .iter()
-                .map(|v| {
-                    v.as_i64()
-                        .ok_or_else(|| self.err(field, format!("expected integers, found {v}")))
-                })
-                .collect(),
-            Some(v) => v
-                .as_i64()
-                .map(|i| vec![i])
-                .ok_or_else(|| self.err(field, format!("expected an integer, found {v}"))),
-        }
-    }
-}
-
 impl T5Config {
     /// Parses a `config.json` object; `path` names the file in errors.
     pub fn from_json(config: &Value, path: &Path) -> Result<T5Config, ModelError> {
-        let obj = config.as_object().ok_or_else(|| ModelError::File {
-            path: path.to_path_buf(),
-            message: "expected a JSON object".into(),
-        })?;
-        let f = Fields { obj, path };
+        if !config.is_object() {
+            return Err(ModelError::File {
+                path: path.to_path_buf(),
+                message: "expected a JSON object".into(),
+            });
+        }
+        let f = ConfigFields {
+            v: config,
+            path,
+            prefix: "",
+        };
         let d = T5Config::default();
         if let Some(mt) = f.present("model_type") {
             match mt.as_str() {
@@ -261,8 +185,8 @@ impl T5Config {
             dropout_rate: f.float("dropout_rate", d.dropout_rate)?,
             layer_norm_epsilon: f.float("layer_norm_epsilon", d.layer_norm_epsilon)?,
             feed_forward_proj: f.string("feed_forward_proj", &d.feed_forward_proj)?,
-            tie_word_embeddings: f.boolean("tie_word_embeddings")?.unwrap_or(true),
-            scale_decoder_outputs: f.boolean("scale_decoder_outputs")?,
+            tie_word_embeddings: f.opt_bool("tie_word_embeddings")?.unwrap_or(true),
+            scale_decoder_outputs: f.opt_bool("scale_decoder_outputs")?,
             pad_token_id,
             eos_token_id: f.int_or_list("eos_token_id", &d.eos_token_id)?,
             decoder_start_token_id: f.int("decoder_start_token_id", pad_token_id)?,

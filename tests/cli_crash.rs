@@ -91,3 +91,41 @@ fn concurrent_runs_execute_every_stage_once() {
     assert_eq!(stage_rows(&db).len(), 10);
     assert_no_partial_rows(&db);
 }
+
+#[test]
+fn ctrl_c_releases_leases_and_rerun_resumes() {
+    let tmp = tempfile::tempdir().unwrap();
+    let spec = write_ml_spec(tmp.path(), &[0, 1]);
+    let spec = spec.to_str().unwrap();
+    let db = tmp.path().join("int/mosx.db");
+    let child = spawn_slow(tmp.path(), spec, "int/mosx.db", 400);
+    wait_for_rows(&db, 2, Duration::from_secs(60));
+    // SAFETY: sending SIGINT to our own child process.
+    unsafe { libc_kill(child.id() as i32, 2) };
+    let out = child.wait_with_output().unwrap();
+    assert_eq!(out.status.code(), Some(130), "{:?}", text(&out));
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("interrupted"),
+        "{:?}",
+        text(&out)
+    );
+    let c = rusqlite::Connection::open(&db).unwrap();
+    let leases: i64 = c
+        .query_row("SELECT COUNT(*) FROM leases", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(leases, 0, "Ctrl-C left leases behind");
+    assert_no_partial_rows(&db);
+    let done = stage_rows(&db).len();
+    let o = mosx(tmp.path(), &["run", spec, "-q", "--store", "int/mosx.db"]);
+    let (o_out, o_err) = text(&o);
+    assert!(o.status.success(), "{o_out}\n{o_err}");
+    assert!(
+        o_out.contains(&format!("7 stages: {done} cached, {} executed", 7 - done)),
+        "{o_out}"
+    );
+}
+
+extern "C" {
+    #[link_name = "kill"]
+    fn libc_kill(pid: i32, sig: i32) -> i32;
+}

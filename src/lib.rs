@@ -13,3 +13,4 @@ pub mod prompt;
 pub mod provenance;
 pub mod report;
 pub mod stages;
+pub mod table_io;

@@ -82,6 +82,23 @@ fn export_writes_item_table_and_sequences() {
         out.contains("Toy Story (1995)"),
         "titles come from the upstream dataset"
     );
+    // The item table is a stored artifact of the measure stage; JSON lines too.
+    let o = mosx(
+        tmp.path(),
+        &[
+            "export",
+            &measure,
+            "--artifact",
+            "items",
+            "--format",
+            "jsonl",
+        ],
+    );
+    let (out, err) = text(&o);
+    assert!(o.status.success(), "{err}");
+    assert_eq!(out.lines().count(), 1682);
+    let first: serde_json::Value = serde_json::from_str(out.lines().next().unwrap()).unwrap();
+    assert!(first.get("title").is_some(), "{first}");
 
     let sample = key_of(tmp.path(), db, "ml_sample");
     let o = mosx(

@@ -9,12 +9,7 @@ use serde_json::Value;
 
 use super::common::{self, StoreArg, UsageError};
 use super::EXIT_OK;
-
-#[derive(Debug, Clone, Copy, clap::ValueEnum)]
-pub enum Format {
-    Csv,
-    Jsonl,
-}
+use crate::table_io::{self, Format};
 
 #[derive(clap::Args)]
 #[command(
@@ -67,10 +62,14 @@ pub fn run(a: ExportArgs) -> anyhow::Result<i32> {
         .ok_or_else(|| UsageError(format!("no store at {}", a.store.store.display())))?;
     let key = common::resolve_key(&*store, &a.key_prefix)?;
     let metas = store.artifacts(&key)?;
-    let tabular: Vec<_> = metas
+    // A stage's stored table (format `csv`, e.g. measure's item table) is its
+    // default export; otherwise its one bincode artifact.
+    let csv: Vec<_> = metas.iter().filter(|m| m.format == "csv").collect();
+    let bincode: Vec<_> = metas
         .iter()
         .filter(|m| m.format.starts_with("bincode:"))
         .collect();
+    let tabular = if csv.is_empty() { bincode } else { csv };
     let meta = match &a.artifact {
         Some(name) => metas.iter().find(|m| &m.name == name).ok_or_else(|| {
             UsageError(format!(
@@ -99,19 +98,27 @@ pub fn run(a: ExportArgs) -> anyhow::Result<i32> {
         Some(p) => Box::new(std::io::BufWriter::new(std::fs::File::create(p)?)),
         None => Box::new(std::io::BufWriter::new(std::io::stdout().lock())),
     };
+    if meta.format == "csv" {
+        match a.format {
+            Format::Csv => out.write_all(&bytes)?,
+            Format::Jsonl => table_io::csv_to_jsonl(&bytes, &mut out)?,
+        }
+        out.flush()?;
+        return Ok(EXIT_OK);
+    }
     let table_kind = meta.format.trim_start_matches("bincode:");
     match table_kind {
-        "dataset" => write(
+        "dataset" => table_io::write(
             &Interactions(&bincode::deserialize::<Dataset>(&bytes)?),
             a.format,
             &mut out,
         )?,
-        "sequences" => write(
+        "sequences" => table_io::write(
             &bincode::deserialize::<Sequences>(&bytes)?,
             a.format,
             &mut out,
         )?,
-        "split" => write(&bincode::deserialize::<Split>(&bytes)?, a.format, &mut out)?,
+        "split" => table_io::write(&bincode::deserialize::<Split>(&bytes)?, a.format, &mut out)?,
         "stereotypes" => {
             let st: Stereotypes = bincode::deserialize(&bytes)?;
             // Titles come from the dataset this measurement was made on.
@@ -127,9 +134,9 @@ pub fn run(a: ExportArgs) -> anyhow::Result<i32> {
             match ds_key {
                 Some(k) => {
                     let ds: Dataset = bincode::deserialize(&store.artifact(&k, "dataset")?)?;
-                    write(&mosx_data::item_table(&ds, &st), a.format, &mut out)?
+                    table_io::write(&mosx_data::item_table(&ds, &st), a.format, &mut out)?
                 }
-                None => write(&st, a.format, &mut out)?,
+                None => table_io::write(&st, a.format, &mut out)?,
             }
         }
         other => {
@@ -140,56 +147,4 @@ pub fn run(a: ExportArgs) -> anyhow::Result<i32> {
     }
     out.flush()?;
     Ok(EXIT_OK)
-}
-
-fn write(t: &dyn Tabular, format: Format, out: &mut dyn Write) -> anyhow::Result<()> {
-    let cols = t.columns();
-    match format {
-        Format::Csv => {
-            let mut w = csv_line(
-                &cols
-                    .iter()
-                    .map(|c| Value::from(c.clone()))
-                    .collect::<Vec<_>>(),
-            );
-            w.push('\n');
-            out.write_all(w.as_bytes())?;
-            for row in t.rows() {
-                let mut line = csv_line(&row);
-                line.push('\n');
-                out.write_all(line.as_bytes())?;
-            }
-        }
-        Format::Jsonl => {
-            for row in t.rows() {
-                let obj: serde_json::Map<String, Value> = cols.iter().cloned().zip(row).collect();
-                serde_json::to_writer(&mut *out, &obj)?;
-                out.write_all(b"\n")?;
-            }
-        }
-    }
-    Ok(())
-}
-
-/// One CSV record (RFC 4180 quoting).
-fn csv_line(row: &[Value]) -> String {
-    row.iter()
-        .map(|v| {
-            let s = match v {
-                Value::String(s) => s.clone(),
-                Value::Null => String::new(),
-                Value::Number(n) => match n.as_f64() {
-                    Some(f) if f.is_nan() => String::new(),
-                    _ => n.to_string(),
-                },
-                other => other.to_string(),
-            };
-            if s.contains([',', '"', '\n', '\r']) {
-                format!("\"{}\"", s.replace('"', "\"\""))
-            } else {
-                s
-            }
-        })
-        .collect::<Vec<_>>()
-        .join(",")
 }

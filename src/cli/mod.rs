@@ -56,6 +56,12 @@ pub fn main() -> i32 {
     match result {
         Ok(code) => code,
         Err(e) => {
+            // `mosx export ... | head`: the reader left; that is not a failure.
+            if e.downcast_ref::<std::io::Error>().map(|io| io.kind())
+                == Some(std::io::ErrorKind::BrokenPipe)
+            {
+                return EXIT_OK;
+            }
             if let Some(spec) = e.downcast_ref::<mosx_spec::SpecError>() {
                 eprintln!("error: {spec}");
                 return EXIT_USAGE;

@@ -104,6 +104,16 @@ impl Output {
         Ok(())
     }
 
+    /// Add a table as a CSV artifact (format `csv`), the default of `mosx export`.
+    pub fn put_table(&mut self, name: &str, table: &dyn mosx_data::Tabular) {
+        let bytes = crate::table_io::to_csv(table);
+        self.artifacts.push(Artifact {
+            name: name.into(),
+            format: "csv".into(),
+            bytes,
+        });
+    }
+
     pub fn metric(&mut self, name: impl Into<String>, value: f64) {
         self.metrics.push((name.into(), value));
     }

@@ -37,7 +37,7 @@ impl StageKind for Measure {
         "measure"
     }
     fn code_version(&self) -> u32 {
-        1
+        2
     }
     fn about(&self) -> &'static str {
         "stereotype degree, z-scores and group membership of every item"
@@ -105,6 +105,8 @@ impl StageKind for Measure {
                 .count() as f64,
         );
         out.put("stereotypes", "stereotypes", &st)?;
+        // The item table (item, title, counts, degree, z, group per item), readable as is.
+        out.put_table("items", &mosx_data::item_table(&ds, &st));
         Ok(out)
     }
 }

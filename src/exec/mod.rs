@@ -87,8 +87,6 @@ struct Held {
     keys: Mutex<HashSet<String>>,
 }
 
-static INTERRUPTED: AtomicBool = AtomicBool::new(false);
-
 enum Done {
     Ran(f64),
     ByOther,
@@ -227,9 +225,6 @@ pub fn run(
             next.sort();
             next.dedup();
             for c in next {
-                if INTERRUPTED.load(Ordering::SeqCst) {
-                    break;
-                }
                 spawn(c, &mut in_flight);
             }
         } else {
@@ -402,7 +397,6 @@ fn heartbeat(
 /// the interrupted stages left nothing behind and run again next time.
 fn install_interrupt(held: Arc<Held>) {
     let _ = ctrlc::set_handler(move || {
-        INTERRUPTED.store(true, Ordering::SeqCst);
         if let Ok(keys) = held.keys.lock() {
             for k in keys.iter() {
                 let _ = held.store.release(k, held.run);

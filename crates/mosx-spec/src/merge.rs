@@ -1,6 +1,8 @@
 //! Loading a spec file and its `extends` chain, and deep-merging it. Invariants: maps merge
 //! recursively with the child winning and keeping the child's locations; sequences and scalars are
-//! replaced whole; a child `null` deletes the key; the `extends` key never appears in the result;
+//! replaced whole; a child `null` deletes the key, except under `vars` where it is a value; a
+//! child stage with a different `kind` replaces the parent's stage; the `extends` key never
+//! appears in the result;
 //! an extends cycle or unreadable target is reported at the `extends` value that named it.
 
 use std::path::{Component, Path, PathBuf};
@@ -126,23 +128,54 @@ fn identity(p: &Path) -> PathBuf {
     std::fs::canonicalize(p).unwrap_or_else(|_| p.to_path_buf())
 }
 
-/// Deep merge: `child` over `base` (see module invariants).
+/// Deep merge: `child` over `base` (see module invariants), with two exceptions at the top
+/// level: under `vars` a child `null` is a value, not a deletion; under `stages` a child that
+/// gives a stage a different `kind` replaces the stage instead of merging into it.
 pub(crate) fn merge(base: Node, child: Node) -> Node {
+    merge_at(base, child, Ctx::Top)
+}
+
+#[derive(Clone, Copy, PartialEq)]
+enum Ctx {
+    Top,
+    Vars,
+    Stages,
+    Other,
+}
+
+fn kind_of(n: &Node) -> Option<&str> {
+    n.get("kind").and_then(Node::as_str)
+}
+
+fn merge_at(base: Node, child: Node, ctx: Ctx) -> Node {
     match (base.kind, child.kind) {
         (Kind::Map(mut entries), Kind::Map(child_entries)) => {
             for ce in child_entries {
                 let pos = entries.iter().position(|e| e.key == ce.key);
-                match (pos, ce.value.is_null()) {
+                let deletes = ce.value.is_null() && ctx != Ctx::Vars;
+                match (pos, deletes) {
                     (Some(p), true) => {
                         entries.remove(p);
                     }
                     (None, true) => {}
                     (Some(p), false) => {
+                        let replaces = ctx == Ctx::Stages
+                            && kind_of(&ce.value).is_some()
+                            && kind_of(&ce.value) != kind_of(&entries[p].value);
+                        if replaces {
+                            entries[p] = ce;
+                            continue;
+                        }
+                        let sub = match (ctx, ce.key.as_str()) {
+                            (Ctx::Top, "vars") => Ctx::Vars,
+                            (Ctx::Top, "stages") => Ctx::Stages,
+                            _ => Ctx::Other,
+                        };
                         let old = std::mem::replace(
                             &mut entries[p].value,
                             Node::new(Kind::Null, ce.key_loc),
                         );
-                        entries[p].value = merge(old, ce.value);
+                        entries[p].value = merge_at(old, ce.value, sub);
                         entries[p].key_loc = ce.key_loc;
                     }
                     (None, false) => entries.push(ce),

@@ -1,14 +1,30 @@
 //! `--set a.b.c=VALUE` overrides, applied to the merged document after extends. Invariants: VALUE
 //! is parsed as a YAML scalar/flow value; missing intermediate maps are created; a null VALUE
-//! deletes the key (like a child `null` in extends); every node written is located at
+//! deletes the key (like a child `null` in extends) except under `vars`, where it is a value;
+//! `vars.NAME` must name a variable the spec defines, and `stages.NAME...` either names a stage
+//! of the spec or creates a whole stage (with a `kind`), else the error names the closest
+//! variable or stage; every node written is located at
 //! `--set:1:<position of the argument, 1-based>`.
 
 use crate::error::SpecError;
 use crate::node::{split, Kind, Loc, Node, PathError};
 use crate::sources::Sources;
+use crate::suggest::suggest;
 use crate::yaml;
 
+/// Keys of the map at top-level `key` of `doc` (empty if absent or not a map).
+fn names(doc: &Node, key: &str) -> Vec<String> {
+    doc.get(key)
+        .and_then(Node::entries)
+        .map(|es| es.iter().map(|e| e.key.clone()).collect())
+        .unwrap_or_default()
+}
+
 pub(crate) fn apply(doc: &mut Node, sets: &[String], sources: &Sources) -> Result<(), SpecError> {
+    let vars = names(doc, "vars");
+    let stages = names(doc, "stages");
+    // Stages that `--set` names but the spec does not have: (name, where, path).
+    let mut new_stages: Vec<(String, Loc, String)> = Vec::new();
     for (i, arg) in sets.iter().enumerate() {
         let loc = Loc {
             src: Loc::SET,
@@ -41,6 +57,29 @@ pub(crate) fn apply(doc: &mut Node, sets: &[String], sources: &Sources) -> Resul
                 None,
             ));
         }
+        if segs[0] == "vars" && segs.len() >= 2 && !vars.iter().any(|v| v == segs[1]) {
+            let msg = if vars.is_empty() {
+                format!(
+                    "unknown variable `{}` (the spec defines no `vars`)",
+                    segs[1]
+                )
+            } else {
+                format!("unknown variable `{}`", segs[1])
+            };
+            return Err(sources.error(
+                loc,
+                path,
+                msg,
+                suggest(segs[1], vars.iter().map(String::as_str)),
+            ));
+        }
+        if segs[0] == "stages"
+            && segs.len() >= 2
+            && !stages.iter().any(|v| v == segs[1])
+            && !new_stages.iter().any(|(n, _, _)| n == segs[1])
+        {
+            new_stages.push((segs[1].to_string(), loc, path.to_string()));
+        }
         let mut value = match yaml::parse(text, Loc::SET) {
             Ok(Some(v)) => v,
             Ok(None) => Node::new(Kind::Null, loc),
@@ -54,25 +93,43 @@ pub(crate) fn apply(doc: &mut Node, sets: &[String], sources: &Sources) -> Resul
             }
         };
         value.relocate(loc);
-        doc.set_path(&segs, value, loc, true, true).map_err(|e| {
-            let depth = match e {
-                PathError::Missing { depth } | PathError::NotContainer { depth, .. } => depth,
-            };
-            let msg = match e {
-                PathError::NotContainer { found, .. } => {
-                    format!(
-                        "cannot set inside `{}`: it is {found}",
+        let null_deletes = !(segs[0] == "vars" && segs.len() >= 2);
+        doc.set_path(&segs, value, loc, true, null_deletes)
+            .map_err(|e| {
+                let depth = match e {
+                    PathError::Missing { depth } | PathError::NotContainer { depth, .. } => depth,
+                };
+                let msg = match e {
+                    PathError::NotContainer { found, .. } => {
+                        format!(
+                            "cannot set inside `{}`: it is {found}",
+                            segs[..depth].join(".")
+                        )
+                    }
+                    PathError::Missing { .. } => format!(
+                        "no item `{}` in the list `{}`",
+                        segs[depth],
                         segs[..depth].join(".")
-                    )
-                }
-                PathError::Missing { .. } => format!(
-                    "no item `{}` in the list `{}`",
-                    segs[depth],
-                    segs[..depth].join(".")
-                ),
-            };
-            sources.error(loc, path, msg, None)
-        })?;
+                    ),
+                };
+                sources.error(loc, path, msg, None)
+            })?;
+    }
+    // A stage the spec does not have may be created whole (it needs a `kind`); anything else
+    // is a typo of an existing stage's name.
+    for (name, loc, path) in new_stages {
+        let has_kind = doc
+            .get("stages")
+            .and_then(|s| s.get(&name))
+            .is_some_and(|st| st.get("kind").is_some());
+        if !has_kind {
+            return Err(sources.error(
+                loc,
+                path,
+                format!("unknown stage `{name}`"),
+                suggest(&name, stages.iter().map(String::as_str)),
+            ));
+        }
     }
     Ok(())
 }

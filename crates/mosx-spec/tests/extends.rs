@@ -195,3 +195,33 @@ fn extends_must_be_a_string() {
     let e = err(&a, &[]);
     assert_eq!(at(&e), (1, 10, "extends"));
 }
+
+#[test]
+fn null_is_a_value_in_vars_and_a_new_kind_replaces_the_stage() {
+    let d = Dir::new();
+    d.write("base.yaml", BASE);
+    let child = d.write(
+        "child.yaml",
+        "\
+extends: base.yaml
+vars:
+  seed: null
+stages:
+  ml_sample:
+    kind: split
+    params: { ratios: [0.5, 0.5, 0] }
+",
+    );
+    let spec = ok(&child, &[]);
+    let stages = &spec.instances[0].stages;
+    let names: Vec<&str> = stages.iter().map(|s| s.name.as_str()).collect();
+    assert_eq!(names, ["ml_load", "ml_sample", "bx_load"], "order kept");
+    let s = &stages[1];
+    assert_eq!(s.kind, "split");
+    assert!(s.inputs.is_empty(), "inputs not inherited: {:?}", s.inputs);
+    assert_eq!(
+        serde_json::Value::Object(s.params.clone()),
+        json!({"ratios": [0.5, 0.5, 0]}),
+        "params not merged from the replaced stage"
+    );
+}

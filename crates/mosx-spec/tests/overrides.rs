@@ -121,3 +121,49 @@ fn hash_covers_the_merged_document_after_set_and_ignores_key_order() {
     let child = d.write("sub/child.yaml", "extends: base.yaml\n");
     assert_eq!(ok(&child, &[]).hash, h0);
 }
+
+#[test]
+fn unknown_variable_is_an_error_with_the_closest_name() {
+    let d = Dir::new();
+    let p = d.write("s.yaml", SPEC);
+    let e = err(&p, &["vars.sed=3"]);
+    assert_eq!(at(&e), (1, 1, "vars.sed"));
+    assert_eq!(
+        e.to_string(),
+        "--set:1:1: vars.sed: unknown variable `sed` (did you mean `seed`?)"
+    );
+    let p2 = d.write("novars.yaml", "stages: { a: { kind: load } }\n");
+    let e = err(&p2, &["vars.seed=3"]);
+    assert!(e.message.contains("defines no `vars`"), "{e}");
+}
+
+#[test]
+fn null_is_a_value_in_vars() {
+    let d = Dir::new();
+    let p = d.write(
+        "s.yaml",
+        "vars: { points: 10 }\nstages:\n  a:\n    kind: evaluate\n    params: { max_points: \"${points}\" }\n",
+    );
+    let s = ok(&p, &["vars.points=null"]);
+    assert_eq!(s.instances[0].stages[0].params["max_points"], json!(null));
+}
+
+#[test]
+fn unknown_stage_is_an_error_with_the_closest_name() {
+    let d = Dir::new();
+    let p = d.write("s.yaml", SPEC);
+    let e = err(&p, &["stages.ml_mesure.params.z_star=2"]);
+    assert_eq!(at(&e), (1, 1, "stages.ml_mesure.params.z_star"));
+    assert_eq!(e.message, "unknown stage `ml_mesure`");
+    assert_eq!(e.suggestion.as_deref(), Some("ml_measure"));
+    // Deleting a stage that does not exist is the same typo.
+    let e = err(&p, &["vars.seed=1", "stages.ml_lod=null"]);
+    assert_eq!(at(&e), (1, 2, "stages.ml_lod"));
+    assert_eq!(e.suggestion.as_deref(), Some("ml_load"));
+    // A whole new stage (with its kind) may still be created.
+    let s = ok(
+        &p,
+        &["stages.extra={kind: metrics, inputs: {m: ml_measure}}"],
+    );
+    assert_eq!(s.instances[0].stages.len(), 3);
+}

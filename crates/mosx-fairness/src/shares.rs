@@ -38,13 +38,13 @@ pub fn historical_share(points: &[EvalPoint], a: usize, b: usize) -> f64 {
     }
 }
 
-/// Fairness of one (P_R, P_H) pair, x100. NaN if either share is NaN, or (relative) `P_H = 0`.
+/// Fairness of one (P_R, P_H) pair, x100. NaN if either share is NaN or `P_H = 0`, for both
+/// kinds (METHOD.md §3: a group with `P_H = 0` is undefined, never a number).
 pub(crate) fn fairness_value(p_r: f64, p_h: f64, kind: FairnessKind) -> f64 {
-    if p_r.is_nan() || p_h.is_nan() {
+    if p_r.is_nan() || p_h.is_nan() || p_h == 0.0 {
         return f64::NAN;
     }
     match kind {
-        FairnessKind::Relative if p_h == 0.0 => f64::NAN,
         FairnessKind::Relative => 100.0 * (p_r - p_h) / p_h,
         FairnessKind::Absolute => 100.0 * (p_r - p_h).abs(),
     }

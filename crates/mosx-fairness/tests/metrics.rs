@@ -141,7 +141,7 @@ fn absolute_fairness() {
 }
 
 #[test]
-fn zero_historical_share_is_nan_for_relative_only() {
+fn zero_historical_share_is_nan_for_both_kinds() {
     // group 0 never has item group 1 in its history but gets it recommended half the time
     let pts = vec![
         pt(0, &[T, F], &[1.0, 0.0], 0.9, T),
@@ -151,7 +151,11 @@ fn zero_historical_share_is_nan_for_relative_only() {
     assert!(rel[0][1].is_nan());
     assert!(close(rel[0][0], -50.0)); // 100 (0.5 - 1) / 1
     let abs = pairwise(&pts, 2, FairnessKind::Absolute);
-    assert!(close(abs[0][1], 50.0));
+    assert!(
+        abs[0][1].is_nan(),
+        "P_H = 0 is undefined, not |P_R - 0|: {abs:?}"
+    );
+    assert!(close(abs[0][0], 50.0)); // 100 |0.5 - 1|
 }
 
 #[test]

@@ -44,6 +44,16 @@ pub enum DataError {
         available: u64,
         window: usize,
     },
+    /// More windows are asked for than the dataset has (under `group_ratio: natural`).
+    #[error("{requested} windows of length {window} were asked for but the dataset has only {available}")]
+    TooFewWindows {
+        requested: u64,
+        available: u64,
+        window: usize,
+    },
+    /// A stage's output would be empty (e.g. a ratings file with only its header line).
+    #[error("{what} is empty: {detail}")]
+    Empty { what: String, detail: String },
     /// A group name in an option is not a group of the dataset.
     #[error("unknown group `{name}` in {option}; the dataset's groups are {known:?}")]
     UnknownGroup {

@@ -10,7 +10,28 @@ use crate::movielens::{load_grouplens, load_recbole};
 use crate::types::{Dataset, LoadOptions, RawCounts};
 
 fn load_both(dir: &Path, opts: &LoadOptions) -> Result<(Dataset, RawCounts), DataError> {
-    match detect(dir)? {
+    let layout = detect(dir)?;
+    let ratings = match &layout {
+        Layout::RecBole { inter, .. } => inter.clone(),
+        Layout::GroupLens { data, .. } => data.clone(),
+        Layout::BookCrossing { ratings, .. } => ratings.clone(),
+    };
+    let (ds, raw) = read(layout, opts)?;
+    if ds.interactions.is_empty() {
+        return Err(DataError::Empty {
+            what: format!("dataset {}", dir.display()),
+            detail: format!(
+                "{} has {} rating rows and none of them was kept",
+                ratings.display(),
+                raw.ratings
+            ),
+        });
+    }
+    Ok((ds, raw))
+}
+
+fn read(layout: Layout, opts: &LoadOptions) -> Result<(Dataset, RawCounts), DataError> {
+    match layout {
         Layout::RecBole {
             stem,
             inter,
@@ -27,7 +48,8 @@ fn load_both(dir: &Path, opts: &LoadOptions) -> Result<(Dataset, RawCounts), Dat
 }
 
 /// Loads the dataset in `dir`. `opts` (ages, implicit ratings) applies to BookCrossing.
-/// The dataset keeps the users and items that have at least one kept rating.
+/// The dataset keeps the users and items that have at least one kept rating; a dataset with
+/// no kept rating (e.g. a ratings file with only its header line) is an error.
 pub fn load(dir: &Path, opts: &LoadOptions) -> Result<Dataset, DataError> {
     Ok(load_both(dir, opts)?.0)
 }

@@ -5,6 +5,8 @@
 //! uniformly without replacement by a ChaCha8 generator seeded by `seed` (the order shuffle
 //! and the draw use separate streams), and the points come out in (user, window start)
 //! order. The output depends only on the inputs and the seed, never on the thread count.
+//! Exactly the requested number of windows is drawn (per group `round(n * share)`, shares
+//! summing to 1): asking for 0, or for more than exist, is an error stating both numbers.
 
 use std::collections::BTreeMap;
 
@@ -189,6 +191,12 @@ pub fn sample(ds: &Dataset, opts: &SampleOptions) -> Result<Sequences, DataError
             ),
         ));
     }
+    if opts.n == 0 {
+        return Err(DataError::invalid(
+            "windows",
+            "must be at least 1: a sample of 0 windows is empty",
+        ));
+    }
     let threshold = opts.threshold.unwrap_or(ds.label_threshold);
     if !threshold.is_finite() {
         return Err(DataError::invalid("threshold", "must be a finite number"));
@@ -233,6 +241,14 @@ pub fn sample(ds: &Dataset, opts: &SampleOptions) -> Result<Sequences, DataError
     };
     match &opts.group_ratio {
         GroupRatio::Natural => {
+            let total: u64 = windows_available.iter().sum();
+            if opts.n as u64 > total {
+                return Err(DataError::TooFewWindows {
+                    requested: opts.n as u64,
+                    available: total,
+                    window: w,
+                });
+            }
             let all: Vec<u32> = (0..ds.users.len() as u32).collect();
             draw(&all, opts.n, &mut draw_rng);
         }
@@ -251,6 +267,14 @@ pub fn sample(ds: &Dataset, opts: &SampleOptions) -> Result<Sequences, DataError
                         format!("share of `{name}` must be >= 0, found {r}"),
                     ));
                 }
+            }
+            let sum: f64 = map.values().sum();
+            if (sum - 1.0).abs() > 1e-6 {
+                let parts: Vec<String> = map.iter().map(|(g, r)| format!("{g} {r}")).collect();
+                return Err(DataError::invalid(
+                    "group_ratio",
+                    format!("shares must sum to 1, found {} = {sum}", parts.join(" + ")),
+                ));
             }
             let wants: Vec<u64> = ds
                 .groups

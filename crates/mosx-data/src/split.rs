@@ -2,9 +2,10 @@
 //! index lists are disjoint, cover every point, and are sorted ascending; by `user` no
 //! user appears in two parts: distinct users (ascending) are shuffled by a ChaCha8
 //! generator seeded by `seed` and each whole user goes to the part whose cumulative target
-//! (ratios normalised to sum 1) holds the midpoint of its points, so point counts approach
+//! (ratios must sum to 1) holds the midpoint of its points, so point counts approach
 //! the ratios; by `random` the point indices are shuffled and cut at the rounded
-//! cumulative ratios.
+//! cumulative ratios. No input points, or a part with a positive share left empty, is an
+//! error.
 
 use rand::seq::SliceRandom;
 use rand::SeedableRng;
@@ -29,7 +30,7 @@ pub enum SplitBy {
 #[derive(Serialize, Deserialize, Clone, Debug, PartialEq)]
 #[serde(default)]
 pub struct SplitOptions {
-    /// train, valid, test shares (normalised to sum 1). Default 0.8, 0.1, 0.1.
+    /// train, valid, test shares (summing to 1). Default 0.8, 0.1, 0.1.
     pub ratios: [f64; 3],
     pub by: SplitBy,
     pub seed: u64,
@@ -81,13 +82,16 @@ fn normalised(ratios: &[f64; 3]) -> Result<[f64; 3], DataError> {
         ));
     }
     let sum: f64 = ratios.iter().sum();
-    if sum <= 0.0 {
+    if (sum - 1.0).abs() > 1e-6 {
         return Err(DataError::invalid(
             "ratios",
-            format!("shares must not all be 0, found {ratios:?}"),
+            format!(
+                "shares must sum to 1, found {} + {} + {} = {sum}",
+                ratios[0], ratios[1], ratios[2]
+            ),
         ));
     }
-    Ok([ratios[0] / sum, ratios[1] / sum, ratios[2] / sum])
+    Ok(*ratios)
 }
 
 /// Splits the points of `seq`.
@@ -141,6 +145,28 @@ pub fn split(seq: &Sequences, opts: &SplitOptions) -> Result<Split, DataError> {
     }
     for p in parts.iter_mut() {
         p.sort_unstable();
+    }
+    if n == 0 {
+        return Err(DataError::Empty {
+            what: "split".into(),
+            detail: "there are no points to split".into(),
+        });
+    }
+    for (k, name) in ["train", "valid", "test"].iter().enumerate() {
+        if r[k] > 0.0 && parts[k].is_empty() {
+            return Err(DataError::Empty {
+                what: format!("split part `{name}`"),
+                detail: format!(
+                    "its share is {} but it got 0 of {n} points{}",
+                    r[k],
+                    if opts.by == SplitBy::User {
+                        " (whole users go to one part: too few users)"
+                    } else {
+                        ""
+                    }
+                ),
+            });
+        }
     }
     let [train, valid, test] = parts;
     Ok(Split { train, valid, test })

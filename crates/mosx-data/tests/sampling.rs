@@ -52,7 +52,7 @@ fn point(user: u32, history: &[u32], hr: &[f32], target: u32, tr: f32, label: bo
 
 #[test]
 fn all_windows_by_timestamp_with_stable_ties() {
-    let seq = sample(&ml(), &opts(3, 100, 0)).unwrap();
+    let seq = sample(&ml(), &opts(3, 4, 0)).unwrap();
     // user 0 order: 0(1) 1(2) 2(3) 3(4) 4(5) -> 3 windows; user 1: 5 6 7 -> 1 window; user 2: none
     assert_eq!(seq.windows_available, vec![3, 1]);
     assert_eq!(
@@ -73,7 +73,7 @@ fn threshold_option_overrides_dataset_default() {
         &ml(),
         &SampleOptions {
             threshold: Some(4.0),
-            ..opts(3, 100, 0)
+            ..opts(3, 4, 0)
         },
     )
     .unwrap();
@@ -116,8 +116,23 @@ fn sampling_picks_n_distinct_windows_deterministically() {
         others.iter().any(|o| *o != starts),
         "the seed changes the draw"
     );
-    // fewer windows than asked: all of them
-    assert_eq!(sample(&ds, &opts(11, 1000, 0)).unwrap().points.len(), 30);
+    // all of them
+    assert_eq!(sample(&ds, &opts(11, 30, 0)).unwrap().points.len(), 30);
+    // more windows than exist: an error with both numbers, never a silent cap
+    let err = sample(&ds, &opts(11, 1000, 0)).unwrap_err();
+    assert!(matches!(
+        err,
+        DataError::TooFewWindows {
+            requested: 1000,
+            available: 30,
+            window: 11
+        }
+    ));
+    let msg = err.to_string();
+    assert!(msg.contains("1000") && msg.contains("30"), "{msg}");
+    // 0 windows: an empty sample is an error
+    let err = sample(&ds, &opts(11, 0, 0)).unwrap_err();
+    assert!(err.to_string().contains("windows"), "{err}");
 }
 
 #[test]
@@ -130,7 +145,7 @@ fn no_timestamps_means_seeded_shuffle() {
         12,
         &rows,
     );
-    let a = sample(&ds, &opts(12, 10, 1)).unwrap();
+    let a = sample(&ds, &opts(12, 1, 1)).unwrap();
     assert_eq!(a.points.len(), 1);
     let mut seen: Vec<u32> = a.points[0].history.clone();
     seen.push(a.points[0].target);
@@ -142,10 +157,10 @@ fn no_timestamps_means_seeded_shuffle() {
         "a permutation of the user's items"
     );
     assert_ne!(order, (0..12).collect::<Vec<_>>(), "shuffled");
-    assert_eq!(sample(&ds, &opts(12, 10, 1)).unwrap(), a);
+    assert_eq!(sample(&ds, &opts(12, 1, 1)).unwrap(), a);
     let orders: Vec<Vec<u32>> = (2..6)
         .map(|s| {
-            sample(&ds, &opts(12, 10, s)).unwrap().points[0]
+            sample(&ds, &opts(12, 1, s)).unwrap().points[0]
                 .history
                 .clone()
         })
@@ -211,6 +226,17 @@ fn group_ratio_stratifies_and_reports_shortfall() {
         msg.contains("teen") && msg.contains('5') && msg.contains('2'),
         "{msg}"
     );
+    // shares that do not sum to 1 (0.9 + 0.9 would draw 18 of 10)
+    let err = sample(
+        &ds,
+        &SampleOptions {
+            group_ratio: ratio(0.9, 0.9),
+            ..opts(3, 2, 0)
+        },
+    )
+    .unwrap_err();
+    let msg = err.to_string();
+    assert!(msg.contains("sum to 1") && msg.contains("1.8"), "{msg}");
     let bad = GroupRatio::Ratio(BTreeMap::from([("kids".to_string(), 1.0)]));
     let err = sample(
         &ds,
@@ -247,7 +273,7 @@ fn group_ratio_serde() {
 #[test]
 fn stats_count_distinct_users_items_pairs() {
     let ds = ml();
-    let seq = sample(&ds, &opts(3, 100, 0)).unwrap();
+    let seq = sample(&ds, &opts(3, 4, 0)).unwrap();
     let s = seq.stats(&ds);
     assert_eq!(s.points, 4);
     assert_eq!(s.users, 2);

@@ -113,8 +113,8 @@ fn random_split_cuts_points_exactly() {
         .collect();
     all.sort();
     assert_eq!(all, (0..100).collect::<Vec<_>>());
-    // unnormalised ratios are normalised
-    let s2 = split(
+    // ratios that do not sum to 1 are an error, not silently rescaled
+    let e = split(
         &seq,
         &SplitOptions {
             ratios: [8.0, 1.0, 1.0],
@@ -122,8 +122,22 @@ fn random_split_cuts_points_exactly() {
             seed: 0,
         },
     )
-    .unwrap();
-    assert_eq!(s, s2);
+    .unwrap_err();
+    assert!(
+        e.to_string().contains("sum to 1") && e.to_string().contains("= 10"),
+        "{e}"
+    );
+    // a part with a positive share that gets no point
+    let few = seqs(&["male"], vec![pt(0, &[1]), pt(0, &[2])]);
+    let e = split(
+        &few,
+        &SplitOptions {
+            by: SplitBy::User,
+            ..Default::default()
+        },
+    )
+    .unwrap_err();
+    assert!(e.to_string().contains("got 0 of 2 points"), "{e}");
     assert!(split(
         &seq,
         &SplitOptions {

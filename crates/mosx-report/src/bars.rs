@@ -1,6 +1,8 @@
 //! Grouped bar chart (Fig. 5/6): one cluster per category, one bar per series inside it.
 //! NaN values draw no bar (the cluster keeps the gap). The y range always includes 0, so
-//! signed values (e.g. under-recommendation) go below the axis.
+//! signed values (e.g. under-recommendation) go below the axis. With error bars (±sd over
+//! seeds), each finite error draws a capped vertical line through its bar's top, and the y
+//! range covers mean ± sd.
 
 use std::path::{Path, PathBuf};
 
@@ -16,6 +18,8 @@ struct Bars<'a> {
     categories: &'a [String],
     series: &'a [(String, Vec<f64>)],
     y_label: &'a str,
+    /// Per series, one half-width per category (NaN: no error bar).
+    errors: Option<&'a [Vec<f64>]>,
     y_lo: f64,
     y_hi: f64,
 }
@@ -25,6 +29,36 @@ pub fn grouped_bars(
     title: &str,
     categories: &[String],
     series: &[(String, Vec<f64>)],
+    y_label: &str,
+    out_base: &Path,
+) -> Result<Vec<PathBuf>, ReportError> {
+    bars_impl(title, categories, series, None, y_label, out_base)
+}
+
+/// [`grouped_bars`] with error bars: `errors[s][c]` is the half-width (e.g. the sd over
+/// seeds) of series `s` at category `c`.
+pub fn grouped_bars_with_errors(
+    title: &str,
+    categories: &[String],
+    series: &[(String, Vec<f64>)],
+    errors: &[Vec<f64>],
+    y_label: &str,
+    out_base: &Path,
+) -> Result<Vec<PathBuf>, ReportError> {
+    if errors.len() != series.len() || errors.iter().any(|e| e.len() != categories.len()) {
+        return Err(ReportError::InvalidFigure {
+            out_base: out_base.to_path_buf(),
+            message: "need one error per series and category".into(),
+        });
+    }
+    bars_impl(title, categories, series, Some(errors), y_label, out_base)
+}
+
+fn bars_impl(
+    title: &str,
+    categories: &[String],
+    series: &[(String, Vec<f64>)],
+    errors: Option<&[Vec<f64>]>,
     y_label: &str,
     out_base: &Path,
 ) -> Result<Vec<PathBuf>, ReportError> {
@@ -42,10 +76,22 @@ pub fn grouped_bars(
             categories.len()
         )));
     }
+    let err_at = |s: usize, c: usize| {
+        errors
+            .and_then(|e| e.get(s)?.get(c).copied())
+            .filter(|e| e.is_finite())
+            .unwrap_or(0.0)
+            .abs()
+    };
     let finite = || {
         series
             .iter()
-            .flat_map(|(_, v)| v.iter().copied())
+            .enumerate()
+            .flat_map(move |(s, (_, v))| {
+                v.iter()
+                    .enumerate()
+                    .flat_map(move |(c, x)| [x - err_at(s, c), x + err_at(s, c)])
+            })
             .filter(|x| x.is_finite())
     };
     let lo = finite().fold(0.0, f64::min);
@@ -56,6 +102,7 @@ pub fn grouped_bars(
         categories,
         series,
         y_label,
+        errors,
         y_lo: if lo < 0.0 { lo - pad } else { 0.0 },
         y_hi: if hi > 0.0 || lo >= 0.0 { hi + pad } else { 0.0 },
     };
@@ -101,6 +148,29 @@ impl Figure for Bars<'_> {
                 .map_err(e)?
                 .label(name.as_str())
                 .legend(move |(x, y)| Rectangle::new([(x, y - 6), (x + 16, y + 6)], c.filled()));
+            if let Some(errs) = self.errors.and_then(|e| e.get(si)) {
+                let cap = slot * 0.92 * 0.25;
+                for (ci, (&v, &err)) in values.iter().zip(errs).enumerate() {
+                    if !(v.is_finite() && err.is_finite() && err > 0.0) {
+                        continue;
+                    }
+                    let xm = ci as f64 + 0.1 + slot * si as f64 + slot * 0.46;
+                    let (lo, hi) = (v - err, v + err);
+                    chart
+                        .draw_series([
+                            PathElement::new(vec![(xm, lo), (xm, hi)], BLACK.stroke_width(2)),
+                            PathElement::new(
+                                vec![(xm - cap, lo), (xm + cap, lo)],
+                                BLACK.stroke_width(2),
+                            ),
+                            PathElement::new(
+                                vec![(xm - cap, hi), (xm + cap, hi)],
+                                BLACK.stroke_width(2),
+                            ),
+                        ])
+                        .map_err(e)?;
+                }
+            }
         }
         if self.y_lo < 0.0 {
             chart

@@ -5,6 +5,9 @@
 //! * `x | pct(digits=1)`: a **fraction** shown as a percentage, `0.746 | pct` → `74.6%`.
 //! * `a | ratio(b, ...)` or `[a, b, ...] | ratio`: a group ratio such as `7:3`; see [`format_ratio`].
 //! * `x | thousands(digits=0)`: comma thousands separators, `19688 | thousands` → `19,688`.
+//! * `cell | pm(digits=2)`: a seed aggregate `{mean, sd, n}` as `mean ± sd` (`mean` alone
+//!   when `n` is 1, `-` when `n` is 0 or the mean is undefined).
+//! * `p | pvalue`: a p-value with 3 significant digits, `< 0.001` below 0.001, `-` if undefined.
 
 use minijinja::value::{Kwargs, Rest, Value, ValueKind};
 use minijinja::{Environment, Error, ErrorKind};
@@ -16,6 +19,8 @@ pub(crate) fn register(env: &mut Environment<'static>) {
     env.add_filter("pct", pct);
     env.add_filter("ratio", ratio);
     env.add_filter("thousands", thousands);
+    env.add_filter("pm", pm);
+    env.add_filter("pvalue", pvalue);
 }
 
 fn invalid(msg: String) -> Error {
@@ -66,6 +71,60 @@ fn pct(x: &Value, digits: Option<usize>, kwargs: Kwargs) -> Result<String, Error
 fn thousands(x: &Value, digits: Option<usize>, kwargs: Kwargs) -> Result<String, Error> {
     let d = digits_arg(digits, &kwargs, 0)?;
     Ok(number(x, "thousands")?.map_or_else(|| "-".to_string(), |x| format_thousands(x, d)))
+}
+
+fn pm(cell: &Value, digits: Option<usize>, kwargs: Kwargs) -> Result<String, Error> {
+    let d = digits_arg(digits, &kwargs, 2)?;
+    if cell.is_undefined() {
+        return Err(invalid("filter `pm` got an undefined value".into()));
+    }
+    if cell.is_none() {
+        return Ok("-".into());
+    }
+    if cell.kind() != ValueKind::Map {
+        return Err(invalid(format!(
+            "filter `pm` expects a seed aggregate {{mean, sd, n}}, got {} `{cell}`",
+            cell.kind()
+        )));
+    }
+    let field = |k: &str| -> Result<Option<f64>, Error> {
+        let v = cell.get_attr(k)?;
+        if v.is_undefined() {
+            return Err(invalid(format!("filter `pm`: the aggregate has no `{k}`")));
+        }
+        number(&v, "pm")
+    };
+    let (Some(mean), n) = (field("mean")?, field("n")?.unwrap_or(0.0)) else {
+        return Ok("-".into());
+    };
+    if n < 1.0 {
+        return Ok("-".into());
+    }
+    Ok(match field("sd")? {
+        Some(sd) if n >= 2.0 => format!("{} ± {}", fmt_metric(mean, d), fmt_metric(sd, d)),
+        _ => fmt_metric(mean, d),
+    })
+}
+
+/// A p-value: `< 0.001`, else 3 significant digits (`0.0421`, `0.512`, `1`).
+pub fn format_pvalue(p: f64) -> String {
+    if !p.is_finite() {
+        return "-".into();
+    }
+    if p < 0.001 {
+        return "< 0.001".into();
+    }
+    let digits = (2 - p.log10().floor() as i32).max(0) as usize;
+    let s = format!("{p:.digits$}");
+    if s.contains('.') {
+        s.trim_end_matches('0').trim_end_matches('.').to_string()
+    } else {
+        s
+    }
+}
+
+fn pvalue(p: &Value) -> Result<String, Error> {
+    Ok(number(p, "pvalue")?.map_or_else(|| "-".to_string(), format_pvalue))
 }
 
 fn ratio(first: &Value, rest: Rest<Value>) -> Result<String, Error> {
@@ -179,6 +238,35 @@ mod tests {
         assert!(format_ratio(&[1.0]).is_none());
         assert!(format_ratio(&[0.0, 0.0]).is_none());
         assert!(format_ratio(&[-1.0, 2.0]).is_none());
+    }
+
+    #[test]
+    fn pvalue_rule() {
+        assert_eq!(format_pvalue(0.0004), "< 0.001");
+        assert_eq!(format_pvalue(0.04213), "0.0421");
+        assert_eq!(format_pvalue(0.5123), "0.512");
+        assert_eq!(format_pvalue(1.0), "1");
+        assert_eq!(format_pvalue(f64::NAN), "-");
+    }
+
+    #[test]
+    fn pm_renders_mean_and_sd() {
+        let env = crate::templates::environment(std::path::Path::new("."));
+        let r =
+            |ctx: serde_json::Value| env.render_str("{{ c | pm }}|{{ c | pm(1) }}", ctx).unwrap();
+        assert_eq!(
+            r(serde_json::json!({"c": {"mean": 55.491, "sd": 1.234, "n": 3}})),
+            "55.49 ± 1.23|55.5 ± 1.2"
+        );
+        assert_eq!(
+            r(serde_json::json!({"c": {"mean": 55.491, "sd": null, "n": 1}})),
+            "55.49|55.5"
+        );
+        assert_eq!(
+            r(serde_json::json!({"c": {"mean": null, "sd": null, "n": 0}})),
+            "-|-"
+        );
+        assert_eq!(r(serde_json::json!({"c": null})), "-|-");
     }
 
     #[test]

@@ -14,10 +14,12 @@ mod filters;
 mod fonts;
 mod histogram;
 mod plot_util;
+mod stamp;
 mod templates;
 
-pub use bars::grouped_bars;
+pub use bars::{grouped_bars, grouped_bars_with_errors};
 pub use error::ReportError;
-pub use filters::{format_ratio, format_thousands};
+pub use filters::{format_pvalue, format_ratio, format_thousands};
 pub use histogram::{zscore_histogram, HistogramSeries};
+pub use stamp::{stamp_png, stamp_svg};
 pub use templates::{environment, render_template};

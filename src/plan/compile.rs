@@ -64,9 +64,13 @@ pub fn compile(spec: Spec, registry: &Registry) -> Result<Plan, SpecError> {
                 }
             };
             let inputs = bind_slots(&spec, d, kind.slots(), &decls, &node_of, &graph)?;
+            let code = super::code::code_of(&**kind, &params).map_err(|e| {
+                spec.error_at(&format!("stages.{}.kind", d.name), e.to_string(), None)
+            })?;
             let parts = Parts {
                 kind: kind.name().to_string(),
                 code_version: kind.code_version(),
+                code,
                 params: kind.key_params(&params),
                 inputs: inputs
                     .iter()
@@ -217,6 +221,7 @@ fn bind_slots(
             [one] => {
                 out.insert(s.name.to_string(), *one);
             }
+            [] if s.optional => {}
             [] => {
                 return Err(spec.error_at(
                     &format!("stages.{}.inputs", d.name),

@@ -5,7 +5,9 @@
 //!   every depth), so it does not depend on key order in the spec, on mtimes or on
 //!   absolute paths.
 //! * `diff` compares two `Parts` and names each change (param with old and new
-//!   value, upstream slot, file, code version), which is what `--explain` prints.
+//!   value, upstream slot, file, code unit, code version), which is what `--explain` prints.
+//! * `code` holds the build-time hash of every code unit the kind runs (`plan::code`), so the
+//!   key changes when that code changes; `code_version` is a manual addition to it.
 
 use std::collections::{BTreeMap, HashMap};
 use std::io::Read;
@@ -21,6 +23,10 @@ use serde_json::Value;
 pub struct Parts {
     pub kind: String,
     pub code_version: u32,
+    /// Code unit (crate, root source file, `libtorch`) → build-time hash or version.
+    /// Absent in fingerprints recorded before code hashing (they differ from every new one).
+    #[serde(default)]
+    pub code: BTreeMap<String, String>,
     pub params: Value,
     /// Slot → upstream key.
     pub inputs: BTreeMap<String, String>,
@@ -80,6 +86,11 @@ pub enum Change {
         old: String,
         new: String,
     },
+    Code {
+        unit: String,
+        old: Option<String>,
+        new: Option<String>,
+    },
     Param {
         path: String,
         old: Option<Value>,
@@ -108,6 +119,17 @@ impl std::fmt::Display for Change {
                 write!(f, "code version of `{kind}` {old} → {new}")
             }
             Change::Kind { old, new } => write!(f, "kind {old} → {new}"),
+            Change::Code { unit, old, new } if unit == super::code::LIBTORCH_UNIT => write!(
+                f,
+                "libtorch {} → {}",
+                old.as_deref().unwrap_or("(none)"),
+                new.as_deref().unwrap_or("(none)")
+            ),
+            Change::Code { unit, old, new } => match (old, new) {
+                (Some(_), Some(_)) => write!(f, "code of {unit} changed"),
+                (None, _) => write!(f, "code of {unit} added"),
+                (Some(_), None) => write!(f, "code of {unit} no longer used"),
+            },
             Change::Param { path, old, new } => {
                 write!(f, "param {path} {} → {}", show(old), show(new))
             }
@@ -141,6 +163,20 @@ pub fn diff(old: &Parts, new: &Parts) -> Vec<Change> {
             old: old.code_version,
             new: new.code_version,
         });
+    }
+    if old.kind == new.kind {
+        let units: std::collections::BTreeSet<&String> =
+            old.code.keys().chain(new.code.keys()).collect();
+        for u in units {
+            let (x, y) = (old.code.get(u), new.code.get(u));
+            if x != y {
+                out.push(Change::Code {
+                    unit: u.clone(),
+                    old: x.cloned(),
+                    new: y.cloned(),
+                });
+            }
+        }
     }
     let (mut a, mut b) = (BTreeMap::new(), BTreeMap::new());
     flatten("", &old.params, &mut a);
@@ -239,6 +275,7 @@ mod tests {
         Parts {
             kind: "measure".into(),
             code_version: 1,
+            code: BTreeMap::from([("mosx-data".to_string(), "aa".to_string())]),
             params,
             inputs: BTreeMap::new(),
             files: BTreeMap::new(),
@@ -260,6 +297,27 @@ mod tests {
         let d = diff(&a, &b);
         assert_eq!(d.len(), 1);
         assert_eq!(d[0].to_string(), "param z_star 1.0 → 1.645");
+    }
+
+    #[test]
+    fn code_hash_enters_the_key_and_diff_names_the_unit() {
+        let a = parts(json!({}));
+        let mut b = a.clone();
+        b.code.insert("mosx-data".into(), "bb".into());
+        assert_ne!(a.key(), b.key());
+        let d: Vec<String> = diff(&a, &b).iter().map(|c| c.to_string()).collect();
+        assert_eq!(d, vec!["code of mosx-data changed"]);
+        b.code.insert("libtorch".into(), "2.11.0+cpu".into());
+        let mut c = b.clone();
+        c.code.insert("libtorch".into(), "2.12.0+cpu".into());
+        let d: Vec<String> = diff(&b, &c).iter().map(|c| c.to_string()).collect();
+        assert_eq!(d, vec!["libtorch 2.11.0+cpu → 2.12.0+cpu"]);
+        // A fingerprint recorded before code hashing still reads, and names what was added.
+        let mut old = serde_json::to_value(&a).unwrap();
+        old.as_object_mut().unwrap().remove("code");
+        let old: Parts = serde_json::from_value(old).unwrap();
+        let d: Vec<String> = diff(&old, &a).iter().map(|c| c.to_string()).collect();
+        assert_eq!(d, vec!["code of mosx-data added"]);
     }
 
     #[test]

@@ -1,7 +1,7 @@
 //! Compilation of a spec into a DAG of stages (petgraph).
 //!
 //! Invariants:
-//! * Every node has a key computed from its kind, code version, normalised
+//! * Every node has a key computed from its kind, code hashes, code version, normalised
 //!   params, its upstream keys and its external file hashes (`fingerprint`).
 //! * Identical stages (same key) are one node, whichever sweep points or spec
 //!   entries asked for them, so sweeps and tables share upstream work.
@@ -9,6 +9,9 @@
 //!   when a sweep is present (`measure[z_star=1.645]`).
 //! * Errors are `mosx_spec::SpecError`s located in the spec file.
 
+pub mod code;
+#[cfg(test)]
+mod code_units;
 pub mod compile;
 pub mod fingerprint;
 pub mod render;

@@ -16,7 +16,7 @@ struct Params {
     /// Interactions per window: history = window - 1, target = the last one.
     #[serde(default = "default_window")]
     window: usize,
-    /// Number of windows sampled (fewer if fewer exist).
+    /// Number of windows sampled; more than exist is an error stating both numbers.
     #[serde(default = "default_windows")]
     windows: usize,
     #[serde(default)]
@@ -87,6 +87,9 @@ impl StageKind for Sample {
     fn code_version(&self) -> u32 {
         1
     }
+    fn code(&self) -> &'static [&'static str] {
+        &["mosx-data", "src/stages/sample.rs"]
+    }
     fn about(&self) -> &'static str {
         "sample windows of consecutive interactions; history, target and label"
     }
@@ -95,6 +98,7 @@ impl StageKind for Sample {
             name: "dataset",
             producers: &["load"],
             inferable: false,
+            optional: false,
         }]
     }
     fn normalize(&self, p: &serde_json::Map<String, Value>) -> Result<Value, ParamError> {
@@ -109,6 +113,27 @@ impl StageKind for Sample {
                     suggestion: mosx_spec::suggest(n, ["natural", "default"]),
                 });
             }
+        }
+        if let Ratio::Map(m) = &typed.group_ratio {
+            let sum: f64 = m.values().sum();
+            if m.values().any(|r| !(r.is_finite() && *r >= 0.0)) || (sum - 1.0).abs() > 1e-6 {
+                let parts: Vec<String> = m.iter().map(|(g, r)| format!("{g} {r}")).collect();
+                return Err(ParamError {
+                    field: "group_ratio".into(),
+                    message: format!(
+                        "shares must be >= 0 and sum to 1, found {} = {sum}",
+                        parts.join(" + ")
+                    ),
+                    suggestion: None,
+                });
+            }
+        }
+        if typed.windows == 0 {
+            return Err(ParamError {
+                field: "windows".into(),
+                message: "must be at least 1 (a sample of 0 windows is empty)".into(),
+                suggestion: None,
+            });
         }
         if typed.window < 2 {
             return Err(ParamError {

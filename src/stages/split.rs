@@ -35,6 +35,9 @@ impl StageKind for Split {
     fn code_version(&self) -> u32 {
         1
     }
+    fn code(&self) -> &'static [&'static str] {
+        &["mosx-data", "src/stages/split.rs"]
+    }
     fn about(&self) -> &'static str {
         "split sampled points 8:1:1 into train/valid/test"
     }
@@ -43,16 +46,19 @@ impl StageKind for Split {
             name: "sequences",
             producers: &["sample"],
             inferable: false,
+            optional: false,
         }]
     }
     fn normalize(&self, p: &serde_json::Map<String, Value>) -> Result<Value, ParamError> {
         let (typed, v) = params::parse::<Params>(p, FIELDS)?;
-        if typed.ratios.iter().any(|r| !(r.is_finite() && *r >= 0.0))
-            || typed.ratios.iter().sum::<f64>() <= 0.0
-        {
+        let sum: f64 = typed.ratios.iter().sum();
+        if typed.ratios.iter().any(|r| !(r.is_finite() && *r >= 0.0)) || (sum - 1.0).abs() > 1e-6 {
+            let [a, b, c] = typed.ratios;
             return Err(ParamError {
                 field: "ratios".into(),
-                message: "three non-negative numbers with a positive sum".into(),
+                message: format!(
+                    "three non-negative shares summing to 1, found {a} + {b} + {c} = {sum}"
+                ),
                 suggestion: None,
             });
         }

@@ -3,6 +3,7 @@
 //! written. Invariants: YAML is parsed once per file (sweep points reuse the merged tree); file
 //! paths are never made absolute; `Spec::hash` covers the merged document after `--set` only.
 
+mod claims;
 mod error;
 mod merge;
 mod node;
@@ -19,6 +20,7 @@ mod yaml;
 use std::collections::BTreeMap;
 use std::path::Path;
 
+pub use claims::{Claim, ClaimOp, Operand, CLAIM_KEYS};
 pub use error::SpecError;
 pub use sources::SET_FILE;
 pub use spec::{Instance, ReportDecl, Spec, StageDecl};
@@ -122,7 +124,15 @@ pub fn load(path: &Path, sets: &[String]) -> Result<Spec, SpecError> {
         point_locs.push(locs);
     }
 
+    let claims = match instances.first() {
+        Some(i) => {
+            let names: Vec<&str> = i.stages.iter().map(|s| s.name.as_str()).collect();
+            claims::parse(&doc, &names, &sources)?
+        }
+        None => Vec::new(),
+    };
     Ok(Spec {
+        claims,
         path: path.to_path_buf(),
         name,
         description,

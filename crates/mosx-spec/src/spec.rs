@@ -24,6 +24,8 @@ pub struct Spec {
     pub instances: Vec<Instance>,
     /// Report entries after variable substitution with the first instance's vars.
     pub report: Vec<ReportDecl>,
+    /// `claims:` (see [`crate::Claim`]), checked against the first instance's stage names.
+    pub claims: Vec<crate::Claim>,
     /// Dotted paths that vary across instances (`vars.seed` for `seeds`), in axis order.
     pub sweep_paths: Vec<String>,
     /// blake3 hex of the canonical JSON (sorted keys) of the merged document after `--set`.

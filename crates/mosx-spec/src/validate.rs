@@ -22,6 +22,7 @@ pub const TOP_KEYS: &[&str] = &[
     "stages",
     "sweep",
     "report",
+    "claims",
 ];
 /// Valid keys of a stage declaration.
 pub const STAGE_KEYS: &[&str] = &["kind", "inputs", "params"];

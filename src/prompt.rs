@@ -123,8 +123,19 @@ impl PromptTemplate {
         threshold: f32,
     ) -> Result<String, PromptError> {
         let g = ds.users[p.user as usize].group as usize;
-        let profile = stated_group(setting, g, ds.groups.len())
-            .map(|s| profile_sentence(ds.kind, &ds.groups[s]));
+        self.render_point_as(ds, p, stated_group(setting, g, ds.groups.len()), threshold)
+    }
+
+    /// Render a data point stating group `stated` (None: no profile), whatever the user's
+    /// own group (FaiRLLM reads every group's rendering).
+    pub fn render_point_as(
+        &self,
+        ds: &Dataset,
+        p: &DataPoint,
+        stated: Option<usize>,
+        threshold: f32,
+    ) -> Result<String, PromptError> {
+        let profile = stated.map(|s| profile_sentence(ds.kind, &ds.groups[s]));
         let mut liked = Vec::new();
         let mut disliked = Vec::new();
         for (item, r) in p.history.iter().zip(&p.history_ratings) {
@@ -143,6 +154,15 @@ impl PromptTemplate {
             &ds.items[p.target as usize].title,
         )
     }
+}
+
+/// Whether the point's target title also appears among its own history titles (a leak:
+/// the answer is in the prompt).
+pub fn leaks(ds: &Dataset, p: &DataPoint) -> bool {
+    let target = &ds.items[p.target as usize].title;
+    p.history
+        .iter()
+        .any(|&i| &ds.items[i as usize].title == target)
 }
 
 #[cfg(test)]

@@ -3,19 +3,14 @@
 
 use std::path::PathBuf;
 
-use mosx_models::checkpoint::{load_backbone, Checkpoint};
+use mosx_models::checkpoint::Checkpoint;
+use mosx_models::{load_backbone, Dtype};
 use mosx_models::probe::probe;
 use mosx_models::tokenizer::TextTokenizer;
 
 use super::common::UsageError;
 use super::EXIT_OK;
 use crate::prompt::{PromptTemplate, Setting};
-
-#[derive(Debug, Clone, Copy, clap::ValueEnum)]
-pub enum Dtype {
-    F32,
-    Bf16,
-}
 
 #[derive(clap::Args)]
 #[command(
@@ -47,7 +42,7 @@ pub struct ProbeArgs {
     pub templates: PathBuf,
     #[arg(long)]
     pub device: Option<String>,
-    #[arg(long, value_enum, default_value = "f32")]
+    #[arg(long, value_parser = parse_dtype, default_value = "f32")]
     pub dtype: Dtype,
     #[arg(long, default_value_t = 8)]
     pub batch_size: usize,
@@ -66,10 +61,7 @@ pub fn run(a: ProbeArgs) -> anyhow::Result<i32> {
     }
     let (device, label) =
         crate::device::resolve(a.device.as_deref()).map_err(|e| UsageError(e.to_string()))?;
-    let kind = match a.dtype {
-        Dtype::F32 => tch::Kind::Float,
-        Dtype::Bf16 => tch::Kind::BFloat16,
-    };
+    let kind = a.dtype.kind();
     let ck = Checkpoint::resolve(&a.model)?;
     let tok = TextTokenizer::from_file(&ck.tokenizer_file)?;
     let model = load_backbone(&ck, device, kind)?;
@@ -140,4 +132,12 @@ fn template_prompts(a: &ProbeArgs, name: &str) -> anyhow::Result<Vec<String>> {
         .into_iter()
         .map(|s| Ok(tpl.render_point(&ds, &point, s, ds.label_threshold)?))
         .collect()
+}
+
+fn parse_dtype(s: &str) -> Result<Dtype, String> {
+    match s {
+        "f32" => Ok(Dtype::F32),
+        "bf16" => Ok(Dtype::Bf16),
+        other => Err(format!("`{other}`: expected f32 or bf16")),
+    }
 }

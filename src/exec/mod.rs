@@ -265,6 +265,10 @@ fn run_one(
     device_label: &str,
 ) -> Done {
     let node = &plan.graph[i];
+    let work_dir = match store.work_dir(&node.key) {
+        Ok(d) => d,
+        Err(e) => return Done::Failed(format!("store: {e}")),
+    };
     // Take the lease; wait while another live process computes this stage.
     let mut announced = false;
     loop {
@@ -318,6 +322,7 @@ fn run_one(
             },
             device,
             progress: &stage_progress,
+            work_dir,
         };
         let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| node.kind.run(&ctx)));
         use crate::stages::Progress as _;

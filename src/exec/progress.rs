@@ -87,6 +87,7 @@ impl RunProgress {
             name: name.to_string(),
             bar: Mutex::new(None),
             plain: Mutex::new(None),
+            msg: Mutex::new(String::new()),
         }
     }
 }
@@ -96,14 +97,17 @@ pub struct StageProgress {
     name: String,
     bar: Mutex<Option<ProgressBar>>,
     plain: Mutex<Option<(String, u64, u64, Instant)>>,
+    /// The latest status message (shown beside the bar, or after the plain line).
+    msg: Mutex<String>,
 }
 
 impl Progress for StageProgress {
     fn start(&self, label: &str, total: u64) {
+        self.finish();
         if let Some(m) = &self.multi {
             let b = m.add(ProgressBar::new(total));
             b.set_style(
-                ProgressStyle::with_template("  {prefix} {bar:25} {pos}/{len} {per_sec} eta {eta}")
+                ProgressStyle::with_template("  {prefix} {bar:25} {pos}/{len} {per_sec} eta {eta} {msg}")
                     .unwrap_or_else(|_| ProgressStyle::default_bar()),
             );
             b.set_prefix(format!("{} {label}", self.name));
@@ -126,9 +130,21 @@ impl Progress for StageProgress {
             if let Some((label, total, pos, last)) = g.as_mut() {
                 *pos += n;
                 if last.elapsed().as_secs() >= 10 || *pos == *total {
-                    eprintln!("  {} {label}: {pos}/{total}", self.name);
+                    let msg = self.msg.lock().map(|m| m.clone()).unwrap_or_default();
+                    eprintln!("  {} {label}: {pos}/{total} {msg}", self.name);
                     *last = Instant::now();
                 }
+            }
+        }
+    }
+
+    fn message(&self, msg: &str) {
+        if let Ok(mut m) = self.msg.lock() {
+            *m = msg.to_string();
+        }
+        if let Ok(g) = self.bar.lock() {
+            if let Some(b) = g.as_ref() {
+                b.set_message(msg.to_string());
             }
         }
     }

@@ -67,6 +67,40 @@ impl Inputs<'_> {
     }
 }
 
+impl Inputs<'_> {
+    /// The raw bytes of artifact `artifact` of the stage bound to `slot` (safetensors, JSON).
+    pub fn bytes(&self, slot: &str, artifact: &str) -> Result<Arc<Vec<u8>>, StageError> {
+        let key = self.key(slot)?;
+        let decode =
+            |bytes: &[u8]| -> Result<Shared, String> { Ok(Arc::new(bytes.to_vec()) as Shared) };
+        let any = self
+            .source
+            .load(key, artifact, &decode)
+            .map_err(|message| StageError::Input {
+                slot: slot.into(),
+                message: format!("artifact `{artifact}`: {message}"),
+            })?;
+        any.downcast::<Vec<u8>>().map_err(|_| StageError::Input {
+            slot: slot.into(),
+            message: format!("artifact `{artifact}` was decoded as another type"),
+        })
+    }
+
+    /// A JSON artifact of the stage bound to `slot`, parsed as `T`.
+    pub fn json<T: DeserializeOwned>(&self, slot: &str, artifact: &str) -> Result<T, StageError> {
+        let bytes = self.bytes(slot, artifact)?;
+        serde_json::from_slice(&bytes).map_err(|e| StageError::Input {
+            slot: slot.into(),
+            message: format!("artifact `{artifact}`: invalid JSON: {e}"),
+        })
+    }
+
+    /// Whether `slot` is bound (an optional slot the spec left out is not).
+    pub fn has(&self, slot: &str) -> bool {
+        self.slots.contains_key(slot)
+    }
+}
+
 /// What a stage produced: artifacts and scalar metrics.
 #[derive(Default)]
 pub struct Output {

@@ -3,38 +3,33 @@
 //! `p_yes = softmax([logit_yes, logit_no])[0]` per point.
 //!
 //! The checkpoint folder is a location: its content hash enters the key, not its
-//! path. Without an upstream `train` stage this is the zero-shot `llm` row of
-//! Table II. Runs on the device (`--device`), one device stage at a time.
+//! path. Without an `adapter` (a `train` stage) this is the zero-shot `llm` row of
+//! Table II; with one, the trained method scores (for MoS only the router reads the
+//! stereotype sentences: the backbone reads the prompt of the chosen setting). Runs on the device (`--device`), one device stage at a time.
 
-use std::collections::HashMap;
 use std::path::Path;
-use std::sync::{Arc, Mutex};
 
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use mosx_data::{Dataset, Sequences, Split};
-use mosx_models::checkpoint::{load_backbone, Checkpoint};
+use mosx_methods::Setup;
 use mosx_models::tokenizer::TextTokenizer;
-use mosx_models::Backbone;
+use mosx_models::{Backbone, Dtype};
 
 use super::{
     params, ExternalFile, Output, ParamError, Resource, Slot, StageCtx, StageError, StageKind,
 };
-use crate::prompt::{PromptTemplate, Setting};
+use crate::backbones;
+use crate::predictions::{spread, Prediction, Predictions};
+use crate::prompt::{leaks, profile_sentence, PromptTemplate, Setting};
+use crate::trained::TrainedConfig;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Part {
     Valid,
     Test,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Dtype {
-    F32,
-    Bf16,
 }
 
 #[derive(Debug, Serialize, Deserialize)]
@@ -78,54 +73,6 @@ fn default_dtype() -> Dtype {
     Dtype::F32
 }
 
-/// One scored point.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct Prediction {
-    /// Index into the sampled sequences.
-    pub index: u32,
-    pub p_yes: f64,
-}
-
-#[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct Predictions {
-    pub setting: Setting,
-    pub points: Vec<Prediction>,
-}
-
-type Loaded = Arc<Mutex<(Box<dyn Backbone>, TextTokenizer)>>;
-
-/// Backbones stay loaded for the life of the process, per (folder, device, dtype).
-static MODELS: Mutex<Option<HashMap<String, Loaded>>> = Mutex::new(None);
-
-fn backbone(model: &str, device: tch::Device, dtype: Dtype) -> Result<Loaded, StageError> {
-    let id = format!("{model}|{device:?}|{dtype:?}");
-    let mut guard = MODELS
-        .lock()
-        .map_err(|e| StageError::Other(e.to_string()))?;
-    let cache = guard.get_or_insert_with(HashMap::new);
-    if let Some(m) = cache.get(&id) {
-        return Ok(m.clone());
-    }
-    let ck = Checkpoint::resolve(model)?;
-    let kind = match dtype {
-        Dtype::F32 => tch::Kind::Float,
-        Dtype::Bf16 => tch::Kind::BFloat16,
-    };
-    let tok = TextTokenizer::from_file(&ck.tokenizer_file)?;
-    let bb = load_backbone(&ck, device, kind)?;
-    let m: Loaded = Arc::new(Mutex::new((bb, tok)));
-    cache.insert(id, m.clone());
-    Ok(m)
-}
-
-/// `n` elements of `xs` evenly spaced over it (all of them if `n >= xs.len()`).
-fn spread(xs: &[u32], n: usize) -> Vec<u32> {
-    if n >= xs.len() {
-        return xs.to_vec();
-    }
-    (0..n).map(|i| xs[i * xs.len() / n]).collect()
-}
-
 pub struct Evaluate;
 
 impl StageKind for Evaluate {
@@ -133,7 +80,18 @@ impl StageKind for Evaluate {
         "evaluate"
     }
     fn code_version(&self) -> u32 {
-        2
+        3
+    }
+    fn code(&self) -> &'static [&'static str] {
+        &[
+            "mosx-data",
+            "mosx-models",
+            "mosx-methods",
+            "src/stages/evaluate.rs",
+            "src/prompt.rs",
+            "src/predictions.rs",
+            "src/backbones.rs",
+        ]
     }
     fn about(&self) -> &'static str {
         "score test points with a backbone under implicit/explicit/counterfactual prompts"
@@ -144,16 +102,25 @@ impl StageKind for Evaluate {
                 name: "split",
                 producers: &["split"],
                 inferable: false,
+                optional: false,
             },
             Slot {
                 name: "sequences",
                 producers: &["sample"],
                 inferable: true,
+                optional: false,
             },
             Slot {
                 name: "dataset",
                 producers: &["load"],
                 inferable: true,
+                optional: false,
+            },
+            Slot {
+                name: "adapter",
+                producers: &["train"],
+                inferable: false,
+                optional: true,
             },
         ]
     }
@@ -178,27 +145,10 @@ impl StageKind for Evaluate {
     }
     fn external_files(&self, p: &Value) -> Result<Vec<ExternalFile>, StageError> {
         let model = p.get("model").and_then(Value::as_str).unwrap_or_default();
-        let ck = Checkpoint::resolve(model)?;
-        let mut files = vec![
-            ExternalFile {
-                name: "model/config.json".into(),
-                path: ck.dir.join("config.json"),
-            },
-            ExternalFile {
-                name: "model/tokenizer.json".into(),
-                path: ck.tokenizer_file.clone(),
-            },
-        ];
-        for w in &ck.weight_files {
-            let name = w
-                .file_name()
-                .map(|n| n.to_string_lossy().into_owned())
-                .unwrap_or_default();
-            files.push(ExternalFile {
-                name: format!("model/{name}"),
-                path: w.clone(),
-            });
-        }
+        let mut files: Vec<ExternalFile> = backbones::checkpoint_files(model)?
+            .into_iter()
+            .map(|(name, path)| ExternalFile { name, path })
+            .collect();
         let template = p
             .get("template")
             .and_then(Value::as_str)
@@ -220,31 +170,88 @@ impl StageKind for Evaluate {
         let ds = ctx.inputs.get::<Dataset>("dataset", "dataset")?;
         let seq = ctx.inputs.get::<Sequences>("sequences", "sequences")?;
         let split = ctx.inputs.get::<Split>("split", "split")?;
+        let trained: Option<TrainedConfig> = if ctx.inputs.has("adapter") {
+            Some(ctx.inputs.json("adapter", "config")?)
+        } else {
+            None
+        };
         let mut idx: Vec<u32> = match p.part {
             Part::Test => split.test.clone(),
             Part::Valid => split.valid.clone(),
         };
+        if trained.as_ref().is_some_and(|t| t.drop_leaking) {
+            idx.retain(|&i| !leaks(&ds, &seq.points[i as usize]));
+        }
         if let Some(n) = p.max_points {
             idx = spread(&idx, n);
         }
-        let tpl = PromptTemplate::load(Path::new("templates"), &p.template)
-            .map_err(|e| StageError::Other(e.to_string()))?;
+        let tpl = PromptTemplate::load(Path::new("templates"), &p.template)?;
         let threshold = ds.label_threshold;
         let prompts = idx
             .iter()
             .map(|i| tpl.render_point(&ds, &seq.points[*i as usize], p.setting, threshold))
-            .collect::<Result<Vec<_>, _>>()
-            .map_err(|e| StageError::Other(e.to_string()))?;
-        let loaded = backbone(&p.model, ctx.device, p.dtype)?;
-        let guard = loaded
-            .lock()
-            .map_err(|e| StageError::Other(e.to_string()))?;
-        let (bb, tok) = &*guard;
-        let _no_grad = tch::no_grad_guard();
-        ctx.progress.start("prompts", prompts.len() as u64);
-        let mut scored = Vec::with_capacity(prompts.len());
-        for chunk in prompts.chunks(p.batch_size * 8) {
-            let r = mosx_models::probe::probe(bb.as_ref(), tok, chunk, p.batch_size)?;
+            .collect::<Result<Vec<_>, _>>()?;
+
+        // The backbone: the shared one, or a private copy when the adapter changes it.
+        let private = match &trained {
+            Some(t) => mosx_methods::methods::entry(t.method["name"].as_str().unwrap_or(""))?
+                .modifies_backbone,
+            None => false,
+        };
+        let pooled;
+        let mut owned;
+        let mut guard;
+        let (backbone, tok): (&mut dyn Backbone, &TextTokenizer) = if private {
+            owned = backbones::load_private(&p.model, ctx.device, p.dtype)?;
+            (owned.0.as_mut(), &owned.1)
+        } else {
+            pooled = backbones::shared(&p.model, ctx.device, p.dtype)?;
+            guard = pooled.lock().unwrap_or_else(|e| e.into_inner());
+            let (b, t) = &mut *guard;
+            (b.as_mut(), &*t)
+        };
+        let answer = tok.answer_ids("Yes", "No")?;
+        let adapter_vs = tch::nn::VarStore::new(ctx.device);
+        let method = match &trained {
+            Some(t) => {
+                let setup = Setup {
+                    hidden: backbone.hidden_size(),
+                    n_groups: ds.groups.len(),
+                    group_prompts: ds
+                        .groups
+                        .iter()
+                        .map(|g| tok.encode(&profile_sentence(ds.kind, g), false))
+                        .collect::<Result<_, _>>()?,
+                    seed: 0,
+                    device: ctx.device,
+                };
+                let saved = ctx.inputs.bytes("adapter", "adapter")?;
+                Some(mosx_methods::load_trained(
+                    &t.method,
+                    &setup,
+                    backbone,
+                    &adapter_vs,
+                    &saved,
+                )?)
+            }
+            None => None,
+        };
+        let ids: Vec<Vec<i64>> = prompts
+            .iter()
+            .map(|t| tok.encode(t, true))
+            .collect::<Result<_, _>>()?;
+        ctx.progress.start("prompts", ids.len() as u64);
+        let mut scored = Vec::with_capacity(ids.len());
+        for chunk in ids.chunks(p.batch_size * 8) {
+            let rows: Vec<&[i64]> = chunk.iter().map(Vec::as_slice).collect();
+            let r = mosx_methods::score(
+                method.as_deref(),
+                backbone,
+                &rows,
+                answer,
+                tok.pad_id(),
+                p.batch_size,
+            )?;
             ctx.progress.inc(r.len() as u64);
             scored.extend(r);
         }
@@ -254,9 +261,9 @@ impl StageKind for Evaluate {
             points: idx
                 .iter()
                 .zip(&scored)
-                .map(|(i, r)| Prediction {
+                .map(|(i, p_yes)| Prediction {
                     index: *i,
-                    p_yes: r.p_yes,
+                    p_yes: *p_yes,
                 })
                 .collect(),
         };
@@ -276,19 +283,5 @@ impl StageKind for Evaluate {
         );
         out.put("predictions", "predictions", &preds)?;
         Ok(out)
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::spread;
-
-    #[test]
-    fn spread_takes_evenly_spaced_points() {
-        let xs: Vec<u32> = (0..10).collect();
-        assert_eq!(spread(&xs, 3), vec![0, 3, 6]);
-        assert_eq!(spread(&xs, 5), vec![0, 2, 4, 6, 8]);
-        assert_eq!(spread(&xs, 20), xs);
-        assert_eq!(spread(&xs, 0), Vec::<u32>::new());
     }
 }

@@ -45,6 +45,9 @@ impl StageKind for Load {
     fn code_version(&self) -> u32 {
         1
     }
+    fn code(&self) -> &'static [&'static str] {
+        &["mosx-data", "src/stages/load.rs"]
+    }
     fn about(&self) -> &'static str {
         "read MovieLens-100K or BookCrossing from a folder"
     }

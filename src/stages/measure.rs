@@ -21,13 +21,13 @@ struct Params {
 }
 const FIELDS: &[&str] = &["degree", "z_star", "min_count"];
 fn default_degree() -> Degree {
-    Degree::Share
+    Degree::Rate
 }
 fn default_z() -> f64 {
     1.0
 }
 fn default_min_count() -> u32 {
-    1
+    3
 }
 
 pub struct Measure;
@@ -37,7 +37,10 @@ impl StageKind for Measure {
         "measure"
     }
     fn code_version(&self) -> u32 {
-        2
+        3
+    }
+    fn code(&self) -> &'static [&'static str] {
+        &["mosx-data", "src/stages/measure.rs", "src/table_io.rs"]
     }
     fn about(&self) -> &'static str {
         "stereotype degree, z-scores and group membership of every item"
@@ -48,16 +51,19 @@ impl StageKind for Measure {
                 name: "split",
                 producers: &["split"],
                 inferable: false,
+                optional: false,
             },
             Slot {
                 name: "sequences",
                 producers: &["sample"],
                 inferable: true,
+                optional: false,
             },
             Slot {
                 name: "dataset",
                 producers: &["load"],
                 inferable: true,
+                optional: false,
             },
         ]
     }

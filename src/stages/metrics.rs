@@ -11,7 +11,8 @@ use serde_json::Value;
 use mosx_data::{Dataset, Sequences, Stereotypes};
 use mosx_fairness::{EvalPoint, FairnessKind};
 
-use super::evaluate::Predictions;
+use crate::predictions::Predictions;
+
 use super::{params, Output, ParamError, Slot, StageCtx, StageError, StageKind};
 
 #[derive(Debug, Serialize, Deserialize)]
@@ -35,6 +36,9 @@ impl StageKind for Metrics {
     fn code_version(&self) -> u32 {
         1
     }
+    fn code(&self) -> &'static [&'static str] {
+        &["mosx-data", "mosx-fairness", "src/stages/metrics.rs", "src/predictions.rs"]
+    }
     fn about(&self) -> &'static str {
         "fairness F(a,b), headline F, AUC, precision and recall of predictions"
     }
@@ -44,21 +48,25 @@ impl StageKind for Metrics {
                 name: "predictions",
                 producers: &["evaluate"],
                 inferable: false,
+                optional: false,
             },
             Slot {
                 name: "stereotypes",
                 producers: &["measure"],
                 inferable: false,
+                optional: false,
             },
             Slot {
                 name: "sequences",
                 producers: &["sample"],
                 inferable: true,
+                optional: false,
             },
             Slot {
                 name: "dataset",
                 producers: &["load"],
                 inferable: true,
+                optional: false,
             },
         ]
     }

@@ -13,6 +13,7 @@
 //! * The executor knows stage kinds only through this trait.
 
 pub mod artifact;
+pub mod baseline;
 pub mod evaluate;
 pub mod load;
 pub mod measure;
@@ -21,6 +22,7 @@ pub mod params;
 pub mod registry;
 pub mod sample;
 pub mod split;
+pub mod train;
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -39,6 +41,9 @@ pub struct Slot {
     /// When the spec leaves this slot out, the plan fills it with the unique
     /// ancestor (through the declared inputs) of a producer kind.
     pub inferable: bool,
+    /// The stage runs without it when the spec leaves it out (e.g. `evaluate`'s
+    /// `adapter`: no adapter is the zero-shot backbone).
+    pub optional: bool,
 }
 
 /// What a stage needs to run on.
@@ -62,6 +67,8 @@ pub struct ExternalFile {
 pub trait Progress: Send + Sync {
     fn start(&self, label: &str, total: u64);
     fn inc(&self, n: u64);
+    /// A short status shown beside the bar (e.g. `loss 0.693, 3.1 samples/s`).
+    fn message(&self, _msg: &str) {}
     fn finish(&self);
 }
 
@@ -72,6 +79,9 @@ pub struct StageCtx<'a> {
     pub inputs: Inputs<'a>,
     pub device: tch::Device,
     pub progress: &'a dyn Progress,
+    /// A scratch folder private to this stage's key (resumable checkpoints). It survives
+    /// a crash and is removed once the stage's row is committed.
+    pub work_dir: std::path::PathBuf,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -80,6 +90,10 @@ pub enum StageError {
     Data(#[from] mosx_data::DataError),
     #[error("{0}")]
     Model(#[from] mosx_models::ModelError),
+    #[error("{0}")]
+    Method(#[from] mosx_methods::MethodError),
+    #[error("{0}")]
+    Prompt(#[from] crate::prompt::PromptError),
     #[error("input `{slot}`: {message}")]
     Input { slot: String, message: String },
     #[error("{0}")]
@@ -89,8 +103,14 @@ pub enum StageError {
 pub trait StageKind: Send + Sync {
     /// The kind's name as written in specs (`kind: load`).
     fn name(&self) -> &'static str;
-    /// Bumped whenever the kind's computation changes, so old results go stale.
+    /// Bumped whenever the kind's computation changes, so old results go stale. An addition
+    /// to [`StageKind::code`], which covers source edits automatically.
     fn code_version(&self) -> u32;
+    /// The code this kind runs, as units whose sources are hashed at build time: workspace
+    /// crates (`mosx-data`) and root-crate source files (`src/stages/load.rs`). The stage key
+    /// covers their hashes, so editing that code makes old results stale. `src/stages/mod.rs`,
+    /// `artifact.rs` and `params.rs` are implied for every kind.
+    fn code(&self) -> &'static [&'static str];
     /// One line for `--help` and error messages.
     fn about(&self) -> &'static str;
     fn slots(&self) -> &'static [Slot];

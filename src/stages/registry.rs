@@ -5,7 +5,7 @@ use std::sync::Arc;
 
 use super::{
     evaluate::Evaluate, load::Load, measure::Measure, metrics::Metrics, sample::Sample,
-    split::Split, KindRef,
+    split::Split, train::Train, KindRef,
 };
 
 pub struct Registry {
@@ -20,8 +20,10 @@ impl Registry {
             Arc::new(Sample),
             Arc::new(Split),
             Arc::new(Measure),
+            Arc::new(Train),
             Arc::new(Evaluate),
             Arc::new(Metrics),
+            Arc::new(super::baseline::Baseline),
         ];
         Registry {
             kinds: all.into_iter().map(|k| (k.name(), k)).collect(),

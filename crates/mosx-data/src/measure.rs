@@ -1,7 +1,8 @@
 //! Stereotype measurement (METHOD.md §2, paper Eqs. 2-4). Invariants: `c_i^g` counts the
 //! distinct train users of group g whose history holds item i (a user counts once per item
-//! however many windows hold it); the degree is `(c_g - mean_{g'!=g} c_g') / sum c` (share,
-//! 0 for an item nobody holds) or the raw difference (count); z-scores are per group over
+//! however many windows hold it); the degree is `(v_g - mean_{g'!=g} v_g') / sum v` on rates
+//! `v = c / C^g` (rate, default) or on counts `v = c` (share), 0 for an item nobody holds, or
+//! the raw count difference (count); z-scores are per group over
 //! the items whose total count is at least `min_count`, with the population standard
 //! deviation (z = 0 for every eligible item when that deviation is 0); ineligible items have
 //! z = NaN and no membership; an item is a member of g iff z > z*; `Stereotypes.items[i]`
@@ -14,12 +15,15 @@ use crate::sample::Sequences;
 use crate::split::Split;
 use crate::types::Dataset;
 
-/// Degree formula.
+/// Degree formula (METHOD.md §2).
 #[derive(Serialize, Deserialize, Clone, Copy, Debug, PartialEq, Eq, Default)]
 #[serde(rename_all = "lowercase")]
 pub enum Degree {
-    /// Normalised by the item's total count, in [-1, 1] (default).
+    /// The share form on rates `r_i^g = c_i^g / C^g` (`C^g` = group g's total count over
+    /// every item), in [-1, 1], so the larger group does not decide the sign (default).
     #[default]
+    Rate,
+    /// The share form on raw counts: normalised by the item's total count, in [-1, 1].
     Share,
     /// Raw count difference.
     Count,
@@ -39,9 +43,9 @@ pub struct MeasureOptions {
 impl Default for MeasureOptions {
     fn default() -> Self {
         MeasureOptions {
-            degree: Degree::Share,
+            degree: Degree::Rate,
             z_star: 1.0,
-            min_count: 1,
+            min_count: 3,
         }
     }
 }
@@ -74,28 +78,43 @@ pub struct Stereotypes {
     pub z_std: Vec<f64>,
 }
 
-/// Degree of one item from its per-group counts.
+/// Degree of one item from its per-group counts (`Rate` with every group's total 1, i.e.
+/// the share form; use [`degree_with_totals`] for rates).
 pub fn degree(counts: &[u32], kind: Degree) -> Vec<f64> {
+    degree_with_totals(counts, kind, &vec![1.0; counts.len()])
+}
+
+/// Degree of one item from its per-group counts and each group's total count `C^g`
+/// (only `Rate` reads the totals; a group with total 0 has rate 0).
+pub fn degree_with_totals(counts: &[u32], kind: Degree, totals: &[f64]) -> Vec<f64> {
     let ng = counts.len();
-    let total: f64 = counts.iter().map(|&c| c as f64).sum();
+    let values: Vec<f64> = match kind {
+        Degree::Rate => counts
+            .iter()
+            .zip(totals)
+            .map(|(&c, &t)| if t > 0.0 { c as f64 / t } else { 0.0 })
+            .collect(),
+        Degree::Share | Degree::Count => counts.iter().map(|&c| c as f64).collect(),
+    };
+    let total: f64 = values.iter().sum();
     (0..ng)
         .map(|g| {
             let others = if ng > 1 {
-                counts
+                values
                     .iter()
                     .enumerate()
                     .filter(|(h, _)| *h != g)
-                    .map(|(_, &c)| c as f64)
+                    .map(|(_, &c)| c)
                     .sum::<f64>()
                     / (ng - 1) as f64
             } else {
                 0.0
             };
-            let diff = counts[g] as f64 - others;
+            let diff = values[g] - others;
             match kind {
                 Degree::Count => diff,
-                Degree::Share if total > 0.0 => diff / total,
-                Degree::Share => 0.0,
+                Degree::Share | Degree::Rate if total > 0.0 => diff / total,
+                Degree::Share | Degree::Rate => 0.0,
             }
         })
         .collect()
@@ -153,7 +172,16 @@ pub fn measure(
         .chunks(ng)
         .map(|c| c.iter().map(|&x| x as u64).sum::<u64>() >= opts.min_count as u64)
         .collect();
-    let degrees: Vec<Vec<f64>> = counts.chunks(ng).map(|c| degree(c, opts.degree)).collect();
+    let mut totals = vec![0.0f64; ng];
+    for c in counts.chunks(ng) {
+        for (t, &x) in totals.iter_mut().zip(c) {
+            *t += x as f64;
+        }
+    }
+    let degrees: Vec<Vec<f64>> = counts
+        .chunks(ng)
+        .map(|c| degree_with_totals(c, opts.degree, &totals))
+        .collect();
     let mut z_mean = vec![f64::NAN; ng];
     let mut z_std = vec![f64::NAN; ng];
     for g in 0..ng {

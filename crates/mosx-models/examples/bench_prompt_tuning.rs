@@ -24,7 +24,8 @@
 use std::io::BufRead;
 use std::time::Instant;
 
-use mosx_models::checkpoint::{load_backbone, Checkpoint};
+use mosx_models::checkpoint::Checkpoint;
+use mosx_models::load_backbone;
 use mosx_models::probe::probe;
 use mosx_models::tokenizer::{pad_batch, TextTokenizer};
 use mosx_models::Backbone;

@@ -42,6 +42,17 @@ pub struct LoraConfig {
     pub dropout: f64,
 }
 
+/// What one forward pass yields at the answer position.
+#[derive(Debug)]
+pub struct AnswerState {
+    /// `[B, d]`: the state the LM head reads at the answer position (Gemma-3: after the
+    /// final norm; T5: the first decoder step, scaled as the tied head requires).
+    pub hidden: Tensor,
+    /// `[B, d]` f32: the masked mean of the last hidden state (the encoder's for T5), when
+    /// asked for; computed from the same pass, never a second one.
+    pub pooled: Option<Tensor>,
+}
+
 pub trait Backbone: Send {
     /// Architecture of this backbone.
     fn architecture(&self) -> Architecture;
@@ -53,15 +64,26 @@ pub trait Backbone: Send {
     fn kind(&self) -> Kind;
     /// Token embeddings of `ids` (`[B, T]` → `[B, T, d]`), as `inputs_embeds`.
     fn embed(&self, ids: &Tensor) -> Tensor;
-    /// Logits `[B, answer_ids.len()]` of the given vocabulary ids at the answer position.
+    /// One forward pass: the answer-position state and, if `pooled`, the pooled state.
     /// `embeds` is `[B, T, d]` (soft prompt already prepended when used), `mask` `[B, T]`.
+    fn answer_state(&self, embeds: &Tensor, mask: &Tensor, train: bool, pooled: bool)
+        -> AnswerState;
+    /// f32 logits `[B, A]` of the vocabulary ids `ids` from an answer state (`None`: the
+    /// whole vocabulary, `[B, V]`, as the label-token cross-entropy needs).
+    fn head_logits(&self, hidden: &Tensor, ids: Option<&[i64]>) -> Tensor;
+    /// Vocabulary size of the LM head.
+    fn vocab_size(&self) -> i64;
+    /// Logits `[B, answer_ids.len()]` of the given vocabulary ids at the answer position.
     fn answer_logits(
         &self,
         embeds: &Tensor,
         mask: &Tensor,
         answer_ids: &[i64],
         train: bool,
-    ) -> Tensor;
+    ) -> Tensor {
+        let st = self.answer_state(embeds, mask, train, false);
+        self.head_logits(&st.hidden, Some(answer_ids))
+    }
     /// Mean over real tokens of the last hidden state (the encoder's for T5): `[B, d]`.
     fn pooled(&self, embeds: &Tensor, mask: &Tensor, train: bool) -> Tensor;
     /// The variable store holding the base weights (names exactly as in the checkpoint).

@@ -25,9 +25,8 @@ use std::path::{Path, PathBuf};
 use safetensors::tensor::Metadata;
 use safetensors::Dtype;
 use serde_json::Value;
-use tch::{Device, Kind, Tensor};
+use tch::{Kind, Tensor};
 
-use crate::backbone::Backbone;
 use crate::error::ModelError;
 
 /// Name of the single-file weights.
@@ -489,26 +488,33 @@ fn dtype_kind(d: Dtype) -> Option<Kind> {
     }
 }
 
-/// Builds the backbone `config.json`'s `model_type` names, with weights loaded.
-pub fn load_backbone(
-    ck: &Checkpoint,
-    device: Device,
-    kind: Kind,
-) -> Result<Box<dyn Backbone>, ModelError> {
-    let model_type = ck.model_type()?;
-    match model_type.as_str() {
-        "gemma3_text" | "gemma3" => Ok(Box::new(crate::gemma3::Gemma3::load(ck, device, kind)?)),
-        "t5" => load_t5(ck, device, kind),
-        other => Err(ModelError::Config {
-            path: ck.config_path(),
-            field: "model_type".into(),
-            message: format!(
-                "unsupported model_type \"{other}\" (supported: t5, gemma3_text, gemma3)"
-            ),
-        }),
+/// Whether any of the safetensors files declares a tensor `name` (headers only are read).
+pub fn safetensors_has_tensor(files: &[PathBuf], name: &str) -> Result<bool, ModelError> {
+    const MAX_HEADER: u64 = 256 << 20;
+    for path in files {
+        let err = |m: String| ModelError::File {
+            path: path.clone(),
+            message: m,
+        };
+        let mut f = File::open(path).map_err(|e| err(e.to_string()))?;
+        let mut len = [0u8; 8];
+        f.read_exact(&mut len)
+            .map_err(|e| err(format!("cannot read the safetensors header length: {e}")))?;
+        let n = u64::from_le_bytes(len);
+        if n > MAX_HEADER {
+            return Err(err(format!(
+                "safetensors header of {n} bytes is implausibly large"
+            )));
+        }
+        let mut buf = vec![0u8; n as usize];
+        f.read_exact(&mut buf)
+            .map_err(|e| err(format!("truncated safetensors header: {e}")))?;
+        let header: Value = serde_json::from_slice(&buf)
+            .map_err(|e| err(format!("invalid safetensors header JSON: {e}")))?;
+        if header.get(name).is_some() {
+            return Ok(true);
+        }
     }
+    Ok(false)
 }
 
-fn load_t5(ck: &Checkpoint, device: Device, kind: Kind) -> Result<Box<dyn Backbone>, ModelError> {
-    Ok(Box::new(crate::t5::T5::load(ck, device, kind)?))
-}

@@ -21,11 +21,12 @@ use serde_json::Value;
 use tch::nn::{self, Init};
 use tch::{Device, Kind, Tensor};
 
-use crate::backbone::{Architecture, Backbone, LoraConfig};
+use crate::backbone::{AnswerState, Architecture, Backbone, LoraConfig};
 use crate::checkpoint::Checkpoint;
 use crate::config_fields::ConfigFields;
 use crate::error::ModelError;
 use crate::lora::Lora;
+use crate::numerics::{masked_mean, min_value};
 
 /// Activation of the gated MLP.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -536,12 +537,7 @@ impl Gemma3 {
         let keys = mask.ne(0).view([mask.size()[0], 1, 1, t]);
         let full_ok = causal.view([1, 1, t, t]).logical_and(&keys);
         let slide_ok = full_ok.logical_and(&window.view([1, 1, t, t]));
-        let neg = match self.kind {
-            Kind::BFloat16 => -3.389_531_4e38,
-            Kind::Half => -65504.0,
-            Kind::Double => f64::MIN,
-            _ => f32::MIN as f64,
-        };
+        let neg = min_value(self.kind);
         let zero = Tensor::zeros([1], (self.kind, device));
         let negt = Tensor::full([1], neg, (self.kind, device));
         (
@@ -664,13 +660,13 @@ impl Backbone for Gemma3 {
         e * scale
     }
 
-    fn answer_logits(
+    fn answer_state(
         &self,
         embeds: &Tensor,
         mask: &Tensor,
-        answer_ids: &[i64],
         train: bool,
-    ) -> Tensor {
+        pooled: bool,
+    ) -> AnswerState {
         let device = self.vs.device();
         let mask = mask.to_device(device);
         let h = self.hidden(embeds, &mask, train);
@@ -678,23 +674,40 @@ impl Backbone for Gemma3 {
         let last = (mask.ne(0).sum_dim_intlist(1, false, Kind::Int64) - 1).clamp_min(0);
         let rows = Tensor::arange(b, (Kind::Int64, device));
         let h_last = h.index(&[Some(rows), Some(last)]);
-        let h_last = self.rms_norm(&h_last, &self.norm);
-        let ids = Tensor::from_slice(answer_ids).to_device(device);
-        let w = self.embed_tokens.index_select(0, &ids);
-        let logits = h_last.matmul(&w.tr()).to_kind(Kind::Float);
+        let pooled = pooled.then(|| {
+            let normed = self.rms_norm(&h, &self.norm).to_kind(Kind::Float);
+            masked_mean(&normed, &mask)
+        });
+        AnswerState {
+            hidden: self.rms_norm(&h_last, &self.norm),
+            pooled,
+        }
+    }
+
+    fn head_logits(&self, hidden: &Tensor, ids: Option<&[i64]>) -> Tensor {
+        let w = match ids {
+            Some(ids) => {
+                let ids = Tensor::from_slice(ids).to_device(self.vs.device());
+                self.embed_tokens.index_select(0, &ids)
+            }
+            None => self.embed_tokens.shallow_clone(),
+        };
+        let logits = hidden.matmul(&w.tr()).to_kind(Kind::Float);
         match self.cfg.final_logit_softcapping {
             Some(cap) => (logits / cap).tanh() * cap,
             None => logits,
         }
     }
 
+    fn vocab_size(&self) -> i64 {
+        self.embed_tokens.size()[0]
+    }
+
     fn pooled(&self, embeds: &Tensor, mask: &Tensor, train: bool) -> Tensor {
         let mask = mask.to_device(self.vs.device());
         let h = self.hidden(embeds, &mask, train);
         let h = self.rms_norm(&h, &self.norm).to_kind(Kind::Float);
-        let m = mask.ne(0).to_kind(Kind::Float).unsqueeze(-1);
-        (h * &m).sum_dim_intlist(1, false, Kind::Float)
-            / m.sum_dim_intlist(1, false, Kind::Float).clamp_min(1.0)
+        masked_mean(&h, &mask)
     }
 
     fn var_store(&self) -> &nn::VarStore {

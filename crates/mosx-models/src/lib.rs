@@ -9,11 +9,15 @@ pub mod backbone;
 pub mod checkpoint;
 mod config_fields;
 pub mod error;
+pub mod factory;
 pub mod gemma3;
 pub mod lora;
+pub mod numerics;
 pub mod probe;
 pub mod t5;
+pub mod tiny;
 pub mod tokenizer;
 
 pub use backbone::{Architecture, Backbone, LoraConfig, TokenBatch};
 pub use error::ModelError;
+pub use factory::{load_backbone, Dtype};

@@ -34,16 +34,15 @@
 //!   self-attention, decoder self- and cross-attention), named under the adapter path
 //!   like the projection they adapt, e.g. `<path>.encoder.block.0.layer.0.SelfAttention.q.lora_A`.
 
-use std::fs::File;
-use std::io::Read;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use serde_json::Value;
 use tch::nn::{self, Init};
 use tch::{Device, Kind, Tensor};
 
-use crate::backbone::{Architecture, Backbone, LoraConfig};
-use crate::checkpoint::Checkpoint;
+use crate::backbone::{AnswerState, Architecture, Backbone, LoraConfig};
+use crate::checkpoint::{safetensors_has_tensor, Checkpoint};
+use crate::numerics::{masked_mean, min_value};
 use crate::config_fields::ConfigFields;
 use crate::error::ModelError;
 use crate::lora::Lora;
@@ -260,16 +259,6 @@ impl T5Config {
 // ---------------------------------------------------------------------------------------
 // Modules
 // ---------------------------------------------------------------------------------------
-
-/// The most negative finite value of a floating kind (HF's additive mask value).
-fn min_value(kind: Kind) -> f64 {
-    match kind {
-        Kind::Half => -65504.0,
-        Kind::BFloat16 => -3.389_531_389_251_535_5e38,
-        Kind::Double => f64::MIN,
-        _ => f32::MIN as f64,
-    }
-}
 
 fn weight(path: &nn::Path, name: &str, dims: &[i64]) -> Tensor {
     // Values come from the checkpoint; zeros only give the variable its shape.
@@ -682,13 +671,6 @@ fn key_mask_bias(mask: &Tensor, kind: Kind) -> Tensor {
     mask.eq(0).to_kind(kind).view([size[0], 1, 1, size[1]]) * min_value(kind)
 }
 
-/// Masked mean over time of `[B, T, d]` with a `[B, T]` 0/1 mask (empty rows give 0).
-pub fn masked_mean(hidden: &Tensor, mask: &Tensor) -> Tensor {
-    let m = mask.to_kind(hidden.kind()).unsqueeze(-1);
-    let sum = (hidden * &m).sum_dim_intlist(1, false, hidden.kind());
-    sum / m.sum_dim_intlist(1, false, hidden.kind()).clamp_min(1.0)
-}
-
 // ---------------------------------------------------------------------------------------
 // The model
 // ---------------------------------------------------------------------------------------
@@ -723,36 +705,6 @@ fn check_kind(kind: Kind) -> Result<(), ModelError> {
             "T5 weights must be a floating kind, not {other:?}"
         ))),
     }
-}
-
-/// Whether any of the safetensors files declares a tensor `name` (headers only are read).
-pub fn safetensors_has_tensor(files: &[PathBuf], name: &str) -> Result<bool, ModelError> {
-    const MAX_HEADER: u64 = 256 << 20;
-    for path in files {
-        let err = |m: String| ModelError::File {
-            path: path.clone(),
-            message: m,
-        };
-        let mut f = File::open(path).map_err(|e| err(e.to_string()))?;
-        let mut len = [0u8; 8];
-        f.read_exact(&mut len)
-            .map_err(|e| err(format!("cannot read the safetensors header length: {e}")))?;
-        let n = u64::from_le_bytes(len);
-        if n > MAX_HEADER {
-            return Err(err(format!(
-                "safetensors header of {n} bytes is implausibly large"
-            )));
-        }
-        let mut buf = vec![0u8; n as usize];
-        f.read_exact(&mut buf)
-            .map_err(|e| err(format!("truncated safetensors header: {e}")))?;
-        let header: Value = serde_json::from_slice(&buf)
-            .map_err(|e| err(format!("invalid safetensors header JSON: {e}")))?;
-        if header.get(name).is_some() {
-            return Ok(true);
-        }
-    }
-    Ok(false)
 }
 
 impl T5 {
@@ -859,18 +811,6 @@ impl T5 {
         self.decode(decoder_ids, &enc, mask, train)
             .linear::<Tensor>(self.head_weight(), None)
     }
-
-    /// Scaled decoder state `[B, d]` at the first step (input `decoder_start_token_id`).
-    pub fn first_step_hidden(&self, embeds: &Tensor, mask: &Tensor, train: bool) -> Tensor {
-        let b = embeds.size()[0];
-        let enc = self.encode(embeds, mask, train);
-        let start = Tensor::full(
-            [b, 1],
-            self.cfg.decoder_start_token_id,
-            (Kind::Int64, embeds.device()),
-        );
-        self.decode(&start, &enc, mask, train).squeeze_dim(1)
-    }
 }
 
 impl Backbone for T5 {
@@ -894,28 +834,46 @@ impl Backbone for T5 {
         Tensor::embedding(&self.shared, ids, -1, false, false)
     }
 
-    /// Panics if an answer id is outside the vocabulary (callers take them from the
-    /// checkpoint's own tokenizer).
-    fn answer_logits(
+    fn answer_state(
         &self,
         embeds: &Tensor,
         mask: &Tensor,
-        answer_ids: &[i64],
         train: bool,
-    ) -> Tensor {
-        if let Some(bad) = answer_ids
-            .iter()
-            .find(|&&id| !(0..self.cfg.vocab_size).contains(&id))
-        {
-            panic!(
-                "answer id {bad} is outside the T5 vocabulary (size {})",
-                self.cfg.vocab_size
-            );
-        }
-        let h = self.first_step_hidden(embeds, mask, train);
-        let ids = Tensor::from_slice(answer_ids).to_device(h.device());
-        let rows = self.head_weight().index_select(0, &ids); // [A, d]
-        h.matmul(&rows.tr())
+        pooled: bool,
+    ) -> AnswerState {
+        let b = embeds.size()[0];
+        let enc = self.encode(embeds, mask, train);
+        let start = Tensor::full(
+            [b, 1],
+            self.cfg.decoder_start_token_id,
+            (Kind::Int64, embeds.device()),
+        );
+        let hidden = self.decode(&start, &enc, mask, train).squeeze_dim(1);
+        let pooled = pooled.then(|| masked_mean(&enc, mask).to_kind(Kind::Float));
+        AnswerState { hidden, pooled }
+    }
+
+    /// Panics if an id is outside the vocabulary (callers take them from the
+    /// checkpoint's own tokenizer).
+    fn head_logits(&self, hidden: &Tensor, ids: Option<&[i64]>) -> Tensor {
+        let rows = match ids {
+            Some(ids) => {
+                if let Some(bad) = ids.iter().find(|&&id| !(0..self.cfg.vocab_size).contains(&id)) {
+                    panic!(
+                        "answer id {bad} is outside the T5 vocabulary (size {})",
+                        self.cfg.vocab_size
+                    );
+                }
+                let ids = Tensor::from_slice(ids).to_device(hidden.device());
+                self.head_weight().index_select(0, &ids) // [A, d]
+            }
+            None => self.head_weight().shallow_clone(),
+        };
+        hidden.matmul(&rows.tr()).to_kind(Kind::Float)
+    }
+
+    fn vocab_size(&self) -> i64 {
+        self.cfg.vocab_size
     }
 
     fn pooled(&self, embeds: &Tensor, mask: &Tensor, train: bool) -> Tensor {

@@ -4,7 +4,8 @@
 use std::path::{Path, PathBuf};
 
 use mosx_models::backbone::Backbone;
-use mosx_models::checkpoint::{load_backbone, Checkpoint};
+use mosx_models::checkpoint::Checkpoint;
+use mosx_models::load_backbone;
 use mosx_models::tokenizer::TextTokenizer;
 use tch::{Device, Kind, Tensor};
 

@@ -8,7 +8,8 @@
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
-use mosx_models::checkpoint::{load_backbone, Checkpoint};
+use mosx_models::checkpoint::Checkpoint;
+use mosx_models::load_backbone;
 use mosx_models::probe::probe;
 use mosx_models::tokenizer::TextTokenizer;
 use serde_json::Value;

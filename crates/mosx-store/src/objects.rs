@@ -32,6 +32,9 @@ use crate::liveness::now;
 /// Artifacts of at most this many bytes are stored inline in the database.
 pub const INLINE_MAX: usize = 256 * 1024;
 
+/// Folder under the objects root holding running stages' scratch folders, one per key.
+pub(crate) const WORK_DIR: &str = ".work";
+
 /// Prefix of in-flight temp files.
 pub(crate) const TEMP_PREFIX: &str = ".tmp.";
 

@@ -54,6 +54,10 @@ pub trait Store: Send + Sync {
         error: &str,
     ) -> Result<(), StoreError>;
     fn record(&self, key: &str) -> Result<Option<StageRecord>, StoreError>;
+    /// The scratch folder of a running stage (`<objects>/.work/<key>`), e.g. for a
+    /// training's per-epoch checkpoints. It is not created here; `commit` removes it
+    /// after the row is committed, and `gc` removes those whose stage holds no live lease.
+    fn work_dir(&self, key: &str) -> Result<PathBuf, StoreError>;
     /// Bytes of an artifact; object files are verified against their size and hash.
     fn artifact(&self, key: &str, name: &str) -> Result<Vec<u8>, StoreError>;
     /// Absolute path of a file object, None if the artifact is inline.

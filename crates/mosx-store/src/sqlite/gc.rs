@@ -21,7 +21,7 @@ use super::leases::fail_running;
 use super::SqliteStore;
 use crate::error::{SqlCtx, StoreError};
 use crate::liveness::{holder_alive, now, pid_alive};
-use crate::objects::{host_tag, parse_temp_name, TEMP_PREFIX};
+use crate::objects::{host_tag, parse_temp_name, TEMP_PREFIX, WORK_DIR};
 use crate::GcReport;
 
 /// Temp files older than this are stale whoever wrote them.
@@ -85,6 +85,11 @@ impl Walk<'_> {
                 Err(e) => return Err(self.io(&path, "stat", e)),
             };
             let name = entry.file_name().to_string_lossy().into_owned();
+            if rel.is_empty() && name == WORK_DIR {
+                // Scratch folders are handled after the walk, by lease.
+                empty = false;
+                continue;
+            }
             let child_rel = if rel.is_empty() {
                 name.clone()
             } else {
@@ -199,6 +204,32 @@ impl SqliteStore {
         };
         walk.dir(&self.objects, "")?;
         let mut report = walk.report;
+        // Scratch folders of stages that no live lease holds (a killed training's checkpoints).
+        let live: HashSet<String> = {
+            let mut stmt = tx
+                .prepare("SELECT key FROM leases")
+                .ctx(&self.db, || "gc: list live leases".into())?;
+            let rows = stmt
+                .query_map([], |r| r.get(0))
+                .ctx(&self.db, || "gc: list live leases".into())?;
+            rows.collect::<Result<_, _>>()
+                .ctx(&self.db, || "gc: read live leases".into())?
+        };
+        if let Ok(entries) = fs::read_dir(self.objects.join(WORK_DIR)) {
+            for entry in entries.flatten() {
+                let key = entry.file_name().to_string_lossy().into_owned();
+                if live.contains(&key) {
+                    continue;
+                }
+                let (files, bytes) = dir_size(&entry.path());
+                report.files_removed += files;
+                report.bytes_removed += bytes;
+                if !dry_run {
+                    fs::remove_dir_all(entry.path())
+                        .map_err(|e| self.io_err(&entry.path(), "remove a stale work folder", e))?;
+                }
+            }
+        }
         report.leases_cleared = leases_cleared;
 
         // Memos of objects that are gone.
@@ -225,4 +256,26 @@ impl SqliteStore {
         tx.commit().ctx(&self.db, || "gc: commit".into())?;
         Ok(report)
     }
+}
+
+/// Number of files and bytes under `dir` (best effort).
+fn dir_size(dir: &Path) -> (usize, u64) {
+    let mut acc = (0, 0);
+    if let Ok(entries) = fs::read_dir(dir) {
+        for e in entries.flatten() {
+            match e.metadata() {
+                Ok(m) if m.is_dir() => {
+                    let (f, b) = dir_size(&e.path());
+                    acc.0 += f;
+                    acc.1 += b;
+                }
+                Ok(m) => {
+                    acc.0 += 1;
+                    acc.1 += m.len();
+                }
+                Err(_) => {}
+            }
+        }
+    }
+    acc
 }

@@ -25,7 +25,7 @@ use rusqlite::{Connection, OpenFlags, TransactionBehavior};
 
 use crate::error::{SqlCtx, StoreError};
 use crate::liveness::hostname;
-use crate::schema::migrate;
+use crate::schema::{check_version, migrate};
 use crate::{
     Artifact, ArtifactMeta, CacheCheck, GcReport, Lease, RunId, RunInfo, StageRecord, StageSummary,
     Store,
@@ -40,6 +40,9 @@ pub struct SqliteStore {
     objects: PathBuf,
     host: String,
     pid: u32,
+    /// Opened with [`SqliteStore::open_read_only`]: nothing is ever written (no WAL switch, no
+    /// migration, no verification memos); writing methods fail with `StoreError::ReadOnly`.
+    read_only: bool,
 }
 
 impl std::fmt::Debug for SqliteStore {
@@ -56,18 +59,7 @@ impl SqliteStore {
     /// `<dir of path>/objects/`. Sets WAL mode, `busy_timeout`, foreign keys, and migrates the
     /// schema.
     pub fn open(path: &Path) -> Result<SqliteStore, StoreError> {
-        let db = if path.is_absolute() {
-            path.to_path_buf()
-        } else {
-            std::env::current_dir()
-                .map_err(|cause| StoreError::Io {
-                    db: path.into(),
-                    path: path.into(),
-                    context: "resolve the current directory".into(),
-                    cause,
-                })?
-                .join(path)
-        };
+        let db = absolute(path)?;
         let parent = db
             .parent()
             .map(Path::to_path_buf)
@@ -107,12 +99,71 @@ impl SqliteStore {
             objects,
             host: hostname(),
             pid: std::process::id(),
+            read_only: false,
         })
+    }
+
+    /// Open an existing store without writing anything to it or beside it: SQLite's read-only
+    /// mode (no WAL switch, no migration, no objects folder created, no verification memos).
+    /// Works on a read-only file or file system: when SQLite cannot open the WAL index there,
+    /// the database is opened as immutable (nobody can be writing to it).
+    pub fn open_read_only(path: &Path) -> Result<SqliteStore, StoreError> {
+        let db = absolute(path)?;
+        if !db.is_file() {
+            return Err(StoreError::Io {
+                db: db.clone(),
+                path: db.clone(),
+                context: "open the database read-only".into(),
+                cause: std::io::Error::new(std::io::ErrorKind::NotFound, "no such file"),
+            });
+        }
+        let objects = db
+            .parent()
+            .map(Path::to_path_buf)
+            .unwrap_or_else(|| PathBuf::from("/"))
+            .join("objects");
+        let flags = OpenFlags::SQLITE_OPEN_READ_ONLY
+            | OpenFlags::SQLITE_OPEN_URI
+            | OpenFlags::SQLITE_OPEN_NO_MUTEX;
+        let open = |uri: String| -> Result<Connection, StoreError> {
+            let conn = Connection::open_with_flags(uri, flags)
+                .ctx(&db, || "open database read-only".into())?;
+            conn.busy_timeout(BUSY_TIMEOUT)
+                .ctx(&db, || "set busy_timeout".into())?;
+            check_version(&conn, &db)?;
+            Ok(conn)
+        };
+        let uri = |extra: &str| format!("file:{}?mode=ro{extra}", uri_path(&db));
+        let conn = match open(uri("")) {
+            Ok(c) => c,
+            Err(first) => match open(uri("&immutable=1")) {
+                Ok(c) => c,
+                Err(_) => return Err(first),
+            },
+        };
+        Ok(SqliteStore {
+            conn: Mutex::new(conn),
+            db,
+            objects,
+            host: hostname(),
+            pid: std::process::id(),
+            read_only: true,
+        })
+    }
+
+    /// Whether this store was opened with [`SqliteStore::open_read_only`].
+    pub fn is_read_only(&self) -> bool {
+        self.read_only
     }
 
     /// Absolute path of the objects directory (`<dir of the db>/objects`).
     pub fn objects_dir(&self) -> &Path {
         &self.objects
+    }
+
+    /// `<objects>/.work/<key>`: see [`Store::work_dir`].
+    pub(crate) fn work_dir_path(&self, key: &str) -> PathBuf {
+        self.objects.join(crate::objects::WORK_DIR).join(key)
     }
 
     /// Absolute path of the database file.
@@ -131,6 +182,12 @@ impl SqliteStore {
         what: impl Fn() -> String,
         f: impl FnOnce(&rusqlite::Transaction<'_>) -> Result<T, StoreError>,
     ) -> Result<T, StoreError> {
+        if self.read_only {
+            return Err(StoreError::ReadOnly {
+                db: self.db.clone(),
+                what: what(),
+            });
+        }
         let mut conn = self.conn();
         let tx = conn
             .transaction_with_behavior(TransactionBehavior::Immediate)
@@ -167,6 +224,33 @@ impl SqliteStore {
     }
 }
 
+/// `path` made absolute against the working directory.
+fn absolute(path: &Path) -> Result<PathBuf, StoreError> {
+    if path.is_absolute() {
+        return Ok(path.to_path_buf());
+    }
+    Ok(std::env::current_dir()
+        .map_err(|cause| StoreError::Io {
+            db: path.into(),
+            path: path.into(),
+            context: "resolve the current directory".into(),
+            cause,
+        })?
+        .join(path))
+}
+
+/// A path escaped for an SQLite `file:` URI.
+fn uri_path(p: &Path) -> String {
+    let mut out = String::new();
+    for b in p.to_string_lossy().bytes() {
+        match b {
+            b'%' | b'?' | b'#' | 0x80..=0xff => out.push_str(&format!("%{b:02X}")),
+            _ => out.push(b as char),
+        }
+    }
+    out
+}
+
 impl Store for SqliteStore {
     fn begin_run(&self, info: &RunInfo) -> Result<RunId, StoreError> {
         self.begin_run_impl(info)
@@ -200,7 +284,18 @@ impl Store for SqliteStore {
         artifacts: &[Artifact],
         metrics: &[(String, f64)],
     ) -> Result<(), StoreError> {
-        self.commit_impl(rec, artifacts, metrics)
+        self.commit_impl(rec, artifacts, metrics)?;
+        // The row is durable: the stage's scratch folder (partial checkpoints) is garbage.
+        let _ = std::fs::remove_dir_all(self.work_dir_path(&rec.key));
+        Ok(())
+    }
+    fn work_dir(&self, key: &str) -> Result<PathBuf, StoreError> {
+        crate::objects::validate_key(key).map_err(|m| StoreError::InvalidKey {
+            db: self.db.clone(),
+            key: key.to_string(),
+            reason: m,
+        })?;
+        Ok(self.work_dir_path(key))
     }
     fn record_failure(
         &self,

@@ -1,0 +1,44 @@
+//! mosx-methods: the training methods of the study and the one trainer loop.
+//!
+//! Layout (like peft + tch's min-gpt): `trainer` holds the only training loop; each
+//! method is one file under `methods/` holding its serde config and its module, and is
+//! registered in one list (`methods::REGISTRY`); the soft-prompt prepend is written once
+//! (`soft_prompt::prepend`); only trainable variables are saved (safetensors, `io`).
+//!
+//! This crate knows nothing of stages, the store or the spec: it sees token ids, labels,
+//! group memberships and a `Backbone`.
+
+pub mod batch;
+pub mod error;
+pub mod io;
+pub mod losses;
+pub mod method;
+pub mod methods;
+pub mod optim;
+pub mod soft_prompt;
+pub mod trainer;
+
+pub use batch::Example;
+pub use error::MethodError;
+pub use method::{forward, Method, Objective, Setup};
+pub use trainer::{score, train, Observer, Outcome, Schedule, TrainConfig, TrainData, TrainLog};
+
+use serde_json::Value;
+use tch::nn;
+
+use mosx_models::Backbone;
+
+/// Rebuilds a trained method from its canonical config and saved parameters (safetensors
+/// bytes) on `backbone`, with its variables in `adapter`.
+pub fn load_trained(
+    config: &Value,
+    setup: &Setup,
+    backbone: &mut dyn Backbone,
+    adapter: &nn::VarStore,
+    saved: &[u8],
+) -> Result<Box<dyn Method>, MethodError> {
+    let (method, _) = methods::build(config, setup, backbone, adapter)?;
+    let saved = io::from_bytes(saved, backbone.device())?;
+    io::restore(&method.trainable(backbone, adapter), &saved)?;
+    Ok(method)
+}

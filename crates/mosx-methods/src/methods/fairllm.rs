@@ -1,0 +1,104 @@
+//! `fairllm` (user-side): prompt tuning with a penalty on the divergence between the
+//! predictions for the same sample under every sensitive-attribute prompt:
+//! `L_rec + λ · mean_{g≠g'} |p_yes(X, s_g) − p_yes(X, s_g')|`, where `(X, s_g)` is the
+//! task prompt rendered with group g's profile. Costs one extra pass per group.
+
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value};
+use tch::{nn, Kind, Tensor};
+
+use mosx_models::Backbone;
+
+use super::prompt_tuning::{default_tokens, Init, SoftPrompt};
+use super::{parse_config, typed, Entry};
+use crate::error::MethodError;
+use crate::method::{forward, LossCtx, Method, Setup};
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Config {
+    #[serde(default = "default_tokens")]
+    pub tokens: i64,
+    /// λ of the consistency penalty.
+    #[serde(default = "default_lambda")]
+    pub lambda: f64,
+}
+fn default_lambda() -> f64 {
+    1.0
+}
+const FIELDS: &[&str] = &["tokens", "lambda"];
+
+pub const ENTRY: Entry = Entry {
+    name: "fairllm",
+    about: "prompt tuning with a penalty on prediction gaps across stated profiles",
+    fields: FIELDS,
+    normalize,
+    build,
+    default_lr: 3e-2,
+    default_objective: crate::method::Objective::Rec,
+    modifies_backbone: false,
+};
+
+fn normalize(m: &Map<String, Value>) -> Result<Value, MethodError> {
+    let (c, v) = parse_config::<Config>("fairllm", FIELDS, m)?;
+    super::prompt_tuning::check_tokens("fairllm", c.tokens)?;
+    Ok(v)
+}
+
+pub struct FairLlm {
+    soft: SoftPrompt,
+    lambda: f64,
+}
+
+fn build(
+    cfg: &Value,
+    setup: &Setup,
+    backbone: &mut dyn Backbone,
+    root: &nn::Path,
+) -> Result<Box<dyn Method>, MethodError> {
+    let c: Config = typed("fairllm", cfg)?;
+    backbone.freeze_base();
+    let soft = SoftPrompt::new(root, setup, backbone, c.tokens, Init::Vocab, 11);
+    Ok(Box::new(FairLlm {
+        soft,
+        lambda: c.lambda,
+    }))
+}
+
+/// `mean_{g≠g'} |p_g − p_g'|` over `[B]` predictions per group, averaged over the batch.
+pub fn consistency_penalty(per_group: &[Tensor]) -> Tensor {
+    let mut terms = Vec::new();
+    for (i, a) in per_group.iter().enumerate() {
+        for b in &per_group[i + 1..] {
+            terms.push((a - b).abs().mean(Kind::Float));
+        }
+    }
+    match terms.is_empty() {
+        true => Tensor::zeros([], (Kind::Float, tch::Device::Cpu)),
+        false => Tensor::stack(&terms, 0).mean(Kind::Float),
+    }
+}
+
+impl Method for FairLlm {
+    fn name(&self) -> &'static str {
+        "fairllm"
+    }
+    fn soft_prompt(&self, _e: &Tensor, _m: &Tensor, _train: bool) -> Option<Tensor> {
+        Some(self.soft.prompt.shallow_clone())
+    }
+    fn needs_variants(&self) -> bool {
+        true
+    }
+    fn extra_losses(&self, cx: &LossCtx<'_>) -> Vec<(&'static str, Tensor)> {
+        if cx.batch.variants.is_empty() {
+            return Vec::new();
+        }
+        let per_group: Vec<Tensor> = cx
+            .batch
+            .variants
+            .iter()
+            .map(|tb| forward(Some(self), cx.backbone, tb, cx.answer, cx.train, false).p_yes())
+            .collect();
+        vec![("consistency", consistency_penalty(&per_group) * self.lambda)]
+    }
+}

@@ -1,0 +1,186 @@
+//! The registry: every method is one file holding its serde config and its module, and
+//! one entry in [`REGISTRY`]. Adding a method is adding a file and a line here.
+//!
+//! A method is named in a spec as a string (`method: mos`, all defaults) or a map with a
+//! `name` (`method: { name: mos, experts: 2 }`); [`normalize`] turns either into the
+//! canonical map with every default written out, which is what enters the stage key.
+
+use serde::de::DeserializeOwned;
+use serde::Serialize;
+use serde_json::{Map, Value};
+use tch::nn;
+
+use mosx_models::Backbone;
+
+use crate::error::MethodError;
+use crate::method::{Method, Setup};
+
+pub mod fairllm;
+pub mod full;
+pub mod ifairlrs;
+pub mod lora;
+pub mod mos;
+pub mod p_tuning;
+pub mod prompt_tuning;
+pub mod up5;
+
+/// Builds a method from its canonical config, creating its variables under
+/// `<method name>.` in the adapter store (or hooking into / unfreezing `backbone`).
+pub type BuildFn =
+    fn(&Value, &Setup, &mut dyn Backbone, &nn::Path) -> Result<Box<dyn Method>, MethodError>;
+
+/// One registered method.
+pub struct Entry {
+    pub name: &'static str,
+    pub about: &'static str,
+    /// The config's field names (for suggestions).
+    pub fields: &'static [&'static str],
+    /// Parses a config map (without `name`) and returns it with defaults filled.
+    pub normalize: fn(&Map<String, Value>) -> Result<Value, MethodError>,
+    pub build: BuildFn,
+    /// Default learning rate when the spec gives none.
+    pub default_lr: f64,
+    /// The objective used when the spec names none; only methods whose default includes
+    /// `div` have experts to diversify.
+    pub default_objective: crate::method::Objective,
+    /// Whether the method changes the backbone itself (LoRA hooks, full fine-tuning), so a
+    /// training or an evaluation needs a private copy of it.
+    pub modifies_backbone: bool,
+}
+
+/// Every method mosx ships.
+pub const REGISTRY: &[Entry] = &[
+    full::ENTRY,
+    lora::ENTRY,
+    p_tuning::ENTRY,
+    prompt_tuning::ENTRY,
+    mos::ENTRY,
+    ifairlrs::ENTRY,
+    up5::ENTRY,
+    fairllm::ENTRY,
+];
+
+/// The entry named `name`, or an error suggesting the closest name.
+pub fn entry(name: &str) -> Result<&'static Entry, MethodError> {
+    REGISTRY
+        .iter()
+        .find(|e| e.name == name)
+        .ok_or_else(|| MethodError::UnknownMethod {
+            name: name.into(),
+            suggestion: closest(name, REGISTRY.iter().map(|e| e.name)),
+        })
+}
+
+/// The canonical form of a method spec: `{name: ..., <every field with its default>}`.
+pub fn normalize(spec: &Value) -> Result<Value, MethodError> {
+    let (name, mut fields) = match spec {
+        Value::String(s) => (s.clone(), Map::new()),
+        Value::Object(m) => {
+            let name = match m.get("name") {
+                Some(Value::String(s)) => s.clone(),
+                _ => {
+                    return Err(MethodError::config(
+                        "?",
+                        "name",
+                        "a method map needs `name` (one of: ".to_string()
+                            + &names().join(", ")
+                            + ")",
+                    ))
+                }
+            };
+            let mut m = m.clone();
+            m.remove("name");
+            (name, m)
+        }
+        other => {
+            return Err(MethodError::config(
+                "?",
+                "",
+                format!("expected a method name or a map with `name`, found {other}"),
+            ))
+        }
+    };
+    let e = entry(&name)?;
+    let mut v = (e.normalize)(&fields)?;
+    fields.clear();
+    if let Value::Object(m) = &mut v {
+        m.insert("name".into(), Value::String(name));
+    }
+    Ok(v)
+}
+
+/// Builds the method a canonical config names.
+pub fn build(
+    config: &Value,
+    setup: &Setup,
+    backbone: &mut dyn Backbone,
+    adapter: &nn::VarStore,
+) -> Result<(Box<dyn Method>, &'static Entry), MethodError> {
+    let name = config.get("name").and_then(Value::as_str).unwrap_or("");
+    let e = entry(name)?;
+    let mut cfg = config.clone();
+    if let Value::Object(m) = &mut cfg {
+        m.remove("name");
+    }
+    Ok(((e.build)(&cfg, setup, backbone, &adapter.root().sub(e.name))?, e))
+}
+
+/// The registered names.
+pub fn names() -> Vec<&'static str> {
+    REGISTRY.iter().map(|e| e.name).collect()
+}
+
+/// Strict parse of a method's config (unknown fields and wrong types name the field).
+pub fn parse_config<C: DeserializeOwned + Serialize>(
+    method: &str,
+    fields: &[&str],
+    map: &Map<String, Value>,
+) -> Result<(C, Value), MethodError> {
+    let typed: C = serde_json::from_value(Value::Object(map.clone())).map_err(|e| {
+        let msg = e.to_string();
+        if let Some(rest) = msg.strip_prefix("unknown field `") {
+            let field = rest.split('`').next().unwrap_or_default().to_string();
+            let hint = closest(&field, fields.iter().copied())
+                .map(|s| format!(" (did you mean `{s}`?)"))
+                .unwrap_or_default();
+            return MethodError::config(method, &field, format!("unknown parameter{hint}"));
+        }
+        MethodError::config(method, "", msg)
+    })?;
+    let canonical = serde_json::to_value(&typed).map_err(|e| MethodError::config(method, "", e.to_string()))?;
+    Ok((typed, canonical))
+}
+
+/// Typed config from a canonical map (already validated by `normalize`).
+pub fn typed<C: DeserializeOwned>(method: &str, v: &Value) -> Result<C, MethodError> {
+    serde_json::from_value(v.clone()).map_err(|e| MethodError::config(method, "", e.to_string()))
+}
+
+fn closest<'a>(name: &str, options: impl Iterator<Item = &'a str>) -> Option<String> {
+    options
+        .map(|o| (strsim::jaro_winkler(name, o), o))
+        .filter(|(s, _)| *s > 0.7)
+        .max_by(|a, b| a.0.total_cmp(&b.0))
+        .map(|(_, o)| o.to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_name_or_a_map_normalise_alike_and_unknown_names_suggest() {
+        let a = normalize(&Value::String("mos".into())).unwrap();
+        let b = normalize(&serde_json::json!({"name": "mos"})).unwrap();
+        assert_eq!(a, b);
+        assert_eq!(a["experts"], 4);
+        match normalize(&Value::String("prompt_tunning".into())) {
+            Err(MethodError::UnknownMethod { suggestion, .. }) => {
+                assert_eq!(suggestion.as_deref(), Some("prompt_tuning"))
+            }
+            other => panic!("{other:?}"),
+        }
+        let e = normalize(&serde_json::json!({"name": "mos", "expert": 2})).unwrap_err();
+        assert!(e.to_string().contains("did you mean `experts`"), "{e}");
+    }
+}

@@ -1,0 +1,250 @@
+//! `mos`: Mixture-of-Stereotypes (METHOD.md §5, paper Eqs. 6-15). Frozen backbone;
+//! trainable: the router, the reweighting layer and E prompt experts of L tokens.
+//!
+//! Invariants:
+//! * The router reads `h_g = meanpool(Emb([s_g ; X]))` of the frozen token embeddings. The
+//!   mean over the concatenation is `(Σ Emb(s_g) + Σ_real Emb(X)) / (|s_g| + |X|)`, so it is
+//!   computed from the task embeddings the backbone reads anyway plus a constant per group:
+//!   the router costs no second backbone pass and not even a second embedding lookup.
+//! * Top-K keeps the K largest router probabilities, zeroes the rest and renormalises;
+//!   `stochastic` routing samples K distinct experts from `p_g` while training and is
+//!   top-K at evaluation.
+//! * The mixing weights are `softmax(W_w [p~_1; ...; p~_G] + b_w)` with `reweighting`, else
+//!   the mean of the routed probabilities over groups; the soft prompt is `Σ_e w_e P_e`.
+//! * The backbone never reads a profile: only the router sees the stereotype sentences.
+//! * Trainable: `E·L·d` (experts) + `d·E + E` (router) + `G·E·E + E` (reweighting, if on).
+
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value};
+use tch::nn::{self, Module};
+use tch::{Kind, Tensor};
+
+use mosx_models::Backbone;
+
+use super::prompt_tuning::{default_tokens, initial_rows, Init};
+use super::{parse_config, typed, Entry};
+use crate::error::MethodError;
+use crate::losses;
+use crate::method::{Method, Setup};
+
+/// How experts are chosen from the router's probabilities.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Routing {
+    /// The single most probable expert (default).
+    Top1,
+    /// The two most probable experts.
+    Top2,
+    /// `k` experts sampled without replacement while training; top-`k` at evaluation.
+    Stochastic,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Config {
+    /// Number of prompt experts E.
+    #[serde(default = "default_experts")]
+    pub experts: i64,
+    /// Tokens per expert L.
+    #[serde(default = "default_tokens")]
+    pub tokens: i64,
+    #[serde(default = "default_routing")]
+    pub routing: Routing,
+    /// K for `stochastic` routing (top1/top2 fix K themselves).
+    #[serde(default = "default_k")]
+    pub k: i64,
+    /// The reweighting layer (Eq. 9); `false` is the ablation that averages the groups.
+    #[serde(default = "default_true")]
+    pub reweighting: bool,
+    #[serde(default = "default_init")]
+    pub init: Init,
+}
+fn default_experts() -> i64 {
+    4
+}
+fn default_routing() -> Routing {
+    Routing::Top1
+}
+fn default_k() -> i64 {
+    1
+}
+fn default_true() -> bool {
+    true
+}
+fn default_init() -> Init {
+    Init::Vocab
+}
+const FIELDS: &[&str] = &["experts", "tokens", "routing", "k", "reweighting", "init"];
+
+pub const ENTRY: Entry = Entry {
+    name: "mos",
+    about: "Mixture-of-Stereotypes: routed prompt experts with fairness and diversity losses",
+    fields: FIELDS,
+    normalize,
+    build,
+    default_lr: 3e-2,
+    default_objective: crate::method::Objective::RecFairDiv,
+    modifies_backbone: false,
+};
+
+impl Config {
+    /// The K of the routing.
+    pub fn top_k(&self) -> i64 {
+        match self.routing {
+            Routing::Top1 => 1,
+            Routing::Top2 => 2,
+            Routing::Stochastic => self.k,
+        }
+    }
+}
+
+fn normalize(m: &Map<String, Value>) -> Result<Value, MethodError> {
+    let (c, v) = parse_config::<Config>("mos", FIELDS, m)?;
+    super::prompt_tuning::check_tokens("mos", c.tokens)?;
+    if c.experts < 1 {
+        return Err(MethodError::config("mos", "experts", "must be at least 1"));
+    }
+    if c.top_k() < 1 || c.top_k() > c.experts {
+        return Err(MethodError::config(
+            "mos",
+            if c.routing == Routing::Stochastic { "k" } else { "routing" },
+            format!("K = {} must be in 1..={} (the number of experts)", c.top_k(), c.experts),
+        ));
+    }
+    Ok(v)
+}
+
+pub struct Mos {
+    cfg: Config,
+    /// `[E, L, d]` prompt experts.
+    pub experts: Tensor,
+    router: nn::Linear,
+    reweight: Option<nn::Linear>,
+    /// Per group: `(Σ Emb(s_g)` `[d]` f32, `|s_g|)`.
+    group_sums: Vec<(Tensor, f64)>,
+}
+
+fn build(
+    cfg: &Value,
+    setup: &Setup,
+    backbone: &mut dyn Backbone,
+    root: &nn::Path,
+) -> Result<Box<dyn Method>, MethodError> {
+    let c: Config = typed("mos", cfg)?;
+    if setup.group_prompts.len() != setup.n_groups || setup.n_groups == 0 {
+        return Err(MethodError::config(
+            "mos",
+            "",
+            format!(
+                "needs one stereotype sentence per group ({} groups, {} sentences)",
+                setup.n_groups,
+                setup.group_prompts.len()
+            ),
+        ));
+    }
+    backbone.freeze_base();
+    let d = setup.hidden;
+    let e = c.experts;
+    let seed = crate::batch::epoch_seed(setup.seed, 0, 21);
+    let start = initial_rows(backbone, setup, e * c.tokens, c.init, seed).view([e, c.tokens, d]);
+    let experts = root.var_copy("experts", &start);
+    let router = nn::linear(root / "router", d, e, Default::default());
+    let g = setup.n_groups as i64;
+    let reweight = c
+        .reweighting
+        .then(|| nn::linear(root / "reweighting", g * e, e, Default::default()));
+    let group_sums = {
+        let _ng = tch::no_grad_guard();
+        setup
+            .group_prompts
+            .iter()
+            .map(|ids| {
+                let t = Tensor::from_slice(ids).view([1, -1]).to_device(backbone.device());
+                let emb = backbone.embed(&t).to_kind(Kind::Float).squeeze_dim(0);
+                (emb.sum_dim_intlist(0, false, Kind::Float).to_device(setup.device), ids.len() as f64)
+            })
+            .collect()
+    };
+    Ok(Box::new(Mos {
+        cfg: c,
+        experts,
+        router,
+        reweight,
+        group_sums,
+    }))
+}
+
+/// Keeps the K largest entries of each row of `p` `[B, E]`, zeroes the rest, renormalises.
+pub fn top_k(p: &Tensor, k: i64) -> Tensor {
+    let (vals, idx) = p.topk(k, -1, true, true);
+    let kept = p.zeros_like().scatter(-1, &idx, &vals);
+    &kept / kept.sum_dim_intlist(-1, true, Kind::Float).clamp_min(1e-12)
+}
+
+/// K distinct experts per row sampled from `p` `[B, E]` (torch's generator), their
+/// probabilities kept and renormalised.
+pub fn sample_k(p: &Tensor, k: i64) -> Tensor {
+    let idx = p.detach().multinomial(k, false);
+    let vals = p.gather(-1, &idx, false);
+    let kept = p.zeros_like().scatter(-1, &idx, &vals);
+    &kept / kept.sum_dim_intlist(-1, true, Kind::Float).clamp_min(1e-12)
+}
+
+impl Mos {
+    /// Router probabilities `p_g` `[B, E]` of every group for task embeddings `embeds`.
+    pub fn router_probs(&self, embeds: &Tensor, mask: &Tensor) -> Vec<Tensor> {
+        let m = mask.to_kind(Kind::Float).unsqueeze(-1);
+        let emb = embeds.to_kind(Kind::Float);
+        let sum_x = (&emb * &m).sum_dim_intlist(1, false, Kind::Float); // [B, d]
+        let n_x = m.sum_dim_intlist(1, false, Kind::Float); // [B, 1]
+        self.group_sums
+            .iter()
+            .map(|(s, n)| {
+                let h = (&sum_x + s.unsqueeze(0)) / (&n_x + *n);
+                self.router.forward(&h).softmax(-1, Kind::Float)
+            })
+            .collect()
+    }
+
+    /// Routed probabilities `p~_g` (top-K, or K sampled while training if stochastic).
+    pub fn route(&self, probs: &[Tensor], train: bool) -> Vec<Tensor> {
+        let k = self.cfg.top_k();
+        probs
+            .iter()
+            .map(|p| match (self.cfg.routing, train) {
+                (Routing::Stochastic, true) => sample_k(p, k),
+                _ => top_k(p, k),
+            })
+            .collect()
+    }
+
+    /// Mixing weights `w` `[B, E]` from the routed probabilities of all groups.
+    pub fn mix_weights(&self, routed: &[Tensor]) -> Tensor {
+        match &self.reweight {
+            Some(layer) => layer
+                .forward(&Tensor::cat(routed, -1))
+                .softmax(-1, Kind::Float),
+            None => Tensor::stack(routed, 0).mean_dim(0, false, Kind::Float),
+        }
+    }
+}
+
+impl Method for Mos {
+    fn name(&self) -> &'static str {
+        "mos"
+    }
+    fn soft_prompt(&self, embeds: &Tensor, mask: &Tensor, train: bool) -> Option<Tensor> {
+        let probs = self.router_probs(embeds, mask);
+        let routed = self.route(&probs, train);
+        let w = self.mix_weights(&routed); // [B, E]
+        let (e, l, d) = {
+            let s = self.experts.size();
+            (s[0], s[1], s[2])
+        };
+        let mixed = w.matmul(&self.experts.view([e, l * d])).view([-1, l, d]);
+        Some(mixed)
+    }
+    fn diversity(&self) -> Option<Tensor> {
+        Some(losses::diversity(&self.experts))
+    }
+}

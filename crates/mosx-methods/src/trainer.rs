@@ -1,0 +1,537 @@
+//! The one training loop (like tch's min-gpt): every method trains through it.
+//!
+//! Invariants:
+//! * Epoch `e` draws everything random from `(seed, e)`: the batch order
+//!   ([`crate::batch::epoch_batches`]) and torch's generator (dropout, stochastic routing),
+//!   reseeded at the start of every epoch. So the state after an epoch is a function of
+//!   the state before it, and a run resumed from the checkpoint of epoch `e` ends with
+//!   bit-identical parameters on CPU.
+//! * After every epoch the trainable parameters, the optimizer state, the best parameters
+//!   so far and the log are written to the resume folder (fsynced, then renamed); a rerun
+//!   continues after the last finished epoch.
+//! * Early stopping keeps the parameters of the epoch with the best validation AUC; with
+//!   `patience` epochs without improvement the loop stops. The returned parameters are the
+//!   best epoch's.
+//! * A non-finite loss fails the training with its epoch and step.
+//! * After training, if the chosen parameters' validation predictions equal those of the
+//!   untrained backbone (a silent no-op adapter), the training fails.
+
+use std::collections::{BTreeMap, HashMap};
+use std::path::Path;
+use std::time::Instant;
+
+use serde::{Deserialize, Serialize};
+use tch::{nn, Kind, Tensor};
+
+use mosx_models::Backbone;
+
+use crate::batch::{epoch_batches, epoch_seed, scoring_batches, Batch, Example};
+use crate::error::MethodError;
+use crate::io::{from_bytes, restore, to_bytes, write_atomic};
+use crate::losses::{self, RecLoss};
+use crate::method::{forward, LossCtx, Method, Objective};
+use crate::optim::{OptimConfig, Optimizer};
+
+/// Learning-rate schedule.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Schedule {
+    /// The same rate at every step.
+    Constant,
+    /// Linear warm-up over the first `warmup` fraction of steps, then linear decay to 0.
+    Linear,
+}
+
+/// Learning rate at optimizer step `step` of `total`.
+pub fn lr_at(schedule: Schedule, lr: f64, warmup: f64, step: usize, total: usize) -> f64 {
+    match schedule {
+        Schedule::Constant => lr,
+        Schedule::Linear => {
+            let total = total.max(1) as f64;
+            let warm = (warmup * total).round().max(0.0);
+            let s = step as f64;
+            if s < warm {
+                lr * (s + 1.0) / warm
+            } else {
+                lr * ((total - s) / (total - warm).max(1.0)).clamp(0.0, 1.0)
+            }
+        }
+    }
+}
+
+/// Everything the loop needs besides the method and the data.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TrainConfig {
+    pub objective: Objective,
+    pub lambda_fair: f64,
+    pub lambda_div: f64,
+    pub optim: OptimConfig,
+    pub lr: f64,
+    pub schedule: Schedule,
+    pub warmup: f64,
+    pub epochs: usize,
+    pub batch_size: usize,
+    pub grad_accum: usize,
+    pub seed: u64,
+    /// Epochs without a better validation AUC before stopping.
+    pub patience: usize,
+    /// Global gradient-norm clip (0: none).
+    pub max_grad_norm: f64,
+    pub rec_loss: RecLoss,
+    pub eval_batch_size: usize,
+}
+
+/// What the loop reads.
+pub struct TrainData<'a> {
+    pub train: &'a [Example],
+    pub valid: &'a [Example],
+    /// `[Yes, No]` vocabulary ids.
+    pub answer: [i64; 2],
+    pub pad_id: i64,
+}
+
+/// Progress of a training, for a bar or plain lines.
+pub trait Observer {
+    fn epoch_start(&self, epoch: usize, epochs: usize, steps: usize);
+    fn step(&self, epoch: usize, step_in_epoch: usize, loss: f64, samples_per_s: f64);
+    fn epoch_end(&self, log: &EpochLog);
+}
+
+/// An observer that shows nothing.
+pub struct Quiet;
+impl Observer for Quiet {
+    fn epoch_start(&self, _: usize, _: usize, _: usize) {}
+    fn step(&self, _: usize, _: usize, _: f64, _: f64) {}
+    fn epoch_end(&self, _: &EpochLog) {}
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct StepLog {
+    pub epoch: usize,
+    pub step: usize,
+    pub lr: f64,
+    pub loss: f64,
+    /// Each loss term's value (unweighted for `rec`, weighted as added otherwise).
+    pub parts: BTreeMap<String, f64>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct EpochLog {
+    pub epoch: usize,
+    pub train_loss: f64,
+    pub valid_loss: f64,
+    pub valid_auc: f64,
+    pub seconds: f64,
+    pub samples_per_s: f64,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
+pub struct TrainLog {
+    pub steps: Vec<StepLog>,
+    pub epochs: Vec<EpochLog>,
+    /// The epoch whose parameters are kept (best validation AUC).
+    pub best_epoch: Option<usize>,
+    pub best_valid_auc: f64,
+    /// Validation AUC of the untrained backbone (no adapter).
+    pub base_valid_auc: f64,
+    pub stopped_early: bool,
+    /// Epochs finished before this process started (taken from the resume folder).
+    pub resumed_after_epoch: Option<usize>,
+    pub train_points: usize,
+    pub valid_points: usize,
+}
+
+/// The result of a training.
+pub struct Outcome {
+    /// The best epoch's trainable parameters, by name.
+    pub params: Vec<(String, Tensor)>,
+    pub log: TrainLog,
+    pub trainable_params: i64,
+    pub backbone_params: i64,
+}
+
+#[derive(Debug, Serialize, Deserialize)]
+struct ResumeState {
+    /// Last finished epoch.
+    epoch: usize,
+    step: usize,
+    bad_epochs: usize,
+    log: TrainLog,
+    /// File (in the same folder) holding `param/`, `best/` and `optim/` tensors.
+    tensors: String,
+}
+
+const STATE_FILE: &str = "state.json";
+
+/// `p_yes` of every row of `ids` (f64), with the method's soft prompt if any.
+pub fn score(
+    method: Option<&dyn Method>,
+    backbone: &dyn Backbone,
+    ids: &[&[i64]],
+    answer: [i64; 2],
+    pad_id: i64,
+    batch_size: usize,
+) -> Result<Vec<f64>, MethodError> {
+    let _g = tch::no_grad_guard();
+    let lengths: Vec<usize> = ids.iter().map(|r| r.len()).collect();
+    let mut out = vec![0.0; ids.len()];
+    for chunk in scoring_batches(&lengths, batch_size) {
+        let rows: Vec<Vec<i64>> = chunk.iter().map(|&i| ids[i].to_vec()).collect();
+        let tb = mosx_models::tokenizer::pad_batch(&rows, pad_id);
+        let fwd = forward(method, backbone, &tb, answer, false, false);
+        let p = mosx_models::probe::answer_probs(&fwd.pair_logits)?;
+        for (&i, [p_yes, _]) in chunk.iter().zip(p) {
+            out[i] = p_yes;
+        }
+    }
+    Ok(out)
+}
+
+/// Numel of a list of tensors.
+fn numel(ts: &[(String, Tensor)]) -> i64 {
+    ts.iter().map(|(_, t)| t.numel() as i64).sum()
+}
+
+fn copies(ts: &[(String, Tensor)]) -> Vec<(String, Tensor)> {
+    ts.iter()
+        .map(|(n, t)| (n.clone(), t.detach().copy()))
+        .collect()
+}
+
+/// Trains `method` (already built on `backbone`, its variables in `adapter`).
+#[allow(clippy::too_many_arguments)]
+pub fn train(
+    method: &dyn Method,
+    backbone: &dyn Backbone,
+    adapter: &nn::VarStore,
+    data: &TrainData<'_>,
+    cfg: &TrainConfig,
+    resume_dir: Option<&Path>,
+    auc: &dyn Fn(&[f64], &[bool]) -> f64,
+    obs: &dyn Observer,
+) -> Result<Outcome, MethodError> {
+    if data.train.is_empty() {
+        return Err(MethodError::Data("no training points".into()));
+    }
+    if data.valid.is_empty() {
+        return Err(MethodError::Data("no validation points".into()));
+    }
+    if cfg.objective.div() && method.diversity().is_none() {
+        return Err(MethodError::config(
+            method.name(),
+            "objective",
+            "rec+fair+div needs a method with several prompt experts (mos)",
+        ));
+    }
+    let params = method.trainable(backbone, adapter);
+    let trainable_params = numel(&params);
+    let backbone_params = numel(&crate::method::named_variables(backbone.var_store(), ""));
+    let weights = method.sample_weights(data.train);
+    let with_variants = method.needs_variants();
+    let device = backbone.device();
+    let mut opt = Optimizer::new(
+        cfg.optim.clone(),
+        params.iter().map(|(n, t)| (n.clone(), t.shallow_clone())).collect(),
+    )?;
+    let lengths: Vec<usize> = data.train.iter().map(|e| e.ids.len()).collect();
+    let batches_per_epoch = lengths.len().div_ceil(cfg.batch_size.max(1));
+    let accum = cfg.grad_accum.max(1);
+    let steps_per_epoch = batches_per_epoch.div_ceil(accum);
+    let total_steps = steps_per_epoch * cfg.epochs;
+
+    let valid_ids: Vec<&[i64]> = data.valid.iter().map(|e| e.ids.as_slice()).collect();
+    let valid_labels: Vec<bool> = data.valid.iter().map(|e| e.label).collect();
+    let base_p = score(None, backbone, &valid_ids, data.answer, data.pad_id, cfg.eval_batch_size)?;
+
+    let mut log = TrainLog {
+        base_valid_auc: auc(&base_p, &valid_labels),
+        best_valid_auc: f64::NEG_INFINITY,
+        train_points: data.train.len(),
+        valid_points: data.valid.len(),
+        ..TrainLog::default()
+    };
+    let mut step = 0usize;
+    let mut bad_epochs = 0usize;
+    let mut best = copies(&params);
+    let mut start_epoch = 0usize;
+    if let Some(dir) = resume_dir {
+        if let Some((state, tensors)) = load_resume(dir, device)? {
+            let pick = |prefix: &str| -> Vec<(String, Tensor)> {
+                tensors
+                    .iter()
+                    .filter_map(|(n, t)| n.strip_prefix(prefix).map(|k| (k.to_string(), t.shallow_clone())))
+                    .collect()
+            };
+            restore(&params, &pick("param/"))?;
+            best = copies(&params);
+            restore(&best, &pick("best/"))?;
+            let optim: HashMap<String, Tensor> = pick("optim/").into_iter().collect();
+            opt.load_state(&optim)?;
+            step = state.step;
+            bad_epochs = state.bad_epochs;
+            log = state.log;
+            log.resumed_after_epoch = Some(state.epoch);
+            start_epoch = state.epoch + 1;
+        }
+    }
+
+    let stopped = log.stopped_early;
+    for epoch in start_epoch..cfg.epochs {
+        if stopped {
+            break;
+        }
+        tch::manual_seed((epoch_seed(cfg.seed, epoch, 2) >> 1) as i64);
+        let batches = epoch_batches(&lengths, cfg.batch_size, cfg.seed, epoch);
+        obs.epoch_start(epoch, cfg.epochs, steps_per_epoch);
+        let t0 = Instant::now();
+        let mut loss_sum = 0.0;
+        let mut loss_n = 0usize;
+        for (k, group) in batches.chunks(accum).enumerate() {
+            let ts = Instant::now();
+            opt.zero_grad()?;
+            let mut step_loss = 0.0;
+            let mut parts: BTreeMap<String, f64> = BTreeMap::new();
+            let mut samples = 0usize;
+            for idx in group {
+                let batch = Batch::new(data.train, idx, data.pad_id, weights.as_deref(), with_variants, device);
+                let (loss, p) = batch_loss(method, backbone, &batch, data.answer, cfg, step, true);
+                let value = loss.double_value(&[]);
+                if !value.is_finite() {
+                    return Err(MethodError::NonFinite { epoch, step, loss: value });
+                }
+                (loss / group.len() as f64).backward();
+                step_loss += value / group.len() as f64;
+                for (n, v) in p {
+                    *parts.entry(n.to_string()).or_default() += v / group.len() as f64;
+                }
+                samples += idx.len();
+            }
+            if cfg.max_grad_norm > 0.0 {
+                opt.clip_grad_norm(cfg.max_grad_norm);
+            }
+            let lr = lr_at(cfg.schedule, cfg.lr, cfg.warmup, step, total_steps);
+            opt.step(lr);
+            log.steps.push(StepLog {
+                epoch,
+                step,
+                lr,
+                loss: step_loss,
+                parts,
+            });
+            step += 1;
+            loss_sum += step_loss;
+            loss_n += 1;
+            obs.step(epoch, k + 1, step_loss, samples as f64 / ts.elapsed().as_secs_f64().max(1e-9));
+        }
+        let seconds = t0.elapsed().as_secs_f64();
+        let (valid_loss, valid_p) = validate(method, backbone, data, cfg)?;
+        let valid_auc = auc(&valid_p, &valid_labels);
+        let e = EpochLog {
+            epoch,
+            train_loss: loss_sum / loss_n.max(1) as f64,
+            valid_loss,
+            valid_auc,
+            seconds,
+            samples_per_s: data.train.len() as f64 / seconds.max(1e-9),
+        };
+        obs.epoch_end(&e);
+        log.epochs.push(e);
+        if log.best_epoch.is_none() || valid_auc > log.best_valid_auc {
+            log.best_epoch = Some(epoch);
+            log.best_valid_auc = valid_auc;
+            best = copies(&params);
+            bad_epochs = 0;
+        } else {
+            bad_epochs += 1;
+        }
+        let stop = bad_epochs >= cfg.patience.max(1) && epoch + 1 < cfg.epochs;
+        log.stopped_early = stop;
+        if let Some(dir) = resume_dir {
+            save_resume(dir, epoch, step, bad_epochs, &log, &params, &best, &opt)?;
+        }
+        if stop {
+            break;
+        }
+    }
+    restore(&params, &best)?;
+    // The no-op check: the chosen parameters must change some validation prediction.
+    let final_p = score(Some(method), backbone, &valid_ids, data.answer, data.pad_id, cfg.eval_batch_size)?;
+    let max_diff = final_p
+        .iter()
+        .zip(&base_p)
+        .map(|(a, b)| (a - b).abs())
+        .fold(0.0, f64::max);
+    if max_diff == 0.0 {
+        return Err(MethodError::NoOp {
+            method: method.name().into(),
+            points: final_p.len(),
+            max_diff,
+        });
+    }
+    Ok(Outcome {
+        params: copies(&params),
+        log,
+        trainable_params,
+        backbone_params,
+    })
+}
+
+/// The loss of one batch and its named parts (see METHOD.md Eq. 15 and the methods).
+pub fn batch_loss(
+    method: &dyn Method,
+    backbone: &dyn Backbone,
+    batch: &Batch,
+    answer: [i64; 2],
+    cfg: &TrainConfig,
+    step: usize,
+    train: bool,
+) -> (Tensor, Vec<(&'static str, f64)>) {
+    let fwd = forward(Some(method), backbone, &batch.tokens, answer, train, method.needs_pooled());
+    let mut total = Tensor::zeros([], (Kind::Float, backbone.device()));
+    let mut parts = Vec::new();
+    if method.trains_task(step) || !train {
+        let per = losses::rec_per_sample(
+            cfg.rec_loss,
+            &fwd.pair_logits,
+            || backbone.head_logits(&fwd.hidden, None),
+            &batch.labels,
+            answer,
+        );
+        let rec = losses::weighted_mean(&per, &batch.weights);
+        parts.push(("rec", rec.double_value(&[])));
+        total = total + rec;
+        if cfg.objective.fair() {
+            let fair = losses::fair(&fwd.p_yes(), &batch.user_groups, &batch.target_groups, &batch.history_share);
+            parts.push(("fair", fair.double_value(&[])));
+            total = total + fair * cfg.lambda_fair;
+        }
+    }
+    if !train {
+        return (total, parts);
+    }
+    if cfg.objective.div() {
+        if let Some(div) = method.diversity() {
+            parts.push(("div", div.double_value(&[])));
+            total = total + div * cfg.lambda_div;
+        }
+    }
+    let cx = LossCtx {
+        backbone,
+        batch,
+        forward: &fwd,
+        answer,
+        step,
+        train,
+    };
+    for (name, l) in method.extra_losses(&cx) {
+        parts.push((name, l.double_value(&[])));
+        total = total + l.to_device(backbone.device());
+    }
+    (total, parts)
+}
+
+/// Mean validation loss (the task terms, unweighted by IFairLRS) and `p_yes` per point.
+fn validate(
+    method: &dyn Method,
+    backbone: &dyn Backbone,
+    data: &TrainData<'_>,
+    cfg: &TrainConfig,
+) -> Result<(f64, Vec<f64>), MethodError> {
+    let _g = tch::no_grad_guard();
+    let lengths: Vec<usize> = data.valid.iter().map(|e| e.ids.len()).collect();
+    let mut p = vec![0.0; data.valid.len()];
+    let mut loss = 0.0;
+    for idx in scoring_batches(&lengths, cfg.eval_batch_size) {
+        let batch = Batch::new(data.valid, &idx, data.pad_id, None, false, backbone.device());
+        let fwd = forward(Some(method), backbone, &batch.tokens, data.answer, false, false);
+        let per = losses::rec_per_sample(
+            cfg.rec_loss,
+            &fwd.pair_logits,
+            || backbone.head_logits(&fwd.hidden, None),
+            &batch.labels,
+            data.answer,
+        );
+        loss += per.sum(Kind::Float).double_value(&[]);
+        for (&i, [py, _]) in idx.iter().zip(mosx_models::probe::answer_probs(&fwd.pair_logits)?) {
+            p[i] = py;
+        }
+    }
+    Ok((loss / data.valid.len().max(1) as f64, p))
+}
+
+#[allow(clippy::too_many_arguments)]
+fn save_resume(
+    dir: &Path,
+    epoch: usize,
+    step: usize,
+    bad_epochs: usize,
+    log: &TrainLog,
+    params: &[(String, Tensor)],
+    best: &[(String, Tensor)],
+    opt: &Optimizer,
+) -> Result<(), MethodError> {
+    let mut named: Vec<(String, Tensor)> = Vec::new();
+    named.extend(params.iter().map(|(n, t)| (format!("param/{n}"), t.shallow_clone())));
+    named.extend(best.iter().map(|(n, t)| (format!("best/{n}"), t.shallow_clone())));
+    named.extend(opt.state().into_iter().map(|(n, t)| (format!("optim/{n}"), t)));
+    let file = format!("epoch-{epoch}.safetensors");
+    write_atomic(&dir.join(&file), &to_bytes(&named)?)?;
+    let state = ResumeState {
+        epoch,
+        step,
+        bad_epochs,
+        log: log.clone(),
+        tensors: file.clone(),
+    };
+    let json = serde_json::to_vec(&state).map_err(|e| MethodError::File {
+        path: dir.join(STATE_FILE),
+        message: e.to_string(),
+    })?;
+    write_atomic(&dir.join(STATE_FILE), &json)?;
+    // Older epochs' tensors are superseded once the state names the new file.
+    if let Ok(entries) = std::fs::read_dir(dir) {
+        for e in entries.flatten() {
+            let name = e.file_name().to_string_lossy().into_owned();
+            if name.starts_with("epoch-") && name != file {
+                let _ = std::fs::remove_file(e.path());
+            }
+        }
+    }
+    Ok(())
+}
+
+fn load_resume(
+    dir: &Path,
+    device: tch::Device,
+) -> Result<Option<(ResumeState, Vec<(String, Tensor)>)>, MethodError> {
+    let path = dir.join(STATE_FILE);
+    let Ok(bytes) = std::fs::read(&path) else {
+        return Ok(None);
+    };
+    let state: ResumeState = serde_json::from_slice(&bytes).map_err(|e| MethodError::File {
+        path: path.clone(),
+        message: format!("unreadable resume state: {e}"),
+    })?;
+    let tpath = dir.join(&state.tensors);
+    let tbytes = std::fs::read(&tpath).map_err(|e| MethodError::File {
+        path: tpath.clone(),
+        message: e.to_string(),
+    })?;
+    Ok(Some((state, from_bytes(&tbytes, device)?)))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn linear_schedule_warms_up_then_decays_to_zero() {
+        let lr = |s| lr_at(Schedule::Linear, 1.0, 0.1, s, 100);
+        assert!((lr(0) - 0.1).abs() < 1e-12);
+        assert!((lr(9) - 1.0).abs() < 1e-12);
+        assert!((lr(10) - 1.0).abs() < 1e-12);
+        assert!((lr(55) - 0.5).abs() < 1e-12);
+        assert!(lr(99) > 0.0 && lr(99) < 0.02);
+        assert_eq!(lr_at(Schedule::Constant, 0.3, 0.1, 5, 100), 0.3);
+    }
+}

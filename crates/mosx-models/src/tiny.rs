@@ -1,0 +1,167 @@
+//! Tiny random checkpoints with a word-level tokenizer, for tests, CI runs of whole specs
+//! and users who want to try a pipeline in seconds: `config.json`, `model.safetensors` and
+//! `tokenizer.json`, loadable like any Hugging Face folder.
+//!
+//! Invariants:
+//! * The vocabulary is `<pad>` 0, `</s>` 1, `<bos>` 2, `<unk>` 3, then the given words in
+//!   order (deduplicated); the tokenizer splits on whitespace and punctuation
+//!   (`\w+|[^\w\s]+`) and adds `<bos>` in front (Gemma-3) or `</s>` at the end (T5), as the
+//!   real tokenizers of those families do.
+//! * Weights are drawn from N(0, 0.02) (embeddings N(0, 1) for T5, as its initializer
+//!   does) with the given seed; Gemma norms are 0 (their scale is `1 + w`), T5 norms 1.
+
+use std::path::Path;
+
+use serde_json::{json, Value};
+use tch::{Device, Kind, Tensor};
+
+use crate::backbone::Backbone;
+use crate::error::ModelError;
+use crate::gemma3::{Gemma3, Gemma3TextConfig};
+use crate::t5::{T5Config, T5};
+
+/// The architecture of a tiny checkpoint.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TinyArch {
+    Gemma3,
+    T5,
+}
+
+const SPECIALS: [&str; 4] = ["<pad>", "</s>", "<bos>", "<unk>"];
+
+fn file_err(path: &Path, e: impl std::fmt::Display) -> ModelError {
+    ModelError::File {
+        path: path.to_path_buf(),
+        message: e.to_string(),
+    }
+}
+
+/// The config of a tiny model of `arch` with `vocab` tokens.
+pub fn tiny_config(arch: TinyArch, vocab: i64) -> Value {
+    match arch {
+        TinyArch::Gemma3 => json!({
+            "architectures": ["Gemma3ForCausalLM"],
+            "model_type": "gemma3_text",
+            "hidden_size": 32, "intermediate_size": 64, "head_dim": 8,
+            "num_attention_heads": 4, "num_key_value_heads": 2, "num_hidden_layers": 2,
+            "layer_types": ["sliding_attention", "full_attention"],
+            "sliding_window": 512, "max_position_embeddings": 2048,
+            "query_pre_attn_scalar": 8, "rms_norm_eps": 1e-6,
+            "hidden_activation": "gelu_pytorch_tanh",
+            "rope_parameters": {
+                "full_attention": {"rope_theta": 1000000.0, "rope_type": "default"},
+                "sliding_attention": {"rope_theta": 10000.0, "rope_type": "default"}
+            },
+            "final_logit_softcapping": null, "attn_logit_softcapping": null,
+            "tie_word_embeddings": true,
+            "pad_token_id": 0, "eos_token_id": 1, "bos_token_id": 2,
+            "vocab_size": vocab, "dtype": "float32"
+        }),
+        TinyArch::T5 => json!({
+            "architectures": ["T5ForConditionalGeneration"],
+            "model_type": "t5",
+            "d_model": 32, "d_ff": 64, "d_kv": 8, "num_heads": 4,
+            "num_layers": 2, "num_decoder_layers": 2,
+            "relative_attention_num_buckets": 8, "relative_attention_max_distance": 32,
+            "feed_forward_proj": "gated-gelu", "dropout_rate": 0.0,
+            "layer_norm_epsilon": 1e-6, "initializer_factor": 1.0,
+            "tie_word_embeddings": false, "is_encoder_decoder": true,
+            "decoder_start_token_id": 0, "pad_token_id": 0, "eos_token_id": 1,
+            "vocab_size": vocab
+        }),
+    }
+}
+
+/// The word-level `tokenizer.json` for `words` (see the module note).
+pub fn tiny_tokenizer(arch: TinyArch, words: &[&str]) -> Value {
+    let mut vocab = serde_json::Map::new();
+    for (i, s) in SPECIALS.iter().enumerate() {
+        vocab.insert((*s).into(), json!(i));
+    }
+    for w in words {
+        if !vocab.contains_key(*w) {
+            let id = vocab.len();
+            vocab.insert((*w).into(), json!(id));
+        }
+    }
+    let added: Vec<Value> = SPECIALS
+        .iter()
+        .enumerate()
+        .map(|(i, s)| {
+            json!({"id": i, "content": s, "single_word": false, "lstrip": false,
+                   "rstrip": false, "normalized": false, "special": true})
+        })
+        .collect();
+    let (special, id) = match arch {
+        TinyArch::Gemma3 => ("<bos>", 2),
+        TinyArch::T5 => ("</s>", 1),
+    };
+    let tok = json!({"SpecialToken": {"id": special, "type_id": 0}});
+    let a = json!({"Sequence": {"id": "A", "type_id": 0}});
+    let b = json!({"Sequence": {"id": "B", "type_id": 0}});
+    let (single, pair) = match arch {
+        TinyArch::Gemma3 => (json!([tok, a]), json!([tok, a, b])),
+        TinyArch::T5 => (json!([a, tok]), json!([a, b, tok])),
+    };
+    json!({
+        "version": "1.0", "truncation": null, "padding": null,
+        "added_tokens": added,
+        "normalizer": null,
+        "pre_tokenizer": {"type": "Whitespace"},
+        "post_processor": {
+            "type": "TemplateProcessing", "single": single, "pair": pair,
+            "special_tokens": {special: {"id": special, "ids": [id], "tokens": [special]}}
+        },
+        "decoder": null,
+        "model": {"type": "WordLevel", "vocab": vocab, "unk_token": "<unk>"}
+    })
+}
+
+/// Writes a tiny random checkpoint of `arch` into `dir` whose tokenizer knows `words`.
+pub fn write_tiny(dir: &Path, arch: TinyArch, words: &[&str], seed: i64) -> Result<(), ModelError> {
+    std::fs::create_dir_all(dir).map_err(|e| file_err(dir, e))?;
+    let tokenizer = tiny_tokenizer(arch, words);
+    let vocab = tokenizer["model"]["vocab"].as_object().map_or(0, |m| m.len()) as i64;
+    let config = tiny_config(arch, vocab);
+    let cpath = dir.join("config.json");
+    let model: Box<dyn Backbone> = match arch {
+        TinyArch::Gemma3 => {
+            let cfg = Gemma3TextConfig::from_json(&config, &cpath)?;
+            let vs = tch::nn::VarStore::new(Device::Cpu);
+            Box::new(Gemma3::new(vs, cfg, vec!["model".into()]))
+        }
+        TinyArch::T5 => {
+            let cfg = T5Config::from_json(&config, &cpath)?;
+            Box::new(T5::new(cfg, true, Device::Cpu, Kind::Float)?)
+        }
+    };
+    tch::manual_seed(seed);
+    let mut named: Vec<(String, Tensor)> = model.var_store().variables().into_iter().collect();
+    named.sort_by(|a, b| a.0.cmp(&b.0));
+    {
+        let _g = tch::no_grad_guard();
+        for (name, t) in &mut named {
+            let is_norm = name.contains("norm") || name.contains("layer_norm");
+            let value = if is_norm {
+                match arch {
+                    TinyArch::Gemma3 => t.zeros_like(),
+                    TinyArch::T5 => t.ones_like(),
+                }
+            } else if arch == TinyArch::T5 && name == "shared.weight" {
+                t.randn_like()
+            } else {
+                t.randn_like() * 0.02
+            };
+            t.copy_(&value);
+        }
+    }
+    let wpath = dir.join("model.safetensors");
+    Tensor::write_safetensors(&named, &wpath).map_err(|e| file_err(&wpath, e))?;
+    let write = |name: &str, v: &Value| -> Result<(), ModelError> {
+        let p = dir.join(name);
+        let text = serde_json::to_string_pretty(v).map_err(|e| file_err(&p, e))?;
+        std::fs::write(&p, text).map_err(|e| file_err(&p, e))
+    };
+    write("config.json", &config)?;
+    write("tokenizer.json", &tokenizer)
+}

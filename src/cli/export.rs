@@ -1,20 +1,28 @@
 //! `mosx export KEY`: write a tabular artifact as CSV or JSON lines, so results can
-//! be checked with other tools.
+//! be checked (and every table cell recomputed) with other tools.
+//!
+//! Tables: a dataset's interactions, sequences, a split, a measure stage's item table,
+//! predictions of `evaluate`/`baseline` stages joined with their points (user, groups,
+//! target, label, history shares), a JSON artifact holding a list of records (a
+//! training's `log`), and any stage's metrics (`--metrics`).
 
+use std::collections::BTreeSet;
 use std::io::Write;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
-use mosx_data::{Dataset, Sequences, Split, Stereotypes, Tabular};
+use mosx_data::{Dataset, Sequences, Split, Stereotypes, Table, Tabular};
+use mosx_store::Store;
 use serde_json::Value;
 
 use super::common::{self, StoreArg, UsageError};
 use super::EXIT_OK;
+use crate::predictions::Predictions;
 use crate::table_io::{self, Format};
 
 #[derive(clap::Args)]
 #[command(
-    about = "Export a tabular artifact (dataset, sequences, split, item table) as CSV or JSON lines",
-    after_help = "Examples:\n  mosx export 3fa9c2 --format csv > items.csv\n  mosx export 3fa9c2 --artifact sequences --format jsonl -o seq.jsonl"
+    about = "Export a stage's table (dataset, sequences, split, item table, predictions, training log, metrics) as CSV or JSON lines",
+    after_help = "Examples:\n  mosx export 3fa9c2 --format csv > items.csv\n  mosx export 3fa9c2 --artifact sequences --format jsonl -o seq.jsonl\n  mosx export 7be01d --format csv -o out/preds.csv          # an evaluate or baseline stage\n  mosx export 7be01d --stereotypes 5c1e9a                  # item groups from that measure stage\n  mosx export 91ad3f --artifact log --format jsonl          # a train stage's per-epoch log\n  mosx export 91ad3f --metrics                              # any stage's metrics\n\nPredictions are written one row per scored point: index (into the sampled sequences),\nuser, user_group, target, title, target_group, label, p_yes, setting, then the point's\nhistory share P_u(b) per item group (history_share_<group>), enough to recompute F, AUC,\nprecision and recall outside mosx. target_group is the `|`-joined item groups of the\ntarget (`neutral` for none), read from a measure stage: --stereotypes KEY if given,\nelse the measure stage of the metrics stage(s) that read these predictions, else the\nmeasure stage of the same split. If none (or several different ones) is found, name one\nwith --stereotypes; with none found the group columns stay empty and a note is printed."
 )]
 pub struct ExportArgs {
     pub key_prefix: String,
@@ -23,9 +31,15 @@ pub struct ExportArgs {
     pub artifact: Option<String>,
     #[arg(long, value_enum, default_value = "csv")]
     pub format: Format,
-    /// Output file (default: stdout).
+    /// Output file (default: stdout). Its folder must exist.
     #[arg(short, long)]
     pub output: Option<PathBuf>,
+    /// For predictions: the `measure` stage (key prefix) giving the target's item group.
+    #[arg(long, value_name = "KEY_PREFIX")]
+    pub stereotypes: Option<String>,
+    /// Export the stage's metrics (stage, name, key, metric, value) instead of an artifact.
+    #[arg(long, conflicts_with = "artifact")]
+    pub metrics: bool,
     #[command(flatten)]
     pub store: StoreArg,
 }
@@ -57,24 +71,278 @@ impl Tabular for Interactions<'_> {
     }
 }
 
+/// The output stream; a missing folder or unwritable file is an error naming the path.
+fn open_output(path: Option<&Path>) -> anyhow::Result<Box<dyn Write>> {
+    let Some(p) = path else {
+        return Ok(Box::new(std::io::BufWriter::new(std::io::stdout().lock())));
+    };
+    if let Some(parent) = p.parent().filter(|d| !d.as_os_str().is_empty()) {
+        if !parent.is_dir() {
+            return Err(UsageError(format!(
+                "cannot write `{}`: folder `{}` does not exist",
+                p.display(),
+                parent.display()
+            ))
+            .into());
+        }
+    }
+    let f = std::fs::File::create(p)
+        .map_err(|e| UsageError(format!("cannot write `{}`: {e}", p.display())))?;
+    Ok(Box::new(std::io::BufWriter::new(f)))
+}
+
+/// The upstream key a stored stage bound to `slot`.
+fn input_key(store: &dyn Store, key: &str, slot: &str) -> anyhow::Result<Option<String>> {
+    let rec = store
+        .record(key)?
+        .ok_or_else(|| UsageError(format!("stage {} has no result row", short(key))))?;
+    Ok(rec
+        .parts
+        .get("inputs")
+        .and_then(|i| i.get(slot))
+        .and_then(Value::as_str)
+        .map(str::to_string))
+}
+
+fn short(key: &str) -> &str {
+    &key[..12.min(key.len())]
+}
+
+/// The measure stage giving the item groups of predictions stored under `key`
+/// (see the command's help for the order in which it is looked for).
+fn find_stereotypes(
+    store: &dyn Store,
+    key: &str,
+    given: Option<&str>,
+) -> anyhow::Result<Option<String>> {
+    if let Some(prefix) = given {
+        let k = common::resolve_key(store, prefix)?;
+        let rec = store
+            .record(&k)?
+            .ok_or_else(|| UsageError(format!("stage {} has no result row", short(&k))))?;
+        if rec.kind != "measure" {
+            return Err(UsageError(format!(
+                "--stereotypes {prefix}: stage `{}` is a `{}` stage, not `measure`",
+                rec.name, rec.kind
+            ))
+            .into());
+        }
+        return Ok(Some(k));
+    }
+    let pick =
+        |found: BTreeSet<String>, how: &str| -> anyhow::Result<Option<String>> {
+            match found.len() {
+                0 => Ok(None),
+                1 => Ok(found.into_iter().next()),
+                _ => Err(UsageError(format!(
+                "{how} point to {} different measure stages ({}): name one with --stereotypes KEY",
+                found.len(),
+                found.iter().map(|k| short(k)).collect::<Vec<_>>().join(", ")
+            ))
+                .into()),
+            }
+        };
+    // 1. The measure stage(s) of the metrics stages that read these predictions.
+    let mut via_metrics = BTreeSet::new();
+    for s in store.list(Some("metrics"), false)? {
+        if input_key(store, &s.key, "predictions")?.as_deref() == Some(key) {
+            if let Some(m) = input_key(store, &s.key, "stereotypes")? {
+                via_metrics.insert(m);
+            }
+        }
+    }
+    if let Some(k) = pick(via_metrics, "the metrics stages reading these predictions")? {
+        return Ok(Some(k));
+    }
+    // 2. The measure stage(s) of the same split.
+    let Some(split) = input_key(store, key, "split")? else {
+        return Ok(None);
+    };
+    let mut same_split = BTreeSet::new();
+    for s in store.list(Some("measure"), false)? {
+        if input_key(store, &s.key, "split")?.as_deref() == Some(split.as_str()) {
+            same_split.insert(s.key);
+        }
+    }
+    pick(same_split, "the measure stages of the same split")
+}
+
+/// Predictions joined with their points: one row per scored point.
+struct PredictionTable<'a> {
+    preds: &'a Predictions,
+    seq: &'a Sequences,
+    ds: &'a Dataset,
+    st: Option<&'a Stereotypes>,
+}
+
+impl Tabular for PredictionTable<'_> {
+    fn columns(&self) -> Vec<String> {
+        let mut c: Vec<String> = [
+            "index",
+            "user",
+            "user_group",
+            "target",
+            "title",
+            "target_group",
+            "label",
+            "p_yes",
+            "setting",
+        ]
+        .map(String::from)
+        .to_vec();
+        c.extend(self.ds.groups.iter().map(|g| format!("history_share_{g}")));
+        c
+    }
+    fn rows(&self) -> Box<dyn Iterator<Item = Vec<Value>> + '_> {
+        let setting = serde_json::to_value(self.preds.setting).unwrap_or(Value::Null);
+        Box::new(self.preds.points.iter().map(move |pr| {
+            let d = &self.seq.points[pr.index as usize];
+            let u = &self.ds.users[d.user as usize];
+            let it = &self.ds.items[d.target as usize];
+            let (group, shares) = match self.st {
+                Some(st) => {
+                    let m = st.item_groups(d.target);
+                    let names: Vec<&str> = m
+                        .iter()
+                        .zip(&st.groups)
+                        .filter(|(b, _)| **b)
+                        .map(|(_, g)| g.as_str())
+                        .collect();
+                    let group = if names.is_empty() {
+                        "neutral".to_string()
+                    } else {
+                        names.join("|")
+                    };
+                    (
+                        Value::from(group),
+                        st.history_share(&d.history)
+                            .into_iter()
+                            .map(Value::from)
+                            .collect::<Vec<_>>(),
+                    )
+                }
+                None => (Value::Null, vec![Value::Null; self.ds.groups.len()]),
+            };
+            let mut row = vec![
+                Value::from(pr.index),
+                Value::from(u.id.clone()),
+                Value::from(
+                    self.ds
+                        .groups
+                        .get(u.group as usize)
+                        .cloned()
+                        .unwrap_or_default(),
+                ),
+                Value::from(it.id.clone()),
+                Value::from(it.title.clone()),
+                group,
+                Value::from(d.label),
+                Value::from(pr.p_yes),
+                setting.clone(),
+            ];
+            row.extend(shares);
+            row
+        }))
+    }
+}
+
+/// A JSON artifact as a table: a list of records at the top level, or the first field of
+/// a top-level object that is one (e.g. a training log's `epochs`). Nested values are
+/// written as JSON text.
+fn json_records(v: &Value) -> Option<Table> {
+    let list = match v {
+        Value::Array(a) => a,
+        Value::Object(o) => o.values().find_map(|x| {
+            x.as_array()
+                .filter(|a| a.iter().all(Value::is_object) && !a.is_empty())
+        })?,
+        _ => return None,
+    };
+    if !list.iter().all(Value::is_object) {
+        return None;
+    }
+    let mut columns: Vec<String> = Vec::new();
+    for r in list.iter().filter_map(Value::as_object) {
+        for k in r.keys() {
+            if !columns.contains(k) {
+                columns.push(k.clone());
+            }
+        }
+    }
+    let rows = list
+        .iter()
+        .filter_map(Value::as_object)
+        .map(|r| {
+            columns
+                .iter()
+                .map(|c| match r.get(c) {
+                    None => Value::Null,
+                    Some(x @ (Value::Array(_) | Value::Object(_))) => Value::from(x.to_string()),
+                    Some(x) => x.clone(),
+                })
+                .collect()
+        })
+        .collect();
+    Some(Table { columns, rows })
+}
+
 pub fn run(a: ExportArgs) -> anyhow::Result<i32> {
     let store = common::existing_store(&a.store.store)?
         .ok_or_else(|| UsageError(format!("no store at {}", a.store.store.display())))?;
     let key = common::resolve_key(&*store, &a.key_prefix)?;
+    if a.metrics {
+        let rec = store
+            .record(&key)?
+            .ok_or_else(|| UsageError(format!("stage {} has no result row", short(&key))))?;
+        let table = Table {
+            columns: ["stage", "kind", "key", "seed", "metric", "value"]
+                .map(String::from)
+                .to_vec(),
+            rows: store
+                .metrics(&key)?
+                .into_iter()
+                .map(|(m, v)| {
+                    vec![
+                        Value::from(rec.name.clone()),
+                        Value::from(rec.kind.clone()),
+                        Value::from(key.clone()),
+                        rec.seed.map(Value::from).unwrap_or(Value::Null),
+                        Value::from(m),
+                        if v.is_finite() {
+                            Value::from(v)
+                        } else {
+                            Value::Null
+                        },
+                    ]
+                })
+                .collect(),
+        };
+        let mut out = open_output(a.output.as_deref())?;
+        table_io::write(&table, a.format, &mut out)?;
+        out.flush()?;
+        return Ok(EXIT_OK);
+    }
     let metas = store.artifacts(&key)?;
     // A stage's stored table (format `csv`, e.g. measure's item table) is its
-    // default export; otherwise its one bincode artifact.
+    // default export; otherwise its one bincode artifact, else its one JSON artifact.
     let csv: Vec<_> = metas.iter().filter(|m| m.format == "csv").collect();
     let bincode: Vec<_> = metas
         .iter()
         .filter(|m| m.format.starts_with("bincode:"))
         .collect();
-    let tabular = if csv.is_empty() { bincode } else { csv };
+    let json: Vec<_> = metas.iter().filter(|m| m.format == "json").collect();
+    let tabular = if !csv.is_empty() {
+        csv
+    } else if !bincode.is_empty() {
+        bincode
+    } else {
+        json
+    };
     let meta = match &a.artifact {
         Some(name) => metas.iter().find(|m| &m.name == name).ok_or_else(|| {
             UsageError(format!(
                 "stage {} has no artifact `{name}` (it has: {})",
-                &key[..12],
+                short(&key),
                 metas
                     .iter()
                     .map(|m| m.name.as_str())
@@ -84,21 +352,25 @@ pub fn run(a: ExportArgs) -> anyhow::Result<i32> {
         })?,
         None => match tabular.as_slice() {
             [one] => *one,
+            [] => {
+                return Err(UsageError(format!(
+                    "stage {} has no artifact to export; try --metrics",
+                    short(&key)
+                ))
+                .into())
+            }
             _ => {
                 return Err(UsageError(format!(
                     "stage {} has several artifacts: name one with --artifact",
-                    &key[..12]
+                    short(&key)
                 ))
                 .into())
             }
         },
     };
     let bytes = store.artifact(&key, &meta.name)?;
-    let mut out: Box<dyn Write> = match &a.output {
-        Some(p) => Box::new(std::io::BufWriter::new(std::fs::File::create(p)?)),
-        None => Box::new(std::io::BufWriter::new(std::io::stdout().lock())),
-    };
     if meta.format == "csv" {
+        let mut out = open_output(a.output.as_deref())?;
         match a.format {
             Format::Csv => out.write_all(&bytes)?,
             Format::Jsonl => table_io::csv_to_jsonl(&bytes, &mut out)?,
@@ -106,38 +378,89 @@ pub fn run(a: ExportArgs) -> anyhow::Result<i32> {
         out.flush()?;
         return Ok(EXIT_OK);
     }
+    if meta.format == "json" {
+        let v: Value = serde_json::from_slice(&bytes)?;
+        let table = json_records(&v).ok_or_else(|| {
+            UsageError(format!(
+                "artifact `{}` (json) holds no list of records; `mosx show {}` prints it",
+                meta.name,
+                short(&key)
+            ))
+        })?;
+        let mut out = open_output(a.output.as_deref())?;
+        table_io::write(&table, a.format, &mut out)?;
+        out.flush()?;
+        return Ok(EXIT_OK);
+    }
     let table_kind = meta.format.trim_start_matches("bincode:");
+    let dataset_of = |k: &str| -> anyhow::Result<Option<Dataset>> {
+        match input_key(&*store, k, "dataset")? {
+            Some(d) => Ok(Some(bincode::deserialize(&store.artifact(&d, "dataset")?)?)),
+            None => Ok(None),
+        }
+    };
+    // Decode and check everything before creating the output file.
+    let mut out: Box<dyn Write>;
     match table_kind {
-        "dataset" => table_io::write(
-            &Interactions(&bincode::deserialize::<Dataset>(&bytes)?),
-            a.format,
-            &mut out,
-        )?,
-        "sequences" => table_io::write(
-            &bincode::deserialize::<Sequences>(&bytes)?,
-            a.format,
-            &mut out,
-        )?,
-        "split" => table_io::write(&bincode::deserialize::<Split>(&bytes)?, a.format, &mut out)?,
+        "dataset" => {
+            let ds = bincode::deserialize::<Dataset>(&bytes)?;
+            out = open_output(a.output.as_deref())?;
+            table_io::write(&Interactions(&ds), a.format, &mut out)?
+        }
+        "sequences" => {
+            let seq = bincode::deserialize::<Sequences>(&bytes)?;
+            out = open_output(a.output.as_deref())?;
+            table_io::write(&seq, a.format, &mut out)?
+        }
+        "split" => {
+            let split = bincode::deserialize::<Split>(&bytes)?;
+            out = open_output(a.output.as_deref())?;
+            table_io::write(&split, a.format, &mut out)?
+        }
         "stereotypes" => {
             let st: Stereotypes = bincode::deserialize(&bytes)?;
             // Titles come from the dataset this measurement was made on.
-            let rec = store
-                .record(&key)?
-                .ok_or_else(|| UsageError("no result row".into()))?;
-            let ds_key = rec
-                .parts
-                .get("inputs")
-                .and_then(|i| i.get("dataset"))
-                .and_then(Value::as_str)
-                .map(str::to_string);
-            match ds_key {
-                Some(k) => {
-                    let ds: Dataset = bincode::deserialize(&store.artifact(&k, "dataset")?)?;
-                    table_io::write(&mosx_data::item_table(&ds, &st), a.format, &mut out)?
-                }
+            let ds = dataset_of(&key)?;
+            out = open_output(a.output.as_deref())?;
+            match ds {
+                Some(ds) => table_io::write(&mosx_data::item_table(&ds, &st), a.format, &mut out)?,
                 None => table_io::write(&st, a.format, &mut out)?,
             }
+        }
+        "predictions" => {
+            let preds: Predictions = bincode::deserialize(&bytes)?;
+            let missing = |slot: &str| {
+                UsageError(format!(
+                    "stage {}: no `{slot}` input recorded, cannot join the predictions",
+                    short(&key)
+                ))
+            };
+            let seq_key =
+                input_key(&*store, &key, "sequences")?.ok_or_else(|| missing("sequences"))?;
+            let seq: Sequences = bincode::deserialize(&store.artifact(&seq_key, "sequences")?)?;
+            let ds = dataset_of(&key)?.ok_or_else(|| missing("dataset"))?;
+            let st_key = find_stereotypes(&*store, &key, a.stereotypes.as_deref())?;
+            let st: Option<Stereotypes> = match &st_key {
+                Some(k) => Some(bincode::deserialize(&store.artifact(k, "stereotypes")?)?),
+                None => {
+                    eprintln!(
+                        "note: no measure stage found for stage {}: target_group and history shares are empty (name one with --stereotypes KEY)",
+                        short(&key)
+                    );
+                    None
+                }
+            };
+            out = open_output(a.output.as_deref())?;
+            table_io::write(
+                &PredictionTable {
+                    preds: &preds,
+                    seq: &seq,
+                    ds: &ds,
+                    st: st.as_ref(),
+                },
+                a.format,
+                &mut out,
+            )?
         }
         other => {
             return Err(

@@ -1,5 +1,15 @@
-//! Named figures: `zscore_hist` (Fig. 3, histogram of item z-scores per group with
-//! the threshold line).
+//! Named figures, each written as PNG + SVG with a provenance stamp:
+//! * `zscore_hist` (Fig. 3): histogram of item z-scores per group with the threshold line;
+//!   reads `measure` stages.
+//! * `fairness_sides` (Fig. 5): per stereotype group `g`, user side vs item side: |F(g,g)|
+//!   (users of `g`, their own group's items) vs mean over user groups `a` of |F(a,g)| (how
+//!   items of `g` are recommended to everyone), and the AUC over the points of users of `g`
+//!   vs over the points whose target is in item group `g`; reads `metrics` stages.
+//! * `target_sides` (Fig. 6): AUC, precision and recall of targets below vs above the
+//!   stereotype threshold of each group; reads `metrics` stages.
+//!
+//! Bars are the mean over the stage's seeds with ±sd error bars; one figure per listed
+//! stage (`<output>-<stage>` when several).
 
 use std::path::PathBuf;
 
@@ -9,10 +19,13 @@ use mosx_data::Stereotypes;
 use mosx_report::HistogramSeries;
 use mosx_store::Store;
 
+use mosx_fairness::EvalPoint;
+
+use super::stats::{Loader, PointSet};
 use super::ReportError;
 use crate::plan::Plan;
 
-pub const FIGURES: &[&str] = &["zscore_hist"];
+pub const FIGURES: &[&str] = &["zscore_hist", "fairness_sides", "target_sides"];
 
 pub fn render(
     plan: &Plan,
@@ -26,6 +39,9 @@ pub fn render(
         output: output.to_string(),
         message,
     };
+    if figure == "fairness_sides" || figure == "target_sides" {
+        return bars_figure(plan, store, figure, stages, output);
+    }
     if figure != "zscore_hist" {
         return Err(err(format!(
             "unknown figure `{figure}`{}",
@@ -108,4 +124,153 @@ fn file_safe(name: &str) -> String {
             }
         })
         .collect()
+}
+
+/// Fig. 5 / Fig. 6 values of one seed's points: (categories, series name → value per category).
+fn side_values(figure: &str, ps: &PointSet) -> (Vec<String>, Vec<(String, Vec<f64>)>) {
+    let g = ps.groups.len();
+    if figure == "fairness_sides" {
+        let f = mosx_fairness::pairwise(&ps.points, g, ps.kind);
+        let auc_of = |keep: &dyn Fn(&EvalPoint) -> bool| {
+            let (s, l): (Vec<f64>, Vec<bool>) = ps
+                .points
+                .iter()
+                .filter(|p| keep(p))
+                .map(|p| (p.p_yes, p.label))
+                .unzip();
+            100.0 * mosx_fairness::auc(&s, &l)
+        };
+        let user_f: Vec<f64> = (0..g).map(|a| f[a][a].abs()).collect();
+        let item_f: Vec<f64> = (0..g)
+            .map(|b| {
+                let xs: Vec<f64> = (0..g).map(|a| f[a][b].abs()).collect();
+                if xs.iter().any(|x| x.is_nan()) {
+                    f64::NAN
+                } else {
+                    xs.iter().sum::<f64>() / g as f64
+                }
+            })
+            .collect();
+        let user_auc: Vec<f64> = (0..g).map(|a| auc_of(&|p| p.user_group == a)).collect();
+        let item_auc: Vec<f64> = (0..g).map(|b| auc_of(&|p| p.in_target_group(b))).collect();
+        (
+            ps.groups.clone(),
+            vec![
+                ("|F| user side".into(), user_f),
+                ("|F| item side".into(), item_f),
+                ("AUC user side".into(), user_auc),
+                ("AUC item side".into(), item_auc),
+            ],
+        )
+    } else {
+        let sides = mosx_fairness::by_target_side(&ps.points, g);
+        let cats = sides
+            .iter()
+            .map(|s| {
+                format!(
+                    "{} {}",
+                    ps.groups[s.group],
+                    if s.above { "above z*" } else { "below z*" }
+                )
+            })
+            .collect();
+        (
+            cats,
+            vec![
+                ("AUC".into(), sides.iter().map(|s| s.auc).collect()),
+                (
+                    "Precision".into(),
+                    sides.iter().map(|s| s.precision).collect(),
+                ),
+                ("Recall".into(), sides.iter().map(|s| s.recall).collect()),
+            ],
+        )
+    }
+}
+
+fn bars_figure(
+    plan: &Plan,
+    store: &dyn Store,
+    figure: &str,
+    stages: &[String],
+    output: &str,
+) -> Result<Vec<PathBuf>, ReportError> {
+    let err = |message: String| ReportError::Input {
+        output: output.to_string(),
+        message,
+    };
+    let mut loader = Loader::new(store);
+    let mut written = Vec::new();
+    for s in stages {
+        let nodes = plan.all_of(s);
+        if nodes.is_empty() {
+            return Err(err(format!("no stage `{s}` in the spec")));
+        }
+        let mut cats: Vec<String> = Vec::new();
+        // series name -> category -> values over seeds
+        let mut acc: Vec<(String, Vec<Vec<f64>>)> = Vec::new();
+        for i in &nodes {
+            let n = &plan.graph[*i];
+            if n.kind.name() != "metrics" {
+                return Err(err(format!(
+                    "`{}` is a `{}` stage; {figure} reads `metrics` stages",
+                    n.name,
+                    n.kind.name()
+                )));
+            }
+            let ps = loader.points(plan, *i).map_err(err)?;
+            let (c, series) = side_values(figure, &ps);
+            if cats.is_empty() {
+                cats = c;
+                acc = series
+                    .iter()
+                    .map(|(name, v)| (name.clone(), vec![Vec::new(); v.len()]))
+                    .collect();
+            }
+            for ((_, vals), (_, v)) in acc.iter_mut().zip(&series) {
+                for (slot, x) in vals.iter_mut().zip(v) {
+                    slot.push(*x);
+                }
+            }
+        }
+        let series: Vec<(String, Vec<f64>)> = acc
+            .iter()
+            .map(|(name, vals)| {
+                (
+                    name.clone(),
+                    vals.iter().map(|v| mosx_stats::summary(v).mean).collect(),
+                )
+            })
+            .collect();
+        let errors: Vec<Vec<f64>> = acc
+            .iter()
+            .map(|(_, vals)| vals.iter().map(|v| mosx_stats::summary(v).sd).collect())
+            .collect();
+        let base = if stages.len() == 1 {
+            output.to_string()
+        } else {
+            format!("{output}-{}", file_safe(s))
+        };
+        let seeds = nodes.len();
+        let (title, y) = if figure == "fairness_sides" {
+            (
+                format!("{s}: user side vs item side (mean ± sd over {seeds} seed(s))"),
+                "|F| and AUC (x100)",
+            )
+        } else {
+            (
+                format!("{s}: targets below vs above z* (mean ± sd over {seeds} seed(s))"),
+                "x100",
+            )
+        };
+        written.extend(mosx_report::grouped_bars_with_errors(
+            &title,
+            &cats,
+            &series,
+            &errors,
+            y,
+            std::path::Path::new(&base),
+        )?);
+    }
+    Ok(written)
 }

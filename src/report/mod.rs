@@ -1,11 +1,18 @@
 //! Reports of a spec, rendered from the cache alone (never computing).
 //!
 //! Templates get one generic context built from the store: every stage of the plan
-//! with its kind, key, params, sweep point and metrics, so a template needs no Rust
-//! code of its own. Figures are named kinds that read artifacts.
+//! with its kind, key, params, sweep point and metrics, seed aggregates, paired tests and
+//! the spec's claims with verdicts, so a template needs no Rust code of its own (see
+//! `context`). Figures are named kinds that read artifacts.
+//!
+//! Invariant: every file written ends with its provenance (`provenance`): a Markdown
+//! footer for templates, a `tEXt` chunk in PNGs and a trailing comment in SVGs.
 
+mod claims;
 mod context;
 mod figures;
+pub mod provenance;
+pub mod stats;
 
 use std::path::{Path, PathBuf};
 
@@ -52,8 +59,10 @@ pub fn render_all(plan: &Plan, store: &dyn Store) -> Result<Vec<PathBuf>, Report
                 output,
                 options,
             } => {
-                let ctx = context::build(plan, store, options)?;
-                let text = mosx_report::render_template(&dir, template, &ctx)?;
+                let ctx = context::build(plan, store, options, output)?;
+                let mut text = mosx_report::render_template(&dir, template, &ctx)?;
+                let lines = provenance::lines(plan, store, Some((&dir, template)))?;
+                text.push_str(&provenance::markdown_footer(&lines));
                 let path = PathBuf::from(output);
                 write(&path, text.as_bytes())?;
                 written.push(path);
@@ -64,9 +73,21 @@ pub fn render_all(plan: &Plan, store: &dyn Store) -> Result<Vec<PathBuf>, Report
                 output,
                 options,
             } => {
-                written.extend(figures::render(
-                    plan, store, figure, stages, output, options,
-                )?);
+                let files = figures::render(plan, store, figure, stages, output, options)?;
+                let mut lines = provenance::lines(plan, store, None)?;
+                lines.insert(
+                    0,
+                    format!("figure {figure} of stages {}", stages.join(", ")),
+                );
+                let text = lines.join("\n");
+                for f in &files {
+                    match f.extension().and_then(|e| e.to_str()) {
+                        Some("png") => mosx_report::stamp_png(f, &text)?,
+                        Some("svg") => mosx_report::stamp_svg(f, &text)?,
+                        _ => {}
+                    }
+                }
+                written.extend(files);
             }
         }
     }

@@ -46,7 +46,7 @@ impl StageKind for Metrics {
         &[
             Slot {
                 name: "predictions",
-                producers: &["evaluate"],
+                producers: &["evaluate", "baseline"],
                 inferable: false,
                 optional: false,
             },

@@ -29,6 +29,18 @@ pub enum StoreError {
         supported: i64,
     },
 
+    #[error(
+        "store {db}: schema version {found} is older than this build's ({supported}) and the store is opened read-only; run a writing command (e.g. `mosx gc`) once to migrate it"
+    )]
+    SchemaTooOld {
+        db: PathBuf,
+        found: i64,
+        supported: i64,
+    },
+
+    #[error("store {db}: opened read-only: cannot {what}")]
+    ReadOnly { db: PathBuf, what: String },
+
     #[error("store {db}: invalid stage key {key:?}: {reason}")]
     InvalidKey {
         db: PathBuf,

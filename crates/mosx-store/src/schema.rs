@@ -120,6 +120,26 @@ fn user_version(conn: &Connection, db: &Path) -> Result<i64, StoreError> {
         .ctx(db, || "read PRAGMA user_version".into())
 }
 
+/// Check, without writing, that a database opened read-only has exactly [`SCHEMA_VERSION`].
+pub(crate) fn check_version(conn: &Connection, db: &Path) -> Result<(), StoreError> {
+    let found = user_version(conn, db)?;
+    if found > SCHEMA_VERSION {
+        return Err(StoreError::SchemaTooNew {
+            db: db.into(),
+            found,
+            supported: SCHEMA_VERSION,
+        });
+    }
+    if found < SCHEMA_VERSION {
+        return Err(StoreError::SchemaTooOld {
+            db: db.into(),
+            found,
+            supported: SCHEMA_VERSION,
+        });
+    }
+    Ok(())
+}
+
 /// Bring the database up to [`SCHEMA_VERSION`].
 pub(crate) fn migrate(conn: &mut Connection, db: &Path) -> Result<(), StoreError> {
     debug_assert_eq!(MIGRATIONS.len() as i64, SCHEMA_VERSION);

@@ -5,8 +5,8 @@ use std::collections::HashMap;
 use std::path::PathBuf;
 
 use crate::{
-    Artifact, ArtifactMeta, CacheCheck, GcReport, Lease, RunId, RunInfo, StageRecord, StageSummary,
-    StoreError,
+    Artifact, ArtifactMeta, CacheCheck, FsckReport, GcReport, Lease, RecoverReport, RunId, RunInfo,
+    StageRecord, StageSummary, StoreError,
 };
 
 pub trait Store: Send + Sync {
@@ -96,4 +96,12 @@ pub trait Store: Send + Sync {
     /// Remove object files/dirs no artifact row refers to, stale temp files, and leases of dead
     /// holders. With `dry_run`, only count.
     fn gc(&self, dry_run: bool) -> Result<GcReport, StoreError>;
+    /// After a crash: mark `running` runs of dead processes on this host `interrupted` (their
+    /// leases dropped, running executions failed) and remove dead writers' temp objects.
+    /// Scratch folders (`work_dir`) stay for the stage to resume from.
+    fn recover(&self) -> Result<RecoverReport, StoreError>;
+    /// Re-hash every object and inline artifact in full (no memo), check every row's JSON,
+    /// orphan rows, dead runs and SQLite's integrity. With `repair`, damaged stages are dropped
+    /// (a miss, never a wrong hit), orphan rows deleted and dead runs recovered.
+    fn fsck(&self, repair: bool) -> Result<FsckReport, StoreError>;
 }

@@ -137,3 +137,35 @@ pub struct GcReport {
     pub bytes_removed: u64,
     pub leases_cleared: usize,
 }
+
+/// What [`crate::Store::recover`] did after a crash.
+#[derive(Debug, Default, Clone, serde::Serialize)]
+pub struct RecoverReport {
+    /// `running` runs of dead processes (this host) now marked `interrupted`.
+    pub runs_interrupted: usize,
+    /// Temp object files of dead writers (this host) removed.
+    pub temp_files_removed: usize,
+    pub temp_bytes_removed: u64,
+}
+
+/// One problem [`crate::Store::fsck`] found.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct FsckProblem {
+    /// The stage key concerned, if any.
+    pub key: Option<String>,
+    pub what: String,
+    /// Whether `--repair` fixed it (the stage was dropped, so it is now a cache miss).
+    pub repaired: bool,
+}
+
+/// What [`crate::Store::fsck`] checked and found.
+#[derive(Debug, Default, Clone, serde::Serialize)]
+pub struct FsckReport {
+    pub stages: usize,
+    /// File objects re-hashed in full.
+    pub objects_checked: usize,
+    /// Inline artifacts re-hashed.
+    pub inline_checked: usize,
+    pub bytes_hashed: u64,
+    pub problems: Vec<FsckProblem>,
+}

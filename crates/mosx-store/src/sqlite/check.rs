@@ -215,9 +215,10 @@ impl SqliteStore {
         Ok(out)
     }
 
-    /// Record memos in their own write transaction; nothing at all when there are none.
+    /// Record memos in their own write transaction; nothing at all when there are none or the
+    /// store is read-only (the objects were hashed in full, so the answer is the same).
     fn store_memos(&self, updates: &[MemoUpdate]) -> Result<(), StoreError> {
-        if updates.is_empty() {
+        if updates.is_empty() || self.read_only {
             return Ok(());
         }
         self.write_tx(

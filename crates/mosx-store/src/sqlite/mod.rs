@@ -10,6 +10,7 @@
 
 mod check;
 mod commit;
+mod fsck;
 mod gc;
 mod leases;
 mod lineage;
@@ -27,8 +28,8 @@ use crate::error::{SqlCtx, StoreError};
 use crate::liveness::hostname;
 use crate::schema::{check_version, migrate};
 use crate::{
-    Artifact, ArtifactMeta, CacheCheck, GcReport, Lease, RunId, RunInfo, StageRecord, StageSummary,
-    Store,
+    Artifact, ArtifactMeta, CacheCheck, FsckReport, GcReport, Lease, RecoverReport, RunId, RunInfo,
+    StageRecord, StageSummary, Store,
 };
 
 /// How long a statement waits for another connection's lock before failing with SQLITE_BUSY.
@@ -359,5 +360,11 @@ impl Store for SqliteStore {
     }
     fn gc(&self, dry_run: bool) -> Result<GcReport, StoreError> {
         self.gc_impl(dry_run)
+    }
+    fn recover(&self) -> Result<RecoverReport, StoreError> {
+        self.recover_impl()
+    }
+    fn fsck(&self, repair: bool) -> Result<FsckReport, StoreError> {
+        self.fsck_impl(repair)
     }
 }

@@ -48,7 +48,10 @@ pub fn checkpoint_files(model: &str) -> Result<Vec<(String, std::path::PathBuf)>
     let ck = Checkpoint::resolve(model)?;
     let mut files = vec![
         ("model/config.json".to_string(), ck.dir.join("config.json")),
-        ("model/tokenizer.json".to_string(), ck.tokenizer_file.clone()),
+        (
+            "model/tokenizer.json".to_string(),
+            ck.tokenizer_file.clone(),
+        ),
     ];
     for w in &ck.weight_files {
         let name = w

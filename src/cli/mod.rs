@@ -6,6 +6,7 @@ mod dag;
 mod export;
 mod inspect;
 mod probe;
+mod tiny;
 mod report;
 mod run;
 
@@ -38,6 +39,7 @@ pub enum Command {
     Gc(inspect::GcArgs),
     Export(export::ExportArgs),
     Probe(probe::ProbeArgs),
+    TinyModel(tiny::TinyArgs),
 }
 
 /// Run the CLI; returns the process exit code.
@@ -52,6 +54,7 @@ pub fn main() -> i32 {
         Command::Gc(a) => inspect::gc(a),
         Command::Export(a) => export::run(a),
         Command::Probe(a) => probe::run(a),
+        Command::TinyModel(a) => tiny::run(a),
     };
     match result {
         Ok(code) => code,

@@ -194,8 +194,10 @@ impl StageKind for Evaluate {
 
         // The backbone: the shared one, or a private copy when the adapter changes it.
         let private = match &trained {
-            Some(t) => mosx_methods::methods::entry(t.method["name"].as_str().unwrap_or(""))?
-                .modifies_backbone,
+            Some(t) => {
+                mosx_methods::methods::entry(t.method["name"].as_str().unwrap_or(""))?
+                    .modifies_backbone
+            }
             None => false,
         };
         let pooled;

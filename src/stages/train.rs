@@ -25,9 +25,9 @@ use super::{
     StageKind,
 };
 use crate::backbones;
-use crate::trained::TrainedConfig;
 use crate::predictions::spread;
 use crate::prompt::{leaks, profile_sentence, PromptTemplate, Setting};
+use crate::trained::TrainedConfig;
 
 #[derive(Debug, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -220,13 +220,18 @@ impl StageKind for Train {
     fn normalize(&self, p: &serde_json::Map<String, Value>) -> Result<Value, ParamError> {
         let (mut typed, _) = params::parse::<Params>(p, FIELDS)?;
         typed.method = methods::normalize(&typed.method).map_err(|e| method_param_error(&e))?;
-        let name = typed.method["name"].as_str().unwrap_or_default().to_string();
+        let name = typed.method["name"]
+            .as_str()
+            .unwrap_or_default()
+            .to_string();
         let entry = methods::entry(&name).map_err(|e| method_param_error(&e))?;
         let objective = typed.objective.unwrap_or(entry.default_objective);
         if objective.div() && !entry.default_objective.div() {
             return Err(bad(
                 "objective",
-                format!("rec+fair+div needs prompt experts to diversify; `{name}` has none (use mos)"),
+                format!(
+                    "rec+fair+div needs prompt experts to diversify; `{name}` has none (use mos)"
+                ),
             ));
         }
         typed.objective = Some(objective);
@@ -259,7 +264,10 @@ impl StageKind for Train {
             .into_iter()
             .map(|(name, path)| ExternalFile { name, path })
             .collect();
-        let template = p.get("template").and_then(Value::as_str).unwrap_or("tallrec");
+        let template = p
+            .get("template")
+            .and_then(Value::as_str)
+            .unwrap_or("tallrec");
         let tpath = Path::new("templates/prompts").join(format!("{template}.j2"));
         if tpath.exists() {
             files.push(ExternalFile {
@@ -282,8 +290,16 @@ impl StageKind for Train {
         let entry = methods::entry(&method_name)?;
 
         // Leakage: counted on every part, dropped everywhere when asked.
-        let leaking = |idx: &[u32]| idx.iter().filter(|&&i| leaks(&ds, &seq.points[i as usize])).count();
-        let leak_counts = [leaking(&split.train), leaking(&split.valid), leaking(&split.test)];
+        let leaking = |idx: &[u32]| {
+            idx.iter()
+                .filter(|&&i| leaks(&ds, &seq.points[i as usize]))
+                .count()
+        };
+        let leak_counts = [
+            leaking(&split.train),
+            leaking(&split.valid),
+            leaking(&split.test),
+        ];
         let keep = |idx: &[u32]| -> Vec<u32> {
             idx.iter()
                 .copied()
@@ -449,7 +465,10 @@ fn method_param_error(e: &mosx_methods::MethodError) -> ParamError {
     match e {
         mosx_methods::MethodError::UnknownMethod { name, suggestion } => ParamError {
             field: "method".into(),
-            message: format!("unknown method `{name}` (one of: {})", methods::names().join(", ")),
+            message: format!(
+                "unknown method `{name}` (one of: {})",
+                methods::names().join(", ")
+            ),
             suggestion: suggestion.clone(),
         },
         mosx_methods::MethodError::Config { field, message, .. } => ParamError {

@@ -79,8 +79,7 @@ impl Batch {
                 .map(|&m| if m { 1.0 } else { 0.0 })
                 .collect()
         });
-        let history_share =
-            flat_bool(&|e| e.history_share.iter().map(|&s| s as f32).collect());
+        let history_share = flat_bool(&|e| e.history_share.iter().map(|&s| s as f32).collect());
         let labels: Vec<i64> = rows.iter().map(|e| e.label as i64).collect();
         let groups: Vec<i64> = rows.iter().map(|e| e.user_group as i64).collect();
         let w: Vec<f32> = match weights {
@@ -167,7 +166,10 @@ pub fn epoch_batches(
 pub fn scoring_batches(lengths: &[usize], batch_size: usize) -> Vec<Vec<usize>> {
     let mut order: Vec<usize> = (0..lengths.len()).collect();
     order.sort_by_key(|&i| (lengths[i], i));
-    order.chunks(batch_size.max(1)).map(<[usize]>::to_vec).collect()
+    order
+        .chunks(batch_size.max(1))
+        .map(<[usize]>::to_vec)
+        .collect()
 }
 
 #[cfg(test)]

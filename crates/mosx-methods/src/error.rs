@@ -19,7 +19,11 @@ pub enum MethodError {
         message: String,
     },
     #[error("non-finite loss {loss} at epoch {epoch}, step {step} (nothing is cached)")]
-    NonFinite { epoch: usize, step: usize, loss: f64 },
+    NonFinite {
+        epoch: usize,
+        step: usize,
+        loss: f64,
+    },
     #[error("the trained `{method}` adapter is a no-op: its validation predictions equal the frozen base's on all {points} points (max |Δp| = {max_diff:e})")]
     NoOp {
         method: String,

@@ -98,7 +98,10 @@ pub fn restore(vars: &[(String, Tensor)], saved: &[(String, Tensor)]) -> Result<
     let by_name: HashMap<&str, &Tensor> = saved.iter().map(|(n, t)| (n.as_str(), t)).collect();
     let known: std::collections::HashSet<&str> = vars.iter().map(|(n, _)| n.as_str()).collect();
     if let Some((extra, _)) = saved.iter().find(|(n, _)| !known.contains(n.as_str())) {
-        return Err(adapter_err(extra, "saved, but the method has no such variable"));
+        return Err(adapter_err(
+            extra,
+            "saved, but the method has no such variable",
+        ));
     }
     let _g = tch::no_grad_guard();
     for (name, var) in vars {

@@ -68,8 +68,8 @@ pub fn fair(
     history_share: &Tensor,
 ) -> Tensor {
     let g = target_groups.size()[1];
-    let groups: Vec<i64> = Vec::<i64>::try_from(user_groups.to_device(tch::Device::Cpu))
-        .unwrap_or_default();
+    let groups: Vec<i64> =
+        Vec::<i64>::try_from(user_groups.to_device(tch::Device::Cpu)).unwrap_or_default();
     let mut terms = Vec::new();
     for a in 0..g {
         let rows: Vec<i64> = groups

@@ -117,7 +117,11 @@ pub trait Method: Send {
     }
     /// The trainable tensors with the names they are saved under, sorted by name: by
     /// default every variable of the adapter store (`<method>.<variable>`).
-    fn trainable(&self, _backbone: &dyn Backbone, adapter: &tch::nn::VarStore) -> Vec<(String, Tensor)> {
+    fn trainable(
+        &self,
+        _backbone: &dyn Backbone,
+        adapter: &tch::nn::VarStore,
+    ) -> Vec<(String, Tensor)> {
         named_variables(adapter, "")
     }
 }

@@ -43,7 +43,9 @@ pub fn init_from_vocab(backbone: &dyn Backbone, n: i64, seed: u64, device: Devic
             low + (rng % (vocab - low) as u64) as i64
         })
         .collect();
-    let ids = Tensor::from_slice(&ids).view([1, n]).to_device(backbone.device());
+    let ids = Tensor::from_slice(&ids)
+        .view([1, n])
+        .to_device(backbone.device());
     backbone
         .embed(&ids)
         .squeeze_dim(0)

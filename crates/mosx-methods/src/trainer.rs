@@ -5,7 +5,8 @@
 //!   ([`crate::batch::epoch_batches`]) and torch's generator (dropout, stochastic routing),
 //!   reseeded at the start of every epoch. So the state after an epoch is a function of
 //!   the state before it, and a run resumed from the checkpoint of epoch `e` ends with
-//!   bit-identical parameters on CPU.
+//!   bit-identical parameters on CPU. Torch's generator is global: nothing else may draw
+//!   from it during a training (the executor runs device stages one at a time).
 //! * After every epoch the trainable parameters, the optimizer state, the best parameters
 //!   so far and the log are written to the resume folder (fsynced, then renamed); a rerun
 //!   continues after the last finished epoch.
@@ -231,7 +232,10 @@ pub fn train(
     let device = backbone.device();
     let mut opt = Optimizer::new(
         cfg.optim.clone(),
-        params.iter().map(|(n, t)| (n.clone(), t.shallow_clone())).collect(),
+        params
+            .iter()
+            .map(|(n, t)| (n.clone(), t.shallow_clone()))
+            .collect(),
     )?;
     let lengths: Vec<usize> = data.train.iter().map(|e| e.ids.len()).collect();
     let batches_per_epoch = lengths.len().div_ceil(cfg.batch_size.max(1));
@@ -241,7 +245,14 @@ pub fn train(
 
     let valid_ids: Vec<&[i64]> = data.valid.iter().map(|e| e.ids.as_slice()).collect();
     let valid_labels: Vec<bool> = data.valid.iter().map(|e| e.label).collect();
-    let base_p = score(None, backbone, &valid_ids, data.answer, data.pad_id, cfg.eval_batch_size)?;
+    let base_p = score(
+        None,
+        backbone,
+        &valid_ids,
+        data.answer,
+        data.pad_id,
+        cfg.eval_batch_size,
+    )?;
 
     let mut log = TrainLog {
         base_valid_auc: auc(&base_p, &valid_labels),
@@ -259,7 +270,10 @@ pub fn train(
             let pick = |prefix: &str| -> Vec<(String, Tensor)> {
                 tensors
                     .iter()
-                    .filter_map(|(n, t)| n.strip_prefix(prefix).map(|k| (k.to_string(), t.shallow_clone())))
+                    .filter_map(|(n, t)| {
+                        n.strip_prefix(prefix)
+                            .map(|k| (k.to_string(), t.shallow_clone()))
+                    })
                     .collect()
             };
             restore(&params, &pick("param/"))?;
@@ -293,11 +307,22 @@ pub fn train(
             let mut parts: BTreeMap<String, f64> = BTreeMap::new();
             let mut samples = 0usize;
             for idx in group {
-                let batch = Batch::new(data.train, idx, data.pad_id, weights.as_deref(), with_variants, device);
+                let batch = Batch::new(
+                    data.train,
+                    idx,
+                    data.pad_id,
+                    weights.as_deref(),
+                    with_variants,
+                    device,
+                );
                 let (loss, p) = batch_loss(method, backbone, &batch, data.answer, cfg, step, true);
                 let value = loss.double_value(&[]);
                 if !value.is_finite() {
-                    return Err(MethodError::NonFinite { epoch, step, loss: value });
+                    return Err(MethodError::NonFinite {
+                        epoch,
+                        step,
+                        loss: value,
+                    });
                 }
                 (loss / group.len() as f64).backward();
                 step_loss += value / group.len() as f64;
@@ -321,7 +346,12 @@ pub fn train(
             step += 1;
             loss_sum += step_loss;
             loss_n += 1;
-            obs.step(epoch, k + 1, step_loss, samples as f64 / ts.elapsed().as_secs_f64().max(1e-9));
+            obs.step(
+                epoch,
+                k + 1,
+                step_loss,
+                samples as f64 / ts.elapsed().as_secs_f64().max(1e-9),
+            );
         }
         let seconds = t0.elapsed().as_secs_f64();
         let (valid_loss, valid_p) = validate(method, backbone, data, cfg)?;
@@ -355,7 +385,14 @@ pub fn train(
     }
     restore(&params, &best)?;
     // The no-op check: the chosen parameters must change some validation prediction.
-    let final_p = score(Some(method), backbone, &valid_ids, data.answer, data.pad_id, cfg.eval_batch_size)?;
+    let final_p = score(
+        Some(method),
+        backbone,
+        &valid_ids,
+        data.answer,
+        data.pad_id,
+        cfg.eval_batch_size,
+    )?;
     let max_diff = final_p
         .iter()
         .zip(&base_p)
@@ -386,7 +423,14 @@ pub fn batch_loss(
     step: usize,
     train: bool,
 ) -> (Tensor, Vec<(&'static str, f64)>) {
-    let fwd = forward(Some(method), backbone, &batch.tokens, answer, train, method.needs_pooled());
+    let fwd = forward(
+        Some(method),
+        backbone,
+        &batch.tokens,
+        answer,
+        train,
+        method.needs_pooled(),
+    );
     let mut total = Tensor::zeros([], (Kind::Float, backbone.device()));
     let mut parts = Vec::new();
     if method.trains_task(step) || !train {
@@ -401,7 +445,12 @@ pub fn batch_loss(
         parts.push(("rec", rec.double_value(&[])));
         total = total + rec;
         if cfg.objective.fair() {
-            let fair = losses::fair(&fwd.p_yes(), &batch.user_groups, &batch.target_groups, &batch.history_share);
+            let fair = losses::fair(
+                &fwd.p_yes(),
+                &batch.user_groups,
+                &batch.target_groups,
+                &batch.history_share,
+            );
             parts.push(("fair", fair.double_value(&[])));
             total = total + fair * cfg.lambda_fair;
         }
@@ -442,8 +491,22 @@ fn validate(
     let mut p = vec![0.0; data.valid.len()];
     let mut loss = 0.0;
     for idx in scoring_batches(&lengths, cfg.eval_batch_size) {
-        let batch = Batch::new(data.valid, &idx, data.pad_id, None, false, backbone.device());
-        let fwd = forward(Some(method), backbone, &batch.tokens, data.answer, false, false);
+        let batch = Batch::new(
+            data.valid,
+            &idx,
+            data.pad_id,
+            None,
+            false,
+            backbone.device(),
+        );
+        let fwd = forward(
+            Some(method),
+            backbone,
+            &batch.tokens,
+            data.answer,
+            false,
+            false,
+        );
         let per = losses::rec_per_sample(
             cfg.rec_loss,
             &fwd.pair_logits,
@@ -452,7 +515,10 @@ fn validate(
             data.answer,
         );
         loss += per.sum(Kind::Float).double_value(&[]);
-        for (&i, [py, _]) in idx.iter().zip(mosx_models::probe::answer_probs(&fwd.pair_logits)?) {
+        for (&i, [py, _]) in idx
+            .iter()
+            .zip(mosx_models::probe::answer_probs(&fwd.pair_logits)?)
+        {
             p[i] = py;
         }
     }
@@ -471,9 +537,20 @@ fn save_resume(
     opt: &Optimizer,
 ) -> Result<(), MethodError> {
     let mut named: Vec<(String, Tensor)> = Vec::new();
-    named.extend(params.iter().map(|(n, t)| (format!("param/{n}"), t.shallow_clone())));
-    named.extend(best.iter().map(|(n, t)| (format!("best/{n}"), t.shallow_clone())));
-    named.extend(opt.state().into_iter().map(|(n, t)| (format!("optim/{n}"), t)));
+    named.extend(
+        params
+            .iter()
+            .map(|(n, t)| (format!("param/{n}"), t.shallow_clone())),
+    );
+    named.extend(
+        best.iter()
+            .map(|(n, t)| (format!("best/{n}"), t.shallow_clone())),
+    );
+    named.extend(
+        opt.state()
+            .into_iter()
+            .map(|(n, t)| (format!("optim/{n}"), t)),
+    );
     let file = format!("epoch-{epoch}.safetensors");
     write_atomic(&dir.join(&file), &to_bytes(&named)?)?;
     let state = ResumeState {

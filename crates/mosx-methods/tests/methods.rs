@@ -57,7 +57,8 @@ fn examples(tok: &TextTokenizer, n: usize, seed: u64) -> Vec<Example> {
                 variants: (0..2)
                     .map(|k| {
                         let who = if k == 0 { "male" } else { "female" };
-                        tok.encode(&format!("the user is a {who} . {text}"), true).unwrap()
+                        tok.encode(&format!("the user is a {who} . {text}"), true)
+                            .unwrap()
                     })
                     .collect(),
             }
@@ -107,7 +108,12 @@ fn snapshot(bb: &dyn Backbone) -> HashMap<String, Tensor> {
 }
 
 /// Trains `spec` and checks the invariants; returns the trainable count.
-fn check(arch: TinyArch, spec: serde_json::Value, lr: f64, expect_count: impl Fn(&dyn Backbone) -> i64) {
+fn check(
+    arch: TinyArch,
+    spec: serde_json::Value,
+    lr: f64,
+    expect_count: impl Fn(&dyn Backbone) -> i64,
+) {
     let (_dir, mut bb, tok) = tiny(arch);
     let train = examples(&tok, 96, 1);
     let valid = examples(&tok, 32, 2);
@@ -143,9 +149,19 @@ fn check(arch: TinyArch, spec: serde_json::Value, lr: f64, expect_count: impl Fn
     .unwrap_or_else(|e| panic!("{name} on {arch:?}: {e}"));
     let epochs = &out.log.epochs;
     let first = epochs.first().unwrap().train_loss;
-    let last = epochs.iter().map(|e| e.train_loss).fold(f64::INFINITY, f64::min);
-    assert!(last < first, "{name} on {arch:?}: loss did not fall: {epochs:?}");
-    assert_eq!(out.trainable_params, expect_count(bb.as_ref()), "{name} on {arch:?}: trainable count");
+    let last = epochs
+        .iter()
+        .map(|e| e.train_loss)
+        .fold(f64::INFINITY, f64::min);
+    assert!(
+        last < first,
+        "{name} on {arch:?}: loss did not fall: {epochs:?}"
+    );
+    assert_eq!(
+        out.trainable_params,
+        expect_count(bb.as_ref()),
+        "{name} on {arch:?}: trainable count"
+    );
     // Trainable tensors moved; for non-full methods the base is bitwise unchanged.
     let changed = trainable_before
         .iter()
@@ -160,21 +176,43 @@ fn check(arch: TinyArch, spec: serde_json::Value, lr: f64, expect_count: impl Fn
         .map(|(n, _)| n)
         .collect();
     if name == "full" {
-        assert!(!base_changed.is_empty(), "full fine-tuning changed no base weight");
+        assert!(
+            !base_changed.is_empty(),
+            "full fine-tuning changed no base weight"
+        );
     } else {
-        assert!(base_changed.is_empty(), "{name} changed frozen base tensors {base_changed:?}");
+        assert!(
+            base_changed.is_empty(),
+            "{name} changed frozen base tensors {base_changed:?}"
+        );
     }
 }
 
 /// AUC with averaged ties (the same definition as mosx-fairness; written here so the
 /// methods crate's tests need nothing above it).
 fn mosx_fairness_auc(scores: &[f64], labels: &[bool]) -> f64 {
-    let pos: Vec<f64> = scores.iter().zip(labels).filter(|(_, &l)| l).map(|(s, _)| *s).collect();
-    let neg: Vec<f64> = scores.iter().zip(labels).filter(|(_, &l)| !l).map(|(s, _)| *s).collect();
+    let pos: Vec<f64> = scores
+        .iter()
+        .zip(labels)
+        .filter(|(_, &l)| l)
+        .map(|(s, _)| *s)
+        .collect();
+    let neg: Vec<f64> = scores
+        .iter()
+        .zip(labels)
+        .filter(|(_, &l)| !l)
+        .map(|(s, _)| *s)
+        .collect();
     let mut acc = 0.0;
     for p in &pos {
         for n in &neg {
-            acc += if p > n { 1.0 } else if p == n { 0.5 } else { 0.0 };
+            acc += if p > n {
+                1.0
+            } else if p == n {
+                0.5
+            } else {
+                0.0
+            };
         }
     }
     acc / (pos.len() * neg.len()).max(1) as f64
@@ -188,17 +226,27 @@ fn d(bb: &dyn Backbone) -> i64 {
 fn prompt_tuning_trains_only_its_prompt() {
     for arch in [TinyArch::Gemma3, TinyArch::T5] {
         check(arch, json!("prompt_tuning"), 3e-2, |bb| 16 * d(bb));
-        check(arch, json!({"name": "prompt_tuning", "tokens": 4, "init": "random"}), 3e-2, |bb| 4 * d(bb));
+        check(
+            arch,
+            json!({"name": "prompt_tuning", "tokens": 4, "init": "random"}),
+            3e-2,
+            |bb| 4 * d(bb),
+        );
     }
 }
 
 #[test]
 fn p_tuning_mlp_and_lstm() {
     for arch in [TinyArch::Gemma3, TinyArch::T5] {
-        check(arch, json!({"name": "p_tuning", "tokens": 8, "hidden": 16}), 1e-2, |bb| {
-            let d = d(bb);
-            8 * d + (d * 16 + 16) + (16 * d + d)
-        });
+        check(
+            arch,
+            json!({"name": "p_tuning", "tokens": 8, "hidden": 16}),
+            1e-2,
+            |bb| {
+                let d = d(bb);
+                8 * d + (d * 16 + 16) + (16 * d + d)
+            },
+        );
     }
     check(
         TinyArch::Gemma3,
@@ -208,7 +256,8 @@ fn p_tuning_mlp_and_lstm() {
             let d = d(bb);
             let h = 8;
             // 2 layers × 2 directions; layer 1 reads d, layer 2 reads 2h; biases ih and hh.
-            let lstm = 2 * (4 * h * d + 4 * h * h + 8 * h) + 2 * (4 * h * 2 * h + 4 * h * h + 8 * h);
+            let lstm =
+                2 * (4 * h * d + 4 * h * h + 8 * h) + 2 * (4 * h * 2 * h + 4 * h * h + 8 * h);
             4 * d + lstm + (2 * h * h + h) + (h * d + d)
         },
     );
@@ -216,11 +265,16 @@ fn p_tuning_mlp_and_lstm() {
 
 #[test]
 fn lora_trains_its_adapters_and_leaves_the_base() {
-    check(TinyArch::Gemma3, json!({"name": "lora", "dropout": 0.0}), 1e-2, |bb| {
-        // 2 layers; q: d → 4 heads × 8, v: d → 2 kv heads × 8; rank 8.
-        let d = d(bb);
-        2 * (8 * (d + 32) + 8 * (d + 16))
-    });
+    check(
+        TinyArch::Gemma3,
+        json!({"name": "lora", "dropout": 0.0}),
+        1e-2,
+        |bb| {
+            // 2 layers; q: d → 4 heads × 8, v: d → 2 kv heads × 8; rank 8.
+            let d = d(bb);
+            2 * (8 * (d + 32) + 8 * (d + 16))
+        },
+    );
     check(TinyArch::T5, json!("lora"), 1e-2, |bb| {
         // encoder 2 self-attn, decoder 2 self + 2 cross; inner 4 × 8 = 32.
         let d = d(bb);
@@ -232,7 +286,11 @@ fn lora_trains_its_adapters_and_leaves_the_base() {
 fn full_fine_tuning_trains_every_weight() {
     for arch in [TinyArch::Gemma3, TinyArch::T5] {
         check(arch, json!("full"), 1e-3, |bb| {
-            bb.var_store().variables().values().map(|t| t.numel() as i64).sum()
+            bb.var_store()
+                .variables()
+                .values()
+                .map(|t| t.numel() as i64)
+                .sum()
         });
     }
 }
@@ -240,10 +298,15 @@ fn full_fine_tuning_trains_every_weight() {
 #[test]
 fn mos_trains_router_reweighting_and_experts() {
     for arch in [TinyArch::Gemma3, TinyArch::T5] {
-        check(arch, json!({"name": "mos", "experts": 3, "tokens": 4}), 3e-2, |bb| {
-            let (d, e, l, g) = (d(bb), 3, 4, 2);
-            e * l * d + (d * e + e) + (g * e * e + e)
-        });
+        check(
+            arch,
+            json!({"name": "mos", "experts": 3, "tokens": 4}),
+            3e-2,
+            |bb| {
+                let (d, e, l, g) = (d(bb), 3, 4, 2);
+                e * l * d + (d * e + e) + (g * e * e + e)
+            },
+        );
     }
     check(
         TinyArch::Gemma3,
@@ -256,10 +319,17 @@ fn mos_trains_router_reweighting_and_experts() {
 #[test]
 fn fairness_baselines_train() {
     for arch in [TinyArch::Gemma3, TinyArch::T5] {
-        check(arch, json!({"name": "ifairlrs", "tokens": 4}), 3e-2, |bb| 4 * d(bb));
-        check(arch, json!({"name": "fairllm", "tokens": 4}), 3e-2, |bb| 4 * d(bb));
-        check(arch, json!({"name": "up5", "tokens": 4, "hidden": 8, "lambda_adv": 0.1}), 3e-2, |bb| {
-            4 * d(bb) + (d(bb) * 8 + 8) + (8 * 2 + 2)
+        check(arch, json!({"name": "ifairlrs", "tokens": 4}), 3e-2, |bb| {
+            4 * d(bb)
         });
+        check(arch, json!({"name": "fairllm", "tokens": 4}), 3e-2, |bb| {
+            4 * d(bb)
+        });
+        check(
+            arch,
+            json!({"name": "up5", "tokens": 4, "hidden": 8, "lambda_adv": 0.1}),
+            3e-2,
+            |bb| 4 * d(bb) + (d(bb) * 8 + 8) + (8 * 2 + 2),
+        );
     }
 }

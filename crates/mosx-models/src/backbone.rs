@@ -66,8 +66,13 @@ pub trait Backbone: Send {
     fn embed(&self, ids: &Tensor) -> Tensor;
     /// One forward pass: the answer-position state and, if `pooled`, the pooled state.
     /// `embeds` is `[B, T, d]` (soft prompt already prepended when used), `mask` `[B, T]`.
-    fn answer_state(&self, embeds: &Tensor, mask: &Tensor, train: bool, pooled: bool)
-        -> AnswerState;
+    fn answer_state(
+        &self,
+        embeds: &Tensor,
+        mask: &Tensor,
+        train: bool,
+        pooled: bool,
+    ) -> AnswerState;
     /// f32 logits `[B, A]` of the vocabulary ids `ids` from an answer state (`None`: the
     /// whole vocabulary, `[B, V]`, as the label-token cross-entropy needs).
     fn head_logits(&self, hidden: &Tensor, ids: Option<&[i64]>) -> Tensor;

@@ -517,4 +517,3 @@ pub fn safetensors_has_tensor(files: &[PathBuf], name: &str) -> Result<bool, Mod
     }
     Ok(false)
 }
-

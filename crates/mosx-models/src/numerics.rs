@@ -15,7 +15,10 @@ pub fn min_value(kind: Kind) -> f64 {
 /// Masked mean over time of `[B, T, d]` with a `[B, T]` 0/1 mask (empty rows give 0),
 /// computed in `hidden`'s kind.
 pub fn masked_mean(hidden: &Tensor, mask: &Tensor) -> Tensor {
-    let m = mask.to_device(hidden.device()).to_kind(hidden.kind()).unsqueeze(-1);
+    let m = mask
+        .to_device(hidden.device())
+        .to_kind(hidden.kind())
+        .unsqueeze(-1);
     let sum = (hidden * &m).sum_dim_intlist(1, false, hidden.kind());
     sum / m.sum_dim_intlist(1, false, hidden.kind()).clamp_min(1.0)
 }

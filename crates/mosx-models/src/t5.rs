@@ -42,10 +42,10 @@ use tch::{Device, Kind, Tensor};
 
 use crate::backbone::{AnswerState, Architecture, Backbone, LoraConfig};
 use crate::checkpoint::{safetensors_has_tensor, Checkpoint};
-use crate::numerics::{masked_mean, min_value};
 use crate::config_fields::ConfigFields;
 use crate::error::ModelError;
 use crate::lora::Lora;
+use crate::numerics::{masked_mean, min_value};
 
 // ---------------------------------------------------------------------------------------
 // Configuration
@@ -858,7 +858,10 @@ impl Backbone for T5 {
     fn head_logits(&self, hidden: &Tensor, ids: Option<&[i64]>) -> Tensor {
         let rows = match ids {
             Some(ids) => {
-                if let Some(bad) = ids.iter().find(|&&id| !(0..self.cfg.vocab_size).contains(&id)) {
+                if let Some(bad) = ids
+                    .iter()
+                    .find(|&&id| !(0..self.cfg.vocab_size).contains(&id))
+                {
                     panic!(
                         "answer id {bad} is outside the T5 vocabulary (size {})",
                         self.cfg.vocab_size

@@ -121,7 +121,9 @@ pub fn tiny_tokenizer(arch: TinyArch, words: &[&str]) -> Value {
 pub fn write_tiny(dir: &Path, arch: TinyArch, words: &[&str], seed: i64) -> Result<(), ModelError> {
     std::fs::create_dir_all(dir).map_err(|e| file_err(dir, e))?;
     let tokenizer = tiny_tokenizer(arch, words);
-    let vocab = tokenizer["model"]["vocab"].as_object().map_or(0, |m| m.len()) as i64;
+    let vocab = tokenizer["model"]["vocab"]
+        .as_object()
+        .map_or(0, |m| m.len()) as i64;
     let config = tiny_config(arch, vocab);
     let cpath = dir.join("config.json");
     let model: Box<dyn Backbone> = match arch {
@@ -164,4 +166,30 @@ pub fn write_tiny(dir: &Path, arch: TinyArch, words: &[&str], seed: i64) -> Resu
     };
     write("config.json", &config)?;
     write("tokenizer.json", &tokenizer)
+}
+
+/// The words of `text` as the tiny tokenizer splits it: runs of word characters and runs
+/// of other non-space characters (`\w+|[^\w\s]+`).
+pub fn words_of(text: &str) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut cur = String::new();
+    let mut cur_word = false;
+    for c in text.chars() {
+        if c.is_whitespace() {
+            if !cur.is_empty() {
+                out.push(std::mem::take(&mut cur));
+            }
+            continue;
+        }
+        let w = c.is_alphanumeric() || c == '_';
+        if !cur.is_empty() && w != cur_word {
+            out.push(std::mem::take(&mut cur));
+        }
+        cur_word = w;
+        cur.push(c);
+    }
+    if !cur.is_empty() {
+        out.push(cur);
+    }
+    out
 }

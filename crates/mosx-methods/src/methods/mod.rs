@@ -122,7 +122,10 @@ pub fn build(
     if let Value::Object(m) = &mut cfg {
         m.remove("name");
     }
-    Ok(((e.build)(&cfg, setup, backbone, &adapter.root().sub(e.name))?, e))
+    Ok((
+        (e.build)(&cfg, setup, backbone, &adapter.root().sub(e.name))?,
+        e,
+    ))
 }
 
 /// The registered names.
@@ -147,7 +150,8 @@ pub fn parse_config<C: DeserializeOwned + Serialize>(
         }
         MethodError::config(method, "", msg)
     })?;
-    let canonical = serde_json::to_value(&typed).map_err(|e| MethodError::config(method, "", e.to_string()))?;
+    let canonical =
+        serde_json::to_value(&typed).map_err(|e| MethodError::config(method, "", e.to_string()))?;
     Ok((typed, canonical))
 }
 

@@ -107,8 +107,16 @@ fn normalize(m: &Map<String, Value>) -> Result<Value, MethodError> {
     if c.top_k() < 1 || c.top_k() > c.experts {
         return Err(MethodError::config(
             "mos",
-            if c.routing == Routing::Stochastic { "k" } else { "routing" },
-            format!("K = {} must be in 1..={} (the number of experts)", c.top_k(), c.experts),
+            if c.routing == Routing::Stochastic {
+                "k"
+            } else {
+                "routing"
+            },
+            format!(
+                "K = {} must be in 1..={} (the number of experts)",
+                c.top_k(),
+                c.experts
+            ),
         ));
     }
     Ok(v)
@@ -159,9 +167,15 @@ fn build(
             .group_prompts
             .iter()
             .map(|ids| {
-                let t = Tensor::from_slice(ids).view([1, -1]).to_device(backbone.device());
+                let t = Tensor::from_slice(ids)
+                    .view([1, -1])
+                    .to_device(backbone.device());
                 let emb = backbone.embed(&t).to_kind(Kind::Float).squeeze_dim(0);
-                (emb.sum_dim_intlist(0, false, Kind::Float).to_device(setup.device), ids.len() as f64)
+                (
+                    emb.sum_dim_intlist(0, false, Kind::Float)
+                        .to_device(setup.device),
+                    ids.len() as f64,
+                )
             })
             .collect()
     };

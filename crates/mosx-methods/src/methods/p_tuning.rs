@@ -58,7 +58,11 @@ fn normalize(m: &Map<String, Value>) -> Result<Value, MethodError> {
     let (c, v) = parse_config::<Config>("p_tuning", FIELDS, m)?;
     super::prompt_tuning::check_tokens("p_tuning", c.tokens)?;
     if c.hidden < 1 {
-        return Err(MethodError::config("p_tuning", "hidden", "must be at least 1"));
+        return Err(MethodError::config(
+            "p_tuning",
+            "hidden",
+            "must be at least 1",
+        ));
     }
     Ok(v)
 }
@@ -94,9 +98,19 @@ fn build(
         }
     };
     let mlp = nn::seq()
-        .add(nn::linear(root / "mlp" / "0", mlp_in, c.hidden, Default::default()))
+        .add(nn::linear(
+            root / "mlp" / "0",
+            mlp_in,
+            c.hidden,
+            Default::default(),
+        ))
         .add_fn(|x| x.relu())
-        .add(nn::linear(root / "mlp" / "2", c.hidden, d, Default::default()));
+        .add(nn::linear(
+            root / "mlp" / "2",
+            c.hidden,
+            d,
+            Default::default(),
+        ));
     Ok(Box::new(PTuning { inputs, lstm, mlp }))
 }
 

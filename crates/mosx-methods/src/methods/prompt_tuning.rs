@@ -61,7 +61,11 @@ fn normalize(m: &Map<String, Value>) -> Result<Value, MethodError> {
 
 pub(crate) fn check_tokens(method: &str, tokens: i64) -> Result<(), MethodError> {
     if tokens < 1 {
-        return Err(MethodError::config(method, "tokens", format!("must be at least 1, found {tokens}")));
+        return Err(MethodError::config(
+            method,
+            "tokens",
+            format!("must be at least 1, found {tokens}"),
+        ));
     }
     Ok(())
 }

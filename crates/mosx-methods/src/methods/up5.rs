@@ -51,7 +51,11 @@ fn normalize(m: &Map<String, Value>) -> Result<Value, MethodError> {
     let (c, v) = parse_config::<Config>("up5", FIELDS, m)?;
     super::prompt_tuning::check_tokens("up5", c.tokens)?;
     if c.hidden < 1 || !c.lambda_adv.is_finite() {
-        return Err(MethodError::config("up5", "hidden", "hidden ≥ 1 and a finite lambda_adv"));
+        return Err(MethodError::config(
+            "up5",
+            "hidden",
+            "hidden ≥ 1 and a finite lambda_adv",
+        ));
     }
     Ok(v)
 }
@@ -65,7 +69,13 @@ pub struct Discriminator {
 impl Discriminator {
     /// Group logits; `frozen` uses detached weights (no gradient reaches them).
     pub fn logits(&self, x: &Tensor, frozen: bool) -> Tensor {
-        let w = |t: &Tensor| if frozen { t.detach() } else { t.shallow_clone() };
+        let w = |t: &Tensor| {
+            if frozen {
+                t.detach()
+            } else {
+                t.shallow_clone()
+            }
+        };
         let b = |t: &Option<Tensor>| t.as_ref().map(&w);
         let h = x.linear(&w(&self.l1.ws), b(&self.l1.bs).as_ref()).relu();
         h.linear(&w(&self.l2.ws), b(&self.l2.bs).as_ref())
@@ -89,7 +99,12 @@ fn build(
     let soft = SoftPrompt::new(root, setup, backbone, c.tokens, Init::Vocab, 11);
     let g = setup.n_groups as i64;
     let disc = Discriminator {
-        l1: nn::linear(root / "disc" / "0", setup.hidden, c.hidden, Default::default()),
+        l1: nn::linear(
+            root / "disc" / "0",
+            setup.hidden,
+            c.hidden,
+            Default::default(),
+        ),
         l2: nn::linear(root / "disc" / "2", c.hidden, g, Default::default()),
     };
     Ok(Box::new(Up5 {
@@ -123,7 +138,9 @@ impl Method for Up5 {
         };
         let groups = &cx.batch.user_groups;
         if !cx.train || is_disc_step(cx.step) {
-            let logits = self.disc.logits(&pooled.detach().to_kind(Kind::Float), false);
+            let logits = self
+                .disc
+                .logits(&pooled.detach().to_kind(Kind::Float), false);
             let l = logits.cross_entropy_loss::<Tensor>(groups, None, Reduction::Mean, -100, 0.0);
             vec![("disc", l)]
         } else {

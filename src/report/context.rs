@@ -11,6 +11,10 @@
 //! * `comparisons`: the report entry's `options.comparisons` (`[{label, a, b, margin}]`,
 //!   `a`/`b` as `STAGE.METRIC`) tested across seeds and across users, Holm-corrected
 //!   within the entry (see `stats`);
+//! * `pairs`: for each metrics stage named in `options.pair_stages`, AUC / precision /
+//!   recall (x100) over its **consistent** points (the target is in the user's own group)
+//!   and its **inconsistent** points (the target is in another group only), as seed
+//!   aggregates: `pairs[stage].consistent.auc` (Table I);
 //! * `claims`: the spec's `claims:` with their verdicts (see `claims`);
 //! * `provenance`: what the footer says (see `provenance`).
 //!
@@ -191,6 +195,64 @@ pub fn build(
     }
     let claims = super::claims::evaluate(plan, store, &mut loader, output)?;
 
+    let mut pairs = Map::new();
+    for name in options
+        .get("pair_stages")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+        .filter_map(Value::as_str)
+    {
+        let mut vals: BTreeMap<(&str, &str), Vec<(Option<Value>, f64)>> = BTreeMap::new();
+        for i in plan.all_of(name) {
+            let seed = plan.graph[i]
+                .points
+                .first()
+                .and_then(|ix| plan.spec.instances.get(*ix))
+                .and_then(|inst| inst.point.get("vars.seed").cloned());
+            let ps = loader
+                .points(plan, i)
+                .map_err(|message| ReportError::Input {
+                    output: output.to_string(),
+                    message,
+                })?;
+            for side in ["consistent", "inconsistent"] {
+                let sel: Vec<mosx_fairness::EvalPoint> = ps
+                    .points
+                    .iter()
+                    .filter(|p| {
+                        let own = p.in_target_group(p.user_group);
+                        let other =
+                            (0..ps.groups.len()).any(|b| b != p.user_group && p.in_target_group(b));
+                        if side == "consistent" {
+                            own
+                        } else {
+                            other && !own
+                        }
+                    })
+                    .cloned()
+                    .collect();
+                for m in ["auc", "precision", "recall"] {
+                    let v = stats::metric(&sel, &ps.groups, ps.kind, m).unwrap_or(f64::NAN);
+                    vals.entry((side, m)).or_default().push((seed.clone(), v));
+                }
+                vals.entry((side, "n"))
+                    .or_default()
+                    .push((seed.clone(), sel.len() as f64));
+            }
+        }
+        let mut by_side = Map::new();
+        for ((side, m), v) in vals {
+            let e = by_side
+                .entry(side.to_string())
+                .or_insert_with(|| Value::Object(Map::new()));
+            if let Value::Object(o) = e {
+                o.insert(m.to_string(), aggregate(&v));
+            }
+        }
+        pairs.insert(name.to_string(), Value::Object(by_side));
+    }
+
     Ok(json!({
         "spec": { "name": plan.spec.name, "path": plan.spec.path.to_string_lossy(), "hash": plan.spec.hash,
                   "description": plan.spec.description },
@@ -202,5 +264,6 @@ pub fn build(
         "groups": groups,
         "comparisons": serde_json::to_value(&comps).unwrap_or(Value::Null),
         "claims": claims,
+        "pairs": pairs,
     }))
 }

@@ -219,12 +219,14 @@ impl StageKind for Train {
     }
     fn normalize(&self, p: &serde_json::Map<String, Value>) -> Result<Value, ParamError> {
         let (mut typed, _) = params::parse::<Params>(p, FIELDS)?;
-        typed.method = methods::normalize(&typed.method).map_err(|e| method_param_error(&e))?;
+        let named_in_map = typed.method.is_object();
+        typed.method =
+            methods::normalize(&typed.method).map_err(|e| method_param_error(&e, named_in_map))?;
         let name = typed.method["name"]
             .as_str()
             .unwrap_or_default()
             .to_string();
-        let entry = methods::entry(&name).map_err(|e| method_param_error(&e))?;
+        let entry = methods::entry(&name).map_err(|e| method_param_error(&e, named_in_map))?;
         let objective = typed.objective.unwrap_or(entry.default_objective);
         if objective.div() && !entry.default_objective.div() {
             return Err(bad(
@@ -460,11 +462,17 @@ impl StageKind for Train {
     }
 }
 
-/// A method error at normalisation time as a parameter error under `method`.
-fn method_param_error(e: &mosx_methods::MethodError) -> ParamError {
+/// A method error at normalisation time as a parameter error under `method` (an unknown
+/// name points at `method.name` when the method is a map).
+fn method_param_error(e: &mosx_methods::MethodError, named_in_map: bool) -> ParamError {
     match e {
         mosx_methods::MethodError::UnknownMethod { name, suggestion } => ParamError {
-            field: "method".into(),
+            field: if named_in_map {
+                "method.name"
+            } else {
+                "method"
+            }
+            .into(),
             message: format!(
                 "unknown method `{name}` (one of: {})",
                 methods::names().join(", ")
@@ -493,6 +501,14 @@ impl mosx_methods::Observer for StageObserver<'_> {
             .start(&format!("epoch {}/{}", epoch + 1, epochs), steps as u64);
     }
     fn step(&self, _epoch: usize, _k: usize, loss: f64, samples_per_s: f64) {
+        // Tests slow training down to kill it mid-epoch (as MOSX_TEST_STAGE_DELAY_MS does
+        // for whole stages).
+        if let Some(ms) = std::env::var("MOSX_TEST_STEP_DELAY_MS")
+            .ok()
+            .and_then(|v| v.parse::<u64>().ok())
+        {
+            std::thread::sleep(std::time::Duration::from_millis(ms));
+        }
         self.0
             .message(&format!("loss {loss:.4}, {samples_per_s:.1} samples/s"));
         self.0.inc(1);

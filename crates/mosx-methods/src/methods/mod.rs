@@ -109,7 +109,8 @@ pub fn normalize(spec: &Value) -> Result<Value, MethodError> {
     Ok(v)
 }
 
-/// Builds the method a canonical config names.
+/// Builds the method a canonical config names, its initial state a function of the
+/// config and `setup.seed`.
 pub fn build(
     config: &Value,
     setup: &Setup,
@@ -122,6 +123,9 @@ pub fn build(
     if let Value::Object(m) = &mut cfg {
         m.remove("name");
     }
+    // Layers draw their initial weights from torch's generator: seed it, so a method's
+    // initial state is a function of its config and the setup's seed only.
+    tch::manual_seed((crate::batch::epoch_seed(setup.seed, 0, 99) >> 1) as i64);
     Ok((
         (e.build)(&cfg, setup, backbone, &adapter.root().sub(e.name))?,
         e,

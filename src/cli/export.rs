@@ -22,7 +22,7 @@ use crate::table_io::{self, Format};
 #[derive(clap::Args)]
 #[command(
     about = "Export a stage's table (dataset, sequences, split, item table, predictions, training log, metrics) as CSV or JSON lines",
-    after_help = "Examples:\n  mosx export 3fa9c2 --format csv > items.csv\n  mosx export 3fa9c2 --artifact sequences --format jsonl -o seq.jsonl\n  mosx export 7be01d --format csv -o out/preds.csv          # an evaluate or baseline stage\n  mosx export 7be01d --stereotypes 5c1e9a                  # item groups from that measure stage\n  mosx export 91ad3f --artifact log --format jsonl          # a train stage's per-epoch log\n  mosx export 91ad3f --metrics                              # any stage's metrics\n\nPredictions are written one row per scored point: index (into the sampled sequences),\nuser, user_group, target, title, target_group, label, p_yes, setting, then the point's\nhistory share P_u(b) per item group (history_share_<group>), enough to recompute F, AUC,\nprecision and recall outside mosx. target_group is the `|`-joined item groups of the\ntarget (`neutral` for none), read from a measure stage: --stereotypes KEY if given,\nelse the measure stage of the metrics stage(s) that read these predictions, else the\nmeasure stage of the same split. If none (or several different ones) is found, name one\nwith --stereotypes; with none found the group columns stay empty and a note is printed."
+    after_help = "Examples:\n  mosx export 3fa9c2 --format csv > items.csv\n  mosx export 3fa9c2 --artifact sequences --format jsonl -o seq.jsonl\n  mosx export 7be01d --format csv -o out/preds.csv          # an evaluate or baseline stage\n  mosx export 7be01d --stereotypes 5c1e9a                  # item groups from that measure stage\n  mosx export 91ad3f --artifact log --format jsonl          # a train stage's per-epoch log\n  mosx export 91ad3f --artifact log --records train.steps   # its per-step losses\n  mosx export 91ad3f --metrics                              # any stage's metrics\n\nPredictions are written one row per scored point: index (into the sampled sequences),\nuser, user_group, target, title, target_group, label, p_yes, setting, then the point's\nhistory share P_u(b) per item group (history_share_<group>), enough to recompute F, AUC,\nprecision and recall outside mosx. target_group is the `|`-joined item groups of the\ntarget (`neutral` for none), read from a measure stage: --stereotypes KEY if given,\nelse the measure stage of the metrics stage(s) that read these predictions, else the\nmeasure stage of the same split. If none (or several different ones) is found, name one\nwith --stereotypes; with none found the group columns stay empty and a note is printed."
 )]
 pub struct ExportArgs {
     pub key_prefix: String,
@@ -37,6 +37,10 @@ pub struct ExportArgs {
     /// For predictions: the `measure` stage (key prefix) giving the target's item group.
     #[arg(long, value_name = "KEY_PREFIX")]
     pub stereotypes: Option<String>,
+    /// For a JSON artifact: the dotted path of the list of records to export (default: a
+    /// list named `epochs`, else the first list found), e.g. `train.steps`.
+    #[arg(long, value_name = "PATH")]
+    pub records: Option<String>,
     /// Export the stage's metrics (stage, name, key, metric, value) instead of an artifact.
     #[arg(long, conflicts_with = "artifact")]
     pub metrics: bool,
@@ -246,44 +250,99 @@ impl Tabular for PredictionTable<'_> {
     }
 }
 
-/// A JSON artifact as a table: a list of records at the top level, or the first field of
-/// a top-level object that is one (e.g. a training log's `epochs`). Nested values are
-/// written as JSON text.
-fn json_records(v: &Value) -> Option<Table> {
-    let list = match v {
-        Value::Array(a) => a,
-        Value::Object(o) => o.values().find_map(|x| {
-            x.as_array()
-                .filter(|a| a.iter().all(Value::is_object) && !a.is_empty())
-        })?,
-        _ => return None,
-    };
-    if !list.iter().all(Value::is_object) {
-        return None;
+/// Every list of records (JSON objects) inside `v`, breadth-first, with its dotted path.
+fn record_lists(v: &Value) -> Vec<(String, &Vec<Value>)> {
+    let mut out = Vec::new();
+    let mut queue: std::collections::VecDeque<(String, &Value)> = [(String::new(), v)].into();
+    while let Some((path, v)) = queue.pop_front() {
+        match v {
+            Value::Array(a) if !a.is_empty() && a.iter().all(Value::is_object) => {
+                out.push((path, a))
+            }
+            Value::Object(o) => {
+                for (k, x) in o {
+                    let p = if path.is_empty() {
+                        k.clone()
+                    } else {
+                        format!("{path}.{k}")
+                    };
+                    queue.push_back((p, x));
+                }
+            }
+            _ => {}
+        }
     }
+    out
+}
+
+/// `obj` flattened to dotted column names (`parts.disc`); lists become JSON text.
+fn flatten(prefix: &str, obj: &serde_json::Map<String, Value>, out: &mut Vec<(String, Value)>) {
+    for (k, v) in obj {
+        let name = if prefix.is_empty() {
+            k.clone()
+        } else {
+            format!("{prefix}.{k}")
+        };
+        match v {
+            Value::Object(o) => flatten(&name, o, out),
+            Value::Array(_) => out.push((name, Value::from(v.to_string()))),
+            x => out.push((name, x.clone())),
+        }
+    }
+}
+
+/// A JSON artifact as a table: the list of records at `path` (dotted; `""` for a
+/// top-level list), or by default a list named `epochs` (a training log's per-epoch
+/// rows), else the first list of records found breadth-first. Returns the path used and
+/// the other candidates.
+fn json_records(v: &Value, path: Option<&str>) -> Result<(String, Table, Vec<String>), String> {
+    let lists = record_lists(v);
+    let names: Vec<String> = lists.iter().map(|(p, _)| p.clone()).collect();
+    let chosen = match path {
+        Some(p) => lists.iter().find(|(q, _)| q == p).ok_or_else(|| {
+            format!(
+                "no list of records at `{p}` (lists of records: {})",
+                if names.is_empty() {
+                    "none".to_string()
+                } else {
+                    names.join(", ")
+                }
+            )
+        })?,
+        None => lists
+            .iter()
+            .find(|(q, _)| q == "epochs" || q.ends_with(".epochs"))
+            .or_else(|| lists.first())
+            .ok_or_else(|| "holds no list of records".to_string())?,
+    };
     let mut columns: Vec<String> = Vec::new();
-    for r in list.iter().filter_map(Value::as_object) {
-        for k in r.keys() {
+    let mut flat_rows = Vec::new();
+    for r in chosen.1.iter().filter_map(Value::as_object) {
+        let mut flat = Vec::new();
+        flatten("", r, &mut flat);
+        for (k, _) in &flat {
             if !columns.contains(k) {
                 columns.push(k.clone());
             }
         }
+        flat_rows.push(flat);
     }
-    let rows = list
-        .iter()
-        .filter_map(Value::as_object)
-        .map(|r| {
+    let rows = flat_rows
+        .into_iter()
+        .map(|flat| {
             columns
                 .iter()
-                .map(|c| match r.get(c) {
-                    None => Value::Null,
-                    Some(x @ (Value::Array(_) | Value::Object(_))) => Value::from(x.to_string()),
-                    Some(x) => x.clone(),
+                .map(|c| {
+                    flat.iter()
+                        .find(|(k, _)| k == c)
+                        .map(|(_, v)| v.clone())
+                        .unwrap_or(Value::Null)
                 })
                 .collect()
         })
         .collect();
-    Some(Table { columns, rows })
+    let others = names.into_iter().filter(|n| *n != chosen.0).collect();
+    Ok((chosen.0.clone(), Table { columns, rows }, others))
 }
 
 pub fn run(a: ExportArgs) -> anyhow::Result<i32> {
@@ -380,13 +439,19 @@ pub fn run(a: ExportArgs) -> anyhow::Result<i32> {
     }
     if meta.format == "json" {
         let v: Value = serde_json::from_slice(&bytes)?;
-        let table = json_records(&v).ok_or_else(|| {
+        let (used, table, others) = json_records(&v, a.records.as_deref()).map_err(|m| {
             UsageError(format!(
-                "artifact `{}` (json) holds no list of records; `mosx show {}` prints it",
+                "artifact `{}` (json) {m}; `mosx show {}` prints it",
                 meta.name,
                 short(&key)
             ))
         })?;
+        if a.records.is_none() && !others.is_empty() {
+            eprintln!(
+                "note: exported the records at `{used}`; others: {} (choose with --records PATH)",
+                others.join(", ")
+            );
+        }
         let mut out = open_output(a.output.as_deref())?;
         table_io::write(&table, a.format, &mut out)?;
         out.flush()?;

@@ -23,9 +23,11 @@ pub struct StoreArg {
     pub store: PathBuf,
 }
 
-/// Load and compile a spec; errors are `SpecError`s (exit code 2).
-pub fn plan(spec: &Path, sets: &[String]) -> anyhow::Result<Plan> {
+/// Load and compile a spec and check its reports (templates, outputs inside the project
+/// folder unless `allow_outside_outputs`); errors are `SpecError`s (exit code 2).
+pub fn plan(spec: &Path, sets: &[String], allow_outside_outputs: bool) -> anyhow::Result<Plan> {
     let spec = mosx_spec::load(spec, sets)?;
+    crate::plan::reports::check_reports(&spec, allow_outside_outputs)?;
     let plan = crate::plan::compile(spec, &Registry::builtin())?;
     Ok(plan)
 }
@@ -36,8 +38,20 @@ pub fn open_store(path: &Path) -> anyhow::Result<Arc<dyn Store>> {
     Ok(Arc::new(s))
 }
 
-/// Open the store only if it exists (read-only commands must not create it).
+/// Open the store read-only, only if it exists: read-only commands (`ls`, `show`, `export`,
+/// `report`, `run --dry-run`) neither create it nor write to it (no WAL switch, no memo).
 pub fn existing_store(path: &Path) -> anyhow::Result<Option<Arc<dyn Store>>> {
+    if path.exists() {
+        let s = SqliteStore::open_read_only(path)
+            .with_context(|| format!("opening store {} read-only", path.display()))?;
+        Ok(Some(Arc::new(s)))
+    } else {
+        Ok(None)
+    }
+}
+
+/// Open the store read-write only if it exists (`gc`, `fsck`: never create one).
+pub fn existing_store_rw(path: &Path) -> anyhow::Result<Option<Arc<dyn Store>>> {
     if path.exists() {
         open_store(path).map(Some)
     } else {

@@ -135,7 +135,7 @@ pub fn show(a: ShowArgs) -> anyhow::Result<i32> {
 }
 
 pub fn gc(a: GcArgs) -> anyhow::Result<i32> {
-    let Some(store) = common::existing_store(&a.store.store)? else {
+    let Some(store) = common::existing_store_rw(&a.store.store)? else {
         println!("(no store at {})", a.store.store.display());
         return Ok(EXIT_OK);
     };

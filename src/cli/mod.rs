@@ -4,11 +4,12 @@
 mod common;
 mod dag;
 mod export;
+mod fsck;
 mod inspect;
 mod probe;
-mod tiny;
 mod report;
 mod run;
+mod tiny;
 
 use clap::{Parser, Subcommand};
 
@@ -37,6 +38,7 @@ pub enum Command {
     Ls(inspect::LsArgs),
     Show(inspect::ShowArgs),
     Gc(inspect::GcArgs),
+    Fsck(fsck::FsckArgs),
     Export(export::ExportArgs),
     Probe(probe::ProbeArgs),
     TinyModel(tiny::TinyArgs),
@@ -52,6 +54,7 @@ pub fn main() -> i32 {
         Command::Ls(a) => inspect::ls(a),
         Command::Show(a) => inspect::show(a),
         Command::Gc(a) => inspect::gc(a),
+        Command::Fsck(a) => fsck::run(a),
         Command::Export(a) => export::run(a),
         Command::Probe(a) => probe::run(a),
         Command::TinyModel(a) => tiny::run(a),

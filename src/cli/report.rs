@@ -15,12 +15,15 @@ pub struct ReportArgs {
     pub spec: PathBuf,
     #[arg(long = "set", value_name = "PATH=VALUE")]
     pub sets: Vec<String>,
+    /// Let report outputs be written outside the project folder (the working directory).
+    #[arg(long)]
+    pub allow_outside_outputs: bool,
     #[command(flatten)]
     pub store: StoreArg,
 }
 
 pub fn run(a: ReportArgs) -> anyhow::Result<i32> {
-    let plan = common::plan(&a.spec, &a.sets)?;
+    let plan = common::plan(&a.spec, &a.sets, a.allow_outside_outputs)?;
     let store = common::existing_store(&a.store.store)?;
     let statuses = exec::check(&plan, store.as_deref(), &|_| false)?;
     let missing: Vec<_> = plan

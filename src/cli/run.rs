@@ -39,6 +39,9 @@ pub struct RunArgs {
     /// Do not render the spec's reports.
     #[arg(long)]
     pub no_report: bool,
+    /// Let report outputs be written outside the project folder (the working directory).
+    #[arg(long)]
+    pub allow_outside_outputs: bool,
     /// No progress bars.
     #[arg(long, short)]
     pub quiet: bool,
@@ -53,7 +56,7 @@ fn default_jobs() -> usize {
 }
 
 pub fn run(a: RunArgs) -> anyhow::Result<i32> {
-    let plan = Arc::new(common::plan(&a.spec, &a.sets)?);
+    let plan = Arc::new(common::plan(&a.spec, &a.sets, a.allow_outside_outputs)?);
     let mut globs = GlobSetBuilder::new();
     for f in &a.force {
         globs.add(Glob::new(f).map_err(|e| UsageError(format!("--force `{f}`: {e}")))?);
@@ -116,6 +119,14 @@ pub fn run(a: RunArgs) -> anyhow::Result<i32> {
         if matches!(statuses[i.index()], Status::Dirty(exec::Reason::Forced)) {
             store.invalidate(&plan.graph[i].key)?;
         }
+    }
+    // A run killed earlier left its `runs` row `running` and maybe temp objects: settle them.
+    let rec = store.recover()?;
+    if rec.runs_interrupted > 0 || rec.temp_files_removed > 0 {
+        eprintln!(
+            "recovered: {} interrupted run(s) marked, {} temp object(s) removed",
+            rec.runs_interrupted, rec.temp_files_removed
+        );
     }
     let run_id = store.begin_run(&info)?;
     let opts = exec::Options {

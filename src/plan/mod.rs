@@ -15,6 +15,7 @@ mod code_units;
 pub mod compile;
 pub mod fingerprint;
 pub mod render;
+pub mod reports;
 
 use std::collections::BTreeMap;
 

@@ -170,7 +170,13 @@ impl SqliteStore {
                             name: r.get(1)?,
                             size: r.get(2)?,
                             hash: r.get(3)?,
-                            inline: r.get(4)?,
+                            // A damaged row may hold text where a blob belongs: read its bytes.
+                            inline: match r.get_ref(4)? {
+                                rusqlite::types::ValueRef::Blob(b) => Some(b.to_vec()),
+                                rusqlite::types::ValueRef::Text(t) => Some(t.to_vec()),
+                                rusqlite::types::ValueRef::Null => None,
+                                other => Some(format!("{other:?}").into_bytes()),
+                            },
                             path: r.get(5)?,
                         })
                     })

@@ -178,6 +178,43 @@ mod tests {
     }
 
     #[test]
+    fn a_target_whose_title_is_in_its_own_history_leaks() {
+        use mosx_data::{Item, User};
+        let item = |id: &str, title: &str| Item {
+            id: id.into(),
+            title: title.into(),
+        };
+        let ds = Dataset {
+            name: "t".into(),
+            kind: DatasetKind::MovieLens,
+            groups: vec!["male".into(), "female".into()],
+            users: vec![User {
+                id: "1".into(),
+                group: 0,
+            }],
+            // Items 1 and 2 are two ids with one title (ML-100K has such duplicates).
+            items: vec![
+                item("a", "A (1995)"),
+                item("b", "B (1996)"),
+                item("c", "B (1996)"),
+            ],
+            interactions: vec![],
+            label_threshold: 3.0,
+        };
+        let point = |history: Vec<u32>, target: u32| DataPoint {
+            user: 0,
+            history_ratings: vec![4.0; history.len()],
+            history,
+            target,
+            target_rating: 5.0,
+            label: true,
+        };
+        assert!(leaks(&ds, &point(vec![0, 1], 2)), "same title, other id");
+        assert!(leaks(&ds, &point(vec![0, 2], 2)), "same item");
+        assert!(!leaks(&ds, &point(vec![0, 0], 1)));
+    }
+
+    #[test]
     fn builtin_template_renders_profile_only_when_given() {
         let t = PromptTemplate::load(Path::new("/nonexistent"), "tallrec").unwrap();
         let implicit = t

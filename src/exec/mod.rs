@@ -291,16 +291,25 @@ fn run_one(
     if let Ok(mut k) = held.keys.lock() {
         k.insert(node.key.clone());
     }
+    let stop = Arc::new(AtomicBool::new(false));
+    let beat = heartbeat(held.store.clone(), node.key.clone(), run, stop.clone());
+    // A device stage queued behind another says so, and its time counts from when it
+    // got the device.
+    let device_guard = match node.kind.resource(&node.params) {
+        Resource::Device => Some(match device_lock.try_lock() {
+            Ok(g) => g,
+            Err(std::sync::TryLockError::Poisoned(p)) => p.into_inner(),
+            Err(std::sync::TryLockError::WouldBlock) => {
+                progress.waiting(&node.name, device_label);
+                device_lock.lock().unwrap_or_else(|p| p.into_inner())
+            }
+        }),
+        Resource::Cpu => None,
+    };
     progress.started(&node.name);
     let started = now();
     let t0 = Instant::now();
-    let stop = Arc::new(AtomicBool::new(false));
-    let beat = heartbeat(held.store.clone(), node.key.clone(), run, stop.clone());
     let result = {
-        let _guard = match node.kind.resource(&node.params) {
-            Resource::Device => Some(device_lock.lock().unwrap_or_else(|p| p.into_inner())),
-            Resource::Cpu => None,
-        };
         if let Some(ms) = std::env::var("MOSX_TEST_STAGE_DELAY_MS")
             .ok()
             .and_then(|v| v.parse::<u64>().ok())
@@ -329,6 +338,7 @@ fn run_one(
         stage_progress.finish();
         r
     };
+    drop(device_guard);
     stop.store(true, Ordering::SeqCst);
     let _ = beat.join();
     let outcome = match result {

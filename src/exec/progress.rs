@@ -68,6 +68,14 @@ impl RunProgress {
         }
     }
 
+    /// A stage that holds its lease but waits for the device another stage is using.
+    pub fn waiting(&self, name: &str, device: &str) {
+        match &self.main {
+            Some(b) => b.set_message(format!("{name} (waiting for {device})")),
+            None => eprintln!("  waiting for {device}: {name}"),
+        }
+    }
+
     pub fn finished(&self) {
         if let Some(b) = &self.main {
             b.inc(1);
@@ -107,8 +115,10 @@ impl Progress for StageProgress {
         if let Some(m) = &self.multi {
             let b = m.add(ProgressBar::new(total));
             b.set_style(
-                ProgressStyle::with_template("  {prefix} {bar:25} {pos}/{len} {per_sec} eta {eta} {msg}")
-                    .unwrap_or_else(|_| ProgressStyle::default_bar()),
+                ProgressStyle::with_template(
+                    "  {prefix} {bar:25} {pos}/{len} {per_sec} eta {eta} {msg}",
+                )
+                .unwrap_or_else(|_| ProgressStyle::default_bar()),
             );
             b.set_prefix(format!("{} {label}", self.name));
             if let Ok(mut g) = self.bar.lock() {

@@ -454,6 +454,11 @@ impl StageKind for Train {
         out.metric("leaking_train", leak_counts[0] as f64);
         out.metric("leaking_valid", leak_counts[1] as f64);
         out.metric("leaking_test", leak_counts[2] as f64);
+        for e in &log.epochs {
+            out.metric(format!("epoch.{}.train_loss", e.epoch), e.train_loss);
+            out.metric(format!("epoch.{}.valid_loss", e.epoch), e.valid_loss);
+            out.metric(format!("epoch.{}.valid_auc", e.epoch), e.valid_auc);
+        }
         if let Some(last) = log.epochs.last() {
             out.metric("final_train_loss", last.train_loss);
             out.metric("final_valid_loss", last.valid_loss);

@@ -1,0 +1,266 @@
+//! The paper's specs: every spec in `experiments/` compiles and renders as a DAG;
+//! `paper.yaml` is the union of the table and figure specs; the whole `paper.yaml` runs
+//! end to end on a tiny backbone, renders every table and figure from the cache, and a
+//! second run executes nothing; adding a value to the MoS sweep runs only the new point.
+
+mod common;
+use common::*;
+
+use std::collections::BTreeMap;
+use std::path::Path;
+
+/// The stage blocks of a generated spec (between `stages:` and the next top-level key),
+/// by name, as written.
+fn stage_blocks(text: &str) -> BTreeMap<String, String> {
+    let mut out = BTreeMap::new();
+    let mut in_stages = false;
+    let mut current: Option<(String, String)> = None;
+    for line in text.lines() {
+        if !line.starts_with(' ') && !line.starts_with('#') && !line.is_empty() {
+            in_stages = line == "stages:";
+            if let Some((k, v)) = current.take() {
+                out.insert(k, v);
+            }
+            continue;
+        }
+        if !in_stages {
+            continue;
+        }
+        if line.starts_with("  ") && !line.starts_with("   ") && line.ends_with(':') {
+            if let Some((k, v)) = current.take() {
+                out.insert(k, v);
+            }
+            current = Some((line.trim().trim_end_matches(':').to_string(), String::new()));
+        } else if let Some((_, v)) = current.as_mut() {
+            v.push_str(line);
+            v.push('\n');
+        }
+    }
+    if let Some((k, v)) = current.take() {
+        out.insert(k, v);
+    }
+    out
+}
+
+const PARTS: &[&str] = &[
+    "table1", "table2", "table4", "table5", "table6", "fig5", "fig6",
+];
+
+#[test]
+fn paper_yaml_is_the_union_of_the_table_and_figure_specs() {
+    let read =
+        |n: &str| std::fs::read_to_string(repo().join(format!("experiments/{n}.yaml"))).unwrap();
+    let paper = stage_blocks(&read("paper"));
+    let mut union = BTreeMap::new();
+    for p in PARTS {
+        for (k, v) in stage_blocks(&read(p)) {
+            if let Some(old) = union.insert(k.clone(), v.clone()) {
+                assert_eq!(old, v, "stage `{k}` differs between specs");
+            }
+        }
+    }
+    assert_eq!(
+        paper.keys().collect::<Vec<_>>(),
+        union.keys().collect::<Vec<_>>()
+    );
+    assert_eq!(paper, union, "paper.yaml differs from the table specs");
+}
+
+#[test]
+fn every_spec_compiles_and_renders_as_a_dag() {
+    let tmp = tempfile::tempdir().unwrap();
+    let store = tmp.path().join("dry.db");
+    let mut specs: Vec<_> = std::fs::read_dir(repo().join("experiments"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|e| e == "yaml"))
+        .collect();
+    specs.sort();
+    assert!(specs.len() >= 15, "{specs:?}");
+    let data = format!("vars.data={}", repo().join("data").display());
+    for spec in &specs {
+        let s = spec.to_str().unwrap();
+        // Run from the repository: the specs name `models/...` and `templates/`.
+        let o = mosx(
+            &repo(),
+            &[
+                "run",
+                s,
+                "--dry-run",
+                "--store",
+                store.to_str().unwrap(),
+                "--set",
+                &data,
+            ],
+        );
+        let (out, err) = text(&o);
+        assert!(o.status.success(), "{s}: {out}\n{err}");
+        assert!(
+            out.contains("would run") || err.contains("would run"),
+            "{s}: {out}{err}"
+        );
+        for format in ["text", "mermaid"] {
+            let o = mosx(&repo(), &["dag", s, "--format", format, "--set", &data]);
+            let (out, err) = text(&o);
+            assert!(o.status.success(), "{s} dag {format}: {err}");
+            assert!(!out.trim().is_empty(), "{s} dag {format}");
+        }
+    }
+    assert!(!store.exists(), "a dry run writes no store");
+}
+
+/// Tiny sizes for the end-to-end runs.
+fn tiny_sets(model: &Path) -> Vec<String> {
+    vec![
+        format!("vars.model={}", model.display()),
+        format!("vars.data={}", repo().join("data").display()),
+        "vars.windows=400".into(),
+        "vars.train_points=8".into(),
+        "vars.valid_points=8".into(),
+        "vars.test_points=24".into(),
+        "vars.epochs=1".into(),
+        "sweep.seeds=[0, 1]".into(),
+    ]
+}
+
+fn with_sets<'a>(head: &[&'a str], sets: &'a [String]) -> Vec<&'a str> {
+    let mut v: Vec<&str> = head.to_vec();
+    for s in sets {
+        v.push("--set");
+        v.push(s);
+    }
+    v
+}
+
+fn tiny_model(dir: &Path) -> std::path::PathBuf {
+    let model = dir.join("tiny");
+    let o = mosx(
+        dir,
+        &[
+            "tiny-model",
+            model.to_str().unwrap(),
+            "--data",
+            ml_data().to_str().unwrap(),
+        ],
+    );
+    assert!(o.status.success(), "{:?}", text(&o));
+    model
+}
+
+#[test]
+fn paper_runs_end_to_end_on_a_tiny_backbone_and_renders_everything() {
+    let tmp = tempfile::tempdir().unwrap();
+    std::os::unix::fs::symlink(repo().join("templates"), tmp.path().join("templates")).unwrap();
+    let model = tiny_model(tmp.path());
+    let sets = tiny_sets(&model);
+    let spec = repo().join("experiments/paper.yaml");
+    let spec = spec.to_str().unwrap();
+
+    let o = mosx(tmp.path(), &with_sets(&["run", spec, "-q"], &sets));
+    let (out, err) = text(&o);
+    assert!(o.status.success(), "{out}\n{err}");
+    let files = [
+        "results/table1.md",
+        "results/table2.md",
+        "results/table4.md",
+        "results/table5.md",
+        "results/table6.md",
+        "results/claims.md",
+        "results/fig5-ml_metrics_mos_implicit.png",
+        "results/fig5-bx_metrics_mos_implicit.svg",
+        "results/fig6-ml_metrics_mos_implicit.svg",
+        "results/fig6-bx_metrics_mos_implicit.png",
+    ];
+    for f in files {
+        let p = tmp.path().join(f);
+        assert!(p.exists(), "{f} missing; wrote:\n{out}");
+        let bytes = std::fs::read(&p).unwrap();
+        let tail = String::from_utf8_lossy(&bytes[bytes.len().saturating_sub(4000)..]).into_owned();
+        assert!(
+            tail.contains("seeds: 0, 1"),
+            "{f} has no provenance: {tail}"
+        );
+        assert!(tail.contains("model/tokenizer.json"), "{f}: {tail}");
+    }
+    let t4 = std::fs::read_to_string(tmp.path().join("results/table4.md")).unwrap();
+    assert!(
+        t4.contains("| MovieLens-100K | *MoS (paper)* | 55.49 | 53.71 | 50.91 | 69.64 |"),
+        "{t4}"
+    );
+    assert!(t4.contains("| MovieLens-100K | MoS |"), "{t4}");
+    assert!(t4.contains("F MoS vs UP5"), "{t4}");
+    let t5 = std::fs::read_to_string(tmp.path().join("results/table5.md")).unwrap();
+    assert!(
+        t5.contains("| MovieLens-100K | MoS | L_rec + L_fair + L_div |"),
+        "{t5}"
+    );
+    let claims = std::fs::read_to_string(tmp.path().join("results/claims.md")).unwrap();
+    let verdicts = claims
+        .lines()
+        .filter(|l| {
+            l.contains("**holds**")
+                || l.contains("**does not hold**")
+                || l.contains("**inconclusive**")
+        })
+        .count();
+    assert_eq!(verdicts, 20, "{claims}");
+
+    // Nothing left to do on a second run.
+    let o = mosx(tmp.path(), &with_sets(&["run", spec, "-q"], &sets));
+    let (out, err) = text(&o);
+    assert!(o.status.success(), "{err}");
+    assert!(
+        out.contains(" 0 executed") || err.contains(" 0 executed"),
+        "{out}{err}"
+    );
+
+    // The reports re-render from the cache alone, byte for byte.
+    let first = std::fs::read(tmp.path().join("results/table4.md")).unwrap();
+    std::fs::remove_file(tmp.path().join("results/table4.md")).unwrap();
+    let o = mosx(tmp.path(), &with_sets(&["report", spec], &sets));
+    assert!(o.status.success(), "{:?}", text(&o));
+    assert_eq!(
+        std::fs::read(tmp.path().join("results/table4.md")).unwrap(),
+        first
+    );
+}
+
+#[test]
+fn adding_a_grid_value_to_the_mos_sweep_runs_only_the_new_point() {
+    let tmp = tempfile::tempdir().unwrap();
+    std::os::unix::fs::symlink(repo().join("templates"), tmp.path().join("templates")).unwrap();
+    let model = tiny_model(tmp.path());
+    let sets = tiny_sets(&model);
+    let sweep = repo().join("experiments/sweep_mos.yaml");
+    let write = |values: &str| {
+        let p = tmp.path().join("sweep.yaml");
+        std::fs::write(
+            &p,
+            format!(
+                "extends: {}\nsweep:\n  grid: {{ vars.lambda_fair: [{values}], vars.experts: [2] }}\n",
+                sweep.display()
+            ),
+        )
+        .unwrap();
+        p
+    };
+    let spec = write("0.0, 1.0");
+    let o = mosx(
+        tmp.path(),
+        &with_sets(&["run", spec.to_str().unwrap()], &sets),
+    );
+    let (out, err) = text(&o);
+    assert!(o.status.success(), "{out}\n{err}");
+    let spec = write("0.0, 0.5, 1.0");
+    let o = mosx(
+        tmp.path(),
+        &with_sets(&["run", spec.to_str().unwrap()], &sets),
+    );
+    let (out, err) = text(&o);
+    assert!(o.status.success(), "{out}\n{err}");
+    // Two seeds x (train, evaluate, metrics) of the one new grid point.
+    let summary = format!("{out}{err}");
+    assert!(summary.contains("6 executed"), "{summary}");
+    let table = std::fs::read_to_string(tmp.path().join("results/sweep_mos.md")).unwrap();
+    assert!(table.contains("lambda_fair=0.5"), "{table}");
+}

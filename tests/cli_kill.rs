@@ -1,0 +1,195 @@
+//! Kill harness: SIGKILL `mosx run` at 20 seeded random points (sometimes killing the rerun
+//! too), then rerun to completion; the final metrics and artifact hashes equal an
+//! uninterrupted run's bit for bit, and no lease, no `running` run, no temp object, no
+//! scratch folder and no partial row is left.
+//!
+//! The harness spec is `STAGES`, one stage per line: adding a stage (e.g. a tiny training
+//! and its evaluation) is a one-line change there.
+
+mod common;
+use common::*;
+
+use std::path::Path;
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+/// The harness pipeline (flow style, one stage per line). `@DATA@` is the ML-100K folder.
+const STAGES: &[&str] = &[
+    "ml_load:    { kind: load, params: { path: \"@DATA@\" } }",
+    "ml_sample:  { kind: sample, inputs: { dataset: ml_load }, params: { windows: 2000, seed: 3 } }",
+    "ml_split:   { kind: split, inputs: { sequences: ml_sample }, params: { seed: 3 } }",
+    "ml_measure: { kind: measure, inputs: { split: ml_split } }",
+];
+
+/// Kill points, and the delay each stage sleeps inside its lease (so kills land inside
+/// stages as well as between them).
+const KILLS: usize = 20;
+const STAGE_DELAY_MS: u64 = 120;
+
+fn write_spec(dir: &Path) -> String {
+    let mut s = String::from("name: kill\nstages:\n");
+    for line in STAGES {
+        s.push_str("  ");
+        s.push_str(&line.replace("@DATA@", &ml_data().display().to_string()));
+        s.push('\n');
+    }
+    let p = dir.join("kill.yaml");
+    std::fs::write(&p, s).unwrap();
+    p.display().to_string()
+}
+
+fn spawn(dir: &Path, spec: &str, store: &str) -> std::process::Child {
+    Command::new(bin())
+        .args(["run", spec, "-q", "--store", store])
+        .current_dir(dir)
+        .env("MOSX_TEST_STAGE_DELAY_MS", STAGE_DELAY_MS.to_string())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("spawn mosx")
+}
+
+/// SplitMix64: the kill points are reproducible from the seed.
+struct Rng(u64);
+impl Rng {
+    fn next(&mut self) -> u64 {
+        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
+        let mut z = self.0;
+        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+        z ^ (z >> 31)
+    }
+    fn below(&mut self, n: u64) -> u64 {
+        self.next() % n.max(1)
+    }
+}
+
+fn run_and_kill(dir: &Path, spec: &str, store: &str, after: Duration) -> bool {
+    let mut child = spawn(dir, spec, store);
+    let t0 = Instant::now();
+    while t0.elapsed() < after {
+        if let Ok(Some(_)) = child.try_wait() {
+            return false; // finished before the kill point
+        }
+        std::thread::sleep(Duration::from_millis(2));
+    }
+    // SIGKILL: no handler runs, no lease is released, nothing is flushed.
+    child.kill().unwrap();
+    let _ = child.wait();
+    true
+}
+
+fn count(db: &Path, sql: &str) -> i64 {
+    let c = rusqlite::Connection::open(db).unwrap();
+    c.query_row(sql, [], |r| r.get(0)).unwrap()
+}
+
+/// Files under `dir` whose name starts with `.tmp.`, and entries of `<objects>/.work/`.
+fn leftovers(objects: &Path) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut stack = vec![objects.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        let Ok(rd) = std::fs::read_dir(&d) else {
+            continue;
+        };
+        for e in rd.flatten() {
+            let name = e.file_name().to_string_lossy().into_owned();
+            if d == objects && name == ".work" {
+                if let Ok(w) = std::fs::read_dir(e.path()) {
+                    out.extend(w.flatten().map(|x| format!(".work/{:?}", x.file_name())));
+                }
+                continue;
+            }
+            if e.path().is_dir() {
+                stack.push(e.path());
+            } else if name.starts_with(".tmp.") {
+                out.push(e.path().display().to_string());
+            }
+        }
+    }
+    out
+}
+
+#[test]
+fn sigkill_at_random_points_then_rerun_matches_an_uninterrupted_run() {
+    let tmp = tempfile::tempdir().unwrap();
+    let spec = write_spec(tmp.path());
+
+    // Reference: one uninterrupted run (timed, to spread the kill points over it).
+    let t0 = Instant::now();
+    let o = Command::new(bin())
+        .args(["run", &spec, "-q", "--store", "ref/mosx.db"])
+        .current_dir(tmp.path())
+        .env("MOSX_TEST_STAGE_DELAY_MS", STAGE_DELAY_MS.to_string())
+        .output()
+        .unwrap();
+    let span = t0.elapsed();
+    assert!(o.status.success(), "{:?}", text(&o));
+    let reference = tmp.path().join("ref/mosx.db");
+    let (ref_metrics, ref_hashes) = (metrics(&reference), artifact_hashes(&reference));
+    assert_eq!(stage_rows(&reference).len(), STAGES.len());
+
+    let mut rng = Rng(0x6d6f_7378_6b69_6c6c);
+    let span_ms = span.as_millis() as u64;
+    let (mut landed, mut rerun_kills) = (0, 0);
+    for k in 0..KILLS {
+        let store = format!("k{k}/mosx.db");
+        let db = tmp.path().join(&store);
+        if run_and_kill(
+            tmp.path(),
+            &spec,
+            &store,
+            Duration::from_millis(rng.below(span_ms)),
+        ) {
+            landed += 1;
+        }
+        // Sometimes the rerun is killed too.
+        if rng.below(3) == 0
+            && run_and_kill(
+                tmp.path(),
+                &spec,
+                &store,
+                Duration::from_millis(rng.below(span_ms)),
+            )
+        {
+            rerun_kills += 1;
+        }
+        if db.exists() {
+            assert_no_partial_rows(&db);
+        }
+        let o = mosx(tmp.path(), &["run", &spec, "-q", "--store", &store]);
+        let (out, err) = text(&o);
+        assert!(o.status.success(), "kill {k}: {out}\n{err}");
+        assert_no_partial_rows(&db);
+        assert_eq!(metrics(&db), ref_metrics, "kill {k}: metrics differ");
+        assert_eq!(
+            artifact_hashes(&db),
+            ref_hashes,
+            "kill {k}: artifacts differ"
+        );
+        assert_eq!(
+            count(&db, "SELECT COUNT(*) FROM leases"),
+            0,
+            "kill {k}: lease left"
+        );
+        assert_eq!(
+            count(&db, "SELECT COUNT(*) FROM runs WHERE status = 'running'"),
+            0,
+            "kill {k}: a run is still `running`"
+        );
+        assert_eq!(
+            count(
+                &db,
+                "SELECT COUNT(*) FROM executions WHERE status = 'running'"
+            ),
+            0,
+            "kill {k}: an execution is still `running`"
+        );
+        let left = leftovers(&db.parent().unwrap().join("objects"));
+        assert!(left.is_empty(), "kill {k}: left behind {left:?}");
+    }
+    eprintln!(
+        "{landed} of {KILLS} kills landed mid-run, {rerun_kills} reruns killed; reference run {span:?}"
+    );
+    assert!(landed >= KILLS / 2, "only {landed} kills landed mid-run");
+}

@@ -110,6 +110,16 @@ fn train_evaluate_metrics_end_to_end_then_a_rerun_executes_nothing() {
     let (out, err) = text(&o);
     assert!(o.status.success(), "{out}\n{err}");
     assert!(out.contains("14 stages: 14 cached, 0 executed"), "{out}");
+
+    // A work folder no live lease holds (a killed training's checkpoints) is removed by gc.
+    let orphan = tmp.path().join("results/objects/.work/0123abcd");
+    std::fs::create_dir_all(&orphan).unwrap();
+    std::fs::write(orphan.join("state.json"), b"{}").unwrap();
+    let o = mosx(tmp.path(), &["gc"]);
+    assert!(o.status.success(), "{:?}", text(&o));
+    assert!(!orphan.exists(), "gc left an orphan work folder");
+    let o = mosx(tmp.path(), &["run", spec, "--device", "cpu"]);
+    assert!(text(&o).0.contains("14 stages: 14 cached, 0 executed"), "{:?}", text(&o));
 }
 
 fn work_state(root: &Path) -> Option<std::path::PathBuf> {

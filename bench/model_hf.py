@@ -1,12 +1,21 @@
 #!/usr/bin/env python3
-"""The transformers + peft half of bench/model.sh: the same prompt-tuning step and the same
-zero-shot scoring as crates/mosx-models/examples/bench_prompt_tuning.rs, on the same torch.
+"""The transformers + peft half of bench/model.sh and bench/train.sh: the same prompt-tuning
+and LoRA steps and the same zero-shot scoring as mosx's benchmark examples
+(crates/mosx-models/examples/bench_prompt_tuning.rs, crates/mosx-methods/examples/bench_train.rs),
+on the same torch.
 
 Modes (one per process, so the peak RSS read at the end belongs to one workload):
 * train: peft PromptTuningConfig(CAUSAL_LM, num_virtual_tokens=16, random init) on
-  Gemma3ForCausalLM (f32, sdpa); loss = cross-entropy over [logit(" Yes"), logit(" No")] at
-  the answer position; torch.optim.Adam(lr=1e-3) on the soft prompt. Batches of BATCH
-  prompts in file order, cycled (the same batches as mosx), tokenised before timing.
+  Gemma3ForCausalLM (f32, sdpa).
+* train_lora: peft LoraConfig(r=8, lora_alpha=16, lora_dropout=0.05,
+  target_modules=["q_proj", "v_proj"], task_type=CAUSAL_LM) on the same model.
+  Both train modes: loss = cross-entropy over [logit(" Yes"), logit(" No")] at the answer
+  position; torch.optim.AdamW(lr=1e-3, weight_decay=0) (= Adam) on the trainable
+  parameters; the gradient norm clipped at 1.0 (torch.nn.utils.clip_grad_norm_, as HF's
+  Trainer does and mosx's trainer does). Batches of BATCH prompts in file order, cycled
+  (the same batches as mosx), tokenised before timing. A step is zero_grad + forward +
+  loss (read back with .item()) + backward + clip + optimizer step; its parts are timed
+  separately (fwd_s, bwd_s, opt_s).
 * score: zero-shot p(Yes) = softmax over the two answer logits, under torch.no_grad(), every
   prompt, tokenisation included in the timing (as mosx's probe does).
 
@@ -23,6 +32,7 @@ Each process first measures its f32 matmul peak ([2048, 2048]^2, best of 5) and 
 line `RESULT {json}`.
 
 Usage: model_hf.py MODEL_DIR PROMPTS.jsonl MODE CONFIG THREADS WARMUP STEPS [BATCH]
+       (MODE: train | train_lora | score; CONFIG: best | typical)
 Env: BENCH_PYES=path writes the scored p(Yes) in file order (score mode).
 """
 import json
@@ -32,7 +42,8 @@ import time
 
 import torch
 
-VIRTUAL_TOKENS, LR = 16, 1e-3
+VIRTUAL_TOKENS, LR, MAX_GRAD_NORM = 16, 1e-3, 1.0
+LORA = dict(r=8, lora_alpha=16, lora_dropout=0.05, target_modules=["q_proj", "v_proj"])
 
 
 def vm_hwm_mib() -> float:
@@ -59,7 +70,7 @@ def main() -> None:
     model_dir, prompts_path, mode, config = sys.argv[1:5]
     threads, warmup, steps = int(sys.argv[5]), int(sys.argv[6]), int(sys.argv[7])
     batch = int(sys.argv[8]) if len(sys.argv) > 8 else 8
-    assert mode in ("train", "score") and config in ("best", "typical"), (mode, config)
+    assert mode in ("train", "train_lora", "score") and config in ("best", "typical"), (mode, config)
     torch.set_num_threads(threads)
     peak = matmul_peak()
 
@@ -79,18 +90,20 @@ def main() -> None:
     embed = model.get_input_embeddings().weight.numel()
     flop_params = total - embed + 2 * d
 
-    if mode == "train":
-        samples, tokens, seconds, extra = train(model, tok, rows, answer, config, batch, warmup, steps)
+    if mode in ("train", "train_lora"):
+        samples, tokens, seconds, extra = train(model, tok, rows, answer, config, batch, warmup, steps,
+                                                lora=mode == "train_lora")
     else:
         samples, tokens, seconds, extra = score(model, tok, rows, answer, config, batch, warmup, steps)
     import peft
     import transformers
 
     print("RESULT " + json.dumps({
-        "side": "hf", "mode": mode, "config": config, "threads": threads, "batch": batch,
+        "side": "hf", "mode": "train" if mode.startswith("train") else mode,
+        "method": {"train": "prompt_tuning", "train_lora": "lora"}.get(mode), "config": config, "threads": threads, "batch": batch,
         "warmup": warmup, "steps": steps, "samples": samples, "tokens": tokens, "seconds": seconds,
         "samples_per_s": samples / seconds, "tokens_per_s": tokens / seconds,
-        "flop_params": flop_params, "matmul_peak_flops": peak, "load_s": load_s,
+        "flop_params": flop_params, "trainable_params": extra.pop("trainable_params", None), "matmul_peak_flops": peak, "load_s": load_s,
         "vm_hwm_mib": vm_hwm_mib(), "extra": extra,
         "versions": {"torch": torch.__version__, "transformers": transformers.__version__, "peft": peft.__version__},
     }), flush=True)
@@ -104,42 +117,59 @@ def answer_logits(logits, mask, answer, config, offset):
     return logits[torch.arange(logits.shape[0]), last][:, answer]
 
 
-def train(model, tok, rows, answer, config, batch, warmup, steps):
-    from peft import PromptTuningConfig, PromptTuningInit, TaskType, get_peft_model
+def train(model, tok, rows, answer, config, batch, warmup, steps, lora=False):
+    from peft import LoraConfig, PromptTuningConfig, PromptTuningInit, TaskType, get_peft_model
 
-    pcfg = PromptTuningConfig(task_type=TaskType.CAUSAL_LM, num_virtual_tokens=VIRTUAL_TOKENS,
-                              prompt_tuning_init=PromptTuningInit.RANDOM)
+    if lora:
+        pcfg = LoraConfig(task_type=TaskType.CAUSAL_LM, **LORA)
+        virtual = 0
+    else:
+        pcfg = PromptTuningConfig(task_type=TaskType.CAUSAL_LM, num_virtual_tokens=VIRTUAL_TOKENS,
+                                  prompt_tuning_init=PromptTuningInit.RANDOM)
+        virtual = VIRTUAL_TOKENS
     pm = get_peft_model(model, pcfg)
     pm.train()
-    opt = torch.optim.Adam([p for p in pm.parameters() if p.requires_grad], lr=LR)
+    params = [p for p in pm.parameters() if p.requires_grad]
+    opt = torch.optim.AdamW(params, lr=LR, weight_decay=0.0)
     batches = []
     for i in range(0, len(rows), batch):
         chunk = rows[i : i + batch]
         enc = tok([r["prompt"] for r in chunk], padding=True, return_tensors="pt")
         labels = torch.tensor([r["label"] for r in chunk])
-        real = int(enc["attention_mask"].sum()) + VIRTUAL_TOKENS * len(chunk)
+        real = int(enc["attention_mask"].sum()) + virtual * len(chunk)
         batches.append((enc, labels, real, len(chunk)))
     kw = {"logits_to_keep": 1} if config == "best" else {}
     samples = tokens = 0
     seconds, losses, step_s, cpu_s = 0.0, [], [], 0.0
+    fwd_s, bwd_s, opt_s = [], [], []
     for step in range(warmup + steps):
         enc, labels, real, n = batches[step % len(batches)]
         t0, c0 = time.perf_counter(), time.process_time()
-        out = pm(input_ids=enc["input_ids"], attention_mask=enc["attention_mask"], use_cache=False, **kw)
-        logits = answer_logits(out.logits, enc["attention_mask"], answer, config, VIRTUAL_TOKENS)
-        loss = torch.nn.functional.cross_entropy(logits.float(), labels)
         opt.zero_grad(set_to_none=True)
-        loss.backward()
-        opt.step()
+        out = pm(input_ids=enc["input_ids"], attention_mask=enc["attention_mask"], use_cache=False, **kw)
+        logits = answer_logits(out.logits, enc["attention_mask"], answer, config, virtual)
+        # Class 0 = Yes (as mosx's RecLoss::Pair).
+        loss = torch.nn.functional.cross_entropy(logits.float(), 1 - labels)
         l = loss.item()
+        t1 = time.perf_counter()
+        loss.backward()
+        t2 = time.perf_counter()
+        torch.nn.utils.clip_grad_norm_(params, MAX_GRAD_NORM)
+        opt.step()
+        t3 = time.perf_counter()
         if step >= warmup:
-            step_s.append(time.perf_counter() - t0)
+            step_s.append(t3 - t0)
+            fwd_s.append(t1 - t0)
+            bwd_s.append(t2 - t1)
+            opt_s.append(t3 - t2)
             cpu_s += time.process_time() - c0
             seconds += step_s[-1]
             samples += n
             tokens += real
             losses.append(l)
-    return samples, tokens, seconds, {"losses": losses, "step_s": step_s, "cpu_s": cpu_s}
+    return samples, tokens, seconds, {"losses": losses, "step_s": step_s, "cpu_s": cpu_s, "fwd_s": fwd_s,
+                                      "bwd_s": bwd_s, "opt_s": opt_s,
+                                      "trainable_params": sum(p.numel() for p in params)}
 
 
 def score(model, tok, rows, answer, config, batch, warmup, steps):

@@ -19,6 +19,7 @@ Definitions (documented in the output too):
 * Peak RSS = VmHWM of the process at its end (model load included).
 
 Usage: model_report.py RAW.jsonl OUT_DIR "LOADAVG AFTER"
+       model_report.py --train TRAIN_RAW.jsonl OUT_DIR "LOADAVG AFTER"   (bench/train.sh)
 """
 import json
 import statistics
@@ -26,7 +27,121 @@ import sys
 from pathlib import Path
 
 
+def _cpu(r):
+    return r["extra"].get("cpu_s") or float("nan")
+
+
+def train_main(raw: Path, load_after: str) -> None:
+    """bench/train.sh: the trainer loop (mosx) vs transformers + peft, several rounds per label.
+
+    Pooled over rounds: samples/s = sum samples / sum timed seconds; samples/CPU-s = sum
+    samples / sum CPU seconds. Ratios are given pooled and per round (the pairs are adjacent
+    in every round, so a round's ratio sees the same background load on both sides)."""
+    rs = [json.loads(l) for l in raw.open() if l.strip()]
+    labels = []
+    for r in rs:
+        if r["label"] not in labels:
+            labels.append(r["label"])
+    by = {l: [r for r in rs if r["label"] == l] for l in labels}
+    peak = max(r["matmul_peak_flops"] for r in rs)
+    r0 = rs[0]
+    hf = next((r for r in rs if r["side"] == "hf"), {})
+    v = hf.get("versions", {})
+    lines = []
+    p = lines.append
+
+    def pooled(label):
+        g = by.get(label, [])
+        if not g:
+            return None
+        n = sum(r["samples"] for r in g)
+        sec = sum(r["seconds"] for r in g)
+        cpu = sum(_cpu(r) for r in g)
+        steps = [x for r in g for x in r["extra"]["step_s"]]
+        part = lambda k: statistics.median([x for r in g for x in r["extra"].get(k, [])] or [float("nan")])
+        return {
+            "n": n, "sps": n / sec, "spc": n / cpu, "tok_s": sum(r["tokens"] for r in g) / sec,
+            "step": statistics.median(steps), "mean_step": sum(steps) / len(steps),
+            "cpu_step": cpu / len(steps), "fwd": part("fwd_s"), "bwd": part("bwd_s"), "opt": part("opt_s"),
+            "rss": max(r["vm_hwm_mib"] for r in g), "rounds": len(g), "steps": len(steps),
+            "loads": [r["load_before"] for r in g], "trainable": g[0].get("trainable_params"),
+            "peak": max(r["matmul_peak_flops"] for r in g), "flop_params": g[0]["flop_params"],
+        }
+
+    p(f"# mosx trainer loop vs transformers + peft: Gemma-3-270M training steps (batch {r0['batch']})\n")
+    p(f"torch {v.get('torch', '?')} (the same libtorch on both sides), transformers {v.get('transformers', '?')}, "
+      f"peft {v.get('peft', '?')}; {r0['threads']} threads each; f32 on CPU; AdamW lr 1e-3 weight decay 0 (= Adam), "
+      f"grad-norm clip 1.0, pair loss (cross-entropy over [Yes, No]) on both sides.  ")
+    p(f"Measured matmul peak (f32 2048^3, best process): {peak / 1e9:.1f} GFLOP/s; "
+      f"P = {r0['flop_params'] / 1e6:.1f} M. Load average after the run: {load_after}.\n")
+    p("| workload | implementation | trainable | rounds x steps | samples/s | samples per CPU-s | median step s (fwd / bwd / opt) | peak RSS GiB | MFU (4P) | load before (1-min) |")
+    p("|---|---|---|---|---|---|---|---|---|---|")
+    order = [("prompt tuning", ["mosx prompt_tuning", "hf prompt_tuning best", "hf prompt_tuning typical"]),
+             ("LoRA r8 q,v", ["mosx lora", "hf lora best", "hf lora typical"]),
+             ("MoS E4 L16 (rec+fair+div)", ["mosx mos"])]
+    for work, ls in order:
+        for l in ls:
+            q = pooled(l)
+            if q is None:
+                continue
+            impl = "mosx (trainer)" if l.startswith("mosx") else f"HF+peft {l.split()[-1]}"
+            mfu = 4 * q["flop_params"] * q["tok_s"] / peak
+            p(f"| {work} | {impl} | {q['trainable'] or '?'} | {q['rounds']} x {q['steps'] // q['rounds']} | "
+              f"{q['sps']:.3f} | {q['spc']:.3f} | {q['step']:.2f} ({q['fwd']:.2f} / {q['bwd']:.2f} / {q['opt']:.3f}) | "
+              f"{q['rss'] / 1024:.2f} | {mfu:.0%} | {', '.join(x.split()[0] for x in q['loads'])} |")
+    p("")
+
+    def per_round(a, b, f):
+        out = []
+        for ra in by.get(a, []):
+            rb = next((x for x in by.get(b, []) if x["round"] == ra["round"]), None)
+            if rb:
+                out.append(f(ra, rb))
+        return out
+
+    spc = lambda r: r["samples"] / _cpu(r)
+    sps = lambda r: r["samples"] / r["seconds"]
+    p("Targets:")
+    for name, m, h, target in (("prompt tuning", "mosx prompt_tuning", "hf prompt_tuning best", 1.1),
+                               ("LoRA", "mosx lora", "hf lora best", 1.1)):
+        qm, qh = pooled(m), pooled(h)
+        if not (qm and qh):
+            continue
+        wall, cpu = qm["sps"] / qh["sps"], qm["spc"] / qh["spc"]
+        rounds = per_round(m, h, lambda a, b: f"{sps(a) / sps(b):.2f}x / {spc(a) / spc(b):.2f}x")
+        verdict = "met" if min(wall, cpu) >= target else ("NOT met" if max(wall, cpu) < target else "mixed")
+        p(f"* {name}: mosx / HF+peft best = **{wall:.2f}x** by wall clock, **{cpu:.2f}x** per CPU-second "
+          f"(target >= {target}x: {verdict}); per round (wall / CPU): {', '.join(rounds)}. "
+          f"Peak RSS {qm['rss'] / 1024:.2f} vs {qh['rss'] / 1024:.2f} GiB.")
+        qt = pooled(h.replace("best", "typical"))
+        if qt:
+            p(f"  * vs HF+peft typical: {qm['sps'] / qt['sps']:.2f}x by wall clock, {qm['spc'] / qt['spc']:.2f}x per CPU-second.")
+    qm, qp = pooled("mosx mos"), pooled("mosx prompt_tuning")
+    if qm and qp:
+        wall, cpu = qm["mean_step"] / qp["mean_step"], qm["cpu_step"] / qp["cpu_step"]
+        rounds = per_round("mosx mos", "mosx prompt_tuning",
+                           lambda a, b: f"{(a['seconds'] / a['steps']) / (b['seconds'] / b['steps']):.2f}x / "
+                                        f"{(_cpu(a) / a['steps']) / (_cpu(b) / b['steps']):.2f}x")
+        verdict = "met" if max(wall, cpu) <= 1.3 else ("NOT met" if min(wall, cpu) > 1.3 else "mixed")
+        p(f"* MoS / prompt tuning step time = **{wall:.2f}x** by wall clock, **{cpu:.2f}x** in CPU time per step "
+          f"(target <= 1.3x: {verdict}); per round (wall / CPU): {', '.join(rounds)}.")
+    for l in labels:
+        p(f"* {l} losses: {', '.join(f'{x:.3f}' for r in by[l] for x in r['extra']['losses'])}")
+    p("")
+    p("samples/s pools all rounds (sum of samples / sum of timed step seconds, warm-up steps excluded); "
+      "samples per CPU-s divides by the process's CPU time (user + system, all threads) over the timed steps, "
+      "less sensitive to the machine's other load. A step is zero_grad + batch + forward + loss read-back (fwd), "
+      "backward (bwd), clip + optimizer step (opt). Peak RSS = VmHWM at the end (model load included). "
+      "MFU (4P) = 4 x P x tokens/s / peak (frozen base: no weight gradients; P = non-embedding parameters + "
+      "2 answer rows). HF best = left padding + `logits_to_keep=1`; typical = right padding, full-vocabulary "
+      "logits. Batches: the same file-order batches on every side.")
+    print("\n".join(lines))
+
+
 def main() -> None:
+    if sys.argv[1] == "--train":
+        train_main(Path(sys.argv[2]), sys.argv[4])
+        return
     raw, out_dir, load_after = Path(sys.argv[1]), Path(sys.argv[2]), sys.argv[3]
     rs = [json.loads(l) for l in raw.open() if l.strip()]
     by = {r["label"]: r for r in rs}

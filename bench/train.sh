@@ -1,0 +1,77 @@
+#!/usr/bin/env bash
+# Benchmark: optimizer steps of mosx's own train loop (crates/mosx-methods/examples/bench_train.rs:
+# Batch::new -> trainer::batch_loss -> backward -> clip -> AdamW step) on Gemma-3-270M and
+# MovieLens prompts, against transformers + peft (bench/model_hf.py) on the same torch build
+# and thread count; all processes in this process tree on this machine, one per workload.
+#
+# Pairs compared (each adjacent in every round; even rounds run in reverse order, so drift in
+# the machine's other load cancels):
+#   mosx prompt_tuning  vs HF+peft prompt tuning, best config (and typical, round 1 only)
+#   mosx lora           vs HF+peft LoRA, best config (and typical, round 1 only)
+#   mosx mos            vs mosx prompt_tuning (the MoS / PT step-time ratio)
+# Writes bench/out/train_raw.jsonl and bench/out/train_results.md (bench/model_report.py --train).
+#
+# Usage: bench/train.sh [THREADS] [STEPS] [ROUNDS] [BATCH] [WARMUP]   (defaults 2 4 2 8 1)
+# Env: MODEL (default models/gemma-3-270m), PY (default .venv-dev/bin/python: torch,
+#      transformers, peft, jinja2), LIBTORCH (default .venv/lib/python3.11/site-packages/torch),
+#      CARGO_TARGET_DIR (default: the workspace's target/), TYPICAL=0 skips HF's typical
+#      configuration, TYPICAL_STEPS (default 1, after 1 warm-up step), SKIP_BUILD=1 uses the
+#      bench_train binary already built.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+THREADS="${1:-2}"
+STEPS="${2:-4}"
+ROUNDS="${3:-2}"
+BATCH="${4:-8}"
+W="${5:-1}"
+MODEL="${MODEL:-models/gemma-3-270m}"
+PY="${PY:-.venv-dev/bin/python}"
+export LIBTORCH="${LIBTORCH:-$PWD/.venv/lib/python3.11/site-packages/torch}"
+export LIBTORCH_CXX11_ABI=1
+export LD_LIBRARY_PATH="$LIBTORCH/lib${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
+TARGET="${CARGO_TARGET_DIR:-$PWD/target}"
+export OMP_NUM_THREADS="$THREADS" MKL_NUM_THREADS="$THREADS"
+export TOKENIZERS_PARALLELISM=false HF_HUB_OFFLINE=1 TRANSFORMERS_VERBOSITY=error
+
+[[ -f $MODEL/model.safetensors ]] || { echo "missing $MODEL/model.safetensors" >&2; exit 1; }
+[[ -f data/ml-100k/ml-100k.inter ]] || { echo "missing data/ml-100k: run \`make data\`" >&2; exit 1; }
+"$PY" -c 'import torch, transformers, peft, jinja2' || { echo "$PY lacks torch/transformers/peft/jinja2 (pip install peft)" >&2; exit 1; }
+
+OUT=bench/out
+RAW=$OUT/train_raw.jsonl
+mkdir -p "$OUT"
+: > "$RAW"
+"$PY" bench/model_prompts.py data/ml-100k templates "$OUT/prompts.jsonl" 64 0
+[[ ${SKIP_BUILD:-0} != 0 ]] || cargo build --release --quiet -p mosx-methods --example bench_train
+BIN="$TARGET/release/examples/bench_train"
+P="$OUT/prompts.jsonl"
+
+echo "# machine: $(nproc) cores ($(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs)), threads $THREADS, batch $BATCH"
+run() { # label round, command...
+  local label=$1 round=$2; shift 2
+  local load; load=$(cut -d' ' -f1-3 /proc/loadavg)
+  echo "# round $round: $label (load average before: $load)" >&2
+  "$@" | grep '^RESULT ' | sed 's/^RESULT //' | "$PY" -c '
+import json, sys
+r = json.loads(sys.stdin.read()); r["label"] = sys.argv[1]; r["round"] = int(sys.argv[2])
+r["load_before"] = sys.argv[3]; r["load_after"] = open("/proc/loadavg").read().split()[:3]
+print(json.dumps(r))' "$label" "$round" "$load" >> "$RAW"
+}
+mosx() { run "mosx $1" "$2" "$BIN" "$MODEL" "$P" "$1" "$THREADS" "$W" "$STEPS" "$BATCH"; }
+hf() { run "hf $1 $2" "$3" "$PY" bench/model_hf.py "$MODEL" "$P" "$( [[ $1 == lora ]] && echo train_lora || echo train )" "$2" "$THREADS" "$W" "$STEPS" "$BATCH"; }
+for ((r = 1; r <= ROUNDS; r++)); do
+  seq=("mosx mos" "mosx prompt_tuning" "hf prompt_tuning best" "hf lora best" "mosx lora")
+  if ((r % 2 == 0)); then seq=("mosx lora" "hf lora best" "hf prompt_tuning best" "mosx prompt_tuning" "mosx mos"); fi
+  for job in "${seq[@]}"; do
+    read -r side a b <<< "$job"
+    if [[ $side == mosx ]]; then mosx "$a" "$r"; else hf "$a" "$b" "$r"; fi
+  done
+done
+if [[ ${TYPICAL:-1} != 0 ]]; then
+  TS="${TYPICAL_STEPS:-1}"
+  run "hf prompt_tuning typical" 1 "$PY" bench/model_hf.py "$MODEL" "$P" train typical "$THREADS" 1 "$TS" "$BATCH"
+  run "hf lora typical" 1 "$PY" bench/model_hf.py "$MODEL" "$P" train_lora typical "$THREADS" 1 "$TS" "$BATCH"
+fi
+echo "# load average after: $(cut -d' ' -f1-3 /proc/loadavg)"
+
+"$PY" bench/model_report.py --train "$RAW" "$OUT" "$(cut -d' ' -f1-3 /proc/loadavg)" | tee "$OUT/train_results.md"

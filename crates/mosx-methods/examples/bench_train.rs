@@ -1,0 +1,356 @@
+//! Benchmark (the mosx half of `bench/train.sh`): optimizer steps of the train stage's own
+//! loop on a real backbone (Gemma-3-270M), on prompts read from a JSONL file
+//! (`{"prompt": .., "label": 0|1}`, written by `bench/model_prompts.py`).
+//!
+//! What one timed step is: exactly what `mosx_methods::trainer::train` does per optimizer
+//! step with `grad_accum` 1: `Optimizer::zero_grad` → `Batch::new` → `trainer::batch_loss`
+//! (the method's `forward` + its loss terms, each read back as `double_value` for the log)
+//! → `(loss / 1).backward()` → `Optimizer::clip_grad_norm(1.0)` → `Optimizer::step(lr)`.
+//! Nothing else of `train` (validation, resume files, the no-op check) is timed.
+//!
+//! Like-for-like with `bench/model_hf.py` (the transformers + peft loop):
+//! * Loss: `RecLoss::Pair`, the cross-entropy over `[logit(Yes), logit(No)]` at the answer
+//!   position (what the HF side computes). `prompt_tuning` and `lora` train `Objective::Rec`;
+//!   `mos` trains its default `rec+fair+div` (λ_fair = λ_div = 0.1) unless OBJECTIVE says
+//!   otherwise, since that is what a MoS epoch costs.
+//! * Optimizer: AdamW, lr 1e-3 (constant), betas (0.9, 0.999), eps 1e-8, **weight decay 0**,
+//!   i.e. exactly Adam; the HF side runs `torch.optim.AdamW(lr=1e-3, weight_decay=0)`. Both
+//!   clip the global gradient norm at 1.0 (as HF's `Trainer` and mosx's base.yaml do).
+//! * Batches: BATCH prompts in file order, cycled, right-padded (the trainer itself buckets
+//!   by length, which would pad less; file order keeps the padding identical to HF's).
+//!   Tokens are encoded once, before timing, with the special tokens (BOS), as HF does.
+//! * Methods through `methods::normalize` + `methods::build`: `prompt_tuning` (16 tokens,
+//!   vocab init), `lora` (r 8, alpha 16, dropout 0.05 on q and v), `mos` (E 4, L 16, top-1,
+//!   reweighting). METHOD may also be a JSON method spec.
+//! * The fairness fields of each `Example` are fixed dummies (they only shape the cost of
+//!   `L_fair`, not of the backbone): 2 groups with the stereotype sentences "The user is a
+//!   male." / "The user is a female." (what MoS's router reads), `user_group = i % 2`,
+//!   `target_groups = [i % 3 == 0, i % 3 == 1]`, `history_share = [0.6, 0.4]`.
+//!
+//! Timing: wall clock per timed step (`step_s`), split into `fwd_s` (zero_grad + Batch::new
+//! + batch_loss), `bwd_s` (backward) and `opt_s` (clip + step); CPU seconds (user + system,
+//! all threads) over the timed steps (`cpu_s`). WARMUP untimed steps come first. Threads:
+//! `tch::set_num_threads(THREADS)`.
+//!
+//! Output: one line `RESULT {json}` in the shape of `mosx-models`' `bench_prompt_tuning`
+//! (samples/s, tokens, seconds, step_s, cpu_s, vm_hwm_mib, flop_params, matmul peak), which
+//! `bench/model_report.py --train` reads.
+//!
+//! Usage: bench_train MODEL_DIR PROMPTS.jsonl METHOD THREADS WARMUP STEPS [BATCH] [OBJECTIVE]
+
+use std::io::BufRead;
+use std::time::Instant;
+
+use mosx_methods::losses::RecLoss;
+use mosx_methods::methods::{build, normalize};
+use mosx_methods::optim::{OptimConfig, OptimizerKind};
+use mosx_methods::trainer::{batch_loss, Schedule};
+use mosx_methods::{Example, Objective, Setup, TrainConfig};
+use mosx_models::checkpoint::Checkpoint;
+use mosx_models::load_backbone;
+use mosx_models::tokenizer::TextTokenizer;
+use tch::{nn, Device, Kind, Tensor};
+
+use mosx_methods::batch::Batch;
+use mosx_methods::optim::Optimizer;
+
+const LR: f64 = 1e-3;
+const MAX_GRAD_NORM: f64 = 1.0;
+
+type BoxErr = Box<dyn std::error::Error>;
+
+struct Prompt {
+    text: String,
+    label: i64,
+}
+
+fn read_prompts(path: &str) -> Result<Vec<Prompt>, BoxErr> {
+    let f = std::fs::File::open(path).map_err(|e| format!("{path}: {e}"))?;
+    let mut out = Vec::new();
+    for (i, line) in std::io::BufReader::new(f).lines().enumerate() {
+        let line = line?;
+        if line.trim().is_empty() {
+            continue;
+        }
+        let v: serde_json::Value =
+            serde_json::from_str(&line).map_err(|e| format!("{path}:{}: {e}", i + 1))?;
+        let text = v["prompt"]
+            .as_str()
+            .ok_or_else(|| format!("{path}:{}: no string `prompt`", i + 1))?;
+        let label = v["label"]
+            .as_i64()
+            .ok_or_else(|| format!("{path}:{}: no integer `label`", i + 1))?;
+        out.push(Prompt {
+            text: text.to_string(),
+            label,
+        });
+    }
+    if out.is_empty() {
+        return Err(format!("{path}: no prompts").into());
+    }
+    Ok(out)
+}
+
+/// Peak resident set size of this process, in MiB (`VmHWM` of /proc/self/status).
+fn vm_hwm_mib() -> f64 {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| {
+            s.lines().find(|l| l.starts_with("VmHWM:")).and_then(|l| {
+                l.split_whitespace()
+                    .nth(1)
+                    .and_then(|kb| kb.parse::<f64>().ok())
+            })
+        })
+        .map_or(f64::NAN, |kb| kb / 1024.0)
+}
+
+/// CPU seconds (user + system, all threads) this process has used, from /proc/self/stat.
+fn cpu_seconds() -> f64 {
+    // stat(5): utime and stime are fields 14 and 15 (clock ticks, 100 per second on Linux).
+    let stat = std::fs::read_to_string("/proc/self/stat").unwrap_or_default();
+    let rest = stat.rsplit_once(')').map_or("", |(_, r)| r);
+    let f: Vec<f64> = rest
+        .split_whitespace()
+        .filter_map(|x| x.parse().ok())
+        .collect();
+    // `rest` starts with field 3, the state letter (dropped: not a number), so field k is f[k - 4].
+    match (f.get(10), f.get(11)) {
+        (Some(u), Some(s)) => (u + s) / 100.0,
+        _ => f64::NAN,
+    }
+}
+
+/// Best-of-`reps` FLOP/s of an f32 `[n, n] x [n, n]` matmul.
+fn matmul_peak(n: i64, reps: usize) -> f64 {
+    let _g = tch::no_grad_guard();
+    let a = Tensor::randn([n, n], (Kind::Float, Device::Cpu));
+    let b = Tensor::randn([n, n], (Kind::Float, Device::Cpu));
+    let mut c = a.matmul(&b);
+    let mut best = f64::INFINITY;
+    for _ in 0..reps {
+        let t0 = Instant::now();
+        c = a.matmul(&b);
+        best = best.min(t0.elapsed().as_secs_f64());
+    }
+    let _ = c.double_value(&[0, 0]);
+    2.0 * (n as f64).powi(3) / best
+}
+
+/// The canonical method spec for a short name (or a JSON spec as given).
+fn method_spec(name: &str) -> Result<serde_json::Value, BoxErr> {
+    let spec = match name {
+        "prompt_tuning" => serde_json::json!({"name": "prompt_tuning", "tokens": 16}),
+        "lora" => serde_json::json!({"name": "lora", "rank": 8, "alpha": 16.0, "dropout": 0.05}),
+        "mos" => serde_json::json!({"name": "mos", "experts": 4, "tokens": 16}),
+        s if s.trim_start().starts_with('{') => serde_json::from_str(s)?,
+        other => serde_json::Value::String(other.to_string()),
+    };
+    Ok(normalize(&spec)?)
+}
+
+fn main() -> Result<(), BoxErr> {
+    let args: Vec<String> = std::env::args().collect();
+    if args.len() < 7 {
+        return Err("usage: bench_train MODEL_DIR PROMPTS.jsonl METHOD THREADS WARMUP STEPS [BATCH] [OBJECTIVE]".into());
+    }
+    let (model_dir, prompts_path, method_arg) = (&args[1], &args[2], args[3].as_str());
+    let threads: i32 = args[4]
+        .parse()
+        .map_err(|e| format!("THREADS {:?}: {e}", args[4]))?;
+    let warmup: usize = args[5]
+        .parse()
+        .map_err(|e| format!("WARMUP {:?}: {e}", args[5]))?;
+    let steps: usize = args[6]
+        .parse()
+        .map_err(|e| format!("STEPS {:?}: {e}", args[6]))?;
+    let batch: usize = match args.get(7) {
+        Some(b) => b.parse().map_err(|e| format!("BATCH {b:?}: {e}"))?,
+        None => 8,
+    };
+    let config = method_spec(method_arg)?;
+    let method_name = config["name"].as_str().unwrap_or("?").to_string();
+    let objective: Objective = match args.get(8) {
+        Some(o) => serde_json::from_value(serde_json::Value::String(o.clone()))
+            .map_err(|e| format!("OBJECTIVE {o:?}: {e} (rec | rec+fair | rec+fair+div)"))?,
+        None => mosx_methods::methods::entry(&method_name)?.default_objective,
+    };
+    tch::set_num_threads(threads);
+    let peak = matmul_peak(2048, 5);
+
+    let prompts = read_prompts(prompts_path)?;
+    let ck = Checkpoint::resolve(model_dir)?;
+    let t_load = Instant::now();
+    let mut backbone = load_backbone(&ck, Device::Cpu, Kind::Float)?;
+    let load_s = t_load.elapsed().as_secs_f64();
+    let pad = ck
+        .config
+        .get("pad_token_id")
+        .and_then(serde_json::Value::as_i64)
+        .unwrap_or(0);
+    let tok = TextTokenizer::from_file(&ck.tokenizer_file)?.with_pad_id(pad);
+    let answer = tok.answer_ids("Yes", "No")?;
+    let d = backbone.hidden_size();
+    let (total, embed): (i64, i64) =
+        backbone
+            .var_store()
+            .variables()
+            .iter()
+            .fold((0, 0), |(t, e), (name, v)| {
+                let n = v.numel() as i64;
+                (
+                    t + n,
+                    if name.ends_with("embed_tokens.weight") {
+                        e + n
+                    } else {
+                        e
+                    },
+                )
+            });
+    let flop_params = total - embed + 2 * d;
+
+    // Examples (fairness fields: documented dummies).
+    let examples: Vec<Example> = prompts
+        .iter()
+        .enumerate()
+        .map(|(i, p)| {
+            Ok(Example {
+                ids: tok.encode(&p.text, true)?,
+                label: p.label == 1,
+                user_group: i % 2,
+                target_groups: vec![i % 3 == 0, i % 3 == 1],
+                history_share: vec![0.6, 0.4],
+                variants: Vec::new(),
+            })
+        })
+        .collect::<Result<_, BoxErr>>()?;
+    let group_prompts = ["The user is a male.", "The user is a female."]
+        .iter()
+        .map(|s| tok.encode(s, false))
+        .collect::<Result<Vec<_>, _>>()?;
+    let setup = Setup {
+        hidden: d,
+        n_groups: 2,
+        group_prompts,
+        seed: 0,
+        device: Device::Cpu,
+    };
+    let adapter = nn::VarStore::new(Device::Cpu);
+    let (method, _entry) = build(&config, &setup, backbone.as_mut(), &adapter)?;
+    let backbone = backbone; // frozen from here on
+    let cfg = TrainConfig {
+        objective,
+        lambda_fair: 0.1,
+        lambda_div: 0.1,
+        optim: OptimConfig {
+            weight_decay: 0.0,
+            ..OptimConfig::for_kind(OptimizerKind::Adamw)
+        },
+        lr: LR,
+        schedule: Schedule::Constant,
+        warmup: 0.0,
+        epochs: 1,
+        batch_size: batch,
+        grad_accum: 1,
+        seed: 0,
+        patience: 1,
+        max_grad_norm: MAX_GRAD_NORM,
+        rec_loss: RecLoss::Pair,
+        eval_batch_size: batch,
+    };
+    let params = method.trainable(backbone.as_ref(), &adapter);
+    let trainable: i64 = params.iter().map(|(_, t)| t.numel() as i64).sum();
+    let mut opt = Optimizer::new(cfg.optim.clone(), params)?;
+    let weights = method.sample_weights(&examples);
+    let with_variants = method.needs_variants();
+    let index: Vec<usize> = (0..examples.len()).collect();
+    let batches: Vec<&[usize]> = index.chunks(batch.max(1)).collect();
+
+    let mut samples = 0usize;
+    let mut tokens = 0i64;
+    let mut seconds = 0.0;
+    let mut cpu_s = 0.0;
+    let (mut step_s, mut fwd_s, mut bwd_s, mut opt_s, mut losses) =
+        (Vec::new(), Vec::new(), Vec::new(), Vec::new(), Vec::new());
+    let l_soft = match method_name.as_str() {
+        "prompt_tuning" | "mos" => config["tokens"].as_i64().unwrap_or(0),
+        _ => 0,
+    };
+    for step in 0..warmup + steps {
+        let idx = batches[step % batches.len()];
+        let (t0, c0) = (Instant::now(), cpu_seconds());
+        opt.zero_grad()?;
+        let b = Batch::new(
+            &examples,
+            idx,
+            pad,
+            weights.as_deref(),
+            with_variants,
+            Device::Cpu,
+        );
+        let (loss, _parts) = batch_loss(
+            method.as_ref(),
+            backbone.as_ref(),
+            &b,
+            answer,
+            &cfg,
+            step,
+            true,
+        );
+        let value = loss.double_value(&[]);
+        if !value.is_finite() {
+            return Err(format!("non-finite loss {value} at step {step}").into());
+        }
+        let t1 = Instant::now();
+        (loss / 1.0).backward();
+        let t2 = Instant::now();
+        if cfg.max_grad_norm > 0.0 {
+            opt.clip_grad_norm(cfg.max_grad_norm);
+        }
+        opt.step(cfg.lr);
+        let t3 = Instant::now();
+        if step >= warmup {
+            let dt = (t3 - t0).as_secs_f64();
+            seconds += dt;
+            cpu_s += cpu_seconds() - c0;
+            step_s.push(dt);
+            fwd_s.push((t1 - t0).as_secs_f64());
+            bwd_s.push((t2 - t1).as_secs_f64());
+            opt_s.push((t3 - t2).as_secs_f64());
+            samples += idx.len();
+            tokens += idx
+                .iter()
+                .map(|&i| examples[i].ids.len() as i64 + l_soft)
+                .sum::<i64>();
+            losses.push(value);
+        }
+    }
+    let result = serde_json::json!({
+        "side": "mosx",
+        "mode": "train",
+        "method": method_name,
+        "config": "trainer",
+        "objective": objective,
+        "method_config": config,
+        "threads": threads,
+        "batch": batch,
+        "warmup": warmup,
+        "steps": steps,
+        "samples": samples,
+        "tokens": tokens,
+        "seconds": seconds,
+        "samples_per_s": samples as f64 / seconds,
+        "tokens_per_s": tokens as f64 / seconds,
+        "flop_params": flop_params,
+        "trainable_params": trainable,
+        "matmul_peak_flops": peak,
+        "load_s": load_s,
+        "vm_hwm_mib": vm_hwm_mib(),
+        "extra": {
+            "losses": losses, "step_s": step_s, "cpu_s": cpu_s,
+            "fwd_s": fwd_s, "bwd_s": bwd_s, "opt_s": opt_s,
+        },
+    });
+    println!("RESULT {result}");
+    Ok(())
+}

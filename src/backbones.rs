@@ -42,9 +42,66 @@ pub fn load_private(
     Ok((bb, tok))
 }
 
+/// The files whose content enters the key of a stage that runs `model` on prompts of
+/// `template`, as (stable name, path): `model/config.json`, `model/tokenizer.json`, every
+/// weight file, and `template/NAME.j2` when the project has it (else the built-in one,
+/// which the code hash covers).
+pub fn key_files(
+    model: &str,
+    template: &str,
+) -> Result<Vec<(String, std::path::PathBuf)>, ModelError> {
+    let mut files = checkpoint_files(model)?;
+    let tpath = std::path::Path::new("templates/prompts").join(format!("{template}.j2"));
+    if tpath.exists() {
+        files.push((format!("template/{template}.j2"), tpath));
+    }
+    Ok(files)
+}
+
+/// Runs `f` on the backbone for `model`: the shared one, or a private copy when `private`
+/// (the method changes the backbone: LoRA hooks, full fine-tuning).
+pub fn with_backbone<R>(
+    model: &str,
+    device: tch::Device,
+    dtype: Dtype,
+    private: bool,
+    f: impl FnOnce(&mut dyn Backbone, &TextTokenizer) -> R,
+) -> Result<R, ModelError> {
+    if private {
+        let (mut bb, tok) = load_private(model, device, dtype)?;
+        return Ok(f(bb.as_mut(), &tok));
+    }
+    let loaded = shared(model, device, dtype)?;
+    let mut guard = loaded.lock().unwrap_or_else(|e| e.into_inner());
+    let (bb, tok) = &mut *guard;
+    Ok(f(bb.as_mut(), tok))
+}
+
+/// What a method may know of the task (METHOD.md Eq. 6): the backbone's width and each
+/// group's stereotype sentence, tokenized without special tokens.
+pub fn method_setup(
+    ds: &mosx_data::Dataset,
+    backbone: &dyn Backbone,
+    tok: &TextTokenizer,
+    seed: u64,
+    device: tch::Device,
+) -> Result<mosx_methods::Setup, ModelError> {
+    Ok(mosx_methods::Setup {
+        hidden: backbone.hidden_size(),
+        n_groups: ds.groups.len(),
+        group_prompts: ds
+            .groups
+            .iter()
+            .map(|g| tok.encode(&crate::prompt::profile_sentence(ds.kind, g), false))
+            .collect::<Result<_, _>>()?,
+        seed,
+        device,
+    })
+}
+
 /// The files of a checkpoint whose content enters a stage key, as (stable name, path):
 /// `model/config.json`, `model/tokenizer.json` and every weight file.
-pub fn checkpoint_files(model: &str) -> Result<Vec<(String, std::path::PathBuf)>, ModelError> {
+fn checkpoint_files(model: &str) -> Result<Vec<(String, std::path::PathBuf)>, ModelError> {
     let ck = Checkpoint::resolve(model)?;
     let mut files = vec![
         ("model/config.json".to_string(), ck.dir.join("config.json")),

@@ -13,7 +13,6 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use mosx_data::{Dataset, Sequences, Split};
-use mosx_methods::Setup;
 use mosx_models::tokenizer::TextTokenizer;
 use mosx_models::{Backbone, Dtype};
 
@@ -22,7 +21,7 @@ use super::{
 };
 use crate::backbones;
 use crate::predictions::{spread, Prediction, Predictions};
-use crate::prompt::{leaks, profile_sentence, PromptTemplate, Setting};
+use crate::prompt::{leaks, PromptTemplate, Setting};
 use crate::trained::TrainedConfig;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -145,22 +144,14 @@ impl StageKind for Evaluate {
     }
     fn external_files(&self, p: &Value) -> Result<Vec<ExternalFile>, StageError> {
         let model = p.get("model").and_then(Value::as_str).unwrap_or_default();
-        let mut files: Vec<ExternalFile> = backbones::checkpoint_files(model)?
-            .into_iter()
-            .map(|(name, path)| ExternalFile { name, path })
-            .collect();
         let template = p
             .get("template")
             .and_then(Value::as_str)
             .unwrap_or("tallrec");
-        let tpath = Path::new("templates/prompts").join(format!("{template}.j2"));
-        if tpath.exists() {
-            files.push(ExternalFile {
-                name: format!("template/{template}.j2"),
-                path: tpath,
-            });
-        }
-        Ok(files)
+        Ok(backbones::key_files(model, template)?
+            .into_iter()
+            .map(|(name, path)| ExternalFile { name, path })
+            .collect())
     }
     fn resource(&self, _p: &Value) -> Resource {
         Resource::Device
@@ -200,63 +191,49 @@ impl StageKind for Evaluate {
             }
             None => false,
         };
-        let pooled;
-        let mut owned;
-        let mut guard;
-        let (backbone, tok): (&mut dyn Backbone, &TextTokenizer) = if private {
-            owned = backbones::load_private(&p.model, ctx.device, p.dtype)?;
-            (owned.0.as_mut(), &owned.1)
-        } else {
-            pooled = backbones::shared(&p.model, ctx.device, p.dtype)?;
-            guard = pooled.lock().unwrap_or_else(|e| e.into_inner());
-            let (b, t) = &mut *guard;
-            (b.as_mut(), &*t)
-        };
-        let answer = tok.answer_ids("Yes", "No")?;
-        let adapter_vs = tch::nn::VarStore::new(ctx.device);
-        let method = match &trained {
-            Some(t) => {
-                let setup = Setup {
-                    hidden: backbone.hidden_size(),
-                    n_groups: ds.groups.len(),
-                    group_prompts: ds
-                        .groups
-                        .iter()
-                        .map(|g| tok.encode(&profile_sentence(ds.kind, g), false))
-                        .collect::<Result<_, _>>()?,
-                    seed: 0,
-                    device: ctx.device,
-                };
-                let saved = ctx.inputs.bytes("adapter", "adapter")?;
-                Some(mosx_methods::load_trained(
-                    &t.method,
-                    &setup,
-                    backbone,
-                    &adapter_vs,
-                    &saved,
-                )?)
-            }
+        let adapter = match trained {
+            Some(_) => Some(ctx.inputs.bytes("adapter", "adapter")?),
             None => None,
         };
-        let ids: Vec<Vec<i64>> = prompts
-            .iter()
-            .map(|t| tok.encode(t, true))
-            .collect::<Result<_, _>>()?;
-        ctx.progress.start("prompts", ids.len() as u64);
-        let mut scored = Vec::with_capacity(ids.len());
-        for chunk in ids.chunks(p.batch_size * 8) {
-            let rows: Vec<&[i64]> = chunk.iter().map(Vec::as_slice).collect();
-            let r = mosx_methods::score(
-                method.as_deref(),
-                backbone,
-                &rows,
-                answer,
-                tok.pad_id(),
-                p.batch_size,
-            )?;
-            ctx.progress.inc(r.len() as u64);
-            scored.extend(r);
-        }
+        let score_on =
+            |backbone: &mut dyn Backbone, tok: &TextTokenizer| -> Result<_, StageError> {
+                let answer = tok.answer_ids("Yes", "No")?;
+                let adapter_vs = tch::nn::VarStore::new(ctx.device);
+                let method = match (&trained, &adapter) {
+                    (Some(t), Some(saved)) => {
+                        let setup = backbones::method_setup(&ds, backbone, tok, 0, ctx.device)?;
+                        Some(mosx_methods::load_trained(
+                            &t.method,
+                            &setup,
+                            backbone,
+                            &adapter_vs,
+                            saved,
+                        )?)
+                    }
+                    _ => None,
+                };
+                let ids: Vec<Vec<i64>> = prompts
+                    .iter()
+                    .map(|t| tok.encode(t, true))
+                    .collect::<Result<_, _>>()?;
+                ctx.progress.start("prompts", ids.len() as u64);
+                let mut scored = Vec::with_capacity(ids.len());
+                for chunk in ids.chunks(p.batch_size * 8) {
+                    let rows: Vec<&[i64]> = chunk.iter().map(Vec::as_slice).collect();
+                    let r = mosx_methods::score(
+                        method.as_deref(),
+                        backbone,
+                        &rows,
+                        answer,
+                        tok.pad_id(),
+                        p.batch_size,
+                    )?;
+                    ctx.progress.inc(r.len() as u64);
+                    scored.extend(r);
+                }
+                Ok(scored)
+            };
+        let scored = backbones::with_backbone(&p.model, ctx.device, p.dtype, private, score_on)??;
         ctx.progress.finish();
         let preds = Predictions {
             setting: p.setting,

@@ -16,9 +16,9 @@ use serde_json::Value;
 use mosx_data::{Dataset, Sequences, Split, Stereotypes};
 use mosx_methods::losses::RecLoss;
 use mosx_methods::optim::{OptimConfig, OptimizerKind};
-use mosx_methods::{methods, Example, Objective, Schedule, Setup, TrainConfig, TrainData};
+use mosx_methods::{methods, Example, Objective, Schedule, TrainConfig, TrainData};
 use mosx_models::tokenizer::TextTokenizer;
-use mosx_models::Dtype;
+use mosx_models::{Backbone, Dtype};
 
 use super::{
     params, ExternalFile, Output, ParamError, Progress, Resource, Slot, StageCtx, StageError,
@@ -26,7 +26,7 @@ use super::{
 };
 use crate::backbones;
 use crate::predictions::spread;
-use crate::prompt::{leaks, profile_sentence, PromptTemplate, Setting};
+use crate::prompt::{leaks, PromptTemplate, Setting};
 use crate::trained::TrainedConfig;
 
 #[derive(Debug, Serialize, Deserialize)]
@@ -262,22 +262,14 @@ impl StageKind for Train {
     }
     fn external_files(&self, p: &Value) -> Result<Vec<ExternalFile>, StageError> {
         let model = p.get("model").and_then(Value::as_str).unwrap_or_default();
-        let mut files: Vec<ExternalFile> = backbones::checkpoint_files(model)?
-            .into_iter()
-            .map(|(name, path)| ExternalFile { name, path })
-            .collect();
         let template = p
             .get("template")
             .and_then(Value::as_str)
             .unwrap_or("tallrec");
-        let tpath = Path::new("templates/prompts").join(format!("{template}.j2"));
-        if tpath.exists() {
-            files.push(ExternalFile {
-                name: format!("template/{template}.j2"),
-                path: tpath,
-            });
-        }
-        Ok(files)
+        Ok(backbones::key_files(model, template)?
+            .into_iter()
+            .map(|(name, path)| ExternalFile { name, path })
+            .collect())
     }
     fn resource(&self, _p: &Value) -> Resource {
         Resource::Device
@@ -317,65 +309,9 @@ impl StageKind for Train {
             valid_idx = spread(&valid_idx, n);
         }
 
-        let private = entry.modifies_backbone;
-        let pooled;
-        let mut owned;
-        let mut guard;
-        let (backbone, tok): (&mut dyn mosx_models::Backbone, &TextTokenizer) = if private {
-            owned = backbones::load_private(&p.model, ctx.device, p.dtype)?;
-            (owned.0.as_mut(), &owned.1)
-        } else {
-            pooled = backbones::shared(&p.model, ctx.device, p.dtype)?;
-            guard = pooled.lock().unwrap_or_else(|e| e.into_inner());
-            let (b, t) = &mut *guard;
-            (b.as_mut(), &*t)
-        };
-        let answer = tok.answer_ids("Yes", "No")?;
         let tpl = PromptTemplate::load(Path::new("templates"), &p.template)?;
         let threshold = ds.label_threshold;
         let ng = ds.groups.len();
-        let adapter = tch::nn::VarStore::new(ctx.device);
-        let setup = Setup {
-            hidden: backbone.hidden_size(),
-            n_groups: ng,
-            group_prompts: ds
-                .groups
-                .iter()
-                .map(|g| tok.encode(&profile_sentence(ds.kind, g), false))
-                .collect::<Result<_, _>>()?,
-            seed: p.seed,
-            device: ctx.device,
-        };
-        let (method, _) = methods::build(&p.method, &setup, backbone, &adapter)?;
-        let variants = method.needs_variants();
-        let examples = |idx: &[u32]| -> Result<Vec<Example>, StageError> {
-            idx.iter()
-                .map(|&i| {
-                    let d = &seq.points[i as usize];
-                    let text = tpl.render_point(&ds, d, p.setting, threshold)?;
-                    let variants = if variants {
-                        (0..ng)
-                            .map(|g| {
-                                let t = tpl.render_point_as(&ds, d, Some(g), threshold)?;
-                                Ok(tok.encode(&t, true)?)
-                            })
-                            .collect::<Result<Vec<_>, StageError>>()?
-                    } else {
-                        Vec::new()
-                    };
-                    Ok(Example {
-                        ids: tok.encode(&text, true)?,
-                        label: d.label,
-                        user_group: ds.users[d.user as usize].group as usize,
-                        target_groups: st.item_groups(d.target),
-                        history_share: st.history_share(&d.history),
-                        variants,
-                    })
-                })
-                .collect()
-        };
-        let train = examples(&train_idx)?;
-        let valid = examples(&valid_idx)?;
         let cfg = TrainConfig {
             objective: p.objective.unwrap_or(entry.default_objective),
             lambda_fair: p.lambda_fair,
@@ -393,23 +329,67 @@ impl StageKind for Train {
             rec_loss: p.rec_loss,
             eval_batch_size: p.eval_batch_size,
         };
-        let data = TrainData {
-            train: &train,
-            valid: &valid,
-            answer,
-            pad_id: tok.pad_id(),
-        };
         let obs = StageObserver(ctx.progress);
-        let outcome = mosx_methods::train(
-            method.as_ref(),
-            backbone,
-            &adapter,
-            &data,
-            &cfg,
-            Some(&ctx.work_dir),
-            &mosx_fairness::auc,
-            &obs,
-        )?;
+        let train_on =
+            |backbone: &mut dyn Backbone, tok: &TextTokenizer| -> Result<_, StageError> {
+                let answer = tok.answer_ids("Yes", "No")?;
+                let adapter = tch::nn::VarStore::new(ctx.device);
+                let setup = backbones::method_setup(&ds, backbone, tok, p.seed, ctx.device)?;
+                let (method, _) = methods::build(&p.method, &setup, backbone, &adapter)?;
+                let variants = method.needs_variants();
+                let examples = |idx: &[u32]| -> Result<Vec<Example>, StageError> {
+                    idx.iter()
+                        .map(|&i| {
+                            let d = &seq.points[i as usize];
+                            let text = tpl.render_point(&ds, d, p.setting, threshold)?;
+                            let variants = if variants {
+                                (0..ng)
+                                    .map(|g| {
+                                        let t = tpl.render_point_as(&ds, d, Some(g), threshold)?;
+                                        Ok(tok.encode(&t, true)?)
+                                    })
+                                    .collect::<Result<Vec<_>, StageError>>()?
+                            } else {
+                                Vec::new()
+                            };
+                            Ok(Example {
+                                ids: tok.encode(&text, true)?,
+                                label: d.label,
+                                user_group: ds.users[d.user as usize].group as usize,
+                                target_groups: st.item_groups(d.target),
+                                history_share: st.history_share(&d.history),
+                                variants,
+                            })
+                        })
+                        .collect()
+                };
+                let train = examples(&train_idx)?;
+                let valid = examples(&valid_idx)?;
+                let data = TrainData {
+                    train: &train,
+                    valid: &valid,
+                    answer,
+                    pad_id: tok.pad_id(),
+                };
+                let outcome = mosx_methods::train(
+                    method.as_ref(),
+                    backbone,
+                    &adapter,
+                    &data,
+                    &cfg,
+                    Some(&ctx.work_dir),
+                    &mosx_fairness::auc,
+                    &obs,
+                )?;
+                Ok((outcome, train.len(), valid.len()))
+            };
+        let (outcome, n_train, n_valid) = backbones::with_backbone(
+            &p.model,
+            ctx.device,
+            p.dtype,
+            entry.modifies_backbone,
+            train_on,
+        )??;
 
         let mut out = Output::default();
         let bytes = mosx_methods::io::to_bytes(&outcome.params)?;
@@ -449,8 +429,8 @@ impl StageKind for Train {
         out.metric("best_valid_auc", log.best_valid_auc);
         out.metric("base_valid_auc", log.base_valid_auc);
         out.metric("epochs_run", log.epochs.len() as f64);
-        out.metric("train_points", train.len() as f64);
-        out.metric("valid_points", valid.len() as f64);
+        out.metric("train_points", n_train as f64);
+        out.metric("valid_points", n_valid as f64);
         out.metric("leaking_train", leak_counts[0] as f64);
         out.metric("leaking_valid", leak_counts[1] as f64);
         out.metric("leaking_test", leak_counts[2] as f64);

@@ -4,100 +4,16 @@
 
 use std::collections::HashMap;
 
-use rand::{Rng, SeedableRng};
+mod common;
+use common::{auc, config, examples, setup, tiny};
+
 use serde_json::json;
 use tch::{Device, Tensor};
 
-use mosx_methods::losses::RecLoss;
-use mosx_methods::optim::{OptimConfig, OptimizerKind};
 use mosx_methods::trainer::Quiet;
-use mosx_methods::{methods, Example, Objective, Schedule, Setup, TrainConfig, TrainData};
-use mosx_models::checkpoint::Checkpoint;
-use mosx_models::tiny::{write_tiny, TinyArch};
-use mosx_models::tokenizer::TextTokenizer;
-use mosx_models::{load_backbone, Backbone};
-
-const WORDS: &[&str] = &[
-    "Yes", "No", "good", "bad", "the", "user", "is", "a", "male", "female", "film", "watched",
-    "liked", "will", "like", "?", ".", "x1", "x2", "x3", "x4", "x5", "x6", "x7",
-];
-
-fn tiny(arch: TinyArch) -> (tempfile::TempDir, Box<dyn Backbone>, TextTokenizer) {
-    let dir = tempfile::tempdir().unwrap();
-    write_tiny(dir.path(), arch, WORDS, 7).unwrap();
-    let ck = Checkpoint::from_dir(dir.path()).unwrap();
-    let bb = load_backbone(&ck, Device::Cpu, tch::Kind::Float).unwrap();
-    let tok = TextTokenizer::from_file(&ck.tokenizer_file).unwrap();
-    (dir, bb, tok)
-}
-
-/// Label = "good" in the text: a signal a soft prompt can pick up.
-fn examples(tok: &TextTokenizer, n: usize, seed: u64) -> Vec<Example> {
-    let mut rng = rand::rngs::StdRng::seed_from_u64(seed);
-    let fill = ["x1", "x2", "x3", "x4", "x5", "x6", "x7", "film", "the"];
-    (0..n)
-        .map(|_| {
-            let label = rng.random_bool(0.5);
-            let mut words: Vec<&str> = (0..rng.random_range(4..9))
-                .map(|_| fill[rng.random_range(0..fill.len())])
-                .collect();
-            let pos = rng.random_range(0..words.len());
-            words.insert(pos, if label { "good" } else { "bad" });
-            words.extend(["will", "user", "like", "?"]);
-            let text = words.join(" ");
-            let g = rng.random_range(0..2usize);
-            let t = rng.random_range(0..3usize);
-            let share = rng.random_range(0.0..0.5);
-            Example {
-                ids: tok.encode(&text, true).unwrap(),
-                label,
-                user_group: g,
-                target_groups: vec![t == 0, t == 1],
-                history_share: vec![share, 0.5 - share],
-                variants: (0..2)
-                    .map(|k| {
-                        let who = if k == 0 { "male" } else { "female" };
-                        tok.encode(&format!("the user is a {who} . {text}"), true)
-                            .unwrap()
-                    })
-                    .collect(),
-            }
-        })
-        .collect()
-}
-
-fn setup(bb: &dyn Backbone, tok: &TextTokenizer) -> Setup {
-    Setup {
-        hidden: bb.hidden_size(),
-        n_groups: 2,
-        group_prompts: ["male", "female"]
-            .iter()
-            .map(|g| tok.encode(&format!("the user is a {g} ."), false).unwrap())
-            .collect(),
-        seed: 3,
-        device: Device::Cpu,
-    }
-}
-
-fn config(objective: Objective, lr: f64, epochs: usize) -> TrainConfig {
-    TrainConfig {
-        objective,
-        lambda_fair: 0.1,
-        lambda_div: 0.1,
-        optim: OptimConfig::for_kind(OptimizerKind::Adamw),
-        lr,
-        schedule: Schedule::Constant,
-        warmup: 0.0,
-        epochs,
-        batch_size: 8,
-        grad_accum: 1,
-        seed: 1,
-        patience: 100,
-        max_grad_norm: 1.0,
-        rec_loss: RecLoss::Vocab,
-        eval_batch_size: 16,
-    }
-}
+use mosx_methods::{methods, TrainData};
+use mosx_models::tiny::TinyArch;
+use mosx_models::Backbone;
 
 fn snapshot(bb: &dyn Backbone) -> HashMap<String, Tensor> {
     bb.var_store()
@@ -143,7 +59,7 @@ fn check(
         &data,
         &cfg,
         None,
-        &mosx_fairness_auc,
+        &auc,
         &Quiet,
     )
     .unwrap_or_else(|e| panic!("{name} on {arch:?}: {e}"));
@@ -186,36 +102,6 @@ fn check(
             "{name} changed frozen base tensors {base_changed:?}"
         );
     }
-}
-
-/// AUC with averaged ties (the same definition as mosx-fairness; written here so the
-/// methods crate's tests need nothing above it).
-fn mosx_fairness_auc(scores: &[f64], labels: &[bool]) -> f64 {
-    let pos: Vec<f64> = scores
-        .iter()
-        .zip(labels)
-        .filter(|(_, &l)| l)
-        .map(|(s, _)| *s)
-        .collect();
-    let neg: Vec<f64> = scores
-        .iter()
-        .zip(labels)
-        .filter(|(_, &l)| !l)
-        .map(|(s, _)| *s)
-        .collect();
-    let mut acc = 0.0;
-    for p in &pos {
-        for n in &neg {
-            acc += if p > n {
-                1.0
-            } else if p == n {
-                0.5
-            } else {
-                0.0
-            };
-        }
-    }
-    acc / (pos.len() * neg.len()).max(1) as f64
 }
 
 fn d(bb: &dyn Backbone) -> i64 {

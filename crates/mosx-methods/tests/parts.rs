@@ -2,19 +2,18 @@
 //! MoS routing, reweighting, L_fair and L_div; IFairLRS weights; UP5 alternation; the
 //! FaiRLLM penalty; the no-op-adapter check; resume after a crash.
 
+mod common;
+use common::{adafactor_config, auc, examples, setup, tiny};
+
 use rand::{Rng, SeedableRng};
 use serde_json::json;
 use tch::{Device, Kind, Tensor};
 
-use mosx_methods::losses::{self, RecLoss};
+use mosx_methods::losses;
 use mosx_methods::methods::{self, fairllm, ifairlrs, mos};
-use mosx_methods::optim::{OptimConfig, OptimizerKind};
 use mosx_methods::trainer::Quiet;
-use mosx_methods::{Example, MethodError, Objective, Schedule, Setup, TrainConfig, TrainData};
-use mosx_models::checkpoint::Checkpoint;
-use mosx_models::tiny::{write_tiny, TinyArch};
-use mosx_models::tokenizer::TextTokenizer;
-use mosx_models::{load_backbone, Backbone};
+use mosx_methods::{Example, MethodError, TrainData};
+use mosx_models::tiny::TinyArch;
 
 fn t(v: &[f32], shape: &[i64]) -> Tensor {
     Tensor::from_slice(v).view(shape)
@@ -56,32 +55,6 @@ fn stochastic_routing_draws_k_distinct_experts() {
     // Every expert is drawn sometimes: sampling, not top-K.
     let drawn = s.gt(0.0).sum_dim_intlist(0, false, Kind::Int64);
     assert!(drawn.gt(100).all().int64_value(&[]) == 1, "{drawn}");
-}
-
-fn tiny(arch: TinyArch) -> (tempfile::TempDir, Box<dyn Backbone>, TextTokenizer) {
-    let words = [
-        "Yes", "No", "good", "bad", "the", "user", "is", "a", "male", "female", "x1", "x2", "x3",
-        ".",
-    ];
-    let dir = tempfile::tempdir().unwrap();
-    write_tiny(dir.path(), arch, &words, 5).unwrap();
-    let ck = Checkpoint::from_dir(dir.path()).unwrap();
-    let bb = load_backbone(&ck, Device::Cpu, Kind::Float).unwrap();
-    let tok = TextTokenizer::from_file(&ck.tokenizer_file).unwrap();
-    (dir, bb, tok)
-}
-
-fn setup(bb: &dyn Backbone, tok: &TextTokenizer) -> Setup {
-    Setup {
-        hidden: bb.hidden_size(),
-        n_groups: 2,
-        group_prompts: ["male", "female"]
-            .iter()
-            .map(|g| tok.encode(&format!("the user is a {g} ."), false).unwrap())
-            .collect(),
-        seed: 9,
-        device: Device::Cpu,
-    }
 }
 
 #[test]
@@ -224,59 +197,6 @@ fn fairllm_penalty_is_zero_when_the_prompts_agree() {
     assert!((p - 0.2).abs() < 1e-6, "{p}");
 }
 
-fn examples(tok: &TextTokenizer, n: usize, seed: u64) -> Vec<Example> {
-    let mut rng = rand::rngs::StdRng::seed_from_u64(seed);
-    (0..n)
-        .map(|_| {
-            let label = rng.random_bool(0.5);
-            let text = format!(
-                "x1 {} x{} .",
-                if label { "good" } else { "bad" },
-                rng.random_range(1..4)
-            );
-            let g = rng.random_range(0..2usize);
-            Example {
-                ids: tok.encode(&text, true).unwrap(),
-                label,
-                user_group: g,
-                target_groups: vec![rng.random_bool(0.4), rng.random_bool(0.4)],
-                history_share: vec![0.3, 0.2],
-                variants: ["male", "female"]
-                    .iter()
-                    .map(|w| {
-                        tok.encode(&format!("the user is a {w} . {text}"), true)
-                            .unwrap()
-                    })
-                    .collect(),
-            }
-        })
-        .collect()
-}
-
-fn cfg(epochs: usize, lr: f64) -> TrainConfig {
-    TrainConfig {
-        objective: Objective::Rec,
-        lambda_fair: 1.0,
-        lambda_div: 0.1,
-        optim: OptimConfig::for_kind(OptimizerKind::Adafactor),
-        lr,
-        schedule: Schedule::Linear,
-        warmup: 0.1,
-        epochs,
-        batch_size: 4,
-        grad_accum: 2,
-        seed: 5,
-        patience: 100,
-        max_grad_norm: 1.0,
-        rec_loss: RecLoss::Vocab,
-        eval_batch_size: 8,
-    }
-}
-
-fn auc(s: &[f64], l: &[bool]) -> f64 {
-    mosx_fairness::auc(s, l)
-}
-
 #[test]
 fn up5_alternation_changes_both_the_discriminator_and_the_prompt() {
     let (_d, mut bb, tok) = tiny(TinyArch::T5);
@@ -307,7 +227,7 @@ fn up5_alternation_changes_both_the_discriminator_and_the_prompt() {
         bb.as_ref(),
         &vs,
         &data,
-        &cfg(1, 1e-2),
+        &adafactor_config(1, 1e-2),
         None,
         &auc,
         &Quiet,
@@ -355,7 +275,7 @@ fn the_no_op_check_fires_on_an_adapter_that_never_moves() {
         bb.as_ref(),
         &vs,
         &data,
-        &cfg(1, 0.0),
+        &adafactor_config(1, 0.0),
         None,
         &auc,
         &Quiet,

@@ -12,7 +12,9 @@
 //!   user `u`'s points). Their mean is the jackknife estimate of θ and their paired
 //!   differences between two methods scored on the same points are the units of the
 //!   user-level tests; units are (seed, user), pooled over seeds. A user whose θ₋ᵤ is
-//!   undefined is dropped from that comparison.
+//!   undefined is dropped from that comparison. Pseudo-values are rounded to 1e-9, so
+//!   identical predictions give exactly zero differences (dropped by Wilcoxon, as scipy's
+//!   `zero_method="wilcox"` does).
 //! * Metric values recomputed here equal those the `metrics` stage stored (the same
 //!   `mosx_fairness` functions on the same points).
 
@@ -253,7 +255,10 @@ pub fn jackknife(ps: &PointSet, name: &str) -> Result<BTreeMap<String, f64>, Str
             .collect();
         idx.iter().for_each(|&i| keep[i] = true);
         let without = metric(&rest, &ps.groups, ps.kind, name)?;
-        let pv = n * theta - (n - 1.0) * without;
+        // Rounded to 1e-9 (metrics are x100): two methods with the same predictions
+        // for a user then give an exact zero difference, not rounding noise that the
+        // tests would rank.
+        let pv = ((n * theta - (n - 1.0) * without) * 1e9).round() / 1e9;
         if pv.is_finite() {
             out.insert(u.to_string(), pv);
         }

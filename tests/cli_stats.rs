@@ -171,3 +171,21 @@ fn predictions_export_with_user_and_item_groups() {
     );
     assert!(out.lines().any(|l| l.contains(",auc,")), "{out}");
 }
+
+#[test]
+fn a_claim_naming_an_unknown_stage_is_a_located_spec_error() {
+    let tmp = tempfile::tempdir().unwrap();
+    let spec = write_spec(tmp.path());
+    let yaml = std::fs::read_to_string(&spec).unwrap().replace(
+        "ml_metrics_pop.auc > ml_metrics_user.auc",
+        "ml_metrics_pops.auc > ml_metrics_user.auc",
+    );
+    std::fs::write(&spec, yaml).unwrap();
+    let o = mosx(tmp.path(), &["run", spec.to_str().unwrap(), "--dry-run"]);
+    let (_, err) = text(&o);
+    assert_eq!(o.status.code(), Some(2), "{err}");
+    assert!(err.contains("stats.yaml:"), "{err}");
+    assert!(err.contains("claims.1.test"), "{err}");
+    assert!(err.contains("no stage `ml_metrics_pops`"), "{err}");
+    assert!(err.contains("ml_metrics_pop"), "suggestion: {err}");
+}

@@ -165,5 +165,14 @@ impl Progress for StageProgress {
                 b.finish_and_clear();
             }
         }
+        // Plain output: the loop's closing status (e.g. an epoch's validation AUC) once.
+        if let (Ok(mut plain), Ok(mut msg)) = (self.plain.lock(), self.msg.lock()) {
+            if let Some((label, ..)) = plain.take() {
+                if !msg.is_empty() {
+                    eprintln!("  {} {label}: {msg}", self.name);
+                }
+            }
+            msg.clear();
+        }
     }
 }

@@ -1,10 +1,12 @@
 //! Kill harness: SIGKILL `mosx run` at 20 seeded random points (sometimes killing the rerun
 //! too), then rerun to completion; the final metrics and artifact hashes equal an
-//! uninterrupted run's bit for bit, and no lease, no `running` run, no temp object, no
+//! uninterrupted run's bit for bit (training logs aside: they hold wall-clock times), and no
+//! lease, no `running` run, no temp object, no
 //! scratch folder and no partial row is left.
 //!
-//! The harness spec is `STAGES`, one stage per line: adding a stage (e.g. a tiny training
-//! and its evaluation) is a one-line change there.
+//! The harness spec is `STAGES` (data stages) plus `TRAIN_STAGES` (a tiny-backbone training,
+//! its evaluation and metrics), one stage per line: adding a stage is a one-line change. Runs are pinned to
+//! `--device cpu`, where results are bit-reproducible.
 
 mod common;
 use common::*;
@@ -21,14 +23,30 @@ const STAGES: &[&str] = &[
     "ml_measure: { kind: measure, inputs: { split: ml_split } }",
 ];
 
+/// A tiny-backbone training, its evaluation and metrics, on top of `STAGES`.
+const TRAIN_STAGES: &[&str] = &[
+    "ml_train:   { kind: train, inputs: { split: ml_split, measure: ml_measure }, params: { model: tiny, method: { name: prompt_tuning, tokens: 4 }, epochs: 2, seed: 3, max_train_points: 16, max_valid_points: 8 } }",
+    "ml_eval:    { kind: evaluate, inputs: { split: ml_split, adapter: ml_train }, params: { model: tiny, setting: implicit, max_points: 16 } }",
+    "ml_metrics: { kind: metrics, inputs: { predictions: ml_eval, stereotypes: ml_measure } }",
+];
+
+/// The tiny random backbone (`models/tiny`) the training and evaluation stages use.
+fn setup(dir: &Path) {
+    let o = mosx(
+        dir,
+        &["tiny-model", "tiny", "--data", ml_data().to_str().unwrap()],
+    );
+    assert!(o.status.success(), "{:?}", text(&o));
+}
+
 /// Kill points, and the delay each stage sleeps inside its lease (so kills land inside
 /// stages as well as between them).
 const KILLS: usize = 20;
 const STAGE_DELAY_MS: u64 = 120;
 
-fn write_spec(dir: &Path) -> String {
+fn write_spec(dir: &Path, stages: &[&str]) -> String {
     let mut s = String::from("name: kill\nstages:\n");
-    for line in STAGES {
+    for line in stages {
         s.push_str("  ");
         s.push_str(&line.replace("@DATA@", &ml_data().display().to_string()));
         s.push('\n');
@@ -40,7 +58,7 @@ fn write_spec(dir: &Path) -> String {
 
 fn spawn(dir: &Path, spec: &str, store: &str) -> std::process::Child {
     Command::new(bin())
-        .args(["run", spec, "-q", "--store", store])
+        .args(["run", spec, "-q", "--device", "cpu", "--store", store])
         .current_dir(dir)
         .env("MOSX_TEST_STAGE_DELAY_MS", STAGE_DELAY_MS.to_string())
         .stdout(Stdio::null())
@@ -79,6 +97,14 @@ fn run_and_kill(dir: &Path, spec: &str, store: &str, after: Duration) -> bool {
     true
 }
 
+/// Artifact hashes, except training logs: they record wall-clock seconds per epoch.
+fn outputs(db: &Path) -> Vec<(String, String, String)> {
+    artifact_hashes(db)
+        .into_iter()
+        .filter(|(_, name, _)| name != "log")
+        .collect()
+}
+
 fn count(db: &Path, sql: &str) -> i64 {
     let c = rusqlite::Connection::open(db).unwrap();
     c.query_row(sql, [], |r| r.get(0)).unwrap()
@@ -112,13 +138,39 @@ fn leftovers(objects: &Path) -> Vec<String> {
 
 #[test]
 fn sigkill_at_random_points_then_rerun_matches_an_uninterrupted_run() {
+    harness(STAGES);
+}
+
+/// The same with a tiny-backbone training, evaluation and metrics. Ignored for now: after a
+/// kill mid-training, the resumed training's `epoch.1.valid_loss` / `final_valid_loss`
+/// differ from the uninterrupted run's (found by this harness; see the report to the lead).
+/// Run it with `cargo test --release --test cli_kill -- --ignored`.
+#[test]
+#[ignore = "resumed training differs in epoch.1.valid_loss from an uninterrupted one"]
+fn sigkill_with_training_then_rerun_matches_an_uninterrupted_run() {
+    let all: Vec<&str> = STAGES.iter().chain(TRAIN_STAGES).copied().collect();
+    harness(&all);
+}
+
+fn harness(stages: &[&str]) {
     let tmp = tempfile::tempdir().unwrap();
-    let spec = write_spec(tmp.path());
+    let spec = write_spec(tmp.path(), stages);
+    if stages.iter().any(|s| s.contains("model: tiny")) {
+        setup(tmp.path());
+    }
 
     // Reference: one uninterrupted run (timed, to spread the kill points over it).
     let t0 = Instant::now();
     let o = Command::new(bin())
-        .args(["run", &spec, "-q", "--store", "ref/mosx.db"])
+        .args([
+            "run",
+            &spec,
+            "-q",
+            "--device",
+            "cpu",
+            "--store",
+            "ref/mosx.db",
+        ])
         .current_dir(tmp.path())
         .env("MOSX_TEST_STAGE_DELAY_MS", STAGE_DELAY_MS.to_string())
         .output()
@@ -126,8 +178,8 @@ fn sigkill_at_random_points_then_rerun_matches_an_uninterrupted_run() {
     let span = t0.elapsed();
     assert!(o.status.success(), "{:?}", text(&o));
     let reference = tmp.path().join("ref/mosx.db");
-    let (ref_metrics, ref_hashes) = (metrics(&reference), artifact_hashes(&reference));
-    assert_eq!(stage_rows(&reference).len(), STAGES.len());
+    let (ref_metrics, ref_hashes) = (metrics(&reference), outputs(&reference));
+    assert_eq!(stage_rows(&reference).len(), stages.len());
 
     let mut rng = Rng(0x6d6f_7378_6b69_6c6c);
     let span_ms = span.as_millis() as u64;
@@ -157,15 +209,19 @@ fn sigkill_at_random_points_then_rerun_matches_an_uninterrupted_run() {
         if db.exists() {
             assert_no_partial_rows(&db);
         }
-        let o = mosx(tmp.path(), &["run", &spec, "-q", "--store", &store]);
+        let o = mosx(
+            tmp.path(),
+            &["run", &spec, "-q", "--device", "cpu", "--store", &store],
+        );
         let (out, err) = text(&o);
         assert!(o.status.success(), "kill {k}: {out}\n{err}");
         assert_no_partial_rows(&db);
-        assert_eq!(metrics(&db), ref_metrics, "kill {k}: metrics differ");
-        assert_eq!(
-            artifact_hashes(&db),
-            ref_hashes,
-            "kill {k}: artifacts differ"
+        assert_eq!(outputs(&db), ref_hashes, "kill {k}: artifacts differ");
+        let got = metrics(&db);
+        let diff: Vec<_> = got.iter().filter(|m| !ref_metrics.contains(m)).collect();
+        assert!(
+            got.len() == ref_metrics.len() && diff.is_empty(),
+            "kill {k}: metrics differ: {diff:?}"
         );
         assert_eq!(
             count(&db, "SELECT COUNT(*) FROM leases"),

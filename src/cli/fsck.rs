@@ -1,5 +1,7 @@
 //! `mosx fsck [--repair]`: re-hash every object and check every row, trusting no memo.
 
+use std::io::Write;
+
 use super::common::{self, StoreArg};
 use super::{EXIT_FAILED, EXIT_OK};
 
@@ -17,8 +19,9 @@ pub struct FsckArgs {
 }
 
 pub fn run(a: FsckArgs) -> anyhow::Result<i32> {
+    let mut out = std::io::stdout().lock();
     let Some(store) = common::existing_store_rw(&a.store.store)? else {
-        println!("(no store at {})", a.store.store.display());
+        writeln!(out, "(no store at {})", a.store.store.display())?;
         return Ok(EXIT_OK);
     };
     let r = store.fsck(a.repair)?;
@@ -28,13 +31,15 @@ pub fn run(a: FsckArgs) -> anyhow::Result<i32> {
             .as_deref()
             .map(|k| &k[..12.min(k.len())])
             .unwrap_or("-");
-        println!(
+        writeln!(
+            out,
             "{}  {key}  {}",
             if p.repaired { "repaired" } else { "problem " },
             p.what
-        );
+        )?;
     }
-    println!(
+    writeln!(
+        out,
         "{} stage(s), {} object(s) and {} inline artifact(s) re-hashed ({} bytes): {} problem(s){}",
         r.stages,
         r.objects_checked,
@@ -46,7 +51,7 @@ pub fn run(a: FsckArgs) -> anyhow::Result<i32> {
         } else {
             ""
         }
-    );
+    )?;
     Ok(if r.problems.iter().all(|p| p.repaired) {
         EXIT_OK
     } else {

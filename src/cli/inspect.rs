@@ -1,5 +1,7 @@
 //! `mosx ls`, `mosx show`, `mosx gc`: look into the store.
 
+use std::io::Write;
+
 use super::common::{self, StoreArg, UsageError};
 use super::EXIT_OK;
 
@@ -62,8 +64,9 @@ fn when(t: f64) -> String {
 }
 
 pub fn ls(a: LsArgs) -> anyhow::Result<i32> {
+    let mut out = std::io::stdout().lock();
     let Some(store) = common::existing_store(&a.store.store)? else {
-        println!("(no store at {})", a.store.store.display());
+        writeln!(out, "(no store at {})", a.store.store.display())?;
         return Ok(EXIT_OK);
     };
     let rows = store.list(a.kind.as_deref(), a.failed)?;
@@ -72,7 +75,8 @@ pub fn ls(a: LsArgs) -> anyhow::Result<i32> {
             Some(e) => format!("  {e}"),
             None => format!("{:>9.2}s", r.duration_ms as f64 / 1000.0),
         };
-        println!(
+        writeln!(
+            out,
             "{}  {:<6} {:<8} {:<40} {}  {}",
             &r.key[..12.min(r.key.len())],
             r.status,
@@ -80,31 +84,38 @@ pub fn ls(a: LsArgs) -> anyhow::Result<i32> {
             r.name,
             when(r.finished_at),
             tail
-        );
+        )?;
     }
-    println!("{} stage(s)", rows.len());
+    writeln!(out, "{} stage(s)", rows.len())?;
     Ok(EXIT_OK)
 }
 
 pub fn show(a: ShowArgs) -> anyhow::Result<i32> {
+    let mut out = std::io::stdout().lock();
     let store = common::existing_store(&a.store.store)?
         .ok_or_else(|| UsageError(format!("no store at {}", a.store.store.display())))?;
     let key = common::resolve_key(&*store, &a.key_prefix)?;
     let rec = store
         .record(&key)?
         .ok_or_else(|| UsageError(format!("stage {key} has no result row")))?;
-    println!("key        {}", rec.key);
-    println!("name       {}", rec.name);
-    println!("kind       {}", rec.kind);
-    println!("params     {}", serde_json::to_string(&rec.params)?);
-    println!("fingerprint {}", serde_json::to_string_pretty(&rec.parts)?);
-    println!(
+    writeln!(out, "key        {}", rec.key)?;
+    writeln!(out, "name       {}", rec.name)?;
+    writeln!(out, "kind       {}", rec.kind)?;
+    writeln!(out, "params     {}", serde_json::to_string(&rec.params)?)?;
+    writeln!(
+        out,
+        "fingerprint {}",
+        serde_json::to_string_pretty(&rec.parts)?
+    )?;
+    writeln!(
+        out,
         "finished   {} ({} ms, run {})",
         when(rec.finished_at),
         rec.duration_ms,
         rec.run_id
-    );
-    println!(
+    )?;
+    writeln!(
+        out,
         "provenance mosx {} commit {}{} host {} device {} seed {} spec {}",
         rec.mosx_version,
         rec.git_commit.as_deref().unwrap_or("-"),
@@ -115,32 +126,35 @@ pub fn show(a: ShowArgs) -> anyhow::Result<i32> {
             .map(|s| s.to_string())
             .unwrap_or_else(|| "-".into()),
         &rec.spec_hash[..12.min(rec.spec_hash.len())]
-    );
-    println!("metrics");
+    )?;
+    writeln!(out, "metrics")?;
     for (k, v) in store.metrics(&key)? {
-        println!("  {k:<32} {}", mosx_fairness::fmt_metric(v, 4));
+        writeln!(out, "  {k:<32} {}", mosx_fairness::fmt_metric(v, 4))?;
     }
-    println!("artifacts");
+    writeln!(out, "artifacts")?;
     for m in store.artifacts(&key)? {
-        println!(
+        writeln!(
+            out,
             "  {:<16} {:<22} {:>10} B  {}  {}",
             m.name,
             m.format,
             m.size,
             &m.hash[..12.min(m.hash.len())],
             m.location
-        );
+        )?;
     }
     Ok(EXIT_OK)
 }
 
 pub fn gc(a: GcArgs) -> anyhow::Result<i32> {
+    let mut out = std::io::stdout().lock();
     let Some(store) = common::existing_store_rw(&a.store.store)? else {
-        println!("(no store at {})", a.store.store.display());
+        writeln!(out, "(no store at {})", a.store.store.display())?;
         return Ok(EXIT_OK);
     };
     let r = store.gc(a.dry_run)?;
-    println!(
+    writeln!(
+        out,
         "{}{} file(s), {} bytes; {} stale lease(s)",
         if a.dry_run {
             "would remove "
@@ -150,6 +164,6 @@ pub fn gc(a: GcArgs) -> anyhow::Result<i32> {
         r.files_removed,
         r.bytes_removed,
         r.leases_cleared
-    );
+    )?;
     Ok(EXIT_OK)
 }

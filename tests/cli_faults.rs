@@ -173,6 +173,10 @@ fn setup(project: &Path, what: &str) {
                 let _ = std::fs::remove_file(project.join("results").join(side));
             }
         }
+        // A folder inside the project that is a symlink to the root of the file system.
+        "symlink-out" => {
+            std::os::unix::fs::symlink("/", project.join("outlink")).unwrap();
+        }
         "schema-99" => {
             let c = rusqlite::Connection::open(&db).unwrap();
             c.pragma_update(None, "user_version", 99).unwrap();

@@ -16,7 +16,8 @@
 #      transformers, peft, jinja2), LIBTORCH (default .venv/lib/python3.11/site-packages/torch),
 #      CARGO_TARGET_DIR (default: the workspace's target/), TYPICAL=0 skips HF's typical
 #      configuration, TYPICAL_STEPS (default 1, after 1 warm-up step), SKIP_BUILD=1 uses the
-#      bench_train binary already built.
+#      bench_train binary already built, APPEND=1 FIRST_ROUND=N adds rounds N.. to the raw
+#      file of an earlier run (the report covers all of them).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 THREADS="${1:-2}"
@@ -40,7 +41,7 @@ export TOKENIZERS_PARALLELISM=false HF_HUB_OFFLINE=1 TRANSFORMERS_VERBOSITY=erro
 OUT=bench/out
 RAW=$OUT/train_raw.jsonl
 mkdir -p "$OUT"
-: > "$RAW"
+[[ ${APPEND:-0} != 0 ]] || : > "$RAW"
 "$PY" bench/model_prompts.py data/ml-100k templates "$OUT/prompts.jsonl" 64 0
 [[ ${SKIP_BUILD:-0} != 0 ]] || cargo build --release --quiet -p mosx-methods --example bench_train
 BIN="$TARGET/release/examples/bench_train"
@@ -59,7 +60,8 @@ print(json.dumps(r))' "$label" "$round" "$load" >> "$RAW"
 }
 mosx() { run "mosx $1" "$2" "$BIN" "$MODEL" "$P" "$1" "$THREADS" "$W" "$STEPS" "$BATCH"; }
 hf() { run "hf $1 $2" "$3" "$PY" bench/model_hf.py "$MODEL" "$P" "$( [[ $1 == lora ]] && echo train_lora || echo train )" "$2" "$THREADS" "$W" "$STEPS" "$BATCH"; }
-for ((r = 1; r <= ROUNDS; r++)); do
+R0="${FIRST_ROUND:-1}"
+for ((r = R0; r < R0 + ROUNDS; r++)); do
   seq=("mosx mos" "mosx prompt_tuning" "hf prompt_tuning best" "hf lora best" "mosx lora")
   if ((r % 2 == 0)); then seq=("mosx lora" "hf lora best" "hf prompt_tuning best" "mosx prompt_tuning" "mosx mos"); fi
   for job in "${seq[@]}"; do
@@ -69,8 +71,8 @@ for ((r = 1; r <= ROUNDS; r++)); do
 done
 if [[ ${TYPICAL:-1} != 0 ]]; then
   TS="${TYPICAL_STEPS:-1}"
-  run "hf prompt_tuning typical" 1 "$PY" bench/model_hf.py "$MODEL" "$P" train typical "$THREADS" 1 "$TS" "$BATCH"
-  run "hf lora typical" 1 "$PY" bench/model_hf.py "$MODEL" "$P" train_lora typical "$THREADS" 1 "$TS" "$BATCH"
+  run "hf prompt_tuning typical" "$R0" "$PY" bench/model_hf.py "$MODEL" "$P" train typical "$THREADS" 1 "$TS" "$BATCH"
+  run "hf lora typical" "$R0" "$PY" bench/model_hf.py "$MODEL" "$P" train_lora typical "$THREADS" 1 "$TS" "$BATCH"
 fi
 echo "# load average after: $(cut -d' ' -f1-3 /proc/loadavg)"
 

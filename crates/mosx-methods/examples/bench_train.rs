@@ -36,6 +36,10 @@
 //! (samples/s, tokens, seconds, step_s, cpu_s, vm_hwm_mib, flop_params, matmul peak), which
 //! `bench/model_report.py --train` reads.
 //!
+//! Env: `BENCH_FTZ=1` sets flush-to-zero and denormals-are-zero (MXCSR) on the main thread
+//! before any torch work (threads created later inherit it): a diagnostic for slow optimizer
+//! steps on denormal values; the trainer itself does not set it.
+//!
 //! Usage: bench_train MODEL_DIR PROMPTS.jsonl METHOD THREADS WARMUP STEPS [BATCH] [OBJECTIVE]
 
 use std::io::BufRead;
@@ -137,6 +141,17 @@ fn matmul_peak(n: i64, reps: usize) -> f64 {
     2.0 * (n as f64).powi(3) / best
 }
 
+/// Flush-to-zero + denormals-are-zero on this thread (x86_64 only; elsewhere a no-op).
+fn set_ftz() {
+    #[cfg(target_arch = "x86_64")]
+    #[allow(deprecated)]
+    // SAFETY: only sets the FTZ (bit 15) and DAZ (bit 6) flags of this thread's MXCSR.
+    unsafe {
+        use std::arch::x86_64::{_mm_getcsr, _mm_setcsr};
+        _mm_setcsr(_mm_getcsr() | 0x8040);
+    }
+}
+
 /// The canonical method spec for a short name (or a JSON spec as given).
 fn method_spec(name: &str) -> Result<serde_json::Value, BoxErr> {
     let spec = match name {
@@ -175,6 +190,10 @@ fn main() -> Result<(), BoxErr> {
             .map_err(|e| format!("OBJECTIVE {o:?}: {e} (rec | rec+fair | rec+fair+div)"))?,
         None => mosx_methods::methods::entry(&method_name)?.default_objective,
     };
+    let ftz = std::env::var("BENCH_FTZ").is_ok_and(|v| v == "1");
+    if ftz {
+        set_ftz();
+    }
     tch::set_num_threads(threads);
     let peak = matmul_peak(2048, 5);
 
@@ -345,6 +364,7 @@ fn main() -> Result<(), BoxErr> {
         "trainable_params": trainable,
         "matmul_peak_flops": peak,
         "load_s": load_s,
+        "ftz": ftz,
         "vm_hwm_mib": vm_hwm_mib(),
         "extra": {
             "losses": losses, "step_s": step_s, "cpu_s": cpu_s,

@@ -86,6 +86,23 @@ pub fn run(a: RunArgs) -> anyhow::Result<i32> {
         }
     }
     if a.dry_run {
+        let trainings: Vec<usize> = plan
+            .graph
+            .node_indices()
+            .filter(|i| plan.graph[*i].kind.name() == "train")
+            .map(|i| i.index())
+            .collect();
+        if !trainings.is_empty() {
+            let to_run = trainings
+                .iter()
+                .filter(|&&i| matches!(statuses[i], Status::Dirty(_)))
+                .count();
+            println!(
+                "{} trainings, each unique training once ({} to run)",
+                trainings.len(),
+                to_run
+            );
+        }
         println!(
             "{} stages: {} cached, {} would run (dry run: nothing run or written)",
             plan.graph.node_count(),

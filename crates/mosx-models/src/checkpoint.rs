@@ -102,7 +102,10 @@ fn cached_snapshot(cache: &Path, name: &str) -> Result<PathBuf, ModelError> {
     let entries = std::fs::read_dir(&snapshots).map_err(|e| {
         file_err(
             &snapshots,
-            format!("`{name}` is neither a folder nor a model in the Hugging Face cache ({e})"),
+            format!(
+                "`{name}` is neither a folder nor a model in the Hugging Face cache ({e}). {}",
+                how_to_obtain(name)
+            ),
         )
     })?;
     let mut best: Option<(std::time::SystemTime, PathBuf)> = None;
@@ -127,6 +130,21 @@ fn cached_snapshot(cache: &Path, name: &str) -> Result<PathBuf, ModelError> {
     })
 }
 
+/// How a user gets a missing backbone (this machine may have no network).
+fn how_to_obtain(name: &str) -> String {
+    if name.trim_end_matches('/').ends_with("gemma-3-270m") {
+        return "`make model` builds the offline Gemma-3-270M into models/gemma-3-270m".into();
+    }
+    format!(
+        "To obtain it: on a machine with network, `huggingface-cli download {name}` (or \
+         `huggingface_hub.snapshot_download(\"{name}\")`), then copy the cache folder \
+         (`$HF_HOME/hub/models--{}`) here or point the spec's `vars.model` at a folder \
+         holding config.json, model.safetensors and tokenizer.json; `make model` builds the \
+         offline Gemma-3-270M",
+        name.replace('/', "--")
+    )
+}
+
 impl Checkpoint {
     /// A folder path, or `org/name` looked up in the Hugging Face hub cache.
     pub fn resolve(name_or_path: &str) -> Result<Checkpoint, ModelError> {
@@ -145,7 +163,10 @@ impl Checkpoint {
         }
         Err(file_err(
             path,
-            "not a checkpoint folder, nor an `org/name` in the Hugging Face cache",
+            format!(
+                "not a checkpoint folder, nor an `org/name` in the Hugging Face cache. {}",
+                how_to_obtain(name_or_path)
+            ),
         ))
     }
 

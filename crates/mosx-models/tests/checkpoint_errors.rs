@@ -336,3 +336,21 @@ fn chunked_loading_matches_whole_tensor_loading() {
         }
     }
 }
+
+#[test]
+fn a_missing_backbone_says_how_to_obtain_it() {
+    let cache = tempfile::tempdir().unwrap();
+    std::env::set_var("HF_HUB_CACHE", cache.path());
+    let e = Checkpoint::resolve("google/flan-t5-small")
+        .unwrap_err()
+        .to_string();
+    assert!(
+        e.contains("huggingface-cli download google/flan-t5-small"),
+        "{e}"
+    );
+    assert!(e.contains("models--google--flan-t5-small"), "{e}");
+    let e = Checkpoint::resolve("models/gemma-3-270m-absent/gemma-3-270m")
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("make model"), "{e}");
+}

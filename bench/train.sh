@@ -47,7 +47,7 @@ mkdir -p "$OUT"
 BIN="$TARGET/release/examples/bench_train"
 P="$OUT/prompts.jsonl"
 
-echo "# machine: $(nproc) cores ($(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs)), threads $THREADS, batch $BATCH"
+echo "# machine: $(nproc --all) cores ($(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs)), threads $THREADS, batch $BATCH"
 run() { # label round, command...
   local label=$1 round=$2; shift 2
   local load; load=$(cut -d' ' -f1-3 /proc/loadavg)

@@ -203,8 +203,9 @@ fn two_groups_share_degree_z_and_membership() {
         &seq,
         &sp,
         &MeasureOptions {
+            degree: Degree::Share,
+            min_count: 1,
             z_star: 0.5,
-            ..Default::default()
         },
     )
     .unwrap();
@@ -304,8 +305,9 @@ fn three_groups() {
         &seq,
         &sp,
         &MeasureOptions {
+            degree: Degree::Share,
+            min_count: 1,
             z_star: 0.5,
-            ..Default::default()
         },
     )
     .unwrap();
@@ -342,6 +344,36 @@ fn split_outside_the_sequences_is_an_error() {
 }
 
 #[test]
+fn rate_degree_divides_by_each_groups_total_first() {
+    // Counts per item (male, female): [2,0], [1,1], [1,0], [1,1], [0,0]; totals 5 and 2.
+    // Rates: (0.4, 0), (0.2, 0.5), (0.2, 0), (0.2, 0.5), (0, 0); the male degree is
+    // (r_m - r_f) / (r_m + r_f): 1, -3/7, 1, -3/7, 0 (nobody reads item 4).
+    let (ds, seq, sp) = two_group_case();
+    let st = measure(
+        &ds,
+        &seq,
+        &sp,
+        &MeasureOptions {
+            degree: Degree::Rate,
+            min_count: 1,
+            z_star: 1.0,
+        },
+    )
+    .unwrap();
+    let d_male: Vec<f64> = st.items.iter().map(|s| s.degree[0]).collect();
+    let want = [1.0, -3.0 / 7.0, 1.0, -3.0 / 7.0, 0.0];
+    assert!(
+        d_male.iter().zip(want).all(|(a, b)| close(*a, b)),
+        "{d_male:?}"
+    );
+    // With share, item 1 would be neutral (1 vs 1); with rate the smaller group's read counts more.
+    assert!(st.items.iter().all(|s| close(s.degree[1], -s.degree[0])));
+    // The defaults are METHOD.md §2's: rate, min_count 3.
+    assert_eq!(MeasureOptions::default().degree, Degree::Rate);
+    assert_eq!(MeasureOptions::default().min_count, 3);
+}
+
+#[test]
 fn stereotypes_survive_json_with_nan_and_tables() {
     let (ds, seq, sp) = two_group_case();
     let st = measure(
@@ -349,8 +381,9 @@ fn stereotypes_survive_json_with_nan_and_tables() {
         &seq,
         &sp,
         &MeasureOptions {
+            degree: Degree::Share,
+            min_count: 1,
             z_star: 0.5,
-            ..Default::default()
         },
     )
     .unwrap();

@@ -15,7 +15,7 @@ TORCH_STAMP := $(VENV)/.torch-$(TORCH_VER)-$(VARIANT)
 
 export LIBTORCH_CXX11_ABI := 1
 
-.PHONY: setup venv data model build run test bench bench-plan bench-pipeline bench-model goldens
+.PHONY: setup venv data model build run test bench bench-plan bench-pipeline bench-model bench-train goldens
 
 setup: venv data model build
 
@@ -73,7 +73,7 @@ test: setup
 	LIBTORCH=$(LIBTORCH) LD_LIBRARY_PATH=$(LIBTORCH)/lib cargo test --release --locked --workspace
 
 # Benchmarks (not tests): see README, section Benchmarks.
-bench: bench-plan bench-pipeline bench-model
+bench: bench-plan bench-pipeline bench-model bench-train
 bench-plan: setup
 	bench/plan.sh
 bench-pipeline: setup
@@ -82,6 +82,8 @@ bench-model: setup
 	test -x $(DEV_VENV)/bin/python || $(PYTHON) -m venv $(DEV_VENV)
 	$(DEV_VENV)/bin/pip install -q torch==$(TORCH_VER) transformers==5.24.0 peft==0.21.2 jinja2 safetensors
 	bench/model.sh
+bench-train: bench-model
+	bench/train.sh
 
 # Regenerate the golden outputs of the model tests with Hugging Face transformers
 # (dev-time only: needs the full torch, ~2.7 GB, in .venv-dev; the outputs are committed).

@@ -25,7 +25,7 @@ impl RunProgress {
             let main = multi.add(ProgressBar::new(total));
             main.set_style(
                 ProgressStyle::with_template(
-                    "{spinner} [{elapsed_precise}] {bar:30} {pos}/{len} stages {msg}",
+                    "{spinner} [{elapsed_precise}] {bar:30} {pos}/{len} stages, eta {eta} {msg}",
                 )
                 .unwrap_or_else(|_| ProgressStyle::default_bar()),
             );

@@ -4,9 +4,9 @@
 use std::path::PathBuf;
 
 use mosx_models::checkpoint::Checkpoint;
-use mosx_models::{load_backbone, Dtype};
 use mosx_models::probe::probe;
 use mosx_models::tokenizer::TextTokenizer;
+use mosx_models::{load_backbone, Dtype};
 
 use super::common::UsageError;
 use super::EXIT_OK;

@@ -132,3 +132,20 @@ pub trait StageKind: Send + Sync {
 }
 
 pub type KindRef = Arc<dyn StageKind>;
+
+/// The key files of a stage that runs the backbone `params.model` on prompts of
+/// `params.template` (`evaluate`, `train`): the checkpoint's files and the prompt template.
+pub(crate) fn backbone_files(params: &Value) -> Result<Vec<ExternalFile>, StageError> {
+    let model = params
+        .get("model")
+        .and_then(Value::as_str)
+        .unwrap_or_default();
+    let template = params
+        .get("template")
+        .and_then(Value::as_str)
+        .unwrap_or("tallrec");
+    Ok(crate::backbones::key_files(model, template)?
+        .into_iter()
+        .map(|(name, path)| ExternalFile { name, path })
+        .collect())
+}

@@ -21,8 +21,8 @@ use mosx_models::tokenizer::TextTokenizer;
 use mosx_models::{Backbone, Dtype};
 
 use super::{
-    params, ExternalFile, Output, ParamError, Progress, Resource, Slot, StageCtx, StageError,
-    StageKind,
+    backbone_files, params, ExternalFile, Output, ParamError, Progress, Resource, Slot, StageCtx,
+    StageError, StageKind,
 };
 use crate::backbones;
 use crate::predictions::spread;
@@ -261,15 +261,7 @@ impl StageKind for Train {
         p
     }
     fn external_files(&self, p: &Value) -> Result<Vec<ExternalFile>, StageError> {
-        let model = p.get("model").and_then(Value::as_str).unwrap_or_default();
-        let template = p
-            .get("template")
-            .and_then(Value::as_str)
-            .unwrap_or("tallrec");
-        Ok(backbones::key_files(model, template)?
-            .into_iter()
-            .map(|(name, path)| ExternalFile { name, path })
-            .collect())
+        backbone_files(p)
     }
     fn resource(&self, _p: &Value) -> Resource {
         Resource::Device

@@ -42,7 +42,6 @@
 //!
 //! Usage: bench_train MODEL_DIR PROMPTS.jsonl METHOD THREADS WARMUP STEPS [BATCH] [OBJECTIVE]
 
-use std::io::BufRead;
 use std::time::Instant;
 
 use mosx_methods::losses::RecLoss;
@@ -53,7 +52,7 @@ use mosx_methods::{Example, Objective, Setup, TrainConfig};
 use mosx_models::checkpoint::Checkpoint;
 use mosx_models::load_backbone;
 use mosx_models::tokenizer::TextTokenizer;
-use tch::{nn, Device, Kind, Tensor};
+use tch::{nn, Device, Kind};
 
 use mosx_methods::batch::Batch;
 use mosx_methods::optim::Optimizer;
@@ -61,85 +60,9 @@ use mosx_methods::optim::Optimizer;
 const LR: f64 = 1e-3;
 const MAX_GRAD_NORM: f64 = 1.0;
 
-type BoxErr = Box<dyn std::error::Error>;
-
-struct Prompt {
-    text: String,
-    label: i64,
-}
-
-fn read_prompts(path: &str) -> Result<Vec<Prompt>, BoxErr> {
-    let f = std::fs::File::open(path).map_err(|e| format!("{path}: {e}"))?;
-    let mut out = Vec::new();
-    for (i, line) in std::io::BufReader::new(f).lines().enumerate() {
-        let line = line?;
-        if line.trim().is_empty() {
-            continue;
-        }
-        let v: serde_json::Value =
-            serde_json::from_str(&line).map_err(|e| format!("{path}:{}: {e}", i + 1))?;
-        let text = v["prompt"]
-            .as_str()
-            .ok_or_else(|| format!("{path}:{}: no string `prompt`", i + 1))?;
-        let label = v["label"]
-            .as_i64()
-            .ok_or_else(|| format!("{path}:{}: no integer `label`", i + 1))?;
-        out.push(Prompt {
-            text: text.to_string(),
-            label,
-        });
-    }
-    if out.is_empty() {
-        return Err(format!("{path}: no prompts").into());
-    }
-    Ok(out)
-}
-
-/// Peak resident set size of this process, in MiB (`VmHWM` of /proc/self/status).
-fn vm_hwm_mib() -> f64 {
-    std::fs::read_to_string("/proc/self/status")
-        .ok()
-        .and_then(|s| {
-            s.lines().find(|l| l.starts_with("VmHWM:")).and_then(|l| {
-                l.split_whitespace()
-                    .nth(1)
-                    .and_then(|kb| kb.parse::<f64>().ok())
-            })
-        })
-        .map_or(f64::NAN, |kb| kb / 1024.0)
-}
-
-/// CPU seconds (user + system, all threads) this process has used, from /proc/self/stat.
-fn cpu_seconds() -> f64 {
-    // stat(5): utime and stime are fields 14 and 15 (clock ticks, 100 per second on Linux).
-    let stat = std::fs::read_to_string("/proc/self/stat").unwrap_or_default();
-    let rest = stat.rsplit_once(')').map_or("", |(_, r)| r);
-    let f: Vec<f64> = rest
-        .split_whitespace()
-        .filter_map(|x| x.parse().ok())
-        .collect();
-    // `rest` starts with field 3, the state letter (dropped: not a number), so field k is f[k - 4].
-    match (f.get(10), f.get(11)) {
-        (Some(u), Some(s)) => (u + s) / 100.0,
-        _ => f64::NAN,
-    }
-}
-
-/// Best-of-`reps` FLOP/s of an f32 `[n, n] x [n, n]` matmul.
-fn matmul_peak(n: i64, reps: usize) -> f64 {
-    let _g = tch::no_grad_guard();
-    let a = Tensor::randn([n, n], (Kind::Float, Device::Cpu));
-    let b = Tensor::randn([n, n], (Kind::Float, Device::Cpu));
-    let mut c = a.matmul(&b);
-    let mut best = f64::INFINITY;
-    for _ in 0..reps {
-        let t0 = Instant::now();
-        c = a.matmul(&b);
-        best = best.min(t0.elapsed().as_secs_f64());
-    }
-    let _ = c.double_value(&[0, 0]);
-    2.0 * (n as f64).powi(3) / best
-}
+#[path = "../../../bench/harness.rs"]
+mod harness;
+use harness::{cpu_seconds, matmul_peak, read_prompts, vm_hwm_mib, BoxErr};
 
 /// Flush-to-zero + denormals-are-zero on this thread (x86_64 only; elsewhere a no-op).
 fn set_ftz() {

@@ -37,7 +37,12 @@ impl StageKind for Metrics {
         1
     }
     fn code(&self) -> &'static [&'static str] {
-        &["mosx-data", "mosx-fairness", "src/stages/metrics.rs", "src/predictions.rs"]
+        &[
+            "mosx-data",
+            "mosx-fairness",
+            "src/stages/metrics.rs",
+            "src/predictions.rs",
+        ]
     }
     fn about(&self) -> &'static str {
         "fairness F(a,b), headline F, AUC, precision and recall of predictions"

@@ -9,61 +9,57 @@ use common::*;
 use std::collections::BTreeMap;
 use std::path::Path;
 
-/// The stage blocks of a generated spec (between `stages:` and the next top-level key),
-/// by name, as written.
-fn stage_blocks(text: &str) -> BTreeMap<String, String> {
-    let mut out = BTreeMap::new();
-    let mut in_stages = false;
-    let mut current: Option<(String, String)> = None;
-    for line in text.lines() {
-        if !line.starts_with(' ') && !line.starts_with('#') && !line.is_empty() {
-            in_stages = line == "stages:";
-            if let Some((k, v)) = current.take() {
-                out.insert(k, v);
-            }
-            continue;
-        }
-        if !in_stages {
-            continue;
-        }
-        if line.starts_with("  ") && !line.starts_with("   ") && line.ends_with(':') {
-            if let Some((k, v)) = current.take() {
-                out.insert(k, v);
-            }
-            current = Some((line.trim().trim_end_matches(':').to_string(), String::new()));
-        } else if let Some((_, v)) = current.as_mut() {
-            v.push_str(line);
-            v.push('\n');
-        }
-    }
-    if let Some((k, v)) = current.take() {
-        out.insert(k, v);
-    }
-    out
-}
-
-const PARTS: &[&str] = &[
-    "table1", "table2", "table4", "table5", "table6", "fig5", "fig6",
-];
-
 #[test]
-fn paper_yaml_is_the_union_of_the_table_and_figure_specs() {
-    let read =
-        |n: &str| std::fs::read_to_string(repo().join(format!("experiments/{n}.yaml"))).unwrap();
-    let paper = stage_blocks(&read("paper"));
+fn paper_yaml_is_the_union_of_every_table_and_figure_spec() {
+    // Its parents are exactly the table and figure specs of `experiments/`, so a new table
+    // that is not added to the paper fails here.
+    let dir = repo().join("experiments");
+    let mut parts: Vec<std::path::PathBuf> = std::fs::read_dir(&dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| {
+            let n = p.file_name().unwrap().to_string_lossy();
+            (n.starts_with("table") || n.starts_with("fig")) && n.ends_with(".yaml")
+        })
+        .collect();
+    parts.sort();
+    let paper = mosx_spec::load(&dir.join("paper.yaml"), &[]).unwrap();
+    let mut parents: Vec<std::path::PathBuf> = paper
+        .parents
+        .iter()
+        .map(|p| std::fs::canonicalize(p).unwrap())
+        .collect();
+    parents.sort();
+    let parts: Vec<_> = parts
+        .iter()
+        .map(|p| std::fs::canonicalize(p).unwrap())
+        .collect();
+    assert_eq!(parents, parts, "paper.yaml must extend every table and figure spec");
+    // Every stage of every part is in the paper, declared identically at every sweep point,
+    // and the paper has no stage of its own.
     let mut union = BTreeMap::new();
-    for p in PARTS {
-        for (k, v) in stage_blocks(&read(p)) {
-            if let Some(old) = union.insert(k.clone(), v.clone()) {
-                assert_eq!(old, v, "stage `{k}` differs between specs");
+    for part in &parts {
+        let spec = mosx_spec::load(part, &[]).unwrap();
+        // A part without the seeds axis (Table III, Fig. 3: data only) is the paper's first point.
+        assert!(
+            spec.instances.len() == paper.instances.len() || spec.instances.len() == 1,
+            "{part:?}: its seeds differ from the paper's"
+        );
+        for (i, inst) in spec.instances.iter().enumerate() {
+            for s in &inst.stages {
+                if let Some(old) = union.insert((i, s.name.clone()), s.clone()) {
+                    assert_eq!(old, *s, "stage `{}` differs between specs", s.name);
+                }
             }
         }
     }
-    assert_eq!(
-        paper.keys().collect::<Vec<_>>(),
-        union.keys().collect::<Vec<_>>()
-    );
-    assert_eq!(paper, union, "paper.yaml differs from the table specs");
+    let mine: BTreeMap<_, _> = paper
+        .instances
+        .iter()
+        .enumerate()
+        .flat_map(|(i, inst)| inst.stages.iter().map(move |s| ((i, s.name.clone()), s.clone())))
+        .collect();
+    assert_eq!(mine, union, "paper.yaml's stages are the union of its parts'");
 }
 
 #[test]
@@ -99,6 +95,17 @@ fn every_spec_compiles_and_renders_as_a_dag() {
             out.contains("would run") || err.contains("would run"),
             "{s}: {out}{err}"
         );
+        if s.ends_with("paper.yaml") {
+            // Each unique training once, and what the parts would train one by one.
+            let number_before = |text: &str, marker: &str| -> usize {
+                let head = &text[..text.find(marker).unwrap_or_else(|| panic!("{marker}: {text}"))];
+                head.split_whitespace().last().unwrap().parse().unwrap()
+            };
+            let once = number_before(&out, " trainings, each unique training once");
+            let parts = number_before(&out, " times (");
+            assert!(once > 0 && parts > once, "{out}");
+            assert!(out.contains("table4.yaml"), "{out}");
+        }
         for format in ["text", "mermaid"] {
             let o = mosx(&repo(), &["dag", s, "--format", format, "--set", &data]);
             let (out, err) = text(&o);

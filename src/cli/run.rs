@@ -102,6 +102,19 @@ pub fn run(a: RunArgs) -> anyhow::Result<i32> {
                 trainings.len(),
                 to_run
             );
+            if plan.spec.parents.len() > 1 {
+                let parts = crate::plan::trainings_per_part(&plan.spec.parents)?;
+                let total: usize = parts.iter().map(|(_, n)| n).sum();
+                let each: Vec<String> = parts
+                    .iter()
+                    .map(|(p, n)| format!("{} {n}", p.display()))
+                    .collect();
+                println!(
+                    "the {} specs it extends, run one by one without a shared cache, would train {total} times ({})",
+                    parts.len(),
+                    each.join(", ")
+                );
+            }
         }
         println!(
             "{} stages: {} cached, {} would run (dry run: nothing run or written)",

@@ -94,3 +94,25 @@ impl Plan {
         out
     }
 }
+
+/// For a spec that is the union of others (`extends: [a.yaml, b.yaml]`): each part's number of
+/// unique trainings when compiled on its own (its own vars, no `--set`), i.e. what running the
+/// parts one by one without a shared cache would train. The union trains each unique training
+/// once, so its count is at most the sum.
+pub fn trainings_per_part(
+    parts: &[std::path::PathBuf],
+) -> Result<Vec<(std::path::PathBuf, usize)>, mosx_spec::SpecError> {
+    let registry = crate::stages::Registry::builtin();
+    parts
+        .iter()
+        .map(|p| {
+            let plan = compile(mosx_spec::load(p, &[])?, &registry)?;
+            let n = plan
+                .graph
+                .node_indices()
+                .filter(|i| plan.graph[*i].kind.name() == "train")
+                .count();
+            Ok((p.clone(), n))
+        })
+        .collect()
+}

@@ -8,6 +8,7 @@ mod error;
 mod merge;
 mod node;
 mod overrides;
+mod resources;
 mod scalar;
 mod sources;
 mod spec;
@@ -22,6 +23,7 @@ use std::path::Path;
 
 pub use claims::{Claim, ClaimOp, Operand, CLAIM_KEYS};
 pub use error::SpecError;
+pub use resources::RESOURCE_KEYS;
 pub use sources::SET_FILE;
 pub use spec::{Instance, ReportDecl, Spec, StageDecl};
 pub use suggest::suggest;
@@ -34,7 +36,7 @@ use sources::Sources;
 /// chain, applies `sets` (`a.b.c=VALUE`), expands the sweep and validates every instance.
 pub fn load(path: &Path, sets: &[String]) -> Result<Spec, SpecError> {
     let mut sources = Sources::default();
-    let mut doc = merge::load_chain(path, &mut sources)?;
+    let (mut doc, parents) = merge::load_chain(path, &mut sources)?;
     overrides::apply(&mut doc, sets, &sources)?;
 
     let mut canonical = String::new();
@@ -131,8 +133,11 @@ pub fn load(path: &Path, sets: &[String]) -> Result<Spec, SpecError> {
         }
         None => Vec::new(),
     };
+    let resources = resources::parse(&doc, &sources)?;
     Ok(Spec {
         claims,
+        parents,
+        resources,
         path: path.to_path_buf(),
         name,
         description,

@@ -1,9 +1,14 @@
-//! Loading a spec file and its `extends` chain, and deep-merging it. Invariants: maps merge
+//! Loading a spec file and its `extends` graph, and deep-merging it. `extends` names one file or
+//! a list of files; a list merges left to right (later parents win over earlier ones; every file is applied once,
+//! after all of its own parents, so a diamond's shared base never overrides a sibling's own
+//! values), then the file itself over them, so `paper.yaml` can be the union of the table specs. Invariants: maps merge
 //! recursively with the child winning and keeping the child's locations; sequences and scalars are
-//! replaced whole; a child `null` deletes the key, except under `vars` where it is a value; a
+//! replaced whole, except the top-level `report` and `claims` lists, whose entries merge one by
+//! one (keyed by `output` and `name`: an entry with the same key replaces the parent's, others
+//! are appended); a child `null` deletes the key, except under `vars` where it is a value; a
 //! child stage with a different `kind` replaces the parent's stage; the `extends` key never
-//! appears in the result;
-//! an extends cycle or unreadable target is reported at the `extends` value that named it.
+//! appears in the result; a file reached twice (a diamond) is read once; an extends cycle or
+//! unreadable target is reported at the `extends` value (or list item) that named it.
 
 use std::path::{Component, Path, PathBuf};
 
@@ -12,54 +17,93 @@ use crate::node::{Kind, Loc, Node};
 use crate::sources::{file_error, Sources};
 use crate::yaml;
 
-/// Reads `top` and its extends chain (registering every file in `sources`, top first) and returns
-/// the merged document.
-pub(crate) fn load_chain(top: &Path, sources: &mut Sources) -> Result<Node, SpecError> {
-    let mut docs: Vec<Node> = Vec::new();
-    let mut identities: Vec<PathBuf> = Vec::new();
-    let mut current = top.to_path_buf();
-    // Where the current file was named (`extends` value), for errors about the file itself.
-    let mut named_at: Option<Loc> = None;
-    loop {
-        let text = match std::fs::read_to_string(&current) {
+/// Reads `top` and its extends graph (registering every file in `sources`, top first, then
+/// parents depth first) and returns the merged document with the top file's direct parents
+/// (joined onto the top file's directory).
+pub(crate) fn load_chain(
+    top: &Path,
+    sources: &mut Sources,
+) -> Result<(Node, Vec<PathBuf>), SpecError> {
+    let mut loader = Loader {
+        sources,
+        stack: Vec::new(),
+        seen: Vec::new(),
+        order: Vec::new(),
+        parents: None,
+    };
+    loader.load(top, None)?;
+    let mut docs = loader.order.into_iter();
+    let mut merged = docs.next().unwrap_or_else(|| empty_map(0));
+    for doc in docs {
+        merged = merge(merged, doc);
+    }
+    Ok((merged, loader.parents.unwrap_or_default()))
+}
+
+/// Depth-first walk of the extends graph that linearises it: every file's own document comes
+/// after all of its parents' and each file comes once, so in a diamond (two tables that both
+/// extend `base.yaml`) the base is applied first and once, and a table's own values are never
+/// overridden by what a later sibling merely inherited. A file reached again while it is still
+/// being loaded is a cycle.
+struct Loader<'s> {
+    sources: &'s mut Sources,
+    /// Files being loaded (identity, path as named), outermost first.
+    stack: Vec<(PathBuf, PathBuf)>,
+    /// Identities of the files already linearised.
+    seen: Vec<PathBuf>,
+    /// Each file's own document (without `extends`), parents before children.
+    order: Vec<Node>,
+    /// The top file's direct parents, recorded once.
+    parents: Option<Vec<PathBuf>>,
+}
+
+impl Loader<'_> {
+    fn load(&mut self, path: &Path, named_at: Option<(Loc, String)>) -> Result<(), SpecError> {
+        let id = identity(path);
+        if self.seen.contains(&id) {
+            return Ok(());
+        }
+        if let Some(pos) = self.stack.iter().position(|(i, _)| *i == id) {
+            let mut chain: Vec<String> = self.stack[pos..]
+                .iter()
+                .map(|(_, p)| p.display().to_string())
+                .collect();
+            chain.push(path.display().to_string());
+            let msg = format!("extends cycle: {}", chain.join(" -> "));
+            return Err(match named_at {
+                Some((loc, field)) => self.sources.error(loc, field, msg, None),
+                None => file_error(path, msg),
+            });
+        }
+        let text = match std::fs::read_to_string(path) {
             Ok(t) => t,
             Err(e) => {
-                let msg = format!("cannot read `{}`: {e}", current.display());
+                let msg = format!("cannot read `{}`: {e}", path.display());
                 return Err(match named_at {
-                    Some(loc) => sources.error(loc, "extends", msg, None),
-                    None => file_error(&current, msg),
+                    Some((loc, field)) => self.sources.error(loc, field, msg, None),
+                    None => file_error(path, msg),
                 });
             }
         };
-        identities.push(identity(&current));
-        let src = sources.add(current.clone());
-        let mut doc = parse_file(&text, src, sources)?;
-        let ext = take_extends(&mut doc, sources)?;
-        docs.push(doc);
-        let Some((target, loc)) = ext else { break };
-        let next = normalize(&current.parent().unwrap_or(Path::new("")).join(&target));
-        let id = identity(&next);
-        if let Some(pos) = identities.iter().position(|p| *p == id) {
-            let mut chain: Vec<String> = sources.files()[pos..]
-                .iter()
-                .map(|p| p.display().to_string())
-                .collect();
-            chain.push(next.display().to_string());
-            return Err(sources.error(
-                loc,
-                "extends",
-                format!("extends cycle: {}", chain.join(" -> ")),
-                None,
-            ));
+        let src = self.sources.add(path.to_path_buf());
+        let mut doc = parse_file(&text, src, self.sources)?;
+        let dir = path.parent().unwrap_or(Path::new("")).to_path_buf();
+        let targets: Vec<(PathBuf, Loc, String)> = take_extends(&mut doc, self.sources)?
+            .into_iter()
+            .map(|(t, loc, field)| (normalize(&dir.join(t)), loc, field))
+            .collect();
+        if self.parents.is_none() {
+            self.parents = Some(targets.iter().map(|(p, _, _)| p.clone()).collect());
         }
-        current = next;
-        named_at = Some(loc);
+        self.stack.push((id.clone(), path.to_path_buf()));
+        for (target, loc, field) in targets {
+            self.load(&target, Some((loc, field)))?;
+        }
+        self.stack.pop();
+        self.seen.push(id);
+        self.order.push(doc);
+        Ok(())
     }
-    let mut merged = docs.pop().unwrap_or_else(|| empty_map(0));
-    while let Some(child) = docs.pop() {
-        merged = merge(merged, child);
-    }
-    Ok(merged)
 }
 
 fn empty_map(src: u32) -> Node {
@@ -95,24 +139,42 @@ fn parse_file(text: &str, src: u32, sources: &Sources) -> Result<Node, SpecError
     }
 }
 
-/// Removes the `extends` entry; returns its target and value location unless absent or null.
-fn take_extends(doc: &mut Node, sources: &Sources) -> Result<Option<(PathBuf, Loc)>, SpecError> {
+/// Removes the `extends` entry; returns its targets (one file, or a list merged left to right)
+/// with the location and field path of each, none if absent or null.
+fn take_extends(doc: &mut Node, sources: &Sources) -> Result<Vec<(PathBuf, Loc, String)>, SpecError> {
     let Kind::Map(entries) = &mut doc.kind else {
-        return Ok(None);
+        return Ok(Vec::new());
     };
     let Some(pos) = entries.iter().position(|e| e.key == "extends") else {
-        return Ok(None);
+        return Ok(Vec::new());
     };
     let entry = entries.remove(pos);
-    match entry.value.kind {
-        Kind::Null => Ok(None),
-        Kind::Str(s) if !s.is_empty() => Ok(Some((PathBuf::from(s), entry.value.loc))),
-        _ => Err(sources.error(
-            entry.value.loc,
-            "extends",
-            format!("expected a file path, found {}", entry.value.describe()),
+    let expected = |n: &Node, field: String| {
+        sources.error(
+            n.loc,
+            field,
+            format!("expected a file path or a list of file paths, found {}", n.describe()),
             None,
-        )),
+        )
+    };
+    match &entry.value.kind {
+        Kind::Null => Ok(Vec::new()),
+        Kind::Str(s) if !s.is_empty() => Ok(vec![(
+            PathBuf::from(s),
+            entry.value.loc,
+            "extends".into(),
+        )]),
+        Kind::Seq(items) => items
+            .iter()
+            .enumerate()
+            .map(|(i, n)| match &n.kind {
+                Kind::Str(s) if !s.is_empty() => {
+                    Ok((PathBuf::from(s), n.loc, format!("extends.{i}")))
+                }
+                _ => Err(expected(n, format!("extends.{i}"))),
+            })
+            .collect(),
+        _ => Err(expected(&entry.value, "extends".into())),
     }
 }
 
@@ -166,6 +228,21 @@ fn merge_at(base: Node, child: Node, ctx: Ctx) -> Node {
                             entries[p] = ce;
                             continue;
                         }
+                        if ctx == Ctx::Top {
+                            if let Some(field) = keyed_sequence(&ce.key) {
+                                if matches!(entries[p].value.kind, Kind::Seq(_))
+                                    && matches!(ce.value.kind, Kind::Seq(_))
+                                {
+                                    let old = std::mem::replace(
+                                        &mut entries[p].value,
+                                        Node::new(Kind::Null, ce.key_loc),
+                                    );
+                                    entries[p].value = merge_keyed(old, ce.value, field);
+                                    entries[p].key_loc = ce.key_loc;
+                                    continue;
+                                }
+                            }
+                        }
                         let sub = match (ctx, ce.key.as_str()) {
                             (Ctx::Top, "vars") => Ctx::Vars,
                             (Ctx::Top, "stages") => Ctx::Stages,
@@ -185,4 +262,35 @@ fn merge_at(base: Node, child: Node, ctx: Ctx) -> Node {
         }
         (_, kind) => Node::new(kind, child.loc),
     }
+}
+
+/// The top-level sequences whose entries merge one by one, and the field naming an entry:
+/// report entries by their `output`, claims by their `name`.
+fn keyed_sequence(key: &str) -> Option<&'static str> {
+    match key {
+        "report" => Some("output"),
+        "claims" => Some("name"),
+        _ => None,
+    }
+}
+
+/// `child`'s entries over `base`'s: an entry whose `field` equals a base entry's replaces it in
+/// place, any other is appended; base entries the child does not name stay, in their order.
+fn merge_keyed(base: Node, child: Node, field: &str) -> Node {
+    let (Kind::Seq(mut items), Kind::Seq(child_items)) = (base.kind, child.kind) else {
+        unreachable!("merge_keyed is called on two sequences")
+    };
+    for ci in child_items {
+        let name = ci.get(field).and_then(Node::as_str).map(str::to_string);
+        let pos = name.as_deref().and_then(|n| {
+            items
+                .iter()
+                .position(|b| b.get(field).and_then(Node::as_str) == Some(n))
+        });
+        match pos {
+            Some(p) => items[p] = ci,
+            None => items.push(ci),
+        }
+    }
+    Node::new(Kind::Seq(items), child.loc)
 }

@@ -26,6 +26,12 @@ pub struct Spec {
     pub report: Vec<ReportDecl>,
     /// `claims:` (see [`crate::Claim`]), checked against the first instance's stage names.
     pub claims: Vec<crate::Claim>,
+    /// The files the spec file itself extends, in order (joined onto its directory); a list of
+    /// several is a union (e.g. `paper.yaml` of the table specs).
+    pub parents: Vec<PathBuf>,
+    /// `resources:` per stage kind (or `default`) for cluster executors; see
+    /// [`crate::RESOURCE_KEYS`].
+    pub resources: BTreeMap<String, Map<String, Value>>,
     /// Dotted paths that vary across instances (`vars.seed` for `seeds`), in axis order.
     pub sweep_paths: Vec<String>,
     /// blake3 hex of the canonical JSON (sorted keys) of the merged document after `--set`.
@@ -128,7 +134,7 @@ impl Spec {
         }
     }
 
-    /// The files this spec read: itself first, then its extends chain.
+    /// The files this spec read: itself first, then the files it extends, depth first (each once).
     pub fn files(&self) -> &[PathBuf] {
         self.sources.files()
     }

@@ -23,6 +23,7 @@ pub const TOP_KEYS: &[&str] = &[
     "sweep",
     "report",
     "claims",
+    "resources",
 ];
 /// Valid keys of a stage declaration.
 pub const STAGE_KEYS: &[&str] = &["kind", "inputs", "params"];

@@ -189,11 +189,132 @@ fn missing_top_file_names_it() {
 }
 
 #[test]
-fn extends_must_be_a_string() {
+fn extends_must_be_a_path_or_a_list_of_paths() {
     let d = Dir::new();
-    let a = d.write("a.yaml", "extends: [a, b]\n");
+    let a = d.write("a.yaml", "extends: 3\n");
     let e = err(&a, &[]);
     assert_eq!(at(&e), (1, 10, "extends"));
+    let b = d.write("b.yaml", "extends: [base.yaml, { x: 1 }]\n");
+    let e = err(&b, &[]);
+    assert_eq!(at(&e), (1, 22, "extends.1"));
+    let c = d.write("c.yaml", "extends: [nothere.yaml]\n");
+    let e = err(&c, &[]);
+    assert_eq!(at(&e), (1, 11, "extends.0"));
+    assert!(e.message.contains("nothere.yaml"), "{e}");
+}
+
+const TABLE_A: &str = "\
+extends: base.yaml
+name: a
+vars: { seed: 3 }
+stages:
+  a_train: { kind: train, inputs: { x: ml_sample }, params: { lr: 1 } }
+report:
+  - template: a.md.j2
+    output: results/a.md
+claims:
+  - name: first
+    test: \"a_train.x > a_train.y\"
+";
+const TABLE_B: &str = "\
+extends: base.yaml
+name: b
+stages:
+  b_train: { kind: train, inputs: { x: ml_sample }, params: { lr: 2 } }
+report:
+  - template: b.md.j2
+    output: results/b.md
+";
+
+#[test]
+fn a_list_of_parents_is_their_union_with_reports_and_claims_merged_by_key() {
+    let d = Dir::new();
+    d.write("base.yaml", BASE);
+    d.write("a.yaml", TABLE_A);
+    d.write("b.yaml", TABLE_B);
+    let paper = d.write(
+        "paper.yaml",
+        "\
+extends: [a.yaml, b.yaml]
+name: paper
+report:
+  - template: claims.md.j2
+    output: results/claims.md
+  - template: a2.md.j2
+    output: results/a.md
+claims:
+  - name: second
+    test: \"b_train.x > a_train.x\"
+",
+    );
+    let spec = ok(&paper, &[]);
+    assert_eq!(spec.name, "paper");
+    assert_eq!(spec.parents, vec![d.path("a.yaml"), d.path("b.yaml")]);
+    let names: Vec<&str> = spec.instances[0]
+        .stages
+        .iter()
+        .map(|s| s.name.as_str())
+        .collect();
+    assert_eq!(
+        names,
+        ["ml_load", "ml_sample", "bx_load", "a_train", "b_train"],
+        "the base (a diamond) once, then each parent's stages in order"
+    );
+    assert_eq!(spec.instances[0].stages[1].params["seed"], json!(3), "a's vars kept");
+    let outputs: Vec<String> = spec
+        .report
+        .iter()
+        .map(|r| format!("{r:?}"))
+        .collect();
+    assert_eq!(outputs.len(), 4, "base + a (replaced in place) + b + claims: {outputs:?}");
+    assert!(outputs[0].contains("results/base.md"), "{outputs:?}");
+    assert!(outputs[1].contains("a2.md.j2"), "a's entry replaced by the child's: {outputs:?}");
+    assert!(outputs[2].contains("results/b.md"), "{outputs:?}");
+    assert!(outputs[3].contains("results/claims.md"), "{outputs:?}");
+    let claims: Vec<&str> = spec.claims.iter().map(|c| c.name.as_str()).collect();
+    assert_eq!(claims, ["first", "second"]);
+    // base.yaml is read once although both parents extend it.
+    let files = spec.files();
+    assert_eq!(
+        files.iter().filter(|f| f.ends_with("base.yaml")).count(),
+        1,
+        "{files:?}"
+    );
+    // A later parent wins over an earlier one.
+    d.write("c.yaml", "extends: base.yaml\nvars: { seed: 9 }\nstages: {}\n");
+    let later = d.write("later.yaml", "extends: [a.yaml, c.yaml]\n");
+    assert_eq!(ok(&later, &[]).instances[0].stages[1].params["seed"], json!(9));
+}
+
+#[test]
+fn a_cycle_through_a_list_is_reported_at_the_list_item() {
+    let d = Dir::new();
+    let a = d.write("a.yaml", "extends: [b.yaml]\nstages:\n  x: { kind: load }\n");
+    d.write("b.yaml", "name: b\nextends: [c.yaml, a.yaml]\n");
+    d.write("c.yaml", "name: c\n");
+    let e = err(&a, &[]);
+    assert_eq!(e.file, d.path("b.yaml"));
+    assert_eq!(at(&e), (2, 19, "extends.1"));
+    assert!(e.message.contains("extends cycle"), "{e}");
+}
+
+#[test]
+fn resources_are_typed_maps_per_kind() {
+    let d = Dir::new();
+    d.write("base.yaml", BASE);
+    let s = d.write(
+        "s.yaml",
+        "extends: base.yaml\nresources:\n  default: { partition: cpu, time: \"00:10:00\", cpus: 2 }\n  train: { gres: \"gpu:1\", mem: 32G }\n",
+    );
+    let spec = ok(&s, &[]);
+    assert_eq!(spec.resources["default"]["cpus"], json!(2));
+    assert_eq!(spec.resources["train"]["gres"], json!("gpu:1"));
+    let bad = d.write("bad.yaml", "extends: base.yaml\nresources:\n  train: { partiton: gpu }\n");
+    let e = err(&bad, &[]);
+    assert_eq!(at(&e), (3, 12, "resources.train.partiton"));
+    assert_eq!(e.suggestion.as_deref(), Some("partition"));
+    let bad = d.write("bad2.yaml", "extends: base.yaml\nresources:\n  train: { cpus: -1 }\n");
+    assert_eq!(at(&err(&bad, &[])), (3, 18, "resources.train.cpus"));
 }
 
 #[test]

@@ -189,3 +189,51 @@ fn a_claim_naming_an_unknown_stage_is_a_located_spec_error() {
     assert!(err.contains("no stage `ml_metrics_pops`"), "{err}");
     assert!(err.contains("ml_metrics_pop"), "suggestion: {err}");
 }
+
+/// `sweep.replicates`: a grid axis that repeats the experiment (here the split's seed) is
+/// pooled into the table cells (mean ± sd over its values) like `seeds`; without it, each of
+/// its values is a setting of its own and a cell shows one.
+#[test]
+fn replicate_axes_are_pooled_into_cells() {
+    let tmp = tempfile::tempdir().unwrap();
+    let d = tmp.path();
+    std::fs::create_dir_all(d.join("templates")).unwrap();
+    std::fs::write(
+        d.join("templates/cells.md.j2"),
+        "n={{ cells.ml_metrics_user.auc.n }} replicates={{ seeds | length }} settings={{ groups.ml_metrics_user | length }}\n",
+    )
+    .unwrap();
+    let spec = |replicates: &str| {
+        format!(
+            r#"name: reps
+vars: {{ seed: 0, split_seed: 0 }}
+stages:
+  ml_load: {{ kind: load, params: {{ path: "{data}" }} }}
+  ml_sample: {{ kind: sample, inputs: {{ dataset: ml_load }}, params: {{ windows: 2000, seed: "${{seed}}" }} }}
+  ml_split: {{ kind: split, inputs: {{ sequences: ml_sample }}, params: {{ seed: "${{split_seed}}" }} }}
+  ml_measure: {{ kind: measure, inputs: {{ split: ml_split }} }}
+  ml_baseline_user: {{ kind: baseline, inputs: {{ split: ml_split }}, params: {{ rule: user_like_rate, max_points: 100 }} }}
+  ml_metrics_user: {{ kind: metrics, inputs: {{ predictions: ml_baseline_user, stereotypes: ml_measure }} }}
+sweep:
+  grid: {{ vars.split_seed: [0, 1, 2] }}
+{replicates}
+report:
+  - template: cells.md.j2
+    output: results/cells.md
+"#,
+            data = ml_data().display()
+        )
+    };
+    for (reps, expected) in [
+        ("  replicates: [vars.split_seed]", "n=3 replicates=3 settings=1"),
+        ("", "n=1 replicates=0 settings=3"),
+    ] {
+        let p = d.join("reps.yaml");
+        std::fs::write(&p, spec(reps)).unwrap();
+        let o = mosx(d, &["run", p.to_str().unwrap(), "-q"]);
+        let (out, err) = text(&o);
+        assert!(o.status.success(), "{out}\n{err}");
+        let cells = std::fs::read_to_string(d.join("results/cells.md")).unwrap();
+        assert!(cells.starts_with(expected), "{reps:?}: {cells}");
+    }
+}

@@ -3,11 +3,12 @@
 //! * `spec`, `options`;
 //! * `stages` (by node name) and `by_stage` (spec stage name → its nodes across sweep
 //!   points, in point order), each with kind, key, params, sweep point and metrics;
-//! * `seeds`: the `vars.seed` values of the sweep (sorted; empty without a seeds axis);
-//! * `cells`: spec stage name → metric → seed aggregate `{mean, sd, n, values, seeds}`
-//!   over the stage's distinct results (render with `| pm`); `groups`: the same split by
-//!   the non-seed sweep axes (`[{point, label, metrics}]`, for sweeps such as
-//!   `lambda_fair × E × seed`);
+//! * `seeds`: the replicates of the sweep (sorted; the `vars.seed` values, or labels such
+//!   as `train_seed=1, seed=0` when `sweep.replicates` names more axes; empty without any);
+//! * `cells`: spec stage name → metric → aggregate over replicates `{mean, sd, n, values,
+//!   seeds}` of the stage's distinct results at its first setting (render with `| pm`);
+//!   `groups`: the same for every setting, i.e. split by the non-replicate sweep axes
+//!   (`[{point, label, metrics}]`, for sweeps such as `lambda_fair × E × seed`);
 //! * `comparisons`: the report entry's `options.comparisons` (`[{label, a, b, margin}]`,
 //!   `a`/`b` as `STAGE.METRIC`) tested across seeds and across users, Holm-corrected
 //!   within the entry (see `stats`);
@@ -99,13 +100,7 @@ pub fn build(
                 let Some(inst) = plan.spec.instances.get(ix) else {
                     continue;
                 };
-                let seed = inst.point.get("vars.seed").cloned();
-                let rest: Map<String, Value> = inst
-                    .point
-                    .iter()
-                    .filter(|(k, _)| *k != "vars.seed")
-                    .map(|(k, v)| (k.clone(), v.clone()))
-                    .collect();
+                let (rest, seed) = stats::unit_of(&plan.spec, &inst.point);
                 let gkey = serde_json::to_string(&rest).unwrap_or_default();
                 let entry = by_group
                     .entry(gkey)
@@ -147,7 +142,8 @@ pub fn build(
                 json!({ "point": point, "label": label, "metrics": agg_of(members) })
             })
             .collect();
-        // A stage that varies over non-seed axes: `cells` aggregates its first group only.
+        // A stage that varies over settings (non-replicate axes): `cells` aggregates its first
+        // setting only; `groups` has every setting.
         let first = by_group
             .values()
             .next()
@@ -161,7 +157,7 @@ pub fn build(
         .spec
         .instances
         .iter()
-        .filter_map(|i| i.point.get("vars.seed").map(Value::to_string))
+        .filter_map(|i| stats::unit_of(&plan.spec, &i.point).1.map(|v| v.to_string()))
         .collect();
 
     // Comparisons of this report entry.
@@ -209,7 +205,7 @@ pub fn build(
                 .points
                 .first()
                 .and_then(|ix| plan.spec.instances.get(*ix))
-                .and_then(|inst| inst.point.get("vars.seed").cloned());
+                .and_then(|inst| stats::unit_of(&plan.spec, &inst.point).1);
             let ps = loader
                 .points(plan, i)
                 .map_err(|message| ReportError::Input {

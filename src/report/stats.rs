@@ -2,8 +2,9 @@
 //! jackknife values, and paired comparisons across seeds and across users.
 //!
 //! Invariants:
-//! * A *unit of comparison* is a sweep point of the plan minus `vars.seed` (the "group",
-//!   empty for a seeds-only sweep) plus the seed. Two stages are paired unit by unit; a
+//! * A *unit of comparison* is a sweep point of the plan minus its replicate axes (the
+//!   "group", empty for a seeds-only sweep) plus its replicate (the seed; with
+//!   `sweep.replicates`, e.g. a training seed, the tuple of them). Two stages are paired unit by unit; a
 //!   stage that does not vary over the group axes pairs with every group of the other.
 //! * **Across seeds**: the stored metric of each seed's stage (what the table shows).
 //! * **Across users**: per-user metric values are undefined for most users (AUC of a
@@ -272,7 +273,37 @@ pub fn split_operand(s: &str) -> Option<(&str, &str)> {
         .filter(|(a, b)| !a.is_empty() && !b.is_empty())
 }
 
-/// The comparison units of spec stage `stage`: (group, seed) → node (see module docs).
+/// A sweep point split into its setting (the non-replicate axes, as a map) and its replicate:
+/// the value of the one replicate axis (`vars.seed` for `seeds`), a label such as
+/// `train_seed=1, seed=0` when the spec names several (`sweep.replicates`), none without any.
+pub fn unit_of(
+    spec: &mosx_spec::Spec,
+    point: &BTreeMap<String, Value>,
+) -> (serde_json::Map<String, Value>, Option<Value>) {
+    let reps = &spec.replicate_paths;
+    let group = point
+        .iter()
+        .filter(|(k, _)| !reps.contains(k))
+        .map(|(k, v)| (k.clone(), v.clone()))
+        .collect();
+    let replicate = match reps.as_slice() {
+        [] => None,
+        [one] => point.get(one).cloned(),
+        many => Some(Value::String(
+            many.iter()
+                .filter_map(|p| {
+                    point
+                        .get(p)
+                        .map(|v| format!("{}={v}", p.trim_start_matches("vars.")))
+                })
+                .collect::<Vec<_>>()
+                .join(", "),
+        )),
+    };
+    (group, replicate)
+}
+
+/// The comparison units of spec stage `stage`: (setting, replicate) → node (see module docs).
 pub fn units(
     plan: &Plan,
     stage: &str,
@@ -283,14 +314,10 @@ pub fn units(
             let Some(inst) = plan.spec.instances.get(ix) else {
                 continue;
             };
-            let seed = inst.point.get("vars.seed").map(Value::to_string);
-            let group: BTreeMap<&String, &Value> = inst
-                .point
-                .iter()
-                .filter(|(k, _)| *k != "vars.seed")
-                .collect();
+            let (group, rep) = unit_of(&plan.spec, &inst.point);
             let g = serde_json::to_string(&group).unwrap_or_default();
-            out.entry((g, seed)).or_insert(i);
+            out.entry((g, rep.as_ref().map(Value::to_string)))
+                .or_insert(i);
         }
     }
     out

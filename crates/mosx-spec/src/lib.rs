@@ -144,6 +144,11 @@ pub fn load(path: &Path, sets: &[String]) -> Result<Spec, SpecError> {
         instances,
         report,
         sweep_paths: axes.iter().map(|a| a.path.clone()).collect(),
+        replicate_paths: axes
+            .iter()
+            .filter(|a| a.replicate)
+            .map(|a| a.path.clone())
+            .collect(),
         hash,
         doc,
         sources,

@@ -34,6 +34,9 @@ pub struct Spec {
     pub resources: BTreeMap<String, Map<String, Value>>,
     /// Dotted paths that vary across instances (`vars.seed` for `seeds`), in axis order.
     pub sweep_paths: Vec<String>,
+    /// The swept paths that are repetitions, not settings: `vars.seed` of `seeds` and the grid
+    /// paths named in `sweep.replicates`, in axis order. Reports pool over them.
+    pub replicate_paths: Vec<String>,
     /// blake3 hex of the canonical JSON (sorted keys) of the merged document after `--set`.
     pub hash: String,
     pub(crate) doc: Node,

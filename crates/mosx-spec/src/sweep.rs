@@ -1,7 +1,10 @@
 //! `sweep:` parsing and point enumeration. Invariants: axes are the grid paths in declared order,
 //! then `seeds` as the axis `vars.seed`; points enumerate the cartesian product with the last axis
 //! varying fastest; every grid path starts with `vars.` or `stages.` and its parent exists in the
-//! merged document (checked here, reported at the sweep entry's key).
+//! merged document (checked here, reported at the sweep entry's key). `replicates` names grid
+//! paths that are repetitions of one experiment (like `seeds`, e.g. a training seed) rather
+//! than settings: reports pool them into mean ± sd and pair comparisons on them; it must name
+//! grid paths of this sweep.
 
 use crate::error::SpecError;
 use crate::node::{split, Kind, Loc, Node, PathError};
@@ -14,9 +17,11 @@ pub(crate) struct Axis {
     pub path: String,
     pub key_loc: Loc,
     pub values: Vec<Node>,
+    /// A repetition axis (`seeds`, or named in `replicates`), not a setting.
+    pub replicate: bool,
 }
 
-const SWEEP_KEYS: &[&str] = &["grid", "seeds"];
+const SWEEP_KEYS: &[&str] = &["grid", "seeds", "replicates"];
 const SEED_PATH: &str = "vars.seed";
 
 /// Reads and checks `sweep` in the merged document; no sweep yields no axes.
@@ -51,6 +56,7 @@ pub(crate) fn parse(doc: &Node, sources: &Sources) -> Result<Vec<Axis>, SpecErro
                             path: g.key.clone(),
                             key_loc: g.key_loc,
                             values,
+                            replicate: false,
                         });
                     }
                 }
@@ -69,9 +75,11 @@ pub(crate) fn parse(doc: &Node, sources: &Sources) -> Result<Vec<Axis>, SpecErro
                         path: SEED_PATH.to_string(),
                         key_loc: e.key_loc,
                         values,
+                        replicate: true,
                     });
                 }
             }
+            "replicates" => {}
             other => {
                 let hint = suggest(other, SWEEP_KEYS.iter().copied());
                 return Err(sources.error(e.key_loc, field, "unknown field", hint));
@@ -84,6 +92,28 @@ pub(crate) fn parse(doc: &Node, sources: &Sources) -> Result<Vec<Axis>, SpecErro
             return Err(sources.error(s.key_loc, "sweep.seeds", msg, None));
         }
         axes.push(s);
+    }
+    if let Some(r) = sweep.get("replicates") {
+        let items = match &r.kind {
+            Kind::Null => &[][..],
+            Kind::Seq(items) => items.as_slice(),
+            _ => {
+                let msg = format!("expected a list of grid paths, found {}", r.type_name());
+                return Err(sources.error(r.loc, "sweep.replicates", msg, None));
+            }
+        };
+        for (i, item) in items.iter().enumerate() {
+            let field = format!("sweep.replicates.{i}");
+            let path = item.as_str().unwrap_or_default();
+            match axes.iter_mut().find(|a| a.path == path) {
+                Some(a) => a.replicate = true,
+                None => {
+                    let grid = axes.iter().map(|a| a.path.as_str());
+                    let msg = format!("{} is not a grid path of this sweep", item.describe());
+                    return Err(sources.error(item.loc, field, msg, suggest(path, grid)));
+                }
+            }
+        }
     }
     Ok(axes)
 }

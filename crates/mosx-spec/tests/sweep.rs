@@ -215,3 +215,27 @@ fn large_sweep_load_time() {
         start.elapsed() / runs
     );
 }
+
+#[test]
+fn replicates_name_grid_paths_that_reports_pool() {
+    let d = Dir::new();
+    let s = d.write(
+        "s.yaml",
+        "vars: { seed: 0, train_seed: 0, lr: 1 }\nstages:\n  a: { kind: load }\nsweep:\n  grid: { vars.lr: [1, 2], vars.train_seed: [0, 1] }\n  seeds: [0, 1]\n  replicates: [vars.train_seed]\n",
+    );
+    let spec = ok(&s, &[]);
+    assert_eq!(spec.instances.len(), 8);
+    assert_eq!(spec.replicate_paths, ["vars.train_seed", "vars.seed"]);
+    let bad = d.write(
+        "bad.yaml",
+        "vars: { seed: 0, train_seed: 0 }\nstages:\n  a: { kind: load }\nsweep:\n  grid: { vars.train_seed: [0, 1] }\n  replicates: [vars.train_sed]\n",
+    );
+    let e = err(&bad, &[]);
+    assert_eq!(at(&e), (6, 16, "sweep.replicates.0"));
+    assert_eq!(e.suggestion.as_deref(), Some("vars.train_seed"));
+    let none = d.write(
+        "none.yaml",
+        "vars: { seed: 0 }\nstages:\n  a: { kind: load }\nsweep:\n  seeds: [0, 1]\n",
+    );
+    assert_eq!(ok(&none, &[]).replicate_paths, ["vars.seed"]);
+}

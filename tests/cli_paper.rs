@@ -189,6 +189,15 @@ fn paper_runs_end_to_end_on_a_tiny_backbone_and_renders_everything() {
         );
         assert!(tail.contains("model/tokenizer.json"), "{f}: {tail}");
     }
+    // Table III and Fig. 3 (data only, no backbone in their provenance; one histogram per
+    // measure stage, i.e. per dataset and seed).
+    assert!(tmp.path().join("results/table3.md").exists(), "{out}");
+    let fig3: Vec<String> = std::fs::read_dir(tmp.path().join("results"))
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|n| n.starts_with("fig3-") && n.ends_with(".png"))
+        .collect();
+    assert_eq!(fig3.len(), 4, "2 datasets x 2 seeds: {fig3:?}");
     let t4 = std::fs::read_to_string(tmp.path().join("results/table4.md")).unwrap();
     assert!(
         t4.contains("| MovieLens-100K | *MoS (paper)* | 55.49 | 53.71 | 50.91 | 69.64 |"),

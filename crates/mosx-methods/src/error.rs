@@ -40,6 +40,7 @@ pub enum MethodError {
     Optim(#[from] OptimError),
     #[error(transparent)]
     Model(#[from] mosx_models::ModelError),
+    #[cfg(feature = "torch")]
     #[error(transparent)]
     Torch(#[from] tch::TchError),
 }

@@ -7,27 +7,44 @@
 //!
 //! This crate knows nothing of stages, the store or the spec: it sees token ids, labels,
 //! group memberships and a `Backbone`.
+//!
+//! Feature `torch` (default): the methods' modules, the trainer and everything on tch.
+//! Without it only the tch-free parts compile (each method file keeps its serde config and
+//! registry entry, its module is gated inside the same file), which is what the planner
+//! needs to normalise a `train` stage's parameters.
 
+#[cfg(feature = "torch")]
 pub mod batch;
 pub mod error;
+#[cfg(feature = "torch")]
 pub mod io;
 pub mod losses;
 pub mod method;
 pub mod methods;
 pub mod optim;
+#[cfg(feature = "torch")]
 pub mod soft_prompt;
 pub mod trainer;
 
+#[cfg(feature = "torch")]
 pub use batch::Example;
 pub use error::MethodError;
-pub use method::{forward, Method, Objective, Setup};
-pub use trainer::{score, train, Observer, Outcome, Schedule, TrainConfig, TrainData, TrainLog};
+pub use method::Objective;
+#[cfg(feature = "torch")]
+pub use method::{forward, Method, Setup};
+#[cfg(feature = "torch")]
+pub use trainer::{score, train, Outcome, TrainData};
+pub use trainer::{Observer, Schedule, TrainConfig, TrainLog};
 
+#[cfg(feature = "torch")]
 use serde_json::Value;
+#[cfg(feature = "torch")]
 use tch::nn;
 
+#[cfg(feature = "torch")]
 use mosx_models::Backbone;
 
+#[cfg(feature = "torch")]
 /// Rebuilds a trained method from its canonical config and saved parameters (safetensors
 /// bytes) on `backbone`, with its variables in `adapter`.
 pub fn load_trained(

@@ -13,6 +13,7 @@
 //! * `L_div` (Eq. 14) is the mean pairwise cosine similarity of the flattened experts.
 
 use serde::{Deserialize, Serialize};
+#[cfg(feature = "torch")]
 use tch::{Kind, Reduction, Tensor};
 
 /// Floor of `P_H(a|a)` in `L_fair`'s denominator.
@@ -29,6 +30,7 @@ pub enum RecLoss {
     Pair,
 }
 
+#[cfg(feature = "torch")]
 /// Per-sample `L_rec` `[B]` from the forward's state: `hidden` `[B, d]`, the pair logits
 /// `[B, 2]`, labels `[B]` (1 = Yes); `vocab_logits` computes the full head when asked.
 pub fn rec_per_sample(
@@ -54,11 +56,13 @@ pub fn rec_per_sample(
     }
 }
 
+#[cfg(feature = "torch")]
 /// `Σ w_i l_i / B`: each sample's own loss weighted.
 pub fn weighted_mean(per_sample: &Tensor, weights: &Tensor) -> Tensor {
     (per_sample * weights.to_kind(per_sample.kind())).mean(Kind::Float)
 }
 
+#[cfg(feature = "torch")]
 /// `L_fair` on a batch (see the module note). `p_yes` `[B]`, `user_groups` `[B]` int64,
 /// `target_groups` and `history_share` `[B, G]`. Zero when no group has a recommendation.
 pub fn fair(
@@ -102,6 +106,7 @@ pub fn fair(
     Tensor::stack(&terms, 0).mean(Kind::Float)
 }
 
+#[cfg(feature = "torch")]
 /// Mean pairwise cosine similarity of `experts` `[E, ...]` (0 for a single expert).
 pub fn diversity(experts: &Tensor) -> Tensor {
     let e = experts.size()[0];
@@ -115,6 +120,7 @@ pub fn diversity(experts: &Tensor) -> Tensor {
     (sim.sum(Kind::Float) - sim.trace()) / (e * (e - 1)) as f64
 }
 
+#[cfg(feature = "torch")]
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -10,13 +10,18 @@
 //!   backbone.
 
 use serde::{Deserialize, Serialize};
+#[cfg(feature = "torch")]
 use tch::{Device, Kind, Tensor};
 
+#[cfg(feature = "torch")]
 use mosx_models::{Backbone, TokenBatch};
 
+#[cfg(feature = "torch")]
 use crate::batch::{Batch, Example};
+#[cfg(feature = "torch")]
 use crate::soft_prompt::prepend;
 
+#[cfg(feature = "torch")]
 /// What a method may know of the task when it is built.
 #[derive(Debug, Clone)]
 pub struct Setup {
@@ -52,6 +57,7 @@ impl Objective {
     }
 }
 
+#[cfg(feature = "torch")]
 /// One forward pass over a batch.
 #[derive(Debug)]
 pub struct Forward {
@@ -63,6 +69,7 @@ pub struct Forward {
     pub pooled: Option<Tensor>,
 }
 
+#[cfg(feature = "torch")]
 impl Forward {
     /// `p_yes = softmax([logit_yes, logit_no])[0]`, `[B]` f32.
     pub fn p_yes(&self) -> Tensor {
@@ -70,6 +77,7 @@ impl Forward {
     }
 }
 
+#[cfg(feature = "torch")]
 /// What a method's own loss terms may read.
 pub struct LossCtx<'a> {
     pub backbone: &'a dyn Backbone,
@@ -82,6 +90,7 @@ pub struct LossCtx<'a> {
     pub train: bool,
 }
 
+#[cfg(feature = "torch")]
 pub trait Method: Send {
     /// The name specs use (`method: mos`).
     fn name(&self) -> &'static str;
@@ -126,6 +135,7 @@ pub trait Method: Send {
     }
 }
 
+#[cfg(feature = "torch")]
 /// Embeds `tokens`, prepends the method's soft prompt and runs the backbone once.
 pub fn forward(
     method: Option<&dyn Method>,
@@ -150,6 +160,7 @@ pub fn forward(
     }
 }
 
+#[cfg(feature = "torch")]
 /// Sorted `(name, tensor)` pairs of a variable store, names prefixed.
 pub fn named_variables(vs: &tch::nn::VarStore, prefix: &str) -> Vec<(String, Tensor)> {
     let mut v: Vec<(String, Tensor)> = vs

@@ -31,9 +31,11 @@
 //!   configuration over parameters of the same values restores it exactly: the following
 //!   steps give bitwise-equal parameters on CPU.
 
+#[cfg(feature = "torch")]
 use std::collections::{HashMap, HashSet};
 
 use serde::{Deserialize, Serialize};
+#[cfg(feature = "torch")]
 use tch::{COptimizer, Kind, TchError, Tensor};
 
 /// Which update rule an [`Optimizer`] applies.
@@ -48,6 +50,7 @@ pub enum OptimizerKind {
 
 impl OptimizerKind {
     /// The prefix of this kind's state tensor names.
+    #[cfg(feature = "torch")]
     fn prefix(self) -> &'static str {
         match self {
             OptimizerKind::Adafactor => "adafactor",
@@ -216,6 +219,7 @@ pub enum OptimError {
     },
     #[error("parameter `{name}` is given twice")]
     DuplicateParam { name: String },
+    #[cfg(feature = "torch")]
     #[error("parameter `{name}` has kind {kind:?}: only floating-point tensors can be optimised")]
     NotFloat { name: String, kind: Kind },
     #[error("parameter `{name}` does not require grad, so it would never be trained")]
@@ -228,6 +232,7 @@ pub enum OptimError {
         expected: Vec<i64>,
         found: Vec<i64>,
     },
+    #[cfg(feature = "torch")]
     #[error("optimizer state tensor `{name}` has kind {found:?}, expected {expected:?}")]
     StateKind {
         name: String,
@@ -241,10 +246,12 @@ pub enum OptimError {
          (written with another configuration or parameter list?)"
     )]
     UnexpectedState { name: String },
+    #[cfg(feature = "torch")]
     #[error(transparent)]
     Torch(#[from] TchError),
 }
 
+#[cfg(feature = "torch")]
 /// A parameter's optimizer buffers (besides its step count).
 enum Buffers {
     Adamw {
@@ -258,6 +265,7 @@ enum Buffers {
     },
 }
 
+#[cfg(feature = "torch")]
 /// Adafactor's second-moment estimate.
 enum SecondMoment {
     /// Running means of `grad² + eps1` over the last dim (`row`, shape `[..., R]`) and the
@@ -267,6 +275,7 @@ enum SecondMoment {
     Full { v: Tensor },
 }
 
+#[cfg(feature = "torch")]
 impl Buffers {
     fn new(cfg: &OptimConfig, param: &Tensor, kind: Kind) -> Buffers {
         let zeros = |shape: &[i64]| Tensor::zeros(shape, (kind, param.device()));
@@ -316,6 +325,7 @@ impl Buffers {
     }
 }
 
+#[cfg(feature = "torch")]
 /// One parameter with its state.
 struct Slot {
     name: String,
@@ -327,6 +337,7 @@ struct Slot {
     buffers: Buffers,
 }
 
+#[cfg(feature = "torch")]
 /// AdamW or Adafactor over a fixed, named list of parameters. See the module doc.
 pub struct Optimizer {
     cfg: OptimConfig,
@@ -336,17 +347,20 @@ pub struct Optimizer {
     grad_reset: COptimizer,
 }
 
+#[cfg(feature = "torch")]
 /// `s = beta * s + (1 - beta) * x`, in place: every running mean of both optimizers.
 fn ema(s: &mut Tensor, x: &Tensor, beta: f64) {
     *s *= beta;
     *s += x * (1.0 - beta);
 }
 
+#[cfg(feature = "torch")]
 /// Root mean square of all elements, as a 0-d tensor.
 fn rms(t: &Tensor) -> Tensor {
     t.norm() / (t.numel() as f64).sqrt()
 }
 
+#[cfg(feature = "torch")]
 /// Adafactor's effective learning rate: a plain number, or a 0-d tensor when it carries
 /// the parameter scale (kept on the device, in the state kind, as the reference does).
 enum Lr {
@@ -354,6 +368,7 @@ enum Lr {
     Scaled(Tensor),
 }
 
+#[cfg(feature = "torch")]
 impl Lr {
     /// `t * (k * lr)`.
     fn times(&self, t: &Tensor, k: f64) -> Tensor {
@@ -364,6 +379,7 @@ impl Lr {
     }
 }
 
+#[cfg(feature = "torch")]
 /// One AdamW update of `p` (in the state kind) from `g`; `t` is the 1-based step.
 fn adamw_update(
     cfg: &OptimConfig,
@@ -385,6 +401,7 @@ fn adamw_update(
     *p += (&*m * (-lr / bias1)) / denom;
 }
 
+#[cfg(feature = "torch")]
 /// One Adafactor update of `p` (in the state kind) from `g`; `t` is the 1-based step.
 fn adafactor_update(
     cfg: &OptimConfig,
@@ -430,6 +447,7 @@ fn adafactor_update(
     *p -= update;
 }
 
+#[cfg(feature = "torch")]
 impl Optimizer {
     /// An optimizer over `params`: named trainable (floating-point, requires-grad) tensors,
     /// in a fixed order, with fresh state. Errors on an invalid config, a repeated name, or a

@@ -17,21 +17,36 @@
 //! * After training, if the chosen parameters' validation predictions equal those of the
 //!   untrained backbone (a silent no-op adapter), the training fails.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
+#[cfg(feature = "torch")]
+use std::collections::HashMap;
+#[cfg(feature = "torch")]
 use std::path::Path;
+#[cfg(feature = "torch")]
 use std::time::Instant;
 
 use serde::{Deserialize, Serialize};
+#[cfg(feature = "torch")]
 use tch::{nn, Kind, Tensor};
 
+#[cfg(feature = "torch")]
 use mosx_models::Backbone;
 
+#[cfg(feature = "torch")]
 use crate::batch::{epoch_batches, epoch_seed, scoring_batches, Batch, Example};
+#[cfg(feature = "torch")]
 use crate::error::MethodError;
+#[cfg(feature = "torch")]
 use crate::io::{from_bytes, restore, to_bytes, write_atomic};
-use crate::losses::{self, RecLoss};
-use crate::method::{forward, LossCtx, Method, Objective};
-use crate::optim::{OptimConfig, Optimizer};
+#[cfg(feature = "torch")]
+use crate::losses;
+use crate::losses::RecLoss;
+use crate::method::Objective;
+#[cfg(feature = "torch")]
+use crate::method::{forward, LossCtx, Method};
+use crate::optim::OptimConfig;
+#[cfg(feature = "torch")]
+use crate::optim::Optimizer;
 
 /// Learning-rate schedule.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -82,6 +97,7 @@ pub struct TrainConfig {
     pub eval_batch_size: usize,
 }
 
+#[cfg(feature = "torch")]
 /// What the loop reads.
 pub struct TrainData<'a> {
     pub train: &'a [Example],
@@ -142,6 +158,7 @@ pub struct TrainLog {
     pub valid_points: usize,
 }
 
+#[cfg(feature = "torch")]
 /// The result of a training.
 pub struct Outcome {
     /// The best epoch's trainable parameters, by name.
@@ -151,6 +168,7 @@ pub struct Outcome {
     pub backbone_params: i64,
 }
 
+#[cfg(feature = "torch")]
 #[derive(Debug, Serialize, Deserialize)]
 struct ResumeState {
     /// Last finished epoch.
@@ -162,8 +180,10 @@ struct ResumeState {
     tensors: String,
 }
 
+#[cfg(feature = "torch")]
 const STATE_FILE: &str = "state.json";
 
+#[cfg(feature = "torch")]
 /// `p_yes` of every row of `ids` (f64), with the method's soft prompt if any.
 pub fn score(
     method: Option<&dyn Method>,
@@ -188,17 +208,20 @@ pub fn score(
     Ok(out)
 }
 
+#[cfg(feature = "torch")]
 /// Numel of a list of tensors.
 fn numel(ts: &[(String, Tensor)]) -> i64 {
     ts.iter().map(|(_, t)| t.numel() as i64).sum()
 }
 
+#[cfg(feature = "torch")]
 fn copies(ts: &[(String, Tensor)]) -> Vec<(String, Tensor)> {
     ts.iter()
         .map(|(n, t)| (n.clone(), t.detach().copy()))
         .collect()
 }
 
+#[cfg(feature = "torch")]
 /// Trains `method` (already built on `backbone`, its variables in `adapter`).
 #[allow(clippy::too_many_arguments)]
 pub fn train(
@@ -413,6 +436,7 @@ pub fn train(
     })
 }
 
+#[cfg(feature = "torch")]
 /// The loss of one batch and its named parts (see METHOD.md Eq. 15 and the methods).
 pub fn batch_loss(
     method: &dyn Method,
@@ -479,6 +503,7 @@ pub fn batch_loss(
     (total, parts)
 }
 
+#[cfg(feature = "torch")]
 /// Mean validation loss (the task terms, unweighted by IFairLRS) and `p_yes` per point.
 fn validate(
     method: &dyn Method,
@@ -525,6 +550,7 @@ fn validate(
     Ok((loss / data.valid.len().max(1) as f64, p))
 }
 
+#[cfg(feature = "torch")]
 #[allow(clippy::too_many_arguments)]
 fn save_resume(
     dir: &Path,
@@ -577,6 +603,7 @@ fn save_resume(
     Ok(())
 }
 
+#[cfg(feature = "torch")]
 fn load_resume(
     dir: &Path,
     device: tch::Device,
@@ -597,6 +624,7 @@ fn load_resume(
     Ok(Some((state, from_bytes(&tbytes, device)?)))
 }
 
+#[cfg(feature = "torch")]
 #[cfg(test)]
 mod tests {
     use super::*;

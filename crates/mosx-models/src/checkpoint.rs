@@ -17,14 +17,20 @@
 //! * [`Checkpoint::content_hash`] is blake3 over `config.json`, `tokenizer.json` (when
 //!   present) and the weight files in order, each prefixed by its file name and length.
 
-use std::collections::{BTreeSet, HashMap};
+use std::collections::BTreeSet;
+#[cfg(feature = "torch")]
+use std::collections::HashMap;
 use std::fs::File;
-use std::io::{Read, Seek, SeekFrom};
+use std::io::Read;
+#[cfg(feature = "torch")]
+use std::io::{Seek, SeekFrom};
 use std::path::{Path, PathBuf};
 
 use safetensors::tensor::Metadata;
+#[cfg(feature = "torch")]
 use safetensors::Dtype;
 use serde_json::Value;
+#[cfg(feature = "torch")]
 use tch::{Kind, Tensor};
 
 use crate::error::ModelError;
@@ -252,12 +258,14 @@ impl Checkpoint {
     }
 
     /// Copies every variable of `vs` from the tensor of the same name in the weight files.
+    #[cfg(feature = "torch")]
     pub fn load_weights(&self, vs: &mut tch::nn::VarStore) -> Result<(), ModelError> {
         self.load_weights_chunked(vs, LOAD_CHUNK_BYTES)
     }
 
     /// [`Checkpoint::load_weights`] reading at most `chunk_bytes` (whole rows, at least one)
     /// at a time; the result does not depend on `chunk_bytes`.
+    #[cfg(feature = "torch")]
     pub fn load_weights_chunked(
         &self,
         vs: &mut tch::nn::VarStore,
@@ -374,6 +382,7 @@ impl Checkpoint {
     }
 
     /// The file to name when a tensor is missing: the index when sharded, else the weights.
+    #[cfg(feature = "torch")]
     fn weights_label(&self) -> PathBuf {
         if self.dir.join(WEIGHTS_INDEX).is_file() && self.weight_files.len() != 1 {
             self.dir.join(WEIGHTS_INDEX)
@@ -454,7 +463,8 @@ fn find_weight_files(dir: &Path) -> Result<Vec<PathBuf>, ModelError> {
     }
 }
 
-/// The parsed header of one safetensors file.
+/// The parsed header of one safetensors file (its offsets are read by the loader only).
+#[cfg_attr(not(feature = "torch"), allow(dead_code))]
 struct SafetensorsHeader {
     path: PathBuf,
     metadata: Metadata,
@@ -499,6 +509,7 @@ impl SafetensorsHeader {
 }
 
 /// The tch kind of a floating safetensors dtype (the only ones model weights use).
+#[cfg(feature = "torch")]
 fn dtype_kind(d: Dtype) -> Option<Kind> {
     match d {
         Dtype::F32 => Some(Kind::Float),

@@ -21,6 +21,7 @@ pub enum ModelError {
     },
     #[error("{0}")]
     Other(String),
+    #[cfg(feature = "torch")]
     #[error(transparent)]
     Torch(#[from] tch::TchError),
 }

@@ -3,10 +3,14 @@
 //! imports form no loop.
 
 use serde::{Deserialize, Serialize};
+#[cfg(feature = "torch")]
 use tch::{Device, Kind};
 
+#[cfg(feature = "torch")]
 use crate::backbone::Backbone;
+#[cfg(feature = "torch")]
 use crate::checkpoint::Checkpoint;
+#[cfg(feature = "torch")]
 use crate::error::ModelError;
 
 /// The floating dtype a backbone computes in, as specs and the CLI name it.
@@ -17,6 +21,7 @@ pub enum Dtype {
     Bf16,
 }
 
+#[cfg(feature = "torch")]
 impl Dtype {
     /// The tch kind of the weights.
     pub fn kind(self) -> Kind {
@@ -28,6 +33,7 @@ impl Dtype {
 }
 
 /// Builds the backbone `config.json`'s `model_type` names, with weights loaded.
+#[cfg(feature = "torch")]
 pub fn load_backbone(
     ck: &Checkpoint,
     device: Device,

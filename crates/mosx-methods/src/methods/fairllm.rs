@@ -5,13 +5,20 @@
 
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
+#[cfg(feature = "torch")]
 use tch::{nn, Kind, Tensor};
 
+#[cfg(feature = "torch")]
 use mosx_models::Backbone;
 
-use super::prompt_tuning::{default_tokens, Init, SoftPrompt};
-use super::{parse_config, typed, Entry};
+use super::prompt_tuning::default_tokens;
+#[cfg(feature = "torch")]
+use super::prompt_tuning::{Init, SoftPrompt};
+#[cfg(feature = "torch")]
+use super::typed;
+use super::{parse_config, Entry};
 use crate::error::MethodError;
+#[cfg(feature = "torch")]
 use crate::method::{forward, LossCtx, Method, Setup};
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -33,6 +40,7 @@ pub const ENTRY: Entry = Entry {
     about: "prompt tuning with a penalty on prediction gaps across stated profiles",
     fields: FIELDS,
     normalize,
+    #[cfg(feature = "torch")]
     build,
     default_lr: 3e-2,
     default_objective: crate::method::Objective::Rec,
@@ -45,11 +53,13 @@ fn normalize(m: &Map<String, Value>) -> Result<Value, MethodError> {
     Ok(v)
 }
 
+#[cfg(feature = "torch")]
 pub struct FairLlm {
     soft: SoftPrompt,
     lambda: f64,
 }
 
+#[cfg(feature = "torch")]
 fn build(
     cfg: &Value,
     setup: &Setup,
@@ -65,6 +75,7 @@ fn build(
     }))
 }
 
+#[cfg(feature = "torch")]
 /// `mean_{g≠g'} |p_g − p_g'|` over `[B]` predictions per group, averaged over the batch.
 pub fn consistency_penalty(per_group: &[Tensor]) -> Tensor {
     let mut terms = Vec::new();
@@ -79,6 +90,7 @@ pub fn consistency_penalty(per_group: &[Tensor]) -> Tensor {
     }
 }
 
+#[cfg(feature = "torch")]
 impl Method for FairLlm {
     fn name(&self) -> &'static str {
         "fairllm"

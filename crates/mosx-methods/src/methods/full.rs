@@ -3,12 +3,15 @@
 
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
+#[cfg(feature = "torch")]
 use tch::{nn, Tensor};
 
+#[cfg(feature = "torch")]
 use mosx_models::Backbone;
 
 use super::{parse_config, Entry};
 use crate::error::MethodError;
+#[cfg(feature = "torch")]
 use crate::method::{named_variables, Method, Setup};
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -21,6 +24,7 @@ pub const ENTRY: Entry = Entry {
     about: "every backbone weight trains",
     fields: FIELDS,
     normalize,
+    #[cfg(feature = "torch")]
     build,
     default_lr: 1e-5,
     default_objective: crate::method::Objective::Rec,
@@ -31,8 +35,10 @@ fn normalize(m: &Map<String, Value>) -> Result<Value, MethodError> {
     parse_config::<Config>("full", FIELDS, m).map(|(_, v)| v)
 }
 
+#[cfg(feature = "torch")]
 pub struct Full;
 
+#[cfg(feature = "torch")]
 fn build(
     _cfg: &Value,
     _setup: &Setup,
@@ -43,6 +49,7 @@ fn build(
     Ok(Box::new(Full))
 }
 
+#[cfg(feature = "torch")]
 impl Method for Full {
     fn name(&self) -> &'static str {
         "full"

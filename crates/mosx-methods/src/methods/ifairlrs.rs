@@ -8,14 +8,22 @@
 
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
+#[cfg(feature = "torch")]
 use tch::{nn, Tensor};
 
+#[cfg(feature = "torch")]
 use mosx_models::Backbone;
 
-use super::prompt_tuning::{default_tokens, Init, SoftPrompt};
-use super::{parse_config, typed, Entry};
+use super::prompt_tuning::default_tokens;
+#[cfg(feature = "torch")]
+use super::prompt_tuning::{Init, SoftPrompt};
+#[cfg(feature = "torch")]
+use super::typed;
+use super::{parse_config, Entry};
+#[cfg(feature = "torch")]
 use crate::batch::Example;
 use crate::error::MethodError;
+#[cfg(feature = "torch")]
 use crate::method::{Method, Setup};
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -31,6 +39,7 @@ pub const ENTRY: Entry = Entry {
     about: "prompt tuning with item-group reweighting of each sample's loss",
     fields: FIELDS,
     normalize,
+    #[cfg(feature = "torch")]
     build,
     default_lr: 3e-2,
     default_objective: crate::method::Objective::Rec,
@@ -43,10 +52,12 @@ fn normalize(m: &Map<String, Value>) -> Result<Value, MethodError> {
     Ok(v)
 }
 
+#[cfg(feature = "torch")]
 pub struct IFairLrs {
     soft: SoftPrompt,
 }
 
+#[cfg(feature = "torch")]
 fn build(
     cfg: &Value,
     setup: &Setup,
@@ -59,6 +70,7 @@ fn build(
     Ok(Box::new(IFairLrs { soft }))
 }
 
+#[cfg(feature = "torch")]
 /// `w_b` per item group (None where no train target is in b), from the training examples.
 pub fn group_weights(train: &[Example]) -> Vec<Option<f64>> {
     let g = train.first().map_or(0, |e| e.history_share.len());
@@ -72,6 +84,7 @@ pub fn group_weights(train: &[Example]) -> Vec<Option<f64>> {
         .collect()
 }
 
+#[cfg(feature = "torch")]
 /// Per-sample weights (see the module note), mean 1 over `train`.
 pub fn sample_weights(train: &[Example]) -> Vec<f64> {
     let wb = group_weights(train);
@@ -100,6 +113,7 @@ pub fn sample_weights(train: &[Example]) -> Vec<f64> {
     }
 }
 
+#[cfg(feature = "torch")]
 impl Method for IFairLrs {
     fn name(&self) -> &'static str {
         "ifairlrs"

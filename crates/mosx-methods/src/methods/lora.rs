@@ -4,12 +4,17 @@
 
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
+#[cfg(feature = "torch")]
 use tch::nn;
 
+#[cfg(feature = "torch")]
 use mosx_models::{Backbone, LoraConfig};
 
-use super::{parse_config, typed, Entry};
+#[cfg(feature = "torch")]
+use super::typed;
+use super::{parse_config, Entry};
 use crate::error::MethodError;
+#[cfg(feature = "torch")]
 use crate::method::{Method, Setup};
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -38,6 +43,7 @@ pub const ENTRY: Entry = Entry {
     about: "low-rank adapters on attention q and v; frozen backbone",
     fields: FIELDS,
     normalize,
+    #[cfg(feature = "torch")]
     build,
     default_lr: 5e-4,
     default_objective: crate::method::Objective::Rec,
@@ -55,8 +61,10 @@ fn normalize(m: &Map<String, Value>) -> Result<Value, MethodError> {
     Ok(v)
 }
 
+#[cfg(feature = "torch")]
 pub struct Lora;
 
+#[cfg(feature = "torch")]
 fn build(
     cfg: &Value,
     _setup: &Setup,
@@ -76,6 +84,7 @@ fn build(
     Ok(Box::new(Lora))
 }
 
+#[cfg(feature = "torch")]
 impl Method for Lora {
     fn name(&self) -> &'static str {
         "lora"

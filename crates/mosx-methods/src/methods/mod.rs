@@ -8,11 +8,14 @@
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 use serde_json::{Map, Value};
+#[cfg(feature = "torch")]
 use tch::nn;
 
+#[cfg(feature = "torch")]
 use mosx_models::Backbone;
 
 use crate::error::MethodError;
+#[cfg(feature = "torch")]
 use crate::method::{Method, Setup};
 
 pub mod fairllm;
@@ -24,6 +27,7 @@ pub mod p_tuning;
 pub mod prompt_tuning;
 pub mod up5;
 
+#[cfg(feature = "torch")]
 /// Builds a method from its canonical config, creating its variables under
 /// `<method name>.` in the adapter store (or hooking into / unfreezing `backbone`).
 pub type BuildFn =
@@ -37,6 +41,7 @@ pub struct Entry {
     pub fields: &'static [&'static str],
     /// Parses a config map (without `name`) and returns it with defaults filled.
     pub normalize: fn(&Map<String, Value>) -> Result<Value, MethodError>,
+    #[cfg(feature = "torch")]
     pub build: BuildFn,
     /// Default learning rate when the spec gives none.
     pub default_lr: f64,
@@ -109,6 +114,7 @@ pub fn normalize(spec: &Value) -> Result<Value, MethodError> {
     Ok(v)
 }
 
+#[cfg(feature = "torch")]
 /// Builds the method a canonical config names, its initial state a function of the
 /// config and `setup.seed`.
 pub fn build(
@@ -159,6 +165,7 @@ pub fn parse_config<C: DeserializeOwned + Serialize>(
     Ok((typed, canonical))
 }
 
+#[cfg(feature = "torch")]
 /// Typed config from a canonical map (already validated by `normalize`).
 pub fn typed<C: DeserializeOwned>(method: &str, v: &Value) -> Result<C, MethodError> {
     serde_json::from_value(v.clone()).map_err(|e| MethodError::config(method, "", e.to_string()))

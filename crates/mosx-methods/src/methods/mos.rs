@@ -16,15 +16,24 @@
 
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
+#[cfg(feature = "torch")]
 use tch::nn::{self, Module};
+#[cfg(feature = "torch")]
 use tch::{Kind, Tensor};
 
+#[cfg(feature = "torch")]
 use mosx_models::Backbone;
 
-use super::prompt_tuning::{default_tokens, initial_rows, Init};
-use super::{parse_config, typed, Entry};
+#[cfg(feature = "torch")]
+use super::prompt_tuning::initial_rows;
+use super::prompt_tuning::{default_tokens, Init};
+#[cfg(feature = "torch")]
+use super::typed;
+use super::{parse_config, Entry};
 use crate::error::MethodError;
+#[cfg(feature = "torch")]
 use crate::losses;
+#[cfg(feature = "torch")]
 use crate::method::{Method, Setup};
 
 /// How experts are chosen from the router's probabilities.
@@ -81,6 +90,7 @@ pub const ENTRY: Entry = Entry {
     about: "Mixture-of-Stereotypes: routed prompt experts with fairness and diversity losses",
     fields: FIELDS,
     normalize,
+    #[cfg(feature = "torch")]
     build,
     default_lr: 3e-2,
     default_objective: crate::method::Objective::RecFairDiv,
@@ -122,6 +132,7 @@ fn normalize(m: &Map<String, Value>) -> Result<Value, MethodError> {
     Ok(v)
 }
 
+#[cfg(feature = "torch")]
 pub struct Mos {
     cfg: Config,
     /// `[E, L, d]` prompt experts.
@@ -132,6 +143,7 @@ pub struct Mos {
     group_sums: Vec<(Tensor, f64)>,
 }
 
+#[cfg(feature = "torch")]
 fn build(
     cfg: &Value,
     setup: &Setup,
@@ -188,6 +200,7 @@ fn build(
     }))
 }
 
+#[cfg(feature = "torch")]
 /// Keeps the K largest entries of each row of `p` `[B, E]`, zeroes the rest, renormalises.
 pub fn top_k(p: &Tensor, k: i64) -> Tensor {
     let (vals, idx) = p.topk(k, -1, true, true);
@@ -195,6 +208,7 @@ pub fn top_k(p: &Tensor, k: i64) -> Tensor {
     &kept / kept.sum_dim_intlist(-1, true, Kind::Float).clamp_min(1e-12)
 }
 
+#[cfg(feature = "torch")]
 /// K distinct experts per row sampled from `p` `[B, E]` (torch's generator), their
 /// probabilities kept and renormalised.
 pub fn sample_k(p: &Tensor, k: i64) -> Tensor {
@@ -204,6 +218,7 @@ pub fn sample_k(p: &Tensor, k: i64) -> Tensor {
     &kept / kept.sum_dim_intlist(-1, true, Kind::Float).clamp_min(1e-12)
 }
 
+#[cfg(feature = "torch")]
 impl Mos {
     /// Router probabilities `p_g` `[B, E]` of every group for task embeddings `embeds`.
     pub fn router_probs(&self, embeds: &Tensor, mask: &Tensor) -> Vec<Tensor> {
@@ -243,6 +258,7 @@ impl Mos {
     }
 }
 
+#[cfg(feature = "torch")]
 impl Method for Mos {
     fn name(&self) -> &'static str {
         "mos"

@@ -7,14 +7,22 @@
 
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
+#[cfg(feature = "torch")]
 use tch::nn::{self, Module, RNN};
+#[cfg(feature = "torch")]
 use tch::Tensor;
 
+#[cfg(feature = "torch")]
 use mosx_models::Backbone;
 
-use super::prompt_tuning::{default_tokens, initial_rows, Init};
-use super::{parse_config, typed, Entry};
+use super::prompt_tuning::default_tokens;
+#[cfg(feature = "torch")]
+use super::prompt_tuning::{initial_rows, Init};
+#[cfg(feature = "torch")]
+use super::typed;
+use super::{parse_config, Entry};
 use crate::error::MethodError;
+#[cfg(feature = "torch")]
 use crate::method::{Method, Setup};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -48,6 +56,7 @@ pub const ENTRY: Entry = Entry {
     about: "a prompt encoder (MLP or LSTM) produces the soft prompt; frozen backbone",
     fields: FIELDS,
     normalize,
+    #[cfg(feature = "torch")]
     build,
     default_lr: 1e-3,
     default_objective: crate::method::Objective::Rec,
@@ -67,12 +76,14 @@ fn normalize(m: &Map<String, Value>) -> Result<Value, MethodError> {
     Ok(v)
 }
 
+#[cfg(feature = "torch")]
 pub struct PTuning {
     inputs: Tensor,
     lstm: Option<nn::LSTM>,
     mlp: nn::Sequential,
 }
 
+#[cfg(feature = "torch")]
 fn build(
     cfg: &Value,
     setup: &Setup,
@@ -114,6 +125,7 @@ fn build(
     Ok(Box::new(PTuning { inputs, lstm, mlp }))
 }
 
+#[cfg(feature = "torch")]
 impl Method for PTuning {
     fn name(&self) -> &'static str {
         "p_tuning"

@@ -6,13 +6,19 @@
 
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
+#[cfg(feature = "torch")]
 use tch::{nn, Tensor};
 
+#[cfg(feature = "torch")]
 use mosx_models::Backbone;
 
-use super::{parse_config, typed, Entry};
+#[cfg(feature = "torch")]
+use super::typed;
+use super::{parse_config, Entry};
 use crate::error::MethodError;
+#[cfg(feature = "torch")]
 use crate::method::{Method, Setup};
+#[cfg(feature = "torch")]
 use crate::soft_prompt::init_from_vocab;
 
 /// How a soft prompt starts.
@@ -47,6 +53,7 @@ pub const ENTRY: Entry = Entry {
     about: "L learnable prompt embeddings; frozen backbone",
     fields: FIELDS,
     normalize,
+    #[cfg(feature = "torch")]
     build,
     default_lr: 3e-2,
     default_objective: crate::method::Objective::Rec,
@@ -70,12 +77,14 @@ pub(crate) fn check_tokens(method: &str, tokens: i64) -> Result<(), MethodError>
     Ok(())
 }
 
+#[cfg(feature = "torch")]
 /// `[L, d]` f32 soft prompt `<path>.prompt`, initialised by `init`.
 #[derive(Debug)]
 pub struct SoftPrompt {
     pub prompt: Tensor,
 }
 
+#[cfg(feature = "torch")]
 impl SoftPrompt {
     pub fn new(
         path: &nn::Path,
@@ -92,6 +101,7 @@ impl SoftPrompt {
     }
 }
 
+#[cfg(feature = "torch")]
 /// `[n, d]` f32 initial rows for a soft prompt.
 pub(crate) fn initial_rows(
     backbone: &dyn Backbone,
@@ -112,10 +122,12 @@ pub(crate) fn initial_rows(
     }
 }
 
+#[cfg(feature = "torch")]
 pub struct PromptTuning {
     soft: SoftPrompt,
 }
 
+#[cfg(feature = "torch")]
 fn build(
     cfg: &Value,
     setup: &Setup,
@@ -128,6 +140,7 @@ fn build(
     Ok(Box::new(PromptTuning { soft }))
 }
 
+#[cfg(feature = "torch")]
 impl Method for PromptTuning {
     fn name(&self) -> &'static str {
         "prompt_tuning"

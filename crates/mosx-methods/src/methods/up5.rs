@@ -7,13 +7,20 @@
 
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
+#[cfg(feature = "torch")]
 use tch::{nn, Kind, Reduction, Tensor};
 
+#[cfg(feature = "torch")]
 use mosx_models::Backbone;
 
-use super::prompt_tuning::{default_tokens, Init, SoftPrompt};
-use super::{parse_config, typed, Entry};
+use super::prompt_tuning::default_tokens;
+#[cfg(feature = "torch")]
+use super::prompt_tuning::{Init, SoftPrompt};
+#[cfg(feature = "torch")]
+use super::typed;
+use super::{parse_config, Entry};
 use crate::error::MethodError;
+#[cfg(feature = "torch")]
 use crate::method::{LossCtx, Method, Setup};
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -41,6 +48,7 @@ pub const ENTRY: Entry = Entry {
     about: "prompt tuning against a user-group discriminator, alternating steps",
     fields: FIELDS,
     normalize,
+    #[cfg(feature = "torch")]
     build,
     default_lr: 3e-2,
     default_objective: crate::method::Objective::Rec,
@@ -60,12 +68,14 @@ fn normalize(m: &Map<String, Value>) -> Result<Value, MethodError> {
     Ok(v)
 }
 
+#[cfg(feature = "torch")]
 /// The discriminator: `Linear(d, h) → ReLU → Linear(h, G)`.
 pub struct Discriminator {
     pub l1: nn::Linear,
     pub l2: nn::Linear,
 }
 
+#[cfg(feature = "torch")]
 impl Discriminator {
     /// Group logits; `frozen` uses detached weights (no gradient reaches them).
     pub fn logits(&self, x: &Tensor, frozen: bool) -> Tensor {
@@ -82,12 +92,14 @@ impl Discriminator {
     }
 }
 
+#[cfg(feature = "torch")]
 pub struct Up5 {
     soft: SoftPrompt,
     pub disc: Discriminator,
     lambda_adv: f64,
 }
 
+#[cfg(feature = "torch")]
 fn build(
     cfg: &Value,
     setup: &Setup,
@@ -114,11 +126,13 @@ fn build(
     }))
 }
 
+#[cfg(feature = "torch")]
 /// Whether optimizer step `step` is a discriminator step.
 pub fn is_disc_step(step: usize) -> bool {
     step % 2 == 0
 }
 
+#[cfg(feature = "torch")]
 impl Method for Up5 {
     fn name(&self) -> &'static str {
         "up5"

@@ -1,22 +1,159 @@
-//! Typed errors of the store. Every message names the database path and, where relevant, the
-//! stage key, artifact name or file path involved.
+//! Typed errors of the store. Every message names the store ([`StoreLocation`]: the SQLite file
+//! or the PostgreSQL URL without its password) and, where relevant, the stage key, artifact name
+//! or file path involved.
+//!
+//! Invariants:
+//! - no driver type leaks out: a SQLite or PostgreSQL failure becomes a [`DbError`] (a kind, the
+//!   SQLSTATE or SQLite result code, and the driver's message);
+//! - a password never reaches an error: [`StoreLocation`] is built only from a redacted URL, and
+//!   driver messages are scrubbed of the password before they are stored.
 
-use std::path::PathBuf;
+use std::fmt;
+use std::path::{Path, PathBuf};
+
+/// Where a store lives, as printed in errors: a SQLite file path, or a PostgreSQL URL with its
+/// password (in the user info or a `password=` parameter) replaced by `***`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoreLocation(String);
+
+impl StoreLocation {
+    pub(crate) fn sqlite(path: &Path) -> StoreLocation {
+        StoreLocation(path.display().to_string())
+    }
+
+    /// A PostgreSQL URL, redacted here (see [`redact_url`]).
+    pub(crate) fn postgres(url: &str) -> StoreLocation {
+        StoreLocation(redact_url(url))
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Display for StoreLocation {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// `scheme://user:secret@host/db?password=secret&x=1` → `scheme://user:***@host/db?password=***&x=1`.
+pub(crate) fn redact_url(url: &str) -> String {
+    let Some(scheme_end) = url.find("://") else {
+        return url.to_string();
+    };
+    let rest_start = scheme_end + 3;
+    let rest = &url[rest_start..];
+    let authority_end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
+    let authority = &rest[..authority_end];
+    let mut out = String::with_capacity(url.len());
+    out.push_str(&url[..rest_start]);
+    match authority.rfind('@') {
+        Some(at) => {
+            let userinfo = &authority[..at];
+            match userinfo.find(':') {
+                Some(colon) => {
+                    out.push_str(&userinfo[..colon]);
+                    out.push_str(":***");
+                }
+                None => out.push_str(userinfo),
+            }
+            out.push_str(&authority[at..]);
+        }
+        None => out.push_str(authority),
+    }
+    let tail = &rest[authority_end..];
+    match tail.find('?') {
+        Some(q) => {
+            out.push_str(&tail[..=q]);
+            let (query, fragment) = match tail[q + 1..].find('#') {
+                Some(h) => (&tail[q + 1..q + 1 + h], &tail[q + 1 + h..]),
+                None => (&tail[q + 1..], ""),
+            };
+            let params: Vec<String> = query
+                .split('&')
+                .map(|p| match p.split_once('=') {
+                    Some((k, _)) if k.eq_ignore_ascii_case("password") => format!("{k}=***"),
+                    _ => p.to_string(),
+                })
+                .collect();
+            out.push_str(&params.join("&"));
+            out.push_str(fragment);
+        }
+        None => out.push_str(tail),
+    }
+    out
+}
+
+/// What kind of database failure a [`DbError`] is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DbErrorKind {
+    /// The database could not be reached, refused the login, or the connection was lost.
+    Connection,
+    /// A lock or busy timeout, a serialization failure or a deadlock: retrying may succeed.
+    Busy,
+    /// A constraint (key, foreign key, check) was violated.
+    Constraint,
+    /// The database reports damaged data.
+    Corrupt,
+    /// The schema is not what this build expects (e.g. a migration differs).
+    Schema,
+    /// Any other failure of a statement.
+    Query,
+}
+
+/// A database failure, independent of the driver that reported it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DbError {
+    pub kind: DbErrorKind,
+    /// The PostgreSQL SQLSTATE (e.g. `23505`) or the SQLite extended result code, if any.
+    pub code: Option<String>,
+    /// The driver's message (scrubbed of any password).
+    pub message: String,
+}
+
+impl fmt::Display for DbError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match &self.code {
+            Some(code) => write!(f, "{} [{code}]", self.message),
+            None => f.write_str(&self.message),
+        }
+    }
+}
+
+impl std::error::Error for DbError {}
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
     #[error("store {db}: {context}: {cause}")]
-    Sqlite {
-        db: PathBuf,
+    Database {
+        db: StoreLocation,
         context: String,
-        cause: rusqlite::Error,
+        cause: DbError,
     },
 
     #[error("store {db}: {context} ({path}): {cause}")]
     Io {
-        db: PathBuf,
+        db: StoreLocation,
         path: PathBuf,
         context: String,
+        cause: std::io::Error,
+    },
+
+    #[error("store {location}: not a store location: {reason}")]
+    BadLocation { location: String, reason: String },
+
+    #[error(
+        "store {db}: a PostgreSQL store keeps its object files in a folder every machine shares; give it with --objects DIR"
+    )]
+    ObjectsRequired { db: StoreLocation },
+
+    #[error("store {db}: no store there ({what})")]
+    NoStore { db: StoreLocation, what: String },
+
+    #[error("store {db}: cannot start the database client's runtime: {cause}")]
+    Runtime {
+        db: StoreLocation,
         cause: std::io::Error,
     },
 
@@ -24,7 +161,7 @@ pub enum StoreError {
         "store {db}: schema version {found} is newer than this build supports ({supported}); use a newer mosx"
     )]
     SchemaTooNew {
-        db: PathBuf,
+        db: StoreLocation,
         found: i64,
         supported: i64,
     },
@@ -33,24 +170,24 @@ pub enum StoreError {
         "store {db}: schema version {found} is older than this build's ({supported}) and the store is opened read-only; run a writing command (e.g. `mosx gc`) once to migrate it"
     )]
     SchemaTooOld {
-        db: PathBuf,
+        db: StoreLocation,
         found: i64,
         supported: i64,
     },
 
     #[error("store {db}: opened read-only: cannot {what}")]
-    ReadOnly { db: PathBuf, what: String },
+    ReadOnly { db: StoreLocation, what: String },
 
     #[error("store {db}: invalid stage key {key:?}: {reason}")]
     InvalidKey {
-        db: PathBuf,
+        db: StoreLocation,
         key: String,
         reason: String,
     },
 
     #[error("store {db}: stage {key}: invalid artifact name {name:?}: {reason}")]
     InvalidArtifactName {
-        db: PathBuf,
+        db: StoreLocation,
         key: String,
         name: String,
         reason: String,
@@ -58,7 +195,7 @@ pub enum StoreError {
 
     #[error("store {db}: stage {key}: {what} {name:?} given twice")]
     Duplicate {
-        db: PathBuf,
+        db: StoreLocation,
         key: String,
         what: &'static str,
         name: String,
@@ -66,14 +203,14 @@ pub enum StoreError {
 
     #[error("store {db}: stage {key} has no artifact {name:?}")]
     ArtifactNotFound {
-        db: PathBuf,
+        db: StoreLocation,
         key: String,
         name: String,
     },
 
     #[error("store {db}: stage {key}: object file {path} of artifact {name:?} is missing")]
     ObjectMissing {
-        db: PathBuf,
+        db: StoreLocation,
         key: String,
         name: String,
         path: PathBuf,
@@ -83,7 +220,7 @@ pub enum StoreError {
         "store {db}: stage {key}: artifact {name:?} ({path}) does not match the store: expected {expected_size} bytes with blake3 {expected_hash}, found {found}"
     )]
     ObjectMismatch {
-        db: PathBuf,
+        db: StoreLocation,
         key: String,
         name: String,
         path: PathBuf,
@@ -94,7 +231,7 @@ pub enum StoreError {
 
     #[error("store {db}: {table} row {row}: column {column} holds invalid JSON: {cause}")]
     Json {
-        db: PathBuf,
+        db: StoreLocation,
         table: &'static str,
         row: String,
         column: &'static str,
@@ -102,28 +239,73 @@ pub enum StoreError {
     },
 
     #[error("store {db}: run {run} does not exist")]
-    RunNotFound { db: PathBuf, run: i64 },
+    RunNotFound { db: StoreLocation, run: i64 },
 
     #[error("store {db}: lease on stage {key} held by run {run} was taken over by run {holder}")]
     LeaseTakenOver {
-        db: PathBuf,
+        db: StoreLocation,
         key: String,
         run: i64,
         holder: i64,
     },
 }
 
-/// Attach the database path and a context phrase to a rusqlite result.
+/// Attach the store location and a context phrase to a rusqlite result.
 pub(crate) trait SqlCtx<T> {
-    fn ctx(self, db: &std::path::Path, context: impl FnOnce() -> String) -> Result<T, StoreError>;
+    fn ctx(self, db: &StoreLocation, context: impl FnOnce() -> String) -> Result<T, StoreError>;
 }
 
 impl<T> SqlCtx<T> for Result<T, rusqlite::Error> {
-    fn ctx(self, db: &std::path::Path, context: impl FnOnce() -> String) -> Result<T, StoreError> {
-        self.map_err(|cause| StoreError::Sqlite {
-            db: db.to_path_buf(),
+    fn ctx(self, db: &StoreLocation, context: impl FnOnce() -> String) -> Result<T, StoreError> {
+        self.map_err(|cause| StoreError::Database {
+            db: db.clone(),
             context: context(),
-            cause,
+            cause: sqlite_cause(&cause),
         })
+    }
+}
+
+/// A rusqlite error as a [`DbError`].
+pub(crate) fn sqlite_cause(e: &rusqlite::Error) -> DbError {
+    use rusqlite::ffi::ErrorCode;
+    let (kind, code) = match e {
+        rusqlite::Error::SqliteFailure(f, _) => {
+            let kind = match f.code {
+                ErrorCode::DatabaseBusy | ErrorCode::DatabaseLocked => DbErrorKind::Busy,
+                ErrorCode::ConstraintViolation => DbErrorKind::Constraint,
+                ErrorCode::DatabaseCorrupt | ErrorCode::NotADatabase => DbErrorKind::Corrupt,
+                ErrorCode::CannotOpen | ErrorCode::PermissionDenied => DbErrorKind::Connection,
+                _ => DbErrorKind::Query,
+            };
+            (kind, Some(f.extended_code.to_string()))
+        }
+        _ => (DbErrorKind::Query, None),
+    };
+    DbError {
+        kind,
+        code,
+        message: e.to_string(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::redact_url;
+
+    #[test]
+    fn passwords_are_redacted_from_urls() {
+        assert_eq!(
+            redact_url("postgres://mosx:s3cr@t@db.example:5432/results?sslmode=disable"),
+            "postgres://mosx:***@db.example:5432/results?sslmode=disable"
+        );
+        assert_eq!(
+            redact_url("postgresql://db/results?user=a&password=pw&options=-c%20x%3Dy"),
+            "postgresql://db/results?user=a&password=***&options=-c%20x%3Dy"
+        );
+        assert_eq!(
+            redact_url("postgres://mosx@localhost/r"),
+            "postgres://mosx@localhost/r"
+        );
+        assert_eq!(redact_url("postgres:///r"), "postgres:///r");
     }
 }

@@ -1,14 +1,33 @@
-//! Commit / check / read round trips, object verification, NaN metrics.
+//! Commit / check / read round trips, object verification, NaN metrics, schema versions, entry
+//! points. Every test runs on both backends (`backend_tests!`) except the SQLite file specifics
+//! at the end (WAL mode, the objects folder beside the database).
 
+#[macro_use]
 mod common;
 
 use common::*;
-use mosx_store::{CacheCheck, MissReason, SqliteStore, Store, INLINE_MAX};
+use mosx_store::{
+    open_existing, Access, CacheCheck, MissReason, SqliteStore, StoreError, INLINE_MAX,
+};
 use serde_json::json;
 
-#[test]
-fn commit_then_check_hit_and_record_round_trips() {
-    let (_d, s) = open_tmp();
+backend_tests!(
+    commit_then_check_hit_and_record_round_trips,
+    data_persists_across_reopen_and_schema_version_is_set,
+    newer_schema_is_refused_with_the_store_name,
+    large_artifact_goes_to_a_file_and_back,
+    deleted_object_is_a_miss_naming_the_artifact,
+    corrupted_object_same_size_or_truncated_is_a_mismatch,
+    nan_and_infinite_metrics_round_trip,
+    empty_artifact_and_bad_inputs,
+    find_prefix_and_list,
+    runs_and_lineage,
+    lineage_put_many_and_invalidate,
+    no_store_there_is_none_and_nothing_is_created,
+);
+
+fn commit_then_check_hit_and_record_round_trips(fx: &Fixture) {
+    let s = fx.open();
     let k = key(1);
     assert_eq!(s.check(&k).unwrap(), CacheCheck::Miss(MissReason::NotFound));
     assert!(s.record(&k).unwrap().is_none());
@@ -43,47 +62,42 @@ fn commit_then_check_hit_and_record_round_trips() {
     assert_eq!(s.executions(&k).unwrap(), 1);
 }
 
-#[test]
-fn data_persists_across_reopen_and_schema_version_is_set() {
-    let dir = tempfile::tempdir().unwrap();
-    let db = dir.path().join("sub").join("store.db");
+fn data_persists_across_reopen_and_schema_version_is_set(fx: &Fixture) {
     let k = key(2);
     {
-        let s = SqliteStore::open(&db).unwrap();
-        assert_eq!(s.objects_dir(), dir.path().join("sub").join("objects"));
+        let s = fx.open();
         s.commit(&rec(&k, 1), &[art("big", noise(BIG, 1))], &[])
             .unwrap();
     }
-    let s = SqliteStore::open(&db).unwrap();
+    let s = fx.open();
     assert_eq!(s.check(&k).unwrap(), CacheCheck::Hit);
     assert_eq!(s.artifact(&k, "big").unwrap(), noise(BIG, 1));
-    let conn = rusqlite::Connection::open(&db).unwrap();
-    let v: i64 = conn
-        .pragma_query_value(None, "user_version", |r| r.get(0))
-        .unwrap();
-    assert_eq!(v, mosx_store::SCHEMA_VERSION);
-    let mode: String = conn
-        .pragma_query_value(None, "journal_mode", |r| r.get(0))
-        .unwrap();
-    assert_eq!(mode, "wal");
+    assert_eq!(
+        s.artifact_path(&k, "big").unwrap().unwrap(),
+        fx.objects().join(&k).join("big")
+    );
+    assert_eq!(fx.schema_version(), mosx_store::SCHEMA_VERSION);
 }
 
-#[test]
-fn newer_schema_is_refused_with_the_db_path() {
-    let dir = tempfile::tempdir().unwrap();
-    let db = dir.path().join("store.db");
-    drop(SqliteStore::open(&db).unwrap());
-    rusqlite::Connection::open(&db)
-        .unwrap()
-        .pragma_update(None, "user_version", 99)
-        .unwrap();
-    let err = SqliteStore::open(&db).unwrap_err().to_string();
-    assert!(err.contains("99") && err.contains("store.db"), "{err}");
+fn newer_schema_is_refused_with_the_store_name(fx: &Fixture) {
+    drop(fx.open());
+    fx.fake_newer_schema(99);
+    let err = fx.try_open().map(|_| ()).unwrap_err();
+    assert!(
+        matches!(err, StoreError::SchemaTooNew { found: 99, .. }),
+        "{err}"
+    );
+    let err = err.to_string();
+    assert!(err.contains("99") && err.contains(&fx.tag()), "{err}");
+    let err = fx.open_read_only().map(|_| ()).unwrap_err();
+    assert!(
+        matches!(err, StoreError::SchemaTooNew { found: 99, .. }),
+        "{err}"
+    );
 }
 
-#[test]
-fn large_artifact_goes_to_a_file_and_back() {
-    let (_d, s) = open_tmp();
+fn large_artifact_goes_to_a_file_and_back(fx: &Fixture) {
+    let s = fx.open();
     let k = key(3);
     let small = noise(INLINE_MAX, 2); // exactly the limit: inline
     let big = noise(INLINE_MAX + 1, 3);
@@ -97,7 +111,7 @@ fn large_artifact_goes_to_a_file_and_back() {
     )
     .unwrap();
     let p = s.artifact_path(&k, "model/weights.bin").unwrap().unwrap();
-    assert_eq!(p, s.objects_dir().join(&k).join("model/weights.bin"));
+    assert_eq!(p, fx.objects().join(&k).join("model/weights.bin"));
     assert_eq!(std::fs::read(&p).unwrap(), big);
     assert_eq!(s.artifact_path(&k, "small").unwrap(), None);
     assert_eq!(s.artifact(&k, "model/weights.bin").unwrap(), big);
@@ -111,7 +125,7 @@ fn large_artifact_goes_to_a_file_and_back() {
     assert_eq!(m.size, (INLINE_MAX + 1) as u64);
     assert_eq!(m.hash, blake3::hash(&big).to_hex().to_string());
     // no temp files left behind
-    let leftovers: Vec<_> = std::fs::read_dir(s.objects_dir().join(&k).join("model"))
+    let leftovers: Vec<_> = std::fs::read_dir(fx.objects().join(&k).join("model"))
         .unwrap()
         .map(|e| e.unwrap().file_name().into_string().unwrap())
         .collect();
@@ -123,9 +137,8 @@ fn large_artifact_goes_to_a_file_and_back() {
         .contains("nope"));
 }
 
-#[test]
-fn deleted_object_is_a_miss_naming_the_artifact() {
-    let (_d, s) = open_tmp();
+fn deleted_object_is_a_miss_naming_the_artifact(fx: &Fixture) {
+    let s = fx.open();
     let k = key(4);
     s.commit(
         &rec(&k, 1),
@@ -148,9 +161,8 @@ fn deleted_object_is_a_miss_naming_the_artifact() {
     assert!(err.contains("ckpt") && err.contains("missing"), "{err}");
 }
 
-#[test]
-fn corrupted_object_same_size_or_truncated_is_a_mismatch() {
-    let (_d, s) = open_tmp();
+fn corrupted_object_same_size_or_truncated_is_a_mismatch(fx: &Fixture) {
+    let s = fx.open();
     let k = key(5);
     s.commit(&rec(&k, 1), &[art("ckpt", noise(BIG, 5))], &[])
         .unwrap();
@@ -180,9 +192,8 @@ fn corrupted_object_same_size_or_truncated_is_a_mismatch() {
     );
 }
 
-#[test]
-fn nan_and_infinite_metrics_round_trip() {
-    let (_d, s) = open_tmp();
+fn nan_and_infinite_metrics_round_trip(fx: &Fixture) {
+    let s = fx.open();
     let k = key(6);
     let ms = vec![
         ("a_nan".to_string(), f64::NAN),
@@ -200,9 +211,8 @@ fn nan_and_infinite_metrics_round_trip() {
     assert_eq!(got[3].1, f64::NEG_INFINITY);
 }
 
-#[test]
-fn empty_artifact_and_bad_inputs() {
-    let (_d, s) = open_tmp();
+fn empty_artifact_and_bad_inputs(fx: &Fixture) {
+    let s = fx.open();
     let k = key(7);
     s.commit(&rec(&k, 1), &[art("empty", vec![])], &[]).unwrap();
     assert_eq!(s.artifact(&k, "empty").unwrap(), Vec::<u8>::new());
@@ -236,9 +246,8 @@ fn empty_artifact_and_bad_inputs() {
     );
 }
 
-#[test]
-fn find_prefix_and_list() {
-    let (_d, s) = open_tmp();
+fn find_prefix_and_list(fx: &Fixture) {
+    let s = fx.open();
     let mut r1 = rec("aa11", 1);
     r1.kind = "load".into();
     r1.finished_at = 10.0;
@@ -274,9 +283,8 @@ fn find_prefix_and_list() {
     assert_eq!(s.executions("aa99").unwrap(), 1);
 }
 
-#[test]
-fn runs_and_lineage() {
-    let (_d, s) = open_tmp();
+fn runs_and_lineage(fx: &Fixture) {
+    let s = fx.open();
     let info = mosx_store::RunInfo {
         spec_path: "experiments/a.yaml".into(),
         spec_hash: "h".into(),
@@ -310,10 +318,8 @@ fn runs_and_lineage() {
     assert_eq!(s.lineage_get("other.yaml", "train").unwrap(), None);
 }
 
-#[test]
-fn lineage_put_many_and_invalidate() {
-    let dir = tempfile::tempdir().unwrap();
-    let s = mosx_store::SqliteStore::open(&dir.path().join("mosx.db")).unwrap();
+fn lineage_put_many_and_invalidate(fx: &Fixture) {
+    let s = fx.open();
 
     let entries = vec![
         (
@@ -339,4 +345,53 @@ fn lineage_put_many_and_invalidate() {
         ("k3".to_string(), serde_json::json!({"x": 3}))
     );
     assert!(!s.invalidate("nope").unwrap());
+}
+
+fn no_store_there_is_none_and_nothing_is_created(fx: &Fixture) {
+    let loc = fx.location();
+    let e = fx.open_read_only().map(|_| ()).unwrap_err();
+    assert!(matches!(e, StoreError::NoStore { .. }), "{e}");
+    assert!(open_existing(loc, fx.objects_arg(), Access::ReadOnly)
+        .unwrap()
+        .is_none());
+    assert!(open_existing(loc, fx.objects_arg(), Access::ReadWrite)
+        .unwrap()
+        .is_none());
+    assert!(!fx.objects().exists(), "no objects folder was created");
+    let k = key(9);
+    fx.open()
+        .commit(&rec(&k, 1), &[art("a", vec![1])], &[])
+        .unwrap();
+    for access in [Access::ReadOnly, Access::ReadWrite] {
+        let s = open_existing(loc, fx.objects_arg(), access)
+            .unwrap()
+            .expect("the store exists now");
+        assert_eq!(s.check(&k).unwrap(), CacheCheck::Hit);
+    }
+}
+
+// SQLite-only: the file's journal mode, and the objects folder beside the database by default
+// and elsewhere when given (a PostgreSQL store always names its folder).
+
+#[test]
+fn sqlite_store_is_in_wal_mode_with_objects_beside_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("sub").join("store.db");
+    let s = SqliteStore::open(&db).unwrap();
+    assert_eq!(s.objects_dir(), dir.path().join("sub").join("objects"));
+    drop(s);
+    let conn = rusqlite::Connection::open(&db).unwrap();
+    let mode: String = conn
+        .pragma_query_value(None, "journal_mode", |r| r.get(0))
+        .unwrap();
+    assert_eq!(mode, "wal");
+    let elsewhere = dir.path().join("shared-objects");
+    let s = mosx_store::open(db.to_str().unwrap(), Some(&elsewhere)).unwrap();
+    let k = key(1);
+    s.commit(&rec(&k, 1), &[art("big", noise(BIG, 1))], &[])
+        .unwrap();
+    assert_eq!(
+        s.artifact_path(&k, "big").unwrap().unwrap(),
+        elsewhere.join(&k).join("big")
+    );
 }

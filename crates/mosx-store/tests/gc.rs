@@ -1,13 +1,19 @@
-//! Garbage collection and simulated crashes between object writing and commit.
+//! Garbage collection and simulated crashes between object writing and commit (both backends).
 
+#[macro_use]
 mod common;
 
 use common::*;
-use mosx_store::{CacheCheck, Lease, MissReason, Store};
+use mosx_store::{CacheCheck, Lease, MissReason};
 
-#[test]
-fn gc_removes_orphans_and_keeps_referenced_objects() {
-    let (_d, s) = open_tmp();
+backend_tests!(
+    gc_removes_orphans_and_keeps_referenced_objects,
+    gc_removes_temp_files_of_dead_writers_only_and_dead_leases,
+    simulated_crash_after_object_write_leaves_no_row,
+);
+
+fn gc_removes_orphans_and_keeps_referenced_objects(fx: &Fixture) {
+    let s = fx.open();
     let k = key(1);
     let big = noise(BIG, 1);
     s.commit(
@@ -16,7 +22,7 @@ fn gc_removes_orphans_and_keeps_referenced_objects() {
         &[],
     )
     .unwrap();
-    let objects = s.objects_dir().to_path_buf();
+    let objects = fx.objects().to_path_buf();
     // an orphan object dir (e.g. left by a crash before commit), an orphan file in a kept dir,
     // and a stray file at the top level
     let orphan_key = key(2);
@@ -49,28 +55,11 @@ fn gc_removes_orphans_and_keeps_referenced_objects() {
     assert_eq!(s.gc(false).unwrap().files_removed, 0);
 }
 
-#[test]
-fn gc_removes_temp_files_of_dead_writers_only_and_dead_leases() {
-    let (dir, s) = open_tmp();
-    let objects = s.objects_dir().to_path_buf();
-    let mut child = std::process::Command::new("true").spawn().unwrap();
-    let dead = child.id();
-    child.wait().unwrap();
-    let host = {
-        let mut buf = [0u8; 256];
-        unsafe { libc::gethostname(buf.as_mut_ptr().cast(), buf.len()) };
-        let end = buf.iter().position(|&b| b == 0).unwrap();
-        String::from_utf8_lossy(&buf[..end])
-            .chars()
-            .map(|c| {
-                if c.is_ascii_alphanumeric() || c == '-' {
-                    c
-                } else {
-                    '-'
-                }
-            })
-            .collect::<String>()
-    };
+fn gc_removes_temp_files_of_dead_writers_only_and_dead_leases(fx: &Fixture) {
+    let s = fx.open();
+    let objects = fx.objects().to_path_buf();
+    let dead = dead_pid();
+    let host = host_tag();
     std::fs::create_dir_all(objects.join("k1")).unwrap();
     let dead_tmp = objects.join("k1").join(format!(".tmp.{host}.{dead}.0-1"));
     let live_tmp = objects
@@ -79,18 +68,17 @@ fn gc_removes_temp_files_of_dead_writers_only_and_dead_leases() {
     std::fs::write(&dead_tmp, b"abc").unwrap();
     std::fs::write(&live_tmp, b"abcd").unwrap();
 
+    // k's holder (another store) dies; k_live's holder (this store) lives.
     let k = key(3);
-    assert_eq!(s.acquire(&k, 1).unwrap(), Lease::Acquired);
+    let holder = fx.open();
+    assert_eq!(holder.acquire(&k, 1).unwrap(), Lease::Acquired);
     let k_live = key(4);
     assert_eq!(s.acquire(&k_live, 1).unwrap(), Lease::Acquired);
-    rusqlite::Connection::open(dir.path().join("store.db"))
-        .unwrap()
-        .execute(
-            "UPDATE leases SET pid = ?1 WHERE key = ?2",
-            rusqlite::params![dead, k],
-        )
-        .unwrap();
+    fx.kill_lease_holder(&k);
 
+    let dry = s.gc(true).unwrap();
+    assert_eq!((dry.files_removed, dry.leases_cleared), (1, 1));
+    assert!(dead_tmp.exists(), "a dry run changes nothing");
     let rep = s.gc(false).unwrap();
     assert_eq!(rep.files_removed, 1);
     assert_eq!(rep.bytes_removed, 3);
@@ -99,17 +87,21 @@ fn gc_removes_temp_files_of_dead_writers_only_and_dead_leases() {
     assert!(live_tmp.exists(), "a live writer's temp file is kept");
     // the live lease still holds, the dead one is gone
     assert!(matches!(s.acquire(&k_live, 2).unwrap(), Lease::Busy { .. }));
+    assert_eq!(fx.lease_row(&k), None);
     assert_eq!(s.acquire(&k, 2).unwrap(), Lease::Acquired);
+    let st = fx.rows(&format!(
+        "SELECT run_id, status FROM executions WHERE key = '{k}' ORDER BY id"
+    ));
+    assert_eq!(st, vec![vec!["1", "failed"], vec!["2", "running"]]);
 }
 
-#[test]
-fn simulated_crash_after_object_write_leaves_no_row() {
+fn simulated_crash_after_object_write_leaves_no_row(fx: &Fixture) {
     // What a kill -9 between "objects written/renamed" and COMMIT leaves on disk: object files
     // under <objects>/<key>/ and no stage row.
-    let (_d, s) = open_tmp();
+    let s = fx.open();
     let k = key(5);
     assert_eq!(s.acquire(&k, 1).unwrap(), Lease::Acquired);
-    let kdir = s.objects_dir().join(&k);
+    let kdir = fx.objects().join(&k);
     std::fs::create_dir_all(&kdir).unwrap();
     std::fs::write(kdir.join("ckpt"), noise(BIG, 5)).unwrap();
     assert_eq!(s.check(&k).unwrap(), CacheCheck::Miss(MissReason::NotFound));

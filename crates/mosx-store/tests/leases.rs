@@ -1,99 +1,27 @@
 //! Leases: Busy while the holder lives, takeover of dead holders, Done after commit, races.
+//! Every test runs on both backends, except how a holder is judged dead without being it:
+//! SQLite's pid and heartbeat-age rule, PostgreSQL's session lock (one test each at the end).
 
+#[macro_use]
 mod common;
 
 use std::sync::{Arc, Barrier};
 
 use common::*;
-use mosx_store::{CacheCheck, Lease, MissReason, SqliteStore, Store};
+use mosx_store::{CacheCheck, Lease, MissReason, Store};
 
-fn dead_pid() -> u32 {
-    let mut child = std::process::Command::new("true").spawn().unwrap();
-    let pid = child.id();
-    child.wait().unwrap();
-    pid
-}
+backend_tests!(
+    busy_for_another_run_while_holder_lives_then_done_after_commit,
+    lease_of_a_dead_holder_is_taken_over,
+    lease_of_an_ended_run_is_dead,
+    release_and_record_failure_free_the_key,
+    acquire_replaces_a_stage_whose_object_is_gone,
+    second_commit_of_a_valid_key_keeps_the_first_result,
+    racing_threads_get_exactly_one_acquired,
+);
 
-fn lease_row(db: &std::path::Path, key: &str) -> Option<(i64, i64)> {
-    let c = rusqlite::Connection::open(db).unwrap();
-    c.query_row(
-        "SELECT run_id, pid FROM leases WHERE key = ?1",
-        [key],
-        |r| Ok((r.get(0)?, r.get(1)?)),
-    )
-    .ok()
-}
-
-#[test]
-fn busy_for_another_run_while_holder_lives_then_done_after_commit() {
-    let (dir, s) = open_tmp();
-    let k = key(1);
-    assert_eq!(s.acquire(&k, 1).unwrap(), Lease::Acquired);
-    assert_eq!(
-        lease_row(&dir.path().join("store.db"), &k),
-        Some((1, std::process::id() as i64))
-    );
-    match s.acquire(&k, 2).unwrap() {
-        Lease::Busy { run_id, pid, host } => {
-            assert_eq!(run_id, 1);
-            assert_eq!(pid, std::process::id());
-            assert!(!host.is_empty());
-        }
-        other => panic!("expected Busy, got {other:?}"),
-    }
-    // the same run asking again is also Busy: a key is computed once even within a run
-    assert!(matches!(s.acquire(&k, 1).unwrap(), Lease::Busy { .. }));
-    s.heartbeat(&k, 1).unwrap();
-    s.commit(&rec(&k, 1), &[art("a", vec![1, 2])], &[]).unwrap();
-    assert_eq!(
-        lease_row(&dir.path().join("store.db"), &k),
-        None,
-        "commit deletes the lease"
-    );
-    assert_eq!(s.acquire(&k, 2).unwrap(), Lease::Done);
-    assert_eq!(s.executions(&k).unwrap(), 1);
-    // heartbeat after commit is a harmless no-op
-    s.heartbeat(&k, 1).unwrap();
-}
-
-#[test]
-fn lease_of_a_dead_pid_is_taken_over() {
-    let (dir, s) = open_tmp();
-    let db = dir.path().join("store.db");
-    let k = key(2);
-    assert_eq!(s.acquire(&k, 1).unwrap(), Lease::Acquired);
-    let pid = dead_pid();
-    rusqlite::Connection::open(&db)
-        .unwrap()
-        .execute(
-            "UPDATE leases SET pid = ?1 WHERE key = ?2",
-            rusqlite::params![pid, k],
-        )
-        .unwrap();
-    assert_eq!(s.acquire(&k, 2).unwrap(), Lease::Acquired);
-    assert_eq!(lease_row(&db, &k), Some((2, std::process::id() as i64)));
-    // the old holder learns on heartbeat that its lease is gone
-    let e = s.heartbeat(&k, 1).unwrap_err().to_string();
-    assert!(e.contains("taken over by run 2"), "{e}");
-    // the interrupted execution of run 1 is failed, the new one completes
-    s.commit(&rec(&k, 2), &[], &[]).unwrap();
-    assert_eq!(s.executions(&k).unwrap(), 1);
-    let c = rusqlite::Connection::open(&db).unwrap();
-    let st: Vec<(i64, String)> = c
-        .prepare("SELECT run_id, status FROM executions WHERE key = ?1 ORDER BY id")
-        .unwrap()
-        .query_map([&k], |r| Ok((r.get(0)?, r.get(1)?)))
-        .unwrap()
-        .map(Result::unwrap)
-        .collect();
-    assert_eq!(st, vec![(1, "failed".to_string()), (2, "ok".to_string())]);
-}
-
-#[test]
-fn ended_run_and_stale_remote_leases_are_dead() {
-    let (dir, s) = open_tmp();
-    let db = dir.path().join("store.db");
-    let info = mosx_store::RunInfo {
+fn info() -> mosx_store::RunInfo {
+    mosx_store::RunInfo {
         spec_path: "s".into(),
         spec_hash: "h".into(),
         argv: "".into(),
@@ -103,48 +31,77 @@ fn ended_run_and_stale_remote_leases_are_dead() {
         host: "h".into(),
         device: "cpu".into(),
         pid: std::process::id(),
-    };
-    let run = s.begin_run(&info).unwrap();
+    }
+}
+
+fn busy_for_another_run_while_holder_lives_then_done_after_commit(fx: &Fixture) {
+    let s = fx.open();
+    let k = key(1);
+    assert_eq!(s.acquire(&k, 1).unwrap(), Lease::Acquired);
+    assert_eq!(fx.lease_row(&k), Some((1, std::process::id() as i64)));
+    match s.acquire(&k, 2).unwrap() {
+        Lease::Busy { run_id, pid, host } => {
+            assert_eq!(run_id, 1);
+            assert_eq!(pid, std::process::id());
+            assert_eq!(host, hostname());
+        }
+        other => panic!("expected Busy, got {other:?}"),
+    }
+    // the same run asking again is also Busy: a key is computed once even within a run
+    assert!(matches!(s.acquire(&k, 1).unwrap(), Lease::Busy { .. }));
+    // so is another store of the same process (another connection, another lock holder)
+    assert!(matches!(
+        fx.open().acquire(&k, 3).unwrap(),
+        Lease::Busy { run_id: 1, .. }
+    ));
+    s.heartbeat(&k, 1).unwrap();
+    s.commit(&rec(&k, 1), &[art("a", vec![1, 2])], &[]).unwrap();
+    assert_eq!(fx.lease_row(&k), None, "commit deletes the lease");
+    assert_eq!(s.acquire(&k, 2).unwrap(), Lease::Done);
+    assert_eq!(s.executions(&k).unwrap(), 1);
+    // heartbeat after commit is a harmless no-op
+    s.heartbeat(&k, 1).unwrap();
+}
+
+fn lease_of_a_dead_holder_is_taken_over(fx: &Fixture) {
+    let s = fx.open();
+    let k = key(2);
+    assert_eq!(s.acquire(&k, 1).unwrap(), Lease::Acquired);
+    fx.kill_lease_holder(&k);
+    assert_eq!(s.acquire(&k, 2).unwrap(), Lease::Acquired);
+    assert_eq!(fx.lease_row(&k), Some((2, std::process::id() as i64)));
+    // the old holder learns on heartbeat that its lease is gone
+    let e = s.heartbeat(&k, 1).unwrap_err().to_string();
+    assert!(e.contains("taken over by run 2"), "{e}");
+    s.heartbeat(&k, 2).unwrap();
+    // the interrupted execution of run 1 is failed, the new one completes
+    s.commit(&rec(&k, 2), &[], &[]).unwrap();
+    assert_eq!(s.executions(&k).unwrap(), 1);
+    let st = fx.rows(&format!(
+        "SELECT run_id, status FROM executions WHERE key = '{k}' ORDER BY id"
+    ));
+    assert_eq!(st, vec![vec!["1", "failed"], vec!["2", "ok"]]);
+}
+
+fn lease_of_an_ended_run_is_dead(fx: &Fixture) {
+    let s = fx.open();
+    let run = s.begin_run(&info()).unwrap();
     let k = key(3);
     assert_eq!(s.acquire(&k, run).unwrap(), Lease::Acquired);
     s.end_run(run, "failed", &serde_json::json!({})).unwrap();
-    assert_eq!(
-        s.acquire(&k, run + 100).unwrap(),
-        Lease::Acquired,
-        "a lease of an ended run is dead"
-    );
-
-    // another host: alive while its heartbeat is fresh, dead after 60 s
-    let k2 = key(4);
-    let c = rusqlite::Connection::open(&db).unwrap();
-    let now = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .as_secs_f64();
-    c.execute(
-        "INSERT INTO leases (key, run_id, pid, host, acquired_at, heartbeat_at) VALUES (?1, 77, 1, 'elsewhere', ?2, ?2)",
-        rusqlite::params![k2, now - 5.0],
-    )
-    .unwrap();
-    assert_eq!(
-        s.acquire(&k2, 5).unwrap(),
-        Lease::Busy {
-            run_id: 77,
-            pid: 1,
-            host: "elsewhere".into()
-        }
-    );
-    c.execute(
-        "UPDATE leases SET heartbeat_at = ?1 WHERE key = ?2",
-        rusqlite::params![now - 61.0, k2],
-    )
-    .unwrap();
-    assert_eq!(s.acquire(&k2, 5).unwrap(), Lease::Acquired);
+    for other in [fx.open(), s.clone()] {
+        let next = run + 100;
+        assert_eq!(
+            other.acquire(&k, next).unwrap(),
+            Lease::Acquired,
+            "a lease of an ended run is dead"
+        );
+        other.release(&k, next).unwrap();
+    }
 }
 
-#[test]
-fn release_and_record_failure_free_the_key() {
-    let (_d, s) = open_tmp();
+fn release_and_record_failure_free_the_key(fx: &Fixture) {
+    let s = fx.open();
     let k = key(5);
     assert_eq!(s.acquire(&k, 1).unwrap(), Lease::Acquired);
     s.record_failure(&k, "train/a", "train", 1, "boom").unwrap();
@@ -154,11 +111,13 @@ fn release_and_record_failure_free_the_key() {
     assert_eq!(failed[0].error.as_deref(), Some("boom"));
     assert_eq!(failed[0].kind, "train");
     assert_eq!(s.executions(&k).unwrap(), 0);
-    // the key can be acquired again by another run; it is no longer listed as failed while running
-    assert_eq!(s.acquire(&k, 2).unwrap(), Lease::Acquired);
+    // the key can be acquired again by another run (of another store too); it is no longer
+    // listed as failed while running
+    let other = fx.open();
+    assert_eq!(other.acquire(&k, 2).unwrap(), Lease::Acquired);
     assert!(s.list(None, true).unwrap().is_empty());
     // release without a result marks the execution failed
-    s.release(&k, 2).unwrap();
+    other.release(&k, 2).unwrap();
     let failed = s.list(None, true).unwrap();
     assert_eq!(
         failed[0].error.as_deref(),
@@ -167,9 +126,8 @@ fn release_and_record_failure_free_the_key() {
     assert_eq!(s.acquire(&k, 3).unwrap(), Lease::Acquired);
 }
 
-#[test]
-fn acquire_replaces_a_stage_whose_object_is_gone() {
-    let (_d, s) = open_tmp();
+fn acquire_replaces_a_stage_whose_object_is_gone(fx: &Fixture) {
+    let s = fx.open();
     let k = key(6);
     s.commit(
         &rec(&k, 1),
@@ -197,9 +155,8 @@ fn acquire_replaces_a_stage_whose_object_is_gone() {
     assert_eq!(s.executions(&k).unwrap(), 2);
 }
 
-#[test]
-fn second_commit_of_a_valid_key_keeps_the_first_result() {
-    let (_d, s) = open_tmp();
+fn second_commit_of_a_valid_key_keeps_the_first_result(fx: &Fixture) {
+    let s = fx.open();
     let k = key(7);
     s.commit(&rec(&k, 1), &[art("ckpt", noise(BIG, 1))], &[])
         .unwrap();
@@ -207,7 +164,7 @@ fn second_commit_of_a_valid_key_keeps_the_first_result() {
         .unwrap();
     assert_eq!(s.artifact(&k, "ckpt").unwrap(), noise(BIG, 1));
     assert_eq!(s.record(&k).unwrap().unwrap().run_id, 1);
-    let names: Vec<_> = std::fs::read_dir(s.objects_dir().join(&k))
+    let names: Vec<_> = std::fs::read_dir(fx.objects().join(&k))
         .unwrap()
         .map(|e| e.unwrap().file_name())
         .collect();
@@ -218,25 +175,24 @@ fn second_commit_of_a_valid_key_keeps_the_first_result() {
     );
 }
 
-#[test]
-fn racing_threads_get_exactly_one_acquired() {
+fn racing_threads_get_exactly_one_acquired(fx: &Fixture) {
     for shared in [true, false] {
-        let dir = tempfile::tempdir().unwrap();
-        let db = dir.path().join("store.db");
-        let one = Arc::new(SqliteStore::open(&db).unwrap());
+        let k = format!("racekey{shared}");
+        let one = fx.open();
         let n = 8;
         let barrier = Arc::new(Barrier::new(n));
+        // Every store outlives the race: a store that goes away is a dead holder.
+        let stores: Vec<Arc<dyn Store>> = (0..n)
+            .map(|_| if shared { one.clone() } else { fx.open() })
+            .collect();
         let handles: Vec<_> = (0..n)
             .map(|i| {
-                let store = if shared {
-                    one.clone()
-                } else {
-                    Arc::new(SqliteStore::open(&db).unwrap())
-                };
+                let store = stores[i].clone();
                 let barrier = barrier.clone();
+                let k = k.clone();
                 std::thread::spawn(move || {
                     barrier.wait();
-                    store.acquire("racekey", i as i64 + 1).unwrap()
+                    store.acquire(&k, i as i64 + 1).unwrap()
                 })
             })
             .collect();
@@ -251,4 +207,88 @@ fn racing_threads_get_exactly_one_acquired() {
             n - 1
         );
     }
+}
+
+/// SQLite-only: a lease row of another host is alive while its heartbeat is younger than 60 s.
+#[test]
+fn sqlite_stale_remote_leases_are_dead() {
+    let fx = Fixture::sqlite();
+    let s = fx.open();
+    let k2 = key(4);
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs_f64();
+    fx.exec(&format!(
+        "INSERT INTO leases (key, run_id, pid, host, acquired_at, heartbeat_at)
+         VALUES ('{k2}', 77, 1, 'elsewhere', {t}, {t})",
+        t = now - 5.0
+    ));
+    assert_eq!(
+        s.acquire(&k2, 5).unwrap(),
+        Lease::Busy {
+            run_id: 77,
+            pid: 1,
+            host: "elsewhere".into()
+        }
+    );
+    fx.exec(&format!(
+        "UPDATE leases SET heartbeat_at = {} WHERE key = '{k2}'",
+        now - 61.0
+    ));
+    assert_eq!(s.acquire(&k2, 5).unwrap(), Lease::Acquired);
+}
+
+/// PostgreSQL-only: a lease lives exactly as long as its holder's database session, whatever
+/// its row says (no pid check, no heartbeat age): a row whose lock nobody holds is dead at once,
+/// and a holder that goes away frees its keys at once.
+#[test]
+fn postgres_a_lease_lives_as_long_as_its_session() {
+    let Some(fx) = Fixture::postgres() else {
+        return;
+    };
+    let a = fx.open();
+    let b = fx.open();
+    // A row claiming a live remote holder, with no session behind it: dead.
+    let k = key(8);
+    a.acquire(&k, 1).unwrap();
+    a.release(&k, 1).unwrap();
+    fx.exec(&format!(
+        "INSERT INTO leases (key, run_id, pid, host, acquired_at, heartbeat_at, lock_id)
+         VALUES ('{k}', 77, 1, 'elsewhere', 0, extract(epoch from now()), 42)"
+    ));
+    assert_eq!(b.acquire(&k, 2).unwrap(), Lease::Acquired);
+    // A live holder in another store is Busy, named by its row; dropped, its key is free.
+    let k2 = key(9);
+    assert_eq!(a.acquire(&k2, 3).unwrap(), Lease::Acquired);
+    assert_eq!(
+        b.acquire(&k2, 4).unwrap(),
+        Lease::Busy {
+            run_id: 3,
+            pid: std::process::id(),
+            host: hostname()
+        }
+    );
+    drop(a);
+    assert_eq!(b.acquire(&k2, 4).unwrap(), Lease::Acquired);
+    let st = fx.rows(&format!(
+        "SELECT run_id, status FROM executions WHERE key = '{k2}' ORDER BY id"
+    ));
+    assert_eq!(st, vec![vec!["3", "failed"], vec!["4", "running"]]);
+    // A lost session (connection killed) is noticed: its lease is re-taken on heartbeat if
+    // nobody took it meanwhile.
+    let k3 = key(10);
+    assert_eq!(b.acquire(&k3, 5).unwrap(), Lease::Acquired);
+    fx.kill_lease_holder(&k3);
+    b.heartbeat(&k3, 5).unwrap();
+    assert!(matches!(
+        fx.open().acquire(&k3, 6).unwrap(),
+        Lease::Busy { run_id: 5, .. }
+    ));
+    // ... and its other leases (k2) were re-taken too, on their heartbeat.
+    b.heartbeat(&k2, 4).unwrap();
+    assert!(matches!(
+        fx.open().acquire(&k2, 7).unwrap(),
+        Lease::Busy { run_id: 4, .. }
+    ));
 }

@@ -1,12 +1,25 @@
-//! The verification memo (`object_stat`): rewrites are still caught, migration from v1, gc.
+//! The verification memo (`object_stat`): rewrites are still caught, migration from v1, gc
+//! (both backends).
 
+#[macro_use]
 mod common;
 
 use std::fs;
 use std::os::unix::fs::MetadataExt;
 
 use common::*;
-use mosx_store::{CacheCheck, MissReason, SqliteStore, Store};
+use mosx_store::{CacheCheck, MissReason};
+
+backend_tests!(
+    commit_records_the_memo_of_each_object_file,
+    same_size_rewrite_after_a_trusted_check_is_a_mismatch,
+    replaced_file_with_the_old_mtime_is_caught_by_its_inode,
+    truncated_or_deleted_object_is_a_miss_despite_the_memo,
+    byte_flipped_in_place_with_mtime_restored_is_caught_on_read,
+    a_v1_database_is_migrated_and_keeps_working,
+    gc_drops_the_memos_of_removed_and_vanished_objects,
+    recommit_after_a_bad_object_replaces_the_memo,
+);
 
 fn mismatch(name: &str) -> CacheCheck {
     CacheCheck::Miss(MissReason::ObjectMismatch {
@@ -14,20 +27,15 @@ fn mismatch(name: &str) -> CacheCheck {
     })
 }
 
-fn memo_rows(s: &SqliteStore) -> Vec<(String, i64, String)> {
-    let conn = rusqlite::Connection::open(s.db_path()).unwrap();
-    let mut stmt = conn
-        .prepare("SELECT path, size, hash FROM object_stat ORDER BY path")
-        .unwrap();
-    let rows = stmt
-        .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
-        .unwrap();
-    rows.collect::<Result<_, _>>().unwrap()
+fn memo_rows(fx: &Fixture) -> Vec<(String, i64, String)> {
+    fx.rows("SELECT path, size, hash FROM object_stat ORDER BY path")
+        .into_iter()
+        .map(|r| (r[0].clone(), r[1].parse().unwrap(), r[2].clone()))
+        .collect()
 }
 
-#[test]
-fn commit_records_the_memo_of_each_object_file() {
-    let (_d, s) = open_tmp();
+fn commit_records_the_memo_of_each_object_file(fx: &Fixture) {
+    let s = fx.open();
     let k = key(1);
     let big = noise(BIG, 1);
     s.commit(
@@ -37,7 +45,7 @@ fn commit_records_the_memo_of_each_object_file() {
     )
     .unwrap();
     assert_eq!(
-        memo_rows(&s),
+        memo_rows(fx),
         vec![(
             format!("{k}/ckpt"),
             BIG as i64,
@@ -47,19 +55,14 @@ fn commit_records_the_memo_of_each_object_file() {
     // the recorded stat is the file's
     let p = s.artifact_path(&k, "ckpt").unwrap().unwrap();
     let meta = fs::metadata(&p).unwrap();
-    let conn = rusqlite::Connection::open(s.db_path()).unwrap();
-    let (mtime_ns, ino): (i64, i64) = conn
-        .query_row("SELECT mtime_ns, ino FROM object_stat", [], |r| {
-            Ok((r.get(0)?, r.get(1)?))
-        })
-        .unwrap();
+    let row = &fx.rows("SELECT mtime_ns, ino FROM object_stat")[0];
+    let (mtime_ns, ino): (i64, i64) = (row[0].parse().unwrap(), row[1].parse().unwrap());
     assert_eq!(mtime_ns, meta.mtime() * 1_000_000_000 + meta.mtime_nsec());
     assert_eq!(ino as u64, meta.ino());
 }
 
-#[test]
-fn same_size_rewrite_after_a_trusted_check_is_a_mismatch() {
-    let (_d, s) = open_tmp();
+fn same_size_rewrite_after_a_trusted_check_is_a_mismatch(fx: &Fixture) {
+    let s = fx.open();
     let k = key(2);
     s.commit(&rec(&k, 1), &[art("ckpt", noise(BIG, 2))], &[])
         .unwrap();
@@ -80,9 +83,8 @@ fn same_size_rewrite_after_a_trusted_check_is_a_mismatch() {
     assert_eq!(s.check(&k).unwrap(), mismatch("ckpt"));
 }
 
-#[test]
-fn replaced_file_with_the_old_mtime_is_caught_by_its_inode() {
-    let (_d, s) = open_tmp();
+fn replaced_file_with_the_old_mtime_is_caught_by_its_inode(fx: &Fixture) {
+    let s = fx.open();
     let k = key(3);
     s.commit(&rec(&k, 1), &[art("ckpt", noise(BIG, 3))], &[])
         .unwrap();
@@ -108,9 +110,8 @@ fn replaced_file_with_the_old_mtime_is_caught_by_its_inode() {
     assert_eq!(s.check(&k).unwrap(), mismatch("ckpt"));
 }
 
-#[test]
-fn truncated_or_deleted_object_is_a_miss_despite_the_memo() {
-    let (_d, s) = open_tmp();
+fn truncated_or_deleted_object_is_a_miss_despite_the_memo(fx: &Fixture) {
+    let s = fx.open();
     let k = key(4);
     let big = noise(BIG, 4);
     s.commit(&rec(&k, 1), &[art("ckpt", big.clone())], &[])
@@ -139,9 +140,8 @@ fn truncated_or_deleted_object_is_a_miss_despite_the_memo() {
     );
 }
 
-#[test]
-fn byte_flipped_in_place_with_mtime_restored_is_caught_on_read() {
-    let (_d, s) = open_tmp();
+fn byte_flipped_in_place_with_mtime_restored_is_caught_on_read(fx: &Fixture) {
+    let s = fx.open();
     let k = key(5);
     s.commit(&rec(&k, 1), &[art("ckpt", noise(BIG, 5))], &[])
         .unwrap();
@@ -166,13 +166,10 @@ fn byte_flipped_in_place_with_mtime_restored_is_caught_on_read() {
     );
 }
 
-#[test]
-fn a_v1_database_is_migrated_and_keeps_working() {
-    let dir = tempfile::tempdir().unwrap();
-    let db = dir.path().join("store.db");
+fn a_v1_database_is_migrated_and_keeps_working(fx: &Fixture) {
     let (k1, k2) = (key(6), key(7));
     {
-        let s = SqliteStore::open(&db).unwrap();
+        let s = fx.open();
         s.commit(
             &rec(&k1, 1),
             &[art("ckpt", noise(BIG, 6))],
@@ -180,23 +177,21 @@ fn a_v1_database_is_migrated_and_keeps_working() {
         )
         .unwrap();
     }
-    // Turn it into exactly what a v1 build leaves: v2 only added `object_stat`.
-    {
-        let conn = rusqlite::Connection::open(&db).unwrap();
-        conn.execute_batch("DROP TABLE object_stat; PRAGMA user_version = 1;")
-            .unwrap();
-    }
-    let s = SqliteStore::open(&db).unwrap();
-    let conn = rusqlite::Connection::open(&db).unwrap();
-    let v: i64 = conn
-        .pragma_query_value(None, "user_version", |r| r.get(0))
-        .unwrap();
-    assert_eq!(v, 2);
+    fx.downgrade_to_v1();
+    assert_eq!(fx.schema_version(), 1);
+    // a read-only open does not migrate: it refuses an older schema
+    let e = fx.open_read_only().map(|_| ()).unwrap_err();
+    assert!(
+        matches!(e, mosx_store::StoreError::SchemaTooOld { found: 1, .. }),
+        "{e}"
+    );
+    let s = fx.open();
+    assert_eq!(fx.schema_version(), 2);
     assert_eq!(mosx_store::SCHEMA_VERSION, 2);
-    assert!(memo_rows(&s).is_empty());
+    assert!(memo_rows(fx).is_empty());
     // the old stage is a hit (hashed once, then memoized), reads back, and new commits work
     assert_eq!(s.check(&k1).unwrap(), CacheCheck::Hit);
-    assert_eq!(memo_rows(&s).len(), 1);
+    assert_eq!(memo_rows(fx).len(), 1);
     assert_eq!(s.check(&k1).unwrap(), CacheCheck::Hit);
     assert_eq!(s.artifact(&k1, "ckpt").unwrap(), noise(BIG, 6));
     assert_eq!(s.metrics(&k1).unwrap(), vec![("m".to_string(), 0.5)]);
@@ -204,34 +199,32 @@ fn a_v1_database_is_migrated_and_keeps_working() {
         .unwrap();
     let out = s.check_many(&[k1.clone(), k2.clone()]).unwrap();
     assert_eq!((&out[&k1], &out[&k2]), (&CacheCheck::Hit, &CacheCheck::Hit));
-    assert_eq!(memo_rows(&s).len(), 2);
+    assert_eq!(memo_rows(fx).len(), 2);
 }
 
-#[test]
-fn gc_drops_the_memos_of_removed_and_vanished_objects() {
-    let (_d, s) = open_tmp();
+fn gc_drops_the_memos_of_removed_and_vanished_objects(fx: &Fixture) {
+    let s = fx.open();
     let (k1, k2, k3) = (key(8), key(9), key(10));
     for (i, k) in [&k1, &k2, &k3].into_iter().enumerate() {
         s.commit(&rec(k, 1), &[art("ckpt", noise(BIG, i as u64))], &[])
             .unwrap();
     }
-    assert_eq!(memo_rows(&s).len(), 3);
+    assert_eq!(memo_rows(fx).len(), 3);
     // k2 invalidated: its object becomes garbage; k3's object vanishes under a live row
     assert!(s.invalidate(&k2).unwrap());
     fs::remove_file(s.artifact_path(&k3, "ckpt").unwrap().unwrap()).unwrap();
     let dry = s.gc(true).unwrap();
     assert_eq!(dry.files_removed, 1);
-    assert_eq!(memo_rows(&s).len(), 3, "a dry run changes nothing");
+    assert_eq!(memo_rows(fx).len(), 3, "a dry run changes nothing");
     let rep = s.gc(false).unwrap();
     assert_eq!(rep.files_removed, 1);
-    let paths: Vec<String> = memo_rows(&s).into_iter().map(|r| r.0).collect();
+    let paths: Vec<String> = memo_rows(fx).into_iter().map(|r| r.0).collect();
     assert_eq!(paths, vec![format!("{k1}/ckpt")]);
     assert_eq!(s.check(&k1).unwrap(), CacheCheck::Hit);
 }
 
-#[test]
-fn recommit_after_a_bad_object_replaces_the_memo() {
-    let (_d, s) = open_tmp();
+fn recommit_after_a_bad_object_replaces_the_memo(fx: &Fixture) {
+    let s = fx.open();
     let k = key(11);
     s.commit(&rec(&k, 1), &[art("ckpt", noise(BIG, 11))], &[])
         .unwrap();
@@ -243,7 +236,7 @@ fn recommit_after_a_bad_object_replaces_the_memo() {
         .unwrap();
     assert_eq!(s.check(&k).unwrap(), CacheCheck::Hit);
     assert_eq!(
-        memo_rows(&s),
+        memo_rows(fx),
         vec![(
             format!("{k}/ckpt"),
             BIG as i64,

@@ -1,22 +1,27 @@
 //! The verification memo saves reading object files: measured with the process-wide
-//! `hashed_bytes` counter, so the tests of this file run one at a time and no other test binary
-//! shares the counter.
+//! `hashed_bytes` counter, so the tests of this file (both backends) run one at a time and no
+//! other test binary shares the counter. Whether a check wrote is `Fixture::write_count`.
 
+#[macro_use]
 mod common;
 
 use std::fs;
-use std::sync::Mutex;
+use std::sync::{Mutex, MutexGuard};
 use std::time::{Duration, SystemTime};
 
 use common::*;
-use mosx_store::{hashed_bytes, CacheCheck, Lease, SqliteStore, Store};
+use mosx_store::{hashed_bytes, CacheCheck, Lease, Store};
+
+backend_tests!(
+    checks_after_commit_read_no_object_and_write_nothing,
+    lost_memos_are_rebuilt_once_in_one_write,
+    a_recently_modified_file_is_hashed_until_its_mtime_settles,
+);
 
 static SERIAL: Mutex<()> = Mutex::new(());
 
-/// SQLite's `data_version` seen by an outside connection changes iff the store committed a write.
-fn data_version(conn: &rusqlite::Connection) -> i64 {
-    conn.pragma_query_value(None, "data_version", |r| r.get(0))
-        .unwrap()
+fn serial() -> MutexGuard<'static, ()> {
+    SERIAL.lock().unwrap_or_else(|e| e.into_inner())
 }
 
 fn set_mtime(path: &std::path::Path, t: SystemTime) {
@@ -28,7 +33,7 @@ fn set_mtime(path: &std::path::Path, t: SystemTime) {
         .unwrap();
 }
 
-fn commit_three(s: &SqliteStore) -> Vec<String> {
+fn commit_three(s: &dyn Store) -> Vec<String> {
     let keys: Vec<String> = (0..3).map(key).collect();
     for (i, k) in keys.iter().enumerate() {
         s.commit(
@@ -44,13 +49,11 @@ fn commit_three(s: &SqliteStore) -> Vec<String> {
     keys
 }
 
-#[test]
-fn checks_after_commit_read_no_object_and_write_nothing() {
-    let _g = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
-    let (_d, s) = open_tmp();
-    let keys = commit_three(&s);
-    let outside = rusqlite::Connection::open(s.db_path()).unwrap();
-    let v0 = data_version(&outside);
+fn checks_after_commit_read_no_object_and_write_nothing(fx: &Fixture) {
+    let _g = serial();
+    let s = fx.open();
+    let keys = commit_three(&*s);
+    let v0 = fx.write_count();
     let h0 = hashed_bytes();
     for _ in 0..2 {
         let out = s.check_many(&keys).unwrap();
@@ -63,20 +66,18 @@ fn checks_after_commit_read_no_object_and_write_nothing() {
         h0,
         "a check after commit hashed object files"
     );
-    assert_eq!(data_version(&outside), v0, "an all-cached check wrote");
+    assert_eq!(fx.write_count(), v0, "an all-cached check wrote");
     // reading an artifact always hashes what it returns
     assert_eq!(s.artifact(&keys[2], "ckpt").unwrap(), noise(BIG, 2));
     assert_eq!(hashed_bytes(), h0 + BIG as u64);
 }
 
-#[test]
-fn lost_memos_are_rebuilt_once_in_one_write() {
-    let _g = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
-    let (_d, s) = open_tmp();
-    let keys = commit_three(&s);
-    let outside = rusqlite::Connection::open(s.db_path()).unwrap();
-    outside.execute("DELETE FROM object_stat", []).unwrap();
-    let v0 = data_version(&outside);
+fn lost_memos_are_rebuilt_once_in_one_write(fx: &Fixture) {
+    let _g = serial();
+    let s = fx.open();
+    let keys = commit_three(&*s);
+    fx.exec("DELETE FROM object_stat");
+    let v0 = fx.write_count();
     let h0 = hashed_bytes();
     let out = s.check_many(&keys).unwrap();
     assert!(keys.iter().all(|k| out[k] == CacheCheck::Hit), "{out:?}");
@@ -85,48 +86,39 @@ fn lost_memos_are_rebuilt_once_in_one_write() {
         h0 + 3 * BIG as u64,
         "each object hashed once"
     );
-    let v1 = data_version(&outside);
+    let v1 = fx.write_count();
     assert_ne!(v1, v0, "the memos were recorded");
-    let n: i64 = outside
-        .query_row("SELECT COUNT(*) FROM object_stat", [], |r| r.get(0))
-        .unwrap();
-    assert_eq!(n, 3);
+    assert_eq!(fx.int("SELECT COUNT(*) FROM object_stat"), 3);
     s.check_many(&keys).unwrap();
     assert_eq!(
         hashed_bytes(),
         h0 + 3 * BIG as u64,
         "memos trusted the second time"
     );
-    assert_eq!(data_version(&outside), v1);
+    assert_eq!(fx.write_count(), v1);
 }
 
-#[test]
-fn a_recently_modified_file_is_hashed_until_its_mtime_settles() {
-    let _g = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
-    let (_d, s) = open_tmp();
-    let keys = commit_three(&s);
+fn a_recently_modified_file_is_hashed_until_its_mtime_settles(fx: &Fixture) {
+    let _g = serial();
+    let s = fx.open();
+    let keys = commit_three(&*s);
     let k = &keys[0];
     let p = s.artifact_path(k, "ckpt").unwrap().unwrap();
-    let outside = rusqlite::Connection::open(s.db_path()).unwrap();
     // touched just now (content unchanged): a rewrite within the same timestamp tick could keep
     // this mtime, so the memo of it must not be trusted (git's "racily clean" case)
     set_mtime(&p, SystemTime::now());
-    let v0 = data_version(&outside);
+    let v0 = fx.write_count();
     let h0 = hashed_bytes();
     for i in 1..=2u64 {
         assert_eq!(s.check(k).unwrap(), CacheCheck::Hit);
         assert_eq!(hashed_bytes(), h0 + i * BIG as u64, "check {i} must hash");
     }
-    assert_eq!(
-        data_version(&outside),
-        v0,
-        "an unsettled memo is not written"
-    );
+    assert_eq!(fx.write_count(), v0, "an unsettled memo is not written");
     // an old mtime: hashed once, recorded, then trusted
     set_mtime(&p, SystemTime::now() - Duration::from_secs(60));
     assert_eq!(s.check(k).unwrap(), CacheCheck::Hit);
     assert_eq!(hashed_bytes(), h0 + 3 * BIG as u64);
-    assert_ne!(data_version(&outside), v0);
+    assert_ne!(fx.write_count(), v0);
     assert_eq!(s.check(k).unwrap(), CacheCheck::Hit);
     assert_eq!(hashed_bytes(), h0 + 3 * BIG as u64);
 }

@@ -1,21 +1,29 @@
 //! Several processes (children of this test binary) and several independently opened stores
-//! sharing one database; kill -9 during commits.
+//! sharing one store; kill -9 during commits. Both backends.
 //!
-//! Child mode: when MOSX_STORE_CHILD is set, `child_entry` acts as a worker instead of a test.
+//! Child mode: when MOSX_STORE_CHILD is set, `child_entry` acts as a worker instead of a test,
+//! on the store at MOSX_STORE_LOCATION (objects at MOSX_STORE_OBJECTS if set).
 
+#[macro_use]
 mod common;
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::{Child, Command};
 use std::time::{Duration, Instant};
 
 use common::*;
-use mosx_store::{CacheCheck, Lease, SqliteStore, Store};
+use mosx_store::{CacheCheck, Lease, Store};
+
+backend_tests!(
+    two_processes_execute_each_key_exactly_once,
+    threads_with_separate_stores_execute_each_key_exactly_once,
+    kill_9_during_commits_leaves_no_stage_without_its_objects,
+);
 
 const KEYS: usize = 50;
 
 /// acquire → (Acquired) commit, polling Busy keys until every key is Done.
-fn worker(store: &SqliteStore, run: i64) {
+fn worker(store: &dyn Store, run: i64) {
     let keys: Vec<String> = (0..KEYS).map(key).collect();
     let mut pending: Vec<&String> = keys.iter().collect();
     let deadline = Instant::now() + Duration::from_secs(120);
@@ -52,7 +60,7 @@ fn worker(store: &SqliteStore, run: i64) {
 }
 
 /// Commit large artifacts forever (until killed).
-fn crash_worker(store: &SqliteStore, run: i64) {
+fn crash_worker(store: &dyn Store, run: i64) {
     for i in 0.. {
         let k = key(10_000 + i);
         if store.acquire(&k, run).unwrap() == Lease::Acquired {
@@ -72,14 +80,15 @@ fn crash_worker(store: &SqliteStore, run: i64) {
 
 #[test]
 fn child_entry() {
-    let (Ok(mode), Ok(db)) = (
+    let (Ok(mode), Ok(location)) = (
         std::env::var("MOSX_STORE_CHILD"),
-        std::env::var("MOSX_STORE_DB"),
+        std::env::var("MOSX_STORE_LOCATION"),
     ) else {
         return; // not a child: nothing to do
     };
     let run: i64 = std::env::var("MOSX_STORE_RUN").unwrap().parse().unwrap();
-    let store = SqliteStore::open(Path::new(&db)).unwrap();
+    let objects = std::env::var_os("MOSX_STORE_OBJECTS").map(PathBuf::from);
+    let store = mosx_store::open(&location, objects.as_deref()).unwrap();
     if let Ok(go) = std::env::var("MOSX_STORE_GO") {
         // start together with the sibling worker
         while !Path::new(&go).exists() {
@@ -87,26 +96,31 @@ fn child_entry() {
         }
     }
     match mode.as_str() {
-        "worker" => worker(&store, run),
-        "crash" => crash_worker(&store, run),
+        "worker" => worker(&*store, run),
+        "crash" => crash_worker(&*store, run),
         other => panic!("unknown child mode {other}"),
     }
 }
 
-fn spawn_child(mode: &str, db: &Path, run: i64) -> Child {
-    let go = db.with_file_name("go");
-    Command::new(std::env::current_exe().unwrap())
-        .env("MOSX_STORE_GO", go)
-        .args(["child_entry", "--exact", "--nocapture", "--test-threads=1"])
-        .env("MOSX_STORE_CHILD", mode)
-        .env("MOSX_STORE_DB", db)
-        .env("MOSX_STORE_RUN", run.to_string())
-        .spawn()
-        .unwrap()
+fn go_file(fx: &Fixture) -> PathBuf {
+    fx.dir().join("go")
 }
 
-fn assert_each_key_once(db: &Path) {
-    let s = SqliteStore::open(db).unwrap();
+fn spawn_child(mode: &str, fx: &Fixture, run: i64) -> Child {
+    let mut cmd = Command::new(std::env::current_exe().unwrap());
+    cmd.env("MOSX_STORE_GO", go_file(fx))
+        .args(["child_entry", "--exact", "--nocapture", "--test-threads=1"])
+        .env("MOSX_STORE_CHILD", mode)
+        .env("MOSX_STORE_LOCATION", fx.location())
+        .env("MOSX_STORE_RUN", run.to_string());
+    if let Some(o) = fx.objects_arg() {
+        cmd.env("MOSX_STORE_OBJECTS", o);
+    }
+    cmd.spawn().unwrap()
+}
+
+fn assert_each_key_once(fx: &Fixture) {
+    let s = fx.open();
     for i in 0..KEYS {
         let k = key(i);
         assert_eq!(s.check(&k).unwrap(), CacheCheck::Hit, "key {i}");
@@ -120,58 +134,42 @@ fn assert_each_key_once(db: &Path) {
     }
 }
 
-#[test]
-fn two_processes_execute_each_key_exactly_once() {
-    let dir = tempfile::tempdir().unwrap();
-    let db = dir.path().join("store.db");
-    drop(SqliteStore::open(&db).unwrap());
-    let mut children: Vec<Child> = (1..=2).map(|run| spawn_child("worker", &db, run)).collect();
+fn two_processes_execute_each_key_exactly_once(fx: &Fixture) {
+    drop(fx.open());
+    let mut children: Vec<Child> = (1..=2).map(|run| spawn_child("worker", fx, run)).collect();
     std::thread::sleep(Duration::from_millis(300));
-    std::fs::write(db.with_file_name("go"), b"").unwrap();
+    std::fs::write(go_file(fx), b"").unwrap();
     for c in &mut children {
         assert!(c.wait().unwrap().success(), "child worker failed");
     }
-    assert_each_key_once(&db);
-    let per_run: Vec<(i64, i64)> = rusqlite::Connection::open(&db)
-        .unwrap()
-        .prepare("SELECT run_id, COUNT(*) FROM stages GROUP BY run_id ORDER BY run_id")
-        .unwrap()
-        .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))
-        .unwrap()
-        .map(Result::unwrap)
-        .collect();
+    assert_each_key_once(fx);
+    let per_run = fx.rows("SELECT run_id, COUNT(*) FROM stages GROUP BY run_id ORDER BY run_id");
     eprintln!("stages committed per run: {per_run:?}");
 }
 
-#[test]
-fn threads_with_separate_stores_execute_each_key_exactly_once() {
-    let dir = tempfile::tempdir().unwrap();
-    let db = dir.path().join("store.db");
+fn threads_with_separate_stores_execute_each_key_exactly_once(fx: &Fixture) {
     let handles: Vec<_> = (1..=4)
         .map(|run| {
-            let db = db.clone();
-            std::thread::spawn(move || worker(&SqliteStore::open(&db).unwrap(), run))
+            let s = fx.open();
+            std::thread::spawn(move || worker(&*s, run))
         })
         .collect();
     for h in handles {
         h.join().unwrap();
     }
-    assert_each_key_once(&db);
+    assert_each_key_once(fx);
 }
 
-#[test]
-fn kill_9_during_commits_leaves_no_stage_without_its_objects() {
-    let dir = tempfile::tempdir().unwrap();
-    let db = dir.path().join("store.db");
-    drop(SqliteStore::open(&db).unwrap());
+fn kill_9_during_commits_leaves_no_stage_without_its_objects(fx: &Fixture) {
+    drop(fx.open());
     for (round, delay_ms) in [150u64, 333, 517].into_iter().enumerate() {
-        std::fs::write(db.with_file_name("go"), b"").unwrap();
-        let mut child = spawn_child("crash", &db, 100 + round as i64);
+        std::fs::write(go_file(fx), b"").unwrap();
+        let mut child = spawn_child("crash", fx, 100 + round as i64);
         std::thread::sleep(Duration::from_millis(delay_ms));
         child.kill().unwrap(); // SIGKILL
         child.wait().unwrap();
 
-        let s = SqliteStore::open(&db).unwrap();
+        let s = fx.open();
         let keys = s.find_prefix("").unwrap();
         let stored: Vec<&String> = keys
             .iter()
@@ -200,7 +198,7 @@ fn kill_9_during_commits_leaves_no_stage_without_its_objects() {
         for k in &stored {
             assert_eq!(s.check(k).unwrap(), CacheCheck::Hit);
         }
-        for entry in std::fs::read_dir(s.objects_dir()).unwrap() {
+        for entry in std::fs::read_dir(fx.objects()).unwrap() {
             let name = entry.unwrap().file_name().into_string().unwrap();
             assert!(
                 stored.iter().any(|k| **k == name),
@@ -208,5 +206,10 @@ fn kill_9_during_commits_leaves_no_stage_without_its_objects() {
             );
         }
         assert_eq!(s.gc(true).unwrap().files_removed, 0);
+        // the killed child's key is free at once (its lease is dead)
+        if let Some(k) = keys.iter().find(|k| s.record(k).unwrap().is_none()) {
+            assert_eq!(s.acquire(k, 1000 + round as i64).unwrap(), Lease::Acquired);
+            s.release(k, 1000 + round as i64).unwrap();
+        }
     }
 }

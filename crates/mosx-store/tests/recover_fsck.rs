@@ -1,12 +1,20 @@
-//! Read-only opening, crash recovery (`interrupted` runs, dead temp objects) and fsck.
+//! Read-only opening, crash recovery (`interrupted` runs, dead temp objects) and fsck, on both
+//! backends; opening a read-only *file* is SQLite-only.
 
+#[macro_use]
 mod common;
 
 use std::collections::BTreeMap;
 use std::path::Path;
 
 use common::*;
-use mosx_store::{CacheCheck, MissReason, RunInfo, SqliteStore, Store, StoreError};
+use mosx_store::{CacheCheck, MissReason, RunInfo, StoreError};
+
+backend_tests!(
+    read_only_open_writes_nothing_and_refuses_writes,
+    recover_marks_dead_runs_interrupted_and_removes_their_temp_objects,
+    fsck_rehashes_what_the_memo_trusts_and_repair_makes_a_miss,
+);
 
 fn info(pid: u32) -> RunInfo {
     RunInfo {
@@ -20,23 +28,6 @@ fn info(pid: u32) -> RunInfo {
         device: "cpu".into(),
         pid,
     }
-}
-
-fn hostname() -> String {
-    let mut buf = [0u8; 256];
-    // SAFETY: gethostname writes at most buf.len() bytes into buf.
-    let rc = unsafe { libc::gethostname(buf.as_mut_ptr().cast(), buf.len()) };
-    assert_eq!(rc, 0);
-    let end = buf.iter().position(|&b| b == 0).unwrap_or(buf.len());
-    String::from_utf8_lossy(&buf[..end]).trim().to_string()
-}
-
-/// A pid that belonged to a process that has exited.
-fn dead_pid() -> u32 {
-    let mut c = std::process::Command::new("true").spawn().unwrap();
-    let pid = c.id();
-    c.wait().unwrap();
-    pid
 }
 
 /// Every file under `dir` with the blake3 of its bytes, except SQLite's WAL side files (a
@@ -67,9 +58,8 @@ fn snapshot(dir: &Path) -> BTreeMap<String, String> {
 }
 
 /// A store with one stage holding a file object and an inline artifact; closed.
-fn filled(dir: &Path) -> (std::path::PathBuf, String) {
-    let db = dir.join("store.db");
-    let s = SqliteStore::open(&db).unwrap();
+fn filled(fx: &Fixture) -> String {
+    let s = fx.open();
     let run = s.begin_run(&info(std::process::id())).unwrap();
     let k = key(1);
     assert_eq!(s.acquire(&k, run).unwrap(), mosx_store::Lease::Acquired);
@@ -80,22 +70,15 @@ fn filled(dir: &Path) -> (std::path::PathBuf, String) {
     )
     .unwrap();
     s.end_run(run, "ok", &serde_json::json!({})).unwrap();
-    drop(s);
-    (db, k)
+    k
 }
 
-#[test]
-fn read_only_open_writes_nothing_and_refuses_writes() {
-    let dir = tempfile::tempdir().unwrap();
-    let (db, k) = filled(dir.path());
+fn read_only_open_writes_nothing_and_refuses_writes(fx: &Fixture) {
+    let k = filled(fx);
     // A fresh memo-less state: the object must be hashed, which would write a memo.
-    {
-        let c = rusqlite::Connection::open(&db).unwrap();
-        c.execute("DELETE FROM object_stat", []).unwrap();
-    }
-    let before = snapshot(dir.path());
-    let s = SqliteStore::open_read_only(&db).unwrap();
-    assert!(s.is_read_only());
+    fx.exec("DELETE FROM object_stat");
+    let (files, writes) = (snapshot(fx.dir()), fx.write_count());
+    let s = fx.open_read_only().unwrap();
     assert_eq!(s.check(&k).unwrap(), CacheCheck::Hit);
     let many = s.check_many(std::slice::from_ref(&k)).unwrap();
     assert_eq!(many[&k], CacheCheck::Hit);
@@ -105,48 +88,46 @@ fn read_only_open_writes_nothing_and_refuses_writes() {
     let e = s.invalidate(&k).unwrap_err();
     assert!(matches!(e, StoreError::ReadOnly { .. }), "{e}");
     assert!(s.begin_run(&info(1)).is_err());
+    assert!(s.acquire(&key(2), 1).is_err());
+    assert!(s.gc(false).is_err());
+    assert_eq!(s.gc(true).unwrap().files_removed, 0);
     drop(s);
+    assert_eq!(files, snapshot(fx.dir()), "read-only use changed a file");
     assert_eq!(
-        before,
-        snapshot(dir.path()),
-        "read-only use changed the store"
+        writes,
+        fx.write_count(),
+        "read-only use wrote to the database"
     );
 }
 
 #[test]
-fn read_only_open_works_on_a_read_only_file() {
-    let dir = tempfile::tempdir().unwrap();
-    let (db, k) = filled(dir.path());
-    let mut perm = std::fs::metadata(&db).unwrap().permissions();
+fn sqlite_read_only_open_works_on_a_read_only_file() {
+    let fx = Fixture::sqlite();
+    let k = filled(&fx);
+    let db = Path::new(fx.location());
+    let mut perm = std::fs::metadata(db).unwrap().permissions();
     perm.set_readonly(true);
-    std::fs::set_permissions(&db, perm).unwrap();
-    let s = SqliteStore::open_read_only(&db).unwrap();
+    std::fs::set_permissions(db, perm).unwrap();
+    let s = fx.open_read_only().unwrap();
     assert_eq!(s.check(&k).unwrap(), CacheCheck::Hit);
-    assert!(SqliteStore::open_read_only(&dir.path().join("nope.db")).is_err());
 }
 
-#[test]
-fn recover_marks_dead_runs_interrupted_and_removes_their_temp_objects() {
-    let dir = tempfile::tempdir().unwrap();
-    let db = dir.path().join("store.db");
-    let s = SqliteStore::open(&db).unwrap();
+fn recover_marks_dead_runs_interrupted_and_removes_their_temp_objects(fx: &Fixture) {
+    let s = fx.open();
+    // A run whose process died holding a lease: begun by another store, of a pid that exited
+    // (SQLite's liveness), which then goes away (PostgreSQL's: its session ends).
     let dead = dead_pid();
-    let run = s.begin_run(&info(dead)).unwrap();
     let k = key(2);
-    assert_eq!(s.acquire(&k, run).unwrap(), mosx_store::Lease::Acquired);
+    let run = {
+        let gone = fx.open();
+        let run = gone.begin_run(&info(dead)).unwrap();
+        assert_eq!(gone.acquire(&k, run).unwrap(), mosx_store::Lease::Acquired);
+        run
+    };
     let live = s.begin_run(&info(std::process::id())).unwrap();
     // A temp object the dead writer left, and a scratch folder (kept for resuming).
-    let tag: String = hostname()
-        .chars()
-        .map(|c| {
-            if c.is_ascii_alphanumeric() || c == '-' {
-                c
-            } else {
-                '-'
-            }
-        })
-        .collect();
-    let kdir = s.objects_dir().join(&k);
+    let tag = host_tag();
+    let kdir = fx.objects().join(&k);
     std::fs::create_dir_all(&kdir).unwrap();
     let tmp = kdir.join(format!(".tmp.{tag}.{dead}.0.big"));
     std::fs::write(&tmp, b"partial").unwrap();
@@ -160,33 +141,22 @@ fn recover_marks_dead_runs_interrupted_and_removes_their_temp_objects() {
     assert_eq!(r.runs_interrupted, 1);
     assert_eq!(r.temp_files_removed, 1);
     assert!(!tmp.exists() && mine.exists() && work.join("epoch1.ckpt").exists());
-    let c = rusqlite::Connection::open(&db).unwrap();
-    let status = |id: i64| -> String {
-        c.query_row("SELECT status FROM runs WHERE id = ?1", [id], |r| r.get(0))
-            .unwrap()
-    };
+    let status =
+        |id: i64| fx.rows(&format!("SELECT status FROM runs WHERE id = {id}"))[0][0].clone();
     assert_eq!(status(run), "interrupted");
     assert_eq!(status(live), "running");
-    let leases: i64 = c
-        .query_row("SELECT COUNT(*) FROM leases", [], |r| r.get(0))
-        .unwrap();
-    assert_eq!(leases, 0);
-    let running: i64 = c
-        .query_row(
-            "SELECT COUNT(*) FROM executions WHERE status = 'running'",
-            [],
-            |r| r.get(0),
-        )
-        .unwrap();
-    assert_eq!(running, 0);
+    assert_eq!(fx.int("SELECT COUNT(*) FROM leases"), 0);
+    assert_eq!(
+        fx.int("SELECT COUNT(*) FROM executions WHERE status = 'running'"),
+        0
+    );
     assert_eq!(s.recover().unwrap().runs_interrupted, 0, "idempotent");
+    assert_eq!(s.acquire(&k, live).unwrap(), mosx_store::Lease::Acquired);
 }
 
-#[test]
-fn fsck_rehashes_what_the_memo_trusts_and_repair_makes_a_miss() {
-    let dir = tempfile::tempdir().unwrap();
-    let (db, k) = filled(dir.path());
-    let s = SqliteStore::open(&db).unwrap();
+fn fsck_rehashes_what_the_memo_trusts_and_repair_makes_a_miss(fx: &Fixture) {
+    let k = filled(fx);
+    let s = fx.open();
     assert_eq!(s.check(&k).unwrap(), CacheCheck::Hit); // records the memo
     let r = s.fsck(false).unwrap();
     assert_eq!((r.stages, r.objects_checked, r.inline_checked), (1, 1, 1));

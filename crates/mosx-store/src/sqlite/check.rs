@@ -12,31 +12,17 @@
 //!   object writes nothing.
 
 use std::collections::HashMap;
-use std::path::Path;
 
 use rusqlite::{params, params_from_iter, Connection};
 
 use super::SqliteStore;
-use crate::error::{SqlCtx, StoreError};
-use crate::objects::{check_file, Fault, Memo, ObjectStat, Verified};
+use crate::error::{SqlCtx, StoreError, StoreLocation};
+use crate::objects::{Memo, ObjectStat};
+use crate::verify::{sort_refs, verify_many, verify_refs, FileRef, MemoUpdate};
 use crate::{CacheCheck, MissReason};
 
 /// Keys per `IN (...)` list; far below SQLite's bound-parameter limit.
 const CHUNK: usize = 500;
-
-/// One file artifact of a stored stage.
-#[derive(Debug, Clone)]
-pub(super) struct FileRef {
-    pub(super) name: String,
-    pub(super) path: String,
-    pub(super) size: u64,
-    pub(super) hash: String,
-    /// The verification memo of `path`, if one is recorded.
-    pub(super) memo: Option<Memo>,
-}
-
-/// A memo to record: (object path relative to the objects dir, memo).
-pub(super) type MemoUpdate = (String, Memo);
 
 fn read_memo(row: &rusqlite::Row<'_>) -> rusqlite::Result<Option<Memo>> {
     let size: Option<i64> = row.get(5)?;
@@ -66,7 +52,7 @@ fn read_memo(row: &rusqlite::Row<'_>) -> rusqlite::Result<Option<Memo>> {
 /// For each key of `keys` that has a stage row, its file artifacts (possibly none).
 pub(super) fn load_file_refs(
     conn: &Connection,
-    db: &Path,
+    db: &StoreLocation,
     keys: &[&str],
 ) -> Result<HashMap<String, Vec<FileRef>>, StoreError> {
     let mut out: HashMap<String, Vec<FileRef>> = HashMap::with_capacity(keys.len());
@@ -111,47 +97,14 @@ pub(super) fn load_file_refs(
             }
         }
     }
-    for refs in out.values_mut() {
-        refs.sort_by(|a, b| a.name.cmp(&b.name));
-    }
+    sort_refs(&mut out);
     Ok(out)
-}
-
-/// Verify the object files of one stage; the first failing artifact (by name) decides. Memos of
-/// objects that had to be hashed and matched are appended to `updates`.
-pub(super) fn verify_refs(
-    objects: &Path,
-    refs: &[FileRef],
-    updates: &mut Vec<MemoUpdate>,
-) -> CacheCheck {
-    for r in refs {
-        match check_file(&objects.join(&r.path), r.size, &r.hash, r.memo.as_ref()) {
-            Ok(Verified::Trusted) => {}
-            Ok(Verified::Hashed(memo)) => {
-                // An unsettled memo could not vouch for the file yet: not worth a write.
-                if let Some(m) = memo.filter(Memo::settled) {
-                    updates.push((r.path.clone(), m));
-                }
-            }
-            Err(Fault::Missing) => {
-                return CacheCheck::Miss(MissReason::ObjectMissing {
-                    artifact: r.name.clone(),
-                })
-            }
-            Err(Fault::Mismatch(_)) => {
-                return CacheCheck::Miss(MissReason::ObjectMismatch {
-                    artifact: r.name.clone(),
-                })
-            }
-        }
-    }
-    CacheCheck::Hit
 }
 
 /// Upsert verification memos (inside the caller's transaction).
 pub(super) fn record_memos(
     conn: &Connection,
-    db: &Path,
+    db: &StoreLocation,
     updates: &[MemoUpdate],
 ) -> Result<(), StoreError> {
     if updates.is_empty() {
@@ -182,7 +135,7 @@ impl SqliteStore {
     pub(super) fn check_impl(&self, key: &str) -> Result<CacheCheck, StoreError> {
         let refs = {
             let conn = self.conn();
-            load_file_refs(&conn, &self.db, &[key])?
+            load_file_refs(&conn, &self.loc, &[key])?
         };
         let mut updates = Vec::new();
         let c = match refs.get(key) {
@@ -200,17 +153,10 @@ impl SqliteStore {
         let keys_ref: Vec<&str> = keys.iter().map(String::as_str).collect();
         let refs = {
             let conn = self.conn();
-            load_file_refs(&conn, &self.db, &keys_ref)?
+            load_file_refs(&conn, &self.loc, &keys_ref)?
         };
-        let mut out = HashMap::with_capacity(keys.len());
         let mut updates = Vec::new();
-        for key in keys {
-            let c = match refs.get(key) {
-                None => CacheCheck::Miss(MissReason::NotFound),
-                Some(files) => verify_refs(&self.objects, files, &mut updates),
-            };
-            out.insert(key.clone(), c);
-        }
+        let out = verify_many(&self.objects, keys, &refs, &mut updates);
         self.store_memos(&updates)?;
         Ok(out)
     }
@@ -228,7 +174,7 @@ impl SqliteStore {
                     updates.len()
                 )
             },
-            |tx| record_memos(tx, &self.db, updates),
+            |tx| record_memos(tx, &self.loc, updates),
         )
     }
 }

@@ -10,10 +10,11 @@
 
 use rusqlite::{params, OptionalExtension, Transaction};
 
-use super::check::{load_file_refs, record_memos, verify_refs};
+use super::check::{load_file_refs, record_memos};
 use super::SqliteStore;
 use crate::error::{SqlCtx, StoreError};
 use crate::liveness::{holder_alive, now};
+use crate::verify::verify_refs;
 use crate::{CacheCheck, Lease, MissReason, RunId};
 
 /// Error text of an execution whose lease was released without a result.
@@ -61,7 +62,7 @@ pub(super) fn holder_of(
         },
     )
     .optional()
-    .ctx(&store.db, || format!("read lease of stage {key}"))
+    .ctx(&store.loc, || format!("read lease of stage {key}"))
 }
 
 /// Fail the still-running execution rows of `run` on `key` with `error`.
@@ -78,7 +79,7 @@ pub(super) fn fail_running(
           WHERE key = ?1 AND run_id = ?2 AND status = 'running'",
         params![key, run, now, error],
     )
-    .ctx(&store.db, || {
+    .ctx(&store.loc, || {
         format!("mark execution of stage {key} by run {run} failed")
     })
 }
@@ -95,7 +96,7 @@ impl SqliteStore {
             || format!("acquire lease on stage {key}"),
             |tx| {
                 let now = now();
-                let refs = load_file_refs(tx, &self.db, &[key])?;
+                let refs = load_file_refs(tx, &self.loc, &[key])?;
                 if let Some(files) = refs.get(key) {
                     // A row that appeared since the pre-check was just committed: trust it.
                     if !suspect_row {
@@ -103,11 +104,11 @@ impl SqliteStore {
                     }
                     let mut updates = Vec::new();
                     if verify_refs(&self.objects, files, &mut updates).is_hit() {
-                        record_memos(tx, &self.db, &updates)?;
+                        record_memos(tx, &self.loc, &updates)?;
                         return Ok(Lease::Done);
                     }
                     tx.execute("DELETE FROM stages WHERE key = ?1", params![key])
-                        .ctx(&self.db, || format!("delete stage {key} whose object files are invalid"))?;
+                        .ctx(&self.loc, || format!("delete stage {key} whose object files are invalid"))?;
                 }
                 if let Some(h) = holder_of(tx, self, key)? {
                     if h.alive(&self.host, now) {
@@ -124,12 +125,12 @@ impl SqliteStore {
                      VALUES (?1, ?2, ?3, ?4, ?5, ?5)",
                     params![key, run, self.pid, self.host, now],
                 )
-                .ctx(&self.db, || format!("write lease of stage {key} for run {run}"))?;
+                .ctx(&self.loc, || format!("write lease of stage {key} for run {run}"))?;
                 tx.execute(
                     "INSERT INTO executions (key, run_id, started_at, status) VALUES (?1, ?2, ?3, 'running')",
                     params![key, run, now],
                 )
-                .ctx(&self.db, || format!("open execution of stage {key} for run {run}"))?;
+                .ctx(&self.loc, || format!("open execution of stage {key} for run {run}"))?;
                 Ok(Lease::Acquired)
             },
         )
@@ -144,13 +145,13 @@ impl SqliteStore {
                         "UPDATE leases SET heartbeat_at = ?3 WHERE key = ?1 AND run_id = ?2",
                         params![key, run, now()],
                     )
-                    .ctx(&self.db, || {
+                    .ctx(&self.loc, || {
                         format!("refresh lease of stage {key} for run {run}")
                     })?;
                 if n == 0 {
                     if let Some(h) = holder_of(tx, self, key)? {
                         return Err(StoreError::LeaseTakenOver {
-                            db: self.db.clone(),
+                            db: self.loc.clone(),
                             key: key.to_string(),
                             run,
                             holder: h.run,
@@ -170,7 +171,7 @@ impl SqliteStore {
                     "DELETE FROM leases WHERE key = ?1 AND run_id = ?2",
                     params![key, run],
                 )
-                .ctx(&self.db, || {
+                .ctx(&self.loc, || {
                     format!("delete lease of stage {key} for run {run}")
                 })?;
                 fail_running(tx, self, key, run, RELEASED, now())?;
@@ -199,7 +200,7 @@ impl SqliteStore {
                         |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
                     )
                     .optional()
-                    .ctx(&self.db, || format!("read execution of stage {key} by run {run}"))?;
+                    .ctx(&self.loc, || format!("read execution of stage {key} by run {run}"))?;
                 let reuse = latest.and_then(|(id, status, err)| {
                     (status == "running" || err.as_deref() == Some(RELEASED)).then_some(id)
                 });
@@ -215,9 +216,9 @@ impl SqliteStore {
                         params![key, run, kind, name, now, error],
                     ),
                 }
-                .ctx(&self.db, || format!("write failed execution of stage {key} ({name})"))?;
+                .ctx(&self.loc, || format!("write failed execution of stage {key} ({name})"))?;
                 tx.execute("DELETE FROM leases WHERE key = ?1 AND run_id = ?2", params![key, run])
-                    .ctx(&self.db, || format!("delete lease of stage {key} for run {run}"))?;
+                    .ctx(&self.loc, || format!("delete lease of stage {key} for run {run}"))?;
                 Ok(())
             },
         )

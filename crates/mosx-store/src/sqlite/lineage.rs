@@ -21,7 +21,7 @@ impl SqliteStore {
                 |r| Ok((r.get(0)?, r.get(1)?)),
             )
             .optional()
-            .ctx(&self.db, || {
+            .ctx(&self.loc, || {
                 format!("read lineage of node {node:?} in {scope:?}")
             })?;
         match row {
@@ -49,7 +49,7 @@ impl SqliteStore {
                                                           updated_at = excluded.updated_at",
                 params![scope, node, key, parts.to_string(), now()],
             )
-            .ctx(&self.db, || format!("write lineage of node {node:?} in {scope:?}"))?;
+            .ctx(&self.loc, || format!("write lineage of node {node:?} in {scope:?}"))?;
         Ok(())
     }
 }
@@ -71,10 +71,10 @@ impl SqliteStore {
                                                                   updated_at = excluded.updated_at
                          WHERE lineage.key <> excluded.key",
                     )
-                    .ctx(&self.db, || "prepare lineage insert".to_string())?;
+                    .ctx(&self.loc, || "prepare lineage insert".to_string())?;
                 for (node, key, parts) in entries {
                     stmt.execute(params![scope, node, key, parts.to_string(), t])
-                        .ctx(&self.db, || format!("write lineage of node {node:?} in {scope:?}"))?;
+                        .ctx(&self.loc, || format!("write lineage of node {node:?} in {scope:?}"))?;
                 }
                 Ok(())
             },
@@ -88,7 +88,7 @@ impl SqliteStore {
             |tx| {
                 let n = tx
                     .execute("DELETE FROM stages WHERE key = ?1", params![key])
-                    .ctx(&self.db, || format!("delete stage {key}"))?;
+                    .ctx(&self.loc, || format!("delete stage {key}"))?;
                 Ok(n > 0)
             },
         )

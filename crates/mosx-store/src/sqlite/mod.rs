@@ -16,6 +16,7 @@ mod leases;
 mod lineage;
 mod read;
 mod runs;
+mod schema;
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -24,13 +25,13 @@ use std::time::Duration;
 
 use rusqlite::{Connection, OpenFlags, TransactionBehavior};
 
-use crate::error::{SqlCtx, StoreError};
+use crate::error::{sqlite_cause, SqlCtx, StoreError, StoreLocation};
 use crate::liveness::hostname;
-use crate::schema::{check_version, migrate};
 use crate::{
     Artifact, ArtifactMeta, CacheCheck, FsckReport, GcReport, Lease, RecoverReport, RunId, RunInfo,
     StageRecord, StageSummary, Store,
 };
+use schema::{check_version, migrate};
 
 /// How long a statement waits for another connection's lock before failing with SQLITE_BUSY.
 const BUSY_TIMEOUT: Duration = Duration::from_secs(60);
@@ -38,6 +39,8 @@ const BUSY_TIMEOUT: Duration = Duration::from_secs(60);
 pub struct SqliteStore {
     conn: Mutex<Connection>,
     db: PathBuf,
+    /// `db` as errors name it.
+    loc: StoreLocation,
     objects: PathBuf,
     host: String,
     pid: u32,
@@ -60,14 +63,23 @@ impl SqliteStore {
     /// `<dir of path>/objects/`. Sets WAL mode, `busy_timeout`, foreign keys, and migrates the
     /// schema.
     pub fn open(path: &Path) -> Result<SqliteStore, StoreError> {
+        SqliteStore::open_with_objects(path, None)
+    }
+
+    /// [`SqliteStore::open`] with the objects dir at `objects` (created if needed) instead of
+    /// beside the database when given.
+    pub fn open_with_objects(
+        path: &Path,
+        objects: Option<&Path>,
+    ) -> Result<SqliteStore, StoreError> {
         let db = absolute(path)?;
-        let parent = db
-            .parent()
-            .map(Path::to_path_buf)
-            .unwrap_or_else(|| PathBuf::from("/"));
-        let objects = parent.join("objects");
+        let loc = StoreLocation::sqlite(&db);
+        let objects = match objects {
+            Some(o) => absolute(o)?,
+            None => default_objects(&db),
+        };
         std::fs::create_dir_all(&objects).map_err(|cause| StoreError::Io {
-            db: db.clone(),
+            db: loc.clone(),
             path: objects.clone(),
             context: "create the objects directory".into(),
             cause,
@@ -76,27 +88,28 @@ impl SqliteStore {
             | OpenFlags::SQLITE_OPEN_CREATE
             | OpenFlags::SQLITE_OPEN_NO_MUTEX;
         let mut conn =
-            Connection::open_with_flags(&db, flags).ctx(&db, || "open database".into())?;
+            Connection::open_with_flags(&db, flags).ctx(&loc, || "open database".into())?;
         conn.busy_timeout(BUSY_TIMEOUT)
-            .ctx(&db, || "set busy_timeout".into())?;
+            .ctx(&loc, || "set busy_timeout".into())?;
         let mode: String = conn
             .pragma_update_and_check(None, "journal_mode", "WAL", |r| r.get(0))
-            .ctx(&db, || "set PRAGMA journal_mode = WAL".into())?;
+            .ctx(&loc, || "set PRAGMA journal_mode = WAL".into())?;
         if !mode.eq_ignore_ascii_case("wal") {
-            return Err(StoreError::Sqlite {
-                db: db.clone(),
+            return Err(StoreError::Database {
+                db: loc.clone(),
                 context: format!("set PRAGMA journal_mode = WAL (database answered {mode:?})"),
-                cause: rusqlite::Error::InvalidQuery,
+                cause: sqlite_cause(&rusqlite::Error::InvalidQuery),
             });
         }
         conn.pragma_update(None, "synchronous", "NORMAL")
-            .ctx(&db, || "set PRAGMA synchronous".into())?;
+            .ctx(&loc, || "set PRAGMA synchronous".into())?;
         conn.pragma_update(None, "foreign_keys", true)
-            .ctx(&db, || "set PRAGMA foreign_keys".into())?;
-        migrate(&mut conn, &db)?;
+            .ctx(&loc, || "set PRAGMA foreign_keys".into())?;
+        migrate(&mut conn, &loc)?;
         Ok(SqliteStore {
             conn: Mutex::new(conn),
             db,
+            loc,
             objects,
             host: hostname(),
             pid: std::process::id(),
@@ -107,31 +120,38 @@ impl SqliteStore {
     /// Open an existing store without writing anything to it or beside it: SQLite's read-only
     /// mode (no WAL switch, no migration, no objects folder created, no verification memos).
     /// Works on a read-only file or file system: when SQLite cannot open the WAL index there,
-    /// the database is opened as immutable (nobody can be writing to it).
+    /// the database is opened as immutable (nobody can be writing to it). A missing database
+    /// file is [`StoreError::NoStore`].
     pub fn open_read_only(path: &Path) -> Result<SqliteStore, StoreError> {
+        SqliteStore::open_read_only_with_objects(path, None)
+    }
+
+    /// [`SqliteStore::open_read_only`] with the objects dir at `objects` when given.
+    pub fn open_read_only_with_objects(
+        path: &Path,
+        objects: Option<&Path>,
+    ) -> Result<SqliteStore, StoreError> {
         let db = absolute(path)?;
+        let loc = StoreLocation::sqlite(&db);
         if !db.is_file() {
-            return Err(StoreError::Io {
-                db: db.clone(),
-                path: db.clone(),
-                context: "open the database read-only".into(),
-                cause: std::io::Error::new(std::io::ErrorKind::NotFound, "no such file"),
+            return Err(StoreError::NoStore {
+                db: loc,
+                what: "no database file".into(),
             });
         }
-        let objects = db
-            .parent()
-            .map(Path::to_path_buf)
-            .unwrap_or_else(|| PathBuf::from("/"))
-            .join("objects");
+        let objects = match objects {
+            Some(o) => absolute(o)?,
+            None => default_objects(&db),
+        };
         let flags = OpenFlags::SQLITE_OPEN_READ_ONLY
             | OpenFlags::SQLITE_OPEN_URI
             | OpenFlags::SQLITE_OPEN_NO_MUTEX;
         let open = |uri: String| -> Result<Connection, StoreError> {
             let conn = Connection::open_with_flags(uri, flags)
-                .ctx(&db, || "open database read-only".into())?;
+                .ctx(&loc, || "open database read-only".into())?;
             conn.busy_timeout(BUSY_TIMEOUT)
-                .ctx(&db, || "set busy_timeout".into())?;
-            check_version(&conn, &db)?;
+                .ctx(&loc, || "set busy_timeout".into())?;
+            check_version(&conn, &loc)?;
             Ok(conn)
         };
         let uri = |extra: &str| format!("file:{}?mode=ro{extra}", uri_path(&db));
@@ -145,6 +165,7 @@ impl SqliteStore {
         Ok(SqliteStore {
             conn: Mutex::new(conn),
             db,
+            loc,
             objects,
             host: hostname(),
             pid: std::process::id(),
@@ -157,7 +178,7 @@ impl SqliteStore {
         self.read_only
     }
 
-    /// Absolute path of the objects directory (`<dir of the db>/objects`).
+    /// Absolute path of the objects directory (`<dir of the db>/objects` unless overridden).
     pub fn objects_dir(&self) -> &Path {
         &self.objects
     }
@@ -185,27 +206,18 @@ impl SqliteStore {
     ) -> Result<T, StoreError> {
         if self.read_only {
             return Err(StoreError::ReadOnly {
-                db: self.db.clone(),
+                db: self.loc.clone(),
                 what: what(),
             });
         }
         let mut conn = self.conn();
         let tx = conn
             .transaction_with_behavior(TransactionBehavior::Immediate)
-            .ctx(&self.db, || format!("begin transaction to {}", what()))?;
+            .ctx(&self.loc, || format!("begin transaction to {}", what()))?;
         let out = f(&tx)?;
         tx.commit()
-            .ctx(&self.db, || format!("commit transaction to {}", what()))?;
+            .ctx(&self.loc, || format!("commit transaction to {}", what()))?;
         Ok(out)
-    }
-
-    fn io_err(&self, path: &Path, context: impl Into<String>, cause: std::io::Error) -> StoreError {
-        StoreError::Io {
-            db: self.db.clone(),
-            path: path.to_path_buf(),
-            context: context.into(),
-            cause,
-        }
     }
 
     fn json_err(
@@ -216,7 +228,7 @@ impl SqliteStore {
         cause: serde_json::Error,
     ) -> StoreError {
         StoreError::Json {
-            db: self.db.clone(),
+            db: self.loc.clone(),
             table,
             row: row.to_string(),
             column,
@@ -225,14 +237,22 @@ impl SqliteStore {
     }
 }
 
+/// `<dir of db>/objects`, the default objects dir.
+fn default_objects(db: &Path) -> PathBuf {
+    db.parent()
+        .map(Path::to_path_buf)
+        .unwrap_or_else(|| PathBuf::from("/"))
+        .join("objects")
+}
+
 /// `path` made absolute against the working directory.
-fn absolute(path: &Path) -> Result<PathBuf, StoreError> {
+pub(crate) fn absolute(path: &Path) -> Result<PathBuf, StoreError> {
     if path.is_absolute() {
         return Ok(path.to_path_buf());
     }
     Ok(std::env::current_dir()
         .map_err(|cause| StoreError::Io {
-            db: path.into(),
+            db: StoreLocation::sqlite(path),
             path: path.into(),
             context: "resolve the current directory".into(),
             cause,
@@ -292,7 +312,7 @@ impl Store for SqliteStore {
     }
     fn work_dir(&self, key: &str) -> Result<PathBuf, StoreError> {
         crate::objects::validate_key(key).map_err(|m| StoreError::InvalidKey {
-            db: self.db.clone(),
+            db: self.loc.clone(),
             key: key.to_string(),
             reason: m,
         })?;

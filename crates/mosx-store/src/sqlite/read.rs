@@ -55,7 +55,7 @@ impl SqliteStore {
                 },
             )
             .optional()
-            .ctx(&self.db, || format!("read stage row {key}"))?;
+            .ctx(&self.loc, || format!("read stage row {key}"))?;
         let Some((
             kind,
             name,
@@ -115,11 +115,11 @@ impl SqliteStore {
                 },
             )
             .optional()
-            .ctx(&self.db, || {
+            .ctx(&self.loc, || {
                 format!("read artifact {name:?} of stage {key}")
             })?
             .ok_or_else(|| StoreError::ArtifactNotFound {
-                db: self.db.clone(),
+                db: self.loc.clone(),
                 key: key.into(),
                 name: name.into(),
             })
@@ -128,7 +128,7 @@ impl SqliteStore {
     pub(super) fn artifact_impl(&self, key: &str, name: &str) -> Result<Vec<u8>, StoreError> {
         let row = self.artifact_row(key, name)?;
         let mismatch = |path: PathBuf, found: String| StoreError::ObjectMismatch {
-            db: self.db.clone(),
+            db: self.loc.clone(),
             key: key.into(),
             name: name.into(),
             path,
@@ -152,7 +152,7 @@ impl SqliteStore {
                 match read_verified(&path, row.size, &row.hash) {
                     Ok(bytes) => Ok(bytes),
                     Err(Fault::Missing) => Err(StoreError::ObjectMissing {
-                        db: self.db.clone(),
+                        db: self.loc.clone(),
                         key: key.into(),
                         name: name.into(),
                         path,
@@ -180,12 +180,12 @@ impl SqliteStore {
                 |r| r.get(0),
             )
             .optional()
-            .ctx(&self.db, || {
+            .ctx(&self.loc, || {
                 format!("read artifact {name:?} of stage {key}")
             })?;
         match path {
             None => Err(StoreError::ArtifactNotFound {
-                db: self.db.clone(),
+                db: self.loc.clone(),
                 key: key.into(),
                 name: name.into(),
             }),
@@ -199,7 +199,7 @@ impl SqliteStore {
             .prepare_cached(
                 "SELECT name, format, size, hash, path FROM artifacts WHERE key = ?1 ORDER BY name",
             )
-            .ctx(&self.db, || format!("list artifacts of stage {key}"))?;
+            .ctx(&self.loc, || format!("list artifacts of stage {key}"))?;
         let rows = stmt
             .query_map(params![key], |r| {
                 Ok(ArtifactMeta {
@@ -212,16 +212,16 @@ impl SqliteStore {
                         .unwrap_or_else(|| "inline".to_string()),
                 })
             })
-            .ctx(&self.db, || format!("list artifacts of stage {key}"))?;
+            .ctx(&self.loc, || format!("list artifacts of stage {key}"))?;
         rows.collect::<Result<Vec<_>, _>>()
-            .ctx(&self.db, || format!("read artifact rows of stage {key}"))
+            .ctx(&self.loc, || format!("read artifact rows of stage {key}"))
     }
 
     pub(super) fn metrics_impl(&self, key: &str) -> Result<Vec<(String, f64)>, StoreError> {
         let conn = self.conn();
         let mut stmt = conn
             .prepare_cached("SELECT name, value FROM metrics WHERE key = ?1 ORDER BY name")
-            .ctx(&self.db, || format!("list metrics of stage {key}"))?;
+            .ctx(&self.loc, || format!("list metrics of stage {key}"))?;
         let rows = stmt
             .query_map(params![key], |r| {
                 Ok((
@@ -229,9 +229,9 @@ impl SqliteStore {
                     r.get::<_, Option<f64>>(1)?.unwrap_or(f64::NAN),
                 ))
             })
-            .ctx(&self.db, || format!("list metrics of stage {key}"))?;
+            .ctx(&self.loc, || format!("list metrics of stage {key}"))?;
         rows.collect::<Result<Vec<_>, _>>()
-            .ctx(&self.db, || format!("read metric rows of stage {key}"))
+            .ctx(&self.loc, || format!("read metric rows of stage {key}"))
     }
 
     pub(super) fn find_prefix_impl(&self, prefix: &str) -> Result<Vec<String>, StoreError> {
@@ -243,12 +243,12 @@ impl SqliteStore {
                  SELECT key FROM executions WHERE substr(key, 1, length(?1)) = ?1
                  ORDER BY 1",
             )
-            .ctx(&self.db, || format!("find keys with prefix {prefix:?}"))?;
+            .ctx(&self.loc, || format!("find keys with prefix {prefix:?}"))?;
         let rows = stmt
             .query_map(params![prefix], |r| r.get(0))
-            .ctx(&self.db, || format!("find keys with prefix {prefix:?}"))?;
+            .ctx(&self.loc, || format!("find keys with prefix {prefix:?}"))?;
         rows.collect::<Result<Vec<String>, _>>()
-            .ctx(&self.db, || format!("read keys with prefix {prefix:?}"))
+            .ctx(&self.loc, || format!("read keys with prefix {prefix:?}"))
     }
 
     pub(super) fn list_impl(
@@ -264,7 +264,7 @@ impl SqliteStore {
                     "SELECT key, kind, name, finished_at, duration_ms FROM stages
                       WHERE ?1 IS NULL OR kind = ?1",
                 )
-                .ctx(&self.db, || "list stages".into())?;
+                .ctx(&self.loc, || "list stages".into())?;
             let rows = stmt
                 .query_map(params![kind], |r| {
                     Ok(StageSummary {
@@ -277,9 +277,9 @@ impl SqliteStore {
                         error: None,
                     })
                 })
-                .ctx(&self.db, || "list stages".into())?;
+                .ctx(&self.loc, || "list stages".into())?;
             for row in rows {
-                out.push(row.ctx(&self.db, || "read stage list row".into())?);
+                out.push(row.ctx(&self.loc, || "read stage list row".into())?);
             }
         }
         let mut stmt = conn
@@ -290,7 +290,7 @@ impl SqliteStore {
                     AND NOT EXISTS (SELECT 1 FROM stages s WHERE s.key = e.key)
                     AND (?1 IS NULL OR e.kind = ?1)",
             )
-            .ctx(&self.db, || "list failed stages".into())?;
+            .ctx(&self.loc, || "list failed stages".into())?;
         let rows = stmt
             .query_map(params![kind], |r| {
                 let started: f64 = r.get(3)?;
@@ -306,9 +306,9 @@ impl SqliteStore {
                     error: r.get(5)?,
                 })
             })
-            .ctx(&self.db, || "list failed stages".into())?;
+            .ctx(&self.loc, || "list failed stages".into())?;
         for row in rows {
-            out.push(row.ctx(&self.db, || "read failed stage row".into())?);
+            out.push(row.ctx(&self.loc, || "read failed stage row".into())?);
         }
         out.sort_by(|a, b| {
             a.finished_at
@@ -326,7 +326,7 @@ impl SqliteStore {
                 params![key],
                 |r| r.get(0),
             )
-            .ctx(&self.db, || format!("count executions of stage {key}"))?;
+            .ctx(&self.loc, || format!("count executions of stage {key}"))?;
         Ok(n.max(0) as usize)
     }
 }

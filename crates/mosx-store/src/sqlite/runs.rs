@@ -28,7 +28,7 @@ impl SqliteStore {
                 info.pid
             ],
         )
-        .ctx(&self.db, || format!("insert run for spec {}", info.spec_path))?;
+        .ctx(&self.loc, || format!("insert run for spec {}", info.spec_path))?;
         Ok(conn.last_insert_rowid())
     }
 
@@ -45,10 +45,10 @@ impl SqliteStore {
                 "UPDATE runs SET status = ?2, finished_at = ?3, summary = ?4 WHERE id = ?1",
                 params![run, status, now(), summary],
             )
-            .ctx(&self.db, || format!("end run {run}"))?;
+            .ctx(&self.loc, || format!("end run {run}"))?;
         if n == 0 {
             return Err(StoreError::RunNotFound {
-                db: self.db.clone(),
+                db: self.loc.clone(),
                 run,
             });
         }

@@ -1,0 +1,236 @@
+//! Recovery after a crash, and `fsck`, on PostgreSQL.
+//!
+//! Invariants:
+//! - a `running` run is dead when no session holds its run lock (its store ended without
+//!   `end_run`: killed, crashed, or its connection was lost), on any host; `recover` takes the
+//!   lock of each dead run while it marks it `interrupted`, so it never races the run's owner;
+//! - `recover` drops only those leases of a dead run whose lock no session holds, and fails only
+//!   the running executions without a live lease (a worker of that run elsewhere may still be
+//!   computing: its lease and execution stay); temp objects of dead writers are removed on this
+//!   host only (a pid means nothing elsewhere; `gc` removes other hosts' after a day); scratch
+//!   folders stay for the stage to resume from;
+//! - `fsck` re-hashes every object and inline blob (`audit.rs`), finds orphan rows and dead runs,
+//!   and checks the applied migrations against this build's; with `repair`, damaged stages are
+//!   dropped (a miss, never a wrong hit) with their memos, orphan rows deleted, dead runs
+//!   recovered.
+
+use super::leases::fail_running;
+use super::{schema, PgCtx, PgStore};
+use crate::audit::{audit, ArtRow, AuditInput};
+use crate::error::StoreError;
+use crate::sweep::remove_dead_temps;
+use crate::{FsckProblem, FsckReport, RecoverReport};
+
+impl PgStore {
+    /// `running` runs not begun through this store whose run lock no session holds. With
+    /// `keep`, the lock of each dead run is kept (the caller gives it back); else released.
+    async fn dead_runs(&self, keep: bool) -> Result<Vec<i64>, StoreError> {
+        let site = &self.site;
+        let running: Vec<i64> = {
+            let mut conn = self.conn().await?;
+            sqlx::query_scalar("SELECT id FROM runs WHERE status = 'running' ORDER BY id")
+                .fetch_all(&mut *conn)
+                .await
+                .ctx(site, || "list running runs".into())?
+        };
+        let mut dead = Vec::new();
+        let mut ls = self.session(|| "tell dead runs".into()).await?;
+        for run in running {
+            if ls.runs.contains(&run) {
+                continue;
+            }
+            let lock = self.lock_id("run", &run.to_string());
+            if ls
+                .try_lock(self, lock, || format!("test the lock of run {run}"))
+                .await?
+            {
+                if !keep {
+                    ls.unlock(lock).await;
+                }
+                dead.push(run);
+            }
+        }
+        Ok(dead)
+    }
+
+    pub(super) async fn recover_async(&self) -> Result<RecoverReport, StoreError> {
+        let what = || "mark runs of dead processes interrupted".to_string();
+        self.writable(what)?;
+        let site = &self.site;
+        let dead = self.dead_runs(true).await?;
+        let mut report = RecoverReport::default();
+        let marked = async {
+            let mut tx = self.begin(what).await?;
+            for &run in &dead {
+                let why = format!("interrupted: run {run} is gone (its database session ended)");
+                let sql = concat!(
+                    "UPDATE runs SET status = 'interrupted', finished_at = ",
+                    db_now!(),
+                    ", summary = $2
+                      WHERE id = $1 AND status = 'running'"
+                );
+                let n = sqlx::query(sql)
+                    .bind(run)
+                    .bind(serde_json::json!({ "interrupted": why }).to_string())
+                    .execute(&mut *tx)
+                    .await
+                    .ctx(site, || format!("mark run {run} interrupted"))?
+                    .rows_affected();
+                if n == 0 {
+                    continue;
+                }
+                report.runs_interrupted += 1;
+                let sql = concat!(
+                    "DELETE FROM leases l WHERE l.run_id = $1 AND NOT ",
+                    lock_held!("l.lock_id"),
+                    " RETURNING l.key"
+                );
+                let keys: Vec<String> = sqlx::query_scalar(sql)
+                    .bind(run)
+                    .fetch_all(&mut *tx)
+                    .await
+                    .ctx(site, || format!("drop dead leases of run {run}"))?;
+                for k in &keys {
+                    fail_running(&mut tx, site, k, run, &why).await?;
+                }
+                let sql = concat!(
+                    "UPDATE executions e SET status = 'failed', finished_at = ",
+                    db_now!(),
+                    ", error = $2
+                      WHERE e.run_id = $1 AND e.status = 'running'
+                        AND NOT EXISTS (SELECT 1 FROM leases l
+                                         WHERE l.key = e.key AND l.run_id = $1 AND ",
+                    lock_held!("l.lock_id"),
+                    ")"
+                );
+                sqlx::query(sql)
+                    .bind(run)
+                    .bind(&why)
+                    .execute(&mut *tx)
+                    .await
+                    .ctx(site, || format!("fail executions of run {run}"))?;
+            }
+            tx.commit()
+                .await
+                .ctx(site, || format!("commit transaction to {}", what()))
+        }
+        .await;
+        {
+            let mut ls = self.session(what).await?;
+            for &run in &dead {
+                ls.unlock(self.lock_id("run", &run.to_string())).await;
+            }
+        }
+        marked?;
+        let (files, bytes) = remove_dead_temps(&site.loc, &self.objects, &self.host)?;
+        report.temp_files_removed = files;
+        report.temp_bytes_removed = bytes;
+        Ok(report)
+    }
+
+    pub(super) async fn fsck_async(&self, repair: bool) -> Result<FsckReport, StoreError> {
+        if repair {
+            self.writable(|| "repair the store".into())?;
+        }
+        let site = &self.site;
+        let (input, schema_problems) = {
+            let mut conn = self.conn().await?;
+            let schema_problems = schema::audit(&mut conn, site).await?;
+            let stages: Vec<(String, String, String)> =
+                sqlx::query_as("SELECT key, params, parts FROM stages ORDER BY key")
+                    .fetch_all(&mut *conn)
+                    .await
+                    .ctx(site, || "fsck: list stages".into())?;
+            type Art = (String, String, i64, String, Option<Vec<u8>>, Option<String>);
+            let arts: Vec<Art> = sqlx::query_as(
+                "SELECT key, name, size, hash, inline, path FROM artifacts ORDER BY key, name",
+            )
+            .fetch_all(&mut *conn)
+            .await
+            .ctx(site, || "fsck: list artifacts".into())?;
+            let orphans: Vec<(String, String, String)> = sqlx::query_as(
+                "SELECT 'artifacts', key, name FROM artifacts a
+                  WHERE NOT EXISTS (SELECT 1 FROM stages s WHERE s.key = a.key)
+                 UNION ALL
+                 SELECT 'metrics', key, name FROM metrics m
+                  WHERE NOT EXISTS (SELECT 1 FROM stages s WHERE s.key = m.key)",
+            )
+            .fetch_all(&mut *conn)
+            .await
+            .ctx(site, || "fsck: find orphan rows".into())?;
+            let input = AuditInput {
+                stages,
+                arts: arts
+                    .into_iter()
+                    .map(|(key, name, size, hash, inline, path)| ArtRow {
+                        key,
+                        name,
+                        size,
+                        hash,
+                        inline,
+                        path,
+                    })
+                    .collect(),
+                orphans,
+                dead_runs: if self.read_only {
+                    Vec::new()
+                } else {
+                    self.dead_runs(false).await?
+                },
+            };
+            (input, schema_problems)
+        };
+        let found = audit(&self.objects, &input, repair);
+        let (mut report, bad) = (found.report, found.bad);
+        for (i, what) in schema_problems.into_iter().enumerate() {
+            report.problems.insert(
+                i,
+                FsckProblem {
+                    key: None,
+                    what,
+                    repaired: false,
+                },
+            );
+        }
+        if repair && (!bad.is_empty() || !input.orphans.is_empty()) {
+            let what = || "fsck: drop damaged stages".to_string();
+            let mut tx = self.begin(what).await?;
+            for (key, path) in &bad {
+                sqlx::query("DELETE FROM stages WHERE key = $1")
+                    .bind(key)
+                    .execute(&mut *tx)
+                    .await
+                    .ctx(site, || format!("fsck: drop stage {key}"))?;
+                if let Some(p) = path {
+                    sqlx::query("DELETE FROM object_stat WHERE path = $1")
+                        .bind(p)
+                        .execute(&mut *tx)
+                        .await
+                        .ctx(site, || format!("fsck: drop the memo of {p}"))?;
+                }
+            }
+            for (table, key, name) in &input.orphans {
+                let sql = if table == "metrics" {
+                    "DELETE FROM metrics WHERE key = $1 AND name = $2"
+                } else {
+                    "DELETE FROM artifacts WHERE key = $1 AND name = $2"
+                };
+                sqlx::query(sql)
+                    .bind(key)
+                    .bind(name)
+                    .execute(&mut *tx)
+                    .await
+                    .ctx(site, || {
+                        format!("fsck: drop orphan {table} row {key}/{name}")
+                    })?;
+            }
+            tx.commit()
+                .await
+                .ctx(site, || format!("commit transaction to {}", what()))?;
+        }
+        if repair && !input.dead_runs.is_empty() {
+            self.recover_async().await?;
+        }
+        Ok(report)
+    }
+}

@@ -1,4 +1,5 @@
-//! Host identity, wall clock and lease-holder liveness.
+//! Host identity, wall clock and the SQLite backend's lease-holder liveness (the PostgreSQL
+//! backend judges holders by their session lock instead, see `postgres/leases.rs`).
 //!
 //! A lease holder is alive when it is on this host and `kill(pid, 0)` succeeds (or fails with
 //! EPERM: the process exists but belongs to someone else), or when it is on another host and its
@@ -7,7 +8,7 @@
 
 use std::time::{SystemTime, UNIX_EPOCH};
 
-/// Age after which a lease held from another host is considered abandoned.
+/// Age after which a lease held from another host is considered abandoned (SQLite backend).
 pub const REMOTE_HEARTBEAT_TTL_S: f64 = 60.0;
 
 /// Seconds since the Unix epoch.

@@ -132,6 +132,30 @@ mod tests {
     }
 
     #[test]
+    fn an_unreachable_database_is_a_connection_error_without_the_password() {
+        let dir = tempfile::tempdir().unwrap();
+        let e = open("postgres://mosx:hunter2@127.0.0.1:1/x", Some(dir.path()))
+            .map(|_| ())
+            .unwrap_err();
+        let text = e.to_string();
+        assert!(
+            matches!(
+                &e,
+                StoreError::Database { cause, .. } if cause.kind == crate::DbErrorKind::Connection
+            ),
+            "{text}"
+        );
+        assert!(
+            text.contains("postgres://mosx:***@127.0.0.1:1/x") && !text.contains("hunter2"),
+            "{text}"
+        );
+        assert!(
+            std::fs::read_dir(dir.path()).unwrap().next().is_none(),
+            "nothing was created in the objects folder"
+        );
+    }
+
+    #[test]
     fn an_absent_sqlite_store_is_none() {
         let dir = tempfile::tempdir().unwrap();
         let db = dir.path().join("nope.db");

@@ -1,5 +1,10 @@
-//! The backend-neutral [`Store`] trait. It is object safe (`Box<dyn Store>` works) so a
-//! PostgreSQL backend can be added next to [`crate::SqliteStore`].
+//! The backend-neutral [`Store`] trait, implemented by [`crate::SqliteStore`] and
+//! [`crate::PgStore`]. It is object safe (`Arc<dyn Store>` is what [`crate::open`] returns) and
+//! every method may be called from several threads at once.
+//!
+//! Liveness of a lease holder or a run is the backend's: SQLite judges a pid on this host (and a
+//! heartbeat younger than 60 s from another host); PostgreSQL judges whether the holder's
+//! database session still holds its advisory lock, on any host.
 
 use std::collections::HashMap;
 use std::path::PathBuf;
@@ -30,7 +35,8 @@ pub trait Store: Send + Sync {
     /// `executions` row with status `running`.
     fn acquire(&self, key: &str, run: RunId) -> Result<Lease, StoreError>;
     /// Refresh the heartbeat of `run`'s lease on `key`. A no-op if the lease is gone (committed
-    /// or released); an error if another run took it over.
+    /// or released); an error if another run took it over. (PostgreSQL: also notices a lost
+    /// database session and takes the lease's lock again if nobody took the key meanwhile.)
     fn heartbeat(&self, key: &str, run: RunId) -> Result<(), StoreError>;
     /// Drop `run`'s lease on `key` (idempotent). A still-running execution row of this run is
     /// marked failed ("released before completion").
@@ -96,12 +102,15 @@ pub trait Store: Send + Sync {
     /// Remove object files/dirs no artifact row refers to, stale temp files, and leases of dead
     /// holders. With `dry_run`, only count.
     fn gc(&self, dry_run: bool) -> Result<GcReport, StoreError>;
-    /// After a crash: mark `running` runs of dead processes on this host `interrupted` (their
-    /// leases dropped, running executions failed) and remove dead writers' temp objects.
+    /// After a crash: mark `running` runs of dead processes `interrupted` (their dead leases
+    /// dropped, running executions failed) and remove this host's dead writers' temp objects.
+    /// SQLite judges runs of this host by pid; PostgreSQL judges runs of any host by their
+    /// session lock, and keeps the leases and executions a live session still holds.
     /// Scratch folders (`work_dir`) stay for the stage to resume from.
     fn recover(&self) -> Result<RecoverReport, StoreError>;
     /// Re-hash every object and inline artifact in full (no memo), check every row's JSON,
-    /// orphan rows, dead runs and SQLite's integrity. With `repair`, damaged stages are dropped
+    /// orphan rows, dead runs and the database's own consistency (SQLite's integrity check;
+    /// PostgreSQL's applied migrations against this build's). With `repair`, damaged stages are dropped
     /// (a miss, never a wrong hit), orphan rows deleted and dead runs recovered.
     fn fsck(&self, repair: bool) -> Result<FsckReport, StoreError>;
 }

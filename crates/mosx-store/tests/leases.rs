@@ -292,3 +292,26 @@ fn postgres_a_lease_lives_as_long_as_its_session() {
         Lease::Busy { run_id: 4, .. }
     ));
 }
+
+/// PostgreSQL-only: lock ids are namespaced by database and schema, so two stores in one
+/// database never contend for the same key; and a held lock whose row is gone still answers
+/// Busy, naming the holding session's host and pid (run unknown: 0).
+#[test]
+fn postgres_stores_in_two_schemas_do_not_contend_and_busy_names_the_session() {
+    let (Some(fx1), Some(fx2)) = (Fixture::postgres(), Fixture::postgres()) else {
+        return;
+    };
+    let (a, b) = (fx1.open(), fx2.open());
+    let k = key(11);
+    assert_eq!(a.acquire(&k, 1).unwrap(), Lease::Acquired);
+    assert_eq!(b.acquire(&k, 1).unwrap(), Lease::Acquired);
+    fx1.exec(&format!("DELETE FROM leases WHERE key = '{k}'"));
+    assert_eq!(
+        fx1.open().acquire(&k, 2).unwrap(),
+        Lease::Busy {
+            run_id: 0,
+            pid: std::process::id(),
+            host: hostname()
+        }
+    );
+}

@@ -194,3 +194,73 @@ fn fsck_rehashes_what_the_memo_trusts_and_repair_makes_a_miss(fx: &Fixture) {
     );
     assert!(s.fsck(false).unwrap().problems.is_empty());
 }
+
+/// PostgreSQL-only: a run is judged by its session on any host (SQLite leaves other hosts'
+/// runs alone), and a dead run's lease that a live worker still holds is kept, with its
+/// execution, while the dead run's other leases and executions are failed.
+#[test]
+fn postgres_recover_judges_runs_of_any_host_and_keeps_live_workers() {
+    let Some(fx) = Fixture::postgres() else {
+        return;
+    };
+    let s = fx.open();
+    let worker = fx.open();
+    let (k_live, k_dead) = (key(3), key(4));
+    let run = {
+        let planner = fx.open();
+        let mut i = info(4242);
+        i.host = "another-machine".into();
+        let run = planner.begin_run(&i).unwrap();
+        assert_eq!(
+            planner.acquire(&k_dead, run).unwrap(),
+            mosx_store::Lease::Acquired
+        );
+        assert_eq!(
+            worker.acquire(&k_live, run).unwrap(),
+            mosx_store::Lease::Acquired
+        );
+        run
+    };
+    assert_eq!(s.fsck(false).unwrap().problems.len(), 1, "the dead run");
+    let r = s.recover().unwrap();
+    assert_eq!(r.runs_interrupted, 1);
+    let st = |k: &str| {
+        fx.rows(&format!(
+            "SELECT status FROM executions WHERE key = '{k}' AND run_id = {run}"
+        ))[0][0]
+            .clone()
+    };
+    assert_eq!(st(&k_dead), "failed");
+    assert_eq!(st(&k_live), "running");
+    assert_eq!(fx.lease_row(&k_dead), None);
+    assert!(fx.lease_row(&k_live).is_some());
+    worker
+        .commit(&rec(&k_live, run), &[art("a", vec![1])], &[])
+        .unwrap();
+    assert_eq!(st(&k_live), "ok");
+}
+
+/// PostgreSQL-only: fsck checks the applied migrations against this build's, and opening a
+/// store whose migration differs fails with a schema error naming the version.
+#[test]
+fn postgres_a_modified_migration_is_found() {
+    let Some(fx) = Fixture::postgres() else {
+        return;
+    };
+    let s = fx.open();
+    assert!(s.fsck(false).unwrap().problems.is_empty());
+    fx.exec("UPDATE _sqlx_migrations SET checksum = '\\x00' WHERE version = 1");
+    let r = s.fsck(false).unwrap();
+    assert_eq!(r.problems.len(), 1, "{:?}", r.problems);
+    assert!(
+        r.problems[0].what.contains("migration 1"),
+        "{:?}",
+        r.problems
+    );
+    let e = fx.try_open().map(|_| ()).unwrap_err();
+    assert!(
+        matches!(&e, StoreError::Database { cause, .. } if cause.kind == mosx_store::DbErrorKind::Schema),
+        "{e}"
+    );
+    assert!(e.to_string().contains("migration 1"), "{e}");
+}

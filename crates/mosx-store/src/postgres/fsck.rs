@@ -133,6 +133,11 @@ impl PgStore {
             self.writable(|| "repair the store".into())?;
         }
         let site = &self.site;
+        let dead_runs = if self.read_only {
+            Vec::new()
+        } else {
+            self.dead_runs(false).await?
+        };
         let (input, schema_problems) = {
             let mut conn = self.conn().await?;
             let schema_problems = schema::audit(&mut conn, site).await?;
@@ -172,11 +177,7 @@ impl PgStore {
                     })
                     .collect(),
                 orphans,
-                dead_runs: if self.read_only {
-                    Vec::new()
-                } else {
-                    self.dead_runs(false).await?
-                },
+                dead_runs,
             };
             (input, schema_problems)
         };

@@ -71,9 +71,9 @@ impl LeaseSession {
     /// The session's connection, reconnecting (and re-taking the run locks) if it was dropped.
     async fn conn(&mut self, store: &PgStore) -> Result<&mut PgConnection, StoreError> {
         if self.conn.is_none() {
-            let mut conn = sqlx::ConnectOptions::connect(&store.connect)
-                .await
-                .ctx(&store.site, || "reconnect the lease session".into())?;
+            let mut conn =
+                super::connect_within(&store.connect, &store.site, "reconnect the lease session")
+                    .await?;
             let mut kept = HashSet::new();
             for run in self.runs.drain() {
                 let got: bool = sqlx::query_scalar("SELECT pg_try_advisory_lock($1)")

@@ -77,7 +77,7 @@ use std::time::Duration;
 
 use sqlx::pool::PoolConnection;
 use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
-use sqlx::{ConnectOptions, Connection, Postgres};
+use sqlx::{ConnectOptions, Connection, PgConnection, Postgres};
 
 use crate::error::{DbError, DbErrorKind, StoreError, StoreLocation};
 use crate::liveness::hostname;
@@ -192,6 +192,7 @@ fn pg_kind(e: &sqlx::Error) -> DbErrorKind {
                 "3D000" | "57P01" | "57P02" | "57P03" => DbErrorKind::Connection,
                 c if c.starts_with("08") || c.starts_with("28") => DbErrorKind::Connection,
                 c if c.starts_with("23") => DbErrorKind::Constraint,
+                "42501" => DbErrorKind::Query,
                 c if c.starts_with("42") => DbErrorKind::Schema,
                 _ => DbErrorKind::Query,
             }
@@ -291,7 +292,7 @@ impl PgStore {
                 cause,
             })?;
         let (first, pool, ns) = rt.block_on(async {
-            let mut conn = connect.connect().await.ctx(&site, || "connect".into())?;
+            let mut conn = connect_within(&connect, &site, "connect").await?;
             let (database, schema): (String, Option<String>) =
                 sqlx::query_as("SELECT current_database()::text, current_schema()::text")
                     .fetch_one(&mut conn)
@@ -448,6 +449,27 @@ impl Drop for PgStore {
             }
             pool.close().await;
         });
+    }
+}
+
+/// Open one connection, giving up after [`LOCK_TIMEOUT`] (sqlx has no connect timeout: an
+/// unanswering host would otherwise hang the caller).
+pub(crate) async fn connect_within(
+    connect: &PgConnectOptions,
+    site: &Site,
+    what: &str,
+) -> Result<PgConnection, StoreError> {
+    match tokio::time::timeout(LOCK_TIMEOUT, connect.connect()).await {
+        Ok(r) => r.ctx(site, || what.to_string()),
+        Err(_) => Err(StoreError::Database {
+            db: site.loc.clone(),
+            context: what.to_string(),
+            cause: DbError {
+                kind: DbErrorKind::Connection,
+                code: None,
+                message: format!("no answer within {} s", LOCK_TIMEOUT.as_secs()),
+            },
+        }),
     }
 }
 

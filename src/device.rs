@@ -1,62 +1,92 @@
-//! Device selection. CUDA support lives in `libtorch_cuda.so`, which the linker
-//! drops because nothing references it directly; we open it at start-up instead of
-//! linking it, so the same binary runs on CPU-only machines (where it is absent or
-//! its CUDA dependencies are) and on CUDA machines.
+//! `--device`: the device that stages executed by the worker run on. The planner only parses
+//! the request and never loads libtorch; the worker (`mosx-worker`, `device.rs`) resolves it
+//! against the machine and reports the label it resolved to (`cpu`, `cuda:0`), which is what
+//! the run and its stage rows record.
+//!
+//! Invariant: [`DeviceRequest::label`] round-trips through [`DeviceRequest::parse`].
 
-use std::sync::Once;
+use std::fmt;
 
-static INIT: Once = Once::new();
+/// A `--device` value.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum DeviceRequest {
+    /// CUDA device 0 when CUDA is available, else the CPU (the default).
+    #[default]
+    Auto,
+    Cpu,
+    /// `cuda` (device 0) or `cuda:N`.
+    Cuda(usize),
+}
 
-/// Load libtorch's CUDA backend if it is loadable. Idempotent.
-pub fn init_cuda() {
-    INIT.call_once(|| {
-        for name in [c"libtorch_cuda.so"] {
-            // SAFETY: dlopen with a valid C string; the handle is intentionally leaked
-            // so the library stays loaded for the life of the process.
-            let _ = unsafe { libc::dlopen(name.as_ptr(), libc::RTLD_NOW | libc::RTLD_GLOBAL) };
+/// A `--device` value that is not `auto`, `cpu`, `cuda` or `cuda:N`.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("--device `{0}`: expected cpu, cuda or cuda:N")]
+pub struct DeviceSyntaxError(pub String);
+
+impl DeviceRequest {
+    /// `None` is [`DeviceRequest::Auto`].
+    pub fn parse(arg: Option<&str>) -> Result<DeviceRequest, DeviceSyntaxError> {
+        match arg {
+            None | Some("auto") => Ok(DeviceRequest::Auto),
+            Some("cpu") => Ok(DeviceRequest::Cpu),
+            Some("cuda") => Ok(DeviceRequest::Cuda(0)),
+            Some(s) => s
+                .strip_prefix("cuda:")
+                .and_then(|n| n.parse::<usize>().ok())
+                .map(DeviceRequest::Cuda)
+                .ok_or_else(|| DeviceSyntaxError(s.into())),
         }
-    });
+    }
+
+    /// `auto`, `cpu` or `cuda:N`.
+    pub fn label(self) -> String {
+        match self {
+            DeviceRequest::Auto => "auto".into(),
+            DeviceRequest::Cpu => "cpu".into(),
+            DeviceRequest::Cuda(i) => format!("cuda:{i}"),
+        }
+    }
 }
 
-#[derive(Debug, thiserror::Error)]
-pub enum DeviceError {
-    #[error("--device `{0}`: expected cpu, cuda or cuda:N")]
-    Syntax(String),
-    #[error("--device `{0}`: CUDA is not available here (libtorch_cuda could not be loaded or no GPU is visible)")]
-    NoCuda(String),
-    #[error("--device `{given}`: only {count} CUDA device(s) visible")]
-    Index { given: String, count: usize },
+impl fmt::Display for DeviceRequest {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.label())
+    }
 }
 
-/// Parse `--device`; `None` picks CUDA when available, else CPU.
-pub fn resolve(arg: Option<&str>) -> Result<(tch::Device, String), DeviceError> {
-    init_cuda();
-    let count = if tch::Cuda::is_available() {
-        tch::Cuda::device_count() as usize
-    } else {
-        0
-    };
-    match arg {
-        None if count > 0 => Ok((tch::Device::Cuda(0), "cuda:0".into())),
-        None | Some("cpu") => Ok((tch::Device::Cpu, "cpu".into())),
-        Some(s) => {
-            let idx = match s {
-                "cuda" => 0,
-                _ => s
-                    .strip_prefix("cuda:")
-                    .and_then(|n| n.parse::<usize>().ok())
-                    .ok_or_else(|| DeviceError::Syntax(s.into()))?,
-            };
-            if count == 0 {
-                return Err(DeviceError::NoCuda(s.into()));
-            }
-            if idx >= count {
-                return Err(DeviceError::Index {
-                    given: s.into(),
-                    count,
-                });
-            }
-            Ok((tch::Device::Cuda(idx), format!("cuda:{idx}")))
+impl std::str::FromStr for DeviceRequest {
+    type Err = DeviceSyntaxError;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        DeviceRequest::parse(Some(s))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn requests_parse_and_round_trip() {
+        assert_eq!(DeviceRequest::parse(None), Ok(DeviceRequest::Auto));
+        assert_eq!(
+            DeviceRequest::parse(Some("cuda")),
+            Ok(DeviceRequest::Cuda(0))
+        );
+        assert_eq!(
+            DeviceRequest::parse(Some("cuda:3")),
+            Ok(DeviceRequest::Cuda(3))
+        );
+        for r in [
+            DeviceRequest::Auto,
+            DeviceRequest::Cpu,
+            DeviceRequest::Cuda(0),
+            DeviceRequest::Cuda(7),
+        ] {
+            assert_eq!(DeviceRequest::parse(Some(&r.label())), Ok(r));
+        }
+        for bad in ["tpu", "cuda:", "cuda:x", "CPU", ""] {
+            let e = DeviceRequest::parse(Some(bad)).unwrap_err();
+            assert!(e.to_string().contains(&format!("`{bad}`")), "{e}");
         }
     }
 }

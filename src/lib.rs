@@ -3,7 +3,17 @@
 //!
 //! Pipeline of modules (dependencies point one way):
 //! `cli` → {`plan`, `exec`, `report`} → `stages` → {`predictions`, `backbones`, `prompt`,
-//! mosx-data, mosx-fairness, mosx-methods → mosx-models} → tch. No stage imports another. The store (`mosx-store`) is reached only through its trait.
+//! mosx-data, mosx-fairness, mosx-methods → mosx-models}. No stage imports another. The store
+//! (`mosx-store`) is reached only through its trait, and opened only by `store::open`.
+//!
+//! This crate links no libtorch: it uses mosx-models and mosx-methods without their `torch`
+//! feature (checkpoint resolution, method configs), and the stages that need tch (`train`,
+//! `evaluate`) are only declared here. The stage worker (`crates/mosx-worker`, which links
+//! this library and libtorch) runs them: `exec::worker` starts it and talks to it through
+//! `exec::protocol`, and both sides execute a stage through `exec::job::execute`. Build the
+//! planner on its own (`cargo build -p mosx`): a workspace build unifies features and would
+//! give it the `torch` parts (unused, but compiled in); `tests/planner_is_torch_free.rs`
+//! checks its dependency tree.
 
 pub mod backbones;
 pub mod cli;
@@ -15,5 +25,6 @@ pub mod prompt;
 pub mod provenance;
 pub mod report;
 pub mod stages;
+pub mod store;
 pub mod table_io;
 pub mod trained;

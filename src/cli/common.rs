@@ -7,7 +7,8 @@ use anyhow::Context;
 
 use crate::plan::Plan;
 use crate::stages::Registry;
-use mosx_store::{SqliteStore, Store};
+use crate::store::Access;
+use mosx_store::Store;
 
 pub const DEFAULT_STORE: &str = "results/mosx.db";
 
@@ -32,31 +33,27 @@ pub fn plan(spec: &Path, sets: &[String], allow_outside_outputs: bool) -> anyhow
     Ok(plan)
 }
 
+/// The `--store` value as a store location (`crate::store`).
+pub fn location(path: &Path) -> String {
+    path.to_string_lossy().into_owned()
+}
+
 /// Open the store, creating it.
 pub fn open_store(path: &Path) -> anyhow::Result<Arc<dyn Store>> {
-    let s = SqliteStore::open(path).with_context(|| format!("opening store {}", path.display()))?;
-    Ok(Arc::new(s))
+    crate::store::open(&location(path)).with_context(|| format!("opening store {}", path.display()))
 }
 
 /// Open the store read-only, only if it exists: read-only commands (`ls`, `show`, `export`,
 /// `report`, `run --dry-run`) neither create it nor write to it (no WAL switch, no memo).
 pub fn existing_store(path: &Path) -> anyhow::Result<Option<Arc<dyn Store>>> {
-    if path.exists() {
-        let s = SqliteStore::open_read_only(path)
-            .with_context(|| format!("opening store {} read-only", path.display()))?;
-        Ok(Some(Arc::new(s)))
-    } else {
-        Ok(None)
-    }
+    crate::store::open_existing(&location(path), Access::ReadOnly)
+        .with_context(|| format!("opening store {} read-only", path.display()))
 }
 
 /// Open the store read-write only if it exists (`gc`, `fsck`: never create one).
 pub fn existing_store_rw(path: &Path) -> anyhow::Result<Option<Arc<dyn Store>>> {
-    if path.exists() {
-        open_store(path).map(Some)
-    } else {
-        Ok(None)
-    }
+    crate::store::open_existing(&location(path), Access::ReadWrite)
+        .with_context(|| format!("opening store {}", path.display()))
 }
 
 /// Resolve a key prefix to one key.

@@ -1,15 +1,19 @@
 //! The command line (clap). This is the only place that uses `anyhow`: every
 //! layer below returns typed errors, and here they get context and an exit code.
+//!
+//! `probe` and `tiny-model` need libtorch: their arguments are checked here, then this
+//! process is replaced by the stage worker's command of the same name and arguments
+//! (`mosx-worker probe ...`), so their output and exit code are the worker's.
 
 mod common;
 mod dag;
 mod export;
 mod fsck;
 mod inspect;
-mod probe;
+pub mod probe;
 mod report;
 mod run;
-mod tiny;
+pub mod tiny;
 
 use clap::{Parser, Subcommand};
 
@@ -42,6 +46,20 @@ pub enum Command {
     Export(export::ExportArgs),
     Probe(probe::ProbeArgs),
     TinyModel(tiny::TinyArgs),
+}
+
+/// Replace this process by the stage worker run with this process's arguments (a subcommand
+/// the worker has too); returns only if that fails.
+fn exec_worker() -> anyhow::Result<i32> {
+    use std::os::unix::process::CommandExt;
+    let exe = crate::exec::worker::locate()?;
+    let err = std::process::Command::new(&exe)
+        .args(std::env::args_os().skip(1))
+        .exec();
+    Err(anyhow::anyhow!(
+        "running the stage worker {}: {err}",
+        exe.display()
+    ))
 }
 
 /// Run the CLI; returns the process exit code.

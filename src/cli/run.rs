@@ -7,6 +7,8 @@ use globset::{Glob, GlobSetBuilder};
 
 use super::common::{self, StoreArg, UsageError};
 use super::{EXIT_FAILED, EXIT_OK};
+use crate::device::DeviceRequest;
+use crate::exec::worker::{WorkerError, WorkerPool};
 use crate::exec::{self, Status};
 use crate::provenance;
 
@@ -30,7 +32,7 @@ pub struct RunArgs {
     /// Parallel CPU stages.
     #[arg(short = 'j', long, default_value_t = default_jobs())]
     pub jobs: usize,
-    /// cpu, cuda or cuda:N (default: cuda when available).
+    /// cpu, cuda or cuda:N (default: cuda when available), for the stages the worker runs.
     #[arg(long)]
     pub device: Option<String>,
     /// Rerun stages whose name matches this glob even if cached (repeatable).
@@ -126,13 +128,28 @@ pub fn run(a: RunArgs) -> anyhow::Result<i32> {
     }
     let store = store.ok_or_else(|| UsageError("no store".into()))?;
 
-    let (device, device_label) = if dirty > 0 {
-        crate::device::resolve(a.device.as_deref()).map_err(|e| UsageError(e.to_string()))?
+    // `--device` is checked here; the worker resolves it, and is started only when a stage
+    // that executes in it is to run (it says which device it resolved).
+    let workers = if dirty > 0 {
+        let device =
+            DeviceRequest::parse(a.device.as_deref()).map_err(|e| UsageError(e.to_string()))?;
+        if exec::needs_worker(&plan, &statuses) {
+            let pool = WorkerPool::new(&common::location(&a.store.store), device)?;
+            pool.start().map_err(|e| match e {
+                WorkerError::Device(m) => anyhow::Error::from(UsageError(m)),
+                other => other.into(),
+            })?;
+            Some(Arc::new(pool))
+        } else {
+            None
+        }
     } else {
-        (
-            tch::Device::Cpu,
-            a.device.clone().unwrap_or_else(|| "cpu".into()),
-        )
+        None
+    };
+    // The run's device: the one the worker resolved, else what was asked (or the CPU).
+    let device_label = match &workers {
+        Some(w) => w.label(),
+        None => a.device.clone().unwrap_or_else(|| "cpu".into()),
     };
     let info = mosx_store::RunInfo {
         spec_path: a.spec.to_string_lossy().into_owned(),
@@ -161,9 +178,8 @@ pub fn run(a: RunArgs) -> anyhow::Result<i32> {
     let run_id = store.begin_run(&info)?;
     let opts = exec::Options {
         jobs: a.jobs,
-        device,
-        device_label,
         quiet: a.quiet,
+        workers,
     };
     let summary = exec::run(plan.clone(), store.clone(), run_id, &info, &statuses, &opts);
 

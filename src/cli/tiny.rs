@@ -1,13 +1,11 @@
 //! `mosx tiny-model DIR`: writes a tiny random checkpoint whose word-level tokenizer knows
 //! the task template and a dataset's titles, so a whole spec (training included) runs in
 //! seconds on a laptop or in CI. Its numbers mean nothing; its plumbing is the real one.
+//!
+//! The arguments are defined (and checked) here; the command runs in the stage worker
+//! (`mosx-worker tiny-model`, which parses these same arguments), since it needs libtorch.
 
 use std::path::PathBuf;
-
-use mosx_models::tiny::{words_of, write_tiny, TinyArch};
-
-use super::EXIT_OK;
-use crate::prompt::{noun, profile_sentence};
 
 #[derive(Debug, Clone, Copy, clap::ValueEnum)]
 pub enum Arch {
@@ -32,35 +30,7 @@ pub struct TinyArgs {
     pub seed: i64,
 }
 
-pub fn run(a: TinyArgs) -> anyhow::Result<i32> {
-    let mut text = String::from(include_str!("../../templates/prompts/tallrec.j2"));
-    text.push_str(" Yes No none ");
-    let mut n_titles = 0;
-    for dir in &a.data {
-        let ds = mosx_data::load(dir, &Default::default())?;
-        text.push_str(noun(ds.kind));
-        for g in &ds.groups {
-            text.push(' ');
-            text.push_str(&profile_sentence(ds.kind, g));
-        }
-        for item in &ds.items {
-            text.push(' ');
-            text.push_str(&item.title);
-        }
-        n_titles += ds.items.len();
-    }
-    let words = words_of(&text);
-    let refs: Vec<&str> = words.iter().map(String::as_str).collect();
-    let arch = match a.arch {
-        Arch::Gemma3 => TinyArch::Gemma3,
-        Arch::T5 => TinyArch::T5,
-    };
-    write_tiny(&a.out, arch, &refs, a.seed)?;
-    println!(
-        "wrote {} ({:?}, {} titles' words)",
-        a.out.display(),
-        a.arch,
-        n_titles
-    );
-    Ok(EXIT_OK)
+/// Runs in the stage worker (it writes torch tensors): `mosx-worker tiny-model ...`.
+pub fn run(_a: TinyArgs) -> anyhow::Result<i32> {
+    super::exec_worker()
 }

@@ -1,41 +1,49 @@
 //! The executor: runs the dirty stages of a plan in topological order.
 //!
 //! Invariants:
-//! * A stage runs only after all its inputs are in the store; CPU stages run in
-//!   parallel up to `-j`, device stages one at a time per device.
-//! * A stage's row is committed by the store only after the stage succeeded; a
-//!   failure is recorded as a failed execution, never as a result.
-//! * A failing stage fails only its descendants; everything else still runs.
+//! * A stage runs only after all its inputs are in the store; in-process stages run in
+//!   parallel up to `-j`, stages executed by the worker one at a time per device.
+//! * Every stage runs through [`job::execute`] (here, or in the worker), so leases,
+//!   heartbeats, commits and recorded failures are the same wherever it runs: a stage's row is
+//!   committed only after the stage succeeded; a failure is recorded as a failed execution,
+//!   never as a result.
+//! * A failing stage fails only its descendants; everything else still runs. A worker that
+//!   dies fails the stage it was running (`worker exited: signal 9 (SIGKILL)`), and only it.
 //! * Before running, a stage takes a lease in the store, so two processes on one
 //!   store never compute the same stage; a stage finished meanwhile by another
 //!   process is taken from the cache.
-//! * The executor knows stage kinds only through `StageKind`.
+//! * The executor knows stage kinds only through `StageKind` (`execution()` says where one
+//!   runs); it never loads libtorch.
+//! * Ctrl-C: the workers are killed, then every lease of this run is released; exit 130.
 
+pub mod job;
 pub mod progress;
+pub mod protocol;
 pub mod source;
 pub mod status;
+pub mod worker;
 
 use std::collections::{HashMap, HashSet};
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{mpsc, Arc, Mutex};
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::sync::{mpsc, Arc};
 
 use petgraph::graph::NodeIndex;
 use petgraph::Direction;
 
-use mosx_store::{CacheCheck, Lease, RunId, RunInfo, StageRecord, Store, StoreError};
+use mosx_store::{CacheCheck, RunId, RunInfo, Store, StoreError};
 
 use crate::plan::Plan;
-use crate::stages::{Resource, StageCtx};
-use progress::RunProgress;
+use crate::stages::Execution;
+use job::{execute, Done, Job, Leases, Report};
+use progress::{RunProgress, StageProgress};
 use source::StoreSource;
 pub use status::{Reason, Status};
+use worker::WorkerPool;
 
 pub struct Options {
     pub jobs: usize,
-    pub device: tch::Device,
-    pub device_label: String,
     pub quiet: bool,
+    /// The workers of the stages that execute in the worker; `None` when none is to run.
+    pub workers: Option<Arc<WorkerPool>>,
 }
 
 /// What happened to each stage of a run.
@@ -80,19 +88,6 @@ pub fn check(
         .collect())
 }
 
-/// Leases this process holds, released on Ctrl-C.
-struct Held {
-    store: Arc<dyn Store>,
-    run: RunId,
-    keys: Mutex<HashSet<String>>,
-}
-
-enum Done {
-    Ran(f64),
-    ByOther,
-    Failed(String),
-}
-
 pub fn run(
     plan: Arc<Plan>,
     store: Arc<dyn Store>,
@@ -123,12 +118,8 @@ pub fn run(
         })
         .collect();
     let progress = Arc::new(RunProgress::new(dirty.len() as u64, opts.quiet));
-    let held = Arc::new(Held {
-        store: store.clone(),
-        run,
-        keys: Mutex::new(HashSet::new()),
-    });
-    install_interrupt(held.clone());
+    let leases = Arc::new(Leases::default());
+    install_interrupt(store.clone(), leases.clone(), opts.workers.clone());
 
     let pool = match rayon::ThreadPoolBuilder::new()
         .num_threads(opts.jobs.max(1))
@@ -141,7 +132,6 @@ pub fn run(
         }
     };
     let source = Arc::new(StoreSource::new(store.clone()));
-    let device_lock = Arc::new(Mutex::new(()));
     let info = Arc::new(info.clone());
     let (tx, rx) = mpsc::channel::<(NodeIndex, Done)>();
     let mut in_flight = 0usize;
@@ -149,31 +139,40 @@ pub fn run(
 
     let spawn = |i: NodeIndex, in_flight: &mut usize| {
         *in_flight += 1;
-        let (plan, store, tx, progress, source, held, device_lock, info) = (
+        let (plan, store, tx, progress, source, leases, info, workers) = (
             plan.clone(),
             store.clone(),
             tx.clone(),
             progress.clone(),
             source.clone(),
-            held.clone(),
-            device_lock.clone(),
+            leases.clone(),
             info.clone(),
+            opts.workers.clone(),
         );
-        let (device, device_label) = (opts.device, opts.device_label.clone());
         pool.spawn(move || {
-            let done = run_one(
-                &plan,
-                i,
-                &*store,
-                run,
-                &info,
-                &progress,
-                &*source,
-                &held,
-                &device_lock,
-                device,
-                &device_label,
-            );
+            let node = &plan.graph[i];
+            let done = match (node.kind.execution(), &workers) {
+                (Execution::InProcess, _) => {
+                    let job = Job::of(&plan, i, run, &info, IN_PROCESS_DEVICE);
+                    let report = ConsoleReport::new(&progress, &node.name);
+                    execute(
+                        &job,
+                        &*store,
+                        &*source,
+                        &leases,
+                        &report,
+                        IN_PROCESS_DEVICE,
+                        |ctx| node.kind.run(ctx),
+                    )
+                }
+                (Execution::Worker, Some(w)) => {
+                    let job = Job::of(&plan, i, run, &info, &w.label());
+                    w.run(&job, &progress, &leases, &*store)
+                }
+                (Execution::Worker, None) => {
+                    Job::of(&plan, i, run, &info, "").fail(&*store, NO_WORKER.to_string())
+                }
+            };
             let _ = tx.send((i, done));
         });
     };
@@ -193,7 +192,7 @@ pub fn run(
         progress.finished();
         let name = g[i].name.clone();
         let ok = match done {
-            Done::Ran(secs) => {
+            Done::Ran { seconds: secs } => {
                 progress.println(&format!(
                     "  ran {name} ({}) in {secs:.2}s",
                     g[i].kind.name()
@@ -206,7 +205,7 @@ pub fn run(
                 summary.by_other += 1;
                 true
             }
-            Done::Failed(e) => {
+            Done::Failed { error: e } => {
                 progress.println(&format!("  FAILED {name}: {e}"));
                 summary.failed.push((name.clone(), e));
                 false
@@ -240,183 +239,70 @@ pub fn run(
         }
     }
     progress.clear();
+    // The workers exit at the end of their input; the Ctrl-C handler keeps the pool alive, so
+    // it is not dropped here.
+    if let Some(w) = &opts.workers {
+        w.shutdown();
+    }
     summary
 }
 
-fn now() -> f64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_secs_f64())
-        .unwrap_or(0.0)
+/// The device label of stages that run in-process.
+const IN_PROCESS_DEVICE: &str = "cpu";
+
+/// The failure of a worker stage in a run given no workers (a bug of the caller).
+const NO_WORKER: &str = "this stage runs in the stage worker, and the run was started without one";
+
+/// The report of a stage on this process's console: lines and bars of the run's progress
+/// (the planner's in-process stages, a worker's `stage` command).
+pub struct ConsoleReport<'a> {
+    run: &'a RunProgress,
+    name: &'a str,
+    stage: StageProgress,
 }
 
-#[allow(clippy::too_many_arguments)]
-fn run_one(
-    plan: &Plan,
-    i: NodeIndex,
-    store: &dyn Store,
-    run: RunId,
-    info: &RunInfo,
-    progress: &RunProgress,
-    source: &StoreSource,
-    held: &Held,
-    device_lock: &Mutex<()>,
-    device: tch::Device,
-    device_label: &str,
-) -> Done {
-    let node = &plan.graph[i];
-    let work_dir = match store.work_dir(&node.key) {
-        Ok(d) => d,
-        Err(e) => return Done::Failed(format!("store: {e}")),
-    };
-    // Take the lease; wait while another live process computes this stage.
-    let mut announced = false;
-    loop {
-        match store.acquire(&node.key, run) {
-            Ok(Lease::Acquired) => break,
-            Ok(Lease::Done) => return Done::ByOther,
-            Ok(Lease::Busy { pid, host, .. }) => {
-                if !announced {
-                    progress.println(&format!(
-                        "  waiting for {}: running in pid {pid} on {host}",
-                        node.name
-                    ));
-                    announced = true;
-                }
-                std::thread::sleep(Duration::from_millis(200));
-            }
-            Err(e) => return Done::Failed(format!("store: {e}")),
+impl<'a> ConsoleReport<'a> {
+    pub fn new(run: &'a RunProgress, name: &'a str) -> ConsoleReport<'a> {
+        ConsoleReport {
+            run,
+            name,
+            stage: run.stage(name),
         }
     }
-    if let Ok(mut k) = held.keys.lock() {
-        k.insert(node.key.clone());
-    }
-    let stop = Arc::new(AtomicBool::new(false));
-    let beat = heartbeat(held.store.clone(), node.key.clone(), run, stop.clone());
-    // A device stage queued behind another says so, and its time counts from when it
-    // got the device.
-    let device_guard = match node.kind.resource(&node.params) {
-        Resource::Device => Some(match device_lock.try_lock() {
-            Ok(g) => g,
-            Err(std::sync::TryLockError::Poisoned(p)) => p.into_inner(),
-            Err(std::sync::TryLockError::WouldBlock) => {
-                progress.waiting(&node.name, device_label);
-                device_lock.lock().unwrap_or_else(|p| p.into_inner())
-            }
-        }),
-        Resource::Cpu => None,
-    };
-    progress.started(&node.name);
-    let started = now();
-    let t0 = Instant::now();
-    let result = {
-        if let Some(ms) = std::env::var("MOSX_TEST_STAGE_DELAY_MS")
-            .ok()
-            .and_then(|v| v.parse::<u64>().ok())
-        {
-            std::thread::sleep(Duration::from_millis(ms));
-        }
-        let slots = node
-            .inputs
-            .iter()
-            .map(|(s, up)| (s.clone(), plan.graph[*up].key.clone()))
-            .collect();
-        let stage_progress = progress.stage(&node.name);
-        let ctx = StageCtx {
-            name: &node.name,
-            params: &node.params,
-            inputs: crate::stages::Inputs {
-                slots: &slots,
-                source,
-            },
-            device,
-            progress: &stage_progress,
-            work_dir,
-        };
-        let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| node.kind.run(&ctx)));
-        use crate::stages::Progress as _;
-        stage_progress.finish();
-        r
-    };
-    drop(device_guard);
-    stop.store(true, Ordering::SeqCst);
-    let _ = beat.join();
-    let outcome = match result {
-        Ok(Ok(out)) => {
-            let finished = now();
-            let rec = StageRecord {
-                key: node.key.clone(),
-                kind: node.kind.name().to_string(),
-                name: node.name.clone(),
-                params: node.params.clone(),
-                parts: serde_json::to_value(&node.parts).unwrap_or_default(),
-                started_at: started,
-                finished_at: finished,
-                duration_ms: t0.elapsed().as_millis() as i64,
-                run_id: run,
-                mosx_version: info.mosx_version.clone(),
-                git_commit: info.git_commit.clone(),
-                git_dirty: info.git_dirty,
-                host: info.host.clone(),
-                device: device_label.to_string(),
-                seed: node.seed(),
-                spec_hash: info.spec_hash.clone(),
-            };
-            match store.commit(&rec, &out.artifacts, &out.metrics) {
-                Ok(()) => Done::Ran(t0.elapsed().as_secs_f64()),
-                Err(e) => fail(store, node, run, format!("store: {e}")),
-            }
-        }
-        Ok(Err(e)) => fail(store, node, run, e.to_string()),
-        Err(panic) => {
-            let msg = panic
-                .downcast_ref::<String>()
-                .cloned()
-                .or_else(|| panic.downcast_ref::<&str>().map(|s| s.to_string()))
-                .unwrap_or_else(|| "panic".into());
-            fail(store, node, run, format!("panicked: {msg}"))
-        }
-    };
-    if let Ok(mut k) = held.keys.lock() {
-        k.remove(&node.key);
-    }
-    outcome
 }
 
-fn fail(store: &dyn Store, node: &crate::plan::Node, run: RunId, error: String) -> Done {
-    let _ = store.record_failure(&node.key, &node.name, node.kind.name(), run, &error);
-    let _ = store.release(&node.key, run);
-    Done::Failed(error)
+impl Report for ConsoleReport<'_> {
+    fn holder_busy(&self, pid: u32, host: &str) {
+        self.run.println(&format!(
+            "  waiting for {}: running in pid {pid} on {host}",
+            self.name
+        ));
+    }
+    fn started(&self) {
+        self.run.started(self.name);
+    }
+    fn progress(&self) -> &dyn crate::stages::Progress {
+        &self.stage
+    }
 }
 
-/// Refresh the lease every 10 s while a stage runs.
-fn heartbeat(
-    store: Arc<dyn Store>,
-    key: String,
-    run: RunId,
-    stop: Arc<AtomicBool>,
-) -> std::thread::JoinHandle<()> {
-    std::thread::spawn(move || {
-        let mut last = Instant::now();
-        while !stop.load(Ordering::SeqCst) {
-            std::thread::sleep(Duration::from_millis(100));
-            if last.elapsed() >= Duration::from_secs(10) {
-                let _ = store.heartbeat(&key, run);
-                last = Instant::now();
-            }
-        }
+/// Whether any stage that executes in the worker is dirty (then a worker is needed).
+pub fn needs_worker(plan: &Plan, statuses: &[Status]) -> bool {
+    plan.graph.node_indices().any(|i| {
+        matches!(statuses[i.index()], Status::Dirty(_))
+            && plan.graph[i].kind.execution() == Execution::Worker
     })
 }
 
-/// Ctrl-C: release the leases held, then exit 130. Results already committed stay;
-/// the interrupted stages left nothing behind and run again next time.
-fn install_interrupt(held: Arc<Held>) {
+/// Ctrl-C: kill the workers, release the leases held (the workers' too: they are this run's),
+/// then exit 130. Results already committed stay; the interrupted stages left nothing behind
+/// and run again next time.
+fn install_interrupt(store: Arc<dyn Store>, leases: Arc<Leases>, workers: Option<Arc<WorkerPool>>) {
     let _ = ctrlc::set_handler(move || {
-        if let Ok(keys) = held.keys.lock() {
-            for k in keys.iter() {
-                let _ = held.store.release(k, held.run);
-            }
+        if let Some(w) = &workers {
+            w.kill();
         }
+        leases.release_all(&*store);
         eprintln!("\ninterrupted: finished stages are cached; rerun to resume");
         std::process::exit(130);
     });

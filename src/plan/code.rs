@@ -7,7 +7,8 @@
 //! * A crate unit brings its workspace dependencies with it (transitively), each under its
 //!   own name, so `--explain` names the crate whose sources changed.
 //! * `src/stages/mod.rs`, `artifact.rs` and `params.rs` are implied for every kind.
-//! * Device stages also cover the libtorch version (`libtorch`).
+//! * Device stages also cover the libtorch version (`libtorch`): the one in `$LIBTORCH` when
+//!   mosx was built, which the worker checks is the one it runs (`exec::job::Job::verify`).
 
 use std::collections::BTreeMap;
 
@@ -29,9 +30,10 @@ pub const IMPLIED: &[&str] = &[
 /// The unit name under which the libtorch version enters device stages' keys.
 pub const LIBTORCH_UNIT: &str = "libtorch";
 
-/// A kind named a code unit that is neither a workspace crate nor a root-crate source file.
+/// A kind named a code unit that is neither a workspace crate nor a source file of the root
+/// crate or the worker (`code_units::FILE_UNIT_DIRS`).
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
-#[error("stage kind `{kind}` names code unit `{unit}`, which is not a workspace crate or a root-crate source file{}", .suggestion.as_ref().map(|s| format!(" (did you mean `{s}`?)")).unwrap_or_default())]
+#[error("stage kind `{kind}` names code unit `{unit}`, which is not a workspace crate or a source file under src/ or crates/mosx-worker/src/{}", .suggestion.as_ref().map(|s| format!(" (did you mean `{s}`?)")).unwrap_or_default())]
 pub struct UnknownUnit {
     pub kind: String,
     pub unit: String,

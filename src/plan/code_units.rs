@@ -2,12 +2,18 @@
 //! the tests that check the generated table against the sources.
 //!
 //! A unit is a workspace crate (`mosx-data`: every file under `crates/mosx-data/src/` plus its
-//! `Cargo.toml`, in sorted relative-path order, each as path + length + contents) or a
-//! root-crate source file (`src/stages/load.rs`: its contents). The hash is blake3 hex.
+//! `Cargo.toml`, in sorted relative-path order, each as path + length + contents) or a source
+//! file of one of [`FILE_UNIT_DIRS`] (`src/stages/load.rs`,
+//! `crates/mosx-worker/src/runners/train.rs`: its contents). The hash is blake3 hex.
 
 #![allow(dead_code)]
 
 use std::path::{Path, PathBuf};
+
+/// Folders whose every file is a unit of its own: the root crate's sources, and the worker's,
+/// which hold the runners of single stage kinds (a kind names the files it runs, so editing
+/// one kind's runner does not make the other kinds' results stale).
+pub const FILE_UNIT_DIRS: &[&str] = &["src", "crates/mosx-worker/src"];
 
 /// Every regular file under `dir`, as paths relative to `root` with `/` separators, sorted.
 pub fn files_under(root: &Path, dir: &Path) -> std::io::Result<Vec<String>> {

@@ -11,6 +11,10 @@
 //! * `run` is deterministic in its inputs and parameters (seeded RNGs only) and
 //!   returns everything it produced; it never writes to the store itself.
 //! * The executor knows stage kinds only through this trait.
+//! * A kind whose [`StageKind::execution`] is [`Execution::Worker`] (`train`, `evaluate`: they
+//!   need libtorch) is only declared here; the worker (`mosx-worker`) holds its runner, and
+//!   its `run` here refuses with [`StageError::WorkerOnly`]. Everything the planner needs of it
+//!   (slots, params, key files, resource, code units) is tch-free.
 
 pub mod artifact;
 pub mod baseline;
@@ -63,6 +67,15 @@ pub struct ExternalFile {
     pub path: PathBuf,
 }
 
+/// Where a stage kind's `run` executes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Execution {
+    /// In the process that executes the plan (the planner, `-j` in parallel).
+    InProcess,
+    /// In the stage worker `mosx-worker`, which links libtorch and holds the kind's runner.
+    Worker,
+}
+
 /// Progress reporting for a stage's inner loop (epochs, batches).
 pub trait Progress: Send + Sync {
     fn start(&self, label: &str, total: u64);
@@ -77,7 +90,9 @@ pub struct StageCtx<'a> {
     pub name: &'a str,
     pub params: &'a Value,
     pub inputs: Inputs<'a>,
-    pub device: tch::Device,
+    /// Label of the device the stage runs on (`cpu`, `cuda:0`); in-process stages run on the
+    /// CPU, the worker maps its label to a libtorch device.
+    pub device: &'a str,
     pub progress: &'a dyn Progress,
     /// A scratch folder private to this stage's key (resumable checkpoints). It survives
     /// a crash and is removed once the stage's row is committed.
@@ -96,6 +111,8 @@ pub enum StageError {
     Prompt(#[from] crate::prompt::PromptError),
     #[error("input `{slot}`: {message}")]
     Input { slot: String, message: String },
+    #[error("stage kind `{kind}` runs in the stage worker (mosx-worker), not in this process")]
+    WorkerOnly { kind: String },
     #[error("{0}")]
     Other(String),
 }
@@ -107,7 +124,8 @@ pub trait StageKind: Send + Sync {
     /// to [`StageKind::code`], which covers source edits automatically.
     fn code_version(&self) -> u32;
     /// The code this kind runs, as units whose sources are hashed at build time: workspace
-    /// crates (`mosx-data`) and root-crate source files (`src/stages/load.rs`). The stage key
+    /// crates (`mosx-data`) and source files of the root crate or the worker
+    /// (`src/stages/load.rs`, `crates/mosx-worker/src/runners/train.rs`). The stage key
     /// covers their hashes, so editing that code makes old results stale. `src/stages/mod.rs`,
     /// `artifact.rs` and `params.rs` are implied for every kind.
     fn code(&self) -> &'static [&'static str];
@@ -127,6 +145,10 @@ pub trait StageKind: Send + Sync {
     }
     fn resource(&self, _params: &Value) -> Resource {
         Resource::Cpu
+    }
+    /// Where `run` executes (default: in-process).
+    fn execution(&self) -> Execution {
+        Execution::InProcess
     }
     fn run(&self, ctx: &StageCtx<'_>) -> Result<Output, StageError>;
 }

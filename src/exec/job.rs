@@ -1,0 +1,373 @@
+//! One stage execution, written once: the lease, the heartbeat, the run, then the commit or
+//! the recorded failure. The planner runs its in-process stages through [`execute`], and the
+//! stage worker (`mosx-worker`, locally or as a cluster job) runs the jobs it is sent through
+//! the same function, so both commit rows alike.
+//!
+//! Invariants:
+//! * A [`Job`] holds everything needed to run a stage and commit its row without the spec:
+//!   the kind's name, the normalised params, the fingerprint parts (whose key is the job's
+//!   key), the upstream keys by slot, the run id and the provenance the row records.
+//! * [`execute`] takes the lease before running, waiting while a live holder computes the key
+//!   (a key finished meanwhile is [`Done::ByOther`]); the lease's holder is the executing
+//!   process, so a dead executor's lease is taken over by the next run (pid liveness on the
+//!   same host, heartbeat age elsewhere). While the stage runs, the lease is refreshed every
+//!   10 s. Then the lease ends exactly once: by the commit (object files fsynced first, then
+//!   one transaction) when the stage succeeded, by a recorded failure when it returned an
+//!   error or panicked.
+//! * While held, a lease is in the process's [`Leases`], so Ctrl-C can release it.
+
+use std::collections::{BTreeMap, HashSet};
+use std::fmt::Display;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Mutex;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use petgraph::graph::NodeIndex;
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+use mosx_store::{Lease, RunId, RunInfo, StageRecord, Store};
+
+use crate::plan::code::{code_of, LIBTORCH_UNIT};
+use crate::plan::{Parts, Plan};
+use crate::stages::artifact::ArtifactSource;
+use crate::stages::{Inputs, Output, Progress, StageCtx, StageKind};
+
+/// Everything needed to run one stage and commit its row, without the spec. Sent to the
+/// worker as one JSON line (`serve`) or one file (`stage --job FILE`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Job {
+    pub key: String,
+    /// The node's display name.
+    pub name: String,
+    /// The stage kind's name (`train`).
+    pub kind: String,
+    /// Normalised params (locations included).
+    pub params: Value,
+    /// The fingerprint parts the key is the hash of; recorded in the row.
+    pub parts: Parts,
+    /// The stage's seed, if its params have one (provenance).
+    pub seed: Option<i64>,
+    /// Slot → upstream key.
+    pub inputs: BTreeMap<String, String>,
+    pub run: RunId,
+    /// The provenance fields of the run the row records.
+    pub record: RecordInfo,
+    /// The device asked for: a label (`cpu`, `cuda:1`) or `auto`. A worker runs the stage on
+    /// the device it resolved and records that device's label.
+    pub device: String,
+    /// The project folder the params' relative paths (data, models, `templates/`) are in.
+    pub dir: std::path::PathBuf,
+}
+
+/// The fields of [`RunInfo`] that a stage row records.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RecordInfo {
+    pub mosx_version: String,
+    pub git_commit: Option<String>,
+    pub git_dirty: bool,
+    pub host: String,
+    pub spec_hash: String,
+}
+
+/// Why a worker refuses a job before running it.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum JobError {
+    #[error("unknown stage kind `{0}`")]
+    UnknownKind(String),
+    #[error("job `{name}`: its key {key} is not the hash of its parts ({computed})")]
+    KeyMismatch {
+        name: String,
+        key: String,
+        computed: String,
+    },
+    #[error("job `{name}`: code version of `{kind}` is {here} here, {job} in the job")]
+    CodeVersion {
+        name: String,
+        kind: String,
+        here: u32,
+        job: u32,
+    },
+    #[error(
+        "job `{name}`: this worker runs other code than the key was computed for: {unit} is {here} here, {job} in the job (rebuild the planner and the worker from the same sources: make build)"
+    )]
+    Code {
+        name: String,
+        unit: String,
+        here: String,
+        job: String,
+    },
+    #[error("job `{name}`: {message}")]
+    Other { name: String, message: String },
+}
+
+impl Job {
+    /// The job of node `i` of `plan` in run `run`.
+    pub fn of(plan: &Plan, i: NodeIndex, run: RunId, info: &RunInfo, device: &str) -> Job {
+        let node = &plan.graph[i];
+        Job {
+            key: node.key.clone(),
+            name: node.name.clone(),
+            kind: node.kind.name().to_string(),
+            params: node.params.clone(),
+            parts: node.parts.clone(),
+            seed: node.seed(),
+            inputs: node
+                .inputs
+                .iter()
+                .map(|(s, up)| (s.clone(), plan.graph[*up].key.clone()))
+                .collect(),
+            run,
+            record: RecordInfo {
+                mosx_version: info.mosx_version.clone(),
+                git_commit: info.git_commit.clone(),
+                git_dirty: info.git_dirty,
+                host: info.host.clone(),
+                spec_hash: info.spec_hash.clone(),
+            },
+            device: device.to_string(),
+            dir: std::env::current_dir().unwrap_or_default(),
+        }
+    }
+
+    /// Checks that this process would compute what the job's key stands for: the key is the
+    /// hash of the parts, and the kind's code version and code units (with `libtorch`, when
+    /// given, as the version this process runs) are those of the parts.
+    pub fn verify(&self, kind: &dyn StageKind, libtorch: Option<&str>) -> Result<(), JobError> {
+        let computed = self.parts.key();
+        if computed != self.key {
+            return Err(JobError::KeyMismatch {
+                name: self.name.clone(),
+                key: self.key.clone(),
+                computed,
+            });
+        }
+        if kind.code_version() != self.parts.code_version {
+            return Err(JobError::CodeVersion {
+                name: self.name.clone(),
+                kind: self.kind.clone(),
+                here: kind.code_version(),
+                job: self.parts.code_version,
+            });
+        }
+        let mut here = code_of(kind, &self.params).map_err(|e| JobError::Other {
+            name: self.name.clone(),
+            message: e.to_string(),
+        })?;
+        if let (Some(v), Some(slot)) = (libtorch, here.get_mut(LIBTORCH_UNIT)) {
+            *slot = v.to_string();
+        }
+        let units: std::collections::BTreeSet<&String> =
+            here.keys().chain(self.parts.code.keys()).collect();
+        for unit in units {
+            let (h, j) = (here.get(unit), self.parts.code.get(unit));
+            if h != j {
+                let show = |x: Option<&String>| x.cloned().unwrap_or_else(|| "(absent)".into());
+                return Err(JobError::Code {
+                    name: self.name.clone(),
+                    unit: unit.clone(),
+                    here: show(h),
+                    job: show(j),
+                });
+            }
+        }
+        Ok(())
+    }
+
+    /// The row of this job's stage, run on `device` from `started` (Unix seconds) for `took`.
+    fn record_row(&self, device: &str, started: f64, took: Duration) -> StageRecord {
+        StageRecord {
+            key: self.key.clone(),
+            kind: self.kind.clone(),
+            name: self.name.clone(),
+            params: self.params.clone(),
+            parts: serde_json::to_value(&self.parts).unwrap_or_default(),
+            started_at: started,
+            finished_at: now(),
+            duration_ms: took.as_millis() as i64,
+            run_id: self.run,
+            mosx_version: self.record.mosx_version.clone(),
+            git_commit: self.record.git_commit.clone(),
+            git_dirty: self.record.git_dirty,
+            host: self.record.host.clone(),
+            device: device.to_string(),
+            seed: self.seed,
+            spec_hash: self.record.spec_hash.clone(),
+        }
+    }
+
+    /// Record that the job failed with `error` (before or while running) and drop its lease.
+    pub fn fail(&self, store: &dyn Store, error: String) -> Done {
+        let _ = store.record_failure(&self.key, &self.name, &self.kind, self.run, &error);
+        let _ = store.release(&self.key, self.run);
+        Done::Failed { error }
+    }
+}
+
+/// How a stage execution ended.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Done {
+    /// Run and committed, in this many seconds (from when it started running).
+    Ran { seconds: f64 },
+    /// Committed by another process while this one waited for its lease.
+    ByOther,
+    /// Failed; the failure is recorded in the store and nothing was cached.
+    Failed { error: String },
+}
+
+/// What an execution tells whoever watches it.
+pub trait Report: Sync {
+    /// Another live process holds the lease (said once; the execution waits).
+    fn holder_busy(&self, pid: u32, host: &str);
+    /// The lease is taken and the stage starts running.
+    fn started(&self);
+    /// The stage's inner loop (epochs, batches).
+    fn progress(&self) -> &dyn Progress;
+}
+
+/// The leases this process holds, as (key, run), so that Ctrl-C can release them.
+#[derive(Default)]
+pub struct Leases {
+    held: Mutex<HashSet<(String, RunId)>>,
+}
+
+impl Leases {
+    pub fn insert(&self, key: &str, run: RunId) {
+        if let Ok(mut h) = self.held.lock() {
+            h.insert((key.to_string(), run));
+        }
+    }
+
+    pub fn remove(&self, key: &str, run: RunId) {
+        if let Ok(mut h) = self.held.lock() {
+            h.remove(&(key.to_string(), run));
+        }
+    }
+
+    /// Release every lease held (Ctrl-C): the stages left nothing behind and run again next
+    /// time.
+    pub fn release_all(&self, store: &dyn Store) {
+        let held = match self.held.lock() {
+            Ok(h) => h.clone(),
+            Err(p) => p.into_inner().clone(),
+        };
+        for (key, run) in held {
+            let _ = store.release(&key, run);
+        }
+    }
+}
+
+fn now() -> f64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_secs_f64())
+        .unwrap_or(0.0)
+}
+
+/// Runs `job` with `run` on `device` (a label) and ends its lease (see the module note). Inputs
+/// are read through `source`.
+pub fn execute<E: Display>(
+    job: &Job,
+    store: &dyn Store,
+    source: &dyn ArtifactSource,
+    leases: &Leases,
+    report: &dyn Report,
+    device: &str,
+    run: impl FnOnce(&StageCtx<'_>) -> Result<Output, E>,
+) -> Done {
+    let work_dir = match store.work_dir(&job.key) {
+        Ok(d) => d,
+        Err(e) => {
+            return Done::Failed {
+                error: format!("store: {e}"),
+            }
+        }
+    };
+    // Take the lease; wait while another live process computes this stage.
+    let mut announced = false;
+    loop {
+        match store.acquire(&job.key, job.run) {
+            Ok(Lease::Acquired) => break,
+            Ok(Lease::Done) => return Done::ByOther,
+            Ok(Lease::Busy { pid, host, .. }) => {
+                if !announced {
+                    report.holder_busy(pid, &host);
+                    announced = true;
+                }
+                std::thread::sleep(Duration::from_millis(200));
+            }
+            Err(e) => {
+                return Done::Failed {
+                    error: format!("store: {e}"),
+                }
+            }
+        }
+    }
+    leases.insert(&job.key, job.run);
+    report.started();
+    let started = now();
+    let t0 = Instant::now();
+    let stop = AtomicBool::new(false);
+    let result = std::thread::scope(|scope| {
+        scope.spawn(|| heartbeat(store, &job.key, job.run, &stop));
+        // Tests slow stages down to kill runs inside them.
+        if let Some(ms) = std::env::var("MOSX_TEST_STAGE_DELAY_MS")
+            .ok()
+            .and_then(|v| v.parse::<u64>().ok())
+        {
+            std::thread::sleep(Duration::from_millis(ms));
+        }
+        let ctx = StageCtx {
+            name: &job.name,
+            params: &job.params,
+            inputs: Inputs {
+                slots: &job.inputs,
+                source,
+            },
+            device,
+            progress: report.progress(),
+            work_dir,
+        };
+        let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| run(&ctx)));
+        report.progress().finish();
+        stop.store(true, Ordering::SeqCst);
+        r
+    });
+    let took = t0.elapsed();
+    let done = match result {
+        Ok(Ok(out)) => {
+            let row = job.record_row(device, started, took);
+            match store.commit(&row, &out.artifacts, &out.metrics) {
+                Ok(()) => Done::Ran {
+                    seconds: took.as_secs_f64(),
+                },
+                Err(e) => job.fail(store, format!("store: {e}")),
+            }
+        }
+        Ok(Err(e)) => job.fail(store, e.to_string()),
+        Err(panic) => {
+            let msg = panic
+                .downcast_ref::<String>()
+                .cloned()
+                .or_else(|| panic.downcast_ref::<&str>().map(|s| s.to_string()))
+                .unwrap_or_else(|| "panic".into());
+            job.fail(store, format!("panicked: {msg}"))
+        }
+    };
+    leases.remove(&job.key, job.run);
+    done
+}
+
+/// Refresh the lease every 10 s until `stop`.
+fn heartbeat(store: &dyn Store, key: &str, run: RunId, stop: &AtomicBool) {
+    let mut last = Instant::now();
+    while !stop.load(Ordering::SeqCst) {
+        std::thread::sleep(Duration::from_millis(100));
+        if last.elapsed() >= Duration::from_secs(10) {
+            let _ = store.heartbeat(key, run);
+            last = Instant::now();
+        }
+    }
+}

@@ -1,0 +1,39 @@
+//! The planner links no libtorch: the normal dependency tree of `mosx` (what `cargo build -p
+//! mosx` compiles) has neither `tch` nor `torch-sys`, nor the heavy `tokenizers`. Adding one of
+//! them back (directly, or by asking mosx-models / mosx-methods for their `torch` feature)
+//! fails this test.
+
+use std::process::Command;
+
+#[test]
+fn the_planner_dependency_tree_has_no_torch() {
+    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+    let o = Command::new(&cargo)
+        .args([
+            "tree", "-p", "mosx", "-e", "normal", "--locked", "--prefix", "none",
+        ])
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .output()
+        .expect("run cargo tree");
+    let out = String::from_utf8_lossy(&o.stdout);
+    assert!(
+        o.status.success(),
+        "cargo tree failed: {}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    assert!(out.lines().any(|l| l.starts_with("mosx v")), "{out}");
+    assert!(
+        out.lines().any(|l| l.starts_with("mosx-models v")),
+        "mosx-models is expected in the tree (tch-free part): {out}"
+    );
+    let crates: Vec<&str> = out
+        .lines()
+        .filter_map(|l| l.split_whitespace().next())
+        .collect();
+    for banned in ["tch", "torch-sys", "tokenizers"] {
+        assert!(
+            !crates.contains(&banned),
+            "`{banned}` is in the planner's dependency tree:\n{out}"
+        );
+    }
+}

@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
-# Benchmark: plan + cache check of a 1,001-stage sweep, all cached.
-# Fills a private store once, then times `mosx run` (nothing to execute) N times
-# and prints the median wall time. Not a test: numbers go to the README by hand.
+# Benchmark: plan + cache check of a 1,001-stage sweep, all cached, and `mosx --version`.
+# Fills a private store once, then times `mosx run` (nothing to execute) N times and
+# `mosx --version` N times, and prints the median wall times. Not a test: numbers go to the
+# README by hand. Time the planner as `make build` builds it (`cargo build -p mosx`, no
+# libtorch): a workspace build (`cargo test --workspace`) links it with features unified.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 BIN=${BIN:-target/release/mosx}
@@ -22,3 +24,13 @@ echo "$out"
 sorted=($(printf '%s\n' "${times[@]}" | sort -n))
 echo "runs: ${times[*]} ms"
 echo "median plan + cache check (all cached, $(nproc) cores, load $(cut -d' ' -f1 /proc/loadavg)): ${sorted[$((N / 2))]} ms"
+vtimes=()
+for _ in $(seq "$N"); do
+  t0=$(date +%s%N)
+  "$BIN" --version > /dev/null
+  t1=$(date +%s%N)
+  vtimes+=($(( (t1 - t0) / 100000 )))
+done
+vsorted=($(printf '%s\n' "${vtimes[@]}" | sort -n))
+v=${vsorted[$((N / 2))]}
+echo "median mosx --version: $((v / 10)).$((v % 10)) ms (load $(cut -d' ' -f1 /proc/loadavg)); libtorch linked: $(ldd "$BIN" | grep -q libtorch && echo yes || echo no)"

@@ -22,42 +22,51 @@ use crate::sweep::remove_dead_temps;
 use crate::{FsckProblem, FsckReport, RecoverReport};
 
 impl PgStore {
-    /// `running` runs not begun through this store whose run lock no session holds. With
-    /// `keep`, the lock of each dead run is kept (the caller gives it back); else released.
-    async fn dead_runs(&self, keep: bool) -> Result<Vec<i64>, StoreError> {
+    /// `running` runs whose run lock no session holds (read from `pg_locks`: works read-only).
+    async fn dead_runs(&self) -> Result<Vec<i64>, StoreError> {
         let site = &self.site;
-        let running: Vec<i64> = {
-            let mut conn = self.conn().await?;
+        let mut conn = self.conn().await?;
+        let running: Vec<i64> =
             sqlx::query_scalar("SELECT id FROM runs WHERE status = 'running' ORDER BY id")
                 .fetch_all(&mut *conn)
                 .await
-                .ctx(site, || "list running runs".into())?
-        };
-        let mut dead = Vec::new();
-        let mut ls = self.session(|| "tell dead runs".into()).await?;
-        for run in running {
-            if ls.runs.contains(&run) {
-                continue;
-            }
-            let lock = self.lock_id("run", &run.to_string());
-            if ls
-                .try_lock(self, lock, || format!("test the lock of run {run}"))
-                .await?
-            {
-                if !keep {
-                    ls.unlock(lock).await;
-                }
-                dead.push(run);
-            }
-        }
-        Ok(dead)
+                .ctx(site, || "list running runs".into())?;
+        let locks: Vec<i64> = running
+            .iter()
+            .map(|r| self.lock_id("run", &r.to_string()))
+            .collect();
+        sqlx::query_scalar(concat!(
+            "SELECT r.id FROM UNNEST($1::int8[], $2::int8[]) AS r(id, lock) WHERE NOT ",
+            lock_held!("r.lock"),
+            " ORDER BY r.id"
+        ))
+        .bind(&running)
+        .bind(&locks)
+        .fetch_all(&mut *conn)
+        .await
+        .ctx(site, || "tell dead runs".into())
     }
 
     pub(super) async fn recover_async(&self) -> Result<RecoverReport, StoreError> {
         let what = || "mark runs of dead processes interrupted".to_string();
         self.writable(what)?;
         let site = &self.site;
-        let dead = self.dead_runs(true).await?;
+        // Confirm each dead run by taking its lock, and hold it while the run is marked.
+        let candidates = self.dead_runs().await?;
+        let mut dead = Vec::new();
+        {
+            let mut ls = self.session(what).await?;
+            for run in candidates {
+                let lock = self.lock_id("run", &run.to_string());
+                if !ls.runs.contains(&run)
+                    && ls
+                        .try_lock(self, lock, || format!("take the lock of dead run {run}"))
+                        .await?
+                {
+                    dead.push(run);
+                }
+            }
+        }
         let mut report = RecoverReport::default();
         let marked = async {
             let mut tx = self.begin(what).await?;
@@ -133,11 +142,7 @@ impl PgStore {
             self.writable(|| "repair the store".into())?;
         }
         let site = &self.site;
-        let dead_runs = if self.read_only {
-            Vec::new()
-        } else {
-            self.dead_runs(false).await?
-        };
+        let dead_runs = self.dead_runs().await?;
         let (input, schema_problems) = {
             let mut conn = self.conn().await?;
             let schema_problems = schema::audit(&mut conn, site).await?;

@@ -18,8 +18,9 @@
 //!   is consulted before locking (advisory locks are re-entrant within a session), so two runs of
 //!   one process never both get `Acquired`;
 //! - only non-blocking statements (`pg_try_advisory_lock`, `pg_advisory_unlock`, `SELECT 1`) run
-//!   on the lease session, and its mutex is never held while waiting for a server lock; so no
-//!   thread waits on the mutex behind a server-side wait;
+//!   on the lease session, and its mutex is never held while waiting for a server lock or for a
+//!   pooled connection; so no thread waits on the mutex behind a server-side wait or behind a
+//!   pool that threads waiting on the mutex have drained;
 //! - a lease session that fails a statement is dropped (its locks go with it on the server): its
 //!   held keys become `lost`; a later `heartbeat` of a lost lease re-takes the lock if the row
 //!   still names the run and nobody took it, else reports `LeaseTakenOver`;
@@ -74,18 +75,22 @@ impl LeaseSession {
             let mut conn =
                 super::connect_within(&store.connect, &store.site, "reconnect the lease session")
                     .await?;
-            let mut kept = HashSet::new();
-            for run in self.runs.drain() {
+            // The runs begun here are alive again, unless `recover` judged one dead meanwhile
+            // (it holds the lock while it marks the run interrupted).
+            let mut taken = Vec::new();
+            for &run in &self.runs {
                 let got: bool = sqlx::query_scalar("SELECT pg_try_advisory_lock($1)")
                     .bind(store.lock_id("run", &run.to_string()))
                     .fetch_one(&mut conn)
                     .await
                     .ctx(&store.site, || format!("re-take the lock of run {run}"))?;
-                if got {
-                    kept.insert(run);
+                if !got {
+                    taken.push(run);
                 }
             }
-            self.runs = kept;
+            for run in taken {
+                self.runs.remove(&run);
+            }
             self.conn = Some(conn);
         }
         Ok(self.conn.as_mut().expect("connected above"))

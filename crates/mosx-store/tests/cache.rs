@@ -395,3 +395,23 @@ fn sqlite_store_is_in_wal_mode_with_objects_beside_it() {
         elsewhere.join(&k).join("big")
     );
 }
+
+/// PostgreSQL-only: the store owns its runtime, so an async caller (inside another tokio
+/// runtime, where blocking on a runtime is refused) can open, use and drop it.
+#[test]
+fn postgres_store_works_from_inside_an_async_caller() {
+    let Some(fx) = Fixture::postgres() else {
+        return;
+    };
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    rt.block_on(async {
+        let s = fx.open();
+        let k = key(1);
+        s.commit(&rec(&k, 1), &[art("a", vec![1])], &[]).unwrap();
+        assert_eq!(s.check(&k).unwrap(), CacheCheck::Hit);
+        drop(s);
+    });
+}

@@ -5,8 +5,8 @@
 //!
 //! Client: the trait is synchronous and object safe; each `PgStore` owns a tokio runtime (one
 //! worker thread driving the sockets) and every method runs its work with `Runtime::block_on`
-//! on the caller's thread, so any number of threads may call one store at once. A `PgStore`
-//! must therefore not be called (or dropped) from inside an async task. Statements go through a
+//! on the caller's thread, so any number of threads may call one store at once (a caller that is
+//! itself inside a tokio runtime is served on a scoped helper thread). Statements go through a
 //! pool of at most [`POOL_MAX`] connections; leases and run liveness use one more, dedicated
 //! connection, the *lease session* (see `leases.rs`). No TLS backend is compiled in (no rustls,
 //! no OpenSSL): the store is meant for a cluster's private network or a unix socket; a URL with
@@ -220,7 +220,8 @@ impl<T> PgCtx<T> for Result<T, sqlx::Error> {
 }
 
 pub struct PgStore {
-    rt: tokio::runtime::Runtime,
+    /// The runtime driving this store's connections; taken only by `drop`.
+    rt: Option<tokio::runtime::Runtime>,
     pool: PgPool,
     /// Options of every connection (the pool's and the lease session's).
     connect: PgConnectOptions,
@@ -261,6 +262,19 @@ impl PgStore {
     }
 
     pub(crate) fn connect(url: &str, objects: &Path, mode: Mode) -> Result<PgStore, StoreError> {
+        if tokio::runtime::Handle::try_current().is_ok() {
+            // An async caller: its thread may not block on a runtime (see `block_on`).
+            return std::thread::scope(|scope| {
+                scope
+                    .spawn(|| PgStore::connect_here(url, objects, mode))
+                    .join()
+                    .unwrap_or_else(|panic| std::panic::resume_unwind(panic))
+            });
+        }
+        PgStore::connect_here(url, objects, mode)
+    }
+
+    fn connect_here(url: &str, objects: &Path, mode: Mode) -> Result<PgStore, StoreError> {
         let site = Site {
             loc: StoreLocation::postgres(url),
             secrets: url_secrets(url),
@@ -320,7 +334,7 @@ impl PgStore {
             Ok::<_, StoreError>((first, pool, format!("{database}.{schema}")))
         })?;
         let store = PgStore {
-            rt,
+            rt: Some(rt),
             pool,
             connect,
             lease: (!read_only).then(|| tokio::sync::Mutex::new(LeaseSession::new(first))),
@@ -358,8 +372,8 @@ impl PgStore {
         &self.site.loc
     }
 
-    fn block<T>(&self, f: impl Future<Output = T>) -> T {
-        self.rt.block_on(f)
+    fn block<T: Send>(&self, f: impl Future<Output = T> + Send) -> T {
+        block_on(self.rt.as_ref().expect("the runtime lives until drop"), f)
     }
 
     /// A pooled connection.
@@ -443,13 +457,33 @@ impl Drop for PgStore {
         // Give every lock back at once (a dropped store is a holder that went away), then close.
         let session = self.lease.take().map(tokio::sync::Mutex::into_inner);
         let pool = self.pool.clone();
-        self.rt.block_on(async move {
+        self.block(async move {
             if let Some(s) = session {
                 s.close().await;
             }
             pool.close().await;
         });
+        // Nothing is left running on it; shutting down without waiting is allowed anywhere,
+        // including inside an async caller.
+        if let Some(rt) = self.rt.take() {
+            rt.shutdown_background();
+        }
     }
+}
+
+/// Run `f` to completion on `rt` from the caller's thread. Called from inside another tokio
+/// runtime (an async caller), where blocking that thread on a runtime is not allowed, it runs on
+/// a scoped helper thread instead.
+fn block_on<T: Send>(rt: &tokio::runtime::Runtime, f: impl Future<Output = T> + Send) -> T {
+    if tokio::runtime::Handle::try_current().is_err() {
+        return rt.block_on(f);
+    }
+    std::thread::scope(|scope| {
+        scope
+            .spawn(|| rt.block_on(f))
+            .join()
+            .unwrap_or_else(|panic| std::panic::resume_unwind(panic))
+    })
 }
 
 /// Open one connection, giving up after [`LOCK_TIMEOUT`] (sqlx has no connect timeout: an

@@ -55,7 +55,8 @@ pub struct Slot {
 pub enum Resource {
     /// Plain CPU work; runs in parallel with other CPU stages (`-j`).
     Cpu,
-    /// Work on the accelerator chosen by `--device`; serialised per device.
+    /// Work on the accelerator chosen by `--device`; serialised per device by the device's
+    /// worker, so a kind with this resource executes in the worker ([`Execution::Worker`]).
     Device,
 }
 

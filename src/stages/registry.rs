@@ -38,3 +38,28 @@ impl Registry {
         self.kinds.keys().copied()
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::super::{Execution, Resource};
+    use super::Registry;
+
+    /// The device is serialised by its worker, so a kind that needs the device must execute
+    /// there; and only the kinds that need libtorch do.
+    #[test]
+    fn device_kinds_execute_in_the_worker() {
+        let reg = Registry::builtin();
+        for name in reg.names() {
+            let kind = reg.get(name).unwrap();
+            let device = kind.resource(&serde_json::json!({})) == Resource::Device;
+            assert_eq!(
+                kind.execution() == Execution::Worker,
+                device,
+                "stage kind `{name}`"
+            );
+        }
+        for name in ["train", "evaluate"] {
+            assert_eq!(reg.get(name).unwrap().execution(), Execution::Worker);
+        }
+    }
+}

@@ -1,5 +1,11 @@
 //! Helpers for the CLI tests: run the real `mosx` binary in a temp dir against the
 //! fetched ML-100K data (`make data`).
+//!
+//! Stages that need libtorch run in the stage worker `target/release/mosx-worker`, which
+//! `cargo test --release --workspace` builds (its crate has integration tests). Running one
+//! root test alone (`-p mosx --test NAME`) after editing sources needs the worker rebuilt
+//! first (`cargo build --release -p mosx-worker`): a stale worker refuses the jobs, naming the
+//! code unit it runs differently.
 #![allow(dead_code)]
 
 use std::path::{Path, PathBuf};

@@ -16,9 +16,6 @@ pub fn open(location: &str) -> Result<Arc<dyn Store>, StoreError> {
 
 /// Open the store at `location` only if it exists (`None` otherwise): commands that read, and
 /// `gc`/`fsck`, never create one.
-pub fn open_existing(
-    location: &str,
-    access: Access,
-) -> Result<Option<Arc<dyn Store>>, StoreError> {
+pub fn open_existing(location: &str, access: Access) -> Result<Option<Arc<dyn Store>>, StoreError> {
     mosx_store::open_existing(location, None, access)
 }

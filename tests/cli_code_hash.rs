@@ -72,3 +72,49 @@ fn changed_code_hash_makes_the_stage_dirty_and_explain_names_the_unit() {
         "{rows:?}"
     );
 }
+
+/// The same for a stage the worker runs: its key covers the worker's runner file, and
+/// `--explain` names that file.
+#[test]
+fn changed_worker_runner_makes_the_training_dirty_and_explain_names_the_file() {
+    let tmp = tempfile::tempdir().unwrap();
+    let o = mosx(
+        tmp.path(),
+        &["tiny-model", "tiny", "--data", ml_data().to_str().unwrap()],
+    );
+    assert!(o.status.success(), "{:?}", text(&o));
+    let spec = tmp.path().join("train.yaml");
+    std::fs::write(
+        &spec,
+        format!(
+            r#"name: code
+stages:
+  ml_load: {{ kind: load, params: {{ path: "{data}" }} }}
+  ml_sample: {{ kind: sample, inputs: {{ dataset: ml_load }}, params: {{ windows: 300, seed: 1 }} }}
+  ml_split: {{ kind: split, inputs: {{ sequences: ml_sample }}, params: {{ seed: 1 }} }}
+  ml_measure: {{ kind: measure, inputs: {{ split: ml_split }} }}
+  ml_train: {{ kind: train, inputs: {{ split: ml_split, measure: ml_measure }}, params: {{ model: tiny, method: {{ name: prompt_tuning, tokens: 2 }}, epochs: 1, max_train_points: 16, max_valid_points: 8 }} }}
+"#,
+            data = ml_data().display()
+        ),
+    )
+    .unwrap();
+    let spec = spec.to_str().unwrap();
+    let o = mosx(tmp.path(), &["run", spec, "-q", "--device", "cpu"]);
+    assert!(o.status.success(), "{:?}", text(&o));
+    let db = tmp.path().join("results/mosx.db");
+    let unit = "crates/mosx-worker/src/runners/train.rs";
+    pretend_built_with_other_code(&db, "ml_train", unit);
+
+    let o = mosx(
+        tmp.path(),
+        &["run", spec, "-q", "--device", "cpu", "--explain"],
+    );
+    let (out, err) = text(&o);
+    assert!(o.status.success(), "{out}\n{err}");
+    assert!(
+        out.contains(&format!("dirty  train    ml_train: code of {unit} changed")),
+        "{out}"
+    );
+    assert!(out.contains("5 stages: 4 cached, 1 executed"), "{out}");
+}

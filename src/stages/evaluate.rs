@@ -94,7 +94,6 @@ impl StageKind for Evaluate {
             "crates/mosx-worker/src/runners/mod.rs",
             "crates/mosx-worker/src/runners/evaluate.rs",
             "crates/mosx-worker/src/pool.rs",
-            "crates/mosx-worker/src/device.rs",
         ]
     }
     fn about(&self) -> &'static str {

@@ -188,7 +188,6 @@ impl StageKind for Train {
             "crates/mosx-worker/src/runners/mod.rs",
             "crates/mosx-worker/src/runners/train.rs",
             "crates/mosx-worker/src/pool.rs",
-            "crates/mosx-worker/src/device.rs",
         ]
     }
     fn about(&self) -> &'static str {

@@ -16,11 +16,14 @@ static INIT: Once = Once::new();
 /// Load libtorch's CUDA backend if it is loadable. Idempotent.
 pub fn init_cuda() {
     INIT.call_once(|| {
-        for name in [c"libtorch_cuda.so"] {
-            // SAFETY: dlopen with a valid C string; the handle is intentionally leaked
-            // so the library stays loaded for the life of the process.
-            let _ = unsafe { libc::dlopen(name.as_ptr(), libc::RTLD_NOW | libc::RTLD_GLOBAL) };
-        }
+        // SAFETY: dlopen with a valid C string; the handle is intentionally leaked so the
+        // library stays loaded for the life of the process.
+        let _ = unsafe {
+            libc::dlopen(
+                c"libtorch_cuda.so".as_ptr(),
+                libc::RTLD_NOW | libc::RTLD_GLOBAL,
+            )
+        };
     });
 }
 

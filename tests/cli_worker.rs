@@ -219,6 +219,11 @@ fn a_worker_killed_mid_training_fails_that_stage_only_and_a_rerun_resumes_it() {
     let (out, err) = text(&o);
     assert!(o.status.success(), "{out}\n{err}");
     assert!(out.contains("10 stages: 7 cached, 3 executed"), "{out}");
+    // The worker's progress events reach the planner's output (plain lines off a terminal).
+    assert!(
+        err.contains(&format!("  train_{failed} epoch 3/3: ")),
+        "no epoch progress forwarded:\n{err}"
+    );
     let c = rusqlite::Connection::open(&db).unwrap();
     let log: Vec<u8> = c
         .query_row(

@@ -7,7 +7,7 @@ use anyhow::Context;
 
 use crate::plan::Plan;
 use crate::stages::Registry;
-use crate::store::Access;
+use crate::store::{Access, Location};
 use mosx_store::Store;
 
 pub const DEFAULT_STORE: &str = "results/mosx.db";
@@ -19,9 +19,20 @@ pub struct UsageError(pub String);
 
 #[derive(clap::Args, Clone)]
 pub struct StoreArg {
-    /// SQLite store holding every stage result.
-    #[arg(long, value_name = "PATH", default_value = DEFAULT_STORE, global = true)]
-    pub store: PathBuf,
+    /// The store holding every stage result: a SQLite file, or a PostgreSQL URL
+    /// (`postgres://user@host/db`, shared by the machines of a cluster; needs --objects).
+    #[arg(long, value_name = "PATH|URL", default_value = DEFAULT_STORE, env = "MOSX_STORE", global = true)]
+    pub store: String,
+    /// The folder of the store's object files (default for SQLite: `objects/` beside the
+    /// file). With PostgreSQL, a folder every machine sees (a cluster filesystem).
+    #[arg(long, value_name = "DIR", env = "MOSX_OBJECTS", global = true)]
+    pub objects: Option<PathBuf>,
+}
+
+impl StoreArg {
+    pub fn location(&self) -> Location {
+        Location::new(self.store.clone(), self.objects.clone())
+    }
 }
 
 /// Load and compile a spec and check its reports (templates, outputs inside the project
@@ -33,27 +44,24 @@ pub fn plan(spec: &Path, sets: &[String], allow_outside_outputs: bool) -> anyhow
     Ok(plan)
 }
 
-/// The `--store` value as a store location (`crate::store`).
-pub fn location(path: &Path) -> String {
-    path.to_string_lossy().into_owned()
-}
-
 /// Open the store, creating it.
-pub fn open_store(path: &Path) -> anyhow::Result<Arc<dyn Store>> {
-    crate::store::open(&location(path)).with_context(|| format!("opening store {}", path.display()))
+pub fn open_store(a: &StoreArg) -> anyhow::Result<Arc<dyn Store>> {
+    let l = a.location();
+    crate::store::open(&l).with_context(|| format!("opening store {l}"))
 }
 
 /// Open the store read-only, only if it exists: read-only commands (`ls`, `show`, `export`,
 /// `report`, `run --dry-run`) neither create it nor write to it (no WAL switch, no memo).
-pub fn existing_store(path: &Path) -> anyhow::Result<Option<Arc<dyn Store>>> {
-    crate::store::open_existing(&location(path), Access::ReadOnly)
-        .with_context(|| format!("opening store {} read-only", path.display()))
+pub fn existing_store(a: &StoreArg) -> anyhow::Result<Option<Arc<dyn Store>>> {
+    let l = a.location();
+    crate::store::open_existing(&l, Access::ReadOnly)
+        .with_context(|| format!("opening store {l} read-only"))
 }
 
 /// Open the store read-write only if it exists (`gc`, `fsck`: never create one).
-pub fn existing_store_rw(path: &Path) -> anyhow::Result<Option<Arc<dyn Store>>> {
-    crate::store::open_existing(&location(path), Access::ReadWrite)
-        .with_context(|| format!("opening store {}", path.display()))
+pub fn existing_store_rw(a: &StoreArg) -> anyhow::Result<Option<Arc<dyn Store>>> {
+    let l = a.location();
+    crate::store::open_existing(&l, Access::ReadWrite).with_context(|| format!("opening store {l}"))
 }
 
 /// Resolve a key prefix to one key.

@@ -346,8 +346,8 @@ fn json_records(v: &Value, path: Option<&str>) -> Result<(String, Table, Vec<Str
 }
 
 pub fn run(a: ExportArgs) -> anyhow::Result<i32> {
-    let store = common::existing_store(&a.store.store)?
-        .ok_or_else(|| UsageError(format!("no store at {}", a.store.store.display())))?;
+    let store = common::existing_store(&a.store)?
+        .ok_or_else(|| UsageError(format!("no store at {}", a.store.location())))?;
     let key = common::resolve_key(&*store, &a.key_prefix)?;
     if a.metrics {
         let rec = store

@@ -20,8 +20,8 @@ pub struct FsckArgs {
 
 pub fn run(a: FsckArgs) -> anyhow::Result<i32> {
     let mut out = std::io::stdout().lock();
-    let Some(store) = common::existing_store_rw(&a.store.store)? else {
-        writeln!(out, "(no store at {})", a.store.store.display())?;
+    let Some(store) = common::existing_store_rw(&a.store)? else {
+        writeln!(out, "(no store at {})", a.store.location())?;
         return Ok(EXIT_OK);
     };
     let r = store.fsck(a.repair)?;

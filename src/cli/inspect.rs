@@ -65,8 +65,8 @@ fn when(t: f64) -> String {
 
 pub fn ls(a: LsArgs) -> anyhow::Result<i32> {
     let mut out = std::io::stdout().lock();
-    let Some(store) = common::existing_store(&a.store.store)? else {
-        writeln!(out, "(no store at {})", a.store.store.display())?;
+    let Some(store) = common::existing_store(&a.store)? else {
+        writeln!(out, "(no store at {})", a.store.location())?;
         return Ok(EXIT_OK);
     };
     let rows = store.list(a.kind.as_deref(), a.failed)?;
@@ -92,8 +92,8 @@ pub fn ls(a: LsArgs) -> anyhow::Result<i32> {
 
 pub fn show(a: ShowArgs) -> anyhow::Result<i32> {
     let mut out = std::io::stdout().lock();
-    let store = common::existing_store(&a.store.store)?
-        .ok_or_else(|| UsageError(format!("no store at {}", a.store.store.display())))?;
+    let store = common::existing_store(&a.store)?
+        .ok_or_else(|| UsageError(format!("no store at {}", a.store.location())))?;
     let key = common::resolve_key(&*store, &a.key_prefix)?;
     let rec = store
         .record(&key)?
@@ -148,8 +148,8 @@ pub fn show(a: ShowArgs) -> anyhow::Result<i32> {
 
 pub fn gc(a: GcArgs) -> anyhow::Result<i32> {
     let mut out = std::io::stdout().lock();
-    let Some(store) = common::existing_store_rw(&a.store.store)? else {
-        writeln!(out, "(no store at {})", a.store.store.display())?;
+    let Some(store) = common::existing_store_rw(&a.store)? else {
+        writeln!(out, "(no store at {})", a.store.location())?;
         return Ok(EXIT_OK);
     };
     let r = store.gc(a.dry_run)?;

@@ -24,7 +24,7 @@ pub struct ReportArgs {
 
 pub fn run(a: ReportArgs) -> anyhow::Result<i32> {
     let plan = common::plan(&a.spec, &a.sets, a.allow_outside_outputs)?;
-    let store = common::existing_store(&a.store.store)?;
+    let store = common::existing_store(&a.store)?;
     let statuses = exec::check(&plan, store.as_deref(), &|_| false)?;
     let missing: Vec<_> = plan
         .order
@@ -38,7 +38,7 @@ pub fn run(a: ReportArgs) -> anyhow::Result<i32> {
         eprintln!(
             "{} stage(s) not in the cache ({}); run `mosx run {}` first:",
             missing.len(),
-            a.store.store.display(),
+            a.store.location(),
             a.spec.display()
         );
         for (n, r) in &missing {

@@ -47,8 +47,23 @@ pub struct RunArgs {
     /// No progress bars.
     #[arg(long, short)]
     pub quiet: bool,
+    /// Where dirty stages run: `local` (this machine: CPU stages in parallel, device stages in
+    /// a worker) or `slurm` (one `sbatch` job per stage running `mosx-worker stage`, with
+    /// `afterok` dependencies and the spec's `resources:`; needs a store every node sees,
+    /// e.g. `--store postgres://… --objects /shared/dir`).
+    #[arg(long, value_enum, default_value = "local")]
+    pub executor: Executor,
+    /// Slurm executor: seconds between polls of the jobs and the store.
+    #[arg(long, default_value_t = 5.0, value_name = "SECONDS")]
+    pub poll: f64,
     #[command(flatten)]
     pub store: StoreArg,
+}
+
+#[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Executor {
+    Local,
+    Slurm,
 }
 
 fn default_jobs() -> usize {
@@ -59,6 +74,14 @@ fn default_jobs() -> usize {
 
 pub fn run(a: RunArgs) -> anyhow::Result<i32> {
     let plan = Arc::new(common::plan(&a.spec, &a.sets, a.allow_outside_outputs)?);
+    // Checked before anything runs: a bad `resources:` entry is a spec error (exit 2).
+    let slurm_resources = match a.executor {
+        Executor::Slurm => Some(exec::slurm::resources(
+            &plan,
+            &crate::stages::Registry::builtin(),
+        )?),
+        Executor::Local => None,
+    };
     let mut globs = GlobSetBuilder::new();
     for f in &a.force {
         globs.add(Glob::new(f).map_err(|e| UsageError(format!("--force `{f}`: {e}")))?);
@@ -67,9 +90,9 @@ pub fn run(a: RunArgs) -> anyhow::Result<i32> {
     let forced = |name: &str| globs.is_match(name);
 
     let store = if a.dry_run {
-        common::existing_store(&a.store.store)?
+        common::existing_store(&a.store)?
     } else {
-        Some(common::open_store(&a.store.store)?)
+        Some(common::open_store(&a.store)?)
     };
     let statuses = exec::check(&plan, store.as_deref(), &forced)?;
     let dirty = statuses
@@ -133,8 +156,8 @@ pub fn run(a: RunArgs) -> anyhow::Result<i32> {
     let workers = if dirty > 0 {
         let device =
             DeviceRequest::parse(a.device.as_deref()).map_err(|e| UsageError(e.to_string()))?;
-        if exec::needs_worker(&plan, &statuses) {
-            let pool = WorkerPool::new(&common::location(&a.store.store), device)?;
+        if a.executor == Executor::Local && exec::needs_worker(&plan, &statuses) {
+            let pool = WorkerPool::new(&a.store.location(), device)?;
             pool.start().map_err(|e| match e {
                 WorkerError::Device(m) => anyhow::Error::from(UsageError(m)),
                 other => other.into(),
@@ -181,7 +204,33 @@ pub fn run(a: RunArgs) -> anyhow::Result<i32> {
         quiet: a.quiet,
         workers,
     };
-    let summary = exec::run(plan.clone(), store.clone(), run_id, &info, &statuses, &opts);
+    let summary = match &slurm_resources {
+        None => exec::run(plan.clone(), store.clone(), run_id, &info, &statuses, &opts),
+        Some(resources) => {
+            let location = a.store.location();
+            let jobs_dir = location
+                .objects_dir()
+                .map(|o| o.join(".jobs"))
+                .ok_or_else(|| UsageError("--executor slurm: the store needs --objects".into()))?;
+            let slurm = exec::slurm::SlurmOptions {
+                worker: exec::worker::locate()?,
+                store_args: absolute(&location).args(),
+                device: a.device.clone().unwrap_or_else(|| "auto".into()),
+                jobs_dir: std::path::absolute(&jobs_dir)?,
+                poll: std::time::Duration::from_secs_f64(a.poll.max(0.05)),
+                quiet: a.quiet,
+            };
+            exec::slurm::run(
+                &plan,
+                store.clone(),
+                run_id,
+                &info,
+                &statuses,
+                resources,
+                &slurm,
+            )?
+        }
+    };
 
     // Remember each node's fingerprint for the next `--explain`.
     let failed: std::collections::HashSet<&str> = summary
@@ -252,4 +301,19 @@ pub fn run(a: RunArgs) -> anyhow::Result<i32> {
         }),
     )?;
     Ok(code)
+}
+
+/// The location with relative paths made absolute, for jobs that start in another process.
+fn absolute(l: &crate::store::Location) -> crate::store::Location {
+    let abs = |p: &std::path::Path| std::path::absolute(p).unwrap_or_else(|_| p.to_path_buf());
+    crate::store::Location::new(
+        if l.is_postgres() {
+            l.store.clone()
+        } else {
+            abs(std::path::Path::new(&l.store))
+                .to_string_lossy()
+                .into_owned()
+        },
+        l.objects.as_deref().map(abs),
+    )
 }

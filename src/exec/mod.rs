@@ -19,6 +19,7 @@
 pub mod job;
 pub mod progress;
 pub mod protocol;
+pub mod slurm;
 pub mod source;
 pub mod status;
 pub mod worker;

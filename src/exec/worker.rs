@@ -185,7 +185,7 @@ impl LocalWorker {
 /// The workers of one run: one per device (today, one device per run).
 pub struct WorkerPool {
     exe: PathBuf,
-    store: String,
+    store: crate::store::Location,
     device: DeviceRequest,
     slot: Mutex<Option<LocalWorker>>,
     /// The device label the worker resolved (from its hello).
@@ -195,11 +195,14 @@ pub struct WorkerPool {
 }
 
 impl WorkerPool {
-    /// A pool for `device` that starts workers on the store at `store` (a location).
-    pub fn new(store: &str, device: DeviceRequest) -> Result<WorkerPool, WorkerError> {
+    /// A pool for `device` that starts workers on the store at `store`.
+    pub fn new(
+        store: &crate::store::Location,
+        device: DeviceRequest,
+    ) -> Result<WorkerPool, WorkerError> {
         Ok(WorkerPool {
             exe: locate()?,
-            store: store.to_string(),
+            store: store.clone(),
             device,
             slot: Mutex::new(None),
             label: Mutex::new(None),
@@ -228,8 +231,7 @@ impl WorkerPool {
     fn spawn(&self) -> Result<LocalWorker, WorkerError> {
         let mut cmd = Command::new(&self.exe);
         cmd.arg("serve")
-            .arg("--store")
-            .arg(&self.store)
+            .args(self.store.args())
             .arg("--device")
             .arg(self.device.label())
             .stdin(Stdio::piped())

@@ -47,9 +47,12 @@ const EXIT_USAGE: i32 = 2;
     about = "Serve jobs: JSON lines on stdin, events as JSON lines on stdout (started by `mosx run`)"
 )]
 pub struct ServeArgs {
-    /// The store the jobs' stages are read from and committed to.
+    /// The store the jobs' stages are read from and committed to (SQLite path or PostgreSQL URL).
     #[arg(long, value_name = "STORE")]
     pub store: String,
+    /// The store's objects folder (required with PostgreSQL).
+    #[arg(long, value_name = "DIR")]
+    pub objects: Option<PathBuf>,
     /// auto, cpu, cuda or cuda:N.
     #[arg(long, default_value = "auto")]
     pub device: DeviceRequest,
@@ -64,6 +67,9 @@ pub struct StageArgs {
     /// The store, relative to the job's project folder (`dir`) unless absolute.
     #[arg(long, value_name = "STORE")]
     pub store: String,
+    /// The store's objects folder (required with PostgreSQL), relative like `--store`.
+    #[arg(long, value_name = "DIR")]
+    pub objects: Option<PathBuf>,
     /// auto, cpu, cuda or cuda:N (default: the job's `device`).
     #[arg(long)]
     pub device: Option<DeviceRequest>,
@@ -234,12 +240,13 @@ pub fn serve(a: ServeArgs) -> i32 {
             return EXIT_USAGE;
         }
     };
-    let store = match mosx::store::open(&a.store) {
+    let location = mosx::store::Location::new(a.store.clone(), a.objects.clone());
+    let store = match mosx::store::open(&location) {
         Ok(s) => s,
         Err(e) => {
             events.send(&Event::Fatal {
                 reason: FatalReason::Store,
-                error: format!("opening store {}: {e}", a.store),
+                error: format!("opening store {location}: {e}"),
             });
             return EXIT_FAILED;
         }
@@ -333,10 +340,11 @@ pub fn stage(a: StageArgs) -> i32 {
             return EXIT_USAGE;
         }
     };
-    let store = match mosx::store::open(&a.store) {
+    let location = mosx::store::Location::new(a.store.clone(), a.objects.clone());
+    let store = match mosx::store::open(&location) {
         Ok(s) => s,
         Err(e) => {
-            eprintln!("error: opening store {}: {e}", a.store);
+            eprintln!("error: opening store {location}: {e}");
             return EXIT_FAILED;
         }
     };

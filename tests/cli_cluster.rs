@@ -1,0 +1,227 @@
+//! Scale-out end to end: one tiny spec (the data stages and a tiny-backbone train → evaluate →
+//! metrics, plus a branch that fails) through the local executor on SQLite and through the
+//! Slurm executor on a PostgreSQL store. The metrics are identical, each stage is computed once
+//! (a rerun with either executor executes nothing), and a failed job fails only its
+//! descendants.
+//!
+//! Needs a PostgreSQL server (`MOSX_TEST_POSTGRES`, from `tools/ci/postgres.sh`) and a Slurm
+//! cluster (`MOSX_TEST_SLURM=1`, from `tools/ci/slurm.sh`) whose nodes see this machine's
+//! files; `.ci/run` starts both. Without them the test prints one "skipped" line.
+
+mod common;
+use common::*;
+
+use std::path::Path;
+use std::process::Command;
+
+fn psql(url: &str, sql: &str) -> String {
+    let o = Command::new("psql")
+        .args([
+            url,
+            "-X",
+            "-q",
+            "-A",
+            "-t",
+            "-v",
+            "ON_ERROR_STOP=1",
+            "-c",
+            sql,
+        ])
+        .output()
+        .expect("psql (the PostgreSQL client) is installed with the server");
+    assert!(
+        o.status.success(),
+        "psql {sql}: {}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    String::from_utf8_lossy(&o.stdout).trim().to_string()
+}
+
+fn spec(dir: &Path, model: &Path) -> std::path::PathBuf {
+    let text = format!(
+        r#"name: cluster
+vars: {{ seed: 0 }}
+stages:
+  ml_load: {{ kind: load, params: {{ path: "{data}" }} }}
+  ml_sample: {{ kind: sample, inputs: {{ dataset: ml_load }}, params: {{ windows: 400, seed: "${{seed}}" }} }}
+  ml_split: {{ kind: split, inputs: {{ sequences: ml_sample }}, params: {{ seed: "${{seed}}" }} }}
+  ml_measure: {{ kind: measure, inputs: {{ split: ml_split }} }}
+  ml_train: {{ kind: train, inputs: {{ split: ml_split, measure: ml_measure }}, params: {{ model: "{model}", method: prompt_tuning, epochs: 1, max_train_points: 8, max_valid_points: 8, seed: "${{seed}}" }} }}
+  ml_eval: {{ kind: evaluate, inputs: {{ split: ml_split, adapter: ml_train }}, params: {{ model: "{model}", setting: implicit, max_points: 16 }} }}
+  ml_metrics: {{ kind: metrics, inputs: {{ predictions: ml_eval, stereotypes: ml_measure }} }}
+  bad_sample: {{ kind: sample, inputs: {{ dataset: ml_load }}, params: {{ windows: 90000, group_ratio: {{ male: 0.01, female: 0.99 }} }} }}
+  bad_split: {{ kind: split, inputs: {{ sequences: bad_sample }} }}
+resources:
+  default: {{ time: "00:10:00", cpus: 1, mem: 2G }}
+  train: {{ cpus: 2 }}
+"#,
+        data = ml_data().display(),
+        model = model.display()
+    );
+    let p = dir.join("cluster.yaml");
+    std::fs::write(&p, text).unwrap();
+    p
+}
+
+fn metrics(dir: &Path, store: &[&str], key: &str) -> String {
+    let mut args = vec!["export", key, "--metrics", "--format", "jsonl"];
+    args.extend_from_slice(store);
+    let o = mosx(dir, &args);
+    let (out, err) = text(&o);
+    assert!(o.status.success(), "{err}");
+    out
+}
+
+#[test]
+fn local_and_slurm_executors_agree_on_a_postgresql_store() {
+    let (Ok(base), Ok(_)) = (
+        std::env::var("MOSX_TEST_POSTGRES"),
+        std::env::var("MOSX_TEST_SLURM"),
+    ) else {
+        println!("skipped: MOSX_TEST_POSTGRES and MOSX_TEST_SLURM not both set (tools/ci/postgres.sh, tools/ci/slurm.sh)");
+        return;
+    };
+    let tmp = tempfile::tempdir().unwrap();
+    let d = tmp.path();
+    let model = d.join("tiny");
+    let o = mosx(
+        d,
+        &[
+            "tiny-model",
+            model.to_str().unwrap(),
+            "--data",
+            ml_data().to_str().unwrap(),
+        ],
+    );
+    assert!(o.status.success(), "{:?}", text(&o));
+    let spec = spec(d, &model);
+    let spec = spec.to_str().unwrap();
+
+    // Local, SQLite.
+    let local = ["--store", "local.db"];
+    let mut args = vec!["run", spec, "-q"];
+    args.extend_from_slice(&local);
+    let o = mosx(d, &args);
+    let (out, err) = text(&o);
+    assert_eq!(o.status.code(), Some(1), "bad_sample fails: {out}\n{err}");
+    assert!(
+        out.contains("9 stages: 0 cached, 7 executed, 1 failed, 1 skipped"),
+        "{out}"
+    );
+
+    // Slurm, PostgreSQL (a schema of its own), objects in a folder the jobs see.
+    let schema = format!("cluster_{}", std::process::id());
+    psql(
+        &base,
+        &format!("DROP SCHEMA IF EXISTS {schema} CASCADE; CREATE SCHEMA {schema}"),
+    );
+    let sep = if base.contains('?') { '&' } else { '?' };
+    let url = format!("{base}{sep}options=-c%20search_path%3D{schema}");
+    let objects = d.join("objects");
+    let pg = [
+        "--store",
+        url.as_str(),
+        "--objects",
+        objects.to_str().unwrap(),
+    ];
+    let mut args = vec![
+        "run",
+        spec,
+        "-q",
+        "--executor",
+        "slurm",
+        "--device",
+        "cpu",
+        "--poll",
+        "0.3",
+    ];
+    args.extend_from_slice(&pg);
+    let o = mosx(d, &args);
+    let (out, err) = text(&o);
+    assert_eq!(o.status.code(), Some(1), "{out}\n{err}");
+    assert!(
+        out.contains("9 stages: 0 cached, 7 executed, 1 failed, 1 skipped"),
+        "{out}\n{err}"
+    );
+    // Every stage went through Slurm: one job file and one job log each, on the objects folder.
+    let runs: Vec<_> = std::fs::read_dir(objects.join(".jobs")).unwrap().collect();
+    assert_eq!(runs.len(), 1, "one run");
+    let run = runs.into_iter().next().unwrap().unwrap().path();
+    let count = |ext: &str| {
+        std::fs::read_dir(&run)
+            .unwrap()
+            .filter(|e| {
+                e.as_ref()
+                    .unwrap()
+                    .path()
+                    .extension()
+                    .is_some_and(|x| x == ext)
+            })
+            .count()
+    };
+    assert_eq!(
+        (count("json"), count("log")),
+        (9, 8),
+        "bad_split's job never started"
+    );
+    // The failure is the worker's own error, read from the store.
+    assert!(
+        err.contains("bad_sample:")
+            && err.contains("bad_split: skipped (upstream bad_sample failed)"),
+        "{err}"
+    );
+
+    // Identical metrics, stage by stage.
+    let o = mosx(d, &["ls", "--store", "local.db"]);
+    let (listing, _) = text(&o);
+    let keys: Vec<(String, String)> = listing
+        .lines()
+        .filter_map(|l| {
+            let f: Vec<&str> = l.split_whitespace().collect();
+            (f.len() > 3 && f[1] == "ok").then(|| (f[0].to_string(), f[3].to_string()))
+        })
+        .collect();
+    assert_eq!(keys.len(), 7, "{listing}");
+    for (key, name) in &keys {
+        let a = metrics(d, &local, key);
+        let b = metrics(d, &pg, key);
+        assert_eq!(a, b, "{name}: local and Slurm results differ");
+        if name == "ml_metrics" {
+            assert!(a.contains("\"auc\""), "{a}");
+        }
+    }
+
+    // Each stage computed once: reruns with either executor execute nothing new, and the
+    // store holds one successful execution per key.
+    for executor in ["local", "slurm"] {
+        let mut args = vec![
+            "run",
+            spec,
+            "-q",
+            "--executor",
+            executor,
+            "--device",
+            "cpu",
+            "--poll",
+            "0.3",
+        ];
+        args.extend_from_slice(&pg);
+        let o = mosx(d, &args);
+        let (out, err) = text(&o);
+        assert!(
+            out.contains("9 stages: 7 cached, 0 executed, 1 failed, 1 skipped"),
+            "{executor}: {out}\n{err}"
+        );
+    }
+    let most = psql(
+        &url,
+        "SELECT max(n) FROM (SELECT count(*) AS n FROM executions WHERE status = 'ok' GROUP BY key) t",
+    );
+    assert_eq!(most, "1", "a stage was computed twice");
+    let ok = psql(
+        &url,
+        "SELECT count(DISTINCT key) FROM executions WHERE status = 'ok'",
+    );
+    assert_eq!(ok, "7");
+    psql(&base, &format!("DROP SCHEMA {schema} CASCADE"));
+}

@@ -99,8 +99,21 @@ pub enum JobError {
         here: String,
         job: String,
     },
-    #[error("job `{name}`: {message}")]
-    Other { name: String, message: String },
+    #[error("job `{name}`: {source}")]
+    Units {
+        name: String,
+        source: crate::plan::code::UnknownUnit,
+    },
+    #[error(
+        "job `{name}`: sent from the project folder {}, but this worker runs in {}",
+        .job.display(),
+        .here.display()
+    )]
+    Folder {
+        name: String,
+        job: std::path::PathBuf,
+        here: std::path::PathBuf,
+    },
 }
 
 impl Job {
@@ -152,9 +165,9 @@ impl Job {
                 job: self.parts.code_version,
             });
         }
-        let mut here = code_of(kind, &self.params).map_err(|e| JobError::Other {
+        let mut here = code_of(kind, &self.params).map_err(|source| JobError::Units {
             name: self.name.clone(),
-            message: e.to_string(),
+            source,
         })?;
         if let (Some(v), Some(slot)) = (libtorch, here.get_mut(LIBTORCH_UNIT)) {
             *slot = v.to_string();

@@ -279,13 +279,10 @@ pub fn serve(a: ServeArgs) -> i32 {
         let done = if !same_dir(here.as_deref(), &job.dir) {
             job.fail(
                 &*worker.store,
-                JobError::Other {
+                JobError::Folder {
                     name: job.name.clone(),
-                    message: format!(
-                        "sent from the project folder {}, but this worker runs in {}",
-                        job.dir.display(),
-                        here.as_deref().unwrap_or(Path::new("?")).display()
-                    ),
+                    job: job.dir.clone(),
+                    here: here.clone().unwrap_or_default(),
                 }
                 .to_string(),
             )

@@ -76,7 +76,11 @@ stages:
     std::fs::write(dir.join("spec.yaml"), spec).unwrap();
     let spec = mosx_spec::load(&dir.join("spec.yaml"), &[]).unwrap();
     let plan = mosx::plan::compile(spec, &Registry::builtin()).unwrap();
-    let store = mosx::store::open(dir.join("results/mosx.db").to_str().unwrap()).unwrap();
+    let location = mosx::store::Location::new(
+        dir.join("results/mosx.db").to_string_lossy().into_owned(),
+        None,
+    );
+    let store = mosx::store::open(&location).unwrap();
     let info = RunInfo {
         spec_path: "spec.yaml".into(),
         spec_hash: plan.spec.hash.clone(),

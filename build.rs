@@ -2,7 +2,8 @@
 //! links it).
 //!
 //! * mosx links no libtorch (the stage worker `mosx-worker` does, with its own build script
-//!   for the rpath and CUDA); nothing here links anything.
+//!   for the rpath and CUDA). Only an rpath to `$LIBTORCH/lib` is set, for the workspace build
+//!   that unifies features (see `main`).
 //! * The git commit and dirty flag are recorded for the provenance of results.
 //! * Code hashes: every workspace crate, every root-crate source file and every source file
 //!   of the worker crate is hashed (`src/plan/code_units.rs`) into `$OUT_DIR/code_hashes.rs`,
@@ -18,6 +19,13 @@ mod libtorch_version;
 
 fn main() {
     code_hashes();
+    // A workspace build (`cargo test --workspace`) unifies features and links libtorch into
+    // this binary too; the rpath lets that build start without LD_LIBRARY_PATH. The planner
+    // `make build` builds (`-p mosx`) needs no libtorch, and the rpath is unused there.
+    if let Ok(root) = std::env::var("LIBTORCH") {
+        let lib = Path::new(&root).join("lib");
+        println!("cargo:rustc-link-arg-bins=-Wl,-rpath,{}", lib.display());
+    }
     println!("cargo:rerun-if-changed=.git/HEAD");
     println!("cargo:rerun-if-changed=.git/index");
     let commit = Command::new("git")

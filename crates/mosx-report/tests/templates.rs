@@ -81,11 +81,13 @@ fn table3_renders_paper_layout() {
             {"label": "MovieLens-100K", "sample": "ml_sample", "groups": ["male", "female"]},
             {"label": "BookCrossing", "sample": "bx_sample", "groups": ["adult", "teen"]}
         ]},
-        "stages": {
-            "ml_sample": {"metrics": {"users": 943.0, "items": 1682.0, "interactions": 19688.0,
-                                      "points": 10000.0, "points.male": 7460.0, "points.female": 2540.0}},
-            "bx_sample": {"metrics": {"users": 1820.0, "items": 12001.0, "interactions": 110000.0,
-                                      "points": 10000.0, "points.adult": 6000.0, "points.teen": 4000.0}}
+        // `by_stage`: each spec stage's nodes across sweep points; Table III reads the first.
+        "by_stage": {
+            "ml_sample": [{"metrics": {"users": 943.0, "items": 1682.0, "interactions": 19688.0,
+                                       "points": 10000.0, "points.male": 7460.0, "points.female": 2540.0}},
+                          {"metrics": {"users": 1.0}}],
+            "bx_sample": [{"metrics": {"users": 1820.0, "items": 12001.0, "interactions": 110000.0,
+                                       "points": 10000.0, "points.adult": 6000.0, "points.teen": 4000.0}}]
         }
     });
     let out = render_template(&repo_templates(), "table3.md.j2", &ctx).unwrap();
@@ -105,7 +107,7 @@ fn table3_missing_field_names_the_template() {
     let ctx = json!({
         "spec": {"name": "t"},
         "options": {"datasets": [{"label": "X", "sample": "s", "groups": ["a", "b"]}]},
-        "stages": {"s": {"metrics": {"users": 1.0}}}
+        "by_stage": {"s": [{"metrics": {"users": 1.0}}]}
     });
     let err = render_template(&repo_templates(), "table3.md.j2", &ctx).unwrap_err();
     assert!(err.to_string().contains("table3.md.j2"), "{err}");

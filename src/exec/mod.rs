@@ -59,6 +59,21 @@ pub struct Summary {
     pub skipped: Vec<(String, String)>,
 }
 
+/// The dirty nodes of a run and its summary before anything ran (every executor starts here).
+pub(crate) fn start(plan: &Plan, statuses: &[Status]) -> (HashSet<NodeIndex>, Summary) {
+    let g = &plan.graph;
+    let dirty: HashSet<NodeIndex> = g
+        .node_indices()
+        .filter(|i| matches!(statuses[i.index()], Status::Dirty(_)))
+        .collect();
+    let summary = Summary {
+        total: g.node_count(),
+        cached: g.node_count() - dirty.len(),
+        ..Default::default()
+    };
+    (dirty, summary)
+}
+
 /// Fresh/Dirty status of every node (indexed by node index).
 pub fn check(
     plan: &Plan,
@@ -98,15 +113,7 @@ pub fn run(
     opts: &Options,
 ) -> Summary {
     let g = &plan.graph;
-    let dirty: HashSet<NodeIndex> = g
-        .node_indices()
-        .filter(|i| matches!(statuses[i.index()], Status::Dirty(_)))
-        .collect();
-    let mut summary = Summary {
-        total: g.node_count(),
-        cached: g.node_count() - dirty.len(),
-        ..Default::default()
-    };
+    let (dirty, mut summary) = start(&plan, statuses);
     let mut waiting: HashMap<NodeIndex, usize> = dirty
         .iter()
         .map(|i| {

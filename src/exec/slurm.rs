@@ -125,15 +125,7 @@ pub fn run(
 ) -> Result<Summary, SlurmError> {
     let cluster = Cluster::detect()?;
     let g = &plan.graph;
-    let dirty: HashSet<NodeIndex> = g
-        .node_indices()
-        .filter(|i| matches!(statuses[i.index()], Status::Dirty(_)))
-        .collect();
-    let mut summary = Summary {
-        total: g.node_count(),
-        cached: g.node_count() - dirty.len(),
-        ..Default::default()
-    };
+    let (dirty, mut summary) = super::start(plan, statuses);
     let dir = opts.jobs_dir.join(run.to_string());
     std::fs::create_dir_all(&dir).map_err(|source| SlurmError::Io {
         path: dir.clone(),

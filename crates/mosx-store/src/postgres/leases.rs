@@ -233,6 +233,22 @@ enum Claim {
 
 impl PgStore {
     /// Take the key's transaction lock (serializes every lease change and commit of the key).
+    /// A transaction holding `key`'s transaction-level lock, the first step of every write
+    /// that decides a key's lease or row (`what` names the write in errors).
+    pub(super) async fn begin_on_key(
+        &self,
+        key: &str,
+        what: &(dyn Fn() -> String + Sync),
+    ) -> Result<sqlx::Transaction<'static, sqlx::Postgres>, StoreError> {
+        let mut tx = self
+            .pool
+            .begin()
+            .await
+            .ctx(&self.site, || format!("begin transaction to {}", what()))?;
+        self.lock_key(&mut tx, key).await?;
+        Ok(tx)
+    }
+
     pub(super) async fn lock_key(
         &self,
         conn: &mut PgConnection,
@@ -311,12 +327,7 @@ impl PgStore {
         }
         let suspect_row = pre != CacheCheck::Miss(MissReason::NotFound);
         let site = &self.site;
-        let mut tx = self
-            .pool
-            .begin()
-            .await
-            .ctx(site, || format!("begin transaction to {}", what()))?;
-        self.lock_key(&mut tx, key).await?;
+        let mut tx = self.begin_on_key(key, &what).await?;
         if let Some(files) = load_file_refs(&mut tx, site, &[key]).await?.get(key) {
             // A row that appeared since the pre-check was just committed: trust it.
             let mut updates = Vec::new();
@@ -505,12 +516,7 @@ db_now!(),
         let what = || format!("release lease on stage {key}");
         self.writable(what)?;
         let site = &self.site;
-        let mut tx = self
-            .pool
-            .begin()
-            .await
-            .ctx(site, || format!("begin transaction to {}", what()))?;
-        self.lock_key(&mut tx, key).await?;
+        let mut tx = self.begin_on_key(key, &what).await?;
         sqlx::query("DELETE FROM leases WHERE key = $1 AND run_id = $2")
             .bind(key)
             .bind(run)
@@ -537,12 +543,7 @@ db_now!(),
         let what = || format!("record failure of stage {key}");
         self.writable(what)?;
         let site = &self.site;
-        let mut tx = self
-            .pool
-            .begin()
-            .await
-            .ctx(site, || format!("begin transaction to {}", what()))?;
-        self.lock_key(&mut tx, key).await?;
+        let mut tx = self.begin_on_key(key, &what).await?;
         let latest: Option<(i64, String, Option<String>)> = sqlx::query_as(
             "SELECT id, status, error FROM executions WHERE key = $1 AND run_id = $2
               ORDER BY id DESC LIMIT 1",

@@ -34,7 +34,10 @@ fn paper_yaml_is_the_union_of_every_table_and_figure_spec() {
         .iter()
         .map(|p| std::fs::canonicalize(p).unwrap())
         .collect();
-    assert_eq!(parents, parts, "paper.yaml must extend every table and figure spec");
+    assert_eq!(
+        parents, parts,
+        "paper.yaml must extend every table and figure spec"
+    );
     // Every stage of every part is in the paper, declared identically at every sweep point,
     // and the paper has no stage of its own.
     let mut union = BTreeMap::new();
@@ -57,9 +60,16 @@ fn paper_yaml_is_the_union_of_every_table_and_figure_spec() {
         .instances
         .iter()
         .enumerate()
-        .flat_map(|(i, inst)| inst.stages.iter().map(move |s| ((i, s.name.clone()), s.clone())))
+        .flat_map(|(i, inst)| {
+            inst.stages
+                .iter()
+                .map(move |s| ((i, s.name.clone()), s.clone()))
+        })
         .collect();
-    assert_eq!(mine, union, "paper.yaml's stages are the union of its parts'");
+    assert_eq!(
+        mine, union,
+        "paper.yaml's stages are the union of its parts'"
+    );
 }
 
 #[test]
@@ -98,7 +108,9 @@ fn every_spec_compiles_and_renders_as_a_dag() {
         if s.ends_with("paper.yaml") {
             // Each unique training once, and what the parts would train one by one.
             let number_before = |text: &str, marker: &str| -> usize {
-                let head = &text[..text.find(marker).unwrap_or_else(|| panic!("{marker}: {text}"))];
+                let head = &text[..text
+                    .find(marker)
+                    .unwrap_or_else(|| panic!("{marker}: {text}"))];
                 head.split_whitespace().last().unwrap().parse().unwrap()
             };
             let once = number_before(&out, " trainings, each unique training once");

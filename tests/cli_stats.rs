@@ -225,7 +225,10 @@ report:
         )
     };
     for (reps, expected) in [
-        ("  replicates: [vars.split_seed]", "n=3 replicates=3 settings=1"),
+        (
+            "  replicates: [vars.split_seed]",
+            "n=3 replicates=3 settings=1",
+        ),
         ("", "n=1 replicates=0 settings=3"),
     ] {
         let p = d.join("reps.yaml");

@@ -119,7 +119,11 @@ fn train_evaluate_metrics_end_to_end_then_a_rerun_executes_nothing() {
     assert!(o.status.success(), "{:?}", text(&o));
     assert!(!orphan.exists(), "gc left an orphan work folder");
     let o = mosx(tmp.path(), &["run", spec, "--device", "cpu"]);
-    assert!(text(&o).0.contains("14 stages: 14 cached, 0 executed"), "{:?}", text(&o));
+    assert!(
+        text(&o).0.contains("14 stages: 14 cached, 0 executed"),
+        "{:?}",
+        text(&o)
+    );
 }
 
 fn work_state(root: &Path) -> Option<std::path::PathBuf> {

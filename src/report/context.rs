@@ -157,7 +157,11 @@ pub fn build(
         .spec
         .instances
         .iter()
-        .filter_map(|i| stats::unit_of(&plan.spec, &i.point).1.map(|v| v.to_string()))
+        .filter_map(|i| {
+            stats::unit_of(&plan.spec, &i.point)
+                .1
+                .map(|v| v.to_string())
+        })
         .collect();
 
     // Comparisons of this report entry.

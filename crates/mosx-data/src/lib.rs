@@ -30,7 +30,9 @@ pub use bookcrossing::ADULT_AGE;
 pub use error::DataError;
 pub use layout::source_files;
 pub use load::{load, raw_counts};
-pub use measure::{degree, degree_with_totals, measure, Degree, ItemStereotype, MeasureOptions, Stereotypes};
+pub use measure::{
+    degree, degree_with_totals, measure, Degree, ItemStereotype, MeasureOptions, Stereotypes,
+};
 pub use sample::{sample, DataPoint, GroupRatio, SampleOptions, SampleStats, Sequences};
 pub use split::{split, Split, SplitBy, SplitOptions};
 pub use table::{item_table, sequence_table, ItemTable, SequenceTable, Table, Tabular};

@@ -6,8 +6,8 @@ use std::path::{Path, PathBuf};
 
 use mosx_models::backbone::Backbone;
 use mosx_models::checkpoint::Checkpoint;
-use mosx_models::load_backbone;
 use mosx_models::gemma3::Gemma3;
+use mosx_models::load_backbone;
 use mosx_models::LoraConfig;
 use serde_json::Value;
 use tch::{Device, Kind, Tensor};

@@ -4,8 +4,8 @@
 
 use std::path::{Path, PathBuf};
 
-use mosx_models::checkpoint::Checkpoint;
 use mosx_models::checkpoint::safetensors_has_tensor;
+use mosx_models::checkpoint::Checkpoint;
 use mosx_models::t5::T5;
 use mosx_models::Backbone;
 use serde_json::Value;

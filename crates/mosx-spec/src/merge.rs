@@ -141,7 +141,10 @@ fn parse_file(text: &str, src: u32, sources: &Sources) -> Result<Node, SpecError
 
 /// Removes the `extends` entry; returns its targets (one file, or a list merged left to right)
 /// with the location and field path of each, none if absent or null.
-fn take_extends(doc: &mut Node, sources: &Sources) -> Result<Vec<(PathBuf, Loc, String)>, SpecError> {
+fn take_extends(
+    doc: &mut Node,
+    sources: &Sources,
+) -> Result<Vec<(PathBuf, Loc, String)>, SpecError> {
     let Kind::Map(entries) = &mut doc.kind else {
         return Ok(Vec::new());
     };
@@ -153,17 +156,18 @@ fn take_extends(doc: &mut Node, sources: &Sources) -> Result<Vec<(PathBuf, Loc, 
         sources.error(
             n.loc,
             field,
-            format!("expected a file path or a list of file paths, found {}", n.describe()),
+            format!(
+                "expected a file path or a list of file paths, found {}",
+                n.describe()
+            ),
             None,
         )
     };
     match &entry.value.kind {
         Kind::Null => Ok(Vec::new()),
-        Kind::Str(s) if !s.is_empty() => Ok(vec![(
-            PathBuf::from(s),
-            entry.value.loc,
-            "extends".into(),
-        )]),
+        Kind::Str(s) if !s.is_empty() => {
+            Ok(vec![(PathBuf::from(s), entry.value.loc, "extends".into())])
+        }
         Kind::Seq(items) => items
             .iter()
             .enumerate()

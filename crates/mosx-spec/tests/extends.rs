@@ -260,15 +260,22 @@ claims:
         ["ml_load", "ml_sample", "bx_load", "a_train", "b_train"],
         "the base (a diamond) once, then each parent's stages in order"
     );
-    assert_eq!(spec.instances[0].stages[1].params["seed"], json!(3), "a's vars kept");
-    let outputs: Vec<String> = spec
-        .report
-        .iter()
-        .map(|r| format!("{r:?}"))
-        .collect();
-    assert_eq!(outputs.len(), 4, "base + a (replaced in place) + b + claims: {outputs:?}");
+    assert_eq!(
+        spec.instances[0].stages[1].params["seed"],
+        json!(3),
+        "a's vars kept"
+    );
+    let outputs: Vec<String> = spec.report.iter().map(|r| format!("{r:?}")).collect();
+    assert_eq!(
+        outputs.len(),
+        4,
+        "base + a (replaced in place) + b + claims: {outputs:?}"
+    );
     assert!(outputs[0].contains("results/base.md"), "{outputs:?}");
-    assert!(outputs[1].contains("a2.md.j2"), "a's entry replaced by the child's: {outputs:?}");
+    assert!(
+        outputs[1].contains("a2.md.j2"),
+        "a's entry replaced by the child's: {outputs:?}"
+    );
     assert!(outputs[2].contains("results/b.md"), "{outputs:?}");
     assert!(outputs[3].contains("results/claims.md"), "{outputs:?}");
     let claims: Vec<&str> = spec.claims.iter().map(|c| c.name.as_str()).collect();
@@ -281,15 +288,24 @@ claims:
         "{files:?}"
     );
     // A later parent wins over an earlier one.
-    d.write("c.yaml", "extends: base.yaml\nvars: { seed: 9 }\nstages: {}\n");
+    d.write(
+        "c.yaml",
+        "extends: base.yaml\nvars: { seed: 9 }\nstages: {}\n",
+    );
     let later = d.write("later.yaml", "extends: [a.yaml, c.yaml]\n");
-    assert_eq!(ok(&later, &[]).instances[0].stages[1].params["seed"], json!(9));
+    assert_eq!(
+        ok(&later, &[]).instances[0].stages[1].params["seed"],
+        json!(9)
+    );
 }
 
 #[test]
 fn a_cycle_through_a_list_is_reported_at_the_list_item() {
     let d = Dir::new();
-    let a = d.write("a.yaml", "extends: [b.yaml]\nstages:\n  x: { kind: load }\n");
+    let a = d.write(
+        "a.yaml",
+        "extends: [b.yaml]\nstages:\n  x: { kind: load }\n",
+    );
     d.write("b.yaml", "name: b\nextends: [c.yaml, a.yaml]\n");
     d.write("c.yaml", "name: c\n");
     let e = err(&a, &[]);
@@ -309,11 +325,17 @@ fn resources_are_typed_maps_per_kind() {
     let spec = ok(&s, &[]);
     assert_eq!(spec.resources["default"]["cpus"], json!(2));
     assert_eq!(spec.resources["train"]["gres"], json!("gpu:1"));
-    let bad = d.write("bad.yaml", "extends: base.yaml\nresources:\n  train: { partiton: gpu }\n");
+    let bad = d.write(
+        "bad.yaml",
+        "extends: base.yaml\nresources:\n  train: { partiton: gpu }\n",
+    );
     let e = err(&bad, &[]);
     assert_eq!(at(&e), (3, 12, "resources.train.partiton"));
     assert_eq!(e.suggestion.as_deref(), Some("partition"));
-    let bad = d.write("bad2.yaml", "extends: base.yaml\nresources:\n  train: { cpus: -1 }\n");
+    let bad = d.write(
+        "bad2.yaml",
+        "extends: base.yaml\nresources:\n  train: { cpus: -1 }\n",
+    );
     assert_eq!(at(&err(&bad, &[])), (3, 18, "resources.train.cpus"));
 }
 

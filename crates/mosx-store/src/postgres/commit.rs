@@ -11,11 +11,10 @@
 
 use sqlx::PgConnection;
 
-use super::check::{load_file_refs, record_memos};
+use super::check::record_memos;
 use super::{PgCtx, PgStore};
 use crate::error::StoreError;
 use crate::prepare::Prepared;
-use crate::verify::verify_refs;
 use crate::{Artifact, RunId, StageRecord};
 
 impl PgStore {
@@ -57,13 +56,7 @@ impl PgStore {
             .await
             .ctx(site, || format!("insert execution of stage {}", rec.key))?;
         }
-        sqlx::query("DELETE FROM leases WHERE key = $1 AND run_id = $2")
-            .bind(&rec.key)
-            .bind(run)
-            .execute(&mut *conn)
-            .await
-            .ctx(site, || format!("delete lease of stage {}", rec.key))?;
-        self.drop_lease_lock(&rec.key, run).await
+        self.end_lease(conn, &rec.key, run).await
     }
 
     pub(super) async fn commit_async(
@@ -93,25 +86,14 @@ impl PgStore {
             .execute(&mut *tx)
             .await
             .ctx(site, || format!("lock stage {key} for its commit"))?;
-        if let Some(files) = load_file_refs(&mut tx, site, &[key]).await?.get(key) {
-            let mut updates = Vec::new();
-            if verify_refs(&self.objects, files, &mut updates).is_hit() {
-                // Another holder stored this key first: keep its data; our temp files are
-                // removed when `prep` drops.
-                record_memos(&mut tx, site, &updates).await?;
-                self.finish_execution(&mut tx, rec, run).await?;
-                return tx
-                    .commit()
-                    .await
-                    .ctx(site, || format!("commit transaction to {}", what()));
-            }
-            sqlx::query("DELETE FROM stages WHERE key = $1")
-                .bind(key)
-                .execute(&mut *tx)
+        if self.keep_valid_row(&mut tx, key, true).await? {
+            // Another holder stored this key first: keep its data; our temp files are
+            // removed when `prep` drops.
+            self.finish_execution(&mut tx, rec, run).await?;
+            return tx
+                .commit()
                 .await
-                .ctx(site, || {
-                    format!("delete stage {key} whose object files are invalid")
-                })?;
+                .ctx(site, || format!("commit transaction to {}", what()));
         }
         let memos = prep.install(&site.loc, key)?;
         record_memos(&mut tx, site, &memos).await?;

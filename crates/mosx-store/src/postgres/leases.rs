@@ -249,6 +249,34 @@ impl PgStore {
         Ok(tx)
     }
 
+    /// Under `key`'s lock: whether a usable stage row is stored. A row is re-verified against
+    /// its object files when `verify` (else trusted); the verification memo is recorded for a
+    /// valid one, and an invalid one is deleted, so the key can be computed again.
+    pub(super) async fn keep_valid_row(
+        &self,
+        conn: &mut PgConnection,
+        key: &str,
+        verify: bool,
+    ) -> Result<bool, StoreError> {
+        let site = &self.site;
+        let Some(files) = load_file_refs(&mut *conn, site, &[key]).await?.remove(key) else {
+            return Ok(false);
+        };
+        let mut updates = Vec::new();
+        if !verify || verify_refs(&self.objects, &files, &mut updates).is_hit() {
+            record_memos(&mut *conn, site, &updates).await?;
+            return Ok(true);
+        }
+        sqlx::query("DELETE FROM stages WHERE key = $1")
+            .bind(key)
+            .execute(&mut *conn)
+            .await
+            .ctx(site, || {
+                format!("delete stage {key} whose object files are invalid")
+            })?;
+        Ok(false)
+    }
+
     pub(super) async fn lock_key(
         &self,
         conn: &mut PgConnection,
@@ -264,6 +292,25 @@ impl PgStore {
 
     /// Give up this session's lease lock of `key` if `run` holds it (inside the caller's key
     /// lock, so the row change and the unlock are seen together).
+    /// Ends `run`'s lease on `key` inside the caller's transaction: its row goes, and its
+    /// session lock is dropped (commit, release and a recorded failure all end a lease so).
+    pub(super) async fn end_lease(
+        &self,
+        conn: &mut PgConnection,
+        key: &str,
+        run: RunId,
+    ) -> Result<(), StoreError> {
+        sqlx::query("DELETE FROM leases WHERE key = $1 AND run_id = $2")
+            .bind(key)
+            .bind(run)
+            .execute(&mut *conn)
+            .await
+            .ctx(&self.site, || {
+                format!("delete lease of stage {key} for run {run}")
+            })?;
+        self.drop_lease_lock(key, run).await
+    }
+
     pub(super) async fn drop_lease_lock(&self, key: &str, run: RunId) -> Result<(), StoreError> {
         let mut ls = self
             .session(|| format!("release the lease on stage {key}"))
@@ -328,23 +375,12 @@ impl PgStore {
         let suspect_row = pre != CacheCheck::Miss(MissReason::NotFound);
         let site = &self.site;
         let mut tx = self.begin_on_key(key, &what).await?;
-        if let Some(files) = load_file_refs(&mut tx, site, &[key]).await?.get(key) {
-            // A row that appeared since the pre-check was just committed: trust it.
-            let mut updates = Vec::new();
-            if !suspect_row || verify_refs(&self.objects, files, &mut updates).is_hit() {
-                record_memos(&mut tx, site, &updates).await?;
-                tx.commit()
-                    .await
-                    .ctx(site, || format!("commit transaction to {}", what()))?;
-                return Ok(Lease::Done);
-            }
-            sqlx::query("DELETE FROM stages WHERE key = $1")
-                .bind(key)
-                .execute(&mut *tx)
+        // A row that appeared since the pre-check was just committed: trust it.
+        if self.keep_valid_row(&mut tx, key, suspect_row).await? {
+            tx.commit()
                 .await
-                .ctx(site, || {
-                    format!("delete stage {key} whose object files are invalid")
-                })?;
+                .ctx(site, || format!("commit transaction to {}", what()))?;
+            return Ok(Lease::Done);
         }
         let holder = holder_of(&mut tx, site, key).await?;
         let lock = self.lock_id("lease", key);
@@ -517,16 +553,8 @@ db_now!(),
         self.writable(what)?;
         let site = &self.site;
         let mut tx = self.begin_on_key(key, &what).await?;
-        sqlx::query("DELETE FROM leases WHERE key = $1 AND run_id = $2")
-            .bind(key)
-            .bind(run)
-            .execute(&mut *tx)
-            .await
-            .ctx(site, || {
-                format!("delete lease of stage {key} for run {run}")
-            })?;
         fail_running(&mut tx, site, key, run, RELEASED).await?;
-        self.drop_lease_lock(key, run).await?;
+        self.end_lease(&mut tx, key, run).await?;
         tx.commit()
             .await
             .ctx(site, || format!("commit transaction to {}", what()))
@@ -596,15 +624,7 @@ db_now!(),
         written.ctx(site, || {
             format!("write failed execution of stage {key} ({name})")
         })?;
-        sqlx::query("DELETE FROM leases WHERE key = $1 AND run_id = $2")
-            .bind(key)
-            .bind(run)
-            .execute(&mut *tx)
-            .await
-            .ctx(site, || {
-                format!("delete lease of stage {key} for run {run}")
-            })?;
-        self.drop_lease_lock(key, run).await?;
+        self.end_lease(&mut tx, key, run).await?;
         tx.commit()
             .await
             .ctx(site, || format!("commit transaction to {}", what()))

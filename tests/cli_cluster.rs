@@ -78,6 +78,11 @@ fn local_and_slurm_executors_agree_on_a_postgresql_store() {
         std::env::var("MOSX_TEST_POSTGRES"),
         std::env::var("MOSX_TEST_SLURM"),
     ) else {
+        // CI sets MOSX_TEST_SERVICES=required: there missing services are a failure, not a skip.
+        assert!(
+            std::env::var_os("MOSX_TEST_SERVICES").is_none_or(|v| v != "required"),
+            "MOSX_TEST_SERVICES=required but MOSX_TEST_POSTGRES / MOSX_TEST_SLURM are not set"
+        );
         println!("skipped: MOSX_TEST_POSTGRES and MOSX_TEST_SLURM not both set (tools/ci/postgres.sh, tools/ci/slurm.sh)");
         return;
     };

@@ -469,6 +469,11 @@ fn out_of_memory(cluster: &Cluster) {
 #[test]
 fn against_the_cluster() {
     if std::env::var_os("MOSX_TEST_SLURM").is_none_or(|v| v != "1") {
+        // CI sets MOSX_TEST_SERVICES=required: there a missing cluster is a failure, not a skip.
+        assert!(
+            std::env::var_os("MOSX_TEST_SERVICES").is_none_or(|v| v != "required"),
+            "MOSX_TEST_SERVICES=required but MOSX_TEST_SLURM is not 1"
+        );
         println!(
             "mosx-slurm: cluster tests skipped \
              (set MOSX_TEST_SLURM=1; tools/ci/slurm.sh starts a cluster)"

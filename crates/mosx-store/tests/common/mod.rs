@@ -91,6 +91,11 @@ impl Fixture {
     /// None (after printing the skip line) when `MOSX_TEST_POSTGRES` is unset.
     pub fn postgres() -> Option<Fixture> {
         let Ok(base) = std::env::var("MOSX_TEST_POSTGRES") else {
+            // CI sets MOSX_TEST_SERVICES=required: there a missing server is a failure, not a skip.
+            assert!(
+                std::env::var_os("MOSX_TEST_SERVICES").is_none_or(|v| v != "required"),
+                "MOSX_TEST_SERVICES=required but MOSX_TEST_POSTGRES is not set"
+            );
             println!("skipped: MOSX_TEST_POSTGRES not set");
             return None;
         };

@@ -5,8 +5,9 @@
 //!   (users of `g`, their own group's items) vs mean over user groups `a` of |F(a,g)| (how
 //!   items of `g` are recommended to everyone), and the AUC over the points of users of `g`
 //!   vs over the points whose target is in item group `g`; reads `metrics` stages.
-//! * `target_sides` (Fig. 6): AUC, precision and recall of targets below vs above the
-//!   stereotype threshold of each group; reads `metrics` stages.
+//! * `target_sides` (Fig. 6): AUC, precision and recall of targets below the threshold
+//!   (neutral: in no stereotype group, METHOD.md §7) vs above it for each group (the group's
+//!   stereotyped items); reads `metrics` stages.
 //!
 //! Bars are the mean over the stage's seeds with ±sd error bars; one figure per listed
 //! stage (`<output>-<stage>` when several).
@@ -166,12 +167,9 @@ fn side_values(figure: &str, ps: &PointSet) -> (Vec<String>, Vec<(String, Vec<f6
         let sides = mosx_fairness::by_target_side(&ps.points, g);
         let cats = sides
             .iter()
-            .map(|s| {
-                format!(
-                    "{} {}",
-                    ps.groups[s.group],
-                    if s.above { "above z*" } else { "below z*" }
-                )
+            .map(|s| match s.group {
+                None => "neutral (below z*)".to_string(),
+                Some(b) => format!("{} (above z*)", ps.groups[b]),
             })
             .collect();
         (

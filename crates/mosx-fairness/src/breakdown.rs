@@ -28,12 +28,16 @@ pub struct PairBreakdown {
     pub recall: f64,
 }
 
-/// Points whose target is (`above = true`) or is not (`above = false`) a member of item group
-/// `group`, i.e. whose `z` is above / not above the threshold for that group (Fig. 6).
+/// One side of Fig. 6: the points whose target is *neutral* (`group: None`, in no stereotype
+/// group: METHOD.md §7, the paper's "not involved in any stereotype group"), or whose target
+/// is a member of item group `group` (its `z` above the threshold for that group).
+///
+/// The below side is never "every non-member of `group`": with two groups that would mix
+/// the other group's stereotyped targets into it.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct SideBreakdown {
-    pub group: usize,
-    pub above: bool,
+    /// `None`: neutral targets (below the threshold of every group); `Some(b)`: members of `b`.
+    pub group: Option<usize>,
     pub n: usize,
     /// AUC, x100.
     #[serde(with = "crate::nan_serde::scalar")]
@@ -44,6 +48,13 @@ pub struct SideBreakdown {
     /// Recall, x100.
     #[serde(with = "crate::nan_serde::scalar")]
     pub recall: f64,
+}
+
+impl SideBreakdown {
+    /// Whether this is an above-the-threshold side (a stereotype group's members).
+    pub fn above(&self) -> bool {
+        self.group.is_some()
+    }
 }
 
 /// (n, AUC x100, precision x100, recall x100) over the selected points.
@@ -83,22 +94,24 @@ pub fn per_pair(points: &[EvalPoint], n_groups: usize, kind: FairnessKind) -> Ve
     out
 }
 
-/// For each item group `b` in `0..n_groups`: the below side (non-members) then the above side.
+/// Fig. 6's sides: first the neutral targets (in no item group), then for each item group
+/// `b` in `0..n_groups` its members. A target in two groups counts on both of their sides.
 pub fn by_target_side(points: &[EvalPoint], n_groups: usize) -> Vec<SideBreakdown> {
-    let mut out = Vec::with_capacity(2 * n_groups);
-    for group in 0..n_groups {
-        for above in [false, true] {
-            let (n, auc, precision, recall) =
-                perf_of(points.iter().filter(|p| p.in_target_group(group) == above));
-            out.push(SideBreakdown {
-                group,
-                above,
-                n,
-                auc,
-                precision,
-                recall,
-            });
+    let neutral = |p: &EvalPoint| (0..n_groups).all(|b| !p.in_target_group(b));
+    let side = |group: Option<usize>| {
+        let (n, auc, precision, recall) = perf_of(points.iter().filter(|p| match group {
+            None => neutral(p),
+            Some(b) => p.in_target_group(b),
+        }));
+        SideBreakdown {
+            group,
+            n,
+            auc,
+            precision,
+            recall,
         }
-    }
-    out
+    };
+    std::iter::once(side(None))
+        .chain((0..n_groups).map(|b| side(Some(b))))
+        .collect()
 }

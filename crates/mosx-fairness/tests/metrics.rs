@@ -191,7 +191,8 @@ fn three_groups_and_report_summaries() {
     assert!(r.inconsistent.is_nan()); // F(2,1) undefined
     assert_eq!(r.n_recommended, 4);
     assert_eq!(r.per_pair.len(), 9);
-    assert_eq!(r.by_target_side.len(), 6);
+    // Fig. 6: the neutral side, then one side per group.
+    assert_eq!(r.by_target_side.len(), 4);
 }
 
 #[test]
@@ -219,26 +220,28 @@ fn report_two_groups() {
     assert_eq!((p11.user_group, p11.target_group, p11.n), (1, 1, 1));
     assert!(p11.auc.is_nan() && p11.precision.is_nan() && close(p11.recall, 0.0));
 
+    // Fig. 6 sides: neutral first, then each group's members.
+    let groups: Vec<Option<usize>> = r.by_target_side.iter().map(|s| s.group).collect();
+    assert_eq!(groups, vec![None, Some(0), Some(1)]);
     // item group 0, above: p1, p2, q2 -> [.9,.7,.55] [T,F,F]
-    let above = r
-        .by_target_side
-        .iter()
-        .find(|s| s.group == 0 && s.above)
-        .unwrap();
+    let above = &r.by_target_side[1];
+    assert!(above.above());
     assert_eq!(above.n, 3);
     assert!(
         close(above.auc, 100.0)
             && close(above.precision, 100.0 / 3.0)
             && close(above.recall, 100.0)
     );
-    // item group 0, below: p3 p4 q1 q3 q4 -> [.6,.2,.8,.5,.1] [T,F,T,T,T]
-    let below = r
-        .by_target_side
-        .iter()
-        .find(|s| s.group == 0 && !s.above)
-        .unwrap();
-    assert_eq!(below.n, 5);
-    assert!(close(below.auc, 75.0) && close(below.precision, 100.0) && close(below.recall, 50.0));
+    // item group 1, above: p3, q4 -> [.6,.1] [T,T]: one class, AUC undefined
+    let above1 = &r.by_target_side[2];
+    assert_eq!(above1.n, 2);
+    assert!(above1.auc.is_nan() && close(above1.precision, 100.0) && close(above1.recall, 50.0));
+    // below = neutral targets only (METHOD.md §7): p4 q1 q3 -> [.2,.8,.5] [F,T,T]. The other
+    // group's stereotyped targets (p3, q4) are not "below" group 0.
+    let below = &r.by_target_side[0];
+    assert!(!below.above());
+    assert_eq!(below.n, 3);
+    assert!(close(below.auc, 100.0) && close(below.precision, 100.0) && close(below.recall, 50.0));
 }
 
 #[test]

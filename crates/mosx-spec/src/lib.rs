@@ -1,10 +1,12 @@
 //! mosx-spec: experiment specs (YAML) with `extends`, `vars`, `sweep` and `--set`, validated
 //! strictly, with every error located at `file:line:col` of where the offending key/value was
 //! written. Invariants: YAML is parsed once per file (sweep points reuse the merged tree); file
-//! paths are never made absolute; `Spec::hash` covers the merged document after `--set` only.
+//! paths are never made absolute; `Spec::hash` covers the merged document after `--set` and the
+//! expansion of `matrix:` stages only.
 
 mod claims;
 mod error;
+mod matrix;
 mod merge;
 mod node;
 mod overrides;
@@ -37,7 +39,7 @@ use sources::Sources;
 pub fn load(path: &Path, sets: &[String]) -> Result<Spec, SpecError> {
     let mut sources = Sources::default();
     let (mut doc, parents) = merge::load_chain(path, &mut sources)?;
-    overrides::apply(&mut doc, sets, &sources)?;
+    matrix::apply(&mut doc, sets, &mut sources)?;
 
     let mut canonical = String::new();
     doc.write_canonical(&mut canonical);

@@ -4,10 +4,14 @@
 //! `vars.NAME` must name a variable the spec defines, and `stages.NAME...` either names a stage
 //! of the spec or creates a whole stage (with a `kind`), else the error names the closest
 //! variable or stage; every node written is located at
-//! `--set:1:<position of the argument, 1-based>`.
+//! `--set:1:<position of the argument, 1-based>`. Paths split on `.` outside `${…}`, so a
+//! matrix stage's name (`stages.x_${method.id}.params.lr`) is one segment. `crate::matrix`
+//! applies the overrides in two phases (those of matrix stages before their expansion, the
+//! rest after it), each a call with its `select`; an argument's position is its place in the
+//! whole list either way.
 
 use crate::error::SpecError;
-use crate::node::{split, Kind, Loc, Node, PathError};
+use crate::node::{Kind, Loc, Node, PathError};
 use crate::sources::Sources;
 use crate::suggest::suggest;
 use crate::yaml;
@@ -20,7 +24,37 @@ fn names(doc: &Node, key: &str) -> Vec<String> {
         .unwrap_or_default()
 }
 
-pub(crate) fn apply(doc: &mut Node, sets: &[String], sources: &Sources) -> Result<(), SpecError> {
+/// Splits a dotted path on the `.`s outside `${…}` (an empty path has no segments).
+pub(crate) fn split_path(path: &str) -> Vec<&str> {
+    if path.is_empty() {
+        return Vec::new();
+    }
+    let mut out = Vec::new();
+    let (mut start, mut depth) = (0, 0usize);
+    let bytes = path.as_bytes();
+    for (i, &b) in bytes.iter().enumerate() {
+        match b {
+            b'{' if i > 0 && bytes[i - 1] == b'$' => depth += 1,
+            b'}' if depth > 0 => depth -= 1,
+            b'.' if depth == 0 => {
+                out.push(&path[start..i]);
+                start = i + 1;
+            }
+            _ => {}
+        }
+    }
+    out.push(&path[start..]);
+    out
+}
+
+/// Applies the arguments whose path segments `select` accepts (a malformed argument is judged
+/// by the segments it has; one without `=` is selected when `select(&[])` is true).
+pub(crate) fn apply(
+    doc: &mut Node,
+    sets: &[String],
+    sources: &Sources,
+    select: &dyn Fn(&[&str]) -> bool,
+) -> Result<(), SpecError> {
     let vars = names(doc, "vars");
     let stages = names(doc, "stages");
     // Stages that `--set` names but the spec does not have: (name, where, path).
@@ -32,6 +66,9 @@ pub(crate) fn apply(doc: &mut Node, sets: &[String], sources: &Sources) -> Resul
             col: i as u32 + 1,
         };
         let Some((path, text)) = arg.split_once('=') else {
+            if !select(&[]) {
+                continue;
+            }
             return Err(sources.error(
                 loc,
                 "",
@@ -40,7 +77,10 @@ pub(crate) fn apply(doc: &mut Node, sets: &[String], sources: &Sources) -> Resul
             ));
         };
         let path = path.trim();
-        let segs = split(path);
+        let segs = split_path(path);
+        if !select(&segs) {
+            continue;
+        }
         if segs.is_empty() || segs.iter().any(|s| s.is_empty()) {
             return Err(sources.error(
                 loc,

@@ -1,6 +1,8 @@
 //! Table of the files a spec read, turning `Loc`s into `SpecError`s. Invariant: file paths are kept
 //! exactly as the user gave them (extends targets joined onto the including file's directory),
-//! never made absolute; index 0 is the top-level spec file.
+//! never made absolute; index 0 is the top-level spec file. Once `matrix:` stages are expanded,
+//! an error's field that names an expanded stage names its template and combination instead
+//! (`crate::matrix::Labels`).
 
 use std::path::{Path, PathBuf};
 
@@ -13,12 +15,18 @@ pub const SET_FILE: &str = "--set";
 #[derive(Clone, Debug, Default)]
 pub(crate) struct Sources {
     files: Vec<PathBuf>,
+    labels: crate::matrix::Labels,
 }
 
 impl Sources {
     pub fn add(&mut self, path: PathBuf) -> u32 {
         self.files.push(path);
         (self.files.len() - 1) as u32
+    }
+
+    /// The labels of the expanded matrix stages, used by every later error.
+    pub fn set_labels(&mut self, labels: crate::matrix::Labels) {
+        self.labels = labels;
     }
 
     pub fn files(&self) -> &[PathBuf] {
@@ -43,7 +51,7 @@ impl Sources {
             file: self.file(loc.src),
             line: loc.line as usize,
             col: loc.col as usize,
-            field: field.into(),
+            field: self.labels.field(field.into()),
             message: message.into(),
             suggestion,
         }

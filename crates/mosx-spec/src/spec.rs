@@ -1,7 +1,9 @@
 //! The loaded `Spec` and its public declaration types. Invariants: `instances` are in sweep point
 //! order (one, with an empty point, without a sweep); every instance's stages passed strict
-//! validation; the private source map is the merged document after `--set` (before the sweep),
-//! so `error_at` points where a field was last written.
+//! validation; the private source map is the merged document after `--set` and the expansion of
+//! `matrix:` stages (before the sweep), so `error_at` points where a field was last written (an
+//! expanded stage's fields at its template) and names an expanded stage by its template and
+//! combination.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};

@@ -25,8 +25,8 @@ pub const TOP_KEYS: &[&str] = &[
     "claims",
     "resources",
 ];
-/// Valid keys of a stage declaration.
-pub const STAGE_KEYS: &[&str] = &["kind", "inputs", "params"];
+/// Valid keys of a stage declaration (`matrix` is consumed by its expansion, `crate::matrix`).
+pub const STAGE_KEYS: &[&str] = &["kind", "inputs", "params", "matrix"];
 /// Valid keys of a `template` report entry.
 pub const TEMPLATE_KEYS: &[&str] = &["template", "output", "options"];
 /// Valid keys of a `figure` report entry.

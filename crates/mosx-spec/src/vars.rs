@@ -2,20 +2,24 @@
 //! typed value; otherwise variables are interpolated as text (maps/lists cannot be); `$${` is a
 //! literal `${`; vars may reference other vars (resolved once, lazily, with cycles and
 //! self-references reported at the variable's value); an unknown name is an error at the string
-//! that used it, suggesting the closest defined name.
+//! that used it, suggesting the closest defined name. The same machinery runs a first, partial
+//! pass for `matrix:` stages (`crate::matrix`): a lookup that `defers` a name leaves `${name}` as
+//! written and keeps `$${` escaped, for the `vars` pass that follows.
 
 use crate::error::SpecError;
 use crate::node::{join, Kind, Loc, Node};
 use crate::sources::Sources;
 use crate::suggest::suggest;
 
-enum Piece<'a> {
+pub(crate) enum Piece<'a> {
     Lit(&'a str),
+    /// `$${`: a literal `${`.
+    Escape,
     Var(&'a str),
 }
 
 /// Splits a string into literal text and `${name}` references. `Ok(None)` when it has none.
-fn pieces(s: &str) -> Result<Option<Vec<Piece<'_>>>, String> {
+pub(crate) fn pieces(s: &str) -> Result<Option<Vec<Piece<'_>>>, String> {
     if !s.contains("${") {
         return Ok(None);
     }
@@ -24,7 +28,7 @@ fn pieces(s: &str) -> Result<Option<Vec<Piece<'_>>>, String> {
     while let Some(pos) = rest.find("${") {
         if pos > 0 && rest.as_bytes()[pos - 1] == b'$' {
             out.push(Piece::Lit(&rest[..pos - 1]));
-            out.push(Piece::Lit("${"));
+            out.push(Piece::Escape);
             rest = &rest[pos + 2..];
             continue;
         }
@@ -50,6 +54,18 @@ pub(crate) trait Lookup {
     /// The value of `name`, used by the string at `loc` (dotted `field`).
     fn value(&mut self, name: &str, loc: Loc, field: &Trail<'_>) -> Result<Node, SpecError>;
     fn sources(&self) -> &Sources;
+    /// Whether `${name}` is left as written for a later pass (never looked up here).
+    fn defers(&self, _name: &str) -> bool {
+        false
+    }
+    /// Whether this is a first pass: `$${` stays escaped for the pass that follows.
+    fn partial(&self) -> bool {
+        false
+    }
+    /// What a name stands for, in messages ("variable", "matrix value").
+    fn noun(&self) -> &'static str {
+        "variable"
+    }
 }
 
 /// A dotted field path built on the stack during traversal, rendered only when needed.
@@ -85,6 +101,9 @@ pub(crate) fn substitute(
                 pieces(s).map_err(|m| vars.sources().error(node.loc, field.render(), m, None))?;
             let Some(ps) = ps else { return Ok(()) };
             if let [Piece::Var(name)] = ps.as_slice() {
+                if vars.defers(name) {
+                    return Ok(());
+                }
                 let mut v = vars.value(name, node.loc, field)?;
                 v.loc = node.loc;
                 *node = v;
@@ -94,6 +113,13 @@ pub(crate) fn substitute(
             for p in &ps {
                 match p {
                     Piece::Lit(t) => out.push_str(t),
+                    Piece::Escape if vars.partial() => out.push_str("$${"),
+                    Piece::Escape => out.push_str("${"),
+                    Piece::Var(name) if vars.defers(name) => {
+                        out.push_str("${");
+                        out.push_str(name);
+                        out.push('}');
+                    }
                     Piece::Var(name) => {
                         let v = vars.value(name, node.loc, field)?;
                         match &v.kind {
@@ -104,7 +130,8 @@ pub(crate) fn substitute(
                             Kind::Null => out.push_str("null"),
                             Kind::Seq(_) | Kind::Map(_) => {
                                 let msg = format!(
-                                    "variable `{name}` holds {} and cannot be interpolated into a string",
+                                    "{} `{name}` holds {} and cannot be interpolated into a string",
+                                    vars.noun(),
                                     v.type_name()
                                 );
                                 return Err(vars.sources().error(

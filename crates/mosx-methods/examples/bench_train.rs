@@ -205,6 +205,7 @@ fn main() -> Result<(), BoxErr> {
     let mut opt = Optimizer::new(cfg.optim.clone(), params)?;
     let weights = method.sample_weights(&examples);
     let with_variants = method.needs_variants();
+    let p_h = mosx_methods::losses::train_p_h(&examples, 2);
     let index: Vec<usize> = (0..examples.len()).collect();
     let batches: Vec<&[usize]> = index.chunks(batch.max(1)).collect();
 
@@ -235,6 +236,7 @@ fn main() -> Result<(), BoxErr> {
             backbone.as_ref(),
             &b,
             answer,
+            &p_h,
             &cfg,
             step,
             true,

@@ -15,9 +15,12 @@
 
 #[cfg(feature = "torch")]
 pub mod batch;
+#[cfg(feature = "torch")]
+pub mod diagnostics;
 pub mod error;
 #[cfg(feature = "torch")]
 pub mod io;
+pub mod log;
 pub mod losses;
 pub mod method;
 pub mod methods;

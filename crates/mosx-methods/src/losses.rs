@@ -7,9 +7,14 @@
 //!   over the whole vocabulary, as a language model is trained; `RecLoss::Pair` over
 //!   (Yes, No) only, which is what the evaluation's `p_yes` reads.
 //! * `L_fair` (Eq. 13) is METHOD.md §3's relative gap made differentiable: on a batch, for
-//!   each group `a` present, `P_R(a|a) = Σ p_yes·I(t,a) / Σ p_yes` and `P_H(a|a)` the mean
-//!   history share over the batch's users of `a`; `L_fair = mean_a |P_R - P_H| / max(P_H, ε)`.
-//!   On hard 0/1 predictions it equals the metric's headline F / 100.
+//!   each group `a` present (with some recommendation mass), `P_R(a|a) = Σ p_yes·I(t,a) /
+//!   Σ p_yes` over the batch's users of `a`, and `P_H(a|a)` a constant computed **once from
+//!   the train split** ([`train_p_h`]: the mean over the train points of users of `a` of
+//!   their history share of item group `a`), never from the batch; `L_fair = mean_a |P_R -
+//!   P_H| / max(P_H, ε)`, groups absent from the batch left out of the mean. Since `P_R ∈
+//!   [0, 1]`, each term is at most `max(1, 1/P_H - 1)` (`1/ε` only for a train-split
+//!   `P_H` of 0, which the floor guards). On hard 0/1 predictions, with `P_H` taken from
+//!   the same points, it equals the metric's headline F / 100.
 //! * `L_div` (Eq. 14) is the mean pairwise cosine similarity of the flattened experts.
 
 use serde::{Deserialize, Serialize};
@@ -63,14 +68,30 @@ pub fn weighted_mean(per_sample: &Tensor, weights: &Tensor) -> Tensor {
 }
 
 #[cfg(feature = "torch")]
+/// `P_H(a|a)` per user group `a` of `n_groups`: the mean over `points` whose user is in `a`
+/// of their history share of item group `a` (0 for a group with no point).
+pub fn train_p_h(points: &[crate::batch::Example], n_groups: usize) -> Vec<f64> {
+    (0..n_groups)
+        .map(|a| {
+            let shares: Vec<f64> = points
+                .iter()
+                .filter(|e| e.user_group == a)
+                .map(|e| e.history_share.get(a).copied().unwrap_or(0.0))
+                .collect();
+            if shares.is_empty() {
+                0.0
+            } else {
+                shares.iter().sum::<f64>() / shares.len() as f64
+            }
+        })
+        .collect()
+}
+
+#[cfg(feature = "torch")]
 /// `L_fair` on a batch (see the module note). `p_yes` `[B]`, `user_groups` `[B]` int64,
-/// `target_groups` and `history_share` `[B, G]`. Zero when no group has a recommendation.
-pub fn fair(
-    p_yes: &Tensor,
-    user_groups: &Tensor,
-    target_groups: &Tensor,
-    history_share: &Tensor,
-) -> Tensor {
+/// `target_groups` `[B, G]`, `p_h[a]` the train split's `P_H(a|a)` ([`train_p_h`]). Zero
+/// when no group of the batch has a recommendation.
+pub fn fair(p_yes: &Tensor, user_groups: &Tensor, target_groups: &Tensor, p_h: &[f64]) -> Tensor {
     let g = target_groups.size()[1];
     let groups: Vec<i64> =
         Vec::<i64>::try_from(user_groups.to_device(tch::Device::Cpu)).unwrap_or_default();
@@ -93,12 +114,8 @@ pub fn fair(
         }
         let member = target_groups.index_select(0, &idx).select(1, a);
         let p_r = (&p * member).sum(Kind::Float) / denom;
-        let p_h = history_share
-            .index_select(0, &idx)
-            .select(1, a)
-            .mean(Kind::Float);
-        let floor = p_h.double_value(&[]).max(FAIR_EPS);
-        terms.push((p_r - p_h).abs() / floor);
+        let p_h_a = p_h.get(a as usize).copied().unwrap_or(0.0);
+        terms.push((p_r - p_h_a).abs() / p_h_a.max(FAIR_EPS));
     }
     if terms.is_empty() {
         return Tensor::zeros([], (Kind::Float, p_yes.device()));
@@ -128,13 +145,12 @@ mod tests {
     #[test]
     fn fair_on_hard_predictions_is_the_relative_gap() {
         // Group 0: 3 users, 2 recommended, 1 of them a group-0 target -> P_R = 0.5;
-        // history shares 0.2, 0.4, 0.3 -> P_H = 0.3; |0.5-0.3|/0.3.
+        // P_H = 0.3 (given, as from the train split); |0.5-0.3|/0.3.
         // Group 1: 1 user, recommended, target in group 1 -> P_R = 1; P_H = 0.5 -> 1.0.
         let p = Tensor::from_slice(&[1.0f32, 1.0, 0.0, 1.0]);
         let ug = Tensor::from_slice(&[0i64, 0, 0, 1]);
         let tg = Tensor::from_slice(&[1.0f32, 0.0, 0.0, 1.0, 1.0, 0.0, 0.0, 1.0]).view([4, 2]);
-        let hs = Tensor::from_slice(&[0.2f32, 0.0, 0.4, 0.1, 0.3, 0.0, 0.0, 0.5]).view([4, 2]);
-        let l = fair(&p, &ug, &tg, &hs).double_value(&[]);
+        let l = fair(&p, &ug, &tg, &[0.3, 0.5]).double_value(&[]);
         let want = ((0.5f64 - 0.3).abs() / 0.3 + 1.0) / 2.0;
         assert!((l - want).abs() < 1e-6, "{l} vs {want}");
     }

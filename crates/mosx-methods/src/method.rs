@@ -120,6 +120,16 @@ pub trait Method: Send {
     fn trains_task(&self, _step: usize) -> bool {
         true
     }
+    /// Per group, the router's probabilities over experts `[B, E]` for the task embeddings
+    /// (MoS); the trainer logs from them which expert each group's prompt routes to.
+    fn router_probs(&self, _embeds: &Tensor, _mask: &Tensor) -> Option<Vec<Tensor>> {
+        None
+    }
+    /// Named sets of trainable tensors whose joint gradient norm (before clipping) the
+    /// trainer logs per optimizer step and per epoch, e.g. MoS's `router` (weight, bias).
+    fn watched_grads(&self) -> Vec<(&'static str, Vec<Tensor>)> {
+        Vec::new()
+    }
     /// The method's own loss terms, already weighted, with their names for the log.
     fn extra_losses(&self, _cx: &LossCtx<'_>) -> Vec<(&'static str, Tensor)> {
         Vec::new()

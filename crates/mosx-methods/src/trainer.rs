@@ -16,10 +16,16 @@
 //! * A non-finite loss fails the training with its epoch and step.
 //! * After training, if the chosen parameters' validation predictions equal those of the
 //!   untrained backbone (a silent no-op adapter), the training fails.
+//! * `L_fair`'s `P_H(a|a)` is computed once from the train points before the first epoch
+//!   ([`losses::train_p_h`]) and recorded in the log; batches never estimate it.
+//! * The log records what a method exposes of its internals ([`crate::diagnostics`]): per
+//!   optimizer step the gradient norm of each watched tensor set before clipping, per epoch
+//!   its mean and the routing shares on the train and validation points, and the untrained
+//!   router's validation shares before the first epoch. Logging draws nothing from torch's
+//!   generator and computes no gradient.
 
-use std::collections::BTreeMap;
 #[cfg(feature = "torch")]
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 #[cfg(feature = "torch")]
 use std::path::Path;
 #[cfg(feature = "torch")]
@@ -35,9 +41,12 @@ use mosx_models::Backbone;
 #[cfg(feature = "torch")]
 use crate::batch::{epoch_batches, epoch_seed, scoring_batches, Batch, Example};
 #[cfg(feature = "torch")]
+use crate::diagnostics;
+#[cfg(feature = "torch")]
 use crate::error::MethodError;
 #[cfg(feature = "torch")]
 use crate::io::{from_bytes, restore, to_bytes, write_atomic};
+pub use crate::log::{EpochLog, RoutingShares, StepLog, TrainLog};
 #[cfg(feature = "torch")]
 use crate::losses;
 use crate::losses::RecLoss;
@@ -120,42 +129,6 @@ impl Observer for Quiet {
     fn epoch_start(&self, _: usize, _: usize, _: usize) {}
     fn step(&self, _: usize, _: usize, _: f64, _: f64) {}
     fn epoch_end(&self, _: &EpochLog) {}
-}
-
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct StepLog {
-    pub epoch: usize,
-    pub step: usize,
-    pub lr: f64,
-    pub loss: f64,
-    /// Each loss term's value (unweighted for `rec`, weighted as added otherwise).
-    pub parts: BTreeMap<String, f64>,
-}
-
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct EpochLog {
-    pub epoch: usize,
-    pub train_loss: f64,
-    pub valid_loss: f64,
-    pub valid_auc: f64,
-    pub seconds: f64,
-    pub samples_per_s: f64,
-}
-
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
-pub struct TrainLog {
-    pub steps: Vec<StepLog>,
-    pub epochs: Vec<EpochLog>,
-    /// The epoch whose parameters are kept (best validation AUC).
-    pub best_epoch: Option<usize>,
-    pub best_valid_auc: f64,
-    /// Validation AUC of the untrained backbone (no adapter).
-    pub base_valid_auc: f64,
-    pub stopped_early: bool,
-    /// Epochs finished before this process started (taken from the resume folder).
-    pub resumed_after_epoch: Option<usize>,
-    pub train_points: usize,
-    pub valid_points: usize,
 }
 
 #[cfg(feature = "torch")]
@@ -252,6 +225,9 @@ pub fn train(
     let backbone_params = numel(&crate::method::named_variables(backbone.var_store(), ""));
     let weights = method.sample_weights(data.train);
     let with_variants = method.needs_variants();
+    let n_groups = data.train[0].target_groups.len();
+    let p_h = losses::train_p_h(data.train, n_groups);
+    let watched = method.watched_grads();
     let device = backbone.device();
     let mut opt = Optimizer::new(
         cfg.optim.clone(),
@@ -277,11 +253,16 @@ pub fn train(
         cfg.eval_batch_size,
     )?;
 
+    let shares = |ex: &[Example]| {
+        diagnostics::routing_shares(method, backbone, ex, data.pad_id, cfg.eval_batch_size)
+    };
     let mut log = TrainLog {
         base_valid_auc: auc(&base_p, &valid_labels),
         best_valid_auc: f64::NEG_INFINITY,
         train_points: data.train.len(),
         valid_points: data.valid.len(),
+        train_p_h: p_h.clone(),
+        base_routing_valid: shares(data.valid)?,
         ..TrainLog::default()
     };
     let mut step = 0usize;
@@ -338,7 +319,8 @@ pub fn train(
                     with_variants,
                     device,
                 );
-                let (loss, p) = batch_loss(method, backbone, &batch, data.answer, cfg, step, true);
+                let (loss, p) =
+                    batch_loss(method, backbone, &batch, data.answer, &p_h, cfg, step, true);
                 let value = loss.double_value(&[]);
                 if !value.is_finite() {
                     return Err(MethodError::NonFinite {
@@ -354,6 +336,7 @@ pub fn train(
                 }
                 samples += idx.len();
             }
+            let grad_norms = diagnostics::grad_norms(&watched);
             if cfg.max_grad_norm > 0.0 {
                 opt.clip_grad_norm(cfg.max_grad_norm);
             }
@@ -365,6 +348,7 @@ pub fn train(
                 lr,
                 loss: step_loss,
                 parts,
+                grad_norms,
             });
             step += 1;
             loss_sum += step_loss;
@@ -379,6 +363,16 @@ pub fn train(
         let seconds = t0.elapsed().as_secs_f64();
         let (valid_loss, valid_p) = validate(method, backbone, data, cfg)?;
         let valid_auc = auc(&valid_p, &valid_labels);
+        let routing = match (shares(data.train)?, shares(data.valid)?) {
+            (Some(train), Some(valid)) => Some(RoutingShares { train, valid }),
+            _ => None,
+        };
+        let epoch_steps: Vec<_> = log
+            .steps
+            .iter()
+            .filter(|s| s.epoch == epoch)
+            .map(|s| &s.grad_norms)
+            .collect();
         let e = EpochLog {
             epoch,
             train_loss: loss_sum / loss_n.max(1) as f64,
@@ -386,6 +380,8 @@ pub fn train(
             valid_auc,
             seconds,
             samples_per_s: data.train.len() as f64 / seconds.max(1e-9),
+            routing,
+            grad_norms: diagnostics::mean_norms(&epoch_steps),
         };
         obs.epoch_end(&e);
         log.epochs.push(e);
@@ -437,12 +433,15 @@ pub fn train(
 }
 
 #[cfg(feature = "torch")]
-/// The loss of one batch and its named parts (see METHOD.md Eq. 15 and the methods).
+/// The loss of one batch and its named parts (see METHOD.md Eq. 15 and the methods);
+/// `p_h` is the train split's `P_H(a|a)` per group ([`losses::train_p_h`]).
+#[allow(clippy::too_many_arguments)]
 pub fn batch_loss(
     method: &dyn Method,
     backbone: &dyn Backbone,
     batch: &Batch,
     answer: [i64; 2],
+    p_h: &[f64],
     cfg: &TrainConfig,
     step: usize,
     train: bool,
@@ -469,12 +468,7 @@ pub fn batch_loss(
         parts.push(("rec", rec.double_value(&[])));
         total = total + rec;
         if cfg.objective.fair() {
-            let fair = losses::fair(
-                &fwd.p_yes(),
-                &batch.user_groups,
-                &batch.target_groups,
-                &batch.history_share,
-            );
+            let fair = losses::fair(&fwd.p_yes(), &batch.user_groups, &batch.target_groups, p_h);
             parts.push(("fair", fair.double_value(&[])));
             total = total + fair * cfg.lambda_fair;
         }

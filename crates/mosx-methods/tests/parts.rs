@@ -24,13 +24,26 @@ fn close(a: &Tensor, b: &Tensor) -> bool {
 }
 
 #[test]
-fn top_k_zeroes_and_renormalises() {
+fn top_k_keeps_the_largest_probabilities_as_they_are_and_zeroes_the_rest() {
     let p = t(&[0.1, 0.5, 0.3, 0.1, 0.4, 0.1, 0.2, 0.3], &[2, 4]);
     assert!(close(
-        &mos::top_k(&p, 1),
+        &mos::top_k(&p, 1, false),
+        &t(&[0., 0.5, 0., 0., 0.4, 0., 0., 0.], &[2, 4])
+    ));
+    assert!(close(
+        &mos::top_k(&p, 2, false),
+        &t(&[0., 0.5, 0.3, 0., 0.4, 0., 0., 0.3], &[2, 4])
+    ));
+}
+
+#[test]
+fn top_k_with_renormalize_divides_the_kept_probabilities_by_their_sum() {
+    let p = t(&[0.1, 0.5, 0.3, 0.1, 0.4, 0.1, 0.2, 0.3], &[2, 4]);
+    assert!(close(
+        &mos::top_k(&p, 1, true),
         &t(&[0., 1., 0., 0., 1., 0., 0., 0.], &[2, 4])
     ));
-    let two = mos::top_k(&p, 2);
+    let two = mos::top_k(&p, 2, true);
     assert!(close(
         &two,
         &t(
@@ -41,20 +54,24 @@ fn top_k_zeroes_and_renormalises() {
 }
 
 #[test]
-fn stochastic_routing_draws_k_distinct_experts() {
+fn stochastic_routing_draws_k_distinct_experts_and_keeps_their_probabilities() {
     tch::manual_seed(0);
-    let p = t(&[0.25, 0.25, 0.25, 0.25], &[1, 4]).repeat([500, 1]);
-    let s = mos::sample_k(&p, 2);
-    // Exactly 2 non-zero entries per row, renormalised to 0.5 each.
+    let p = t(&[0.1, 0.2, 0.3, 0.4], &[1, 4]).repeat([800, 1]);
+    let s = mos::sample_k(&p, 2, false);
+    // Exactly 2 non-zero entries per row, each the drawn expert's own probability.
     let nonzero = s.gt(0.0).sum_dim_intlist(1, false, Kind::Int64);
     assert!(nonzero.eq(2).all().int64_value(&[]) == 1);
-    assert!(close(
-        &s.sum_dim_intlist(1, false, Kind::Float),
-        &Tensor::ones([500], (Kind::Float, Device::Cpu))
-    ));
+    let kept_as_is = s.eq_tensor(&p).logical_or(&s.eq(0.0));
+    assert!(kept_as_is.all().int64_value(&[]) == 1, "{s}");
     // Every expert is drawn sometimes: sampling, not top-K.
     let drawn = s.gt(0.0).sum_dim_intlist(0, false, Kind::Int64);
     assert!(drawn.gt(100).all().int64_value(&[]) == 1, "{drawn}");
+    // The renormalize ablation: the two drawn values sum to 1.
+    let r = mos::sample_k(&p, 2, true);
+    assert!(close(
+        &r.sum_dim_intlist(1, false, Kind::Float),
+        &Tensor::ones([800], (Kind::Float, Device::Cpu))
+    ));
 }
 
 #[test]
@@ -83,7 +100,7 @@ fn mos_router_mean_pools_the_stereotype_prompt_with_the_task_and_reweighting_off
             .embed(&Tensor::from_slice(&all).view([1, -1]))
             .mean_dim(1, false, Kind::Float);
         let p = e.linear(w, Some(b)).softmax(-1, Kind::Float);
-        routed.push(mos::top_k(&p, 2));
+        routed.push(mos::top_k(&p, 2, false));
     }
     let mean = (&routed[0] + &routed[1]) / 2.0;
     let want = mean.matmul(&experts.view([3, -1])).view([1, 2, -1]);
@@ -118,16 +135,88 @@ fn l_fair_on_hard_predictions_equals_the_metrics_relative_gap() {
         .iter()
         .flat_map(|x| x.target_groups.iter().map(|&m| m as u8 as f32))
         .collect();
-    let hs: Vec<f32> = points
+    // P_H from the same points (as the metric takes it from the scored points).
+    let sample: Vec<Example> = points
         .iter()
-        .flat_map(|x| x.history_share.iter().map(|&s| s as f32))
+        .map(|x| Example {
+            user_group: x.user_group,
+            history_share: x.history_share.clone(),
+            ..ex([false, false], [0.0, 0.0])
+        })
         .collect();
-    let l = losses::fair(&p, &ug, &t(&tg, &[n, 2]), &t(&hs, &[n, 2])).double_value(&[]);
+    let p_h = losses::train_p_h(&sample, 2);
+    let l = losses::fair(&p, &ug, &t(&tg, &[n, 2]), &p_h).double_value(&[]);
     assert!(
         (l * 100.0 - r.headline).abs() < 1e-3,
         "L_fair {l} vs F/100 {}",
         r.headline / 100.0
     );
+}
+
+/// A point of user group `g` whose target is in the item groups `target`.
+fn point(g: usize, target: [bool; 2], share: [f64; 2]) -> Example {
+    Example {
+        user_group: g,
+        ..ex(target, share)
+    }
+}
+
+/// The bound tested: with `P_R ∈ [0, 1]`, each group's term `|P_R - P_H| / P_H` is at most
+/// `max(1, 1/P_H - 1)`, so their mean is at most the mean of those bounds (< `1/min P_H`),
+/// whatever the batch's own history shares are.
+#[test]
+fn l_fair_takes_p_h_from_the_train_split_and_stays_bounded_on_a_batch_without_history_share() {
+    // Train split: group 0's own shares 0.2 and 0.4 -> P_H(0|0) = 0.3; group 1's 0.1 and
+    // 0.3 -> P_H(1|1) = 0.2 (the other group's entries do not count).
+    let train = vec![
+        point(0, [true, false], [0.2, 0.9]),
+        point(0, [false, false], [0.4, 0.0]),
+        point(1, [false, true], [0.9, 0.1]),
+        point(1, [false, false], [0.0, 0.3]),
+    ];
+    let p_h = losses::train_p_h(&train, 2);
+    assert!(
+        (p_h[0] - 0.3).abs() < 1e-12 && (p_h[1] - 0.2).abs() < 1e-12,
+        "{p_h:?}"
+    );
+    // A batch of 8: six users of group 0, two of group 1 whose history holds no item of
+    // group 1 (share 0) and whose targets are both in group 1, so P_R(1|1) = 1.
+    let batch: Vec<Example> = (0..6)
+        .map(|i| point(0, [i < 3, false], [0.5, 0.1]))
+        .chain((0..2).map(|_| point(1, [false, true], [0.4, 0.0])))
+        .collect();
+    let p_yes = [0.9f32, 0.8, 0.7, 0.6, 0.2, 0.1, 0.6, 0.9];
+    let p = Tensor::from_slice(&p_yes);
+    let ug = Tensor::from_slice(
+        &batch
+            .iter()
+            .map(|e| e.user_group as i64)
+            .collect::<Vec<_>>(),
+    );
+    let tg: Vec<f32> = batch
+        .iter()
+        .flat_map(|e| e.target_groups.iter().map(|&m| m as u8 as f32))
+        .collect();
+    let tg = t(&tg, &[8, 2]);
+    let l = losses::fair(&p, &ug, &tg, &p_h).double_value(&[]);
+    let p_r0 = (0.9 + 0.8 + 0.7) / 3.3;
+    let want = ((p_r0 - 0.3f64).abs() / 0.3 + (1.0 - 0.2) / 0.2) / 2.0;
+    assert!((l - want).abs() < 1e-5, "{l} vs {want}");
+    let bound = p_h.iter().map(|&h| (1.0 / h - 1.0).max(1.0)).sum::<f64>() / 2.0;
+    assert!(l.is_finite() && l <= bound + 1e-9, "{l} > {bound}");
+    assert!(l <= 1.0 / p_h[1]);
+    // The batch's own P_H (group 1: 0) hits the 1e-3 floor: a 1/eps-sized term.
+    let from_batch = losses::fair(&p, &ug, &tg, &losses::train_p_h(&batch, 2));
+    assert!(from_batch.double_value(&[]) > 100.0, "{from_batch}");
+    // A group absent from the batch is left out of its mean: group 0 alone.
+    let idx = Tensor::from_slice(&[0i64, 1, 2, 3, 4, 5]);
+    let only0 = losses::fair(
+        &p.index_select(0, &idx),
+        &ug.index_select(0, &idx),
+        &tg.index_select(0, &idx),
+        &p_h,
+    );
+    assert!((only0.double_value(&[]) - (p_r0 - 0.3).abs() / 0.3).abs() < 1e-5);
 }
 
 #[test]

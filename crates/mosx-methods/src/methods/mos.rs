@@ -6,9 +6,17 @@
 //!   mean over the concatenation is `(Σ Emb(s_g) + Σ_real Emb(X)) / (|s_g| + |X|)`, so it is
 //!   computed from the task embeddings the backbone reads anyway plus a constant per group:
 //!   the router costs no second backbone pass and not even a second embedding lookup.
-//! * Top-K keeps the K largest router probabilities, zeroes the rest and renormalises;
-//!   `stochastic` routing samples K distinct experts from `p_g` while training and is
-//!   top-K at evaluation.
+//! * Top-K keeps the K largest router probabilities **as they are** and zeroes the rest
+//!   (`renormalize: false`, the default, METHOD.md §5): the kept `p_i` carries the
+//!   router's gradient. `renormalize: true` (an ablation, meaningful for K >= 2) divides
+//!   the kept values by their sum, computed as the softmax of their log-probabilities so
+//!   that for K = 1 the kept value is exactly 1 and the router's gradient exactly 0 (no
+//!   rounding residue for an optimizer to turn into lr-sized steps). `stochastic` routing
+//!   samples K distinct experts from `p_g` while training, keeps the sampled `p_i` (the
+//!   same renormalisation rule applies) and is top-K at evaluation.
+//! * `Method::router_probs` exposes `p_g` so the trainer can log, per epoch, which expert
+//!   each group's prompt routes a point to; `Method::watched_grads` names the router's
+//!   weight and bias (`router`) so the trainer logs their gradient norm per step.
 //! * The mixing weights are `softmax(W_w [p~_1; ...; p~_G] + b_w)` with `reweighting`, else
 //!   the mean of the routed probabilities over groups; the soft prompt is `Σ_e w_e P_e`.
 //! * The backbone never reads a profile: only the router sees the stereotype sentences.
@@ -65,6 +73,10 @@ pub struct Config {
     /// The reweighting layer (Eq. 9); `false` is the ablation that averages the groups.
     #[serde(default = "default_true")]
     pub reweighting: bool,
+    /// Divide the kept router probabilities by their sum (an ablation; for K = 1 it makes
+    /// every kept value 1, so the router gets no gradient).
+    #[serde(default)]
+    pub renormalize: bool,
     #[serde(default = "default_init")]
     pub init: Init,
 }
@@ -83,7 +95,15 @@ fn default_true() -> bool {
 fn default_init() -> Init {
     Init::Vocab
 }
-const FIELDS: &[&str] = &["experts", "tokens", "routing", "k", "reweighting", "init"];
+const FIELDS: &[&str] = &[
+    "experts",
+    "tokens",
+    "routing",
+    "k",
+    "reweighting",
+    "renormalize",
+    "init",
+];
 
 pub const ENTRY: Entry = Entry {
     name: "mos",
@@ -201,27 +221,41 @@ fn build(
 }
 
 #[cfg(feature = "torch")]
-/// Keeps the K largest entries of each row of `p` `[B, E]`, zeroes the rest, renormalises.
-pub fn top_k(p: &Tensor, k: i64) -> Tensor {
-    let (vals, idx) = p.topk(k, -1, true, true);
-    let kept = p.zeros_like().scatter(-1, &idx, &vals);
-    &kept / kept.sum_dim_intlist(-1, true, Kind::Float).clamp_min(1e-12)
+/// Puts `vals` (the kept entries of `p`, at `idx`) back in place, zero elsewhere; with
+/// `renormalize` the kept values are first divided by their sum, as the softmax of their
+/// logs (equal to `v / Σ v`; for one kept value exactly 1 with exactly zero gradient).
+fn keep(p: &Tensor, idx: &Tensor, vals: Tensor, renormalize: bool) -> Tensor {
+    let vals = if renormalize {
+        vals.clamp_min(f64::from(f32::MIN_POSITIVE))
+            .log()
+            .softmax(-1, Kind::Float)
+    } else {
+        vals
+    };
+    p.zeros_like().scatter(-1, idx, &vals)
 }
 
 #[cfg(feature = "torch")]
-/// K distinct experts per row sampled from `p` `[B, E]` (torch's generator), their
-/// probabilities kept and renormalised.
-pub fn sample_k(p: &Tensor, k: i64) -> Tensor {
+/// Keeps the K largest entries of each row of `p` `[B, E]` and zeroes the rest; the kept
+/// entries stay as they are unless `renormalize` (see the module note).
+pub fn top_k(p: &Tensor, k: i64, renormalize: bool) -> Tensor {
+    let (vals, idx) = p.topk(k, -1, true, true);
+    keep(p, &idx, vals, renormalize)
+}
+
+#[cfg(feature = "torch")]
+/// K distinct experts per row sampled from `p` `[B, E]` (torch's generator); their
+/// probabilities kept as they are unless `renormalize`, the rest zeroed.
+pub fn sample_k(p: &Tensor, k: i64, renormalize: bool) -> Tensor {
     let idx = p.detach().multinomial(k, false);
     let vals = p.gather(-1, &idx, false);
-    let kept = p.zeros_like().scatter(-1, &idx, &vals);
-    &kept / kept.sum_dim_intlist(-1, true, Kind::Float).clamp_min(1e-12)
+    keep(p, &idx, vals, renormalize)
 }
 
 #[cfg(feature = "torch")]
 impl Mos {
     /// Router probabilities `p_g` `[B, E]` of every group for task embeddings `embeds`.
-    pub fn router_probs(&self, embeds: &Tensor, mask: &Tensor) -> Vec<Tensor> {
+    pub fn group_probs(&self, embeds: &Tensor, mask: &Tensor) -> Vec<Tensor> {
         let m = mask.to_kind(Kind::Float).unsqueeze(-1);
         let emb = embeds.to_kind(Kind::Float);
         let sum_x = (&emb * &m).sum_dim_intlist(1, false, Kind::Float); // [B, d]
@@ -237,12 +271,12 @@ impl Mos {
 
     /// Routed probabilities `p~_g` (top-K, or K sampled while training if stochastic).
     pub fn route(&self, probs: &[Tensor], train: bool) -> Vec<Tensor> {
-        let k = self.cfg.top_k();
+        let (k, renorm) = (self.cfg.top_k(), self.cfg.renormalize);
         probs
             .iter()
             .map(|p| match (self.cfg.routing, train) {
-                (Routing::Stochastic, true) => sample_k(p, k),
-                _ => top_k(p, k),
+                (Routing::Stochastic, true) => sample_k(p, k, renorm),
+                _ => top_k(p, k, renorm),
             })
             .collect()
     }
@@ -264,7 +298,7 @@ impl Method for Mos {
         "mos"
     }
     fn soft_prompt(&self, embeds: &Tensor, mask: &Tensor, train: bool) -> Option<Tensor> {
-        let probs = self.router_probs(embeds, mask);
+        let probs = self.group_probs(embeds, mask);
         let routed = self.route(&probs, train);
         let w = self.mix_weights(&routed); // [B, E]
         let (e, l, d) = {
@@ -276,5 +310,13 @@ impl Method for Mos {
     }
     fn diversity(&self) -> Option<Tensor> {
         Some(losses::diversity(&self.experts))
+    }
+    fn router_probs(&self, embeds: &Tensor, mask: &Tensor) -> Option<Vec<Tensor>> {
+        Some(self.group_probs(embeds, mask))
+    }
+    fn watched_grads(&self) -> Vec<(&'static str, Vec<Tensor>)> {
+        let mut ts = vec![self.router.ws.shallow_clone()];
+        ts.extend(self.router.bs.as_ref().map(Tensor::shallow_clone));
+        vec![("router", ts)]
     }
 }

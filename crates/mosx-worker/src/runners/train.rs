@@ -4,7 +4,8 @@
 //! It renders and tokenizes the split's points, measures each target's item groups and each
 //! history's share from the `measure` stage, and hands examples to the trainer. Its artifacts
 //! are the trained parameters only (`adapter`, safetensors), the method's canonical `config`
-//! and the training `log`; the frozen backbone is never copied into the store (its content
+//! and the training `log` (with the dataset's `groups`, which name the rows of its per-group
+//! tables; the same values are metrics, see `TrainLog::internal_metrics`); the frozen backbone is never copied into the store (its content
 //! hash is in the key). Per-epoch checkpoints go to the stage's work folder, so a killed
 //! training resumes after its last finished epoch. The trainer's epochs and steps show on the
 //! stage's progress (forwarded to the planner's bar).
@@ -168,6 +169,7 @@ impl Runner for Train {
                 "trainable_params": outcome.trainable_params,
                 "backbone_params": outcome.backbone_params,
                 "trainable_fraction": fraction,
+                "groups": ds.groups,
                 "train": log,
             }),
         )?;
@@ -191,6 +193,11 @@ impl Runner for Train {
         if let Some(last) = log.epochs.last() {
             out.metric("final_train_loss", last.train_loss);
             out.metric("final_valid_loss", last.valid_loss);
+        }
+        // The method's internals (train P_H, MoS routing and router gradients, ...), named
+        // with the dataset's groups (see `mosx_methods::log::TrainLog::internal_metrics`).
+        for (name, v) in log.internal_metrics(&ds.groups) {
+            out.metric(name, v);
         }
         Ok(out)
     }

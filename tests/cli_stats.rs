@@ -493,3 +493,75 @@ report:
         assert!(cells.starts_with(expected), "{reps:?}: {cells}");
     }
 }
+
+/// A metrics stage's cell carries its train stage's metrics under `train.` (lineage: metrics
+/// → evaluate → adapter → train), and the `internals` filter renders the MoS routing line
+/// exactly when the train stage wrote routing metrics (and nothing otherwise), on a tiny
+/// random backbone.
+#[test]
+fn a_metrics_cell_carries_its_train_stage_metrics() {
+    let tmp = tempfile::tempdir().unwrap();
+    let d = tmp.path();
+    let o = mosx(
+        d,
+        &["tiny-model", "tiny", "--data", ml_data().to_str().unwrap()],
+    );
+    assert!(o.status.success(), "{:?}", text(&o));
+    std::fs::create_dir_all(d.join("templates")).unwrap();
+    std::fs::write(
+        d.join("templates/cell.md.j2"),
+        "{{ cells.ml_metrics_mos['train.best_valid_auc'].mean }}|{{ by_stage.ml_train_mos[0].metrics.best_valid_auc }}|{{ cells.ml_metrics_mos | internals }}|{{ cells.ml_metrics_base | internals }}\n",
+    )
+    .unwrap();
+    let spec = d.join("lineage.yaml");
+    std::fs::write(
+        &spec,
+        format!(
+            r#"name: lineage
+vars: {{ seed: 0, model: tiny }}
+stages:
+  ml_load: {{ kind: load, params: {{ path: "{data}" }} }}
+  ml_sample: {{ kind: sample, inputs: {{ dataset: ml_load }}, params: {{ windows: 600, seed: "${{seed}}" }} }}
+  ml_split: {{ kind: split, inputs: {{ sequences: ml_sample }}, params: {{ seed: "${{seed}}" }} }}
+  ml_measure: {{ kind: measure, inputs: {{ split: ml_split }} }}
+  ml_train_mos:
+    kind: train
+    inputs: {{ split: ml_split, measure: ml_measure }}
+    params: {{ model: "${{model}}", method: {{ name: mos, experts: 3, tokens: 4 }}, epochs: 1, seed: "${{seed}}", max_train_points: 16, max_valid_points: 16 }}
+  ml_eval_mos: {{ kind: evaluate, inputs: {{ split: ml_split, adapter: ml_train_mos }}, params: {{ model: "${{model}}", setting: implicit, max_points: 20 }} }}
+  ml_metrics_mos: {{ kind: metrics, inputs: {{ predictions: ml_eval_mos, stereotypes: ml_measure }} }}
+  ml_baseline: {{ kind: baseline, inputs: {{ split: ml_split }}, params: {{ rule: user_like_rate, max_points: 20 }} }}
+  ml_metrics_base: {{ kind: metrics, inputs: {{ predictions: ml_baseline, stereotypes: ml_measure }} }}
+report:
+  - template: cell.md.j2
+    output: results/cell.md
+"#,
+            data = ml_data().display()
+        ),
+    )
+    .unwrap();
+    let o = mosx(d, &["run", spec.to_str().unwrap(), "-q", "--device", "cpu"]);
+    let (out, err) = text(&o);
+    assert!(o.status.success(), "{out}\n{err}");
+    let cell = std::fs::read_to_string(d.join("results/cell.md")).unwrap();
+    let parts: Vec<&str> = cell.lines().next().unwrap().split('|').collect();
+    assert_eq!(
+        parts[0], parts[1],
+        "the train metric through lineage: {cell}"
+    );
+    assert!(parts[0].parse::<f64>().is_ok(), "{cell}");
+    // Which routing metrics the train stage wrote decides what the line says.
+    let key = key_of(d, "ml_train_mos");
+    let o = mosx(d, &["export", &key[..12], "--metrics", "--format", "csv"]);
+    let (csv, _) = text(&o);
+    if csv.contains(",routing.valid.") {
+        assert!(
+            parts[2].starts_with("routing (validation, kept epoch): "),
+            "{cell}"
+        );
+    } else {
+        assert_eq!(parts[2], "", "{cell}");
+    }
+    // A row without a training has no internals.
+    assert_eq!(parts[3], "", "{cell}");
+}

@@ -41,6 +41,9 @@ use mosx_stats::Alternative;
 
 use super::compare::{parse_alternative, Request};
 
+/// One `over` variable at one value: (name, value, label).
+type Binding = (String, String, String);
+
 /// Keys of a compact `compare` entry and of a plain `comparisons` entry.
 pub const COMPARE_KEYS: &[&str] = &[
     "a",
@@ -74,7 +77,7 @@ pub struct Declared {
     /// The label template (placeholders: `over` names, `{a}`, `{b}`, `{metric}`).
     pub label: Option<String>,
     /// The `over` binding: (name, value, label).
-    pub bound: Vec<(String, String, String)>,
+    pub bound: Vec<Binding>,
     pub a: Side,
     pub b: Side,
     pub metric: String,
@@ -235,11 +238,7 @@ fn known_stage(
 }
 
 /// `{name}` placeholders of `pattern` replaced by `bind` (value, label) — `labels` picks which.
-fn substitute(
-    pattern: &str,
-    bind: &[(String, String, String)],
-    labels: bool,
-) -> Result<String, String> {
+fn substitute(pattern: &str, bind: &[Binding], labels: bool) -> Result<String, String> {
     let mut out = String::with_capacity(pattern.len());
     let mut rest = pattern;
     while let Some(i) = rest.find('{') {
@@ -268,8 +267,8 @@ fn bindings(
     ctx: &Ctx<'_>,
     field: &str,
     over: Option<&Value>,
-) -> Result<Vec<Vec<(String, String, String)>>, SpecError> {
-    let mut combos: Vec<Vec<(String, String, String)>> = vec![Vec::new()];
+) -> Result<Vec<Vec<Binding>>, SpecError> {
+    let mut combos: Vec<Vec<Binding>> = vec![Vec::new()];
     let Some(over) = over else {
         return Ok(combos);
     };
@@ -331,12 +330,7 @@ fn bindings(
 }
 
 /// A side declaration expanded under one binding.
-fn side(
-    ctx: &Ctx<'_>,
-    field: &str,
-    v: &Value,
-    bind: &[(String, String, String)],
-) -> Result<Side, SpecError> {
+fn side(ctx: &Ctx<'_>, field: &str, v: &Value, bind: &[Binding]) -> Result<Side, SpecError> {
     let from = || {
         bind.iter()
             .map(|(n, v, _)| format!("{n}={v}"))
@@ -626,5 +620,64 @@ pub fn request(
                 note: (!notes.is_empty()).then(|| notes.join("; ")),
             })
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn bind(pairs: &[(&str, &str, &str)]) -> Vec<Binding> {
+        pairs
+            .iter()
+            .map(|(n, v, l)| (n.to_string(), v.to_string(), l.to_string()))
+            .collect()
+    }
+
+    #[test]
+    fn placeholders_take_values_in_stage_names_and_labels_in_labels() {
+        let b = bind(&[
+            ("prefix", "ml", "MovieLens-100K"),
+            ("setting", "implicit", "implicit"),
+        ]);
+        assert_eq!(
+            substitute("{prefix}_metrics_mos_{setting}", &b, false).unwrap(),
+            "ml_metrics_mos_implicit"
+        );
+        assert_eq!(
+            substitute("{prefix}, {setting}", &b, true).unwrap(),
+            "MovieLens-100K, implicit"
+        );
+        let e = substitute("{prefx}_x", &b, false).unwrap_err();
+        assert!(
+            e.contains("`{prefx}`") && e.contains("bound: prefix, setting"),
+            "{e}"
+        );
+        assert!(substitute("{prefix", &b, false)
+            .unwrap_err()
+            .contains("unclosed"));
+    }
+
+    #[test]
+    fn the_default_label_joins_the_bound_labels_and_shows_a_margin() {
+        let d = Declared {
+            label: None,
+            bound: bind(&[("p", "ml", "MovieLens-100K")]),
+            a: Side::Stage {
+                stage: "x".into(),
+                label: "MoS".into(),
+            },
+            b: Side::Stage {
+                stage: "y".into(),
+                label: "UP5".into(),
+            },
+            metric: "auc".into(),
+            margin: -2.0,
+            alternative: Alternative::Greater,
+        };
+        assert_eq!(
+            default_label(&d, "MoS", "UP5"),
+            "MovieLens-100K: auc MoS vs UP5 (margin -2)"
+        );
     }
 }

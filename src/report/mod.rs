@@ -32,7 +32,7 @@ pub enum ReportError {
     Store(#[from] StoreError),
     /// A report option that does not fit the spec (located at its field).
     #[error("{0}")]
-    Spec(#[from] SpecError),
+    Spec(Box<SpecError>),
     #[error("report `{output}`: {message}")]
     Input { output: String, message: String },
     #[error("{path}: {source}")]
@@ -40,6 +40,12 @@ pub enum ReportError {
         path: PathBuf,
         source: std::io::Error,
     },
+}
+
+impl From<SpecError> for ReportError {
+    fn from(e: SpecError) -> Self {
+        ReportError::Spec(Box::new(e))
+    }
 }
 
 /// Where templates live: `./templates`, else `templates/` beside the spec's folder.

@@ -222,6 +222,25 @@ impl<'a> Loader<'a> {
     }
 }
 
+/// The metrics that read only the scores and labels.
+const PERFORMANCE: &[&str] = &["auc", "precision", "recall"];
+
+/// `auc`, `precision` or `recall` (x100) of scores and labels.
+fn performance(scores: &[f64], labels: &[bool], name: &str) -> f64 {
+    100.0
+        * match name {
+            "auc" => mosx_fairness::auc(scores, labels),
+            _ => {
+                let c = mosx_fairness::precision_recall(scores, labels, mosx_fairness::THRESHOLD);
+                if name == "precision" {
+                    c.precision
+                } else {
+                    c.recall
+                }
+            }
+        }
+}
+
 /// A metric of the `metrics` stage, recomputed on `points`: `F`, `F.consistent`,
 /// `F.inconsistent`, `F.<a>.<b>`, `auc`, `precision`, `recall` (all x100 as stored).
 pub fn metric(
@@ -231,10 +250,6 @@ pub fn metric(
     name: &str,
 ) -> Result<f64, String> {
     let g = groups.len();
-    let perf = || {
-        let (s, l): (Vec<f64>, Vec<bool>) = points.iter().map(|p| (p.p_yes, p.label)).unzip();
-        (s, l)
-    };
     let strict_mean = |xs: &[f64]| {
         if xs.is_empty() || xs.iter().any(|x| x.is_nan()) {
             f64::NAN
@@ -242,21 +257,11 @@ pub fn metric(
             xs.iter().sum::<f64>() / xs.len() as f64
         }
     };
+    if PERFORMANCE.contains(&name) {
+        let (s, l): (Vec<f64>, Vec<bool>) = points.iter().map(|p| (p.p_yes, p.label)).unzip();
+        return Ok(performance(&s, &l, name));
+    }
     Ok(match name {
-        "auc" => {
-            let (s, l) = perf();
-            100.0 * mosx_fairness::auc(&s, &l)
-        }
-        "precision" | "recall" => {
-            let (s, l) = perf();
-            let c = mosx_fairness::precision_recall(&s, &l, mosx_fairness::THRESHOLD);
-            100.0
-                * if name == "precision" {
-                    c.precision
-                } else {
-                    c.recall
-                }
-        }
         "F" => mosx_fairness::headline(&mosx_fairness::pairwise(points, g, kind)),
         "F.consistent" | "F.inconsistent" => {
             let f = mosx_fairness::pairwise(points, g, kind);
@@ -300,8 +305,23 @@ pub fn deletions(ps: &PointSet, name: &str) -> Result<Loo, String> {
     let mut users = Vec::with_capacity(by_user.len());
     let mut without = Vec::with_capacity(by_user.len());
     let mut keep = vec![true; ps.points.len()];
+    // Performance metrics read only (score, label): delete from those, not from the points.
+    let perf = PERFORMANCE.contains(&name);
     for (u, idx) in &by_user {
         idx.iter().for_each(|&i| keep[i] = false);
+        if perf {
+            let (s, l): (Vec<f64>, Vec<bool>) = ps
+                .points
+                .iter()
+                .zip(&keep)
+                .filter(|(_, k)| **k)
+                .map(|(p, _)| (p.p_yes, p.label))
+                .unzip();
+            idx.iter().for_each(|&i| keep[i] = true);
+            users.push(u.to_string());
+            without.push(performance(&s, &l, name));
+            continue;
+        }
         let rest: Vec<EvalPoint> = ps
             .points
             .iter()

@@ -179,6 +179,42 @@ fn seed_value(seed: &Option<String>) -> Value {
         .unwrap_or(Value::Null)
 }
 
+/// One seed's row, and its within-seed SE's kind or why it has none (`None`: `d` undefined).
+type SeedSe = Option<Result<&'static str, String>>;
+
+fn seed_row(
+    plan: &Plan,
+    loader: &mut Loader<'_>,
+    (seed, na, nb): &(
+        Option<String>,
+        petgraph::graph::NodeIndex,
+        petgraph::graph::NodeIndex,
+    ),
+    (ma, mb): (&str, &str),
+) -> Result<(SeedRow, SeedSe), ReportError> {
+    let (va, vb) = (loader.stored(plan, *na, ma)?, loader.stored(plan, *nb, mb)?);
+    let d = va - vb;
+    let mut row = SeedRow {
+        seed: seed_value(seed),
+        a: finite(va),
+        b: finite(vb),
+        d: finite(d),
+        se: None,
+        users: None,
+        dropped: None,
+    };
+    if !d.is_finite() {
+        return Ok((row, None));
+    }
+    let se = within_seed(plan, loader, (*na, ma), (*nb, mb)).map(|(se, u, dr, kind)| {
+        row.se = finite(se);
+        row.users = Some(u);
+        row.dropped = Some(dr);
+        kind
+    });
+    Ok((row, Some(se)))
+}
+
 /// Runs the comparison (see the module docs).
 pub fn compare(
     plan: &Plan,
@@ -201,51 +237,35 @@ pub fn compare(
         }
     }
     let units = pairs(plan, sa, sb);
-    let mut rows = Vec::new();
-    let mut est = Vec::new();
     let mut notes: Vec<String> = req.note.iter().cloned().collect();
-    let mut se_note = None;
-    let mut kinds = BTreeSet::new();
-    let (mut undefined, mut users, mut dropped, mut per_seed_users) = (0, 0, 0, Vec::new());
-    let (mut sum_a, mut sum_b) = (0.0, 0.0);
-    for (seed, na, nb) in &units {
-        let (va, vb) = (loader.stored(plan, *na, ma)?, loader.stored(plan, *nb, mb)?);
-        let d = va - vb;
-        let mut row = SeedRow {
-            seed: seed_value(seed),
-            a: finite(va),
-            b: finite(vb),
-            d: finite(d),
-            se: None,
-            users: None,
-            dropped: None,
-        };
-        if !d.is_finite() {
-            undefined += 1;
-            rows.push(row);
-            continue;
-        }
-        let se = match within_seed(plan, loader, (*na, ma), (*nb, mb)) {
-            Ok((se, u, dr, kind)) => {
+    let (mut rows, mut kinds, mut se_note) = (Vec::new(), BTreeSet::new(), None);
+    for unit in &units {
+        let (row, se) = seed_row(plan, loader, unit, (ma, mb))?;
+        match se {
+            Some(Ok(kind)) => {
                 kinds.insert(kind);
-                row.se = finite(se);
-                row.users = Some(u);
-                row.dropped = Some(dr);
-                users += u;
-                dropped += dr;
-                per_seed_users.push(u);
-                se
             }
-            Err(e) => {
+            Some(Err(e)) => {
                 se_note.get_or_insert(e);
-                f64::NAN
             }
-        };
-        sum_a += va;
-        sum_b += vb;
-        est.push(SeedEstimate { estimate: d, se });
+            None => {}
+        }
         rows.push(row);
     }
+    let used: Vec<&SeedRow> = rows.iter().filter(|r| r.d.is_some()).collect();
+    let est: Vec<SeedEstimate> = used
+        .iter()
+        .map(|r| SeedEstimate {
+            estimate: r.d.unwrap_or(f64::NAN),
+            se: r.se.unwrap_or(f64::NAN),
+        })
+        .collect();
+    let per_seed_users: Vec<usize> = used.iter().filter_map(|r| r.users).collect();
+    let users = per_seed_users.iter().sum();
+    let dropped = used.iter().filter_map(|r| r.dropped).sum();
+    let sum_a: f64 = used.iter().filter_map(|r| r.a).sum();
+    let sum_b: f64 = used.iter().filter_map(|r| r.b).sum();
+    let undefined = rows.len() - used.len();
     if undefined > 0 {
         notes.push(format!(
             "{undefined} of {} seeds undefined (left out)",

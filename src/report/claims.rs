@@ -1,77 +1,67 @@
-//! Verdicts on a spec's `claims:` (see `mosx_spec::Claim`).
+//! Verdicts on a spec's `claims:` (see `mosx_spec::Claim`), with the seed as the unit
+//! (METHOD.md §8).
 //!
-//! Each claim `L op R + margin` is a comparison (`stats::compare`) of `L` with `R + margin`.
-//! Its **primary test** is the paired t-test across users (jackknife pseudo-values, pooled
-//! over seeds) when per-user values exist (metrics stages), otherwise the paired t-test
-//! across seeds. The primary p-values of all the spec's claims are Holm-corrected together.
-//! Verdict, with `d` the mean of `L − (R + margin)` and `p` the corrected p-value:
-//! * **holds**: `d` has the claimed sign (> 0 for `>`/`>=`, < 0 for `<`/`<=`) and `p < alpha`;
-//! * **does not hold**: `d` has the opposite sign and `p < alpha`;
-//! * **inconclusive**: otherwise, or when no test could be run (the note says why).
+//! A claim `L op R + m` is the comparison (`compare`) of `d = L − R` with the null value `m`,
+//! one-sided in the claimed direction: `>`/`>=` test H0 `d ≤ m` (with `m = −δ` the
+//! non-inferiority test of "L within δ of R"), `<`/`<=` test H0 `d ≥ m`. The p-values of all
+//! the spec's claims are Holm-corrected together; the verdict (`mosx_stats::verdict`):
+//! * **holds**: Holm-adjusted p < alpha;
+//! * **does not hold**: the two-sided `1 − alpha` interval of `d` (HKSJ) excludes the claim;
+//! * **inconclusive**: otherwise, and always with one seed (no test across seeds).
 //!
-//! The effect size is the primary test's Cohen's d_z (signed like `d`).
+//! Each row also carries the estimate, its interval, p, the Holm-adjusted p, seeds and users
+//! (see [`super::compare::Comparison`], flattened into the claim's JSON object).
 
 use serde_json::{json, Value};
 
-use mosx_store::Store;
+use mosx_stats::Alternative;
 
-use super::stats::{self, Loader};
+use super::compare::{self, Request};
+use super::stats::Loader;
 use super::ReportError;
 use crate::plan::Plan;
 
-pub fn evaluate(
-    plan: &Plan,
-    store: &dyn Store,
-    loader: &mut Loader<'_>,
-    output: &str,
-) -> Result<Value, ReportError> {
-    let mut rows = Vec::new();
-    let mut primary = Vec::new();
+pub fn evaluate(plan: &Plan, loader: &mut Loader<'_>, output: &str) -> Result<Value, ReportError> {
+    let mut comps = Vec::new();
     for c in &plan.spec.claims {
-        let a = format!("{}.{}", c.left.stage, c.left.metric);
-        let b = format!("{}.{}", c.right.stage, c.right.metric);
-        let cmp = stats::compare(plan, store, loader, &c.name, &a, &b, c.margin, output)?;
-        let (basis, test) = if cmp.across_users.t_p.is_some() {
-            ("users", &cmp.across_users)
-        } else {
-            ("seeds", &cmp.across_seeds)
+        let req = Request {
+            label: c.name.clone(),
+            a: format!("{}.{}", c.left.stage, c.left.metric),
+            b: format!("{}.{}", c.right.stage, c.right.metric),
+            margin: c.margin,
+            alternative: if c.op.greater() {
+                Alternative::Greater
+            } else {
+                Alternative::Less
+            },
+            level: 1.0 - c.alpha,
+            note: None,
         };
-        primary.push(test.t_p.unwrap_or(f64::NAN));
-        rows.push((c, basis, test.clone(), cmp));
+        comps.push(compare::compare(plan, loader, &req, output)?);
     }
-    let adj = mosx_stats::holm(&primary);
-    let out: Vec<Value> = rows
-        .into_iter()
-        .zip(adj)
-        .map(|((c, basis, test, cmp), p_holm)| {
-            let d = test.mean_diff;
-            let verdict = match (d, p_holm.is_finite() && p_holm < c.alpha) {
-                (Some(d), true) if (d > 0.0) == c.op.greater() && d != 0.0 => "holds",
-                (Some(d), true) if d != 0.0 => "does not hold",
-                _ => "inconclusive",
-            };
-            json!({
+    let alpha: Vec<f64> = plan.spec.claims.iter().map(|c| c.alpha).collect();
+    compare::holm_in_place(&mut comps, &alpha);
+    let rows = plan
+        .spec
+        .claims
+        .iter()
+        .zip(comps)
+        .map(|(c, cmp)| {
+            let mut row = json!({
                 "name": c.name,
                 "test": c.test,
                 "op": c.op.symbol(),
-                "margin": c.margin,
                 "alpha": c.alpha,
-                "verdict": verdict,
-                "basis": basis,
-                "mean_left": cmp.mean_a,
-                "mean_right": cmp.mean_b,
-                "diff": d,
-                "effect_d_z": test.d_z,
-                "p": test.t_p,
-                "p_holm": p_holm.is_finite().then_some(p_holm),
-                "seeds": cmp.seeds,
-                "n": test.n,
-                "users": cmp.across_users.n,
-                "seed_t_p": cmp.across_seeds.t_p,
-                "user_w_p": cmp.across_users.w_p,
-                "note": test.note.clone().or(cmp.across_users.note.clone()),
-            })
+            });
+            if let (Value::Object(o), Ok(Value::Object(fields))) =
+                (&mut row, serde_json::to_value(&cmp))
+            {
+                for (k, v) in fields {
+                    o.entry(k).or_insert(v);
+                }
+            }
+            row
         })
         .collect();
-    Ok(Value::Array(out))
+    Ok(Value::Array(rows))
 }

@@ -5,13 +5,17 @@
 //!   points, in point order), each with kind, key, params, sweep point and metrics;
 //! * `seeds`: the replicates of the sweep (sorted; the `vars.seed` values, or labels such
 //!   as `train_seed=1, seed=0` when `sweep.replicates` names more axes; empty without any);
-//! * `cells`: spec stage name → metric → aggregate over replicates `{mean, sd, n, values,
-//!   seeds}` of the stage's distinct results at its first setting (render with `| pm`);
+//! * `cells`: spec stage name → metric → aggregate over replicates `{mean, sd, n, expected,
+//!   values, seeds}` of the stage's distinct results at its first setting (render with
+//!   `| pm`, which prints `(n=k)` when only `k` of the `expected` replicates are defined);
+//!   a `metrics` stage evaluated with a trained adapter also carries its `train` stage's
+//!   metrics under `train.` (lineage: metrics → predictions → evaluate → adapter → train),
+//!   e.g. `train.routing.valid.male.e2`, which the `internals` filter renders;
 //!   `groups`: the same for every setting, i.e. split by the non-replicate sweep axes
 //!   (`[{point, label, metrics}]`, for sweeps such as `lambda_fair × E × seed`);
-//! * `comparisons`: the report entry's `options.comparisons` (`[{label, a, b, margin}]`,
-//!   `a`/`b` as `STAGE.METRIC`) tested across seeds and across users, Holm-corrected
-//!   within the entry (see `stats`);
+//! * `comparisons`: the report entry's `options.comparisons` and `options.compare` (see
+//!   `declare`), each tested with the seed as the unit (see `compare`), Holm-corrected
+//!   within the entry;
 //! * `pairs`: for each metrics stage named in `options.pair_stages`, AUC / precision /
 //!   recall (x100) over its **consistent** points (the target is in the user's own group)
 //!   and its **inconsistent** points (the target is in another group only), as seed
@@ -19,17 +23,28 @@
 //! * `claims`: the spec's `claims:` with their verdicts (see `claims`);
 //! * `provenance`: what the footer says (see `provenance`).
 //!
-//! Invariant: undefined numbers are JSON `null` (rendered `-`), never 0.
+//! Invariant: undefined numbers are JSON `null` (rendered `-`), never 0; a replicate whose
+//! value is undefined or missing still counts in `expected`.
 
 use std::collections::{BTreeMap, BTreeSet};
 
+use petgraph::graph::NodeIndex;
 use serde_json::{json, Map, Value};
 
 use mosx_store::Store;
 
+use super::compare::{self, Comparison};
+use super::declare;
 use super::stats::{self, Loader};
 use super::ReportError;
 use crate::plan::Plan;
+
+/// The `train` stage whose adapter a `metrics` stage's predictions were made with.
+fn train_of(plan: &Plan, n: NodeIndex) -> Option<NodeIndex> {
+    let ev = *plan.graph[n].inputs.get("predictions")?;
+    let tr = *plan.graph[ev].inputs.get("adapter")?;
+    (plan.graph[tr].kind.name() == "train").then_some(tr)
+}
 
 fn num(x: f64) -> Value {
     if x.is_finite() {
@@ -39,12 +54,13 @@ fn num(x: f64) -> Value {
     }
 }
 
-/// `{mean, sd, n, values, seeds}` of `(seed, value)` pairs (NaN values skipped).
+/// `{mean, sd, n, expected, values, seeds}` of `(seed, value)` pairs (NaN values skipped in
+/// `n`, counted in `expected`).
 fn aggregate(vals: &[(Option<Value>, f64)]) -> Value {
     let finite: Vec<f64> = vals.iter().map(|(_, v)| *v).collect();
     let s = mosx_stats::summary(&finite);
     json!({
-        "mean": num(s.mean), "sd": num(s.sd), "n": s.n,
+        "mean": num(s.mean), "sd": num(s.sd), "n": s.n, "expected": vals.len(),
         "values": vals.iter().map(|(_, v)| num(*v)).collect::<Vec<_>>(),
         "seeds": vals.iter().map(|(s, _)| s.clone().unwrap_or(Value::Null)).collect::<Vec<_>>(),
     })
@@ -53,11 +69,17 @@ fn aggregate(vals: &[(Option<Value>, f64)]) -> Value {
 pub fn build(
     plan: &Plan,
     store: &dyn Store,
+    index: usize,
     options: &Map<String, Value>,
     output: &str,
 ) -> Result<Value, ReportError> {
     let mut stages = Map::new();
     let mut by_stage: Map<String, Value> = Map::new();
+    let node_of: std::collections::HashMap<&str, NodeIndex> = plan
+        .order
+        .iter()
+        .map(|i| (plan.graph[*i].key.as_str(), *i))
+        .collect();
     let mut metrics_of: BTreeMap<String, Vec<(String, f64)>> = BTreeMap::new();
     for i in &plan.order {
         let n = &plan.graph[*i];
@@ -114,16 +136,29 @@ pub fn build(
             }
         }
         let agg_of = |members: &[(Option<Value>, String)]| -> Value {
-            let mut per_metric: BTreeMap<&str, Vec<(Option<Value>, f64)>> = BTreeMap::new();
+            // Every metric any member has; a member without it counts as undefined.
+            let mut per_member: Vec<(Option<Value>, BTreeMap<String, f64>)> = Vec::new();
             for (seed, key) in members {
-                for (m, v) in metrics_of.get(key).map(Vec::as_slice).unwrap_or(&[]) {
-                    per_metric.entry(m).or_default().push((seed.clone(), *v));
+                let mut m: BTreeMap<String, f64> =
+                    metrics_of.get(key).into_iter().flatten().cloned().collect();
+                if let Some(tr) = node_of.get(key.as_str()).and_then(|n| train_of(plan, *n)) {
+                    for (k, v) in metrics_of.get(&plan.graph[tr].key).into_iter().flatten() {
+                        m.insert(format!("train.{k}"), *v);
+                    }
                 }
+                per_member.push((seed.clone(), m));
             }
+            let names: BTreeSet<&String> = per_member.iter().flat_map(|(_, m)| m.keys()).collect();
             Value::Object(
-                per_metric
+                names
                     .into_iter()
-                    .map(|(m, vals)| (m.to_string(), aggregate(&vals)))
+                    .map(|name| {
+                        let vals: Vec<(Option<Value>, f64)> = per_member
+                            .iter()
+                            .map(|(s, m)| (s.clone(), m.get(name).copied().unwrap_or(f64::NAN)))
+                            .collect();
+                        (name.clone(), aggregate(&vals))
+                    })
                     .collect(),
             )
         };
@@ -164,36 +199,10 @@ pub fn build(
         })
         .collect();
 
-    // Comparisons of this report entry.
+    // Comparisons of this report entry, then the spec's claims.
     let mut loader = Loader::new(store);
-    let mut comps = Vec::new();
-    if let Some(list) = options.get("comparisons") {
-        let list = list.as_array().ok_or_else(|| ReportError::Input {
-            output: output.to_string(),
-            message: "options.comparisons: expected a list of {label, a, b, margin}".into(),
-        })?;
-        for c in list {
-            let get = |k: &str| c.get(k).and_then(Value::as_str).unwrap_or_default();
-            let (a, b) = (get("a"), get("b"));
-            let label = match get("label") {
-                "" => format!("{a} vs {b}"),
-                l => l.to_string(),
-            };
-            let margin = c.get("margin").and_then(Value::as_f64).unwrap_or(0.0);
-            comps.push(stats::compare(
-                plan,
-                store,
-                &mut loader,
-                &label,
-                a,
-                b,
-                margin,
-                output,
-            )?);
-        }
-        stats::holm_in_place(&mut comps);
-    }
-    let claims = super::claims::evaluate(plan, store, &mut loader, output)?;
+    let comps = comparisons(plan, &mut loader, index, options, output)?;
+    let claims = super::claims::evaluate(plan, &mut loader, output)?;
 
     let mut pairs = Map::new();
     for name in options
@@ -266,4 +275,37 @@ pub fn build(
         "claims": claims,
         "pairs": pairs,
     }))
+}
+
+/// The entry's declared comparisons, tested and Holm-corrected together.
+fn comparisons(
+    plan: &Plan,
+    loader: &mut Loader<'_>,
+    index: usize,
+    options: &Map<String, Value>,
+    output: &str,
+) -> Result<Vec<Comparison>, ReportError> {
+    let entries = declare::entries(&plan.spec, index, options)?;
+    let mut comps = Vec::with_capacity(entries.len());
+    for e in &entries {
+        let req = declare::request(e, |candidates, by, max| {
+            let mut best: Option<(f64, &(String, String))> = None;
+            for c in candidates {
+                let m = compare::seed_mean(plan, loader, &c.0, by)?;
+                let better = match best {
+                    None => true,
+                    Some((b, _)) => m.is_finite() && (!b.is_finite() || (m > b) == max && m != b),
+                };
+                if better {
+                    best = Some((m, c));
+                }
+            }
+            let (_, (stage, label)) = best.expect("best_of is not empty");
+            Ok((stage.clone(), label.clone()))
+        })?;
+        comps.push(compare::compare(plan, loader, &req, output)?);
+    }
+    let alpha = vec![0.05; comps.len()];
+    compare::holm_in_place(&mut comps, &alpha);
+    Ok(comps)
 }

@@ -1,22 +1,25 @@
 //! Reports of a spec, rendered from the cache alone (never computing).
 //!
 //! Templates get one generic context built from the store: every stage of the plan
-//! with its kind, key, params, sweep point and metrics, seed aggregates, paired tests and
-//! the spec's claims with verdicts, so a template needs no Rust code of its own (see
-//! `context`). Figures are named kinds that read artifacts.
+//! with its kind, key, params, sweep point and metrics, seed aggregates, the declared
+//! comparisons (`declare`) tested with the seed as the unit (`compare`, METHOD.md §8) and
+//! the spec's claims with verdicts (`claims`), so a template needs no Rust code of its own
+//! (see `context`). Figures are named kinds that read artifacts.
 //!
 //! Invariant: every file written ends with its provenance (`provenance`): a Markdown
 //! footer for templates, a `tEXt` chunk in PNGs and a trailing comment in SVGs.
 
 mod claims;
+pub mod compare;
 mod context;
+pub mod declare;
 mod figures;
 pub mod provenance;
 pub mod stats;
 
 use std::path::{Path, PathBuf};
 
-use mosx_spec::ReportDecl;
+use mosx_spec::{ReportDecl, Spec, SpecError};
 use mosx_store::{Store, StoreError};
 
 use crate::plan::Plan;
@@ -27,6 +30,9 @@ pub enum ReportError {
     Render(#[from] mosx_report::ReportError),
     #[error("{0}")]
     Store(#[from] StoreError),
+    /// A report option that does not fit the spec (located at its field).
+    #[error("{0}")]
+    Spec(Box<SpecError>),
     #[error("report `{output}`: {message}")]
     Input { output: String, message: String },
     #[error("{path}: {source}")]
@@ -34,6 +40,12 @@ pub enum ReportError {
         path: PathBuf,
         source: std::io::Error,
     },
+}
+
+impl From<SpecError> for ReportError {
+    fn from(e: SpecError) -> Self {
+        ReportError::Spec(Box::new(e))
+    }
 }
 
 /// Where templates live: `./templates`, else `templates/` beside the spec's folder.
@@ -48,18 +60,31 @@ pub fn templates_dir(spec: &Path) -> PathBuf {
         .unwrap_or(here)
 }
 
+/// Checks what the report options declare against the spec, without the store: every
+/// `options.comparisons` / `options.compare` entry expands and names stages of the spec
+/// (errors located at the field). Meant for plan time (`plan::reports::check_reports`);
+/// rendering runs it too.
+pub fn check_options(spec: &Spec) -> Result<(), SpecError> {
+    for (index, decl) in spec.report.iter().enumerate() {
+        if let ReportDecl::Template { options, .. } = decl {
+            declare::entries(spec, index, options)?;
+        }
+    }
+    Ok(())
+}
+
 /// Render every report of the spec; returns the files written.
 pub fn render_all(plan: &Plan, store: &dyn Store) -> Result<Vec<PathBuf>, ReportError> {
     let mut written = Vec::new();
     let dir = templates_dir(&plan.spec.path);
-    for decl in &plan.spec.report {
+    for (index, decl) in plan.spec.report.iter().enumerate() {
         match decl {
             ReportDecl::Template {
                 template,
                 output,
                 options,
             } => {
-                let ctx = context::build(plan, store, options, output)?;
+                let ctx = context::build(plan, store, index, options, output)?;
                 let mut text = mosx_report::render_template(&dir, template, &ctx)?;
                 let lines = provenance::lines(plan, store, Some((&dir, template)))?;
                 text.push_str(&provenance::markdown_footer(&lines));

@@ -1,36 +1,29 @@
-//! Statistics of a report: metric values recomputed from stored predictions, per-user
-//! jackknife values, and paired comparisons across seeds and across users.
+//! Statistics inputs of a report: metric values recomputed from stored predictions, their
+//! leave-one-user-out deletions (for the within-seed jackknife SE, METHOD.md §8), and the
+//! comparison units of a stage (its sweep points minus the replicate axes, plus the seed).
 //!
 //! Invariants:
 //! * A *unit of comparison* is a sweep point of the plan minus its replicate axes (the
 //!   "group", empty for a seeds-only sweep) plus its replicate (the seed; with
-//!   `sweep.replicates`, e.g. a training seed, the tuple of them). Two stages are paired unit by unit; a
-//!   stage that does not vary over the group axes pairs with every group of the other.
-//! * **Across seeds**: the stored metric of each seed's stage (what the table shows).
-//! * **Across users**: per-user metric values are undefined for most users (AUC of a
-//!   user's one or two test points, F of one user), so each user gets the leave-one-user-out
-//!   **jackknife pseudo-value** `n·θ − (n−1)·θ₋ᵤ` (θ over all `n` users' points, θ₋ᵤ without
-//!   user `u`'s points). Their mean is the jackknife estimate of θ and their paired
-//!   differences between two methods scored on the same points are the units of the
-//!   user-level tests; units are (seed, user), pooled over seeds. A user whose θ₋ᵤ is
-//!   undefined is dropped from that comparison. Pseudo-values are rounded to 1e-9, so
-//!   identical predictions give exactly zero differences (dropped by Wilcoxon, as scipy's
-//!   `zero_method="wilcox"` does).
+//!   `sweep.replicates`, e.g. a training seed, the tuple of them). Two stages are paired unit
+//!   by unit; a stage that does not vary over the group axes pairs with every group of the
+//!   other.
+//! * Per-user metric values are undefined for most users (AUC of a user's one or two test
+//!   points, F of one user), so a user enters only through its **deletion**: `θ₋ᵤ`, the
+//!   metric over the stage's points without user `u`'s ([`Loo`]); `mosx_stats::jackknife`
+//!   turns these into a standard error. Deletions are cached per (stage key, metric).
 //! * Metric values recomputed here equal those the `metrics` stage stored (the same
 //!   `mosx_fairness` functions on the same points).
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 
-use serde::Serialize;
 use serde_json::Value;
 
 use mosx_data::{Dataset, Sequences, Stereotypes};
 use mosx_fairness::{EvalPoint, FairnessKind};
-use mosx_stats::{paired_t, wilcoxon, WilcoxonOptions};
 use mosx_store::Store;
 
-use super::ReportError;
 use crate::plan::Plan;
 use crate::predictions::Predictions;
 
@@ -49,6 +42,26 @@ pub struct Loader<'a> {
     sequences: HashMap<String, Arc<Sequences>>,
     stereotypes: HashMap<String, Arc<Stereotypes>>,
     points: HashMap<String, Arc<PointSet>>,
+    loo: HashMap<(String, String), Arc<Loo>>,
+    stored: HashMap<String, Arc<Vec<(String, f64)>>>,
+}
+
+/// A metric of one `metrics` stage on all its points (`theta`) and without each user's points
+/// (`without[i]` for `users[i]`, users sorted; `NaN` where the deletion leaves it undefined).
+pub struct Loo {
+    pub theta: f64,
+    pub users: Vec<String>,
+    pub without: Vec<f64>,
+}
+
+impl Loo {
+    /// `θ₋ᵤ` for user `u`; a user without points here leaves the metric at `theta`.
+    pub fn without_user(&self, u: &str) -> f64 {
+        match self.users.binary_search_by(|x| x.as_str().cmp(u)) {
+            Ok(i) => self.without[i],
+            Err(_) => self.theta,
+        }
+    }
 }
 
 fn decode<T: serde::de::DeserializeOwned>(
@@ -73,7 +86,49 @@ impl<'a> Loader<'a> {
             sequences: HashMap::new(),
             stereotypes: HashMap::new(),
             points: HashMap::new(),
+            loo: HashMap::new(),
+            stored: HashMap::new(),
         }
+    }
+
+    /// The stored value of `metric` of stage `node` (`NaN` when absent).
+    pub fn stored(
+        &mut self,
+        plan: &Plan,
+        node: petgraph::graph::NodeIndex,
+        metric: &str,
+    ) -> Result<f64, mosx_store::StoreError> {
+        let key = &plan.graph[node].key;
+        let all = match self.stored.get(key) {
+            Some(m) => m.clone(),
+            None => {
+                let m = Arc::new(self.store.metrics(key)?);
+                self.stored.insert(key.clone(), m.clone());
+                m
+            }
+        };
+        Ok(all
+            .iter()
+            .find(|(k, _)| k == metric)
+            .map(|(_, v)| *v)
+            .unwrap_or(f64::NAN))
+    }
+
+    /// The deletions of `metric` of metrics stage `node` (see [`Loo`]), or why there are none.
+    pub fn loo(
+        &mut self,
+        plan: &Plan,
+        node: petgraph::graph::NodeIndex,
+        metric: &str,
+    ) -> Result<Arc<Loo>, String> {
+        let cache = (plan.graph[node].key.clone(), metric.to_string());
+        if let Some(l) = self.loo.get(&cache) {
+            return Ok(l.clone());
+        }
+        let ps = self.points(plan, node)?;
+        let l = Arc::new(deletions(&ps, metric)?);
+        self.loo.insert(cache, l.clone());
+        Ok(l)
     }
 
     /// The points of metrics stage `node` (its inputs: predictions, stereotypes,
@@ -167,6 +222,25 @@ impl<'a> Loader<'a> {
     }
 }
 
+/// The metrics that read only the scores and labels.
+const PERFORMANCE: &[&str] = &["auc", "precision", "recall"];
+
+/// `auc`, `precision` or `recall` (x100) of scores and labels.
+fn performance(scores: &[f64], labels: &[bool], name: &str) -> f64 {
+    100.0
+        * match name {
+            "auc" => mosx_fairness::auc(scores, labels),
+            _ => {
+                let c = mosx_fairness::precision_recall(scores, labels, mosx_fairness::THRESHOLD);
+                if name == "precision" {
+                    c.precision
+                } else {
+                    c.recall
+                }
+            }
+        }
+}
+
 /// A metric of the `metrics` stage, recomputed on `points`: `F`, `F.consistent`,
 /// `F.inconsistent`, `F.<a>.<b>`, `auc`, `precision`, `recall` (all x100 as stored).
 pub fn metric(
@@ -176,10 +250,6 @@ pub fn metric(
     name: &str,
 ) -> Result<f64, String> {
     let g = groups.len();
-    let perf = || {
-        let (s, l): (Vec<f64>, Vec<bool>) = points.iter().map(|p| (p.p_yes, p.label)).unzip();
-        (s, l)
-    };
     let strict_mean = |xs: &[f64]| {
         if xs.is_empty() || xs.iter().any(|x| x.is_nan()) {
             f64::NAN
@@ -187,21 +257,11 @@ pub fn metric(
             xs.iter().sum::<f64>() / xs.len() as f64
         }
     };
+    if PERFORMANCE.contains(&name) {
+        let (s, l): (Vec<f64>, Vec<bool>) = points.iter().map(|p| (p.p_yes, p.label)).unzip();
+        return Ok(performance(&s, &l, name));
+    }
     Ok(match name {
-        "auc" => {
-            let (s, l) = perf();
-            100.0 * mosx_fairness::auc(&s, &l)
-        }
-        "precision" | "recall" => {
-            let (s, l) = perf();
-            let c = mosx_fairness::precision_recall(&s, &l, mosx_fairness::THRESHOLD);
-            100.0
-                * if name == "precision" {
-                    c.precision
-                } else {
-                    c.recall
-                }
-        }
         "F" => mosx_fairness::headline(&mosx_fairness::pairwise(points, g, kind)),
         "F.consistent" | "F.inconsistent" => {
             let f = mosx_fairness::pairwise(points, g, kind);
@@ -235,18 +295,33 @@ pub fn metric(
     })
 }
 
-/// Jackknife pseudo-values of `name` per user (see the module docs).
-pub fn jackknife(ps: &PointSet, name: &str) -> Result<BTreeMap<String, f64>, String> {
+/// `θ` and `θ₋ᵤ` of `name` for every user of `ps` (see [`Loo`]).
+pub fn deletions(ps: &PointSet, name: &str) -> Result<Loo, String> {
     let mut by_user: BTreeMap<&str, Vec<usize>> = BTreeMap::new();
     for (i, u) in ps.users.iter().enumerate() {
         by_user.entry(u.as_str()).or_default().push(i);
     }
-    let n = by_user.len() as f64;
     let theta = metric(&ps.points, &ps.groups, ps.kind, name)?;
-    let mut out = BTreeMap::new();
+    let mut users = Vec::with_capacity(by_user.len());
+    let mut without = Vec::with_capacity(by_user.len());
     let mut keep = vec![true; ps.points.len()];
+    // Performance metrics read only (score, label): delete from those, not from the points.
+    let perf = PERFORMANCE.contains(&name);
     for (u, idx) in &by_user {
         idx.iter().for_each(|&i| keep[i] = false);
+        if perf {
+            let (s, l): (Vec<f64>, Vec<bool>) = ps
+                .points
+                .iter()
+                .zip(&keep)
+                .filter(|(_, k)| **k)
+                .map(|(p, _)| (p.p_yes, p.label))
+                .unzip();
+            idx.iter().for_each(|&i| keep[i] = true);
+            users.push(u.to_string());
+            without.push(performance(&s, &l, name));
+            continue;
+        }
         let rest: Vec<EvalPoint> = ps
             .points
             .iter()
@@ -255,16 +330,14 @@ pub fn jackknife(ps: &PointSet, name: &str) -> Result<BTreeMap<String, f64>, Str
             .map(|(p, _)| p.clone())
             .collect();
         idx.iter().for_each(|&i| keep[i] = true);
-        let without = metric(&rest, &ps.groups, ps.kind, name)?;
-        // Rounded to 1e-9 (metrics are x100): two methods with the same predictions
-        // for a user then give an exact zero difference, not rounding noise that the
-        // tests would rank.
-        let pv = ((n * theta - (n - 1.0) * without) * 1e9).round() / 1e9;
-        if pv.is_finite() {
-            out.insert(u.to_string(), pv);
-        }
+        users.push(u.to_string());
+        without.push(metric(&rest, &ps.groups, ps.kind, name)?);
     }
-    Ok(out)
+    Ok(Loo {
+        theta,
+        users,
+        without,
+    })
 }
 
 /// `STAGE.METRIC` → (stage, metric).
@@ -323,207 +396,6 @@ pub fn units(
     out
 }
 
-/// One paired test's numbers (JSON `null` where undefined).
-#[derive(Debug, Clone, Default, Serialize)]
-pub struct TestResult {
-    /// Pairs used.
-    pub n: usize,
-    /// Mean of `a − (b + margin)`.
-    pub mean_diff: Option<f64>,
-    pub t: Option<f64>,
-    pub t_p: Option<f64>,
-    /// Cohen's d_z of the differences.
-    pub d_z: Option<f64>,
-    pub w_p: Option<f64>,
-    /// Matched-pairs rank-biserial correlation.
-    pub r_rb: Option<f64>,
-    /// Holm-corrected `t_p` and `w_p` (filled by the caller for the family).
-    pub t_p_holm: Option<f64>,
-    pub w_p_holm: Option<f64>,
-    /// Why the test could not run, if it could not.
-    pub note: Option<String>,
-}
-
-fn finite(x: f64) -> Option<f64> {
-    x.is_finite().then_some(x)
-}
-
-pub fn test_pairs(a: &[f64], b: &[f64]) -> TestResult {
-    let mut r = TestResult {
-        n: a.len(),
-        ..Default::default()
-    };
-    if !a.is_empty() {
-        r.mean_diff = finite(a.iter().zip(b).map(|(x, y)| x - y).sum::<f64>() / a.len() as f64);
-    }
-    match paired_t(a, b) {
-        Ok(t) => {
-            r.n = t.n;
-            r.t = finite(t.t);
-            r.t_p = finite(t.p);
-            r.d_z = finite(t.d_z);
-        }
-        Err(e) => r.note = Some(e.to_string()),
-    }
-    match wilcoxon(a, b, WilcoxonOptions::default()) {
-        Ok(w) => {
-            r.w_p = finite(w.p);
-            r.r_rb = finite(w.r_rank_biserial);
-        }
-        Err(e) => {
-            if r.note.is_none() {
-                r.note = Some(e.to_string());
-            }
-        }
-    }
-    r
-}
-
-/// A comparison of `a` with `b + margin`, paired across seeds and across users.
-#[derive(Debug, Clone, Serialize)]
-pub struct Comparison {
-    pub label: String,
-    pub a: String,
-    pub b: String,
-    pub margin: f64,
-    pub seeds: usize,
-    pub mean_a: Option<f64>,
-    pub mean_b: Option<f64>,
-    pub across_seeds: TestResult,
-    pub across_users: TestResult,
-}
-
-/// Compare `a` (`STAGE.METRIC`) with `b` plus `margin`.
-pub fn compare(
-    plan: &Plan,
-    store: &dyn Store,
-    loader: &mut Loader<'_>,
-    label: &str,
-    a: &str,
-    b: &str,
-    margin: f64,
-    output: &str,
-) -> Result<Comparison, ReportError> {
-    let bad = |message: String| ReportError::Input {
-        output: output.to_string(),
-        message,
-    };
-    let (sa, ma) = split_operand(a).ok_or_else(|| bad(format!("`{a}` is not STAGE.METRIC")))?;
-    let (sb, mb) = split_operand(b).ok_or_else(|| bad(format!("`{b}` is not STAGE.METRIC")))?;
-    let ua = units(plan, sa);
-    let ub = units(plan, sb);
-    for (s, u) in [(sa, &ua), (sb, &ub)] {
-        if u.is_empty() {
-            return Err(bad(format!("no stage `{s}` in the spec")));
-        }
-    }
-    let single_b = ub
-        .keys()
-        .map(|(g, _)| g)
-        .collect::<std::collections::BTreeSet<_>>()
-        .len()
-        == 1;
-    let mut pairs = Vec::new();
-    for ((g, seed), na) in &ua {
-        let nb = ub.get(&(g.clone(), seed.clone())).or_else(|| {
-            single_b
-                .then(|| ub.iter().find(|((_, s), _)| s == seed).map(|(_, n)| n))
-                .flatten()
-        });
-        if let Some(nb) = nb {
-            pairs.push((seed.clone(), *na, *nb));
-        }
-    }
-    let stored = |n: petgraph::graph::NodeIndex, m: &str| -> Result<f64, ReportError> {
-        let key = &plan.graph[n].key;
-        Ok(store
-            .metrics(key)?
-            .into_iter()
-            .find(|(k, _)| k == m)
-            .map(|(_, v)| v)
-            .unwrap_or(f64::NAN))
-    };
-    let (mut xa, mut xb) = (Vec::new(), Vec::new());
-    let mut seeds = std::collections::BTreeSet::new();
-    for (seed, na, nb) in &pairs {
-        let (va, vb) = (stored(*na, ma)?, stored(*nb, mb)?);
-        if va.is_finite() && vb.is_finite() {
-            xa.push(va);
-            xb.push(vb + margin);
-            seeds.insert(seed.clone());
-        }
-    }
-    let mean = |xs: &[f64]| (!xs.is_empty()).then(|| xs.iter().sum::<f64>() / xs.len() as f64);
-    let mean_a = mean(&xa);
-    let mean_b = mean(&xb).map(|m| m - margin);
-    let across_seeds = test_pairs(&xa, &xb);
-    // Across users: jackknife pseudo-values per (seed, user), pooled over seeds.
-    let (mut ua_v, mut ub_v) = (Vec::new(), Vec::new());
-    let mut user_note = None;
-    for (_, na, nb) in &pairs {
-        let r = (|| -> Result<(), String> {
-            let pa = loader.points(plan, *na)?;
-            let pb = loader.points(plan, *nb)?;
-            let ja = jackknife(&pa, ma)?;
-            let jb = if na == nb && ma == mb {
-                ja.clone()
-            } else {
-                jackknife(&pb, mb)?
-            };
-            for (u, va) in &ja {
-                if let Some(vb) = jb.get(u) {
-                    ua_v.push(*va);
-                    ub_v.push(vb + margin);
-                }
-            }
-            Ok(())
-        })();
-        if let Err(e) = r {
-            user_note = Some(e);
-            ua_v.clear();
-            ub_v.clear();
-            break;
-        }
-    }
-    let mut across_users = test_pairs(&ua_v, &ub_v);
-    if user_note.is_some() {
-        across_users.note = user_note;
-    }
-    Ok(Comparison {
-        label: label.to_string(),
-        a: a.to_string(),
-        b: b.to_string(),
-        margin,
-        seeds: seeds.len(),
-        mean_a,
-        mean_b,
-        across_seeds,
-        across_users,
-    })
-}
-
-/// Holm-correct each of the four p-value families (seed t, seed Wilcoxon, user t, user
-/// Wilcoxon) across `comps`, in place.
-pub fn holm_in_place(comps: &mut [Comparison]) {
-    type Get = fn(&mut Comparison) -> (&mut Option<f64>, &mut Option<f64>);
-    let fams: [Get; 4] = [
-        |c| (&mut c.across_seeds.t_p, &mut c.across_seeds.t_p_holm),
-        |c| (&mut c.across_seeds.w_p, &mut c.across_seeds.w_p_holm),
-        |c| (&mut c.across_users.t_p, &mut c.across_users.t_p_holm),
-        |c| (&mut c.across_users.w_p, &mut c.across_users.w_p_holm),
-    ];
-    for get in fams {
-        let ps: Vec<f64> = comps
-            .iter_mut()
-            .map(|c| get(c).0.unwrap_or(f64::NAN))
-            .collect();
-        let adj = mosx_stats::holm(&ps);
-        for (c, p) in comps.iter_mut().zip(adj) {
-            *get(c).1 = finite(p);
-        }
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -539,9 +411,9 @@ mod tests {
     }
 
     #[test]
-    fn jackknife_of_a_mean_like_metric_recovers_each_users_value() {
-        // Recall over one positive point per user is the mean of the users' hits, so the
-        // pseudo-value of each user is exactly 100 * hit.
+    fn deletions_of_a_mean_like_metric_give_its_standard_error() {
+        // Recall over one positive point per user is the mean of the users' hits: without
+        // user u it is the mean of the others, and the jackknife SE is the SE of a mean.
         let ps = PointSet {
             groups: vec!["a".into(), "b".into()],
             kind: FairnessKind::Relative,
@@ -553,26 +425,20 @@ mod tests {
                 pt(1, 1, 0.5, 0.8, true),
             ],
         };
-        let j = jackknife(&ps, "recall").unwrap();
-        let got: Vec<f64> = j.values().map(|v| (v * 1e9).round() / 1e9).collect();
-        assert_eq!(got, vec![100.0, 0.0, 100.0, 100.0]);
-        // Their mean is the metric itself for a mean-like statistic.
-        assert_eq!(
-            metric(&ps.points, &ps.groups, ps.kind, "recall").unwrap(),
-            75.0
-        );
+        let l = deletions(&ps, "recall").unwrap();
+        assert_eq!(l.theta, 75.0);
+        assert_eq!(l.users, vec!["u1", "u2", "u3", "u4"]);
+        let got: Vec<f64> = l.without.iter().map(|v| (v * 1e9).round() / 1e9).collect();
+        let third = (200.0f64 / 3.0 * 1e9).round() / 1e9;
+        assert_eq!(got, vec![third, 100.0, third, third]);
+        assert_eq!(l.without_user("u2"), l.without[1]);
+        assert_eq!(l.without_user("nobody"), 75.0);
+        // sd of the hits [100, 0, 100, 100] / sqrt(4) = 25.
+        let j = mosx_stats::jackknife::from_loo(l.theta, &l.without).unwrap();
+        assert!((j.se - 25.0).abs() < 1e-9, "{}", j.se);
         assert!(metric(&ps.points, &ps.groups, ps.kind, "F.a.c").is_err());
         // F.a.a recomputed as mosx_fairness::pairwise gives it.
         let f = mosx_fairness::pairwise(&ps.points, 2, ps.kind)[0][0];
         assert_eq!(metric(&ps.points, &ps.groups, ps.kind, "F.a.a").unwrap(), f);
-    }
-
-    #[test]
-    fn paired_tests_report_undefined_cases_as_notes() {
-        let r = test_pairs(&[1.0], &[0.0]);
-        assert!(r.t_p.is_none() && r.note.is_some());
-        let r = test_pairs(&[1.0, 2.0, 4.0], &[0.5, 1.0, 1.0]);
-        assert!(r.t_p.is_some() && r.w_p.is_some());
-        assert_eq!(r.mean_diff, Some(1.5));
     }
 }

@@ -5,8 +5,13 @@
 //! * `x | pct(digits=1)`: a **fraction** shown as a percentage, `0.746 | pct` → `74.6%`.
 //! * `a | ratio(b, ...)` or `[a, b, ...] | ratio`: a group ratio such as `7:3`; see [`format_ratio`].
 //! * `x | thousands(digits=0)`: comma thousands separators, `19688 | thousands` → `19,688`.
-//! * `cell | pm(digits=2)`: a seed aggregate `{mean, sd, n}` as `mean ± sd` (`mean` alone
-//!   when `n` is 1, `-` when `n` is 0 or the mean is undefined).
+//! * `cell | pm(digits=2)`: a seed aggregate `{mean, sd, n[, expected]}` as `mean ± sd`
+//!   (`mean` alone when `n` is 1, `-` when `n` is 0 or the mean is undefined), followed by
+//!   ` (n=k)` when only `k` of the `expected` replicates are defined (a seed whose value is
+//!   undefined never vanishes silently).
+//! * `cell | internals`: the method internals of a `metrics` stage's cell (its train stage's
+//!   routing shares, router gradient norm, IFairLRS weights, UP5 discriminator accuracy,
+//!   under `train.`), as one line; empty when the cell has none (see `internals`).
 //! * `p | pvalue`: a p-value with 3 significant digits, `< 0.001` below 0.001, `-` if undefined.
 
 use minijinja::value::{Kwargs, Rest, Value, ValueKind};
@@ -21,6 +26,7 @@ pub(crate) fn register(env: &mut Environment<'static>) {
     env.add_filter("thousands", thousands);
     env.add_filter("pm", pm);
     env.add_filter("pvalue", pvalue);
+    env.add_filter("internals", crate::internals::filter);
 }
 
 fn invalid(msg: String) -> Error {
@@ -100,9 +106,19 @@ fn pm(cell: &Value, digits: Option<usize>, kwargs: Kwargs) -> Result<String, Err
     if n < 1.0 {
         return Ok("-".into());
     }
-    Ok(match field("sd")? {
+    let body = match field("sd")? {
         Some(sd) if n >= 2.0 => format!("{} ± {}", fmt_metric(mean, d), fmt_metric(sd, d)),
         _ => fmt_metric(mean, d),
+    };
+    let expected = cell.get_attr("expected")?;
+    let expected = if expected.is_undefined() {
+        None
+    } else {
+        number(&expected, "pm")?
+    };
+    Ok(match expected {
+        Some(e) if n < e => format!("{body} (n={n})"),
+        _ => body,
     })
 }
 
@@ -267,6 +283,19 @@ mod tests {
             "-|-"
         );
         assert_eq!(r(serde_json::json!({"c": null})), "-|-");
+        // Fewer defined replicates than expected: the count is printed.
+        assert_eq!(
+            r(serde_json::json!({"c": {"mean": 37.4, "sd": 2.1, "n": 2, "expected": 3}})),
+            "37.40 ± 2.10 (n=2)|37.4 ± 2.1 (n=2)"
+        );
+        assert_eq!(
+            r(serde_json::json!({"c": {"mean": 37.4, "sd": null, "n": 1, "expected": 3}})),
+            "37.40 (n=1)|37.4 (n=1)"
+        );
+        assert_eq!(
+            r(serde_json::json!({"c": {"mean": 37.4, "sd": 2.1, "n": 3, "expected": 3}})),
+            "37.40 ± 2.10|37.4 ± 2.1"
+        );
     }
 
     #[test]

@@ -13,6 +13,7 @@ mod error;
 mod filters;
 mod fonts;
 mod histogram;
+mod internals;
 mod plot_util;
 mod stamp;
 mod templates;

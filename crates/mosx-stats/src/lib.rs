@@ -1,6 +1,13 @@
-//! mosx-stats: the statistics behind a table's comparisons (issue 8): mean ± sd over
-//! seeds, the paired t-test, the Wilcoxon signed-rank test and Holm's step-down
-//! correction. Pure functions over `f64` slices; no I/O.
+//! mosx-stats: the statistics behind a table's comparisons and a spec's claims (METHOD.md
+//! §8). Pure functions over `f64` slices; no I/O.
+//!
+//! * [`jackknife`]: the leave-one-user-out jackknife SE of a metric (or of a paired
+//!   difference of two methods' metrics) within one seed;
+//! * [`meta`]: the random-effects combination of per-seed estimates with the
+//!   Hartung-Knapp-Sidik-Jonkman adjustment (the primary test: the seed is the unit);
+//! * [`verdict`]: one-sided and non-inferiority rulings on a claim;
+//! * [`holm`]: Holm's step-down correction of a family;
+//! * the paired t-test and the Wilcoxon signed-rank test, and mean ± sd ([`summary`]).
 //!
 //! Invariants:
 //! * Every test is paired: `a[i]` and `b[i]` are the same unit (a seed, or a user) under
@@ -9,19 +16,26 @@
 //! * Non-finite pairs (either side NaN or infinite) are dropped before testing, and the
 //!   `n` each result reports is the number of pairs actually used. Undefined results are
 //!   errors ([`StatsError`]), never a silent 0 or 1.
-//! * p-values are two-sided, in [0, 1], and computed to match `scipy.stats` (the tests
-//!   quote scipy 1.17.1 values): `ttest_rel`, and `wilcoxon(x, y, correction=True)` with
-//!   `zero_method='wilcox'` and `method='auto'`.
+//! * p-values are in [0, 1] and computed to match `scipy.stats` / `statsmodels` (the tests
+//!   quote scipy 1.17.1 and statsmodels 0.15.0 values; `tools/stats_reference.py` prints
+//!   them): `ttest_rel`, `ttest_1samp`, `wilcoxon(x, y, correction=True)` with
+//!   `zero_method='wilcox'` and `method='auto'`, and `combine_effects(method_re="dl")`.
 //! * Distributions come from the maintained `statrs` crate (Student t, standard normal);
 //!   only the exact null distribution of the signed-rank statistic is counted here,
 //!   because no crate provides it.
 
 mod holm;
+pub mod jackknife;
+pub mod meta;
 mod ttest;
+pub mod verdict;
 mod wilcoxon;
 
 pub use holm::holm;
+pub use jackknife::Jackknife;
+pub use meta::{combine, AcrossSeeds, Alternative, Combined, SeedEstimate, Weighting};
 pub use ttest::{paired_t, TTest};
+pub use verdict::{verdict, Verdict};
 pub use wilcoxon::{wilcoxon, Wilcoxon, WilcoxonMethod, WilcoxonOptions};
 
 use serde::Serialize;
@@ -34,6 +48,8 @@ pub enum StatsError {
     TooFew { needed: usize, got: usize },
     #[error("every paired difference is {0}: the test is undefined")]
     Constant(f64),
+    #[error("{0}")]
+    Undefined(String),
 }
 
 /// Mean and sample standard deviation (ddof = 1) of the finite values.

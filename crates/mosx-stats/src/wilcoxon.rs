@@ -139,7 +139,9 @@ pub fn wilcoxon(a: &[f64], b: &[f64], opts: WilcoxonOptions) -> Result<Wilcoxon,
     let tie_term: f64 = ties.iter().map(|&t| (t as f64).powi(3) - t as f64).sum();
     let se = ((nf * (nf + 1.0) * (2.0 * nf + 1.0) - tie_term / 2.0) / 24.0).sqrt();
     let raw = w_plus - mean;
-    let c = if opts.correction {
+    // Continuity correction towards the null mean, and none at it: `f64::signum(0.0)` is 1,
+    // scipy's `np.sign(0)` is 0 (so W+ equal to its mean gives z = 0 and p = 1).
+    let c = if opts.correction && raw != 0.0 {
         0.5 * raw.signum()
     } else {
         0.0

@@ -8,6 +8,24 @@ use common::{at, err, Dir};
 /// Files under tests/bad_specs whose error is reported by the lead's plan compiler, not here:
 /// they must load, and `Spec::error_at` must locate the field their `# expect` line names.
 const PLAN_ERRORS: &[&str] = &[
+    "adapter_backbone.yaml",
+    "adapter_split.yaml",
+    "claim_train_metric.yaml",
+    "claim_unknown_group.yaml",
+    "claim_unknown_metric.yaml",
+    "comparison_unknown_metric.yaml",
+    "evaluate_points_zero.yaml",
+    "group_ratio_unknown_group.yaml",
+    "load_ages_inverted.yaml",
+    "measure_min_count_zero.yaml",
+    "resources_bad_mem.yaml",
+    "resources_cpus_zero.yaml",
+    "resources_unknown_kind.yaml",
+    "template_missing.yaml",
+    "train_clip_negative.yaml",
+    "train_lambda_negative.yaml",
+    "train_lr_zero.yaml",
+    "train_points_zero.yaml",
     "unknown_kind.yaml",
     "unknown_method.yaml",
     "unknown_param.yaml",
@@ -272,4 +290,34 @@ fn display_has_the_documented_shape() {
         suggestion: Some("z_star".into()),
     };
     assert_eq!(e.to_string(), "experiments/x.yaml:12:5: stages.ml_measure.params.z_sta: unknown field (did you mean `z_star`?)");
+}
+
+#[test]
+fn stage_names_are_letters_digits_underscores_and_dashes_and_shown_escaped() {
+    let d = Dir::new();
+    for (name, shown) in [
+        ("\"ml_\\u202Eload\"", "ml_\\u{202e}load"),
+        ("\"ml\\nFAILED x\"", "ml\\nFAILED x"),
+        ("\"ml\\0\"", "ml\\0"),
+        ("\"ml load\"", "ml load"),
+        ("\"-ml\"", "-ml"),
+    ] {
+        let p = d.write("n.yaml", &format!("stages:\n  {name}: {{ kind: load }}\n"));
+        let e = err(&p, &[]);
+        assert_eq!((e.line, e.col), (2, 3), "{name}: {e}");
+        let text = e.to_string();
+        assert!(
+            text.contains(&format!("invalid stage name `{shown}`")),
+            "{name}: {text}"
+        );
+        assert!(
+            !text.contains('\n') && !text.contains('\u{202E}') && !text.contains('\0'),
+            "{text:?}"
+        );
+    }
+    let p = d.write(
+        "ok.yaml",
+        "stages:\n  ml_load-2: { kind: load }\n  _x: { kind: load }\n",
+    );
+    assert!(mosx_spec::load(&p, &[]).is_ok());
 }

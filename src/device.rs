@@ -20,7 +20,7 @@ pub enum DeviceRequest {
 
 /// A `--device` value that is not `auto`, `cpu`, `cuda` or `cuda:N`.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("--device `{0}`: expected cpu, cuda or cuda:N")]
+#[error("--device `{0}`: expected auto, cpu, cuda or cuda:N")]
 pub struct DeviceSyntaxError(pub String);
 
 impl DeviceRequest {
@@ -36,6 +36,14 @@ impl DeviceRequest {
                 .map(DeviceRequest::Cuda)
                 .ok_or_else(|| DeviceSyntaxError(s.into())),
         }
+    }
+
+    /// A `--device` argument checked for its syntax and kept as written: the value parser of
+    /// `mosx run --device`, so a misspelt device is refused (exit 2) before anything is
+    /// planned, whether or not a stage needs the worker. Which devices the machine has is the
+    /// worker's to say when it starts.
+    pub fn checked_arg(s: &str) -> Result<String, DeviceSyntaxError> {
+        DeviceRequest::parse(Some(s)).map(|_| s.to_string())
     }
 
     /// `auto`, `cpu` or `cuda:N`.
@@ -84,9 +92,11 @@ mod tests {
         ] {
             assert_eq!(DeviceRequest::parse(Some(&r.label())), Ok(r));
         }
-        for bad in ["tpu", "cuda:", "cuda:x", "CPU", ""] {
+        for bad in ["tpu", "cuda:", "cuda:x", "CPU", "", "cuda:-1", " cpu"] {
             let e = DeviceRequest::parse(Some(bad)).unwrap_err();
             assert!(e.to_string().contains(&format!("`{bad}`")), "{e}");
+            assert!(DeviceRequest::checked_arg(bad).is_err());
         }
+        assert_eq!(DeviceRequest::checked_arg("cuda:1").unwrap(), "cuda:1");
     }
 }

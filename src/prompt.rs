@@ -62,6 +62,9 @@ pub struct PromptTemplate {
     name: String,
 }
 
+/// The names a prompt template is rendered with ([`PromptTemplate::render`]).
+pub const PROMPT_NAMES: &[&str] = &["noun", "profile", "liked", "disliked", "target"];
+
 impl PromptTemplate {
     /// `templates_dir/prompts/NAME.j2` if it exists, else the built-in `tallrec`.
     pub fn load(templates_dir: &Path, name: &str) -> Result<PromptTemplate, PromptError> {
@@ -87,6 +90,40 @@ impl PromptTemplate {
             env,
             name: name.into(),
         })
+    }
+
+    /// Checks that the template reads only [`PROMPT_NAMES`] (and names it binds or minijinja
+    /// provides), so a typo fails when the spec is planned rather than at the first prompt.
+    pub fn check_names(&self) -> Result<(), PromptError> {
+        let t = self
+            .env
+            .get_template(&self.name)
+            .map_err(|e| PromptError::Template {
+                name: self.name.clone(),
+                message: e.to_string(),
+            })?;
+        let globals: Vec<String> = self.env.globals().map(|(k, _)| k.to_string()).collect();
+        let mut unknown: Vec<String> = t
+            .undeclared_variables(false)
+            .into_iter()
+            .filter(|v| {
+                !PROMPT_NAMES.contains(&v.as_str())
+                    && !globals.contains(v)
+                    && !["loop", "self", "caller", "varargs", "kwargs", "super"]
+                        .contains(&v.as_str())
+            })
+            .collect();
+        unknown.sort();
+        match unknown.first() {
+            None => Ok(()),
+            Some(first) => Err(PromptError::Template {
+                name: self.name.clone(),
+                message: format!(
+                    "uses undefined name `{first}`; a prompt has `{}`",
+                    PROMPT_NAMES.join("`, `")
+                ),
+            }),
+        }
     }
 
     /// Render from explicit parts.
@@ -212,6 +249,24 @@ mod tests {
         assert!(leaks(&ds, &point(vec![0, 1], 2)), "same title, other id");
         assert!(leaks(&ds, &point(vec![0, 2], 2)), "same item");
         assert!(!leaks(&ds, &point(vec![0, 0], 1)));
+    }
+
+    #[test]
+    fn a_template_reading_a_name_no_prompt_has_is_refused() {
+        let tmp = tempfile::tempdir().unwrap();
+        std::fs::create_dir_all(tmp.path().join("prompts")).unwrap();
+        let write = |body: &str| std::fs::write(tmp.path().join("prompts/t.j2"), body).unwrap();
+        write("{{ noun }} {% for x in liked %}{{ x }}{{ loop.index }}{% endfor %} {{ target }}");
+        let t = PromptTemplate::load(tmp.path(), "t").unwrap();
+        assert!(t.check_names().is_ok());
+        write("{{ noun }} {{ targt }}");
+        let e = PromptTemplate::load(tmp.path(), "t")
+            .unwrap()
+            .check_names()
+            .unwrap_err();
+        assert!(e.to_string().contains("undefined name `targt`"), "{e}");
+        let builtin = PromptTemplate::load(Path::new("/nonexistent"), "tallrec").unwrap();
+        assert!(builtin.check_names().is_ok());
     }
 
     #[test]

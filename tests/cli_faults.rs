@@ -177,6 +177,19 @@ fn setup(project: &Path, what: &str) {
         "symlink-out" => {
             std::os::unix::fs::symlink("/", project.join("outlink")).unwrap();
         }
+        // A stage name holding a newline and a right-to-left override, as an old store (or a
+        // hand edit) may have: `ls`/`show` must print it escaped, on its own line.
+        "forge-name" => {
+            let c = rusqlite::Connection::open(&db).unwrap();
+            let n = c
+                .execute(
+                    "UPDATE stages SET name = 'ml_load' || char(8238) || char(10) || 'FAILED x'
+                      WHERE name = 'ml_load'",
+                    [],
+                )
+                .unwrap();
+            assert_eq!(n, 1);
+        }
         "schema-99" => {
             let c = rusqlite::Connection::open(&db).unwrap();
             c.pragma_update(None, "user_version", 99).unwrap();

@@ -26,16 +26,18 @@ pub fn run(a: FsckArgs) -> anyhow::Result<i32> {
     };
     let r = store.fsck(a.repair)?;
     for p in &r.problems {
+        // Keys and problems come from the store: printed escaped (see `inspect`).
         let key = p
             .key
             .as_deref()
-            .map(|k| &k[..12.min(k.len())])
+            .map(|k| k.get(..12).unwrap_or(k))
             .unwrap_or("-");
         writeln!(
             out,
-            "{}  {key}  {}",
+            "{}  {}  {}",
             if p.repaired { "repaired" } else { "problem " },
-            p.what
+            mosx_spec::printable(key),
+            mosx_spec::printable(&p.what)
         )?;
     }
     writeln!(

@@ -1,6 +1,12 @@
 //! `mosx ls`, `mosx show`, `mosx gc`: look into the store.
+//!
+//! Invariant: every name and value read from the store is printed through
+//! `mosx_spec::printable`, so a row written by an older mosx (or by hand) holding control or
+//! bidirectional characters cannot forge or reorder lines of the output.
 
 use std::io::Write;
+
+use mosx_spec::printable as p;
 
 use super::common::{self, StoreArg, UsageError};
 use super::EXIT_OK;
@@ -72,16 +78,16 @@ pub fn ls(a: LsArgs) -> anyhow::Result<i32> {
     let rows = store.list(a.kind.as_deref(), a.failed)?;
     for r in &rows {
         let tail = match &r.error {
-            Some(e) => format!("  {e}"),
+            Some(e) => format!("  {}", p(e)),
             None => format!("{:>9.2}s", r.duration_ms as f64 / 1000.0),
         };
         writeln!(
             out,
             "{}  {:<6} {:<8} {:<40} {}  {}",
-            &r.key[..12.min(r.key.len())],
-            r.status,
-            r.kind,
-            r.name,
+            p(r.key.get(..12).unwrap_or(&r.key)),
+            p(&r.status),
+            p(&r.kind),
+            p(&r.name),
             when(r.finished_at),
             tail
         )?;
@@ -98,15 +104,19 @@ pub fn show(a: ShowArgs) -> anyhow::Result<i32> {
     let rec = store
         .record(&key)?
         .ok_or_else(|| UsageError(format!("stage {key} has no result row")))?;
-    writeln!(out, "key        {}", rec.key)?;
-    writeln!(out, "name       {}", rec.name)?;
-    writeln!(out, "kind       {}", rec.kind)?;
-    writeln!(out, "params     {}", serde_json::to_string(&rec.params)?)?;
+    writeln!(out, "key        {}", p(&rec.key))?;
+    writeln!(out, "name       {}", p(&rec.name))?;
+    writeln!(out, "kind       {}", p(&rec.kind))?;
     writeln!(
         out,
-        "fingerprint {}",
-        serde_json::to_string_pretty(&rec.parts)?
+        "params     {}",
+        p(&serde_json::to_string(&rec.params)?)
     )?;
+    // Pretty JSON's own newlines are layout; the strings inside it are escaped by serde_json
+    // (C0 controls) and by `printable` line by line (the rest).
+    let parts = serde_json::to_string_pretty(&rec.parts)?;
+    let parts: Vec<String> = parts.lines().map(|l| p(l).into_owned()).collect();
+    writeln!(out, "fingerprint {}", parts.join("\n"))?;
     writeln!(
         out,
         "finished   {} ({} ms, run {})",
@@ -117,30 +127,30 @@ pub fn show(a: ShowArgs) -> anyhow::Result<i32> {
     writeln!(
         out,
         "provenance mosx {} commit {}{} host {} device {} seed {} spec {}",
-        rec.mosx_version,
-        rec.git_commit.as_deref().unwrap_or("-"),
+        p(&rec.mosx_version),
+        p(rec.git_commit.as_deref().unwrap_or("-")),
         if rec.git_dirty { " (dirty)" } else { "" },
-        rec.host,
-        rec.device,
+        p(&rec.host),
+        p(&rec.device),
         rec.seed
             .map(|s| s.to_string())
             .unwrap_or_else(|| "-".into()),
-        &rec.spec_hash[..12.min(rec.spec_hash.len())]
+        p(rec.spec_hash.get(..12).unwrap_or(&rec.spec_hash))
     )?;
     writeln!(out, "metrics")?;
     for (k, v) in store.metrics(&key)? {
-        writeln!(out, "  {k:<32} {}", mosx_fairness::fmt_metric(v, 4))?;
+        writeln!(out, "  {:<32} {}", p(&k), mosx_fairness::fmt_metric(v, 4))?;
     }
     writeln!(out, "artifacts")?;
     for m in store.artifacts(&key)? {
         writeln!(
             out,
             "  {:<16} {:<22} {:>10} B  {}  {}",
-            m.name,
-            m.format,
+            p(&m.name),
+            p(&m.format),
             m.size,
-            &m.hash[..12.min(m.hash.len())],
-            m.location
+            p(m.hash.get(..12).unwrap_or(&m.hash)),
+            p(&m.location)
         )?;
     }
     Ok(EXIT_OK)

@@ -33,7 +33,7 @@ pub struct RunArgs {
     #[arg(short = 'j', long, default_value_t = default_jobs())]
     pub jobs: usize,
     /// cpu, cuda or cuda:N (default: cuda when available), for the stages the worker runs.
-    #[arg(long)]
+    #[arg(long, value_parser = DeviceRequest::checked_arg)]
     pub device: Option<String>,
     /// Rerun stages whose name matches this glob even if cached (repeatable).
     #[arg(long, value_name = "GLOB")]

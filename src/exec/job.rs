@@ -59,6 +59,11 @@ pub struct Job {
     pub device: String,
     /// The project folder the params' relative paths (data, models, `templates/`) are in.
     pub dir: std::path::PathBuf,
+    /// Where the spec wrote each parameter (`windows` → `spec.yaml:9:40:
+    /// stages.ml_sample.params.windows`), so a run-time error about a parameter's value is
+    /// located (see `StageCtx::param_error`). Not part of the key.
+    #[serde(default)]
+    pub locations: BTreeMap<String, String>,
 }
 
 /// The fields of [`RunInfo`] that a stage row records.
@@ -142,6 +147,7 @@ impl Job {
             },
             device: device.to_string(),
             dir: std::env::current_dir().unwrap_or_default(),
+            locations: crate::plan::locate::param_locations(plan, i),
         }
     }
 
@@ -342,6 +348,7 @@ pub fn execute<E: Display>(
             device,
             progress: report.progress(),
             work_dir,
+            locations: &job.locations,
         };
         let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| run(&ctx)));
         report.progress().finish();

@@ -66,42 +66,12 @@ pub enum SlurmError {
 }
 
 /// The resources of each stage kind the plan uses (the kind's `resources:` entry over
-/// `default`), checked against the stage kinds and Slurm's formats; errors are located in
-/// the spec.
+/// `default`); the plan checked them already, for every executor.
 pub fn resources(
     plan: &Plan,
     registry: &Registry,
 ) -> Result<BTreeMap<String, Resources>, SpecError> {
-    let parse = |kind: &str, map: &serde_json::Map<String, serde_json::Value>| {
-        serde_json::from_value::<Resources>(serde_json::Value::Object(map.clone())).map_err(|e| {
-            plan.spec
-                .error_at(&format!("resources.{kind}"), e.to_string(), None)
-        })
-    };
-    let default = match plan.spec.resources.get("default") {
-        Some(m) => parse("default", m)?,
-        None => Resources::default(),
-    };
-    let mut out = BTreeMap::new();
-    for (kind, m) in &plan.spec.resources {
-        if kind == "default" {
-            continue;
-        }
-        if registry.get(kind).is_none() {
-            return Err(plan.spec.error_at(
-                &format!("resources.{kind}"),
-                format!("unknown stage kind `{kind}` (or `default`)"),
-                mosx_spec::suggest(kind, registry.names().chain(["default"])),
-            ));
-        }
-        out.insert(kind.clone(), parse(kind, m)?.or(&default));
-    }
-    for i in plan.graph.node_indices() {
-        let kind = plan.graph[i].kind.name();
-        out.entry(kind.to_string())
-            .or_insert_with(|| default.clone());
-    }
-    Ok(out)
+    crate::plan::validate_resources::resources(plan, registry)
 }
 
 /// A submitted stage.

@@ -132,6 +132,9 @@ mod tests {
             fn slots(&self) -> &'static [crate::stages::Slot] {
                 &[]
             }
+            fn metrics(&self) -> &'static [&'static str] {
+                &[]
+            }
             fn normalize(
                 &self,
                 _: &serde_json::Map<String, serde_json::Value>,

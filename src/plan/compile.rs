@@ -56,9 +56,9 @@ pub fn compile(spec: Spec, registry: &Registry) -> Result<Plan, SpecError> {
                         } else {
                             format!("stages.{}.params.{}", d.name, e.field)
                         };
-                        spec.error_at(&field, e.message, e.suggestion)
+                        spec.error_at_instance(ix, &field, e.message, e.suggestion)
                     })?;
-                    let files = hash_files(&spec, d, kind.external_files(&params))?;
+                    let files = hash_files(&spec, ix, d, kind.external_files(&params))?;
                     normalized.insert(memo_key, (params.clone(), files.clone()));
                     (params, files)
                 }
@@ -114,12 +114,14 @@ pub fn compile(spec: Spec, registry: &Registry) -> Result<Plan, SpecError> {
             None,
         )
     })?;
-    Ok(Plan {
+    let plan = Plan {
         spec,
         graph,
         order,
         by_decl,
-    })
+    };
+    super::validate::check(&plan, registry)?;
+    Ok(plan)
 }
 
 /// Stage names of one instance in an order where inputs come first.
@@ -156,13 +158,28 @@ fn decl_order<'a>(
         })
 }
 
+/// The content hashes of a stage's key files; an error about one parameter (a prompt
+/// template that does not load) is located at it, any other at the stage's params.
 fn hash_files(
     spec: &Spec,
+    ix: usize,
     d: &StageDecl,
     files: Result<Vec<crate::stages::ExternalFile>, StageError>,
 ) -> Result<BTreeMap<String, String>, SpecError> {
-    let files = files
-        .map_err(|e| spec.error_at(&format!("stages.{}.params", d.name), e.to_string(), None))?;
+    let files = files.map_err(|e| match e {
+        StageError::Param { field, message, .. } => spec.error_at_instance(
+            ix,
+            &format!("stages.{}.params.{field}", d.name),
+            message,
+            None,
+        ),
+        other => spec.error_at_instance(
+            ix,
+            &format!("stages.{}.params", d.name),
+            other.to_string(),
+            None,
+        ),
+    })?;
     let mut out = BTreeMap::new();
     for f in files {
         let h = file_hash(&f.path).map_err(|e| {
@@ -303,7 +320,10 @@ fn name_nodes(spec: &Spec, graph: &mut DiGraph<Node, String>) {
         .map(|inst| {
             spec.sweep_paths
                 .iter()
-                .map(|p| inst.point.get(p).map(|v| v.to_string()).unwrap_or_default())
+                .map(|p| {
+                    let v = inst.point.get(p).map(|v| v.to_string()).unwrap_or_default();
+                    mosx_spec::printable(&v).into_owned()
+                })
                 .collect()
         })
         .collect();

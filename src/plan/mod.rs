@@ -7,15 +7,22 @@
 //!   entries asked for them, so sweeps and tables share upstream work.
 //! * Node names are unique: the stage name, plus the sweep values that pin it
 //!   when a sweep is present (`measure[z_star=1.645]`).
-//! * Errors are `mosx_spec::SpecError`s located in the spec file.
+//! * Errors are `mosx_spec::SpecError`s located in the spec file; everything checkable
+//!   without the data is checked before a plan exists (`validate`: groups, adapters, claims'
+//!   metrics, resources), and a run-time error about a parameter carries its location
+//!   (`locate`).
 
 pub mod code;
 #[cfg(test)]
 mod code_units;
 pub mod compile;
 pub mod fingerprint;
+pub mod locate;
 pub mod render;
 pub mod reports;
+pub mod validate;
+pub mod validate_metrics;
+pub mod validate_resources;
 
 use std::collections::BTreeMap;
 

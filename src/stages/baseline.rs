@@ -26,6 +26,7 @@ use serde_json::Value;
 use mosx_data::{Dataset, Sequences, Split};
 
 use super::evaluate::Part;
+use super::params::Bound;
 use super::{params, Output, ParamError, Slot, StageCtx, StageError, StageKind};
 use crate::predictions::{spread, Prediction, Predictions};
 use crate::prompt::Setting;
@@ -155,6 +156,9 @@ impl StageKind for Baseline {
     fn about(&self) -> &'static str {
         "non-LLM reference scores: user like-rate, target like-rate, target popularity"
     }
+    fn metrics(&self) -> &'static [&'static str] {
+        &["n", "mean_p_yes", "recommended"]
+    }
     fn slots(&self) -> &'static [Slot] {
         &[
             Slot {
@@ -179,13 +183,10 @@ impl StageKind for Baseline {
     }
     fn normalize(&self, p: &serde_json::Map<String, Value>) -> Result<Value, ParamError> {
         let (typed, v) = params::parse::<Params>(p, FIELDS)?;
-        if !(typed.smoothing >= 0.0 && typed.smoothing.is_finite()) {
-            return Err(ParamError {
-                field: "smoothing".into(),
-                message: "must be a finite number >= 0".into(),
-                suggestion: None,
-            });
-        }
+        params::check(&[
+            Bound::cap("max_points", typed.max_points),
+            Bound::non_negative("smoothing", typed.smoothing),
+        ])?;
         Ok(v)
     }
     fn run(&self, ctx: &StageCtx<'_>) -> Result<Output, StageError> {

@@ -17,6 +17,7 @@ use serde_json::Value;
 
 use mosx_models::Dtype;
 
+use super::params::Bound;
 use super::{
     backbone_files, params, Execution, ExternalFile, Output, ParamError, Resource, Slot, StageCtx,
     StageError, StageKind,
@@ -99,6 +100,9 @@ impl StageKind for Evaluate {
     fn about(&self) -> &'static str {
         "score test points with a backbone under implicit/explicit/counterfactual prompts"
     }
+    fn metrics(&self) -> &'static [&'static str] {
+        &["n", "mean_p_yes", "recommended"]
+    }
     fn slots(&self) -> &'static [Slot] {
         &[
             Slot {
@@ -129,13 +133,10 @@ impl StageKind for Evaluate {
     }
     fn normalize(&self, p: &serde_json::Map<String, Value>) -> Result<Value, ParamError> {
         let (typed, v) = params::parse::<Params>(p, FIELDS)?;
-        if typed.batch_size == 0 {
-            return Err(ParamError {
-                field: "batch_size".into(),
-                message: "must be at least 1".into(),
-                suggestion: None,
-            });
-        }
+        params::check(&[
+            Bound::cap("max_points", typed.max_points),
+            Bound::at_least("batch_size", typed.batch_size, 1),
+        ])?;
         Ok(v)
     }
     fn key_params(&self, p: &Value) -> Value {

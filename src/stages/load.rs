@@ -55,7 +55,26 @@ impl StageKind for Load {
         &[]
     }
     fn normalize(&self, p: &serde_json::Map<String, Value>) -> Result<Value, ParamError> {
-        params::parse::<Params>(p, FIELDS).map(|(_, v)| v)
+        let (typed, v) = params::parse::<Params>(p, FIELDS)?;
+        if typed.min_age > typed.max_age {
+            return Err(ParamError {
+                field: "min_age".into(),
+                message: format!(
+                    "must be <= max_age (got {} > {}): no user would be kept",
+                    typed.min_age, typed.max_age
+                ),
+                suggestion: None,
+            });
+        }
+        Ok(v)
+    }
+    fn metrics(&self) -> &'static [&'static str] {
+        &["users", "items", "interactions", "users.{group}"]
+    }
+    fn groups(&self, p: &Value) -> Option<Vec<String>> {
+        let path = p.get("path").and_then(Value::as_str)?;
+        let kind = mosx_data::dataset_kind(std::path::Path::new(path)).ok()?;
+        Some(kind.group_names())
     }
     fn key_params(&self, p: &Value) -> Value {
         let mut p = p.clone();
@@ -66,7 +85,13 @@ impl StageKind for Load {
     }
     fn external_files(&self, p: &Value) -> Result<Vec<ExternalFile>, StageError> {
         let p: Params = params::typed(p)?;
-        let files = mosx_data::source_files(std::path::Path::new(&p.path))?;
+        let files = mosx_data::source_files(std::path::Path::new(&p.path)).map_err(|e| {
+            StageError::Param {
+                field: "path".into(),
+                at: None,
+                message: e.to_string(),
+            }
+        })?;
         Ok(files
             .into_iter()
             .map(|path| {
@@ -85,7 +110,8 @@ impl StageKind for Load {
             max_age: p.max_age,
             implicit: p.implicit,
         };
-        let ds = mosx_data::load(std::path::Path::new(&p.path), &opts)?;
+        let ds = mosx_data::load(std::path::Path::new(&p.path), &opts)
+            .map_err(|e| ctx.data_error(e, |_| None))?;
         let mut out = Output::default();
         out.metric("users", ds.users.len() as f64);
         out.metric("items", ds.items.len() as f64);

@@ -7,6 +7,7 @@ use serde_json::Value;
 
 use mosx_data::{Dataset, Degree, MeasureOptions, Sequences, Split};
 
+use super::params::Bound;
 use super::{params, Output, ParamError, Slot, StageCtx, StageError, StageKind};
 
 #[derive(Debug, Serialize, Deserialize)]
@@ -45,6 +46,9 @@ impl StageKind for Measure {
     fn about(&self) -> &'static str {
         "stereotype degree, z-scores and group membership of every item"
     }
+    fn metrics(&self) -> &'static [&'static str] {
+        &["members.{group}", "neutral", "measured"]
+    }
     fn slots(&self) -> &'static [Slot] {
         &[
             Slot {
@@ -69,13 +73,12 @@ impl StageKind for Measure {
     }
     fn normalize(&self, p: &serde_json::Map<String, Value>) -> Result<Value, ParamError> {
         let (typed, v) = params::parse::<Params>(p, FIELDS)?;
-        if !typed.z_star.is_finite() {
-            return Err(ParamError {
-                field: "z_star".into(),
-                message: "must be a finite number".into(),
-                suggestion: None,
-            });
-        }
+        // z* is a one-sided threshold above the mean (METHOD.md Eq. 4: 1.0, 1.645, 1.96); an
+        // item read by no train user has no degree, so min_count counts at least one reader.
+        params::check(&[
+            Bound::non_negative("z_star", typed.z_star),
+            Bound::at_least("min_count", typed.min_count as usize, 1),
+        ])?;
         Ok(v)
     }
     fn run(&self, ctx: &StageCtx<'_>) -> Result<Output, StageError> {
@@ -92,7 +95,8 @@ impl StageKind for Measure {
                 z_star: p.z_star,
                 min_count: p.min_count,
             },
-        )?;
+        )
+        .map_err(|e| ctx.data_error(e, |_| None))?;
         let mut out = Output::default();
         for (g, name) in st.groups.iter().enumerate() {
             let members = st

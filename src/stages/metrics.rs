@@ -47,6 +47,19 @@ impl StageKind for Metrics {
     fn about(&self) -> &'static str {
         "fairness F(a,b), headline F, AUC, precision and recall of predictions"
     }
+    fn metrics(&self) -> &'static [&'static str] {
+        &[
+            "F",
+            "F.consistent",
+            "F.inconsistent",
+            "auc",
+            "precision",
+            "recall",
+            "n",
+            "n_recommended",
+            "F.{group}.{group}",
+        ]
+    }
     fn slots(&self) -> &'static [Slot] {
         &[
             Slot {

@@ -15,6 +15,11 @@
 //!   need libtorch) is only declared here; the worker (`mosx-worker`) holds its runner, and
 //!   its `run` here refuses with [`StageError::WorkerOnly`]. Everything the planner needs of it
 //!   (slots, params, key files, resource, code units) is tch-free.
+//! * Everything checkable without the data is checked at plan time: `normalize` checks each
+//!   parameter's bounds, `external_files` that the files exist (the prompt `template` too),
+//!   and [`StageKind::metrics`] / [`StageKind::groups`] let the plan check claims and group
+//!   names. What needs the data (e.g. the windows a dataset has) fails at run time with the
+//!   parameter's spec location ([`StageCtx::param_error`], [`StageError::Param`]).
 
 pub mod artifact;
 pub mod baseline;
@@ -28,6 +33,7 @@ pub mod sample;
 pub mod split;
 pub mod train;
 
+use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::sync::Arc;
 
@@ -98,6 +104,43 @@ pub struct StageCtx<'a> {
     /// A scratch folder private to this stage's key (resumable checkpoints). It survives
     /// a crash and is removed once the stage's row is committed.
     pub work_dir: std::path::PathBuf,
+    /// Where the spec wrote each parameter (`windows` → `spec.yaml:9:40:
+    /// stages.ml_sample.params.windows`; nested ones as `method.tokens`), for the errors that
+    /// name one ([`StageCtx::param_error`]). Empty when the job carries none.
+    pub locations: &'a BTreeMap<String, String>,
+}
+
+impl StageCtx<'_> {
+    /// A run-time error caused by the value of parameter `field`, located where the spec
+    /// wrote it (or `params.FIELD` when the job carries no location).
+    pub fn param_error(&self, field: &str, message: impl Into<String>) -> StageError {
+        StageError::Param {
+            field: field.to_string(),
+            at: self.locations.get(field).cloned(),
+            message: message.into(),
+        }
+    }
+
+    /// A data error, located at the parameter it is about: the option an
+    /// `InvalidOption`/`UnknownGroup` names, or what `field_of` says for the others (e.g.
+    /// `windows` for too few windows); unlocated when neither names one.
+    pub fn data_error(
+        &self,
+        e: mosx_data::DataError,
+        field_of: impl Fn(&mosx_data::DataError) -> Option<&'static str>,
+    ) -> StageError {
+        use mosx_data::DataError as D;
+        let field = match &e {
+            D::InvalidOption { option, .. } | D::UnknownGroup { option, .. } => {
+                Some(option.clone())
+            }
+            other => field_of(other).map(str::to_string),
+        };
+        match field {
+            Some(f) => self.param_error(&f, e.to_string()),
+            None => StageError::Data(e),
+        }
+    }
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -114,8 +157,22 @@ pub enum StageError {
     Input { slot: String, message: String },
     #[error("stage kind `{kind}` runs in the stage worker (mosx-worker), not in this process")]
     WorkerOnly { kind: String },
+    /// A failure caused by the value of parameter `field` (e.g. more windows asked for than
+    /// the data has, a prompt template that does not load); `at` is where the spec wrote it,
+    /// `file:line:col: stages.NAME.params.FIELD` (see [`StageCtx::param_error`]). Shown as
+    /// `params.FIELD` when unlocated; the plan locates the ones it finds itself.
+    #[error("{}: {message}", param_at(.field, .at))]
+    Param {
+        field: String,
+        at: Option<String>,
+        message: String,
+    },
     #[error("{0}")]
     Other(String),
+}
+
+fn param_at(field: &str, at: &Option<String>) -> String {
+    at.clone().unwrap_or_else(|| format!("params.{field}"))
 }
 
 pub trait StageKind: Send + Sync {
@@ -133,6 +190,23 @@ pub trait StageKind: Send + Sync {
     /// One line for `--help` and error messages.
     fn about(&self) -> &'static str;
     fn slots(&self) -> &'static [Slot];
+    /// The metric names this kind writes, as patterns of `.`-separated segments in which
+    /// `{group}` stands for a user group of the stage's dataset and `{epoch}` for an epoch
+    /// index below the stage's `epochs` parameter (e.g. `F.{group}.{group}`,
+    /// `epoch.{epoch}.valid_auc`). The plan checks claims and report comparisons against
+    /// them; a test checks every metric a kind's code writes is declared.
+    fn metrics(&self) -> &'static [&'static str];
+    /// The user groups of the dataset a stage of this kind is the source of (`load`: from
+    /// its folder's layout, before anything is read); `None` for the other kinds, whose
+    /// groups are those of their `dataset` ancestor.
+    fn groups(&self, _params: &Value) -> Option<Vec<String>> {
+        None
+    }
+    /// The user groups the normalised params name, as (field under `params`, group): the plan
+    /// checks each is a group of the stage's dataset (e.g. `group_ratio.adult`).
+    fn named_groups(&self, _params: &Value) -> Vec<(String, String)> {
+        Vec::new()
+    }
     /// Parse the spec's params into the kind's typed parameters (unknown fields and
     /// wrong types are errors with a field path) and return them with defaults filled.
     fn normalize(&self, params: &serde_json::Map<String, Value>) -> Result<Value, ParamError>;
@@ -157,7 +231,8 @@ pub trait StageKind: Send + Sync {
 pub type KindRef = Arc<dyn StageKind>;
 
 /// The key files of a stage that runs the backbone `params.model` on prompts of
-/// `params.template` (`evaluate`, `train`): the checkpoint's files and the prompt template.
+/// `params.template` (`evaluate`, `train`): the checkpoint's files and the prompt template,
+/// which must load (see [`check_prompt_template`]).
 pub(crate) fn backbone_files(params: &Value) -> Result<Vec<ExternalFile>, StageError> {
     let model = params
         .get("model")
@@ -167,8 +242,54 @@ pub(crate) fn backbone_files(params: &Value) -> Result<Vec<ExternalFile>, StageE
         .get("template")
         .and_then(Value::as_str)
         .unwrap_or("tallrec");
-    Ok(crate::backbones::key_files(model, template)?
+    check_prompt_template(template)?;
+    let files = crate::backbones::key_files(model, template).map_err(|e| StageError::Param {
+        field: "model".into(),
+        at: None,
+        message: e.to_string(),
+    })?;
+    Ok(files
         .into_iter()
         .map(|(name, path)| ExternalFile { name, path })
         .collect())
+}
+
+/// The prompt template `name` (a file stem: letters, digits, `_`, `-`) loads from
+/// `templates/prompts/NAME.j2` (or is the built-in `tallrec`), parses, and reads only the names
+/// a prompt provides; errors are [`StageError::Param`] at `template`.
+pub(crate) fn check_prompt_template(name: &str) -> Result<(), StageError> {
+    let bad = |message: String| StageError::Param {
+        field: "template".into(),
+        at: None,
+        message,
+    };
+    let stem_ok = !name.is_empty()
+        && name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-');
+    if !stem_ok {
+        return Err(bad(format!(
+            "`{}` is not a template name (letters, digits, `_` and `-`: the stem of templates/prompts/NAME.j2)",
+            mosx_spec::printable(name)
+        )));
+    }
+    let dir = std::path::Path::new("templates");
+    let file = dir.join("prompts").join(format!("{name}.j2"));
+    if name != "tallrec" && !file.is_file() {
+        let mut known = vec!["tallrec".to_string()];
+        let listed = std::fs::read_dir(dir.join("prompts")).into_iter().flatten();
+        known.extend(listed.flatten().filter_map(|e| {
+            let n = e.file_name().to_string_lossy().into_owned();
+            n.strip_suffix(".j2").map(str::to_string)
+        }));
+        let hint = mosx_spec::suggest(name, known.iter().map(String::as_str))
+            .map(|s| format!(" (did you mean `{s}`?)"))
+            .unwrap_or_default();
+        return Err(bad(format!(
+            "no prompt template `{name}`: {} does not exist (the built-in one is `tallrec`){hint}",
+            file.display()
+        )));
+    }
+    let tpl = crate::prompt::PromptTemplate::load(dir, name).map_err(|e| bad(e.to_string()))?;
+    tpl.check_names().map_err(|e| bad(e.to_string()))
 }

@@ -1,8 +1,13 @@
-//! Typed stage parameters: strict parsing with field paths and suggestions.
+//! Typed stage parameters: strict parsing with field paths and suggestions, and the
+//! bounds every kind checks at plan time.
 //!
 //! Every kind declares a `serde` struct with `deny_unknown_fields` and defaults;
 //! `parse` turns the spec's map into it and back into JSON with every default
 //! written out, which is the canonical form the fingerprint hashes.
+//!
+//! Invariants: a bound's error names the field, the rule and the value it got
+//! (`must be > 0 (got 0)`), so the plan prints `file:line:col: stages.x.params.lr: must be
+//! > 0 (got 0)`; a non-finite float never passes a bound.
 
 use serde::de::DeserializeOwned;
 use serde::Serialize;
@@ -61,6 +66,72 @@ pub fn parse<T: DeserializeOwned + Serialize>(
     Ok((typed, canonical))
 }
 
+/// One bound a parameter must satisfy: whether it holds, the rule, and the value seen.
+pub struct Bound {
+    pub field: &'static str,
+    pub ok: bool,
+    pub rule: String,
+    pub got: String,
+}
+
+/// The first failing bound, as a parameter error naming the field, the rule and the value.
+/// The kinds write their bounds as one list (see the constructors of [`Bound`]).
+pub fn check(bounds: &[Bound]) -> Result<(), ParamError> {
+    match bounds.iter().find(|b| !b.ok) {
+        None => Ok(()),
+        Some(b) => Err(ParamError {
+            field: b.field.to_string(),
+            message: format!("must be {} (got {})", b.rule, b.got),
+            suggestion: None,
+        }),
+    }
+}
+
+impl Bound {
+    /// An integer at least `min`.
+    pub fn at_least(field: &'static str, v: usize, min: usize) -> Bound {
+        Bound {
+            field,
+            ok: v >= min,
+            rule: format!(">= {min}"),
+            got: v.to_string(),
+        }
+    }
+    /// `null` or an integer at least 1 (`max_*_points`: a cap of 0 points is empty).
+    pub fn cap(field: &'static str, v: Option<usize>) -> Bound {
+        Bound {
+            field,
+            ok: v.is_none_or(|n| n >= 1),
+            rule: ">= 1, or null for all".into(),
+            got: v.map_or("null".into(), |n| n.to_string()),
+        }
+    }
+    /// A finite float > 0.
+    pub fn positive(field: &'static str, v: f64) -> Bound {
+        Bound::float(field, v, v > 0.0, "> 0")
+    }
+    /// A finite float >= 0.
+    pub fn non_negative(field: &'static str, v: f64) -> Bound {
+        Bound::float(field, v, v >= 0.0, ">= 0")
+    }
+    /// A float in [0, 1).
+    pub fn fraction(field: &'static str, v: f64) -> Bound {
+        Bound::float(field, v, (0.0..1.0).contains(&v), "in [0, 1)")
+    }
+    /// A finite float.
+    pub fn finite(field: &'static str, v: f64) -> Bound {
+        Bound::float(field, v, true, "finite")
+    }
+    fn float(field: &'static str, v: f64, ok: bool, rule: &str) -> Bound {
+        Bound {
+            field,
+            ok: v.is_finite() && ok,
+            rule: rule.into(),
+            got: v.to_string(),
+        }
+    }
+}
+
 /// serde_json appends " at line X column Y" of the in-memory JSON: meaningless here.
 fn strip_position(msg: &str) -> String {
     match msg.rfind(" at line ") {
@@ -113,6 +184,28 @@ mod tests {
         )
         .unwrap_err();
         assert_eq!(e.field, "inner.kk");
+    }
+
+    #[test]
+    fn a_failing_bound_names_the_field_the_rule_and_the_value() {
+        let e = check(&[
+            Bound::at_least("epochs", 3, 1),
+            Bound::positive("lr", 0.0),
+            Bound::non_negative("lambda_fair", -1.0),
+        ])
+        .unwrap_err();
+        assert_eq!(e.field, "lr");
+        assert_eq!(e.message, "must be > 0 (got 0)");
+        assert!(check(&[
+            Bound::cap("max_points", None),
+            Bound::fraction("warmup", 0.0)
+        ])
+        .is_ok());
+        let e = check(&[Bound::cap("max_points", Some(0))]).unwrap_err();
+        assert_eq!(e.message, "must be >= 1, or null for all (got 0)");
+        assert!(check(&[Bound::fraction("warmup", 1.0)]).is_err());
+        assert!(check(&[Bound::positive("lr", f64::NAN)]).is_err());
+        assert!(check(&[Bound::non_negative("lambda_div", f64::INFINITY)]).is_err());
     }
 
     #[test]

@@ -6,8 +6,9 @@ use std::collections::BTreeMap;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-use mosx_data::{Dataset, DatasetKind, GroupRatio, SampleOptions};
+use mosx_data::{DataError, Dataset, DatasetKind, GroupRatio, SampleOptions};
 
+use super::params::Bound;
 use super::{params, Output, ParamError, Slot, StageCtx, StageError, StageKind};
 
 #[derive(Debug, Serialize, Deserialize)]
@@ -49,7 +50,7 @@ fn default_ratio() -> Ratio {
 }
 
 impl Ratio {
-    fn resolve(&self, ds: &Dataset) -> Result<GroupRatio, StageError> {
+    fn resolve(&self, ds: &Dataset, ctx: &StageCtx<'_>) -> Result<GroupRatio, StageError> {
         match self {
             Ratio::Named(n) if n == "natural" => Ok(GroupRatio::Natural),
             Ratio::Named(n) if n == "default" => Ok(match ds.kind {
@@ -59,21 +60,23 @@ impl Ratio {
                     ("teen".to_string(), 0.4),
                 ])),
             }),
-            Ratio::Named(n) => Err(StageError::Other(format!(
-                "group_ratio `{n}`: expected `natural`, `default` or a map of group to share"
-            ))),
-            Ratio::Map(m) => {
-                for g in m.keys() {
-                    if !ds.groups.contains(g) {
-                        return Err(StageError::Other(format!(
-                            "group_ratio: unknown group `{g}` (groups of {}: {})",
-                            ds.name,
-                            ds.groups.join(", ")
-                        )));
-                    }
-                }
-                Ok(GroupRatio::Ratio(m.clone()))
-            }
+            Ratio::Named(n) => Err(ctx.param_error(
+                "group_ratio",
+                format!("`{n}`: expected `natural`, `default` or a map of group to share"),
+            )),
+            // The plan checked the names against the dataset folder's kind; the loaded
+            // dataset is checked again, in case its groups differ.
+            Ratio::Map(m) => match m.keys().find(|g| !ds.groups.contains(g)) {
+                Some(g) => Err(ctx.param_error(
+                    &format!("group_ratio.{g}"),
+                    format!(
+                        "unknown group `{g}` (groups of {}: {})",
+                        ds.name,
+                        ds.groups.join(", ")
+                    ),
+                )),
+                None => Ok(GroupRatio::Ratio(m.clone())),
+            },
         }
     }
 }
@@ -92,6 +95,25 @@ impl StageKind for Sample {
     }
     fn about(&self) -> &'static str {
         "sample windows of consecutive interactions; history, target and label"
+    }
+    fn metrics(&self) -> &'static [&'static str] {
+        &[
+            "points",
+            "users",
+            "items",
+            "interactions",
+            "positives",
+            "points.{group}",
+            "users.{group}",
+            "windows_available.{group}",
+        ]
+    }
+    fn named_groups(&self, params: &Value) -> Vec<(String, String)> {
+        let map = params.get("group_ratio").and_then(Value::as_object);
+        map.into_iter()
+            .flatten()
+            .map(|(g, _)| (format!("group_ratio.{g}"), g.clone()))
+            .collect()
     }
     fn slots(&self) -> &'static [Slot] {
         &[Slot {
@@ -128,20 +150,11 @@ impl StageKind for Sample {
                 });
             }
         }
-        if typed.windows == 0 {
-            return Err(ParamError {
-                field: "windows".into(),
-                message: "must be at least 1 (a sample of 0 windows is empty)".into(),
-                suggestion: None,
-            });
-        }
-        if typed.window < 2 {
-            return Err(ParamError {
-                field: "window".into(),
-                message: "must be at least 2".into(),
-                suggestion: None,
-            });
-        }
+        params::check(&[
+            Bound::at_least("window", typed.window, 2),
+            Bound::at_least("windows", typed.windows, 1),
+            Bound::finite("threshold", typed.threshold.map_or(0.0, f64::from)),
+        ])?;
         Ok(v)
     }
     fn run(&self, ctx: &StageCtx<'_>) -> Result<Output, StageError> {
@@ -151,10 +164,18 @@ impl StageKind for Sample {
             window: p.window,
             n: p.windows,
             seed: p.seed,
-            group_ratio: p.group_ratio.resolve(&ds)?,
+            group_ratio: p.group_ratio.resolve(&ds, ctx)?,
             threshold: p.threshold,
         };
-        let seq = mosx_data::sample(&ds, &opts)?;
+        // Too few windows depends on the data: found here, located at `windows`.
+        let seq = mosx_data::sample(&ds, &opts).map_err(|e| {
+            ctx.data_error(e, |e| match e {
+                DataError::TooFewWindows { .. } | DataError::NotEnoughWindows { .. } => {
+                    Some("windows")
+                }
+                _ => None,
+            })
+        })?;
         let stats = seq.stats(&ds);
         let mut out = Output::default();
         out.metric("points", stats.points as f64);

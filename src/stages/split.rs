@@ -4,7 +4,7 @@
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-use mosx_data::{Sequences, SplitBy, SplitOptions};
+use mosx_data::{DataError, Sequences, SplitBy, SplitOptions};
 
 use super::{params, Output, ParamError, Slot, StageCtx, StageError, StageKind};
 
@@ -41,6 +41,9 @@ impl StageKind for Split {
     fn about(&self) -> &'static str {
         "split sampled points 8:1:1 into train/valid/test"
     }
+    fn metrics(&self) -> &'static [&'static str] {
+        &["train", "valid", "test"]
+    }
     fn slots(&self) -> &'static [Slot] {
         &[Slot {
             name: "sequences",
@@ -67,6 +70,7 @@ impl StageKind for Split {
     fn run(&self, ctx: &StageCtx<'_>) -> Result<Output, StageError> {
         let p: Params = params::typed(ctx.params)?;
         let seq = ctx.inputs.get::<Sequences>("sequences", "sequences")?;
+        // A part with a share that gets no point depends on the data: located at `ratios`.
         let split = mosx_data::split(
             &seq,
             &SplitOptions {
@@ -74,7 +78,13 @@ impl StageKind for Split {
                 by: p.by,
                 seed: p.seed,
             },
-        )?;
+        )
+        .map_err(|e| {
+            ctx.data_error(e, |e| match e {
+                DataError::Empty { what, .. } if what.starts_with("split part") => Some("ratios"),
+                _ => None,
+            })
+        })?;
         let mut out = Output::default();
         out.metric("train", split.train.len() as f64);
         out.metric("valid", split.valid.len() as f64);

@@ -22,6 +22,7 @@ use mosx_methods::optim::OptimizerKind;
 use mosx_methods::{methods, Objective, Schedule};
 use mosx_models::Dtype;
 
+use super::params::{check, Bound};
 use super::{
     backbone_files, params, Execution, ExternalFile, Output, ParamError, Resource, Slot, StageCtx,
     StageError, StageKind,
@@ -82,9 +83,9 @@ pub struct Params {
     pub drop_leaking: bool,
     #[serde(default)]
     pub rec_loss: RecLoss,
-    /// Global gradient-norm clip (0: none).
-    #[serde(default = "one")]
-    pub max_grad_norm: f64,
+    /// Global gradient-norm clip, > 0 (`null`: no clipping).
+    #[serde(default = "default_clip")]
+    pub max_grad_norm: Option<f64>,
     /// Batch size of validation scoring (not part of the key).
     #[serde(default = "default_eval_batch")]
     pub eval_batch_size: usize,
@@ -116,6 +117,9 @@ const FIELDS: &[&str] = &[
 ];
 fn one() -> f64 {
     1.0
+}
+fn default_clip() -> Option<f64> {
+    Some(1.0)
 }
 fn default_lambda_div() -> f64 {
     0.1
@@ -165,6 +169,30 @@ fn bad(field: &str, message: impl Into<String>) -> ParamError {
     }
 }
 
+/// The bounds of a train stage's parameters (checked at plan time, `normalize`).
+fn bounds(p: &Params) -> Vec<Bound> {
+    let lr = p.lr.unwrap_or(f64::NAN);
+    let mut b = vec![
+        Bound::positive("lr", lr),
+        Bound::non_negative("lambda_fair", p.lambda_fair),
+        Bound::non_negative("lambda_div", p.lambda_div),
+        Bound::fraction("warmup", p.warmup),
+        Bound::at_least("epochs", p.epochs, 1),
+        Bound::at_least("batch_size", p.batch_size, 1),
+        Bound::at_least("grad_accum", p.grad_accum, 1),
+        Bound::at_least("patience", p.patience, 1),
+        Bound::at_least("eval_batch_size", p.eval_batch_size, 1),
+        Bound::cap("max_train_points", p.max_train_points),
+        Bound::cap("max_valid_points", p.max_valid_points),
+    ];
+    if let Some(clip) = p.max_grad_norm {
+        let mut c = Bound::positive("max_grad_norm", clip);
+        c.rule = "> 0, or null for no clipping".into();
+        b.push(c);
+    }
+    b
+}
+
 pub struct Train;
 
 impl StageKind for Train {
@@ -192,6 +220,27 @@ impl StageKind for Train {
     }
     fn about(&self) -> &'static str {
         "train a method (full, LoRA, p-tuning, prompt tuning, MoS, IFairLRS, UP5, FaiRLLM) on a backbone"
+    }
+    fn metrics(&self) -> &'static [&'static str] {
+        &[
+            "trainable_params",
+            "trainable_fraction",
+            "trainable_percent",
+            "best_epoch",
+            "best_valid_auc",
+            "base_valid_auc",
+            "epochs_run",
+            "train_points",
+            "valid_points",
+            "leaking_train",
+            "leaking_valid",
+            "leaking_test",
+            "epoch.{epoch}.train_loss",
+            "epoch.{epoch}.valid_loss",
+            "epoch.{epoch}.valid_auc",
+            "final_train_loss",
+            "final_valid_loss",
+        ]
     }
     fn slots(&self) -> &'static [Slot] {
         &[
@@ -242,18 +291,7 @@ impl StageKind for Train {
         }
         typed.objective = Some(objective);
         typed.lr = Some(typed.lr.unwrap_or(entry.default_lr));
-        for (field, ok) in [
-            ("batch_size", typed.batch_size >= 1),
-            ("grad_accum", typed.grad_accum >= 1),
-            ("epochs", typed.epochs >= 1),
-            ("eval_batch_size", typed.eval_batch_size >= 1),
-            ("lr", typed.lr.is_some_and(|l| l.is_finite() && l >= 0.0)),
-            ("warmup", (0.0..1.0).contains(&typed.warmup)),
-        ] {
-            if !ok {
-                return Err(bad(field, "out of range"));
-            }
-        }
+        check(&bounds(&typed))?;
         serde_json::to_value(&typed).map_err(|e| bad("", e.to_string()))
     }
     fn key_params(&self, p: &Value) -> Value {

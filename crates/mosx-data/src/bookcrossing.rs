@@ -341,7 +341,7 @@ pub(crate) fn load_bx(
     let meta = Meta {
         name: "bookcrossing".into(),
         kind: DatasetKind::BookCrossing,
-        groups: vec!["adult".into(), "teen".into()],
+        groups: DatasetKind::BookCrossing.group_names(),
         label_threshold: 5.0,
     };
     let ds = assemble(

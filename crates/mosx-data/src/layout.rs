@@ -147,6 +147,16 @@ pub fn source_files(dir: &Path) -> Result<Vec<PathBuf>, DataError> {
     Ok(detect(dir)?.files())
 }
 
+/// The kind of dataset the folder `dir` holds, from its layout alone (nothing is parsed):
+/// BookCrossing for the BX files, MovieLens for the GroupLens and RecBole layouts. Lets a
+/// plan check group names (e.g. `group_ratio`) before anything is loaded.
+pub fn dataset_kind(dir: &Path) -> Result<crate::types::DatasetKind, DataError> {
+    Ok(match detect(dir)? {
+        Layout::BookCrossing { .. } => crate::types::DatasetKind::BookCrossing,
+        Layout::GroupLens { .. } | Layout::RecBole { .. } => crate::types::DatasetKind::MovieLens,
+    })
+}
+
 /// Reads a whole file.
 pub(crate) fn read(path: &Path) -> Result<Vec<u8>, DataError> {
     std::fs::read(path).map_err(|source| DataError::Io {

@@ -28,7 +28,7 @@ mod types;
 
 pub use bookcrossing::ADULT_AGE;
 pub use error::DataError;
-pub use layout::source_files;
+pub use layout::{dataset_kind, source_files};
 pub use load::{load, raw_counts};
 pub use measure::{
     degree, degree_with_totals, measure, Degree, ItemStereotype, MeasureOptions, Stereotypes,

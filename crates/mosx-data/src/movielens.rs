@@ -26,7 +26,7 @@ fn meta(name: &str) -> Meta {
     Meta {
         name: name.to_string(),
         kind: DatasetKind::MovieLens,
-        groups: vec!["male".into(), "female".into()],
+        groups: DatasetKind::MovieLens.group_names(),
         label_threshold: 3.0,
     }
 }

@@ -13,6 +13,21 @@ pub enum DatasetKind {
     BookCrossing,
 }
 
+impl DatasetKind {
+    /// The user groups of a dataset of this kind, in the order `User.group` indexes them.
+    pub fn groups(self) -> &'static [&'static str] {
+        match self {
+            DatasetKind::MovieLens => &["male", "female"],
+            DatasetKind::BookCrossing => &["adult", "teen"],
+        }
+    }
+
+    /// [`DatasetKind::groups`] as owned strings (`Dataset.groups`).
+    pub fn group_names(self) -> Vec<String> {
+        self.groups().iter().map(|g| g.to_string()).collect()
+    }
+}
+
 /// What to do with BookCrossing's implicit (0) ratings.
 #[derive(Serialize, Deserialize, Clone, Copy, Debug, PartialEq, Eq, Default)]
 #[serde(rename_all = "lowercase")]

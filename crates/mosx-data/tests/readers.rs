@@ -345,3 +345,19 @@ fn partial_layout_lists_missing_files() {
         "{msg}"
     );
 }
+
+/// A plan checks group names against the folder's kind before loading: the kind read from
+/// the layout alone must be the loaded dataset's, with the same groups.
+#[test]
+fn the_layout_names_the_dataset_kind_and_its_groups() {
+    for make in [grouplens as fn(&std::path::Path), bookcrossing] {
+        let tmp = tempfile::tempdir().unwrap();
+        make(tmp.path());
+        let kind = mosx_data::dataset_kind(tmp.path()).unwrap();
+        let ds = load(tmp.path(), &LoadOptions::default()).unwrap();
+        assert_eq!(kind, ds.kind);
+        assert_eq!(ds.groups, kind.group_names());
+    }
+    let empty = tempfile::tempdir().unwrap();
+    assert!(mosx_data::dataset_kind(empty.path()).is_err());
+}

@@ -24,7 +24,7 @@ use std::collections::BTreeMap;
 use std::path::Path;
 
 pub use claims::{Claim, ClaimOp, Operand, CLAIM_KEYS};
-pub use error::SpecError;
+pub use error::{is_unprintable, printable, SpecError};
 pub use resources::RESOURCE_KEYS;
 pub use sources::SET_FILE;
 pub use spec::{Instance, ReportDecl, Spec, StageDecl};

@@ -2,6 +2,8 @@
 //! Invariants: unknown keys are reported at the key with the closest valid key suggested; type
 //! errors at the value; a missing required field at the key of the map that lacks it; inputs must
 //! name declared stages and the stage graph must be acyclic; stage order is declaration order.
+//! Stage names follow [`is_stage_name`] (what cargo allows in package names, less `.`, which
+//! separates path segments); the spec's `name` holds no control or bidi character.
 
 use std::collections::BTreeMap;
 
@@ -31,6 +33,17 @@ pub const STAGE_KEYS: &[&str] = &["kind", "inputs", "params", "matrix"];
 pub const TEMPLATE_KEYS: &[&str] = &["template", "output", "options"];
 /// Valid keys of a `figure` report entry.
 pub const FIGURE_KEYS: &[&str] = &["figure", "stages", "output", "options"];
+
+/// A stage name: ASCII letters, digits, `_` and `-`, not starting with `-` (so it is never
+/// read as a command-line flag). It is printed in progress lines, `mosx ls` and reports, and
+/// is the `STAGE` of `STAGE.METRIC`.
+pub fn is_stage_name(name: &str) -> bool {
+    let mut chars = name.chars();
+    chars
+        .next()
+        .is_some_and(|c| c.is_ascii_alphanumeric() || c == '_')
+        && chars.all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-')
+}
 
 fn unknown(e: &Entry, field: &str, valid: &[&str], sources: &Sources) -> SpecError {
     sources.error(
@@ -86,7 +99,14 @@ pub(crate) fn check_top(doc: &Node, sources: &Sources) -> Result<(), SpecError> 
         let v = &e.value;
         match e.key.as_str() {
             "name" => {
-                string(v, || "name".to_string(), sources)?;
+                let name = string(v, || "name".to_string(), sources)?;
+                if name.trim().is_empty() || name.chars().any(crate::error::is_unprintable) {
+                    let msg = format!(
+                        "invalid spec name `{}`: it must be non-empty and printable (no control or bidirectional characters)",
+                        crate::error::printable(&name)
+                    );
+                    return Err(sources.error(v.loc, "name", msg, None));
+                }
             }
             "description" if !v.is_null() => {
                 string(v, || "description".to_string(), sources)?;
@@ -151,10 +171,10 @@ pub(crate) fn stages(doc: &Node, sources: &Sources) -> Result<Vec<StageDecl>, Sp
 
 fn stage(e: &Entry, sources: &Sources) -> Result<StageDecl, SpecError> {
     let base = || format!("stages.{}", e.key);
-    if e.key.is_empty() || e.key.contains('.') {
+    if !is_stage_name(&e.key) {
         let msg = format!(
-            "invalid stage name `{}`: it must be non-empty and contain no `.`",
-            e.key
+            "invalid stage name `{}`: use ASCII letters, digits, `_` and `-` (not first)",
+            crate::error::printable(&e.key)
         );
         return Err(sources.error(e.key_loc, base(), msg, None));
     }

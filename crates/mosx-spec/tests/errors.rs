@@ -13,6 +13,24 @@ const PLAN_ERRORS: &[(&str, Option<&str>)] = &[
         "matrix_unknown_param.yaml",
         Some("stages.ml_sample_100.params.windowz"),
     ),
+    ("adapter_backbone.yaml", None),
+    ("adapter_split.yaml", None),
+    ("claim_train_metric.yaml", None),
+    ("claim_unknown_group.yaml", None),
+    ("claim_unknown_metric.yaml", None),
+    ("comparison_unknown_metric.yaml", None),
+    ("evaluate_points_zero.yaml", None),
+    ("group_ratio_unknown_group.yaml", None),
+    ("load_ages_inverted.yaml", None),
+    ("measure_min_count_zero.yaml", None),
+    ("resources_bad_mem.yaml", None),
+    ("resources_cpus_zero.yaml", None),
+    ("resources_unknown_kind.yaml", None),
+    ("template_missing.yaml", None),
+    ("train_clip_negative.yaml", None),
+    ("train_lambda_negative.yaml", None),
+    ("train_lr_zero.yaml", None),
+    ("train_points_zero.yaml", None),
     ("unknown_kind.yaml", None),
     ("unknown_method.yaml", None),
     ("unknown_param.yaml", None),
@@ -280,4 +298,34 @@ fn display_has_the_documented_shape() {
         suggestion: Some("z_star".into()),
     };
     assert_eq!(e.to_string(), "experiments/x.yaml:12:5: stages.ml_measure.params.z_sta: unknown field (did you mean `z_star`?)");
+}
+
+#[test]
+fn stage_names_are_letters_digits_underscores_and_dashes_and_shown_escaped() {
+    let d = Dir::new();
+    for (name, shown) in [
+        ("\"ml_\\u202Eload\"", "ml_\\u{202e}load"),
+        ("\"ml\\nFAILED x\"", "ml\\nFAILED x"),
+        ("\"ml\\0\"", "ml\\0"),
+        ("\"ml load\"", "ml load"),
+        ("\"-ml\"", "-ml"),
+    ] {
+        let p = d.write("n.yaml", &format!("stages:\n  {name}: {{ kind: load }}\n"));
+        let e = err(&p, &[]);
+        assert_eq!((e.line, e.col), (2, 3), "{name}: {e}");
+        let text = e.to_string();
+        assert!(
+            text.contains(&format!("invalid stage name `{shown}`")),
+            "{name}: {text}"
+        );
+        assert!(
+            !text.contains('\n') && !text.contains('\u{202E}') && !text.contains('\0'),
+            "{text:?}"
+        );
+    }
+    let p = d.write(
+        "ok.yaml",
+        "stages:\n  ml_load-2: { kind: load }\n  _x: { kind: load }\n",
+    );
+    assert!(mosx_spec::load(&p, &[]).is_ok());
 }

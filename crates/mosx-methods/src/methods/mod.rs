@@ -107,11 +107,37 @@ pub fn normalize(spec: &Value) -> Result<Value, MethodError> {
     };
     let e = entry(&name)?;
     let mut v = (e.normalize)(&fields)?;
+    check_weights(&name, &v)?;
     fields.clear();
     if let Value::Object(m) = &mut v {
         m.insert("name".into(), Value::String(name));
     }
     Ok(v)
+}
+
+/// Bounds the configs share by field name, checked on the canonical config: the weight of a
+/// loss term (`lambda`, `lambda_*`) is finite and >= 0 (a negative weight rewards the
+/// penalised gap), and LoRA's scale `alpha` is finite and > 0 (0 switches the adapter off).
+fn check_weights(method: &str, config: &Value) -> Result<(), MethodError> {
+    let Some(m) = config.as_object() else {
+        return Ok(());
+    };
+    for (field, v) in m {
+        let Some(x) = v.as_f64() else { continue };
+        let (ok, rule) = match field.as_str() {
+            f if f == "lambda" || f.starts_with("lambda_") => (x.is_finite() && x >= 0.0, ">= 0"),
+            "alpha" => (x.is_finite() && x > 0.0, "> 0"),
+            _ => continue,
+        };
+        if !ok {
+            return Err(MethodError::config(
+                method,
+                field,
+                format!("must be {rule} (got {x})"),
+            ));
+        }
+    }
+    Ok(())
 }
 
 #[cfg(feature = "torch")]
@@ -197,5 +223,31 @@ mod tests {
         }
         let e = normalize(&serde_json::json!({"name": "mos", "expert": 2})).unwrap_err();
         assert!(e.to_string().contains("did you mean `experts`"), "{e}");
+    }
+
+    #[test]
+    fn negative_loss_weights_and_a_zero_lora_scale_are_refused() {
+        for (cfg, field) in [
+            (
+                serde_json::json!({"name": "fairllm", "lambda": -1.0}),
+                "lambda",
+            ),
+            (
+                serde_json::json!({"name": "up5", "lambda_adv": -0.5}),
+                "lambda_adv",
+            ),
+            (serde_json::json!({"name": "lora", "alpha": 0.0}), "alpha"),
+        ] {
+            match normalize(&cfg) {
+                Err(MethodError::Config {
+                    field: f, message, ..
+                }) => {
+                    assert_eq!(f, field);
+                    assert!(message.starts_with("must be"), "{message}");
+                }
+                other => panic!("{cfg}: {other:?}"),
+            }
+        }
+        assert!(normalize(&serde_json::json!({"name": "fairllm", "lambda": 0.0})).is_ok());
     }
 }

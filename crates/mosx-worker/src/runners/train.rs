@@ -80,7 +80,8 @@ impl Runner for Train {
             grad_accum: p.grad_accum,
             seed: p.seed,
             patience: p.patience,
-            max_grad_norm: p.max_grad_norm,
+            // The trainer clips only when the norm is > 0; `null` in the spec is no clipping.
+            max_grad_norm: p.max_grad_norm.unwrap_or(0.0),
             rec_loss: p.rec_loss,
             eval_batch_size: p.eval_batch_size,
         };

@@ -359,7 +359,7 @@ fn an_expanded_name_that_clashes_with_another_stage_is_a_located_error() {
     );
     assert!(
         e.message
-            .contains("expands to `ml_train_mos`, the name of an expansion of `ml_train_${method} (method=mos)` too"),
+            .contains("expands to `ml_train_mos`, the name of a different expansion of `ml_train_${method} (method=mos)` too"),
         "{e}"
     );
     // Two map values with one id, within one template.
@@ -368,6 +368,27 @@ fn an_expanded_name_that_clashes_with_another_stage_is_a_located_error() {
     let e = err(&p, &[]);
     assert_eq!(e.line, pos(&text, "ml_train_${method.id}:").0);
     assert!(e.message.contains("expands to `ml_train_mos_rec`"), "{e}");
+}
+
+#[test]
+fn two_templates_expanding_to_one_equal_stage_declare_it_once() {
+    // As equal stages of two `extends` parents merge (paper.yaml extends tables whose
+    // templates all expand to `ml_train_mos`): kept once, at the first declaration.
+    let d = Dir::new();
+    let text = TABLE.replace(
+        "  ml_report:",
+        "  ml_${x}_mos:\n    matrix: { x: [train] }\n    kind: train\n    inputs: { split: ml_split }\n    params: { model: \"${model}\", method: mos, seed: \"${seed}\" }\n  ml_report:",
+    );
+    let p = d.write("a.yaml", &text);
+    let spec = mosx_spec::load(&p, &[]).unwrap_or_else(|e| panic!("{e}"));
+    let names: Vec<&str> = spec.instances[0]
+        .stages
+        .iter()
+        .map(|s| s.name.as_str())
+        .collect();
+    assert_eq!(names.iter().filter(|n| **n == "ml_train_mos").count(), 1);
+    let first = names.iter().position(|n| *n == "ml_train_mos").unwrap();
+    assert_eq!(names[first - 1], "ml_train_fairllm", "kept in the first template's place");
 }
 
 #[test]

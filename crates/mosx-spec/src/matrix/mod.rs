@@ -24,10 +24,12 @@
 //! (axes as written, the last varying fastest), minus the combinations an `exclude` entry
 //! matches (every axis it names equal; a map value matches a map with those fields), and
 //! each `exclude` entry matches at least one. An expanded name is a valid stage name and
-//! unique among all stages; a stage without `kind` under an expanded name refines that one
-//! expansion (merged over it like an `extends` child).
+//! unique among all stages, except that two templates may expand to one name with equal
+//! bodies (the same stage, kept once at the first: tables merged by `extends` share their
+//! trainings); a stage without `kind` under an expanded name refines that one expansion
+//! (merged over it like an `extends` child).
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 
 use crate::error::SpecError;
 use crate::merge;
@@ -210,29 +212,47 @@ fn assemble(
     expansions: Vec<Option<Vec<Expanded>>>,
     sources: &Sources,
 ) -> Result<(Vec<Entry>, HashMap<String, String>), SpecError> {
-    // Every expanded name, with its label; two expansions of one name are an error at the
-    // later template.
+    // Every expanded name, with its label and body. Two templates that expand to one name
+    // declare the same stage when the bodies are equal (as identical stages of two `extends`
+    // parents do: `paper.yaml` extends tables that share trainings), which is kept once, at
+    // the first; different bodies are an error at the later template.
     let mut labels: HashMap<String, String> = HashMap::new();
-    for x in expansions.iter().flatten().flatten() {
+    let mut bodies: HashMap<String, serde_json::Value> = HashMap::new();
+    let mut repeats: HashSet<(usize, usize)> = HashSet::new();
+    let all = expansions.iter().enumerate().filter_map(|(t, x)| Some((t, x.as_ref()?)));
+    for (t, j, x) in all.flat_map(|(t, xs)| xs.iter().enumerate().map(move |(j, x)| (t, j, x))) {
+        let json = x.body.to_json().ok();
         if let Some(first) = labels.get(&x.name) {
+            if json.is_some() && bodies.get(&x.name) == json.as_ref() {
+                repeats.insert((t, j));
+                continue;
+            }
             let msg = format!(
-                "expands to `{}`, the name of an expansion of `{first}` too",
+                "expands to `{}`, the name of a different expansion of `{first}` too",
                 x.name
             );
             let field = format!("stages.{}", x.label);
             return Err(sources.error(x.key_loc, field, msg, None));
         }
         labels.insert(x.name.clone(), x.label.clone());
+        if let Some(j) = json {
+            bodies.insert(x.name.clone(), j);
+        }
     }
     let mut out: Vec<Entry> = Vec::with_capacity(labels.len() + old.len());
     let mut refinements: Vec<Entry> = Vec::new();
-    for (e, x) in old.into_iter().zip(expansions) {
+    for (t, (e, x)) in old.into_iter().zip(expansions).enumerate() {
         if let Some(x) = x {
-            out.extend(x.into_iter().map(|x| Entry {
-                key: x.name,
-                key_loc: x.key_loc,
-                value: x.body,
-            }));
+            out.extend(
+                x.into_iter()
+                    .enumerate()
+                    .filter(|(j, _)| !repeats.contains(&(t, *j)))
+                    .map(|(_, x)| Entry {
+                        key: x.name,
+                        key_loc: x.key_loc,
+                        value: x.body,
+                    }),
+            );
             continue;
         }
         let field = format!("stages.{}", e.key);

@@ -21,8 +21,10 @@
 //! * The log records what a method exposes of its internals ([`crate::diagnostics`]): per
 //!   optimizer step the gradient norm of each watched tensor set before clipping, per epoch
 //!   its mean and the routing shares on the train and validation points, and the untrained
-//!   router's validation shares before the first epoch. Logging draws nothing from torch's
-//!   generator and computes no gradient.
+//!   router's validation shares before the first epoch; the method's item-group weights
+//!   (IFairLRS) once; per epoch the accuracy of its group discriminator (UP5) on the
+//!   validation points, read in the validation pass, and its chance rate. Logging draws
+//!   nothing from torch's generator and computes no gradient.
 
 #[cfg(feature = "torch")]
 use std::collections::{BTreeMap, HashMap};
@@ -46,7 +48,7 @@ use crate::diagnostics;
 use crate::error::MethodError;
 #[cfg(feature = "torch")]
 use crate::io::{from_bytes, restore, to_bytes, write_atomic};
-pub use crate::log::{EpochLog, RoutingShares, StepLog, TrainLog};
+pub use crate::log::{EpochLog, GroupWeights, RoutingShares, StepLog, TrainLog};
 #[cfg(feature = "torch")]
 use crate::losses;
 use crate::losses::RecLoss;
@@ -263,6 +265,7 @@ pub fn train(
         valid_points: data.valid.len(),
         train_p_h: p_h.clone(),
         base_routing_valid: shares(data.valid)?,
+        group_weights: method.item_group_weights(data.train),
         ..TrainLog::default()
     };
     let mut step = 0usize;
@@ -361,7 +364,10 @@ pub fn train(
             );
         }
         let seconds = t0.elapsed().as_secs_f64();
-        let (valid_loss, valid_p) = validate(method, backbone, data, cfg)?;
+        let (valid_loss, valid_p, disc_acc) = validate(method, backbone, data, cfg)?;
+        if disc_acc.is_some() {
+            log.disc_chance = Some(diagnostics::majority_share(data.valid));
+        }
         let valid_auc = auc(&valid_p, &valid_labels);
         let routing = match (shares(data.train)?, shares(data.valid)?) {
             (Some(train), Some(valid)) => Some(RoutingShares { train, valid }),
@@ -382,6 +388,7 @@ pub fn train(
             samples_per_s: data.train.len() as f64 / seconds.max(1e-9),
             routing,
             grad_norms: diagnostics::mean_norms(&epoch_steps),
+            disc_acc,
         };
         obs.epoch_end(&e);
         log.epochs.push(e);
@@ -498,17 +505,19 @@ pub fn batch_loss(
 }
 
 #[cfg(feature = "torch")]
-/// Mean validation loss (the task terms, unweighted by IFairLRS) and `p_yes` per point.
+/// Mean validation loss (the task terms, unweighted by IFairLRS), `p_yes` per point and
+/// the accuracy of the method's group discriminator, if any (same pass).
 fn validate(
     method: &dyn Method,
     backbone: &dyn Backbone,
     data: &TrainData<'_>,
     cfg: &TrainConfig,
-) -> Result<(f64, Vec<f64>), MethodError> {
+) -> Result<(f64, Vec<f64>, Option<f64>), MethodError> {
     let _g = tch::no_grad_guard();
     let lengths: Vec<usize> = data.valid.iter().map(|e| e.ids.len()).collect();
     let mut p = vec![0.0; data.valid.len()];
     let mut loss = 0.0;
+    let mut correct: Option<usize> = None;
     for idx in scoring_batches(&lengths, cfg.eval_batch_size) {
         let batch = Batch::new(
             data.valid,
@@ -524,8 +533,11 @@ fn validate(
             &batch.tokens,
             data.answer,
             false,
-            false,
+            method.needs_pooled(),
         );
+        if let Some(logits) = method.group_logits(&fwd) {
+            *correct.get_or_insert(0) += diagnostics::correct(&logits, &batch.user_groups)?;
+        }
         let per = losses::rec_per_sample(
             cfg.rec_loss,
             &fwd.pair_logits,
@@ -541,7 +553,8 @@ fn validate(
             p[i] = py;
         }
     }
-    Ok((loss / data.valid.len().max(1) as f64, p))
+    let n = data.valid.len().max(1) as f64;
+    Ok((loss / n, p, correct.map(|c| c as f64 / n)))
 }
 
 #[cfg(feature = "torch")]

@@ -15,9 +15,9 @@ use tch::{nn, Device};
 use mosx_methods::batch::Batch;
 use mosx_methods::diagnostics::majority_share;
 use mosx_methods::losses::train_p_h;
-use mosx_methods::methods::ifairlrs;
+use mosx_methods::methods::{fairllm, ifairlrs};
 use mosx_methods::trainer::{batch_loss, Quiet};
-use mosx_methods::{methods, Example, Objective, Outcome, TrainData};
+use mosx_methods::{forward, methods, Example, Objective, Outcome, TrainData};
 use mosx_models::checkpoint::Checkpoint;
 use mosx_models::tiny::{write_tiny, TinyArch};
 use mosx_models::tokenizer::TextTokenizer;
@@ -170,6 +170,16 @@ fn fairllm_penalty_is_exactly_zero_for_identical_prompts_on_t5_with_dropout() {
     for _ in 0..3 {
         assert_eq!(part(&ex, "consistency"), 0.0);
     }
+    // What the variant passes gave with dropout on: each draws its own mask.
+    let b = Batch::new(&ex, &idx, tok.pad_id(), None, true, Device::Cpu);
+    let with_dropout: Vec<_> = b
+        .variants
+        .iter()
+        .map(|tb| forward(Some(m.as_ref()), bb.as_ref(), tb, answer, true, false).p_yes())
+        .collect();
+    let noisy = fairllm::consistency_penalty(&with_dropout).double_value(&[]);
+    eprintln!("T5 dropout 0.5: identical prompts, passes with dropout: penalty {noisy:e}");
+    assert!(noisy > 0.0);
     // Prompts that differ are still penalised.
     let p = part(&differing, "consistency");
     eprintln!("T5 dropout 0.5: penalty for differing profiles {p:e}");

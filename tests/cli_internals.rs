@@ -80,21 +80,35 @@ report:
         names.iter().any(|(k, n)| *k == key && n == name)
     };
     // A group none of the 16 train targets is in has no weight (it weighs no sample).
-    assert!(has("ml_train_ifairlrs", "ifairlrs.weight.neutral"), "{names:?}");
+    assert!(
+        has("ml_train_ifairlrs", "ifairlrs.weight.neutral"),
+        "{names:?}"
+    );
     assert!(
         has("ml_train_ifairlrs", "ifairlrs.weight.male")
             || has("ml_train_ifairlrs", "ifairlrs.weight.female"),
         "{names:?}"
     );
-    for n in ["up5.disc_acc", "up5.disc_acc.epoch.0", "up5.disc_acc.epoch.1", "up5.disc_chance"] {
+    for n in [
+        "up5.disc_acc",
+        "up5.disc_acc.epoch.0",
+        "up5.disc_acc.epoch.1",
+        "up5.disc_chance",
+    ] {
         assert!(has("ml_train_up5", n), "{n}: {names:?}");
     }
-    assert!(!has("ml_train_ifairlrs", "up5.disc_acc") && !has("ml_train_up5", "ifairlrs.weight.neutral"));
+    assert!(
+        !has("ml_train_ifairlrs", "up5.disc_acc")
+            && !has("ml_train_up5", "ifairlrs.weight.neutral")
+    );
     let cell = std::fs::read_to_string(d.join("results/cell.md")).unwrap();
     eprintln!("{cell}");
     let parts: Vec<&str> = cell.lines().next().unwrap().split('|').collect();
     assert!(parts[0].starts_with("IFairLRS weights: "), "{cell}");
     assert!(parts[0].contains("neutral "), "{cell}");
-    assert!(parts[1].starts_with("UP5 discriminator accuracy 0."), "{cell}");
+    assert!(
+        parts[1].starts_with("UP5 discriminator accuracy 0."),
+        "{cell}"
+    );
     assert!(parts[1].contains("(chance 0."), "{cell}");
 }

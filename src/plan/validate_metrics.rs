@@ -131,7 +131,9 @@ pub fn matches(
             "{epoch}" => n
                 .parse::<usize>()
                 .is_ok_and(|e| epochs.is_none_or(|m| e < m)),
-            "{expert}" => n.strip_prefix('e').is_some_and(|k| k.parse::<usize>().is_ok()),
+            "{expert}" => n
+                .strip_prefix('e')
+                .is_some_and(|k| k.parse::<usize>().is_ok()),
             lit => lit == *n,
         })
 }
@@ -214,8 +216,15 @@ mod tests {
             Some(&g),
             None
         ));
-        for bad in ["routing.valid.male.2", "routing.valid.male.ex", "routing.valid.male.e"] {
-            assert!(!matches("routing.valid.{group}.{expert}", bad, Some(&g), None), "{bad}");
+        for bad in [
+            "routing.valid.male.2",
+            "routing.valid.male.ex",
+            "routing.valid.male.e",
+        ] {
+            assert!(
+                !matches("routing.valid.{group}.{expert}", bad, Some(&g), None),
+                "{bad}"
+            );
         }
         assert!(matches("auc", "auc", None, None));
         assert!(!matches("auc", "AUC", None, None));

@@ -62,7 +62,14 @@ fn ifairlrs_logs_a_finite_positive_weight_for_each_item_group_and_neutral() {
         let (_d, mut bb, tok) = tiny(arch);
         let tr = examples(&tok, 24, 1);
         let va = examples(&tok, 16, 2);
-        let out = train(bb.as_mut(), &tok, json!({"name": "ifairlrs", "tokens": 2}), &tr, &va, 1);
+        let out = train(
+            bb.as_mut(),
+            &tok,
+            json!({"name": "ifairlrs", "tokens": 2}),
+            &tr,
+            &va,
+            1,
+        );
         let m = metrics(&out);
         let names = ["male", "female", "neutral"].map(|g| format!("ifairlrs.weight.{g}"));
         let w: Vec<f64> = names.iter().map(|n| m[n]).collect();
@@ -116,11 +123,15 @@ fn methods_without_these_internals_write_none_of_them() {
     let (_d, mut bb, tok) = tiny(TinyArch::Gemma3);
     let tr = examples(&tok, 16, 1);
     let va = examples(&tok, 8, 2);
-    for spec in [json!({"name": "prompt_tuning", "tokens": 2}), json!({"name": "fairllm", "tokens": 2})] {
+    for spec in [
+        json!({"name": "prompt_tuning", "tokens": 2}),
+        json!({"name": "fairllm", "tokens": 2}),
+    ] {
         let out = train(bb.as_mut(), &tok, spec.clone(), &tr, &va, 1);
         let m = metrics(&out);
         assert!(
-            !m.keys().any(|k| k.starts_with("ifairlrs.") || k.starts_with("up5.")),
+            !m.keys()
+                .any(|k| k.starts_with("ifairlrs.") || k.starts_with("up5.")),
             "{spec}: {m:?}"
         );
         assert!(out.log.group_weights.is_none() && out.log.disc_chance.is_none());
@@ -166,7 +177,10 @@ fn fairllm_penalty_is_exactly_zero_for_identical_prompts_on_t5_with_dropout() {
     tch::manual_seed(0);
     let (rec_a, rec_b) = (part(&ex, "rec"), part(&ex, "rec"));
     eprintln!("T5 dropout 0.5: L_rec of two training passes {rec_a} / {rec_b}");
-    assert_ne!(rec_a, rec_b, "dropout is not active, the test would prove nothing");
+    assert_ne!(
+        rec_a, rec_b,
+        "dropout is not active, the test would prove nothing"
+    );
     for _ in 0..3 {
         assert_eq!(part(&ex, "consistency"), 0.0);
     }

@@ -227,9 +227,9 @@ impl mosx_methods::Observer for StageObserver<'_> {
         self.0.inc(1);
     }
     fn epoch_end(&self, log: &mosx_methods::trainer::EpochLog) {
-        let disc = log
-            .disc_acc
-            .map_or(String::new(), |a| format!(", discriminator accuracy {a:.3}"));
+        let disc = log.disc_acc.map_or(String::new(), |a| {
+            format!(", discriminator accuracy {a:.3}")
+        });
         self.0.message(&format!(
             "valid AUC {:.4}, valid loss {:.4}{disc}",
             log.valid_auc, log.valid_loss

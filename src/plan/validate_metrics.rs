@@ -4,8 +4,9 @@
 //! is refused (exit 2) instead of rendering "inconclusive".
 //!
 //! Invariants: a pattern matches a name of as many `.`-separated segments, `{group}`
-//! matching a user group of the stage's dataset (any segment when the groups are unknown)
-//! and `{epoch}` an epoch index below the largest `epochs` of the stage's nodes; the error
+//! matching a user group of the stage's dataset (any segment when the groups are unknown),
+//! `{epoch}` an epoch index below the largest `epochs` of the stage's nodes and `{expert}`
+//! an expert `e<k>` (MoS routing tables; any k); the error
 //! is at the claim's `test` (or the comparison's `a`/`b`), lists the kind's metrics, and
 //! suggests the closest one (`mosx_spec::suggest`).
 
@@ -130,6 +131,9 @@ pub fn matches(
             "{epoch}" => n
                 .parse::<usize>()
                 .is_ok_and(|e| epochs.is_none_or(|m| e < m)),
+            "{expert}" => n
+                .strip_prefix('e')
+                .is_some_and(|k| k.parse::<usize>().is_ok()),
             lit => lit == *n,
         })
 }
@@ -144,6 +148,7 @@ fn expand(pattern: &str, groups: Option<&[String]>, epochs: Option<usize>) -> Ve
             "{epoch}" => epochs.map_or(vec!["<epoch>".into()], |m| {
                 (0..m).map(|e| e.to_string()).collect()
             }),
+            "{expert}" => vec!["e<k>".into()],
             lit => vec![lit.to_string()],
         };
         out = out
@@ -205,6 +210,22 @@ mod tests {
             None,
             None
         ));
+        assert!(matches(
+            "routing.valid.{group}.{expert}",
+            "routing.valid.male.e2",
+            Some(&g),
+            None
+        ));
+        for bad in [
+            "routing.valid.male.2",
+            "routing.valid.male.ex",
+            "routing.valid.male.e",
+        ] {
+            assert!(
+                !matches("routing.valid.{group}.{expert}", bad, Some(&g), None),
+                "{bad}"
+            );
+        }
         assert!(matches("auc", "auc", None, None));
         assert!(!matches("auc", "AUC", None, None));
     }

@@ -191,9 +191,9 @@ pub trait StageKind: Send + Sync {
     fn about(&self) -> &'static str;
     fn slots(&self) -> &'static [Slot];
     /// The metric names this kind writes, as patterns of `.`-separated segments in which
-    /// `{group}` stands for a user group of the stage's dataset and `{epoch}` for an epoch
-    /// index below the stage's `epochs` parameter (e.g. `F.{group}.{group}`,
-    /// `epoch.{epoch}.valid_auc`). The plan checks claims and report comparisons against
+    /// `{group}` stands for a user group of the stage's dataset, `{epoch}` for an epoch
+    /// index below the stage's `epochs` parameter and `{expert}` for an expert `e<k>` (e.g.
+    /// `F.{group}.{group}`, `epoch.{epoch}.valid_auc`, `routing.valid.{group}.{expert}`). The plan checks claims and report comparisons against
     /// them; a test checks every metric a kind's code writes is declared.
     fn metrics(&self) -> &'static [&'static str];
     /// The user groups of the dataset a stage of this kind is the source of (`load`: from

@@ -43,6 +43,10 @@ impl Registry {
 mod tests {
     use super::super::{Execution, Resource};
     use super::Registry;
+    use crate::plan::validate_metrics::matches;
+    use mosx_methods::log::{
+        EpochLog, GroupWeights, RoutingShares, StepLog, TrainLog, INTERNAL_METRICS,
+    };
 
     /// The names a source file writes with `out.metric(...)`: literals, and `format!`
     /// patterns with each `{...}` as `{}`.
@@ -103,7 +107,15 @@ mod tests {
         assert_eq!(sources.len(), reg.names().count(), "a kind is not covered");
         for (name, src) in sources {
             let kind = reg.get(name).unwrap();
-            let declared: Vec<String> = kind.metrics().iter().map(|p| as_written(p)).collect();
+            // The training log's internals are written through `TrainLog::internal_metrics`,
+            // checked on a full log below.
+            let internal = |p: &&&str| *name == "train" && INTERNAL_METRICS.contains(p);
+            let declared: Vec<String> = kind
+                .metrics()
+                .iter()
+                .filter(|p| !internal(p))
+                .map(|p| as_written(p))
+                .collect();
             let written = written_metrics(src);
             assert!(!written.is_empty(), "{name}: no metric found in its source");
             for w in &written {
@@ -118,6 +130,81 @@ mod tests {
                     "{name} declares `{d}` but never writes it"
                 );
             }
+        }
+    }
+
+    /// A training log with every internal a method can have (routing tables, a watched
+    /// gradient set, IFairLRS weights, UP5 discriminator accuracies).
+    fn full_log() -> TrainLog {
+        let epoch = |e: usize| EpochLog {
+            epoch: e,
+            train_loss: 1.0,
+            valid_loss: 1.0,
+            valid_auc: 0.5,
+            seconds: 1.0,
+            samples_per_s: 1.0,
+            routing: Some(RoutingShares {
+                train: vec![vec![0.5, 0.5]; 2],
+                valid: vec![vec![0.5, 0.5]; 2],
+            }),
+            grad_norms: [("router".to_string(), 0.1)].into(),
+            disc_acc: Some(0.6),
+        };
+        let step = StepLog {
+            epoch: 0,
+            step: 0,
+            lr: 0.1,
+            loss: 1.0,
+            parts: Default::default(),
+            grad_norms: [("router".to_string(), 0.1)].into(),
+        };
+        TrainLog {
+            steps: vec![step],
+            epochs: vec![epoch(0), epoch(1)],
+            best_epoch: Some(1),
+            train_p_h: vec![0.3, 0.2],
+            base_routing_valid: Some(vec![vec![0.5, 0.5]; 2]),
+            group_weights: Some(GroupWeights {
+                groups: vec![Some(0.9), Some(1.1)],
+                neutral: 1.0,
+            }),
+            disc_chance: Some(0.55),
+            ..TrainLog::default()
+        }
+    }
+
+    /// The internals half of the check above: the runner writes `internal_metrics`, every
+    /// name a full log gives is declared by the `train` kind (so a claim on it validates),
+    /// and every declared internal pattern is written by some method's log.
+    #[test]
+    fn the_train_kind_declares_every_internal_metric_a_full_log_writes() {
+        let runner = include_str!("../../crates/mosx-worker/src/runners/train.rs");
+        assert!(runner.contains("log.internal_metrics(&ds.groups)"));
+        let groups = vec!["male".to_string(), "female".to_string()];
+        let names: Vec<String> = full_log()
+            .internal_metrics(&groups)
+            .into_iter()
+            .map(|(n, _)| n)
+            .collect();
+        let kind = Registry::builtin().get("train").unwrap().clone();
+        for n in &names {
+            assert!(
+                kind.metrics()
+                    .iter()
+                    .any(|p| matches(p, n, Some(&groups), Some(2))),
+                "train writes `{n}` but does not declare it"
+            );
+        }
+        for p in INTERNAL_METRICS {
+            assert!(kind.metrics().contains(p), "`{p}` is not declared by train");
+            assert!(
+                names.iter().any(|n| matches(p, n, Some(&groups), Some(2))),
+                "`{p}` is declared but no log writes it: {names:?}"
+            );
+        }
+        // Epoch-indexed internals use the runner's 0-based epochs.
+        for n in ["router_grad_norm.epoch.0", "up5.disc_acc.epoch.1"] {
+            assert!(names.iter().any(|x| x == n), "{n}: {names:?}");
         }
     }
 

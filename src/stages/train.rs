@@ -195,6 +195,38 @@ fn bounds(p: &Params) -> Vec<Bound> {
 
 pub struct Train;
 
+/// What the runner writes itself (`runners/train.rs`).
+pub const RUNNER_METRICS: &[&str] = &[
+    "trainable_params",
+    "trainable_fraction",
+    "trainable_percent",
+    "best_epoch",
+    "best_valid_auc",
+    "base_valid_auc",
+    "epochs_run",
+    "train_points",
+    "valid_points",
+    "leaking_train",
+    "leaking_valid",
+    "leaking_test",
+    "epoch.{epoch}.train_loss",
+    "epoch.{epoch}.valid_loss",
+    "epoch.{epoch}.valid_auc",
+    "final_train_loss",
+    "final_valid_loss",
+];
+
+/// Every metric a `train` stage can write: the runner's own and the method internals of
+/// the training log ([`mosx_methods::log::INTERNAL_METRICS`], written by the runner through
+/// `TrainLog::internal_metrics`; a method writes only those it has).
+static METRICS: std::sync::LazyLock<Vec<&'static str>> = std::sync::LazyLock::new(|| {
+    RUNNER_METRICS
+        .iter()
+        .chain(mosx_methods::log::INTERNAL_METRICS)
+        .copied()
+        .collect()
+});
+
 impl StageKind for Train {
     fn name(&self) -> &'static str {
         "train"
@@ -222,25 +254,7 @@ impl StageKind for Train {
         "train a method (full, LoRA, p-tuning, prompt tuning, MoS, IFairLRS, UP5, FaiRLLM) on a backbone"
     }
     fn metrics(&self) -> &'static [&'static str] {
-        &[
-            "trainable_params",
-            "trainable_fraction",
-            "trainable_percent",
-            "best_epoch",
-            "best_valid_auc",
-            "base_valid_auc",
-            "epochs_run",
-            "train_points",
-            "valid_points",
-            "leaking_train",
-            "leaking_valid",
-            "leaking_test",
-            "epoch.{epoch}.train_loss",
-            "epoch.{epoch}.valid_loss",
-            "epoch.{epoch}.valid_auc",
-            "final_train_loss",
-            "final_valid_loss",
-        ]
+        &METRICS
     }
     fn slots(&self) -> &'static [Slot] {
         &[

@@ -9,6 +9,9 @@
 //! * A gradient norm is the joint L2 norm of the current grads of a watched tensor set,
 //!   read after the accumulated backward passes of an optimizer step and before clipping;
 //!   undefined grads count as zero.
+//! * A group discriminator's accuracy counts the points whose argmax logit is their user's
+//!   group; its chance rate is the share of the most common user group (what always
+//!   answering that group scores).
 
 use std::collections::BTreeMap;
 
@@ -98,4 +101,23 @@ pub fn mean_norms(steps: &[&BTreeMap<String, f64>]) -> BTreeMap<String, f64> {
     sums.into_iter()
         .map(|(n, (s, k))| (n, s / k.max(1) as f64))
         .collect()
+}
+
+/// How many rows of `logits` `[B, G]` have their argmax at `groups` `[B]`.
+pub fn correct(logits: &Tensor, groups: &Tensor) -> Result<usize, MethodError> {
+    let hit = logits
+        .argmax(-1, false)
+        .eq_tensor(&groups.to_device(logits.device()))
+        .sum(Kind::Int64);
+    Ok(i64::try_from(hit)? as usize)
+}
+
+/// The share of the most common user group among `examples` (0 for none).
+pub fn majority_share(examples: &[Example]) -> f64 {
+    let mut counts: BTreeMap<usize, usize> = BTreeMap::new();
+    for e in examples {
+        *counts.entry(e.user_group).or_default() += 1;
+    }
+    let top = counts.values().copied().max().unwrap_or(0);
+    top as f64 / examples.len().max(1) as f64
 }

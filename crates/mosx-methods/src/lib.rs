@@ -26,6 +26,10 @@ pub mod method;
 pub mod methods;
 pub mod optim;
 #[cfg(feature = "torch")]
+mod resume;
+#[cfg(feature = "torch")]
+pub mod scoring;
+#[cfg(feature = "torch")]
 pub mod soft_prompt;
 pub mod trainer;
 
@@ -36,7 +40,9 @@ pub use method::Objective;
 #[cfg(feature = "torch")]
 pub use method::{forward, Method, Setup};
 #[cfg(feature = "torch")]
-pub use trainer::{score, train, Outcome, TrainData};
+pub use scoring::score;
+#[cfg(feature = "torch")]
+pub use trainer::{train, Outcome, TrainData};
 pub use trainer::{Observer, Schedule, TrainConfig, TrainLog};
 
 #[cfg(feature = "torch")]

@@ -9,8 +9,14 @@
 //!   [`TrainLog::internal_metrics`] then names none of them.
 //! * Routing tables are `[G][E]`: row `g` holds, for each expert `e`, the share of points
 //!   whose most probable expert under group g's stereotype prompt `s_g` is `e` (each row
-//!   sums to 1). Expert indices are 0-based (row `e` of `mos.experts`); epochs in metric
-//!   names are 1-based (`router_grad_norm.epoch.1` is the first epoch).
+//!   sums to 1). Expert indices are 0-based (row `e` of `mos.experts`).
+//! * Every epoch index, in the log and in metric names, is the 0-based `EpochLog::epoch`,
+//!   the same as the worker's `epoch.<E>.train_loss` (`router_grad_norm.epoch.0` and
+//!   `up5.disc_acc.epoch.0` are the first epoch's).
+//! * [`INTERNAL_METRICS`] declares every name [`TrainLog::internal_metrics`] can write (the
+//!   `train` stage kind declares them, a test in `mosx` checks both ways on a full log).
+//! * Internals named after a method carry its name (`ifairlrs.`, `up5.`): only that method
+//!   has them (IFairLRS's item-group weights, UP5's group discriminator).
 
 use std::collections::BTreeMap;
 
@@ -39,6 +45,16 @@ pub struct RoutingShares {
     pub valid: Vec<Vec<f64>>,
 }
 
+/// IFairLRS's weights of `L_rec` per target item group, on the scale of the per-sample
+/// weights actually used (mean 1 over the train points): `groups[b]` is the weight of a
+/// sample whose target is in group b only (None when no train target is in b), `neutral`
+/// the weight of a sample with a neutral target. All ≈ 1 means IFairLRS ≈ prompt tuning.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct GroupWeights {
+    pub groups: Vec<Option<f64>>,
+    pub neutral: f64,
+}
+
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct EpochLog {
     pub epoch: usize,
@@ -54,6 +70,10 @@ pub struct EpochLog {
     /// norm before clipping.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub grad_norms: BTreeMap<String, f64>,
+    /// Accuracy of the method's user-group discriminator (UP5) on the validation points,
+    /// with the parameters at the end of the epoch.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub disc_acc: Option<f64>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
@@ -77,7 +97,30 @@ pub struct TrainLog {
     /// `[G][E]` routing shares of the untrained router on the validation points.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub base_routing_valid: Option<Vec<Vec<f64>>>,
+    /// IFairLRS's weights per item group (see [`GroupWeights`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub group_weights: Option<GroupWeights>,
+    /// The chance rate of a user-group discriminator on the validation points: the share of
+    /// the most common user group (methods with a discriminator only).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub disc_chance: Option<f64>,
 }
+
+/// Every metric name pattern [`TrainLog::internal_metrics`] can write, `{group}` a user
+/// group, `{expert}` an expert `e<k>` and `{epoch}` a 0-based epoch index.
+pub const INTERNAL_METRICS: &[&str] = &[
+    "train_p_h.{group}",
+    "routing.valid.{group}.{expert}",
+    "routing.train.{group}.{expert}",
+    "routing.base.valid.{group}.{expert}",
+    "router_grad_norm.epoch.{epoch}",
+    "router_grad_norm.mean",
+    "ifairlrs.weight.{group}",
+    "ifairlrs.weight.neutral",
+    "up5.disc_acc",
+    "up5.disc_acc.epoch.{epoch}",
+    "up5.disc_chance",
+];
 
 /// `<name>` of group `g`, or `g<index>` past the names given.
 fn group_name(groups: &[String], g: usize) -> String {
@@ -105,8 +148,12 @@ impl TrainLog {
     /// * `train_p_h.<group>`: the train split's `P_H(a|a)` (every method);
     /// * `routing.valid.<group>.e<k>`, `routing.train.<group>.e<k>`: the kept epoch's
     ///   routing shares; `routing.base.valid.<group>.e<k>`: the untrained router's;
-    /// * `<set>_grad_norm.epoch.<E>` (E from 1) and `<set>_grad_norm.mean` (over every
-    ///   logged optimizer step) for each watched tensor set, e.g. `router_grad_norm.mean`.
+    /// * `<set>_grad_norm.epoch.<E>` (E from 0) and `<set>_grad_norm.mean` (over every
+    ///   logged optimizer step) for each watched tensor set, e.g. `router_grad_norm.mean`;
+    /// * `ifairlrs.weight.<group>` (item groups with a train target) and
+    ///   `ifairlrs.weight.neutral`;
+    /// * `up5.disc_acc` (the kept epoch's validation accuracy of the discriminator),
+    ///   `up5.disc_acc.epoch.<E>` and `up5.disc_chance`.
     pub fn internal_metrics(&self, groups: &[String]) -> Vec<(String, f64)> {
         let mut out = Vec::new();
         for (a, &p) in self.train_p_h.iter().enumerate() {
@@ -127,7 +174,7 @@ impl TrainLog {
         }
         for e in &self.epochs {
             for (name, &v) in &e.grad_norms {
-                out.push((format!("{name}_grad_norm.epoch.{}", e.epoch + 1), v));
+                out.push((format!("{name}_grad_norm.epoch.{}", e.epoch), v));
             }
         }
         for (name, v) in sets {
@@ -136,6 +183,30 @@ impl TrainLog {
                 v.iter().sum::<f64>() / v.len() as f64,
             ));
         }
+        self.method_metrics(&mut out, groups);
         out
+    }
+
+    /// The metrics named after a method (IFairLRS weights, UP5 discriminator accuracy).
+    fn method_metrics(&self, out: &mut Vec<(String, f64)>, groups: &[String]) {
+        if let Some(w) = &self.group_weights {
+            for (b, x) in w.groups.iter().enumerate() {
+                if let Some(x) = x {
+                    out.push((format!("ifairlrs.weight.{}", group_name(groups, b)), *x));
+                }
+            }
+            out.push(("ifairlrs.weight.neutral".into(), w.neutral));
+        }
+        if let Some(acc) = self.kept_epoch().and_then(|e| e.disc_acc) {
+            out.push(("up5.disc_acc".into(), acc));
+        }
+        for e in &self.epochs {
+            if let Some(acc) = e.disc_acc {
+                out.push((format!("up5.disc_acc.epoch.{}", e.epoch), acc));
+            }
+        }
+        if let Some(c) = self.disc_chance {
+            out.push(("up5.disc_chance".into(), c));
+        }
     }
 }

@@ -111,6 +111,16 @@ pub trait Method: Send {
     fn sample_weights(&self, _train: &[Example]) -> Option<Vec<f64>> {
         None
     }
+    /// The weights of `sample_weights` per target item group and for a neutral target, for
+    /// the log (IFairLRS; see [`crate::log::GroupWeights`]).
+    fn item_group_weights(&self, _train: &[Example]) -> Option<crate::log::GroupWeights> {
+        None
+    }
+    /// Logits `[B, G]` of the method's user-group discriminator reading a forward pass
+    /// (computed with the pooled state when [`Method::needs_pooled`]), for the log (UP5).
+    fn group_logits(&self, _fwd: &Forward) -> Option<Tensor> {
+        None
+    }
     /// `L_div`, for methods with several prompt experts (None: the objective cannot use it).
     fn diversity(&self) -> Option<Tensor> {
         None

@@ -8,8 +8,8 @@
 //!   bit-identical parameters on CPU. Torch's generator is global: nothing else may draw
 //!   from it during a training (the executor runs device stages one at a time).
 //! * After every epoch the trainable parameters, the optimizer state, the best parameters
-//!   so far and the log are written to the resume folder (fsynced, then renamed); a rerun
-//!   continues after the last finished epoch.
+//!   so far and the log are written to the resume folder (`resume.rs`: fsynced, then
+//!   renamed); a rerun continues after the last finished epoch.
 //! * Early stopping keeps the parameters of the epoch with the best validation AUC; with
 //!   `patience` epochs without improvement the loop stops. The returned parameters are the
 //!   best epoch's.
@@ -21,11 +21,13 @@
 //! * The log records what a method exposes of its internals ([`crate::diagnostics`]): per
 //!   optimizer step the gradient norm of each watched tensor set before clipping, per epoch
 //!   its mean and the routing shares on the train and validation points, and the untrained
-//!   router's validation shares before the first epoch. Logging draws nothing from torch's
-//!   generator and computes no gradient.
+//!   router's validation shares before the first epoch; the method's item-group weights
+//!   (IFairLRS) once; per epoch the accuracy of its group discriminator (UP5) on the
+//!   validation points, read in the validation pass, and its chance rate. Logging draws
+//!   nothing from torch's generator and computes no gradient.
 
 #[cfg(feature = "torch")]
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 #[cfg(feature = "torch")]
 use std::path::Path;
 #[cfg(feature = "torch")]
@@ -39,14 +41,14 @@ use tch::{nn, Kind, Tensor};
 use mosx_models::Backbone;
 
 #[cfg(feature = "torch")]
-use crate::batch::{epoch_batches, epoch_seed, scoring_batches, Batch, Example};
+use crate::batch::{epoch_batches, epoch_seed, Batch, Example};
 #[cfg(feature = "torch")]
 use crate::diagnostics;
 #[cfg(feature = "torch")]
 use crate::error::MethodError;
 #[cfg(feature = "torch")]
-use crate::io::{from_bytes, restore, to_bytes, write_atomic};
-pub use crate::log::{EpochLog, RoutingShares, StepLog, TrainLog};
+use crate::io::restore;
+pub use crate::log::{EpochLog, GroupWeights, RoutingShares, StepLog, TrainLog};
 #[cfg(feature = "torch")]
 use crate::losses;
 use crate::losses::RecLoss;
@@ -56,6 +58,10 @@ use crate::method::{forward, LossCtx, Method};
 use crate::optim::OptimConfig;
 #[cfg(feature = "torch")]
 use crate::optim::Optimizer;
+#[cfg(feature = "torch")]
+use crate::scoring::score;
+#[cfg(feature = "torch")]
+use crate::{resume, scoring};
 
 /// Learning-rate schedule.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -142,46 +148,6 @@ pub struct Outcome {
 }
 
 #[cfg(feature = "torch")]
-#[derive(Debug, Serialize, Deserialize)]
-struct ResumeState {
-    /// Last finished epoch.
-    epoch: usize,
-    step: usize,
-    bad_epochs: usize,
-    log: TrainLog,
-    /// File (in the same folder) holding `param/`, `best/` and `optim/` tensors.
-    tensors: String,
-}
-
-#[cfg(feature = "torch")]
-const STATE_FILE: &str = "state.json";
-
-#[cfg(feature = "torch")]
-/// `p_yes` of every row of `ids` (f64), with the method's soft prompt if any.
-pub fn score(
-    method: Option<&dyn Method>,
-    backbone: &dyn Backbone,
-    ids: &[&[i64]],
-    answer: [i64; 2],
-    pad_id: i64,
-    batch_size: usize,
-) -> Result<Vec<f64>, MethodError> {
-    let _g = tch::no_grad_guard();
-    let lengths: Vec<usize> = ids.iter().map(|r| r.len()).collect();
-    let mut out = vec![0.0; ids.len()];
-    for chunk in scoring_batches(&lengths, batch_size) {
-        let rows: Vec<Vec<i64>> = chunk.iter().map(|&i| ids[i].to_vec()).collect();
-        let tb = mosx_models::tokenizer::pad_batch(&rows, pad_id);
-        let fwd = forward(method, backbone, &tb, answer, false, false);
-        let p = mosx_models::probe::answer_probs(&fwd.pair_logits)?;
-        for (&i, [p_yes, _]) in chunk.iter().zip(p) {
-            out[i] = p_yes;
-        }
-    }
-    Ok(out)
-}
-
-#[cfg(feature = "torch")]
 /// Numel of a list of tensors.
 fn numel(ts: &[(String, Tensor)]) -> i64 {
     ts.iter().map(|(_, t)| t.numel() as i64).sum()
@@ -263,6 +229,7 @@ pub fn train(
         valid_points: data.valid.len(),
         train_p_h: p_h.clone(),
         base_routing_valid: shares(data.valid)?,
+        group_weights: method.item_group_weights(data.train),
         ..TrainLog::default()
     };
     let mut step = 0usize;
@@ -270,21 +237,7 @@ pub fn train(
     let mut best = copies(&params);
     let mut start_epoch = 0usize;
     if let Some(dir) = resume_dir {
-        if let Some((state, tensors)) = load_resume(dir, device)? {
-            let pick = |prefix: &str| -> Vec<(String, Tensor)> {
-                tensors
-                    .iter()
-                    .filter_map(|(n, t)| {
-                        n.strip_prefix(prefix)
-                            .map(|k| (k.to_string(), t.shallow_clone()))
-                    })
-                    .collect()
-            };
-            restore(&params, &pick("param/"))?;
-            best = copies(&params);
-            restore(&best, &pick("best/"))?;
-            let optim: HashMap<String, Tensor> = pick("optim/").into_iter().collect();
-            opt.load_state(&optim)?;
+        if let Some(state) = resume::resume(dir, &params, &best, &mut opt, device)? {
             step = state.step;
             bad_epochs = state.bad_epochs;
             log = state.log;
@@ -361,7 +314,10 @@ pub fn train(
             );
         }
         let seconds = t0.elapsed().as_secs_f64();
-        let (valid_loss, valid_p) = validate(method, backbone, data, cfg)?;
+        let (valid_loss, valid_p, disc_acc) = scoring::validate(method, backbone, data, cfg)?;
+        if disc_acc.is_some() {
+            log.disc_chance = Some(diagnostics::majority_share(data.valid));
+        }
         let valid_auc = auc(&valid_p, &valid_labels);
         let routing = match (shares(data.train)?, shares(data.valid)?) {
             (Some(train), Some(valid)) => Some(RoutingShares { train, valid }),
@@ -382,6 +338,7 @@ pub fn train(
             samples_per_s: data.train.len() as f64 / seconds.max(1e-9),
             routing,
             grad_norms: diagnostics::mean_norms(&epoch_steps),
+            disc_acc,
         };
         obs.epoch_end(&e);
         log.epochs.push(e);
@@ -396,7 +353,7 @@ pub fn train(
         let stop = bad_epochs >= cfg.patience.max(1) && epoch + 1 < cfg.epochs;
         log.stopped_early = stop;
         if let Some(dir) = resume_dir {
-            save_resume(dir, epoch, step, bad_epochs, &log, &params, &best, &opt)?;
+            resume::save(dir, epoch, step, bad_epochs, &log, &params, &best, &opt)?;
         }
         if stop {
             break;
@@ -495,127 +452,6 @@ pub fn batch_loss(
         total = total + l.to_device(backbone.device());
     }
     (total, parts)
-}
-
-#[cfg(feature = "torch")]
-/// Mean validation loss (the task terms, unweighted by IFairLRS) and `p_yes` per point.
-fn validate(
-    method: &dyn Method,
-    backbone: &dyn Backbone,
-    data: &TrainData<'_>,
-    cfg: &TrainConfig,
-) -> Result<(f64, Vec<f64>), MethodError> {
-    let _g = tch::no_grad_guard();
-    let lengths: Vec<usize> = data.valid.iter().map(|e| e.ids.len()).collect();
-    let mut p = vec![0.0; data.valid.len()];
-    let mut loss = 0.0;
-    for idx in scoring_batches(&lengths, cfg.eval_batch_size) {
-        let batch = Batch::new(
-            data.valid,
-            &idx,
-            data.pad_id,
-            None,
-            false,
-            backbone.device(),
-        );
-        let fwd = forward(
-            Some(method),
-            backbone,
-            &batch.tokens,
-            data.answer,
-            false,
-            false,
-        );
-        let per = losses::rec_per_sample(
-            cfg.rec_loss,
-            &fwd.pair_logits,
-            || backbone.head_logits(&fwd.hidden, None),
-            &batch.labels,
-            data.answer,
-        );
-        loss += per.sum(Kind::Float).double_value(&[]);
-        for (&i, [py, _]) in idx
-            .iter()
-            .zip(mosx_models::probe::answer_probs(&fwd.pair_logits)?)
-        {
-            p[i] = py;
-        }
-    }
-    Ok((loss / data.valid.len().max(1) as f64, p))
-}
-
-#[cfg(feature = "torch")]
-#[allow(clippy::too_many_arguments)]
-fn save_resume(
-    dir: &Path,
-    epoch: usize,
-    step: usize,
-    bad_epochs: usize,
-    log: &TrainLog,
-    params: &[(String, Tensor)],
-    best: &[(String, Tensor)],
-    opt: &Optimizer,
-) -> Result<(), MethodError> {
-    let mut named: Vec<(String, Tensor)> = Vec::new();
-    named.extend(
-        params
-            .iter()
-            .map(|(n, t)| (format!("param/{n}"), t.shallow_clone())),
-    );
-    named.extend(
-        best.iter()
-            .map(|(n, t)| (format!("best/{n}"), t.shallow_clone())),
-    );
-    named.extend(
-        opt.state()
-            .into_iter()
-            .map(|(n, t)| (format!("optim/{n}"), t)),
-    );
-    let file = format!("epoch-{epoch}.safetensors");
-    write_atomic(&dir.join(&file), &to_bytes(&named)?)?;
-    let state = ResumeState {
-        epoch,
-        step,
-        bad_epochs,
-        log: log.clone(),
-        tensors: file.clone(),
-    };
-    let json = serde_json::to_vec(&state).map_err(|e| MethodError::File {
-        path: dir.join(STATE_FILE),
-        message: e.to_string(),
-    })?;
-    write_atomic(&dir.join(STATE_FILE), &json)?;
-    // Older epochs' tensors are superseded once the state names the new file.
-    if let Ok(entries) = std::fs::read_dir(dir) {
-        for e in entries.flatten() {
-            let name = e.file_name().to_string_lossy().into_owned();
-            if name.starts_with("epoch-") && name != file {
-                let _ = std::fs::remove_file(e.path());
-            }
-        }
-    }
-    Ok(())
-}
-
-#[cfg(feature = "torch")]
-fn load_resume(
-    dir: &Path,
-    device: tch::Device,
-) -> Result<Option<(ResumeState, Vec<(String, Tensor)>)>, MethodError> {
-    let path = dir.join(STATE_FILE);
-    let Ok(bytes) = std::fs::read(&path) else {
-        return Ok(None);
-    };
-    let state: ResumeState = serde_json::from_slice(&bytes).map_err(|e| MethodError::File {
-        path: path.clone(),
-        message: format!("unreadable resume state: {e}"),
-    })?;
-    let tpath = dir.join(&state.tensors);
-    let tbytes = std::fs::read(&tpath).map_err(|e| MethodError::File {
-        path: tpath.clone(),
-        message: e.to_string(),
-    })?;
-    Ok(Some((state, from_bytes(&tbytes, device)?)))
 }
 
 #[cfg(feature = "torch")]

@@ -218,7 +218,7 @@ fn a_short_mos_training_moves_the_router_by_its_gradient_and_renormalised_top1_d
             .into_iter()
             .collect();
         let mean = metrics["router_grad_norm.mean"];
-        let per_epoch: Vec<f64> = (1..=2)
+        let per_epoch: Vec<f64> = (0..2)
             .map(|e| metrics[&format!("router_grad_norm.epoch.{e}")])
             .collect();
         let moved = (r.var("mos.router.weight") - &w0)
@@ -271,10 +271,11 @@ fn routing_metrics_are_named_for_mos_and_absent_for_prompt_tuning() {
             "only 3 experts"
         );
     }
+    // Epochs 0-based, as the runner's `epoch.<E>.train_loss`.
     assert!(
-        m.contains_key("router_grad_norm.epoch.1") && m.contains_key("router_grad_norm.epoch.2")
+        m.contains_key("router_grad_norm.epoch.0") && m.contains_key("router_grad_norm.epoch.1")
     );
-    assert!(!m.contains_key("router_grad_norm.epoch.0") && m["router_grad_norm.mean"] > 0.0);
+    assert!(!m.contains_key("router_grad_norm.epoch.2") && m["router_grad_norm.mean"] > 0.0);
     // The kept epoch's tables are the log's, and the log has one per epoch.
     let kept = out.log.kept_epoch().unwrap().routing.as_ref().unwrap();
     assert_eq!(m["routing.valid.female.e1"], kept.valid[1][1]);

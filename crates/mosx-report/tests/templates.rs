@@ -112,3 +112,71 @@ fn table3_missing_field_names_the_template() {
     let err = render_template(&repo_templates(), "table3.md.j2", &ctx).unwrap_err();
     assert!(err.to_string().contains("table3.md.j2"), "{err}");
 }
+
+/// A seed aggregate as the report context gives it.
+fn agg(values: &[f64]) -> serde_json::Value {
+    let mean = values.iter().sum::<f64>() / values.len() as f64;
+    json!({"mean": mean, "sd": 0.0, "n": values.len(), "values": values})
+}
+
+#[test]
+fn table4_prints_the_fairness_baselines_internals_under_the_table() {
+    // The metrics cells of Table IV's rows, with their train stage's metrics under `train.`
+    // (as src/report/context.rs copies them): IFairLRS's weights, UP5's discriminator
+    // accuracy and chance, and a row without internals.
+    let mut cells = serde_json::Map::new();
+    for id in ["ifairlrs", "up5", "prompt_tuning"] {
+        for setting in ["implicit", "explicit", "counterfactual"] {
+            let mut cell = json!({
+                "F": agg(&[50.0, 52.0]), "auc": agg(&[60.0, 62.0]),
+                "precision": agg(&[55.0, 57.0]), "recall": agg(&[40.0, 42.0]),
+            });
+            let m = cell.as_object_mut().unwrap();
+            match id {
+                "ifairlrs" => {
+                    m.insert("train.ifairlrs.weight.male".into(), agg(&[0.98, 0.96]));
+                    m.insert("train.ifairlrs.weight.female".into(), agg(&[1.04, 1.06]));
+                    m.insert("train.ifairlrs.weight.neutral".into(), agg(&[1.0, 1.0]));
+                }
+                "up5" => {
+                    m.insert("train.up5.disc_acc".into(), agg(&[0.70, 0.74]));
+                    m.insert("train.up5.disc_acc.epoch.0".into(), agg(&[0.6, 0.6]));
+                    m.insert("train.up5.disc_chance".into(), agg(&[0.72, 0.72]));
+                }
+                _ => {}
+            }
+            cells.insert(format!("ml_metrics_{id}_{setting}"), cell);
+        }
+    }
+    let ctx = json!({
+        "spec": {"name": "table4"},
+        "seeds": [1, 2],
+        "options": {
+            "datasets": [{"label": "MovieLens-100K", "prefix": "ml"}],
+            "methods": [
+                {"id": "ifairlrs", "label": "IFairLRS"},
+                {"id": "up5", "label": "UP5"},
+                {"id": "prompt_tuning", "label": "Prompt tuning"}
+            ],
+            "rules": []
+        },
+        "cells": cells,
+        "comparisons": []
+    });
+    let out = render_template(&repo_templates(), "table4.md.j2", &ctx).unwrap();
+    assert!(out.contains("**Training internals**"), "{out}");
+    assert!(
+        out.contains(
+            "* *MovieLens-100K, IFairLRS*: IFairLRS weights: female 1.05, male 0.97, neutral 1.00 \
+             (mean over 2 seeds)"
+        ),
+        "{out}"
+    );
+    assert!(
+        out.contains(
+            "* *MovieLens-100K, UP5*: UP5 discriminator accuracy 0.72 (chance 0.72) (mean over 2 seeds)"
+        ),
+        "{out}"
+    );
+    assert!(!out.contains("Prompt tuning*:"), "{out}");
+}

@@ -2,6 +2,12 @@
 //! predictions for the same sample under every sensitive-attribute prompt:
 //! `L_rec + λ · mean_{g≠g'} |p_yes(X, s_g) − p_yes(X, s_g')|`, where `(X, s_g)` is the
 //! task prompt rendered with group g's profile. Costs one extra pass per group.
+//!
+//! Invariant: the variant passes run without dropout (`train = false` for the backbone;
+//! gradients still flow), so identical prompts give identical predictions and a penalty of
+//! exactly 0 on every backbone, T5's dropout included; with dropout on, each pass would
+//! draw its own mask and the penalty would measure dropout noise. The task pass (`L_rec`)
+//! keeps its dropout.
 
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
@@ -109,7 +115,7 @@ impl Method for FairLlm {
             .batch
             .variants
             .iter()
-            .map(|tb| forward(Some(self), cx.backbone, tb, cx.answer, cx.train, false).p_yes())
+            .map(|tb| forward(Some(self), cx.backbone, tb, cx.answer, false, false).p_yes())
             .collect();
         vec![("consistency", consistency_penalty(&per_group) * self.lambda)]
     }

@@ -3,7 +3,8 @@
 //! For each item group b, `w_b = (share of b among the train history items) / (share of b
 //! among the train target items)`; a sample's weight is the mean `w_b` of its target's
 //! groups (1 for a neutral target), and the weights are normalised to mean 1 over the
-//! training set. Each sample's own loss is weighted (the public code averages the loss
+//! training set. The log records `w_b` and the neutral weight on that scale
+//! ([`weight_table`]). Each sample's own loss is weighted (the public code averages the loss
 //! before weighting, which cancels the weights; not here).
 
 use serde::{Deserialize, Serialize};
@@ -23,6 +24,8 @@ use super::{parse_config, Entry};
 #[cfg(feature = "torch")]
 use crate::batch::Example;
 use crate::error::MethodError;
+#[cfg(feature = "torch")]
+use crate::log::GroupWeights;
 #[cfg(feature = "torch")]
 use crate::method::{Method, Setup};
 
@@ -85,9 +88,9 @@ pub fn group_weights(train: &[Example]) -> Vec<Option<f64>> {
 }
 
 #[cfg(feature = "torch")]
-/// Per-sample weights (see the module note), mean 1 over `train`.
-pub fn sample_weights(train: &[Example]) -> Vec<f64> {
-    let wb = group_weights(train);
+/// Each sample's raw weight (mean `w_b` of its target's groups, 1 if neutral) and their
+/// mean over `train`.
+fn raw_weights(train: &[Example], wb: &[Option<f64>]) -> (Vec<f64>, f64) {
     let raw: Vec<f64> = train
         .iter()
         .map(|e| {
@@ -106,10 +109,30 @@ pub fn sample_weights(train: &[Example]) -> Vec<f64> {
         })
         .collect();
     let mean = raw.iter().sum::<f64>() / raw.len().max(1) as f64;
+    (raw, mean)
+}
+
+#[cfg(feature = "torch")]
+/// Per-sample weights (see the module note), mean 1 over `train`.
+pub fn sample_weights(train: &[Example]) -> Vec<f64> {
+    let (raw, mean) = raw_weights(train, &group_weights(train));
     if mean > 0.0 {
         raw.iter().map(|w| w / mean).collect()
     } else {
         vec![1.0; raw.len()]
+    }
+}
+
+#[cfg(feature = "torch")]
+/// `w_b` and the neutral weight on the scale of [`sample_weights`] (divided by the raw
+/// mean): what a sample whose target is in group b only, or neutral, is weighted by.
+pub fn weight_table(train: &[Example]) -> GroupWeights {
+    let wb = group_weights(train);
+    let (_, mean) = raw_weights(train, &wb);
+    let scale = if mean > 0.0 { 1.0 / mean } else { 1.0 };
+    GroupWeights {
+        groups: wb.iter().map(|w| w.map(|w| w * scale)).collect(),
+        neutral: scale,
     }
 }
 
@@ -123,5 +146,8 @@ impl Method for IFairLrs {
     }
     fn sample_weights(&self, train: &[Example]) -> Option<Vec<f64>> {
         Some(sample_weights(train))
+    }
+    fn item_group_weights(&self, train: &[Example]) -> Option<GroupWeights> {
+        Some(weight_table(train))
     }
 }

@@ -4,6 +4,11 @@
 //! its cross-entropy on the detached state (the prompt gets no gradient); on odd steps the
 //! prompt minimises `L_rec − λ_adv·L_disc` through a frozen copy of the discriminator's
 //! weights (the discriminator gets no gradient).
+//!
+//! The log records the discriminator's accuracy on the validation points per epoch
+//! ([`Method::group_logits`]) and the chance rate beside it: an adversarial term with no
+//! bound can flip the group information instead of removing it, which shows as an
+//! accuracy far *below* chance, while removal shows as accuracy near chance.
 
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
@@ -21,7 +26,7 @@ use super::typed;
 use super::{parse_config, Entry};
 use crate::error::MethodError;
 #[cfg(feature = "torch")]
-use crate::method::{LossCtx, Method, Setup};
+use crate::method::{Forward, LossCtx, Method, Setup};
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -145,6 +150,10 @@ impl Method for Up5 {
     }
     fn trains_task(&self, step: usize) -> bool {
         !is_disc_step(step)
+    }
+    fn group_logits(&self, fwd: &Forward) -> Option<Tensor> {
+        let pooled = fwd.pooled.as_ref()?;
+        Some(self.disc.logits(&pooled.to_kind(Kind::Float), true))
     }
     fn extra_losses(&self, cx: &LossCtx<'_>) -> Vec<(&'static str, Tensor)> {
         let Some(pooled) = &cx.forward.pooled else {

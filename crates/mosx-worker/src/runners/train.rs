@@ -195,7 +195,8 @@ impl Runner for Train {
             out.metric("final_train_loss", last.train_loss);
             out.metric("final_valid_loss", last.valid_loss);
         }
-        // The method's internals (train P_H, MoS routing and router gradients, ...), named
+        // The method's internals (train P_H, MoS routing and router gradients, IFairLRS
+        // weights, UP5 discriminator accuracy), declared in `mosx::stages::train`, named
         // with the dataset's groups (see `mosx_methods::log::TrainLog::internal_metrics`).
         for (name, v) in log.internal_metrics(&ds.groups) {
             out.metric(name, v);
@@ -226,8 +227,11 @@ impl mosx_methods::Observer for StageObserver<'_> {
         self.0.inc(1);
     }
     fn epoch_end(&self, log: &mosx_methods::trainer::EpochLog) {
+        let disc = log.disc_acc.map_or(String::new(), |a| {
+            format!(", discriminator accuracy {a:.3}")
+        });
         self.0.message(&format!(
-            "valid AUC {:.4}, valid loss {:.4}",
+            "valid AUC {:.4}, valid loss {:.4}{disc}",
             log.valid_auc, log.valid_loss
         ));
         self.0.finish();

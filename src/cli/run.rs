@@ -279,7 +279,7 @@ pub fn run(a: RunArgs) -> anyhow::Result<i32> {
         }
     }
     if ok && !a.no_report && !plan.spec.report.is_empty() {
-        match crate::report::render_all(&plan, &*store) {
+        match crate::report::render_all(&plan, &*store, a.allow_outside_outputs) {
             Ok(files) => {
                 for f in files {
                     println!("wrote {}", f.display());

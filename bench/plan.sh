@@ -33,4 +33,9 @@ for _ in $(seq "$N"); do
 done
 vsorted=($(printf '%s\n' "${vtimes[@]}" | sort -n))
 v=${vsorted[$((N / 2))]}
-echo "median mosx --version: $((v / 10)).$((v % 10)) ms (load $(cut -d' ' -f1 /proc/loadavg)); libtorch linked: $(ldd "$BIN" | grep -q libtorch && echo yes || echo no)"
+# No `ldd | grep -q` under pipefail: grep exits at the first match, ldd dies of SIGPIPE and the
+# pipeline fails, reporting "no" for a binary that links libtorch. Capture, then match.
+libs=$(ldd "$BIN" 2>&1 || true)
+linked=no
+if grep -q libtorch <<<"$libs"; then linked=yes; fi
+echo "median mosx --version: $((v / 10)).$((v % 10)) ms (load $(cut -d' ' -f1 /proc/loadavg)); libtorch linked: $linked"

@@ -292,7 +292,10 @@ mod tests {
         let t = PromptTemplate::load(tmp.path(), "t").unwrap();
         let e = t.render("movie", None, &[], &[], "B").unwrap_err();
         let msg = e.to_string();
-        assert!(msg.contains("prompt template `t`") && msg.contains("ran out of fuel"), "{msg}");
+        assert!(
+            msg.contains("prompt template `t`") && msg.contains("ran out of fuel"),
+            "{msg}"
+        );
     }
 
     #[test]

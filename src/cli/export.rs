@@ -10,8 +10,8 @@ use std::collections::BTreeSet;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
-use mosx_report::output::{self, OutputFile};
 use mosx_data::{Dataset, Sequences, Split, Stereotypes, Table, Tabular};
+use mosx_report::output::{self, OutputFile};
 use mosx_store::Store;
 use serde_json::Value;
 

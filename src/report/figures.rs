@@ -12,7 +12,6 @@
 //! Bars are the mean over the stage's seeds with ±sd error bars; one figure per listed
 //! stage (`<output>-<stage>` when several).
 
-
 use serde_json::{Map, Value};
 
 use mosx_data::Stereotypes;

@@ -112,10 +112,7 @@ pub fn confine(path: &Path, root: Option<&Path>) -> Result<Confined, OutputError
 
 /// The deepest existing ancestor of `parent`, canonicalised (a folder), and the names
 /// below it that do not exist yet (none of them `..`).
-fn existing_ancestor(
-    shown: &Path,
-    parent: &Path,
-) -> Result<(PathBuf, Vec<OsString>), OutputError> {
+fn existing_ancestor(shown: &Path, parent: &Path) -> Result<(PathBuf, Vec<OsString>), OutputError> {
     let mut at = parent.to_path_buf();
     let mut missing = Vec::new();
     loop {

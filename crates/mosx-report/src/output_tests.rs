@@ -2,9 +2,12 @@ use super::*;
 use std::os::unix::fs::symlink;
 
 fn no_temporaries(dir: &Path) -> bool {
-    std::fs::read_dir(dir)
-        .unwrap()
-        .all(|e| !e.unwrap().file_name().to_string_lossy().ends_with(".mosx-tmp"))
+    std::fs::read_dir(dir).unwrap().all(|e| {
+        !e.unwrap()
+            .file_name()
+            .to_string_lossy()
+            .ends_with(".mosx-tmp")
+    })
 }
 
 #[test]
@@ -38,7 +41,10 @@ fn a_symlink_to_an_inside_file_is_refused_too() {
     symlink("real.md", root.path().join("link.md")).unwrap();
     let e = write(&root.path().join("link.md"), Some(root.path()), b"x").unwrap_err();
     assert!(matches!(e, OutputError::Symlink { .. }), "{e}");
-    assert_eq!(std::fs::read_to_string(root.path().join("real.md")).unwrap(), "keep");
+    assert_eq!(
+        std::fs::read_to_string(root.path().join("real.md")).unwrap(),
+        "keep"
+    );
 }
 
 #[test]
@@ -53,7 +59,10 @@ fn a_symlinked_parent_leaving_the_root_is_refused() {
     assert!(!outside.path().join("deeper").exists());
     // Without a root the resolved folder is used, and the write lands there.
     write(&p, None, b"x").unwrap();
-    assert_eq!(std::fs::read(outside.path().join("deeper/r.md")).unwrap(), b"x");
+    assert_eq!(
+        std::fs::read(outside.path().join("deeper/r.md")).unwrap(),
+        b"x"
+    );
 }
 
 #[test]

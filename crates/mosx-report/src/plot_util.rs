@@ -55,12 +55,13 @@ impl Rendered {
     pub fn stamp(&mut self, text: &str) -> Result<(), ReportError> {
         match self.path.extension().and_then(|e| e.to_str()) {
             Some("png") => {
-                self.bytes = crate::stamp::stamp_png_bytes(&self.bytes, text).map_err(|message| {
-                    ReportError::Draw {
-                        path: self.path.clone(),
-                        message,
-                    }
-                })?
+                self.bytes =
+                    crate::stamp::stamp_png_bytes(&self.bytes, text).map_err(|message| {
+                        ReportError::Draw {
+                            path: self.path.clone(),
+                            message,
+                        }
+                    })?
             }
             Some("svg") => {
                 let svg = String::from_utf8_lossy(&self.bytes);

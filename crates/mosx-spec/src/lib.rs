@@ -27,12 +27,12 @@ use std::path::Path;
 pub use claims::{Claim, ClaimOp, Operand, CLAIM_KEYS};
 pub use error::{is_unprintable, printable, SpecError};
 pub use limits::{MAX_SPEC_BYTES, MAX_STAGES, MAX_VAR_EXPANSION};
-pub use yaml::{MAX_ALIASES, MAX_ALIAS_NODES};
 pub use resources::RESOURCE_KEYS;
 pub use sources::SET_FILE;
 pub use spec::{Instance, ReportDecl, Spec, StageDecl};
 pub use suggest::suggest;
 pub use validate::{FIGURE_KEYS, STAGE_KEYS, TEMPLATE_KEYS, TOP_KEYS};
+pub use yaml::{MAX_ALIASES, MAX_ALIAS_NODES};
 
 use node::{split, Kind, Node};
 use sources::Sources;
@@ -45,7 +45,10 @@ fn check_stage_count(
     points: usize,
     sources: &Sources,
 ) -> Result<(), SpecError> {
-    let per_point = doc.get("stages").and_then(Node::entries).map_or(0, <[_]>::len);
+    let per_point = doc
+        .get("stages")
+        .and_then(Node::entries)
+        .map_or(0, <[_]>::len);
     let total = per_point.saturating_mul(points);
     if total <= MAX_STAGES {
         return Ok(());

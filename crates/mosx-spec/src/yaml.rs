@@ -126,9 +126,7 @@ impl Builder {
         }
         match self.stack.last_mut() {
             None => self.root = Some(node),
-            Some(Frame::Seq {
-                items, size: s, ..
-            }) => {
+            Some(Frame::Seq { items, size: s, .. }) => {
                 *s += size;
                 items.push(node)
             }
@@ -351,7 +349,13 @@ mod tests {
         }
         let n = parse(&t, 0).unwrap().unwrap();
         assert!(matches!(
-            n.get("stages").unwrap().get("s9999").unwrap().get("epochs").unwrap().kind,
+            n.get("stages")
+                .unwrap()
+                .get("s9999")
+                .unwrap()
+                .get("epochs")
+                .unwrap()
+                .kind,
             Kind::Int(3)
         ));
         let too_many = "p: &p 1\nl: [".to_string() + &"*p, ".repeat(MAX_ALIASES + 1) + "]\n";

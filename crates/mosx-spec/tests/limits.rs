@@ -11,7 +11,10 @@ fn laughs(indent: &str) -> String {
     let mut t = format!("{indent}a0: &a0 [lol, lol, lol, lol, lol, lol, lol, lol, lol]\n");
     for i in 1..10 {
         let p = format!("*a{}", i - 1);
-        t.push_str(&format!("{indent}a{i}: &a{i} [{}]\n", [p.as_str(); 9].join(", ")));
+        t.push_str(&format!(
+            "{indent}a{i}: &a{i} [{}]\n",
+            [p.as_str(); 9].join(", ")
+        ));
     }
     t
 }
@@ -62,7 +65,9 @@ fn a_spec_over_the_stage_limit_is_refused_at_its_sweep() {
     let seeds: Vec<String> = (0..1001).map(|i| i.to_string()).collect();
     let mut t = String::from("stages:\n");
     for i in 0..200 {
-        t.push_str(&format!("  s{i}: {{kind: load, params: {{path: data/tiny}}}}\n"));
+        t.push_str(&format!(
+            "  s{i}: {{kind: load, params: {{path: data/tiny}}}}\n"
+        ));
     }
     t.push_str(&format!("sweep:\n  seeds: [{}]\n", seeds.join(", ")));
     let p = d.write("s.yaml", &t);
@@ -92,7 +97,9 @@ fn many_small_aliases_and_variables_are_fine() {
     let mut t = String::from("vars:\n  p: &p {path: data/tiny}\n  d: data/tiny\nstages:\n");
     for i in 0..2000 {
         t.push_str(&format!("  s{i}: {{kind: load, params: *p}}\n"));
-        t.push_str(&format!("  t{i}: {{kind: load, params: {{path: \"${{d}}\"}}}}\n"));
+        t.push_str(&format!(
+            "  t{i}: {{kind: load, params: {{path: \"${{d}}\"}}}}\n"
+        ));
     }
     let s = ok(&d.write("s.yaml", &t), &[]);
     assert_eq!(s.instances[0].stages.len(), 4000);

@@ -57,6 +57,10 @@ pub fn stated_group(setting: Setting, g: usize, n_groups: usize) -> Option<usize
     }
 }
 
+/// Template instructions one prompt render may run (minijinja's fuel): a prompt of a long
+/// history takes a few thousand; a template that loops forever fails naming itself.
+pub const PROMPT_FUEL: u64 = 5_000_000;
+
 pub struct PromptTemplate {
     env: Environment<'static>,
     name: String,
@@ -81,6 +85,7 @@ impl PromptTemplate {
         };
         let mut env = Environment::new();
         env.set_undefined_behavior(minijinja::UndefinedBehavior::Strict);
+        env.set_fuel(Some(PROMPT_FUEL));
         env.add_template_owned(name.to_string(), source)
             .map_err(|e| PromptError::Template {
                 name: name.into(),
@@ -146,7 +151,13 @@ impl PromptTemplate {
             .render(minijinja::context! { noun, profile, liked, disliked, target })
             .map_err(|e| PromptError::Template {
                 name: self.name.clone(),
-                message: e.to_string(),
+                message: if e.kind() == minijinja::ErrorKind::OutOfFuel {
+                    format!(
+                        "ran out of fuel: more than {PROMPT_FUEL} template instructions for one prompt (a loop that does not end?)"
+                    )
+                } else {
+                    e.to_string()
+                },
             })?;
         Ok(s.trim_end().to_string())
     }
@@ -267,6 +278,24 @@ mod tests {
         assert!(e.to_string().contains("undefined name `targt`"), "{e}");
         let builtin = PromptTemplate::load(Path::new("/nonexistent"), "tallrec").unwrap();
         assert!(builtin.check_names().is_ok());
+    }
+
+    #[test]
+    fn a_prompt_template_that_never_ends_runs_out_of_fuel() {
+        let tmp = tempfile::tempdir().unwrap();
+        std::fs::create_dir_all(tmp.path().join("prompts")).unwrap();
+        std::fs::write(
+            tmp.path().join("prompts/t.j2"),
+            "{% for a in range(100000) %}{% for b in range(100000) %}{{ noun }}{% endfor %}{% endfor %}",
+        )
+        .unwrap();
+        let t = PromptTemplate::load(tmp.path(), "t").unwrap();
+        let e = t.render("movie", None, &[], &[], "B").unwrap_err();
+        let msg = e.to_string();
+        assert!(
+            msg.contains("prompt template `t`") && msg.contains("ran out of fuel"),
+            "{msg}"
+        );
     }
 
     #[test]

@@ -11,7 +11,8 @@
 //! * the store is byte-for-byte unchanged (SQLite's `-shm` index and an empty `-wal` aside),
 //!   except when a `run` fails in a stage (exit 1): then the failure is recorded (a `runs`
 //!   and an `executions` row), stages upstream of it that succeeded are cached, nothing that
-//!   was cached changes, and the failed stage caches nothing.
+//!   was cached changes, and the failed stage caches nothing;
+//! * nothing was written through a symlink outside the project (`dangling-out`).
 
 mod common;
 use common::*;
@@ -177,6 +178,17 @@ fn setup(project: &Path, what: &str) {
         "symlink-out" => {
             std::os::unix::fs::symlink("/", project.join("outlink")).unwrap();
         }
+        // A report output that is a dangling symlink to a file outside the project (writing
+        // through it would create the file there; see `outside_target`).
+        "dangling-out" => {
+            std::fs::create_dir_all(project.join("reports")).unwrap();
+            std::os::unix::fs::symlink(outside_target(project), project.join("reports/evil.md"))
+                .unwrap();
+        }
+        // A folder inside the project that is a symlink to the system's temporary folder.
+        "symlink-parent" => {
+            std::os::unix::fs::symlink(std::env::temp_dir(), project.join("shared")).unwrap();
+        }
         // A stage name holding a newline and a right-to-left override, as an old store (or a
         // hand edit) may have: `ls`/`show` must print it escaped, on its own line.
         "forge-name" => {
@@ -196,6 +208,12 @@ fn setup(project: &Path, what: &str) {
         }
         other => panic!("unknown setup `{other}`"),
     }
+}
+
+/// Where the `dangling-out` symlink points: a file in a folder beside the project that
+/// nothing creates (mosx must not).
+fn outside_target(project: &Path) -> PathBuf {
+    PathBuf::from(format!("{}-outside/evil.md", project.display()))
 }
 
 #[test]
@@ -248,6 +266,9 @@ fn bad_inputs_fail_as_stated_and_leave_the_store_unchanged() {
         }
         if all.contains("panicked") {
             problems.push("panicked".into());
+        }
+        if outside_target(project).parent().unwrap().exists() {
+            problems.push("wrote through the symlink, outside the project".into());
         }
         match before_results {
             Some((rows, objects)) => {

@@ -11,6 +11,7 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use mosx_data::{Dataset, Sequences, Split, Stereotypes, Table, Tabular};
+use mosx_report::output::{self, OutputFile};
 use mosx_store::Store;
 use serde_json::Value;
 
@@ -75,10 +76,49 @@ impl Tabular for Interactions<'_> {
     }
 }
 
-/// The output stream; a missing folder or unwritable file is an error naming the path.
-fn open_output(path: Option<&Path>) -> anyhow::Result<Box<dyn Write>> {
+/// Where the table goes: stdout, or a file written through `mosx_report::output` (never
+/// through a symlink; a temporary file renamed into place by [`Output::finish`], so a failed
+/// export leaves no partial file).
+enum Output {
+    Stdout(std::io::BufWriter<std::io::StdoutLock<'static>>),
+    File(OutputFile),
+}
+
+impl Write for Output {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        match self {
+            Output::Stdout(w) => w.write(buf),
+            Output::File(f) => f.write(buf),
+        }
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        match self {
+            Output::Stdout(w) => w.flush(),
+            Output::File(f) => f.flush(),
+        }
+    }
+}
+
+impl Output {
+    /// Flushes stdout, or puts the file in place.
+    fn finish(self) -> anyhow::Result<()> {
+        match self {
+            Output::Stdout(mut w) => w.flush()?,
+            Output::File(f) => {
+                f.commit().map_err(|e| UsageError(e.to_string()))?;
+            }
+        }
+        Ok(())
+    }
+}
+
+/// The output stream; a missing folder, a symlink or an unwritable file is an error naming
+/// the path.
+fn open_output(path: Option<&Path>) -> anyhow::Result<Output> {
     let Some(p) = path else {
-        return Ok(Box::new(std::io::BufWriter::new(std::io::stdout().lock())));
+        return Ok(Output::Stdout(std::io::BufWriter::new(
+            std::io::stdout().lock(),
+        )));
     };
     if let Some(parent) = p.parent().filter(|d| !d.as_os_str().is_empty()) {
         if !parent.is_dir() {
@@ -90,9 +130,9 @@ fn open_output(path: Option<&Path>) -> anyhow::Result<Box<dyn Write>> {
             .into());
         }
     }
-    let f = std::fs::File::create(p)
-        .map_err(|e| UsageError(format!("cannot write `{}`: {e}", p.display())))?;
-    Ok(Box::new(std::io::BufWriter::new(f)))
+    let usage = |e: mosx_report::OutputError| UsageError(e.to_string());
+    let c = output::confine(p, None).map_err(usage)?;
+    Ok(Output::File(OutputFile::create(&c).map_err(usage)?))
 }
 
 /// The upstream key a stored stage bound to `slot`.
@@ -378,7 +418,7 @@ pub fn run(a: ExportArgs) -> anyhow::Result<i32> {
         };
         let mut out = open_output(a.output.as_deref())?;
         table_io::write(&table, a.format, &mut out)?;
-        out.flush()?;
+        out.finish()?;
         return Ok(EXIT_OK);
     }
     let metas = store.artifacts(&key)?;
@@ -434,7 +474,7 @@ pub fn run(a: ExportArgs) -> anyhow::Result<i32> {
             Format::Csv => out.write_all(&bytes)?,
             Format::Jsonl => table_io::csv_to_jsonl(&bytes, &mut out)?,
         }
-        out.flush()?;
+        out.finish()?;
         return Ok(EXIT_OK);
     }
     if meta.format == "json" {
@@ -454,7 +494,7 @@ pub fn run(a: ExportArgs) -> anyhow::Result<i32> {
         }
         let mut out = open_output(a.output.as_deref())?;
         table_io::write(&table, a.format, &mut out)?;
-        out.flush()?;
+        out.finish()?;
         return Ok(EXIT_OK);
     }
     let table_kind = meta.format.trim_start_matches("bincode:");
@@ -465,7 +505,7 @@ pub fn run(a: ExportArgs) -> anyhow::Result<i32> {
         }
     };
     // Decode and check everything before creating the output file.
-    let mut out: Box<dyn Write>;
+    let mut out: Output;
     match table_kind {
         "dataset" => {
             let ds = bincode::deserialize::<Dataset>(&bytes)?;
@@ -533,6 +573,6 @@ pub fn run(a: ExportArgs) -> anyhow::Result<i32> {
             )
         }
     }
-    out.flush()?;
+    out.finish()?;
     Ok(EXIT_OK)
 }

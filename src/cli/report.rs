@@ -49,7 +49,7 @@ pub fn run(a: ReportArgs) -> anyhow::Result<i32> {
     let Some(store) = store else {
         return Ok(EXIT_FAILED);
     };
-    for f in crate::report::render_all(&plan, &*store)? {
+    for f in crate::report::render_all(&plan, &*store, a.allow_outside_outputs)? {
         println!("wrote {}", f.display());
     }
     Ok(EXIT_OK)

@@ -5,9 +5,10 @@
 //! * A template entry names a template that loads and parses, and every top-level name it
 //!   reads is one the report context provides ([`CONTEXT_NAMES`]) or a template global; the
 //!   error names the undefined one.
-//! * Every output is a file path (not empty, not a folder, its parent not a file) inside the
-//!   project folder (the working directory), lexically and through symlinks, unless the
-//!   caller allows outside outputs.
+//! * Every output is a file path (not empty, not a folder, its parent not a file, not a
+//!   symlink, dangling or not) inside the project folder (the working directory), lexically
+//!   and through the symlinks of its parents, unless the caller allows outside outputs. The
+//!   check through symlinks is `mosx_report::output::confine`, the one writing repeats.
 
 use std::path::{Component, Path, PathBuf};
 
@@ -60,6 +61,12 @@ pub fn check_reports(spec: &Spec, allow_outside: bool) -> Result<(), SpecError> 
             check_template(spec, i, &dir, template)?;
         }
         check_output(spec, i, decl.output(), &cwd, allow_outside)?;
+        if let ReportDecl::Figure { output, .. } = decl {
+            // A figure is written as `<output>.png` and `<output>.svg`.
+            for ext in ["png", "svg"] {
+                check_output(spec, i, &format!("{output}.{ext}"), &cwd, allow_outside)?;
+            }
+        }
     }
     Ok(())
 }
@@ -165,28 +172,6 @@ fn lexical(p: &Path) -> Option<PathBuf> {
     Some(out)
 }
 
-/// The deepest existing ancestor of `p`, canonicalised, plus the rest.
-fn resolve_existing(p: &Path) -> PathBuf {
-    let mut base = p.to_path_buf();
-    let mut rest: Vec<std::ffi::OsString> = Vec::new();
-    loop {
-        if let Ok(c) = std::fs::canonicalize(&base) {
-            let mut out = c;
-            for r in rest.iter().rev() {
-                out.push(r);
-            }
-            return out;
-        }
-        match (base.file_name().map(|s| s.to_os_string()), base.parent()) {
-            (Some(name), Some(parent)) => {
-                rest.push(name);
-                base = parent.to_path_buf();
-            }
-            _ => return p.to_path_buf(),
-        }
-    }
-}
-
 fn check_output(
     spec: &Spec,
     i: usize,
@@ -223,18 +208,12 @@ fn check_output(
         }
         parent = p.parent();
     }
-    if allow_outside {
-        return Ok(());
-    }
-    let root = std::fs::canonicalize(cwd).unwrap_or_else(|_| cwd.to_path_buf());
-    let inside = match lexical(&cwd.join(path)) {
-        None => false,
-        Some(abs) => {
-            let abs_lexical_ok = abs.starts_with(cwd) || abs.starts_with(&root);
-            abs_lexical_ok && resolve_existing(&abs).starts_with(&root)
-        }
-    };
-    if !inside {
+    let lexically_inside = allow_outside
+        || lexical(&cwd.join(path)).is_some_and(|abs| {
+            let root = std::fs::canonicalize(cwd).unwrap_or_else(|_| cwd.to_path_buf());
+            abs.starts_with(cwd) || abs.starts_with(&root)
+        });
+    if !lexically_inside {
         return Err(spec.error_at(
             &field,
             format!(
@@ -244,6 +223,10 @@ fn check_output(
             None,
         ));
     }
+    // Through symlinks: the same check that writing the file makes (`mosx_report::output`).
+    let root = (!allow_outside).then_some(cwd);
+    mosx_report::output::confine(path, root)
+        .map_err(|e| spec.error_at(&field, e.to_string(), None))?;
     Ok(())
 }
 

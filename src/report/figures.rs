@@ -1,4 +1,4 @@
-//! Named figures, each written as PNG + SVG with a provenance stamp:
+//! Named figures, each drawn in memory as PNG + SVG (stamped and written by the caller):
 //! * `zscore_hist` (Fig. 3): histogram of item z-scores per group with the threshold line;
 //!   reads `measure` stages.
 //! * `fairness_sides` (Fig. 5): per stereotype group `g`, user side vs item side: |F(g,g)|
@@ -12,12 +12,10 @@
 //! Bars are the mean over the stage's seeds with ±sd error bars; one figure per listed
 //! stage (`<output>-<stage>` when several).
 
-use std::path::PathBuf;
-
 use serde_json::{Map, Value};
 
 use mosx_data::Stereotypes;
-use mosx_report::HistogramSeries;
+use mosx_report::{HistogramSeries, Rendered};
 use mosx_store::Store;
 
 use mosx_fairness::EvalPoint;
@@ -35,7 +33,7 @@ pub fn render(
     stages: &[String],
     output: &str,
     options: &Map<String, Value>,
-) -> Result<Vec<PathBuf>, ReportError> {
+) -> Result<Vec<Rendered>, ReportError> {
     let err = |message: String| ReportError::Input {
         output: output.to_string(),
         message,
@@ -95,15 +93,6 @@ pub fn render(
             "{}: item z-scores by stereotype group (z* = {})",
             n.name, st.z_star
         );
-        if let Some(parent) = std::path::Path::new(&base)
-            .parent()
-            .filter(|p| !p.as_os_str().is_empty())
-        {
-            std::fs::create_dir_all(parent).map_err(|source| ReportError::Io {
-                path: parent.into(),
-                source,
-            })?;
-        }
         written.extend(mosx_report::zscore_histogram(
             &title,
             &series,
@@ -192,7 +181,7 @@ fn bars_figure(
     figure: &str,
     stages: &[String],
     output: &str,
-) -> Result<Vec<PathBuf>, ReportError> {
+) -> Result<Vec<Rendered>, ReportError> {
     let err = |message: String| ReportError::Input {
         output: output.to_string(),
         message,

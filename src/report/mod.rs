@@ -6,8 +6,12 @@
 //! the spec's claims with verdicts (`claims`), so a template needs no Rust code of its own
 //! (see `context`). Figures are named kinds that read artifacts.
 //!
-//! Invariant: every file written ends with its provenance (`provenance`): a Markdown
-//! footer for templates, a `tEXt` chunk in PNGs and a trailing comment in SVGs.
+//! Invariants:
+//! * Every file written ends with its provenance (`provenance`): a Markdown footer for
+//!   templates, a `tEXt` chunk in PNGs and a trailing comment in SVGs.
+//! * Every file is written through `mosx_report::output` (never through a symlink, parents
+//!   resolved inside the project folder unless outside outputs are allowed, by a temporary
+//!   file renamed into place), so a report is whole or absent, never half-written.
 
 mod claims;
 pub mod compare;
@@ -73,8 +77,19 @@ pub fn check_options(spec: &Spec) -> Result<(), SpecError> {
     Ok(())
 }
 
-/// Render every report of the spec; returns the files written.
-pub fn render_all(plan: &Plan, store: &dyn Store) -> Result<Vec<PathBuf>, ReportError> {
+/// Render every report of the spec; returns the files written. Unless `allow_outside`,
+/// every file must resolve inside the project folder (the working directory); see
+/// `mosx_report::output` for how files are written.
+pub fn render_all(
+    plan: &Plan,
+    store: &dyn Store,
+    allow_outside: bool,
+) -> Result<Vec<PathBuf>, ReportError> {
+    let cwd = std::env::current_dir().map_err(|source| ReportError::Io {
+        path: ".".into(),
+        source,
+    })?;
+    let root = (!allow_outside).then_some(cwd.as_path());
     let mut written = Vec::new();
     let dir = templates_dir(&plan.spec.path);
     for (index, decl) in plan.spec.report.iter().enumerate() {
@@ -88,8 +103,8 @@ pub fn render_all(plan: &Plan, store: &dyn Store) -> Result<Vec<PathBuf>, Report
                 let mut text = mosx_report::render_template(&dir, template, &ctx)?;
                 let lines = provenance::lines(plan, store, Some((&dir, template)))?;
                 text.push_str(&provenance::markdown_footer(&lines));
-                let path = PathBuf::from(output);
-                write(&path, text.as_bytes())?;
+                let path = mosx_report::output::write(Path::new(output), root, text.as_bytes())
+                    .map_err(mosx_report::ReportError::from)?;
                 written.push(path);
             }
             ReportDecl::Figure {
@@ -105,29 +120,9 @@ pub fn render_all(plan: &Plan, store: &dyn Store) -> Result<Vec<PathBuf>, Report
                     format!("figure {figure} of stages {}", stages.join(", ")),
                 );
                 let text = lines.join("\n");
-                for f in &files {
-                    match f.extension().and_then(|e| e.to_str()) {
-                        Some("png") => mosx_report::stamp_png(f, &text)?,
-                        Some("svg") => mosx_report::stamp_svg(f, &text)?,
-                        _ => {}
-                    }
-                }
-                written.extend(files);
+                written.extend(mosx_report::write_figures(files, Some(&text), root)?);
             }
         }
     }
     Ok(written)
-}
-
-fn write(path: &Path, bytes: &[u8]) -> Result<(), ReportError> {
-    if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
-        std::fs::create_dir_all(parent).map_err(|source| ReportError::Io {
-            path: parent.into(),
-            source,
-        })?;
-    }
-    std::fs::write(path, bytes).map_err(|source| ReportError::Io {
-        path: path.into(),
-        source,
-    })
 }

@@ -222,7 +222,9 @@ if ! alive "$CTLD_PID"; then
 fi
 ok=0
 for _ in $(seq $((WAIT_S * 5))); do
-    if scontrol ping 2>/dev/null | grep -q 'is UP'; then ok=1; break; fi
+    # Captured, then matched: `scontrol | grep -q` under pipefail fails when grep exits first.
+    ping=$(scontrol ping 2>/dev/null || true)
+    if grep -q 'is UP' <<<"$ping"; then ok=1; break; fi
     alive "$CTLD_PID" || die "slurmctld died while starting"
     sleep 0.2
 done
@@ -238,7 +240,7 @@ state=""
 resumed=0
 deadline=$(($(date +%s) + WAIT_S))
 while :; do
-    state=$(sinfo -h -N -n "$NODE" -o '%T' 2>/dev/null | head -n1 || true)
+    state=$(sinfo -h -N -n "$NODE" -o '%T' 2>/dev/null | sed -n 1p || true)
     case "$state" in
         idle | mixed | allocated | completing) break ;;
         drained | draining | down | "down*" | "drained*" | fail | failing)

@@ -4,14 +4,14 @@
 //! seeds), each finite error draws a capped vertical line through its bar's top, and the y
 //! range covers mean ± sd.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use plotters::coord::Shift;
 use plotters::prelude::*;
 
 use crate::error::ReportError;
 use crate::fonts::FAMILY;
-use crate::plot_util::{color, render_both, Figure};
+use crate::plot_util::{color, render_both, Figure, Rendered};
 
 struct Bars<'a> {
     title: &'a str,
@@ -24,14 +24,15 @@ struct Bars<'a> {
     y_hi: f64,
 }
 
-/// Write `<out_base>.png` and `<out_base>.svg`; each series must hold one value per category.
+/// Draw `<out_base>.png` and `<out_base>.svg` in memory (write them with
+/// [`crate::write_figures`]); each series must hold one value per category.
 pub fn grouped_bars(
     title: &str,
     categories: &[String],
     series: &[(String, Vec<f64>)],
     y_label: &str,
     out_base: &Path,
-) -> Result<Vec<PathBuf>, ReportError> {
+) -> Result<Vec<Rendered>, ReportError> {
     bars_impl(title, categories, series, None, y_label, out_base)
 }
 
@@ -44,7 +45,7 @@ pub fn grouped_bars_with_errors(
     errors: &[Vec<f64>],
     y_label: &str,
     out_base: &Path,
-) -> Result<Vec<PathBuf>, ReportError> {
+) -> Result<Vec<Rendered>, ReportError> {
     if errors.len() != series.len() || errors.iter().any(|e| e.len() != categories.len()) {
         return Err(ReportError::InvalidFigure {
             out_base: out_base.to_path_buf(),
@@ -61,7 +62,7 @@ fn bars_impl(
     errors: Option<&[Vec<f64>]>,
     y_label: &str,
     out_base: &Path,
-) -> Result<Vec<PathBuf>, ReportError> {
+) -> Result<Vec<Rendered>, ReportError> {
     let bad = |message: String| ReportError::InvalidFigure {
         out_base: out_base.to_path_buf(),
         message,

@@ -22,16 +22,12 @@ pub enum ReportError {
     /// Bad arguments to a figure function.
     #[error("figure {}: {message}", out_base.display())]
     InvalidFigure { out_base: PathBuf, message: String },
-    /// Creating the output directory failed.
-    #[error("figure output directory {}: {source}", path.display())]
-    OutputDir {
-        path: PathBuf,
-        #[source]
-        source: std::io::Error,
-    },
     /// plotters failed while drawing or writing a file.
     #[error("drawing {}: {message}", path.display())]
     Draw { path: PathBuf, message: String },
+    /// Writing an output file was refused or failed.
+    #[error(transparent)]
+    Output(#[from] crate::output::OutputError),
     /// The embedded font could not be registered with plotters.
     #[error("embedded font DejaVu Sans could not be registered: {0}")]
     Font(String),

@@ -2,14 +2,14 @@
 //! thresholds. NaN (and infinite) values are skipped; bins are equal-width over the range of the
 //! remaining values and the thresholds; series are drawn as translucent overlapping bars.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use plotters::coord::Shift;
 use plotters::prelude::*;
 
 use crate::error::ReportError;
 use crate::fonts::FAMILY;
-use crate::plot_util::{color, render_both, Figure};
+use crate::plot_util::{color, render_both, Figure, Rendered};
 
 /// One histogram series, e.g. the z-scores of all items for one stereotype group.
 #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
@@ -27,14 +27,15 @@ struct Histogram<'a> {
     thresholds: &'a [f64],
 }
 
-/// Write `<out_base>.png` and `<out_base>.svg`; returns both paths.
+/// Draw `<out_base>.png` and `<out_base>.svg` in memory (write them with
+/// [`crate::write_figures`]).
 pub fn zscore_histogram(
     title: &str,
     series: &[HistogramSeries],
     thresholds: &[f64],
     bins: usize,
     out_base: &Path,
-) -> Result<Vec<PathBuf>, ReportError> {
+) -> Result<Vec<Rendered>, ReportError> {
     let bad = |message: String| ReportError::InvalidFigure {
         out_base: out_base.to_path_buf(),
         message,

@@ -1,9 +1,12 @@
 //! Shared figure plumbing: output paths (`<out_base>.png` / `.svg`), the colour palette, and
-//! running one drawing routine on both backends. Figures are 960 x 560 pixels.
+//! running one drawing routine on both backends, in memory. Figures are 960 x 560 pixels;
+//! the files are written only through [`crate::output`].
 
 use std::ffi::OsString;
 use std::path::{Path, PathBuf};
 
+use image::codecs::png::PngEncoder;
+use image::{ColorType, ImageEncoder};
 use plotters::coord::Shift;
 use plotters::prelude::*;
 
@@ -39,41 +42,94 @@ pub(crate) trait Figure {
     fn draw<DB: DrawingBackend>(&self, root: &DrawingArea<DB, Shift>) -> Result<(), String>;
 }
 
-/// Draw the same figure into `<out_base>.png` and `<out_base>.svg`; returns both paths.
+/// A figure file drawn in memory: where it goes and its bytes. Nothing is on disk until
+/// [`Rendered::write`] (through [`crate::output`], like every output file).
+#[derive(Debug, Clone)]
+pub struct Rendered {
+    pub path: PathBuf,
+    pub bytes: Vec<u8>,
+}
+
+impl Rendered {
+    /// Adds provenance `text` to the bytes (a PNG `tEXt` chunk, an SVG comment).
+    pub fn stamp(&mut self, text: &str) -> Result<(), ReportError> {
+        match self.path.extension().and_then(|e| e.to_str()) {
+            Some("png") => {
+                self.bytes =
+                    crate::stamp::stamp_png_bytes(&self.bytes, text).map_err(|message| {
+                        ReportError::Draw {
+                            path: self.path.clone(),
+                            message,
+                        }
+                    })?
+            }
+            Some("svg") => {
+                let svg = String::from_utf8_lossy(&self.bytes);
+                self.bytes = crate::stamp::stamp_svg_text(&svg, text).into_bytes();
+            }
+            _ => {}
+        }
+        Ok(())
+    }
+
+    /// Writes the file; `root`: the folder it must stay inside, if any.
+    pub fn write(&self, root: Option<&Path>) -> Result<PathBuf, ReportError> {
+        Ok(crate::output::write(&self.path, root, &self.bytes)?)
+    }
+}
+
+/// Writes every rendered file, each stamped with `stamp` if given; returns their paths.
+pub fn write_figures(
+    files: Vec<Rendered>,
+    stamp: Option<&str>,
+    root: Option<&Path>,
+) -> Result<Vec<PathBuf>, ReportError> {
+    let mut out = Vec::new();
+    for mut f in files {
+        if let Some(text) = stamp {
+            f.stamp(text)?;
+        }
+        out.push(f.write(root)?);
+    }
+    Ok(out)
+}
+
+/// Draw the same figure as `<out_base>.png` and `<out_base>.svg`, in memory.
 pub(crate) fn render_both<F: Figure>(
     out_base: &Path,
     fig: &F,
-) -> Result<Vec<PathBuf>, ReportError> {
+) -> Result<Vec<Rendered>, ReportError> {
     ensure_fonts()?;
-    if let Some(dir) = out_base.parent().filter(|d| !d.as_os_str().is_empty()) {
-        std::fs::create_dir_all(dir).map_err(|source| ReportError::OutputDir {
-            path: dir.to_path_buf(),
-            source,
-        })?;
-    }
     let png = with_suffix(out_base, ".png");
     let svg = with_suffix(out_base, ".svg");
+    let draw_err = |path: &Path| {
+        let path = path.to_path_buf();
+        move |message: String| ReportError::Draw { path, message }
+    };
+    let mut rgb = vec![0u8; (SIZE.0 * SIZE.1 * 3) as usize];
     {
-        let root = BitMapBackend::new(&png, SIZE).into_drawing_area();
-        fig.draw(&root).map_err(|message| ReportError::Draw {
-            path: png.clone(),
-            message,
-        })?;
-        root.present().map_err(|e| ReportError::Draw {
-            path: png.clone(),
-            message: e.to_string(),
-        })?;
+        let root = BitMapBackend::with_buffer(&mut rgb, SIZE).into_drawing_area();
+        fig.draw(&root).map_err(draw_err(&png))?;
+        root.present().map_err(|e| draw_err(&png)(e.to_string()))?;
     }
+    let mut png_bytes = Vec::new();
+    PngEncoder::new(&mut png_bytes)
+        .write_image(&rgb, SIZE.0, SIZE.1, ColorType::Rgb8)
+        .map_err(|e| draw_err(&png)(e.to_string()))?;
+    let mut svg_text = String::new();
     {
-        let root = SVGBackend::new(&svg, SIZE).into_drawing_area();
-        fig.draw(&root).map_err(|message| ReportError::Draw {
-            path: svg.clone(),
-            message,
-        })?;
-        root.present().map_err(|e| ReportError::Draw {
-            path: svg.clone(),
-            message: e.to_string(),
-        })?;
+        let root = SVGBackend::with_string(&mut svg_text, SIZE).into_drawing_area();
+        fig.draw(&root).map_err(draw_err(&svg))?;
+        root.present().map_err(|e| draw_err(&svg)(e.to_string()))?;
     }
-    Ok(vec![png, svg])
+    Ok(vec![
+        Rendered {
+            path: png,
+            bytes: png_bytes,
+        },
+        Rendered {
+            path: svg,
+            bytes: svg_text.into_bytes(),
+        },
+    ])
 }

@@ -2,26 +2,15 @@
 //! was made: an XML comment after the root element of an SVG, and a PNG `tEXt` chunk
 //! (keyword `Comment`) just before `IEND`. Both keep the files valid and viewable.
 
-use std::path::Path;
-
-use crate::error::ReportError;
-
-fn io(path: &Path, e: std::io::Error) -> ReportError {
-    ReportError::Draw {
-        path: path.to_path_buf(),
-        message: format!("stamping provenance: {e}"),
-    }
-}
-
-/// Append `text` as an XML comment at the end of the SVG at `path`.
-pub fn stamp_svg(path: &Path, text: &str) -> Result<(), ReportError> {
-    let mut s = std::fs::read_to_string(path).map_err(|e| io(path, e))?;
+/// `svg` with `text` appended as an XML comment at its end.
+pub(crate) fn stamp_svg_text(svg: &str, text: &str) -> String {
+    let mut s = svg.to_string();
     if !s.ends_with('\n') {
         s.push('\n');
     }
     // `--` may not appear inside an XML comment.
     s.push_str(&format!("<!--\n{}\n-->\n", text.replace("--", "- -")));
-    std::fs::write(path, s).map_err(|e| io(path, e))
+    s
 }
 
 /// CRC-32 (ISO-HDLC, as PNG uses) of `bytes`.
@@ -42,14 +31,10 @@ fn crc32(bytes: &[u8]) -> u32 {
 
 /// Insert a `tEXt` chunk (keyword `Comment`, Latin-1 text: other characters become `?`)
 /// before the PNG's final `IEND` chunk.
-pub fn stamp_png(path: &Path, text: &str) -> Result<(), ReportError> {
-    let bytes = std::fs::read(path).map_err(|e| io(path, e))?;
+pub(crate) fn stamp_png_bytes(bytes: &[u8], text: &str) -> Result<Vec<u8>, String> {
     let n = bytes.len();
     if n < 20 || &bytes[n - 8..n - 4] != b"IEND" {
-        return Err(ReportError::Draw {
-            path: path.to_path_buf(),
-            message: "stamping provenance: the file does not end with a PNG IEND chunk".into(),
-        });
+        return Err("stamping provenance: the file does not end with a PNG IEND chunk".into());
     }
     let mut data = b"tEXtComment\0".to_vec();
     data.extend(text.chars().map(|c| {
@@ -65,7 +50,7 @@ pub fn stamp_png(path: &Path, text: &str) -> Result<(), ReportError> {
     let mut out = bytes[..n - 12].to_vec();
     out.extend_from_slice(&chunk);
     out.extend_from_slice(&bytes[n - 12..]);
-    std::fs::write(path, out).map_err(|e| io(path, e))
+    Ok(out)
 }
 
 #[cfg(test)]
@@ -82,7 +67,7 @@ mod tests {
     fn stamps_keep_files_readable() {
         let dir = tempfile::tempdir().unwrap();
         let base = dir.path().join("f");
-        let files = crate::grouped_bars_with_errors(
+        let mut rendered = crate::grouped_bars_with_errors(
             "t",
             &["a".into(), "b".into()],
             &[("s".into(), vec![1.0, -2.0])],
@@ -91,8 +76,9 @@ mod tests {
             &base,
         )
         .unwrap();
-        stamp_png(&files[0], "mosx 0.1.0 -- spec abc ±").unwrap();
-        stamp_svg(&files[1], "mosx 0.1.0 -- spec abc").unwrap();
+        rendered[0].stamp("mosx 0.1.0 -- spec abc ±").unwrap();
+        rendered[1].stamp("mosx 0.1.0 -- spec abc").unwrap();
+        let files = crate::write_figures(rendered, None, Some(dir.path())).unwrap();
         let png = std::fs::read(&files[0]).unwrap();
         assert!(png.ends_with(&[0, 0, 0, 0, b'I', b'E', b'N', b'D', 0xAE, 0x42, 0x60, 0x82]));
         let pos = png.windows(4).position(|w| w == b"tEXt").unwrap();

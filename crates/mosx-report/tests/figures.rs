@@ -3,7 +3,7 @@
 
 use std::path::Path;
 
-use mosx_report::{grouped_bars, zscore_histogram, HistogramSeries, ReportError};
+use mosx_report::{grouped_bars, write_figures, zscore_histogram, HistogramSeries, ReportError};
 
 const PNG_SIGNATURE: [u8; 8] = [0x89, b'P', b'N', b'G', b'\r', b'\n', 0x1a, b'\n'];
 
@@ -54,6 +54,7 @@ fn histogram_writes_png_and_svg() {
         &base,
     )
     .unwrap();
+    let paths = write_figures(paths, None, Some(dir.path())).unwrap();
     assert_eq!(paths.len(), 2);
     assert!(paths[0].to_string_lossy().ends_with("fig3_ml100k.png"));
     assert!(paths[1].to_string_lossy().ends_with("fig3_ml100k.svg"));
@@ -106,6 +107,7 @@ fn grouped_bars_write_and_validate() {
         &dir.path().join("fig5"),
     )
     .unwrap();
+    let paths = write_figures(paths, None, None).unwrap();
     let png = std::fs::read(&paths[0]).unwrap();
     assert!(png[..8] == PNG_SIGNATURE);
     let svg = std::fs::read_to_string(&paths[1]).unwrap();

@@ -180,3 +180,20 @@ fn table4_prints_the_fairness_baselines_internals_under_the_table() {
     );
     assert!(!out.contains("Prompt tuning*:"), "{out}");
 }
+
+#[test]
+fn a_template_that_never_ends_runs_out_of_fuel_naming_itself() {
+    let dir = tempfile::tempdir().unwrap();
+    write(
+        dir.path(),
+        "forever.md.j2",
+        "head\n{% for a in range(100000) %}{% for b in range(100000) %}{% for c in range(100000) %}x{% endfor %}{% endfor %}{% endfor %}\n",
+    );
+    let err = render_template(dir.path(), "forever.md.j2", &json!({})).unwrap_err();
+    assert!(matches!(err, ReportError::Template { .. }), "{err:?}");
+    let msg = err.to_string();
+    assert!(
+        msg.contains("forever.md.j2:2") && msg.contains("ran out of fuel"),
+        "{msg}"
+    );
+}

@@ -6,6 +6,7 @@
 
 mod claims;
 mod error;
+mod limits;
 mod matrix;
 mod merge;
 mod node;
@@ -25,14 +26,43 @@ use std::path::Path;
 
 pub use claims::{Claim, ClaimOp, Operand, CLAIM_KEYS};
 pub use error::{is_unprintable, printable, SpecError};
+pub use limits::{MAX_SPEC_BYTES, MAX_STAGES, MAX_VAR_EXPANSION};
 pub use resources::RESOURCE_KEYS;
 pub use sources::SET_FILE;
 pub use spec::{Instance, ReportDecl, Spec, StageDecl};
 pub use suggest::suggest;
 pub use validate::{FIGURE_KEYS, STAGE_KEYS, TEMPLATE_KEYS, TOP_KEYS};
+pub use yaml::{MAX_ALIASES, MAX_ALIAS_NODES};
 
 use node::{split, Kind, Node};
 use sources::Sources;
+
+/// Refuses a spec whose sweep points times stages per point pass [`MAX_STAGES`], located at
+/// the sweep's first axis (or at `stages` without a sweep), before any point is expanded.
+fn check_stage_count(
+    doc: &Node,
+    axes: &[sweep::Axis],
+    points: usize,
+    sources: &Sources,
+) -> Result<(), SpecError> {
+    let per_point = doc
+        .get("stages")
+        .and_then(Node::entries)
+        .map_or(0, <[_]>::len);
+    let total = per_point.saturating_mul(points);
+    if total <= MAX_STAGES {
+        return Ok(());
+    }
+    let msg = format!(
+        "the spec has {total} stages ({per_point} per point x {points} sweep point(s)), more than the limit of {MAX_STAGES}"
+    );
+    let (loc, field) = match (axes.first(), doc.entry("stages")) {
+        (Some(a), _) => (a.key_loc, format!("sweep.{}", a.path)),
+        (None, Some(e)) => (e.key_loc, "stages".to_string()),
+        (None, None) => (doc.loc, String::new()),
+    };
+    Err(sources.error(loc, field, msg, None))
+}
 
 /// Loads the spec at `path` (relative to the working directory, kept as given), its extends
 /// chain, applies `sets` (`a.b.c=VALUE`), expands the sweep and validates every instance.
@@ -59,6 +89,7 @@ pub fn load(path: &Path, sets: &[String]) -> Result<Spec, SpecError> {
         .map(str::to_string);
     let axes = sweep::parse(&doc, &sources)?;
     let count = sweep::point_count(&axes, &sources)?;
+    check_stage_count(&doc, &axes, count, &sources)?;
 
     // The part of the document that varies per point; `vars: null` becomes an empty map so that
     // `seeds` can set `vars.seed`.

@@ -13,6 +13,7 @@
 use std::path::{Component, Path, PathBuf};
 
 use crate::error::SpecError;
+use crate::limits::MAX_SPEC_BYTES;
 use crate::node::{Kind, Loc, Node};
 use crate::sources::{file_error, Sources};
 use crate::yaml;
@@ -75,10 +76,9 @@ impl Loader<'_> {
                 None => file_error(path, msg),
             });
         }
-        let text = match std::fs::read_to_string(path) {
+        let text = match read_bounded(path) {
             Ok(t) => t,
-            Err(e) => {
-                let msg = format!("cannot read `{}`: {e}", path.display());
+            Err(msg) => {
                 return Err(match named_at {
                     Some((loc, field)) => self.sources.error(loc, field, msg, None),
                     None => file_error(path, msg),
@@ -104,6 +104,30 @@ impl Loader<'_> {
         self.order.push(doc);
         Ok(())
     }
+}
+
+/// The text of a spec file of at most [`MAX_SPEC_BYTES`] (never reading more than that).
+fn read_bounded(path: &Path) -> Result<String, String> {
+    use std::io::Read;
+    let cannot = |e: std::io::Error| format!("cannot read `{}`: {e}", path.display());
+    let f = std::fs::File::open(path).map_err(cannot)?;
+    let mut bytes = Vec::new();
+    f.take(MAX_SPEC_BYTES + 1)
+        .read_to_end(&mut bytes)
+        .map_err(cannot)?;
+    if bytes.len() as u64 > MAX_SPEC_BYTES {
+        return Err(format!(
+            "`{}` is larger than the limit of {} MiB for a spec file",
+            path.display(),
+            MAX_SPEC_BYTES >> 20
+        ));
+    }
+    String::from_utf8(bytes).map_err(|_| {
+        cannot(std::io::Error::new(
+            std::io::ErrorKind::InvalidData,
+            "stream did not contain valid UTF-8",
+        ))
+    })
 }
 
 fn empty_map(src: u32) -> Node {

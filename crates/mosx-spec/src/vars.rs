@@ -4,9 +4,13 @@
 //! self-references reported at the variable's value); an unknown name is an error at the string
 //! that used it, suggesting the closest defined name. The same machinery runs a first, partial
 //! pass for `matrix:` stages (`crate::matrix`): a lookup that `defers` a name leaves `${name}` as
-//! written and keeps `$${` escaped, for the `vars` pass that follows.
+//! written and keeps `$${` escaped, for the `vars` pass that follows. What one `Vars` copies
+//! in all (nodes plus string bytes of every value it hands out) is bounded by
+//! [`MAX_VAR_EXPANSION`]: variables that double one another (a variable bomb) fail at the use
+//! that passes the bound, before the copy is made.
 
 use crate::error::SpecError;
+use crate::limits::MAX_VAR_EXPANSION;
 use crate::node::{join, Kind, Loc, Node};
 use crate::sources::Sources;
 use crate::suggest::suggest;
@@ -167,7 +171,23 @@ pub(crate) fn substitute(
 enum State {
     Raw(Node),
     InProgress,
-    Done(Node),
+    /// The resolved value and its [`cost`].
+    Done(Node, usize),
+}
+
+/// What copying `n` costs against [`MAX_VAR_EXPANSION`]: its nodes plus its string bytes.
+fn cost(n: &Node) -> usize {
+    match &n.kind {
+        Kind::Str(s) => 1 + s.len(),
+        Kind::Seq(items) => 1 + items.iter().map(cost).sum::<usize>(),
+        Kind::Map(entries) => {
+            1 + entries
+                .iter()
+                .map(|e| e.key.len() + cost(&e.value))
+                .sum::<usize>()
+        }
+        _ => 1,
+    }
 }
 
 /// The `vars` map of one document, resolving var-to-var references on first use.
@@ -176,6 +196,8 @@ pub(crate) struct Vars<'s> {
     states: Vec<State>,
     stack: Vec<usize>,
     sources: &'s Sources,
+    /// Cost of the values handed out so far.
+    spent: usize,
 }
 
 impl<'s> Vars<'s> {
@@ -203,6 +225,7 @@ impl<'s> Vars<'s> {
             states,
             stack: Vec::new(),
             sources,
+            spent: 0,
         })
     }
 
@@ -218,25 +241,31 @@ impl<'s> Vars<'s> {
                     col: 1,
                 },
                 &Trail::Root("vars"),
+                false,
             )?;
         }
         Ok(())
     }
 
+    /// The value of variable `i`, charged against [`MAX_VAR_EXPANSION`] if `charge` (a use;
+    /// `resolve_all` only checks).
     fn resolve(
         &mut self,
         i: usize,
         use_loc: Loc,
         use_field: &Trail<'_>,
+        charge: bool,
     ) -> Result<Node, SpecError> {
-        if let State::Done(n) = &self.states[i] {
+        if let State::Done(n, c) = &self.states[i] {
+            let (n, c) = (n, if charge { *c } else { 0 });
+            if self.spent + c > MAX_VAR_EXPANSION {
+                return Err(self.too_big(i, use_loc, use_field));
+            }
+            self.spent += c;
             return Ok(n.clone());
         }
         match std::mem::replace(&mut self.states[i], State::InProgress) {
-            State::Done(n) => {
-                self.states[i] = State::Done(n.clone());
-                Ok(n)
-            }
+            State::Done(..) => unreachable!("handled above"),
             State::InProgress => {
                 let start = self.stack.iter().position(|&j| j == i).unwrap_or(0);
                 let mut chain: Vec<&str> = self.stack[start..]
@@ -260,17 +289,32 @@ impl<'s> Vars<'s> {
                     self.states[i] = State::Raw(n);
                     return Err(e);
                 }
-                self.states[i] = State::Done(n.clone());
+                let full = cost(&n);
+                let c = if charge { full } else { 0 };
+                if self.spent + c > MAX_VAR_EXPANSION {
+                    self.states[i] = State::Raw(n);
+                    return Err(self.too_big(i, use_loc, use_field));
+                }
+                self.spent += c;
+                self.states[i] = State::Done(n.clone(), full);
                 Ok(n)
             }
         }
+    }
+
+    fn too_big(&self, i: usize, use_loc: Loc, use_field: &Trail<'_>) -> SpecError {
+        let msg = format!(
+            "using variable `{}` here would make variable substitution copy more than {MAX_VAR_EXPANSION} nodes and bytes (variables doubling one another?)",
+            self.names[i]
+        );
+        self.sources.error(use_loc, use_field.render(), msg, None)
     }
 }
 
 impl Lookup for Vars<'_> {
     fn value(&mut self, name: &str, loc: Loc, field: &Trail<'_>) -> Result<Node, SpecError> {
         match self.names.iter().position(|n| n == name) {
-            Some(i) => self.resolve(i, loc, field),
+            Some(i) => self.resolve(i, loc, field, true),
             None => {
                 let hint = suggest(name, self.names.iter().map(String::as_str));
                 let msg = if self.names.is_empty() {

@@ -1,6 +1,9 @@
 //! YAML text → located `Node` tree via yaml-rust2's marked event parser. Invariants: locations are
 //! 1-based (the parser's 0-based columns are shifted); a file holds at most one document; map keys
-//! are scalars and unique; aliases are expanded to copies of their anchored node.
+//! are scalars and unique; aliases are expanded to copies of their anchored node, at most
+//! [`MAX_ALIASES`] of them per text and adding at most [`MAX_ALIAS_NODES`] nodes in all (an
+//! alias bomb, "billion laughs", is an error at the alias that would pass the bound, before
+//! it is copied).
 
 use std::collections::HashMap;
 
@@ -9,6 +12,12 @@ use yaml_rust2::scanner::{Marker, TScalarStyle};
 
 use crate::node::{Entry, Kind, Loc, Node};
 use crate::scalar::resolve_plain;
+
+/// Aliases (`*name`) one YAML text may use.
+pub const MAX_ALIASES: usize = 100_000;
+/// Nodes that expanding the aliases of one YAML text may add (each alias adds the size of
+/// its anchored node: a 10-node params map aliased in 10,000 stages adds 100,000).
+pub const MAX_ALIAS_NODES: usize = 2_000_000;
 
 /// A YAML problem at `line:col` (1-based); `path` is the dotted path being parsed when it happened.
 #[derive(Debug, Clone)]
@@ -25,6 +34,8 @@ pub(crate) fn parse(text: &str, src: u32) -> Result<Option<Node>, YamlError> {
         src,
         stack: Vec::new(),
         anchors: HashMap::new(),
+        aliases: 0,
+        alias_nodes: 0,
         root: None,
         docs: 0,
         error: None,
@@ -51,19 +62,24 @@ enum Frame {
         loc: Loc,
         anchor: usize,
         items: Vec<Node>,
+        size: usize,
     },
     Map {
         loc: Loc,
         anchor: usize,
         entries: Vec<Entry>,
         key: Option<(String, Loc)>,
+        size: usize,
     },
 }
 
 struct Builder {
     src: u32,
     stack: Vec<Frame>,
-    anchors: HashMap<usize, Node>,
+    /// Anchored nodes with their sizes (node counts, aliases inside expanded).
+    anchors: HashMap<usize, (Node, usize)>,
+    aliases: usize,
+    alias_nodes: usize,
     root: Option<Node>,
     docs: usize,
     error: Option<YamlError>,
@@ -103,17 +119,26 @@ impl Builder {
         }
     }
 
-    fn complete(&mut self, node: Node, anchor: usize) {
+    /// Adds `node` (of `size` nodes) to the collection being built.
+    fn complete(&mut self, node: Node, anchor: usize, size: usize) {
         if anchor != 0 {
-            self.anchors.insert(anchor, node.clone());
+            self.anchors.insert(anchor, (node.clone(), size));
         }
         match self.stack.last_mut() {
             None => self.root = Some(node),
-            Some(Frame::Seq { items, .. }) => items.push(node),
+            Some(Frame::Seq { items, size: s, .. }) => {
+                *s += size;
+                items.push(node)
+            }
             Some(Frame::Map {
-                entries, key, loc, ..
+                entries,
+                key,
+                loc,
+                size: s,
+                ..
             }) => match key.take() {
                 Some((k, key_loc)) => {
+                    *s += size;
                     if entries.iter().any(|e| e.key == k) {
                         *key = Some((k.clone(), key_loc));
                         self.fail(key_loc, format!("duplicate key `{k}`"));
@@ -150,6 +175,35 @@ impl Builder {
     }
 }
 
+impl Builder {
+    /// Expands alias `id` at `loc` unless that passes [`MAX_ALIASES`] or [`MAX_ALIAS_NODES`].
+    fn alias(&mut self, id: usize, loc: Loc) {
+        let Some((n, size)) = self.anchors.get(&id) else {
+            return self.fail(loc, "alias to an unknown anchor".to_string());
+        };
+        let size = *size;
+        self.aliases += 1;
+        if self.aliases > MAX_ALIASES {
+            return self.fail(
+                loc,
+                format!("more than {MAX_ALIASES} aliases in one file (an alias bomb?)"),
+            );
+        }
+        if self.alias_nodes + size > MAX_ALIAS_NODES {
+            return self.fail(
+                loc,
+                format!(
+                    "this alias would expand the aliases of the file past {MAX_ALIAS_NODES} nodes (it copies {size}; an alias bomb?)"
+                ),
+            );
+        }
+        self.alias_nodes += size;
+        let mut n = n.clone();
+        n.loc = loc;
+        self.complete(n, 0, size);
+    }
+}
+
 fn is_core_tag(handle: &str) -> bool {
     handle == "!!" || handle == "tag:yaml.org,2002:"
 }
@@ -179,39 +233,38 @@ impl MarkedEventReceiver for Builder {
                 } else {
                     resolve_plain(&text)
                 };
-                self.complete(Node::new(kind, loc), anchor);
+                self.complete(Node::new(kind, loc), anchor, 1);
             }
             Event::SequenceStart(anchor, _) => self.stack.push(Frame::Seq {
                 loc,
                 anchor,
                 items: Vec::new(),
+                size: 1,
             }),
             Event::MappingStart(anchor, _) => self.stack.push(Frame::Map {
                 loc,
                 anchor,
                 entries: Vec::new(),
                 key: None,
+                size: 1,
             }),
             Event::SequenceEnd | Event::MappingEnd => match self.stack.pop() {
-                Some(Frame::Seq { loc, anchor, items }) => {
-                    self.complete(Node::new(Kind::Seq(items), loc), anchor)
-                }
+                Some(Frame::Seq {
+                    loc,
+                    anchor,
+                    items,
+                    size,
+                }) => self.complete(Node::new(Kind::Seq(items), loc), anchor, size),
                 Some(Frame::Map {
                     loc,
                     anchor,
                     entries,
+                    size,
                     ..
-                }) => self.complete(Node::new(Kind::Map(entries), loc), anchor),
+                }) => self.complete(Node::new(Kind::Map(entries), loc), anchor, size),
                 None => self.fail(loc, "unbalanced collection end".to_string()),
             },
-            Event::Alias(id) => match self.anchors.get(&id) {
-                Some(n) => {
-                    let mut n = n.clone();
-                    n.loc = loc;
-                    self.complete(n, 0);
-                }
-                None => self.fail(loc, "alias to an unknown anchor".to_string()),
-            },
+            Event::Alias(id) => self.alias(id, loc),
             Event::Nothing | Event::StreamStart | Event::StreamEnd | Event::DocumentEnd => {}
         }
     }
@@ -263,6 +316,51 @@ mod tests {
             n.get("y").unwrap().get("k").unwrap().kind,
             Kind::Int(1)
         ));
+    }
+
+    /// Nine levels of nine aliases each: 9^9 (387 million) nodes if expanded.
+    fn billion_laughs(indent: &str) -> String {
+        let mut t = format!("{indent}a0: &a0 [lol, lol, lol, lol, lol, lol, lol, lol, lol]\n");
+        for i in 1..10 {
+            let p = i - 1;
+            t.push_str(&format!(
+                "{indent}a{i}: &a{i} [*a{p}, *a{p}, *a{p}, *a{p}, *a{p}, *a{p}, *a{p}, *a{p}, *a{p}]\n"
+            ));
+        }
+        t
+    }
+
+    #[test]
+    fn an_alias_bomb_is_refused_at_the_alias_that_passes_the_bound() {
+        let text = format!("x:\n{}", billion_laughs("  "));
+        let e = parse(&text, 0).unwrap_err();
+        assert!(e.message.contains("alias bomb"), "{e:?}");
+        assert!(e.message.contains(&MAX_ALIAS_NODES.to_string()), "{e:?}");
+        // Each alias of level 6 copies 597,871 nodes; its third passes the bound (line 8).
+        assert_eq!(e.line, 8, "{e:?}");
+        assert!(e.path.starts_with("x.a6"), "{e:?}");
+    }
+
+    #[test]
+    fn many_small_aliases_stay_within_the_bound() {
+        let mut t = String::from("p: &p {lr: 0.1, epochs: 3}\nstages:\n");
+        for i in 0..10_000 {
+            t.push_str(&format!("  s{i}: *p\n"));
+        }
+        let n = parse(&t, 0).unwrap().unwrap();
+        assert!(matches!(
+            n.get("stages")
+                .unwrap()
+                .get("s9999")
+                .unwrap()
+                .get("epochs")
+                .unwrap()
+                .kind,
+            Kind::Int(3)
+        ));
+        let too_many = "p: &p 1\nl: [".to_string() + &"*p, ".repeat(MAX_ALIASES + 1) + "]\n";
+        let e = parse(&too_many, 0).unwrap_err();
+        assert!(e.message.contains("more than 100000 aliases"), "{e:?}");
     }
 
     #[test]

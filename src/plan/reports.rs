@@ -68,7 +68,8 @@ pub fn check_reports(spec: &Spec, allow_outside: bool) -> Result<(), SpecError> 
             }
         }
     }
-    Ok(())
+    // Comparisons name stages of the spec (`options.compare`, `options.comparisons`).
+    crate::report::check_options(spec)
 }
 
 fn check_template(spec: &Spec, i: usize, dir: &Path, name: &str) -> Result<(), SpecError> {

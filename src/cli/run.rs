@@ -177,7 +177,11 @@ pub fn run(a: RunArgs) -> anyhow::Result<i32> {
     let info = mosx_store::RunInfo {
         spec_path: a.spec.to_string_lossy().into_owned(),
         spec_hash: plan.spec.hash.clone(),
-        argv: std::env::args().collect::<Vec<_>>().join(" "),
+        // Recorded in the store and shown by `mosx show`: a URL's password is not.
+        argv: std::env::args()
+            .map(|a| mosx_store::redact_arg(&a))
+            .collect::<Vec<_>>()
+            .join(" "),
         mosx_version: provenance::VERSION.into(),
         git_commit: provenance::git_commit(),
         git_dirty: provenance::git_dirty(),
@@ -214,7 +218,7 @@ pub fn run(a: RunArgs) -> anyhow::Result<i32> {
                 .ok_or_else(|| UsageError("--executor slurm: the store needs --objects".into()))?;
             let slurm = exec::slurm::SlurmOptions {
                 worker: exec::worker::locate()?,
-                store_args: absolute(&location).args(),
+                store: absolute(&location),
                 device: a.device.clone().unwrap_or_else(|| "auto".into()),
                 jobs_dir: std::path::absolute(&jobs_dir)?,
                 poll: std::time::Duration::from_secs_f64(a.poll.max(0.05)),
@@ -300,6 +304,8 @@ pub fn run(a: RunArgs) -> anyhow::Result<i32> {
             "failed": summary.failed, "skipped": summary.skipped,
         }),
     )?;
+    // The database file alone is now the whole store (its write-ahead log folded in).
+    store.checkpoint()?;
     Ok(code)
 }
 

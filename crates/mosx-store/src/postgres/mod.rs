@@ -81,6 +81,7 @@ use sqlx::{ConnectOptions, Connection, PgConnection, Postgres};
 
 use crate::error::{DbError, DbErrorKind, StoreError, StoreLocation};
 use crate::liveness::hostname;
+use crate::redact::url_secrets;
 use crate::{
     Artifact, ArtifactMeta, CacheCheck, FsckReport, GcReport, Lease, RecoverReport, RunId, RunInfo,
     StageRecord, StageSummary, Store,
@@ -134,51 +135,6 @@ impl Site {
             },
         }
     }
-}
-
-/// The password as written in the URL (user info or `password=` parameter), raw and decoded.
-fn url_secrets(url: &str) -> Vec<String> {
-    let mut out = Vec::new();
-    if let Some(rest) = url.split_once("://").map(|(_, r)| r) {
-        let authority = &rest[..rest.find(['/', '?', '#']).unwrap_or(rest.len())];
-        if let Some((userinfo, _)) = authority.rsplit_once('@') {
-            if let Some((_, pw)) = userinfo.split_once(':') {
-                out.push(pw.to_string());
-            }
-        }
-        if let Some((_, query)) = rest.split_once('?') {
-            for p in query.split('&') {
-                if let Some((k, v)) = p.split_once('=') {
-                    if k.eq_ignore_ascii_case("password") {
-                        out.push(v.to_string());
-                    }
-                }
-            }
-        }
-    }
-    let decoded: Vec<String> = out.iter().map(|s| percent_decode(s)).collect();
-    out.extend(decoded);
-    out.retain(|s| !s.is_empty());
-    out
-}
-
-fn percent_decode(s: &str) -> String {
-    let b = s.as_bytes();
-    let hex = |c: u8| (c as char).to_digit(16);
-    let mut out = Vec::with_capacity(b.len());
-    let mut i = 0;
-    while i < b.len() {
-        if b[i] == b'%' && i + 2 < b.len() {
-            if let (Some(h), Some(l)) = (hex(b[i + 1]), hex(b[i + 2])) {
-                out.push((h * 16 + l) as u8);
-                i += 3;
-                continue;
-            }
-        }
-        out.push(b[i]);
-        i += 1;
-    }
-    String::from_utf8_lossy(&out).into_owned()
 }
 
 /// The kind of a sqlx failure, from its SQLSTATE class where it has one.
@@ -531,7 +487,10 @@ impl Store for PgStore {
         self.block(self.check_many_async(keys))
     }
     fn acquire(&self, key: &str, run: RunId) -> Result<Lease, StoreError> {
-        self.block(self.acquire_async(key, run))
+        self.block(self.acquire_async(key, run, false))
+    }
+    fn acquire_replacing(&self, key: &str, run: RunId) -> Result<Lease, StoreError> {
+        self.block(self.acquire_async(key, run, true))
     }
     fn heartbeat(&self, key: &str, run: RunId) -> Result<(), StoreError> {
         self.block(self.heartbeat_async(key, run))
@@ -545,8 +504,18 @@ impl Store for PgStore {
         artifacts: &[Artifact],
         metrics: &[(String, f64)],
     ) -> Result<(), StoreError> {
-        self.block(self.commit_async(rec, artifacts, metrics))?;
+        self.block(self.commit_async(rec, artifacts, metrics, false))?;
         // The row is durable: the stage's scratch folder (partial checkpoints) is garbage.
+        let _ = std::fs::remove_dir_all(self.work_dir_path(&rec.key));
+        Ok(())
+    }
+    fn commit_replacing(
+        &self,
+        rec: &StageRecord,
+        artifacts: &[Artifact],
+        metrics: &[(String, f64)],
+    ) -> Result<(), StoreError> {
+        self.block(self.commit_async(rec, artifacts, metrics, true))?;
         let _ = std::fs::remove_dir_all(self.work_dir_path(&rec.key));
         Ok(())
     }
@@ -630,19 +599,5 @@ impl Store for PgStore {
     }
     fn fsck(&self, repair: bool) -> Result<FsckReport, StoreError> {
         self.block(self.fsck_async(repair))
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::url_secrets;
-
-    #[test]
-    fn secrets_are_found_raw_and_decoded() {
-        assert_eq!(
-            url_secrets("postgres://u:p%40ss@h/db?password=x"),
-            vec!["p%40ss".to_string(), "x".into(), "p@ss".into(), "x".into()]
-        );
-        assert!(url_secrets("postgres://u@h/db").is_empty());
     }
 }

@@ -29,8 +29,8 @@ pub struct RunArgs {
     /// Override a spec value: `--set stages.ml_measure.params.z_star=1.645` (repeatable).
     #[arg(long = "set", value_name = "PATH=VALUE")]
     pub sets: Vec<String>,
-    /// Parallel CPU stages.
-    #[arg(short = 'j', long, default_value_t = default_jobs())]
+    /// Parallel CPU stages: 1 to 4 × the cores (at least 8, at most 256).
+    #[arg(short = 'j', long, default_value_t = default_jobs(), value_parser = parse_jobs)]
     pub jobs: usize,
     /// cpu, cuda or cuda:N (default: cuda when available), for the stages the worker runs.
     #[arg(long, value_parser = DeviceRequest::checked_arg)]
@@ -70,6 +70,24 @@ fn default_jobs() -> usize {
     std::thread::available_parallelism()
         .map(|n| n.get())
         .unwrap_or(1)
+}
+
+/// The most parallel stages `-j` takes: each is a thread and an open store connection, and
+/// stages are CPU-bound, so more than a few per core only adds contention.
+fn max_jobs() -> usize {
+    (4 * default_jobs()).clamp(8, 256)
+}
+
+fn parse_jobs(s: &str) -> Result<usize, String> {
+    let n: usize = s.parse().map_err(|e| format!("{e}"))?;
+    let max = max_jobs();
+    if n == 0 || n > max {
+        return Err(format!(
+            "{n} parallel stages: give 1 to {max} (4 × the {} cores, at least 8, at most 256)",
+            default_jobs()
+        ));
+    }
+    Ok(n)
 }
 
 pub fn run(a: RunArgs) -> anyhow::Result<i32> {
@@ -189,11 +207,8 @@ pub fn run(a: RunArgs) -> anyhow::Result<i32> {
         device: device_label.clone(),
         pid: std::process::id(),
     };
-    for i in plan.graph.node_indices() {
-        if matches!(statuses[i.index()], Status::Dirty(exec::Reason::Forced)) {
-            store.invalidate(&plan.graph[i].key)?;
-        }
-    }
+    // `--force` deletes nothing here: a forced stage's commit replaces its stored row in one
+    // transaction (`exec::job`), so a forced run killed before that leaves the old result.
     // A run killed earlier left its `runs` row `running` and maybe temp objects: settle them.
     let rec = store.recover()?;
     if rec.runs_interrupted > 0 || rec.temp_files_removed > 0 {

@@ -99,6 +99,7 @@ pub fn run(
     let cluster = Cluster::detect()?;
     let g = &plan.graph;
     let (dirty, mut summary) = super::start(plan, statuses);
+    let forced = super::forced(statuses);
     let dir = opts.jobs_dir.join(run.to_string());
     std::fs::create_dir_all(&dir).map_err(|source| SlurmError::Io {
         path: dir.clone(),
@@ -139,7 +140,7 @@ pub fn run(
         } else {
             "cpu"
         };
-        let job = Job::of(plan, i, run, info, device);
+        let job = Job::of(plan, i, run, info, device).forcing(forced.contains(&i));
         let file = dir.join(format!("{}.json", node.key));
         let log = dir.join(format!("{}.log", node.key));
         let submitted = write_job(&file, &job).and_then(|()| {

@@ -240,11 +240,7 @@ impl PgStore {
         key: &str,
         what: &(dyn Fn() -> String + Sync),
     ) -> Result<sqlx::Transaction<'static, sqlx::Postgres>, StoreError> {
-        let mut tx = self
-            .pool
-            .begin()
-            .await
-            .ctx(&self.site, || format!("begin transaction to {}", what()))?;
+        let mut tx = self.begin(what).await?;
         self.lock_key(&mut tx, key).await?;
         Ok(tx)
     }
@@ -506,11 +502,7 @@ db_now!(),
                 ls.lost.get(key) == Some(&run)
             }
         };
-        let mut tx = self
-            .pool
-            .begin()
-            .await
-            .ctx(site, || format!("begin transaction to {}", what()))?;
+        let mut tx = self.begin(&what).await?;
         if lost {
             self.lock_key(&mut tx, key).await?;
         }

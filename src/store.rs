@@ -163,5 +163,26 @@ mod tests {
             Some(PathBuf::from("results/objects"))
         );
         assert_eq!(Location::new("postgres://h/db", None).objects_dir(), None);
+        let odd = Location::new("postgres://me:a/b@cSECRET@db:5432/mosx?sslpassword=SECRET", None);
+        assert!(!odd.to_string().contains("SECRET"), "{odd}");
+    }
+
+    #[test]
+    fn a_job_gets_the_store_from_an_owner_only_file_or_the_environment() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("store");
+        std::fs::write(&file, "stale, world-readable").unwrap();
+        std::fs::set_permissions(&file, std::fs::Permissions::from_mode(0o644)).unwrap();
+        let l = Location::new("postgres://me:SECRET@db/mosx", Some("/shared/o".into()));
+        l.write_store_file(&file).unwrap();
+        let mode = std::fs::metadata(&file).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode, 0o600, "the store file is the owner's only");
+        let back = Location::for_worker(Some("ignored"), Some(&file), l.objects.clone()).unwrap();
+        assert_eq!(back, l);
+        let env = l.env();
+        assert_eq!(env[0], (STORE_ENV, OsString::from("postgres://me:SECRET@db/mosx")));
+        assert_eq!(env[1], (OBJECTS_ENV, OsString::from("/shared/o")));
+        assert!(Location::for_worker(None, None, None).is_err());
     }
 }

@@ -2,12 +2,13 @@
 //!
 //! Invariants:
 //! - a store file never exists without its schema: a new store is built in a temp file in the
-//!   same folder (`.<name>.new.<host>.<pid>.<nanos>`, rollback journal, so the schema is in the file
-//!   itself, then switched to WAL and closed), fsynced, and hard-linked to its name, which
-//!   fails rather than replaces when another process created the store first (then that store
-//!   is used); a kill at any point leaves either no store or a complete empty one, and maybe a
-//!   temp file naming the host and process that left it, removed by the next writable open on
-//!   that host once the process is gone;
+//!   same folder (`.<name>.new.<host>.<pid>.<nanos>`, rollback journal, so the schema is in
+//!   the file itself, then switched to WAL and closed), fsynced, and hard-linked to its name,
+//!   which fails rather than replaces when another process created the store first (then
+//!   that store is used; a file system without hard links gets a rename instead, checked
+//!   first but not atomically against a concurrent creator); a kill at any point leaves either
+//!   no store or a complete empty one, and maybe a temp file naming the host and process that
+//!   left it, removed by the next writable open on that host once the process is gone;
 //! - a database file without a schema (`user_version` 0, no table) is *no store* for every
 //!   command (read-only commands say so, writing commands create the schema in it, as a
 //!   creation an older build left half done), except when it is in WAL mode and its `-wal`
@@ -47,7 +48,10 @@ pub(super) fn create_if_absent(db: &Path, loc: &StoreLocation) -> Result<(), Sto
         Ok(()) => Ok(()),
         // Another process created the store first: use that one.
         Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => Ok(()),
-        Err(e) => Err(io(db, "link the new store file into place", e)),
+        // A file system without hard links: rename, unless a store appeared meanwhile.
+        Err(_) if !db.exists() => std::fs::rename(&tmp, db)
+            .map_err(|e| io(db, "move the new store file into place", e)),
+        Err(_) => Ok(()),
     });
     remove_temp(&tmp);
     linked?;

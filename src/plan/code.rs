@@ -27,9 +27,14 @@ pub const IMPLIED: &[&str] = &[
     "src/stages/artifact.rs",
     "src/stages/mod.rs",
     "src/stages/params.rs",
-    super::code_units::LOCK_UNIT,
-    super::code_units::RUSTC_UNIT,
+    LOCK_UNIT,
+    RUSTC_UNIT,
 ];
+
+/// The build units `build.rs` adds (`code_units::LOCK_UNIT`, `code_units::RUSTC_UNIT`):
+/// the hash of `Cargo.lock` and of `rustc -vV`.
+pub const LOCK_UNIT: &str = "Cargo.lock";
+pub const RUSTC_UNIT: &str = "rustc";
 
 /// The unit name under which the libtorch version enters device stages' keys.
 pub const LIBTORCH_UNIT: &str = "libtorch";
@@ -176,6 +181,10 @@ mod tests {
     #[test]
     fn the_table_lists_the_lock_file_and_the_compiler_and_every_kind_runs_them() {
         let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+        assert_eq!(
+            (LOCK_UNIT, RUSTC_UNIT),
+            (code_units::LOCK_UNIT, code_units::RUSTC_UNIT)
+        );
         assert_eq!(
             unit_hash(code_units::LOCK_UNIT).unwrap(),
             code_units::hash_file(&root.join("Cargo.lock")).unwrap()

@@ -163,7 +163,10 @@ mod tests {
             Some(PathBuf::from("results/objects"))
         );
         assert_eq!(Location::new("postgres://h/db", None).objects_dir(), None);
-        let odd = Location::new("postgres://me:a/b@cSECRET@db:5432/mosx?sslpassword=SECRET", None);
+        let odd = Location::new(
+            "postgres://me:a/b@cSECRET@db:5432/mosx?sslpassword=SECRET",
+            None,
+        );
         assert!(!odd.to_string().contains("SECRET"), "{odd}");
     }
 
@@ -181,7 +184,10 @@ mod tests {
         let back = Location::for_worker(Some("ignored"), Some(&file), l.objects.clone()).unwrap();
         assert_eq!(back, l);
         let env = l.env();
-        assert_eq!(env[0], (STORE_ENV, OsString::from("postgres://me:SECRET@db/mosx")));
+        assert_eq!(
+            env[0],
+            (STORE_ENV, OsString::from("postgres://me:SECRET@db/mosx"))
+        );
         assert_eq!(env[1], (OBJECTS_ENV, OsString::from("/shared/o")));
         assert!(Location::for_worker(None, None, None).is_err());
     }

@@ -88,7 +88,11 @@ fn no_command_prints_a_store_password() {
     if leaks(&out) || leaks(&err) {
         failures.push(format!("run --help:\n{out}{err}"));
     }
-    assert!(failures.is_empty(), "secrets printed:\n{}", failures.join("\n---\n"));
+    assert!(
+        failures.is_empty(),
+        "secrets printed:\n{}",
+        failures.join("\n---\n")
+    );
 }
 
 /// Data stages, then a tiny-backbone training and its evaluation (stages the worker runs).
@@ -202,10 +206,19 @@ fn after_a_run_the_database_file_alone_is_the_whole_store() {
     assert_eq!(stage_rows(&copy.join("mosx.db")), rows);
     let o = mosx(
         tmp.path(),
-        &["ls", "--store", "copy/mosx.db", "--objects", "results/objects"],
+        &[
+            "ls",
+            "--store",
+            "copy/mosx.db",
+            "--objects",
+            "results/objects",
+        ],
     );
     let (out, err) = text(&o);
-    assert!(o.status.success() && out.contains("ml_measure"), "{out}{err}");
+    assert!(
+        o.status.success() && out.contains("ml_measure"),
+        "{out}{err}"
+    );
 }
 
 /// The stage row, artifacts and metrics of the stage named `name`.
@@ -223,7 +236,8 @@ fn result_of(db: &Path, name: &str) -> (String, Vec<(String, String, String)>) {
 }
 
 fn running_execution(db: &Path, key: &str) -> bool {
-    let Ok(c) = rusqlite::Connection::open_with_flags(db, rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY)
+    let Ok(c) =
+        rusqlite::Connection::open_with_flags(db, rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY)
     else {
         return false;
     };
@@ -271,7 +285,10 @@ fn a_forced_run_deletes_nothing_until_its_new_result_commits() {
     );
     assert_no_partial_rows(&db);
 
-    let o = mosx(tmp.path(), &["run", "ml.yaml", "-q", "--force", "ml_measure"]);
+    let o = mosx(
+        tmp.path(),
+        &["run", "ml.yaml", "-q", "--force", "ml_measure"],
+    );
     let (out, err) = text(&o);
     assert!(o.status.success(), "{out}{err}");
     assert!(out.contains("1 executed"), "{out}");

@@ -192,7 +192,10 @@ mod tests {
             let r = redact_url(&url);
             assert!(!r.contains("SECRET") && !r.contains("CRET"), "{url} -> {r}");
             assert!(r.starts_with("postgres://u:***@"), "{url} -> {r}");
-            assert!(r.ends_with("127.0.0.1:5499/db?sslmode=disable"), "{url} -> {r}");
+            assert!(
+                r.ends_with("127.0.0.1:5499/db?sslmode=disable"),
+                "{url} -> {r}"
+            );
         }
     }
 
@@ -213,7 +216,10 @@ mod tests {
             redact_arg("--store=postgres://u:SECRET@h/db"),
             "--store=postgres://u:***@h/db"
         );
-        assert_eq!(redact_arg("PostgreSQL://u:SECRET@h/db"), "PostgreSQL://u:***@h/db");
+        assert_eq!(
+            redact_arg("PostgreSQL://u:SECRET@h/db"),
+            "PostgreSQL://u:***@h/db"
+        );
         assert_eq!(redact_arg("results/mosx.db"), "results/mosx.db");
     }
 
@@ -232,6 +238,9 @@ mod tests {
             vec!["p%40ss".to_string(), "p@ss".into(), "x".into()]
         );
         assert!(url_secrets("postgres://u@h/db").is_empty());
-        assert_eq!(url_secrets("postgres://u:a/b@c@h/db"), vec!["a/b@c".to_string()]);
+        assert_eq!(
+            url_secrets("postgres://u:a/b@c@h/db"),
+            vec!["a/b@c".to_string()]
+        );
     }
 }

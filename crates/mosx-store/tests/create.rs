@@ -31,7 +31,10 @@ fn an_empty_store_is_whole_and_schemaless_is_no_store(fx: &Fixture) {
         );
     }
     assert!(
-        matches!(fx.open_read_only().map(|_| ()), Err(StoreError::NoStore { .. })),
+        matches!(
+            fx.open_read_only().map(|_| ()),
+            Err(StoreError::NoStore { .. })
+        ),
         "read-only: a schemaless store is no store"
     );
     for access in [Access::ReadOnly, Access::ReadWrite] {
@@ -58,7 +61,11 @@ fn a_new_sqlite_store_has_its_schema_in_the_file_itself() {
         .unwrap();
     assert_eq!(v, mosx_store::SCHEMA_VERSION);
     let tables: i64 = c
-        .query_row("SELECT COUNT(*) FROM sqlite_master WHERE name = 'stages'", [], |r| r.get(0))
+        .query_row(
+            "SELECT COUNT(*) FROM sqlite_master WHERE name = 'stages'",
+            [],
+            |r| r.get(0),
+        )
         .unwrap();
     assert_eq!(tables, 1);
     drop(s);
@@ -97,9 +104,11 @@ fn a_dead_creators_temp_file_is_removed_by_the_next_open() {
         .path()
         .join(format!(".mosx.db.new.{}.{}.1", host_tag(), dead_pid()));
     std::fs::write(&stale, b"half a database").unwrap();
-    let live = dir
-        .path()
-        .join(format!(".mosx.db.new.{}.{}.1", host_tag(), std::process::id()));
+    let live = dir.path().join(format!(
+        ".mosx.db.new.{}.{}.1",
+        host_tag(),
+        std::process::id()
+    ));
     std::fs::write(&live, b"being created").unwrap();
     drop(mosx_store::open(db.to_str().unwrap(), None).unwrap());
     assert!(!stale.exists(), "a dead creator's temp file is removed");
@@ -112,7 +121,9 @@ fn a_store_path_that_is_a_folder_is_refused_by_name() {
     let loc = dir.path().to_str().unwrap();
     for e in [
         mosx_store::open(loc, None).map(|_| ()).unwrap_err(),
-        mosx_store::open_read_only(loc, None).map(|_| ()).unwrap_err(),
+        mosx_store::open_read_only(loc, None)
+            .map(|_| ())
+            .unwrap_err(),
         mosx_store::open_existing(loc, None, Access::ReadWrite)
             .map(|_| ())
             .unwrap_err(),
@@ -120,7 +131,10 @@ fn a_store_path_that_is_a_folder_is_refused_by_name() {
         let t = e.to_string();
         assert!(t.contains("is a folder") && t.contains("mosx.db"), "{t}");
     }
-    assert!(std::fs::read_dir(dir.path()).unwrap().next().is_none(), "nothing created");
+    assert!(
+        std::fs::read_dir(dir.path()).unwrap().next().is_none(),
+        "nothing created"
+    );
 }
 
 #[test]
@@ -135,7 +149,9 @@ fn a_store_copied_without_its_wal_is_refused_by_name() {
     drop(c);
     let loc = db.to_str().unwrap();
     for e in [
-        mosx_store::open_read_only(loc, None).map(|_| ()).unwrap_err(),
+        mosx_store::open_read_only(loc, None)
+            .map(|_| ())
+            .unwrap_err(),
         mosx_store::open(loc, None).map(|_| ()).unwrap_err(),
     ] {
         assert!(matches!(e, StoreError::WalMissing { .. }), "{e}");

@@ -41,7 +41,11 @@ fn a_forced_rerun_replaces_the_stored_result_only_when_it_commits(fx: &Fixture) 
     // A forced run that gives up (killed, failed): the old result is untouched.
     let r2 = s.begin_run(&info()).unwrap();
     assert_eq!(s.acquire_replacing(&k, r2).unwrap(), Lease::Acquired);
-    assert_eq!(s.check(&k).unwrap(), CacheCheck::Hit, "valid while the rerun runs");
+    assert_eq!(
+        s.check(&k).unwrap(),
+        CacheCheck::Hit,
+        "valid while the rerun runs"
+    );
     s.record_failure(&k, "n", "train", r2, "killed").unwrap();
     assert_eq!(s.check(&k).unwrap(), CacheCheck::Hit);
     assert_eq!(s.artifact(&k, "small").unwrap(), b"old");

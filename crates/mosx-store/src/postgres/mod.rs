@@ -352,7 +352,8 @@ impl PgStore {
     async fn conn(&self) -> Result<PoolConnection<Postgres>, StoreError> {
         let context = || "take a connection from the pool".to_string();
         if self.down.load(std::sync::atomic::Ordering::SeqCst) {
-            let probe = connect_within(&self.connect, &self.site, "reach the database again").await?;
+            let probe =
+                connect_within(&self.connect, &self.site, "reach the database again").await?;
             let _ = probe.close().await;
             self.down.store(false, std::sync::atomic::Ordering::SeqCst);
         }

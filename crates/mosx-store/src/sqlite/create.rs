@@ -49,8 +49,9 @@ pub(super) fn create_if_absent(db: &Path, loc: &StoreLocation) -> Result<(), Sto
         // Another process created the store first: use that one.
         Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => Ok(()),
         // A file system without hard links: rename, unless a store appeared meanwhile.
-        Err(_) if !db.exists() => std::fs::rename(&tmp, db)
-            .map_err(|e| io(db, "move the new store file into place", e)),
+        Err(_) if !db.exists() => {
+            std::fs::rename(&tmp, db).map_err(|e| io(db, "move the new store file into place", e))
+        }
         Err(_) => Ok(()),
     });
     remove_temp(&tmp);
@@ -76,11 +77,7 @@ fn temp_name(db: &Path) -> PathBuf {
         .duration_since(std::time::UNIX_EPOCH)
         .map(|d| d.subsec_nanos())
         .unwrap_or(0);
-    db.with_file_name(format!(
-        "{}{}.{nanos}",
-        temp_prefix(db),
-        std::process::id()
-    ))
+    db.with_file_name(format!("{}{}.{nanos}", temp_prefix(db), std::process::id()))
 }
 
 /// Remove the temp files of creations of `db` that a process of this host, now gone, left

@@ -75,7 +75,7 @@ run: setup
 
 # Crate test binaries have no rpath of their own: they find libtorch through LD_LIBRARY_PATH.
 test: setup
-	LIBTORCH=$(LIBTORCH) LD_LIBRARY_PATH=$(LIBTORCH)/lib cargo test --release --locked --workspace
+	LIBTORCH=$(LIBTORCH) LD_LIBRARY_PATH=$(LIBTORCH)/lib cargo test --release --locked --workspace --no-fail-fast
 
 # Benchmarks (not tests): see README, section Benchmarks.
 bench: bench-plan bench-pipeline bench-model bench-train

@@ -118,3 +118,25 @@ stages:
     );
     assert!(out.contains("5 stages: 4 cached, 1 executed"), "{out}");
 }
+
+/// The build is part of every key, as cargo's fingerprints cover it: a store built with another
+/// `Cargo.lock` or another compiler is stale, and `--explain` names which.
+#[test]
+fn another_lock_file_or_compiler_makes_stages_dirty_and_explain_names_it() {
+    for unit in ["Cargo.lock", "rustc"] {
+        let tmp = tempfile::tempdir().unwrap();
+        let spec = write_ml_spec(tmp.path(), &[0]);
+        let spec = spec.to_str().unwrap();
+        let o = mosx(tmp.path(), &["run", spec, "-q"]);
+        assert!(o.status.success(), "{:?}", text(&o));
+        let db = tmp.path().join("results/mosx.db");
+        pretend_built_with_other_code(&db, "ml_load", unit);
+        let o = mosx(tmp.path(), &["run", spec, "-q", "--explain", "--dry-run"]);
+        let (out, err) = text(&o);
+        assert!(o.status.success(), "{out}\n{err}");
+        assert!(
+            out.contains(&format!("ml_load: code of {unit} changed")),
+            "{unit}: {out}"
+        );
+    }
+}

@@ -202,6 +202,17 @@ fn setup(project: &Path, what: &str) {
                 .unwrap();
             assert_eq!(n, 1);
         }
+        // What an older build's store copied without its `-wal` looked like: the file in WAL
+        // mode, its schema still in the log that was left behind.
+        "drop-wal" => {
+            for side in ["mosx.db", "mosx.db-wal", "mosx.db-shm"] {
+                let _ = std::fs::remove_file(project.join("results").join(side));
+            }
+            let c = rusqlite::Connection::open(&db).unwrap();
+            let _: String = c
+                .pragma_update_and_check(None, "journal_mode", "WAL", |r| r.get(0))
+                .unwrap();
+        }
         "schema-99" => {
             let c = rusqlite::Connection::open(&db).unwrap();
             c.pragma_update(None, "user_version", 99).unwrap();

@@ -2,7 +2,9 @@
 //! too), then rerun to completion; the final metrics and artifact hashes equal an
 //! uninterrupted run's bit for bit (training logs aside: they hold wall-clock times), and no
 //! lease, no `running` run, no temp object, no
-//! scratch folder and no partial row is left.
+//! scratch folder, no temp file of a store creation and no partial row is left. Before a
+//! rerun the harness reads a store only if its file exists, and then asserts it is whole
+//! (creation is atomic), so no kill point can make it read a half-made store.
 //!
 //! The harness spec is `STAGES` (data stages) plus `TRAIN_STAGES` (a tiny-backbone training,
 //! its evaluation and metrics), one stage per line: adding a stage is a one-line change. Runs are pinned to
@@ -136,6 +138,18 @@ fn leftovers(objects: &Path) -> Vec<String> {
     out
 }
 
+/// Temp files of a store creation (`.mosx.db.new.*`) in the store's folder.
+fn creation_temps(dir: &Path) -> Vec<String> {
+    std::fs::read_dir(dir)
+        .map(|rd| {
+            rd.flatten()
+                .map(|e| e.file_name().to_string_lossy().into_owned())
+                .filter(|n| n.starts_with(".mosx.db.new."))
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
 #[test]
 fn sigkill_at_random_points_then_rerun_matches_an_uninterrupted_run() {
     harness(STAGES);
@@ -204,7 +218,9 @@ fn harness(stages: &[&str]) {
         {
             rerun_kills += 1;
         }
+        // Wherever the kill landed: no store file, or a whole one (schema and rows).
         if db.exists() {
+            assert_store_whole(&db);
             assert_no_partial_rows(&db);
         }
         let o = mosx(
@@ -239,7 +255,8 @@ fn harness(stages: &[&str]) {
             0,
             "kill {k}: an execution is still `running`"
         );
-        let left = leftovers(&db.parent().unwrap().join("objects"));
+        let mut left = leftovers(&db.parent().unwrap().join("objects"));
+        left.extend(creation_temps(db.parent().unwrap()));
         assert!(left.is_empty(), "kill {k}: left behind {left:?}");
     }
     eprintln!(

@@ -21,7 +21,7 @@ pub struct UsageError(pub String);
 pub struct StoreArg {
     /// The store holding every stage result: a SQLite file, or a PostgreSQL URL
     /// (`postgres://user@host/db`, shared by the machines of a cluster; needs --objects).
-    #[arg(long, value_name = "PATH|URL", default_value = DEFAULT_STORE, env = "MOSX_STORE", global = true)]
+    #[arg(long, value_name = "PATH|URL", default_value = DEFAULT_STORE, env = "MOSX_STORE", hide_env_values = true, global = true)]
     pub store: String,
     /// The folder of the store's object files (default for SQLite: `objects/` beside the
     /// file). With PostgreSQL, a folder every machine sees (a cluster filesystem).

@@ -25,6 +25,7 @@ pub fn run(a: FsckArgs) -> anyhow::Result<i32> {
         return Ok(EXIT_OK);
     };
     let r = store.fsck(a.repair)?;
+    store.checkpoint()?;
     for p in &r.problems {
         // Keys and problems come from the store: printed escaped (see `inspect`).
         let key = p

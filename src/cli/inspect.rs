@@ -163,6 +163,7 @@ pub fn gc(a: GcArgs) -> anyhow::Result<i32> {
         return Ok(EXIT_OK);
     };
     let r = store.gc(a.dry_run)?;
+    store.checkpoint()?;
     writeln!(
         out,
         "{}{} file(s), {} bytes; {} stale lease(s)",

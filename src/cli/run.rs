@@ -29,8 +29,8 @@ pub struct RunArgs {
     /// Override a spec value: `--set stages.ml_measure.params.z_star=1.645` (repeatable).
     #[arg(long = "set", value_name = "PATH=VALUE")]
     pub sets: Vec<String>,
-    /// Parallel CPU stages.
-    #[arg(short = 'j', long, default_value_t = default_jobs())]
+    /// Parallel CPU stages: 1 to 4 × the cores (at least 8, at most 256).
+    #[arg(short = 'j', long, default_value_t = default_jobs(), value_parser = parse_jobs)]
     pub jobs: usize,
     /// cpu, cuda or cuda:N (default: cuda when available), for the stages the worker runs.
     #[arg(long, value_parser = DeviceRequest::checked_arg)]
@@ -80,6 +80,24 @@ impl Drop for KeptToExit {
     fn drop(&mut self) {
         std::mem::forget(self.0.take());
     }
+}
+
+/// The most parallel stages `-j` takes: each is a thread and an open store connection, and
+/// stages are CPU-bound, so more than a few per core only adds contention.
+fn max_jobs() -> usize {
+    (4 * default_jobs()).clamp(8, 256)
+}
+
+fn parse_jobs(s: &str) -> Result<usize, String> {
+    let n: usize = s.parse().map_err(|e| format!("{e}"))?;
+    let max = max_jobs();
+    if n == 0 || n > max {
+        return Err(format!(
+            "{n} parallel stages: give 1 to {max} (4 × the {} cores, at least 8, at most 256)",
+            default_jobs()
+        ));
+    }
+    Ok(n)
 }
 
 pub fn run(a: RunArgs) -> anyhow::Result<i32> {
@@ -188,7 +206,11 @@ pub fn run(a: RunArgs) -> anyhow::Result<i32> {
     let info = mosx_store::RunInfo {
         spec_path: a.spec.to_string_lossy().into_owned(),
         spec_hash: plan.spec.hash.clone(),
-        argv: std::env::args().collect::<Vec<_>>().join(" "),
+        // Recorded in the store and shown by `mosx show`: a URL's password is not.
+        argv: std::env::args()
+            .map(|a| mosx_store::redact_arg(&a))
+            .collect::<Vec<_>>()
+            .join(" "),
         mosx_version: provenance::VERSION.into(),
         git_commit: provenance::git_commit(),
         git_dirty: provenance::git_dirty(),
@@ -196,11 +218,8 @@ pub fn run(a: RunArgs) -> anyhow::Result<i32> {
         device: device_label.clone(),
         pid: std::process::id(),
     };
-    for i in plan.graph.node_indices() {
-        if matches!(statuses[i.index()], Status::Dirty(exec::Reason::Forced)) {
-            store.invalidate(&plan.graph[i].key)?;
-        }
-    }
+    // `--force` deletes nothing here: a forced stage's commit replaces its stored row in one
+    // transaction (`exec::job`), so a forced run killed before that leaves the old result.
     // A run killed earlier left its `runs` row `running` and maybe temp objects: settle them.
     let rec = store.recover()?;
     if rec.runs_interrupted > 0 || rec.temp_files_removed > 0 {
@@ -225,7 +244,7 @@ pub fn run(a: RunArgs) -> anyhow::Result<i32> {
                 .ok_or_else(|| UsageError("--executor slurm: the store needs --objects".into()))?;
             let slurm = exec::slurm::SlurmOptions {
                 worker: exec::worker::locate()?,
-                store_args: absolute(&location).args(),
+                store: absolute(&location),
                 device: a.device.clone().unwrap_or_else(|| "auto".into()),
                 jobs_dir: std::path::absolute(&jobs_dir)?,
                 poll: std::time::Duration::from_secs_f64(a.poll.max(0.05)),
@@ -311,6 +330,8 @@ pub fn run(a: RunArgs) -> anyhow::Result<i32> {
             "failed": summary.failed, "skipped": summary.skipped,
         }),
     )?;
+    // The database file alone is now the whole store (its write-ahead log folded in).
+    store.checkpoint()?;
     Ok(code)
 }
 

@@ -15,6 +15,9 @@
 //!   one transaction) when the stage succeeded, by a recorded failure when it returned an
 //!   error or panicked.
 //! * While held, a lease is in the process's [`Leases`], so Ctrl-C can release it.
+//! * A forced job (`--force`) deletes nothing before it runs: its lease is taken although the
+//!   key is stored, and its commit replaces the stored row in one transaction, so a forced run
+//!   that is killed or fails leaves the old result valid.
 
 use std::collections::{BTreeMap, HashSet};
 use std::fmt::Display;
@@ -64,6 +67,10 @@ pub struct Job {
     /// located (see `StageCtx::param_error`). Not part of the key.
     #[serde(default)]
     pub locations: BTreeMap<String, String>,
+    /// A forced rerun (`--force`): the lease is taken even though the key is stored, and the
+    /// commit replaces the stored row in its own transaction (until then the old one is valid).
+    #[serde(default)]
+    pub force: bool,
 }
 
 /// The fields of [`RunInfo`] that a stage row records.
@@ -148,7 +155,14 @@ impl Job {
             device: device.to_string(),
             dir: std::env::current_dir().unwrap_or_default(),
             locations: crate::plan::locate::param_locations(plan, i),
+            force: false,
         }
+    }
+
+    /// This job as a forced rerun when `force` (see [`Job::force`]).
+    pub fn forcing(mut self, force: bool) -> Job {
+        self.force = force;
+        self
     }
 
     /// Checks that this process would compute what the job's key stands for: the key is the
@@ -307,7 +321,12 @@ pub fn execute<E: Display>(
     // Take the lease; wait while another live process computes this stage.
     let mut announced = false;
     loop {
-        match store.acquire(&job.key, job.run) {
+        let lease = if job.force {
+            store.acquire_replacing(&job.key, job.run)
+        } else {
+            store.acquire(&job.key, job.run)
+        };
+        match lease {
             Ok(Lease::Acquired) => break,
             Ok(Lease::Done) => return Done::ByOther,
             Ok(Lease::Busy { pid, host, .. }) => {
@@ -359,7 +378,12 @@ pub fn execute<E: Display>(
     let done = match result {
         Ok(Ok(out)) => {
             let row = job.record_row(device, started, took);
-            match store.commit(&row, &out.artifacts, &out.metrics) {
+            let committed = if job.force {
+                store.commit_replacing(&row, &out.artifacts, &out.metrics)
+            } else {
+                store.commit(&row, &out.artifacts, &out.metrics)
+            };
+            match committed {
                 Ok(()) => Done::Ran {
                     seconds: took.as_secs_f64(),
                 },

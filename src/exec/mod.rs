@@ -60,6 +60,16 @@ pub struct Summary {
 }
 
 /// The dirty nodes of a run and its summary before anything ran (every executor starts here).
+/// The nodes forced to rerun (`--force`).
+pub(crate) fn forced(statuses: &[Status]) -> HashSet<NodeIndex> {
+    statuses
+        .iter()
+        .enumerate()
+        .filter(|(_, s)| matches!(s, Status::Dirty(Reason::Forced)))
+        .map(|(i, _)| NodeIndex::new(i))
+        .collect()
+}
+
 pub(crate) fn start(plan: &Plan, statuses: &[Status]) -> (HashSet<NodeIndex>, Summary) {
     let g = &plan.graph;
     let dirty: HashSet<NodeIndex> = g
@@ -114,6 +124,7 @@ pub fn run(
 ) -> Summary {
     let g = &plan.graph;
     let (dirty, mut summary) = start(&plan, statuses);
+    let forced = Arc::new(forced(statuses));
     let mut waiting: HashMap<NodeIndex, usize> = dirty
         .iter()
         .map(|i| {
@@ -147,6 +158,7 @@ pub fn run(
 
     let spawn = |i: NodeIndex, in_flight: &mut usize| {
         *in_flight += 1;
+        let force = forced.contains(&i);
         let (plan, store, tx, progress, source, leases, info, workers) = (
             plan.clone(),
             store.clone(),
@@ -161,7 +173,7 @@ pub fn run(
             let node = &plan.graph[i];
             let done = match (node.kind.execution(), &workers) {
                 (Execution::InProcess, _) => {
-                    let job = Job::of(&plan, i, run, &info, IN_PROCESS_DEVICE);
+                    let job = Job::of(&plan, i, run, &info, IN_PROCESS_DEVICE).forcing(force);
                     let report = ConsoleReport::new(&progress, &node.name);
                     execute(
                         &job,
@@ -174,7 +186,7 @@ pub fn run(
                     )
                 }
                 (Execution::Worker, Some(w)) => {
-                    let job = Job::of(&plan, i, run, &info, &w.label());
+                    let job = Job::of(&plan, i, run, &info, &w.label()).forcing(force);
                     w.run(&job, &progress, &leases, &*store)
                 }
                 (Execution::Worker, None) => {

@@ -16,7 +16,9 @@
 //!   validated before anything is submitted; a device stage asks for one GPU
 //!   (`gres: gpu:1`) unless the run is `--device cpu` or the spec names its gres.
 //! * Job files and logs go to `<objects>/.jobs/<run>/`, which must be visible from the
-//!   compute nodes (a cluster filesystem), as the objects folder is.
+//!   compute nodes (a cluster filesystem), as the objects folder is. The store location is
+//!   `<objects>/.jobs/<run>/store` (mode 0600), read by the jobs through `--store-file`: a
+//!   URL's password is never on a job's command line or in its batch script.
 //! * Ctrl-C cancels every job of this run that has not finished; finished stages stay
 //!   cached and a rerun submits only what the store lacks.
 
@@ -43,8 +45,9 @@ use crate::stages::{Registry, Resource};
 pub struct SlurmOptions {
     /// The `mosx-worker` executable, as the compute nodes see it.
     pub worker: PathBuf,
-    /// The worker's arguments that locate the store (`--store URL --objects DIR`).
-    pub store_args: Vec<OsString>,
+    /// The store, as the compute nodes see it (absolute paths). Jobs get it in a 0600 file
+    /// (`--store-file`), never on their command line.
+    pub store: crate::store::Location,
     /// What device stages run on: `auto`, `cpu`, `cuda`, `cuda:N`.
     pub device: String,
     /// Job files and logs (on a filesystem the compute nodes share).
@@ -96,11 +99,25 @@ pub fn run(
     let cluster = Cluster::detect()?;
     let g = &plan.graph;
     let (dirty, mut summary) = super::start(plan, statuses);
+    let forced = super::forced(statuses);
     let dir = opts.jobs_dir.join(run.to_string());
     std::fs::create_dir_all(&dir).map_err(|source| SlurmError::Io {
         path: dir.clone(),
         source,
     })?;
+    // The store location may hold a password: the jobs read it from a file only this user
+    // can read, never from their command line (which `squeue`, `ps` and Slurm's records show).
+    let store_file = dir.join("store");
+    opts.store
+        .write_store_file(&store_file)
+        .map_err(|source| SlurmError::Io {
+            path: store_file.clone(),
+            source,
+        })?;
+    let mut store_args: Vec<OsString> = vec!["--store-file".into(), store_file.into()];
+    if let Some(o) = &opts.store.objects {
+        store_args.extend(["--objects".into(), o.clone().into()]);
+    }
     let cwd = std::env::current_dir().map_err(|source| SlurmError::Io {
         path: PathBuf::from("."),
         source,
@@ -123,12 +140,12 @@ pub fn run(
         } else {
             "cpu"
         };
-        let job = Job::of(plan, i, run, info, device);
+        let job = Job::of(plan, i, run, info, device).forcing(forced.contains(&i));
         let file = dir.join(format!("{}.json", node.key));
         let log = dir.join(format!("{}.log", node.key));
         let submitted = write_job(&file, &job).and_then(|()| {
             let mut argv: Vec<OsString> = vec![opts.worker.clone().into(), "stage".into()];
-            argv.extend(opts.store_args.iter().cloned());
+            argv.extend(store_args.iter().cloned());
             argv.extend([
                 "--device".into(),
                 device.into(),

@@ -230,8 +230,10 @@ impl WorkerPool {
 
     fn spawn(&self) -> Result<LocalWorker, WorkerError> {
         let mut cmd = Command::new(&self.exe);
+        // The store location (maybe holding a password) goes in the environment, never argv.
         cmd.arg("serve")
-            .args(self.store.args())
+            .env_remove(crate::store::OBJECTS_ENV)
+            .envs(self.store.env())
             .arg("--device")
             .arg(self.device.label())
             .stdin(Stdio::piped())

@@ -6,7 +6,9 @@
 //!   ([`UnknownUnit`]), never ignored.
 //! * A crate unit brings its workspace dependencies with it (transitively), each under its
 //!   own name, so `--explain` names the crate whose sources changed.
-//! * `src/stages/mod.rs`, `artifact.rs` and `params.rs` are implied for every kind.
+//! * `src/stages/mod.rs`, `artifact.rs` and `params.rs` are implied for every kind, and so is
+//!   the build, as cargo's fingerprints cover it: `Cargo.lock` (the locked dependency
+//!   versions) and `rustc` (`rustc -vV`), so `--explain` names them when they changed.
 //! * Device stages also cover the libtorch version (`libtorch`): the one in `$LIBTORCH` when
 //!   mosx was built, which the worker checks is the one it runs (`exec::job::Job::verify`).
 
@@ -20,12 +22,19 @@ mod generated {
 
 pub use generated::LIBTORCH_VERSION;
 
-/// Units every kind runs.
+/// Units every kind runs: the stage framework, and the build (`Cargo.lock`, the compiler).
 pub const IMPLIED: &[&str] = &[
     "src/stages/artifact.rs",
     "src/stages/mod.rs",
     "src/stages/params.rs",
+    LOCK_UNIT,
+    RUSTC_UNIT,
 ];
+
+/// The build units `build.rs` adds (`code_units::LOCK_UNIT`, `code_units::RUSTC_UNIT`):
+/// the hash of `Cargo.lock` and of `rustc -vV`.
+pub const LOCK_UNIT: &str = "Cargo.lock";
+pub const RUSTC_UNIT: &str = "rustc";
 
 /// The unit name under which the libtorch version enters device stages' keys.
 pub const LIBTORCH_UNIT: &str = "libtorch";
@@ -167,6 +176,35 @@ mod tests {
             unit_hash("mosx-fairness").unwrap(),
             code_units::hash_files(root, &files).unwrap()
         );
+    }
+
+    #[test]
+    fn the_table_lists_the_lock_file_and_the_compiler_and_every_kind_runs_them() {
+        let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+        assert_eq!(
+            (LOCK_UNIT, RUSTC_UNIT),
+            (code_units::LOCK_UNIT, code_units::RUSTC_UNIT)
+        );
+        assert_eq!(
+            unit_hash(code_units::LOCK_UNIT).unwrap(),
+            code_units::hash_file(&root.join("Cargo.lock")).unwrap()
+        );
+        let rustc = std::process::Command::new("rustc")
+            .arg("-vV")
+            .output()
+            .unwrap();
+        assert_eq!(
+            unit_hash(code_units::RUSTC_UNIT).unwrap(),
+            code_units::hash_bytes(&rustc.stdout),
+            "the compiler unit is `rustc -vV` (run with the toolchain that built the tests)"
+        );
+        let reg = crate::stages::Registry::builtin();
+        for name in reg.names() {
+            let code = code_of(&**reg.get(name).unwrap(), &serde_json::json!({})).unwrap();
+            for unit in [code_units::LOCK_UNIT, code_units::RUSTC_UNIT] {
+                assert!(code.contains_key(unit), "{name}: no {unit}");
+            }
+        }
     }
 
     #[test]

@@ -4,7 +4,8 @@
 //! A unit is a workspace crate (`mosx-data`: every file under `crates/mosx-data/src/` plus its
 //! `Cargo.toml`, in sorted relative-path order, each as path + length + contents) or a source
 //! file of one of [`FILE_UNIT_DIRS`] (`src/stages/load.rs`,
-//! `crates/mosx-worker/src/runners/train.rs`: its contents). The hash is blake3 hex.
+//! `crates/mosx-worker/src/runners/train.rs`: its contents), or one of the two build units,
+//! [`LOCK_UNIT`] (`Cargo.lock`) and [`RUSTC_UNIT`] (`rustc -vV`). The hash is blake3 hex.
 
 #![allow(dead_code)]
 
@@ -14,6 +15,19 @@ use std::path::{Path, PathBuf};
 /// which hold the runners of single stage kinds (a kind names the files it runs, so editing
 /// one kind's runner does not make the other kinds' results stale).
 pub const FILE_UNIT_DIRS: &[&str] = &["src", "crates/mosx-worker/src"];
+
+/// The unit of the locked dependency versions: the hash of the workspace's `Cargo.lock`.
+pub const LOCK_UNIT: &str = "Cargo.lock";
+
+/// The unit of the compiler: the hash of `rustc -vV` (version, commit, host, LLVM), captured
+/// by `build.rs` from the `rustc` cargo builds with. Like cargo's fingerprints, a new compiler
+/// or a dependency update makes every result stale.
+pub const RUSTC_UNIT: &str = "rustc";
+
+/// blake3 hex of `bytes`.
+pub fn hash_bytes(bytes: &[u8]) -> String {
+    blake3::hash(bytes).to_hex().to_string()
+}
 
 /// Every regular file under `dir`, as paths relative to `root` with `/` separators, sorted.
 pub fn files_under(root: &Path, dir: &Path) -> std::io::Result<Vec<String>> {

@@ -127,6 +127,22 @@ pub fn artifact_hashes(db: &Path) -> Vec<(String, String, String)> {
         .collect()
 }
 
+/// The store file has its whole schema (a store file never exists without it: creation is
+/// atomic). Reads only: opened read-only, never created.
+pub fn assert_store_whole(db: &Path) {
+    let c = rusqlite::Connection::open_with_flags(db, rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY)
+        .unwrap_or_else(|e| panic!("open {}: {e}", db.display()));
+    let version: i64 = c
+        .pragma_query_value(None, "user_version", |r| r.get(0))
+        .unwrap();
+    assert_eq!(
+        version,
+        mosx_store::SCHEMA_VERSION,
+        "{} exists without its schema",
+        db.display()
+    );
+}
+
 /// Every stage row has its artifacts, and every file artifact exists with its size.
 pub fn assert_no_partial_rows(db: &Path) {
     let c = rusqlite::Connection::open(db).unwrap();

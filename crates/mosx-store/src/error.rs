@@ -11,6 +11,8 @@
 use std::fmt;
 use std::path::{Path, PathBuf};
 
+use crate::redact::redact_url;
+
 /// Where a store lives, as printed in errors: a SQLite file path, or a PostgreSQL URL with its
 /// password (in the user info or a `password=` parameter) replaced by `***`.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -21,7 +23,7 @@ impl StoreLocation {
         StoreLocation(path.display().to_string())
     }
 
-    /// A PostgreSQL URL, redacted here (see [`redact_url`]).
+    /// A PostgreSQL URL, redacted here (see [`crate::redact_url`]).
     pub(crate) fn postgres(url: &str) -> StoreLocation {
         StoreLocation(redact_url(url))
     }
@@ -35,54 +37,6 @@ impl fmt::Display for StoreLocation {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(&self.0)
     }
-}
-
-/// `scheme://user:secret@host/db?password=secret&x=1` → `scheme://user:***@host/db?password=***&x=1`.
-pub(crate) fn redact_url(url: &str) -> String {
-    let Some(scheme_end) = url.find("://") else {
-        return url.to_string();
-    };
-    let rest_start = scheme_end + 3;
-    let rest = &url[rest_start..];
-    let authority_end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
-    let authority = &rest[..authority_end];
-    let mut out = String::with_capacity(url.len());
-    out.push_str(&url[..rest_start]);
-    match authority.rfind('@') {
-        Some(at) => {
-            let userinfo = &authority[..at];
-            match userinfo.find(':') {
-                Some(colon) => {
-                    out.push_str(&userinfo[..colon]);
-                    out.push_str(":***");
-                }
-                None => out.push_str(userinfo),
-            }
-            out.push_str(&authority[at..]);
-        }
-        None => out.push_str(authority),
-    }
-    let tail = &rest[authority_end..];
-    match tail.find('?') {
-        Some(q) => {
-            out.push_str(&tail[..=q]);
-            let (query, fragment) = match tail[q + 1..].find('#') {
-                Some(h) => (&tail[q + 1..q + 1 + h], &tail[q + 1 + h..]),
-                None => (&tail[q + 1..], ""),
-            };
-            let params: Vec<String> = query
-                .split('&')
-                .map(|p| match p.split_once('=') {
-                    Some((k, _)) if k.eq_ignore_ascii_case("password") => format!("{k}=***"),
-                    _ => p.to_string(),
-                })
-                .collect();
-            out.push_str(&params.join("&"));
-            out.push_str(fragment);
-        }
-        None => out.push_str(tail),
-    }
-    out
 }
 
 /// What kind of database failure a [`DbError`] is.
@@ -150,6 +104,11 @@ pub enum StoreError {
 
     #[error("store {db}: no store there ({what})")]
     NoStore { db: StoreLocation, what: String },
+
+    #[error(
+        "store {db}: the database file holds no schema and its write-ahead log {wal} is missing: a store copied without its `-wal` file? Copy that file along (the results are in it), or remove the database file to start an empty store"
+    )]
+    WalMissing { db: StoreLocation, wal: PathBuf },
 
     #[error("store {db}: cannot start the database client's runtime: {cause}")]
     Runtime {
@@ -285,27 +244,5 @@ pub(crate) fn sqlite_cause(e: &rusqlite::Error) -> DbError {
         kind,
         code,
         message: e.to_string(),
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::redact_url;
-
-    #[test]
-    fn passwords_are_redacted_from_urls() {
-        assert_eq!(
-            redact_url("postgres://mosx:s3cr@t@db.example:5432/results?sslmode=disable"),
-            "postgres://mosx:***@db.example:5432/results?sslmode=disable"
-        );
-        assert_eq!(
-            redact_url("postgresql://db/results?user=a&password=pw&options=-c%20x%3Dy"),
-            "postgresql://db/results?user=a&password=***&options=-c%20x%3Dy"
-        );
-        assert_eq!(
-            redact_url("postgres://mosx@localhost/r"),
-            "postgres://mosx@localhost/r"
-        );
-        assert_eq!(redact_url("postgres:///r"), "postgres:///r");
     }
 }

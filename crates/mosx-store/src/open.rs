@@ -9,7 +9,9 @@
 //! - a SQLite store's objects folder is `<dir of the file>/objects` unless `objects` is given;
 //! - the read-only variants write nothing anywhere (no file, schema, folder or memo is created);
 //!   a location with no store there is [`StoreError::NoStore`] (or `None` from
-//!   [`open_existing`]).
+//!   [`open_existing`]);
+//! - a SQLite file without a schema is no store for every opener but [`open`] (which creates
+//!   the schema in it); see `sqlite/create.rs`.
 
 use std::path::Path;
 use std::sync::Arc;
@@ -98,7 +100,12 @@ pub fn open_existing(
             return Ok(None);
         }
         match access {
-            Access::ReadWrite => open(location, objects),
+            // A file without a schema is no store here either: a read-only look first
+            // (an older schema, which read-only refuses, is migrated by the writable open).
+            Access::ReadWrite => match open_read_only(location, objects) {
+                Err(e @ (StoreError::NoStore { .. } | StoreError::WalMissing { .. })) => Err(e),
+                _ => open(location, objects),
+            },
             Access::ReadOnly => open_read_only(location, objects),
         }
     };

@@ -34,6 +34,10 @@ pub trait Store: Send + Sync {
     /// stage row whose object files are missing or corrupt). Acquired also opens an
     /// `executions` row with status `running`.
     fn acquire(&self, key: &str, run: RunId) -> Result<Lease, StoreError>;
+    /// [`Store::acquire`] for a forced rerun (`--force`): a stored result does not make it
+    /// Done (Busy or Acquired only); the stored result stays valid until
+    /// [`Store::commit_replacing`] replaces it.
+    fn acquire_replacing(&self, key: &str, run: RunId) -> Result<Lease, StoreError>;
     /// Refresh the heartbeat of `run`'s lease on `key`. A no-op if the lease is gone (committed
     /// or released); an error if another run took it over. (PostgreSQL: also notices a lost
     /// database session and takes the lease's lock again if nobody took the key meanwhile.)
@@ -45,6 +49,15 @@ pub trait Store: Send + Sync {
     /// artifact rows, metric rows, the finished execution row and the lease deletion. If a
     /// valid stage row already exists (another holder won a race) the new data is discarded.
     fn commit(
+        &self,
+        rec: &StageRecord,
+        artifacts: &[Artifact],
+        metrics: &[(String, f64)],
+    ) -> Result<(), StoreError>;
+    /// [`Store::commit`] for a forced rerun: a stored row of the key (and its artifact and
+    /// metric rows) is replaced by this one in the same transaction, so the old result stays
+    /// valid until the new one is committed (a forced run killed before that leaves it).
+    fn commit_replacing(
         &self,
         rec: &StageRecord,
         artifacts: &[Artifact],
@@ -113,4 +126,11 @@ pub trait Store: Send + Sync {
     /// PostgreSQL's applied migrations against this build's). With `repair`, damaged stages are dropped
     /// (a miss, never a wrong hit), orphan rows deleted and dead runs recovered.
     fn fsck(&self, repair: bool) -> Result<FsckReport, StoreError>;
+    /// Make the database's own file complete: SQLite folds its write-ahead log into the file
+    /// (`wal_checkpoint(TRUNCATE)`, so the file alone is the whole store; a reader in the middle
+    /// of a transaction elsewhere makes it partial, not an error); PostgreSQL has nothing to
+    /// do. A read-only store does nothing. Called at the end of every command that wrote.
+    fn checkpoint(&self) -> Result<(), StoreError> {
+        Ok(())
+    }
 }

@@ -1,9 +1,12 @@
 //! `mosx-worker`: the stage worker, the one mosx executable that links libtorch. It runs the
 //! stages that need it (`train`, `evaluate`) for the planner `mosx`, which links no libtorch:
 //!
-//! * `serve --store STORE [--device D]`: a long-lived child of `mosx run` (one per device),
-//!   taking jobs one after another, so a backbone is loaded once per run;
-//! * `stage --store STORE [--device D] --job FILE`: one job, as a cluster job runs it;
+//! * `serve [--device D]`: a long-lived child of `mosx run` (one per device), taking jobs one
+//!   after another, so a backbone is loaded once per run; the store comes in `MOSX_STORE`;
+//! * `stage --store-file FILE [--device D] --job FILE`: one job, as a cluster job runs it;
+//!
+//! The store location (a PostgreSQL URL may hold a password) never comes on the command line
+//! mosx builds: `MOSX_STORE`/`MOSX_OBJECTS` in the environment, or `--store-file` (0600).
 //! * `tiny-model`, `probe`: the commands `mosx tiny-model` and `mosx probe` run.
 //!
 //! Exit codes: 0 success, 1 a stage or the command failed, 2 a bad command line, job file or

@@ -47,11 +47,15 @@ const EXIT_USAGE: i32 = 2;
     about = "Serve jobs: JSON lines on stdin, events as JSON lines on stdout (started by `mosx run`)"
 )]
 pub struct ServeArgs {
-    /// The store the jobs' stages are read from and committed to (SQLite path or PostgreSQL URL).
-    #[arg(long, value_name = "STORE")]
-    pub store: String,
+    /// The store the jobs' stages are read from and committed to (SQLite path or PostgreSQL
+    /// URL). `mosx run` passes it in MOSX_STORE, never on the command line (a URL's password).
+    #[arg(long, value_name = "STORE", env = "MOSX_STORE", hide_env_values = true)]
+    pub store: Option<String>,
+    /// A file whose first line is the store location (over --store).
+    #[arg(long, value_name = "FILE")]
+    pub store_file: Option<PathBuf>,
     /// The store's objects folder (required with PostgreSQL).
-    #[arg(long, value_name = "DIR")]
+    #[arg(long, value_name = "DIR", env = "MOSX_OBJECTS")]
     pub objects: Option<PathBuf>,
     /// auto, cpu, cuda or cuda:N.
     #[arg(long, default_value = "auto")]
@@ -61,14 +65,19 @@ pub struct ServeArgs {
 #[derive(clap::Args)]
 #[command(
     about = "Run one job (a JSON file): take its lease, run it, commit its row; exit 0 when the row is committed, 1 on failure",
-    after_help = "Example (what a cluster job runs, in the project folder):\n  mosx-worker stage --store results/mosx.db --job jobs/0123abcd.json"
+    after_help = "Example (what a cluster job runs, in the project folder):\n  mosx-worker stage --store-file jobs/7/store --job jobs/7/0123abcd.json"
 )]
 pub struct StageArgs {
-    /// The store, relative to the job's project folder (`dir`) unless absolute.
-    #[arg(long, value_name = "STORE")]
-    pub store: String,
+    /// The store, relative to the job's project folder (`dir`) unless absolute. A URL with a
+    /// password belongs in --store-file or MOSX_STORE, not on a command line.
+    #[arg(long, value_name = "STORE", env = "MOSX_STORE", hide_env_values = true)]
+    pub store: Option<String>,
+    /// A file (mode 0600) whose first line is the store location, over --store: what the Slurm
+    /// executor gives its jobs. Read before the job's folder becomes the working directory.
+    #[arg(long, value_name = "FILE")]
+    pub store_file: Option<PathBuf>,
     /// The store's objects folder (required with PostgreSQL), relative like `--store`.
-    #[arg(long, value_name = "DIR")]
+    #[arg(long, value_name = "DIR", env = "MOSX_OBJECTS")]
     pub objects: Option<PathBuf>,
     /// auto, cpu, cuda or cuda:N (default: the job's `device`).
     #[arg(long)]
@@ -240,7 +249,20 @@ pub fn serve(a: ServeArgs) -> i32 {
             return EXIT_USAGE;
         }
     };
-    let location = mosx::store::Location::new(a.store.clone(), a.objects.clone());
+    let location = match mosx::store::Location::for_worker(
+        a.store.as_deref(),
+        a.store_file.as_deref(),
+        a.objects.clone(),
+    ) {
+        Ok(l) => l,
+        Err(e) => {
+            events.send(&Event::Fatal {
+                reason: FatalReason::Store,
+                error: e,
+            });
+            return EXIT_USAGE;
+        }
+    };
     let store = match mosx::store::open(&location) {
         Ok(s) => s,
         Err(e) => {
@@ -305,6 +327,18 @@ fn same_dir(here: Option<&Path>, dir: &Path) -> bool {
 
 /// `mosx-worker stage`: returns the exit code.
 pub fn stage(a: StageArgs) -> i32 {
+    // Before the job's folder becomes the working directory: the file is named as given.
+    let location = match mosx::store::Location::for_worker(
+        a.store.as_deref(),
+        a.store_file.as_deref(),
+        a.objects.clone(),
+    ) {
+        Ok(l) => l,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return EXIT_USAGE;
+        }
+    };
     let job: Job = match std::fs::read_to_string(&a.job)
         .map_err(|e| e.to_string())
         .and_then(|t| serde_json::from_str(&t).map_err(|e| format!("not a job: {e}")))
@@ -337,7 +371,6 @@ pub fn stage(a: StageArgs) -> i32 {
             return EXIT_USAGE;
         }
     };
-    let location = mosx::store::Location::new(a.store.clone(), a.objects.clone());
     let store = match mosx::store::open(&location) {
         Ok(s) => s,
         Err(e) => {

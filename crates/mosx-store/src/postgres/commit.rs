@@ -64,6 +64,7 @@ impl PgStore {
         rec: &StageRecord,
         artifacts: &[Artifact],
         metrics: &[(String, f64)],
+        replace: bool,
     ) -> Result<(), StoreError> {
         let key = rec.key.as_str();
         let what = || format!("commit stage {key} ({})", rec.name);
@@ -86,7 +87,15 @@ impl PgStore {
             .execute(&mut *tx)
             .await
             .ctx(site, || format!("lock stage {key} for its commit"))?;
-        if self.keep_valid_row(&mut tx, key, true).await? {
+        if replace {
+            // A forced rerun: the old row (artifacts and metrics cascade) goes in the
+            // transaction that inserts the new one.
+            sqlx::query("DELETE FROM stages WHERE key = $1")
+                .bind(key)
+                .execute(&mut *tx)
+                .await
+                .ctx(site, || format!("replace stage {key}"))?;
+        } else if self.keep_valid_row(&mut tx, key, true).await? {
             // Another holder stored this key first: keep its data; our temp files are
             // removed when `prep` drops.
             self.finish_execution(&mut tx, rec, run).await?;

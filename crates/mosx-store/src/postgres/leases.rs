@@ -240,11 +240,7 @@ impl PgStore {
         key: &str,
         what: &(dyn Fn() -> String + Sync),
     ) -> Result<sqlx::Transaction<'static, sqlx::Postgres>, StoreError> {
-        let mut tx = self
-            .pool
-            .begin()
-            .await
-            .ctx(&self.site, || format!("begin transaction to {}", what()))?;
+        let mut tx = self.begin(what).await?;
         self.lock_key(&mut tx, key).await?;
         Ok(tx)
     }
@@ -364,11 +360,22 @@ impl PgStore {
         })
     }
 
-    pub(super) async fn acquire_async(&self, key: &str, run: RunId) -> Result<Lease, StoreError> {
+    /// `replace`: a forced rerun, which a stored row does not make Done (it stays until the
+    /// forced commit replaces it).
+    pub(super) async fn acquire_async(
+        &self,
+        key: &str,
+        run: RunId,
+        replace: bool,
+    ) -> Result<Lease, StoreError> {
         let what = || format!("acquire lease on stage {key}");
         self.writable(what)?;
         // Verify object files without any lock first; the common answers need no rework.
-        let pre = self.check_async(key).await?;
+        let pre = if replace {
+            CacheCheck::Miss(MissReason::NotFound)
+        } else {
+            self.check_async(key).await?
+        };
         if pre == CacheCheck::Hit {
             return Ok(Lease::Done);
         }
@@ -376,7 +383,7 @@ impl PgStore {
         let site = &self.site;
         let mut tx = self.begin_on_key(key, &what).await?;
         // A row that appeared since the pre-check was just committed: trust it.
-        if self.keep_valid_row(&mut tx, key, suspect_row).await? {
+        if !replace && self.keep_valid_row(&mut tx, key, suspect_row).await? {
             tx.commit()
                 .await
                 .ctx(site, || format!("commit transaction to {}", what()))?;
@@ -495,11 +502,7 @@ db_now!(),
                 ls.lost.get(key) == Some(&run)
             }
         };
-        let mut tx = self
-            .pool
-            .begin()
-            .await
-            .ctx(site, || format!("begin transaction to {}", what()))?;
+        let mut tx = self.begin(&what).await?;
         if lost {
             self.lock_key(&mut tx, key).await?;
         }

@@ -11,7 +11,9 @@
 //! connection, the *lease session* (see `leases.rs`). No TLS backend is compiled in (no rustls,
 //! no OpenSSL): the store is meant for a cluster's private network or a unix socket; a URL with
 //! `sslmode=require` fails to connect with a typed error. `lock_timeout` is 60 s (SQLite's busy
-//! timeout).
+//! timeout). A lost server fails fast: a connect gives up after 5 s, a wait for a pooled
+//! connection after 8 s, and once one failed, each later access probes the server with one
+//! connect before waiting on the pool, so every access reports a dead server within seconds.
 //!
 //! Invariants:
 //! - every stage commit is one transaction (stage, artifact and metric rows, the finished
@@ -81,6 +83,7 @@ use sqlx::{ConnectOptions, Connection, PgConnection, Postgres};
 
 use crate::error::{DbError, DbErrorKind, StoreError, StoreLocation};
 use crate::liveness::hostname;
+use crate::redact::url_secrets;
 use crate::{
     Artifact, ArtifactMeta, CacheCheck, FsckReport, GcReport, Lease, RecoverReport, RunId, RunInfo,
     StageRecord, StageSummary, Store,
@@ -90,8 +93,17 @@ use leases::LeaseSession;
 /// Most pooled connections per store (the lease session comes on top).
 pub const POOL_MAX: u32 = 8;
 
-/// How long a statement waits for a lock, and a caller for a pooled connection.
+/// How long a statement waits for a lock.
 const LOCK_TIMEOUT: Duration = Duration::from_secs(60);
+
+/// How long opening one connection may take (sqlx itself has no connect timeout).
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// How long a caller waits for a pooled connection. sqlx retries a refused connection until
+/// this deadline, so it is how long a dead server takes to be reported: short, and once a
+/// connection failed, later callers probe the server once ([`CONNECT_TIMEOUT`]) instead
+/// (see [`PgStore::conn`]).
+const ACQUIRE_TIMEOUT: Duration = Duration::from_secs(8);
 
 /// How a store is opened.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -134,51 +146,6 @@ impl Site {
             },
         }
     }
-}
-
-/// The password as written in the URL (user info or `password=` parameter), raw and decoded.
-fn url_secrets(url: &str) -> Vec<String> {
-    let mut out = Vec::new();
-    if let Some(rest) = url.split_once("://").map(|(_, r)| r) {
-        let authority = &rest[..rest.find(['/', '?', '#']).unwrap_or(rest.len())];
-        if let Some((userinfo, _)) = authority.rsplit_once('@') {
-            if let Some((_, pw)) = userinfo.split_once(':') {
-                out.push(pw.to_string());
-            }
-        }
-        if let Some((_, query)) = rest.split_once('?') {
-            for p in query.split('&') {
-                if let Some((k, v)) = p.split_once('=') {
-                    if k.eq_ignore_ascii_case("password") {
-                        out.push(v.to_string());
-                    }
-                }
-            }
-        }
-    }
-    let decoded: Vec<String> = out.iter().map(|s| percent_decode(s)).collect();
-    out.extend(decoded);
-    out.retain(|s| !s.is_empty());
-    out
-}
-
-fn percent_decode(s: &str) -> String {
-    let b = s.as_bytes();
-    let hex = |c: u8| (c as char).to_digit(16);
-    let mut out = Vec::with_capacity(b.len());
-    let mut i = 0;
-    while i < b.len() {
-        if b[i] == b'%' && i + 2 < b.len() {
-            if let (Some(h), Some(l)) = (hex(b[i + 1]), hex(b[i + 2])) {
-                out.push((h * 16 + l) as u8);
-                i += 3;
-                continue;
-            }
-        }
-        out.push(b[i]);
-        i += 1;
-    }
-    String::from_utf8_lossy(&out).into_owned()
 }
 
 /// The kind of a sqlx failure, from its SQLSTATE class where it has one.
@@ -235,6 +202,8 @@ pub struct PgStore {
     read_only: bool,
     /// Namespace of this store's advisory locks: `<database>.<schema>`.
     ns: String,
+    /// Set when taking a connection failed for a connection reason (see [`PgStore::conn`]).
+    down: std::sync::atomic::AtomicBool,
 }
 
 impl std::fmt::Debug for PgStore {
@@ -322,7 +291,7 @@ impl PgStore {
             let pool = PgPoolOptions::new()
                 .max_connections(POOL_MAX)
                 .min_connections(0)
-                .acquire_timeout(LOCK_TIMEOUT)
+                .acquire_timeout(ACQUIRE_TIMEOUT)
                 .idle_timeout(Some(Duration::from_secs(120)))
                 .connect_lazy_with(connect.clone());
             let first = if read_only {
@@ -344,6 +313,7 @@ impl PgStore {
             pid,
             read_only,
             ns,
+            down: std::sync::atomic::AtomicBool::new(false),
         };
         // Created only once the database is known to hold (or now holds) a store.
         if !read_only {
@@ -376,12 +346,45 @@ impl PgStore {
         block_on(self.rt.as_ref().expect("the runtime lives until drop"), f)
     }
 
-    /// A pooled connection.
+    /// A pooled connection. After a connection failure (the server may be gone) one direct
+    /// connect probes it first, so a dead server fails each access within [`CONNECT_TIMEOUT`]
+    /// instead of the pool's retrying wait; a probe that connects clears the mark.
     async fn conn(&self) -> Result<PoolConnection<Postgres>, StoreError> {
-        self.pool
-            .acquire()
-            .await
-            .ctx(&self.site, || "take a connection from the pool".into())
+        let context = || "take a connection from the pool".to_string();
+        if self.down.load(std::sync::atomic::Ordering::SeqCst) {
+            let probe =
+                connect_within(&self.connect, &self.site, "reach the database again").await?;
+            let _ = probe.close().await;
+            self.down.store(false, std::sync::atomic::Ordering::SeqCst);
+        }
+        match self.pool.acquire().await {
+            Ok(c) => Ok(c),
+            Err(e) => {
+                if is_connection_error(&e) {
+                    self.down.store(true, std::sync::atomic::Ordering::SeqCst);
+                }
+                Err(match e {
+                    sqlx::Error::PoolTimedOut => self.unreachable(context()),
+                    e => self.site.err(context(), &e),
+                })
+            }
+        }
+    }
+
+    /// The error of a pool that found no connection within [`ACQUIRE_TIMEOUT`].
+    fn unreachable(&self, context: String) -> StoreError {
+        StoreError::Database {
+            db: self.site.loc.clone(),
+            context,
+            cause: DbError {
+                kind: DbErrorKind::Connection,
+                code: None,
+                message: format!(
+                    "no connection to the database within {} s (is the server down or unreachable?)",
+                    ACQUIRE_TIMEOUT.as_secs()
+                ),
+            },
+        }
     }
 
     /// Begin a transaction on a pooled connection.
@@ -389,8 +392,8 @@ impl PgStore {
         &self,
         what: impl FnOnce() -> String,
     ) -> Result<sqlx::Transaction<'static, Postgres>, StoreError> {
-        self.pool
-            .begin()
+        let conn = self.conn().await?;
+        sqlx::Transaction::begin(conn, None)
             .await
             .ctx(&self.site, || format!("begin transaction to {}", what()))
     }
@@ -493,7 +496,7 @@ pub(crate) async fn connect_within(
     site: &Site,
     what: &str,
 ) -> Result<PgConnection, StoreError> {
-    match tokio::time::timeout(LOCK_TIMEOUT, connect.connect()).await {
+    match tokio::time::timeout(CONNECT_TIMEOUT, connect.connect()).await {
         Ok(r) => r.ctx(site, || what.to_string()),
         Err(_) => Err(StoreError::Database {
             db: site.loc.clone(),
@@ -501,7 +504,7 @@ pub(crate) async fn connect_within(
             cause: DbError {
                 kind: DbErrorKind::Connection,
                 code: None,
-                message: format!("no answer within {} s", LOCK_TIMEOUT.as_secs()),
+                message: format!("no answer within {} s", CONNECT_TIMEOUT.as_secs()),
             },
         }),
     }
@@ -531,7 +534,10 @@ impl Store for PgStore {
         self.block(self.check_many_async(keys))
     }
     fn acquire(&self, key: &str, run: RunId) -> Result<Lease, StoreError> {
-        self.block(self.acquire_async(key, run))
+        self.block(self.acquire_async(key, run, false))
+    }
+    fn acquire_replacing(&self, key: &str, run: RunId) -> Result<Lease, StoreError> {
+        self.block(self.acquire_async(key, run, true))
     }
     fn heartbeat(&self, key: &str, run: RunId) -> Result<(), StoreError> {
         self.block(self.heartbeat_async(key, run))
@@ -545,8 +551,18 @@ impl Store for PgStore {
         artifacts: &[Artifact],
         metrics: &[(String, f64)],
     ) -> Result<(), StoreError> {
-        self.block(self.commit_async(rec, artifacts, metrics))?;
+        self.block(self.commit_async(rec, artifacts, metrics, false))?;
         // The row is durable: the stage's scratch folder (partial checkpoints) is garbage.
+        let _ = std::fs::remove_dir_all(self.work_dir_path(&rec.key));
+        Ok(())
+    }
+    fn commit_replacing(
+        &self,
+        rec: &StageRecord,
+        artifacts: &[Artifact],
+        metrics: &[(String, f64)],
+    ) -> Result<(), StoreError> {
+        self.block(self.commit_async(rec, artifacts, metrics, true))?;
         let _ = std::fs::remove_dir_all(self.work_dir_path(&rec.key));
         Ok(())
     }
@@ -630,19 +646,5 @@ impl Store for PgStore {
     }
     fn fsck(&self, repair: bool) -> Result<FsckReport, StoreError> {
         self.block(self.fsck_async(repair))
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::url_secrets;
-
-    #[test]
-    fn secrets_are_found_raw_and_decoded() {
-        assert_eq!(
-            url_secrets("postgres://u:p%40ss@h/db?password=x"),
-            vec!["p%40ss".to_string(), "x".into(), "p@ss".into(), "x".into()]
-        );
-        assert!(url_secrets("postgres://u@h/db").is_empty());
     }
 }

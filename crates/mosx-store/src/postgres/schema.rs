@@ -10,7 +10,11 @@
 //!   database-wide advisory lock while it checks and applies, so concurrent openers apply each
 //!   step exactly once; when nothing is missing the migrator is not run at all;
 //! - a read-only open never writes: a store older than this build is `SchemaTooOld`, a database
-//!   without `_sqlx_migrations` is `NoStore`.
+//!   without `_sqlx_migrations`, or with that table empty, is `NoStore`;
+//! - a schema never exists half made: each migration is one transaction (sqlx), taken under the
+//!   migrator's advisory lock; the table of applied migrations sqlx creates before the first
+//!   one is not a store until a migration is recorded in it (a kill between the two leaves
+//!   "no store", which the next writable open completes).
 
 use sqlx::migrate::Migrator;
 use sqlx::PgConnection;
@@ -87,7 +91,9 @@ pub(super) async fn prepare(
         MIGRATOR.iter().map(|m| m.version).max(),
         Some(SCHEMA_VERSION)
     );
-    let found = applied(conn, site).await?;
+    // An empty `_sqlx_migrations` (the migrator creates it before its first migration's
+    // transaction) is no store, like no table at all.
+    let found = applied(conn, site).await?.filter(|rows| !rows.is_empty());
     let Some(rows) = found else {
         return match mode {
             Mode::Create => run(conn, site).await,

@@ -9,6 +9,9 @@
 //! referenced, and a valid existing object is never overwritten. Each installed object's
 //! verification memo (its stat, taken from the fsynced temp file, and its hash) is written in the
 //! same transaction, so a check right after the commit need not read it.
+//!
+//! A forced rerun (`commit_replacing`) deletes the key's old row in that same transaction, so
+//! the old result is valid until the new one is committed.
 
 use rusqlite::{params, Transaction};
 
@@ -65,6 +68,7 @@ impl SqliteStore {
         rec: &StageRecord,
         artifacts: &[Artifact],
         metrics: &[(String, f64)],
+        replace: bool,
     ) -> Result<(), StoreError> {
         let mut prep = Prepared::write(
             &self.loc,
@@ -83,7 +87,12 @@ impl SqliteStore {
         self.write_tx(
             || format!("commit stage {key} ({})", rec.name),
             |tx| {
-                if let Some(files) = load_file_refs(tx, &self.loc, &[key])?.get(key) {
+                if replace {
+                    // A forced rerun: the old row (artifacts and metrics cascade) goes in the
+                    // transaction that inserts the new one.
+                    tx.execute("DELETE FROM stages WHERE key = ?1", params![key])
+                        .ctx(&self.loc, || format!("replace stage {key}"))?;
+                } else if let Some(files) = load_file_refs(tx, &self.loc, &[key])?.get(key) {
                     let mut updates = Vec::new();
                     if verify_refs(&self.objects, files, &mut updates).is_hit() {
                         // Another holder stored this key first: keep its data; our temp files are

@@ -85,9 +85,20 @@ pub(super) fn fail_running(
 }
 
 impl SqliteStore {
-    pub(super) fn acquire_impl(&self, key: &str, run: RunId) -> Result<Lease, StoreError> {
+    /// `replace`: a forced rerun, which a stored row does not make Done (it stays until the
+    /// forced commit replaces it).
+    pub(super) fn acquire_impl(
+        &self,
+        key: &str,
+        run: RunId,
+        replace: bool,
+    ) -> Result<Lease, StoreError> {
         // Verify object files without the write lock first; the common answers need no rework.
-        let pre = self.check_impl(key)?;
+        let pre = if replace {
+            CacheCheck::Miss(MissReason::NotFound)
+        } else {
+            self.check_impl(key)?
+        };
         if pre == CacheCheck::Hit {
             return Ok(Lease::Done);
         }
@@ -96,7 +107,11 @@ impl SqliteStore {
             || format!("acquire lease on stage {key}"),
             |tx| {
                 let now = now();
-                let refs = load_file_refs(tx, &self.loc, &[key])?;
+                let refs = if replace {
+                    Default::default()
+                } else {
+                    load_file_refs(tx, &self.loc, &[key])?
+                };
                 if let Some(files) = refs.get(key) {
                     // A row that appeared since the pre-check was just committed: trust it.
                     if !suspect_row {

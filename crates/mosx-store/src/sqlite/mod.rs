@@ -10,6 +10,7 @@
 
 mod check;
 mod commit;
+mod create;
 mod fsck;
 mod gc;
 mod leases;
@@ -31,7 +32,8 @@ use crate::{
     Artifact, ArtifactMeta, CacheCheck, FsckReport, GcReport, Lease, RecoverReport, RunId, RunInfo,
     StageRecord, StageSummary, Store,
 };
-use schema::{check_version, migrate};
+use create::Schemaless;
+use schema::{check_version, migrate, user_version};
 
 /// How long a statement waits for another connection's lock before failing with SQLITE_BUSY.
 const BUSY_TIMEOUT: Duration = Duration::from_secs(60);
@@ -74,6 +76,7 @@ impl SqliteStore {
     ) -> Result<SqliteStore, StoreError> {
         let db = absolute(path)?;
         let loc = StoreLocation::sqlite(&db);
+        create::refuse_folder(&db, &loc)?;
         let objects = match objects {
             Some(o) => absolute(o)?,
             None => default_objects(&db),
@@ -84,11 +87,18 @@ impl SqliteStore {
             context: "create the objects directory".into(),
             cause,
         })?;
-        let flags = OpenFlags::SQLITE_OPEN_READ_WRITE
-            | OpenFlags::SQLITE_OPEN_CREATE
-            | OpenFlags::SQLITE_OPEN_NO_MUTEX;
+        create::remove_stale_temps(&db);
+        create::create_if_absent(&db, &loc)?;
+        let wal_absent = create::wal_absent(&db);
+        // No CREATE flag: the file exists, with its schema (see `create.rs`).
+        let flags = OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX;
         let mut conn =
             Connection::open_with_flags(&db, flags).ctx(&loc, || "open database".into())?;
+        if user_version(&conn, &loc)? == 0
+            && create::schemaless(&conn, wal_absent, &loc)? == Schemaless::MissingWal
+        {
+            return Err(create::missing_wal(&db, &loc));
+        }
         conn.busy_timeout(BUSY_TIMEOUT)
             .ctx(&loc, || "set busy_timeout".into())?;
         let mode: String = conn
@@ -133,6 +143,7 @@ impl SqliteStore {
     ) -> Result<SqliteStore, StoreError> {
         let db = absolute(path)?;
         let loc = StoreLocation::sqlite(&db);
+        create::refuse_folder(&db, &loc)?;
         if !db.is_file() {
             return Err(StoreError::NoStore {
                 db: loc,
@@ -146,17 +157,31 @@ impl SqliteStore {
         let flags = OpenFlags::SQLITE_OPEN_READ_ONLY
             | OpenFlags::SQLITE_OPEN_URI
             | OpenFlags::SQLITE_OPEN_NO_MUTEX;
+        let wal_absent = create::wal_absent(&db);
         let open = |uri: String| -> Result<Connection, StoreError> {
             let conn = Connection::open_with_flags(uri, flags)
                 .ctx(&loc, || "open database read-only".into())?;
             conn.busy_timeout(BUSY_TIMEOUT)
                 .ctx(&loc, || "set busy_timeout".into())?;
+            if user_version(&conn, &loc)? == 0 {
+                match create::schemaless(&conn, wal_absent, &loc)? {
+                    Schemaless::HasTables => {}
+                    Schemaless::Empty => {
+                        return Err(StoreError::NoStore {
+                            db: loc.clone(),
+                            what: "the database file holds no schema".into(),
+                        })
+                    }
+                    Schemaless::MissingWal => return Err(create::missing_wal(&db, &loc)),
+                }
+            }
             check_version(&conn, &loc)?;
             Ok(conn)
         };
         let uri = |extra: &str| format!("file:{}?mode=ro{extra}", uri_path(&db));
         let conn = match open(uri("")) {
             Ok(c) => c,
+            Err(e @ (StoreError::NoStore { .. } | StoreError::WalMissing { .. })) => return Err(e),
             Err(first) => match open(uri("&immutable=1")) {
                 Ok(c) => c,
                 Err(_) => return Err(first),
@@ -291,7 +316,10 @@ impl Store for SqliteStore {
         self.check_many_impl(keys)
     }
     fn acquire(&self, key: &str, run: RunId) -> Result<Lease, StoreError> {
-        self.acquire_impl(key, run)
+        self.acquire_impl(key, run, false)
+    }
+    fn acquire_replacing(&self, key: &str, run: RunId) -> Result<Lease, StoreError> {
+        self.acquire_impl(key, run, true)
     }
     fn heartbeat(&self, key: &str, run: RunId) -> Result<(), StoreError> {
         self.heartbeat_impl(key, run)
@@ -305,8 +333,18 @@ impl Store for SqliteStore {
         artifacts: &[Artifact],
         metrics: &[(String, f64)],
     ) -> Result<(), StoreError> {
-        self.commit_impl(rec, artifacts, metrics)?;
+        self.commit_impl(rec, artifacts, metrics, false)?;
         // The row is durable: the stage's scratch folder (partial checkpoints) is garbage.
+        let _ = std::fs::remove_dir_all(self.work_dir_path(&rec.key));
+        Ok(())
+    }
+    fn commit_replacing(
+        &self,
+        rec: &StageRecord,
+        artifacts: &[Artifact],
+        metrics: &[(String, f64)],
+    ) -> Result<(), StoreError> {
+        self.commit_impl(rec, artifacts, metrics, true)?;
         let _ = std::fs::remove_dir_all(self.work_dir_path(&rec.key));
         Ok(())
     }
@@ -386,5 +424,15 @@ impl Store for SqliteStore {
     }
     fn fsck(&self, repair: bool) -> Result<FsckReport, StoreError> {
         self.fsck_impl(repair)
+    }
+    fn checkpoint(&self) -> Result<(), StoreError> {
+        if self.read_only {
+            return Ok(());
+        }
+        // One row: (busy, log frames, checkpointed frames); busy only means another
+        // connection's reader kept part of the log, which its last close folds in.
+        self.conn()
+            .query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(()))
+            .ctx(&self.loc, || "checkpoint the write-ahead log".into())
     }
 }

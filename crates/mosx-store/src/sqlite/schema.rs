@@ -112,7 +112,7 @@ CREATE TABLE object_stat (
 /// Migrations in order; entry i brings the schema from version i to i+1.
 const MIGRATIONS: &[&str] = &[V1, V2];
 
-fn user_version(conn: &Connection, db: &StoreLocation) -> Result<i64, StoreError> {
+pub(super) fn user_version(conn: &Connection, db: &StoreLocation) -> Result<i64, StoreError> {
     conn.pragma_query_value(None, "user_version", |r| r.get(0))
         .ctx(db, || "read PRAGMA user_version".into())
 }

@@ -129,8 +129,21 @@ impl Combined {
     }
 
     /// The p-value of H0 `μ = μ₀` (two-sided) or `μ ≤ μ₀` (`Greater`) or `μ ≥ μ₀` (`Less`).
+    /// A `t` that is not a number (no spread and `μ̂ = μ₀`, or an undefined SE) has no p
+    /// (NaN, rendered `-`); an infinite one (no spread, `μ̂ ≠ μ₀`) the limit, 0 or 1.
     pub fn p(&self, alt: Alternative, null: f64) -> f64 {
         let t = self.t(null);
+        if t.is_nan() || self.df.is_nan() {
+            return f64::NAN;
+        }
+        if t.is_infinite() {
+            let toward = |positive: bool| if positive == (t > 0.0) { 0.0 } else { 1.0 };
+            return match alt {
+                Alternative::TwoSided => 0.0,
+                Alternative::Greater => toward(true),
+                Alternative::Less => toward(false),
+            };
+        }
         let d = t_dist(self.df);
         match alt {
             Alternative::TwoSided => (2.0 * d.sf(t.abs())).min(1.0),
@@ -247,6 +260,28 @@ mod tests {
 
     fn se(estimate: f64, se: f64) -> SeedEstimate {
         SeedEstimate { estimate, se }
+    }
+
+    #[test]
+    fn a_t_without_spread_has_a_limit_p_or_none_instead_of_a_panic() {
+        // statrs' Student t panics on a NaN argument (a paper run on a tiny model hit it).
+        let k = |estimate: f64, se: f64| Combined {
+            seeds: 2,
+            estimate,
+            se,
+            df: 1.0,
+            tau2: 0.0,
+            q_fixed: 0.0,
+            weights: vec![0.5, 0.5],
+            weighting: Weighting::RandomEffects,
+        };
+        assert!(k(0.0, 0.0).p(Alternative::TwoSided, 0.0).is_nan());
+        assert!(k(1.0, f64::NAN).p(Alternative::Greater, 0.0).is_nan());
+        assert_eq!(k(1.0, 0.0).p(Alternative::TwoSided, 0.0), 0.0);
+        assert_eq!(k(1.0, 0.0).p(Alternative::Greater, 0.0), 0.0);
+        assert_eq!(k(1.0, 0.0).p(Alternative::Less, 0.0), 1.0);
+        assert_eq!(k(-1.0, 0.0).p(Alternative::Less, 0.0), 0.0);
+        assert_eq!(k(1.0, 0.0).p(Alternative::Greater, 2.0), 1.0);
     }
 
     #[test]

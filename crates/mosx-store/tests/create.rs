@@ -86,7 +86,7 @@ fn concurrent_creators_share_one_store() {
             let db = db.clone();
             std::thread::spawn(move || {
                 let s = mosx_store::open(&db, None).unwrap();
-                s.begin_run(&run_info(i)).unwrap()
+                s.begin_run(&run_info(&format!("s{i}.yaml"))).unwrap()
             })
         })
         .collect();
@@ -159,16 +159,3 @@ fn a_store_copied_without_its_wal_is_refused_by_name() {
     }
 }
 
-fn run_info(i: u32) -> mosx_store::RunInfo {
-    mosx_store::RunInfo {
-        spec_path: format!("s{i}.yaml"),
-        spec_hash: "h".into(),
-        argv: "mosx run".into(),
-        mosx_version: "0".into(),
-        git_commit: None,
-        git_dirty: false,
-        host: hostname(),
-        device: "cpu".into(),
-        pid: std::process::id(),
-    }
-}

@@ -105,17 +105,7 @@ fn a_lost_server_is_a_prompt_connection_error_without_the_password() {
     let (_, url) = through(fx.location(), relay.port);
     let store = mosx_store::open(&url, Some(fx.objects())).unwrap();
     let run = store
-        .begin_run(&mosx_store::RunInfo {
-            spec_path: "s.yaml".into(),
-            spec_hash: "h".into(),
-            argv: "mosx run".into(),
-            mosx_version: "0".into(),
-            git_commit: None,
-            git_dirty: false,
-            host: hostname(),
-            device: "cpu".into(),
-            pid: std::process::id(),
-        })
+        .begin_run(&run_info("s.yaml"))
         .unwrap();
     relay.close();
     let password = url

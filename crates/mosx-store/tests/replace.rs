@@ -6,28 +6,15 @@
 mod common;
 
 use common::*;
-use mosx_store::{CacheCheck, Lease, RunInfo};
+use mosx_store::{CacheCheck, Lease};
 
 backend_tests!(a_forced_rerun_replaces_the_stored_result_only_when_it_commits);
 
-fn info() -> RunInfo {
-    RunInfo {
-        spec_path: "s.yaml".into(),
-        spec_hash: "h".into(),
-        argv: "mosx run s.yaml".into(),
-        mosx_version: "0".into(),
-        git_commit: None,
-        git_dirty: false,
-        host: hostname(),
-        device: "cpu".into(),
-        pid: std::process::id(),
-    }
-}
 
 fn a_forced_rerun_replaces_the_stored_result_only_when_it_commits(fx: &Fixture) {
     let s = fx.open();
     let k = key(7);
-    let r1 = s.begin_run(&info()).unwrap();
+    let r1 = s.begin_run(&run_info("s.yaml")).unwrap();
     assert_eq!(s.acquire(&k, r1).unwrap(), Lease::Acquired);
     let big_old = noise(300_000, 1);
     s.commit(
@@ -39,7 +26,7 @@ fn a_forced_rerun_replaces_the_stored_result_only_when_it_commits(fx: &Fixture) 
     assert_eq!(s.acquire(&k, r1).unwrap(), Lease::Done);
 
     // A forced run that gives up (killed, failed): the old result is untouched.
-    let r2 = s.begin_run(&info()).unwrap();
+    let r2 = s.begin_run(&run_info("s.yaml")).unwrap();
     assert_eq!(s.acquire_replacing(&k, r2).unwrap(), Lease::Acquired);
     assert_eq!(
         s.check(&k).unwrap(),
@@ -52,7 +39,7 @@ fn a_forced_rerun_replaces_the_stored_result_only_when_it_commits(fx: &Fixture) 
     assert_eq!(s.metrics(&k).unwrap(), vec![("m".to_string(), 1.0)]);
 
     // A forced run that commits replaces row, artifacts and metrics at once.
-    let r3 = s.begin_run(&info()).unwrap();
+    let r3 = s.begin_run(&run_info("s.yaml")).unwrap();
     assert_eq!(s.acquire_replacing(&k, r3).unwrap(), Lease::Acquired);
     let big_new = noise(300_000, 2);
     s.commit_replacing(

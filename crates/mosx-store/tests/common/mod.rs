@@ -433,6 +433,22 @@ pub fn dead_pid() -> u32 {
     pid
 }
 
+/// A run of `mosx run SPEC` on this host and process, as the store records it.
+#[allow(dead_code)]
+pub fn run_info(spec_path: &str) -> mosx_store::RunInfo {
+    mosx_store::RunInfo {
+        spec_path: spec_path.into(),
+        spec_hash: "h".into(),
+        argv: format!("mosx run {spec_path}"),
+        mosx_version: "0".into(),
+        git_commit: None,
+        git_dirty: false,
+        host: hostname(),
+        device: "cpu".into(),
+        pid: std::process::id(),
+    }
+}
+
 /// This machine's host name.
 pub fn hostname() -> String {
     let mut buf = [0u8; 256];

@@ -158,4 +158,3 @@ fn a_store_copied_without_its_wal_is_refused_by_name() {
         assert!(e.to_string().contains("mosx.db-wal"), "{e}");
     }
 }
-

@@ -104,9 +104,7 @@ fn a_lost_server_is_a_prompt_connection_error_without_the_password() {
     let relay = Relay::start(target);
     let (_, url) = through(fx.location(), relay.port);
     let store = mosx_store::open(&url, Some(fx.objects())).unwrap();
-    let run = store
-        .begin_run(&run_info("s.yaml"))
-        .unwrap();
+    let run = store.begin_run(&run_info("s.yaml")).unwrap();
     relay.close();
     let password = url
         .split_once("://")

@@ -10,7 +10,6 @@ use mosx_store::{CacheCheck, Lease};
 
 backend_tests!(a_forced_rerun_replaces_the_stored_result_only_when_it_commits);
 
-
 fn a_forced_rerun_replaces_the_stored_result_only_when_it_commits(fx: &Fixture) {
     let s = fx.open();
     let k = key(7);

@@ -1,30 +1,26 @@
 //! mosx: declarative, cached experiment orchestration for studies of
 //! stereotype-aware unfairness in LLM-based recommenders.
 //!
-//! Pipeline of modules (dependencies point one way):
-//! `cli` → {`plan`, `exec`, `report`} → `stages` → {`predictions`, `backbones`, `prompt`,
-//! mosx-data, mosx-fairness, mosx-methods → mosx-models}. No stage imports another. The store
-//! (`mosx-store`) is reached only through its trait, and opened only by `store::open`.
+//! This is the planner: the CLI, the plan (spec → DAG of stages with keys), the executors
+//! (local and Slurm), the reports. It builds on the stage kernel `mosx-stage` (the stage trait,
+//! jobs and their execution, the worker protocol, prompts, payloads), as the stage worker
+//! `mosx-worker` does; neither depends on the other, and this crate depends on nothing that
+//! links libtorch (`tests/planner_is_torch_free.rs` checks its dependency tree).
 //!
-//! This crate links no libtorch: it uses mosx-models and mosx-methods without their `torch`
-//! feature (checkpoint resolution, method configs), and the stages that need tch (`train`,
-//! `evaluate`) are only declared here. The stage worker (`crates/mosx-worker`, which links
-//! this library and libtorch) runs them: `exec::worker` starts it and talks to it through
-//! `exec::protocol`, and both sides execute a stage through `exec::job::execute`. Build the
-//! planner on its own (`cargo build -p mosx`): a workspace build unifies features and would
-//! give it the `torch` parts (unused, but compiled in); `tests/planner_is_torch_free.rs`
-//! checks its dependency tree.
+//! Pipeline of modules (dependencies point one way):
+//! `cli` → {`plan`, `exec`, `report`} → `stages` → {mosx-stage, mosx-data, mosx-fairness,
+//! mosx-stats}. No stage imports another. The store (`mosx-store`) is reached only through its
+//! trait, and opened only by `store::open`. The kinds that need tch (`train`, `evaluate`) are
+//! declared in the kernel; `exec::worker` starts the worker and talks to it through
+//! `exec::protocol`, and both sides execute a stage through `exec::job::execute`.
 
-pub mod backbones;
 pub mod cli;
-pub mod device;
 pub mod exec;
 pub mod plan;
-pub mod predictions;
-pub mod prompt;
 pub mod provenance;
 pub mod report;
-pub mod stages;
-pub mod store;
-pub mod table_io;
-pub mod trained;
+
+// The kernel's modules that the planner's modules name by these paths (one home each, in
+// mosx-stage).
+pub use mosx_kinds as stages;
+pub use mosx_stage::{backbones, device, predictions, prompt, store, table_io, trained};

@@ -15,7 +15,6 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use mosx::plan::Plan;
-use mosx::stages::registry::Registry;
 
 fn repo() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
@@ -27,7 +26,7 @@ fn compile(spec: &Path, seeds: bool) -> Plan {
         sets.push("sweep.seeds=[0,1,2]".into());
     }
     let spec = mosx_spec::load(spec, &sets).unwrap_or_else(|e| panic!("{spec:?}: {e}"));
-    mosx::plan::compile(spec, &Registry::builtin()).unwrap_or_else(|e| panic!("{e}"))
+    mosx::plan::compile(spec, &mosx::stages::registry::builtin()).unwrap_or_else(|e| panic!("{e}"))
 }
 
 /// name → (key, slot → upstream name).

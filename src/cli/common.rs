@@ -6,7 +6,6 @@ use std::sync::Arc;
 use anyhow::Context;
 
 use crate::plan::Plan;
-use crate::stages::Registry;
 use crate::store::{Access, Location};
 use mosx_store::Store;
 
@@ -40,7 +39,7 @@ impl StoreArg {
 pub fn plan(spec: &Path, sets: &[String], allow_outside_outputs: bool) -> anyhow::Result<Plan> {
     let spec = mosx_spec::load(spec, sets)?;
     crate::plan::reports::check_reports(&spec, allow_outside_outputs)?;
-    let plan = crate::plan::compile(spec, &Registry::builtin())?;
+    let plan = crate::plan::compile(spec, &crate::stages::registry::builtin())?;
     Ok(plan)
 }
 

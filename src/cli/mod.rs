@@ -10,10 +10,8 @@ mod dag;
 mod export;
 mod fsck;
 mod inspect;
-pub mod probe;
 mod report;
 mod run;
-pub mod tiny;
 
 use clap::{Parser, Subcommand};
 
@@ -44,8 +42,8 @@ pub enum Command {
     Gc(inspect::GcArgs),
     Fsck(fsck::FsckArgs),
     Export(export::ExportArgs),
-    Probe(probe::ProbeArgs),
-    TinyModel(tiny::TinyArgs),
+    Probe(mosx_stage::args::ProbeArgs),
+    TinyModel(mosx_stage::args::TinyArgs),
 }
 
 /// Replace this process by the stage worker run with this process's arguments (a subcommand
@@ -74,8 +72,8 @@ pub fn main() -> i32 {
         Command::Gc(a) => inspect::gc(a),
         Command::Fsck(a) => fsck::run(a),
         Command::Export(a) => export::run(a),
-        Command::Probe(a) => probe::run(a),
-        Command::TinyModel(a) => tiny::run(a),
+        Command::Probe(_) => exec_worker(),
+        Command::TinyModel(_) => exec_worker(),
     };
     match result {
         Ok(code) => code,

@@ -107,7 +107,7 @@ pub fn run(a: RunArgs) -> anyhow::Result<i32> {
     let slurm_resources = match a.executor {
         Executor::Slurm => Some(exec::slurm::resources(
             &plan,
-            &crate::stages::Registry::builtin(),
+            &crate::stages::registry::builtin(),
         )?),
         Executor::Local => None,
     };

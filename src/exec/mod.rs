@@ -16,13 +16,12 @@
 //!   runs); it never loads libtorch.
 //! * Ctrl-C: the workers are killed, then every lease of this run is released; exit 130.
 
-pub mod job;
-pub mod progress;
-pub mod protocol;
 pub mod slurm;
-pub mod source;
 pub mod status;
 pub mod worker;
+
+pub use mosx_stage::console::ConsoleReport;
+pub use mosx_stage::{job, progress, protocol, source};
 
 use std::collections::{HashMap, HashSet};
 use std::sync::{mpsc, Arc};
@@ -34,8 +33,8 @@ use mosx_store::{CacheCheck, RunId, RunInfo, Store, StoreError};
 
 use crate::plan::Plan;
 use crate::stages::Execution;
-use job::{execute, Done, Job, Leases, Report};
-use progress::{RunProgress, StageProgress};
+use job::{execute, Done, Leases};
+use progress::RunProgress;
 use source::StoreSource;
 pub use status::{Reason, Status};
 use worker::WorkerPool;
@@ -173,7 +172,7 @@ pub fn run(
             let node = &plan.graph[i];
             let done = match (node.kind.execution(), &workers) {
                 (Execution::InProcess, _) => {
-                    let job = Job::of(&plan, i, run, &info, IN_PROCESS_DEVICE).forcing(force);
+                    let job = plan.job(i, run, &info, IN_PROCESS_DEVICE).forcing(force);
                     let report = ConsoleReport::new(&progress, &node.name);
                     execute(
                         &job,
@@ -186,11 +185,11 @@ pub fn run(
                     )
                 }
                 (Execution::Worker, Some(w)) => {
-                    let job = Job::of(&plan, i, run, &info, &w.label()).forcing(force);
+                    let job = plan.job(i, run, &info, &w.label()).forcing(force);
                     w.run(&job, &progress, &leases, &*store)
                 }
                 (Execution::Worker, None) => {
-                    Job::of(&plan, i, run, &info, "").fail(&*store, NO_WORKER.to_string())
+                    plan.job(i, run, &info, "").fail(&*store, NO_WORKER.to_string())
                 }
             };
             let _ = tx.send((i, done));
@@ -272,39 +271,6 @@ const IN_PROCESS_DEVICE: &str = "cpu";
 
 /// The failure of a worker stage in a run given no workers (a bug of the caller).
 const NO_WORKER: &str = "this stage runs in the stage worker, and the run was started without one";
-
-/// The report of a stage on this process's console: lines and bars of the run's progress
-/// (the planner's in-process stages, a worker's `stage` command).
-pub struct ConsoleReport<'a> {
-    run: &'a RunProgress,
-    name: &'a str,
-    stage: StageProgress,
-}
-
-impl<'a> ConsoleReport<'a> {
-    pub fn new(run: &'a RunProgress, name: &'a str) -> ConsoleReport<'a> {
-        ConsoleReport {
-            run,
-            name,
-            stage: run.stage(name),
-        }
-    }
-}
-
-impl Report for ConsoleReport<'_> {
-    fn holder_busy(&self, pid: u32, host: &str) {
-        self.run.println(&format!(
-            "  waiting for {}: running in pid {pid} on {host}",
-            self.name
-        ));
-    }
-    fn started(&self) {
-        self.run.started(self.name);
-    }
-    fn progress(&self) -> &dyn crate::stages::Progress {
-        &self.stage
-    }
-}
 
 /// Whether any stage that executes in the worker is dirty (then a worker is needed).
 pub fn needs_worker(plan: &Plan, statuses: &[Status]) -> bool {

@@ -140,7 +140,7 @@ pub fn run(
         } else {
             "cpu"
         };
-        let job = Job::of(plan, i, run, info, device).forcing(forced.contains(&i));
+        let job = plan.job(i, run, info, device).forcing(forced.contains(&i));
         let file = dir.join(format!("{}.json", node.key));
         let log = dir.join(format!("{}.log", node.key));
         let submitted = write_job(&file, &job).and_then(|()| {

@@ -1,121 +1,35 @@
-//! The code a stage kind runs, as build-time hashes of its units (see `build.rs` and
-//! `code_units.rs`), so a stage key changes when that code changes.
-//!
-//! Invariants:
-//! * Every unit a kind names is known at build time; an unknown name is a plan error
-//!   ([`UnknownUnit`]), never ignored.
-//! * A crate unit brings its workspace dependencies with it (transitively), each under its
-//!   own name, so `--explain` names the crate whose sources changed.
-//! * `src/stages/mod.rs`, `artifact.rs` and `params.rs` are implied for every kind, and so is
-//!   the build, as cargo's fingerprints cover it: `Cargo.lock` (the locked dependency
-//!   versions) and `rustc` (`rustc -vV`), so `--explain` names them when they changed.
-//! * Device stages also cover the libtorch version (`libtorch`): the one in `$LIBTORCH` when
-//!   mosx was built, which the worker checks is the one it runs (`exec::job::Job::verify`).
+//! The planner's code table: the build-time hashes of every code unit (`build.rs`, with the
+//! kernel's `code_units::generate`), which the stage keys cover (see `mosx_stage::code`).
 
-use std::collections::BTreeMap;
+pub use mosx_stage::code::{
+    CodeTable, UnknownUnit, IMPLIED, KERNEL_UNIT, LIBTORCH_UNIT, LOCK_UNIT, RUSTC_UNIT,
+};
 
-use crate::stages::{Resource, StageKind};
+/// The table of this binary.
+pub static CODE: CodeTable = mosx_stage::code_table!();
 
-mod generated {
-    include!(concat!(env!("OUT_DIR"), "/code_hashes.rs"));
-}
-
-pub use generated::LIBTORCH_VERSION;
-
-/// Units every kind runs: the stage framework, and the build (`Cargo.lock`, the compiler).
-pub const IMPLIED: &[&str] = &[
-    "src/stages/artifact.rs",
-    "src/stages/mod.rs",
-    "src/stages/params.rs",
-    LOCK_UNIT,
-    RUSTC_UNIT,
-];
-
-/// The build units `build.rs` adds (`code_units::LOCK_UNIT`, `code_units::RUSTC_UNIT`):
-/// the hash of `Cargo.lock` and of `rustc -vV`.
-pub const LOCK_UNIT: &str = "Cargo.lock";
-pub const RUSTC_UNIT: &str = "rustc";
-
-/// The unit name under which the libtorch version enters device stages' keys.
-pub const LIBTORCH_UNIT: &str = "libtorch";
-
-/// A kind named a code unit that is neither a workspace crate nor a source file of the root
-/// crate or the worker (`code_units::FILE_UNIT_DIRS`).
-#[derive(Debug, Clone, PartialEq, thiserror::Error)]
-#[error("stage kind `{kind}` names code unit `{unit}`, which is not a workspace crate or a source file under src/ or crates/mosx-worker/src/{}", .suggestion.as_ref().map(|s| format!(" (did you mean `{s}`?)")).unwrap_or_default())]
-pub struct UnknownUnit {
-    pub kind: String,
-    pub unit: String,
-    pub suggestion: Option<String>,
-}
-
-/// The build-time hash of `unit`.
-pub fn unit_hash(unit: &str) -> Option<&'static str> {
-    generated::UNITS
-        .binary_search_by(|(n, _)| (*n).cmp(unit))
-        .ok()
-        .map(|i| generated::UNITS[i].1)
-}
-
-/// Every known unit name.
-pub fn units() -> impl Iterator<Item = &'static str> {
-    generated::UNITS.iter().map(|(n, _)| *n)
-}
-
-fn crate_deps(name: &str) -> &'static [&'static str] {
-    generated::CRATE_DEPS
-        .iter()
-        .find(|(n, _)| *n == name)
-        .map(|(_, d)| *d)
-        .unwrap_or(&[])
-}
-
-/// Unit → hash for `kind` with these normalised params: its units, the implied ones, the
-/// workspace dependencies of its crates, and `libtorch` for device stages.
-pub fn code_of(
-    kind: &dyn StageKind,
-    params: &serde_json::Value,
-) -> Result<BTreeMap<String, String>, UnknownUnit> {
-    let mut out = BTreeMap::new();
-    let mut todo: Vec<&str> = IMPLIED.iter().chain(kind.code().iter()).copied().collect();
-    while let Some(u) = todo.pop() {
-        if out.contains_key(u) {
-            continue;
-        }
-        let Some(h) = unit_hash(u) else {
-            return Err(UnknownUnit {
-                kind: kind.name().to_string(),
-                unit: u.to_string(),
-                suggestion: mosx_spec::suggest(u, units()),
-            });
-        };
-        out.insert(u.to_string(), h.to_string());
-        todo.extend(crate_deps(u).iter().copied());
-    }
-    if kind.resource(params) == Resource::Device {
-        out.insert(LIBTORCH_UNIT.to_string(), LIBTORCH_VERSION.to_string());
-    }
-    Ok(out)
-}
+/// The version of the libtorch in `$LIBTORCH` when the planner was built.
+pub const LIBTORCH_VERSION: &str = CODE.libtorch;
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::plan::code_units;
+    use mosx_stage::code_units;
+    use mosx_stage::StageKind;
     use std::path::Path;
 
     #[test]
     fn every_registered_kind_names_known_units() {
-        let reg = crate::stages::Registry::builtin();
+        let reg = crate::stages::registry::builtin();
         for name in reg.names() {
             let kind = reg.get(name).unwrap();
             for u in kind.code() {
                 assert!(
-                    unit_hash(u).is_some(),
+                    CODE.unit_hash(u).is_some(),
                     "stage kind `{name}` names unknown code unit `{u}`"
                 );
             }
-            let code = code_of(&**kind, &serde_json::json!({})).unwrap();
+            let code = CODE.code_of(&**kind, &serde_json::json!({})).unwrap();
             for i in IMPLIED {
                 assert!(code.contains_key(*i), "{name}: {i} not implied");
             }
@@ -138,7 +52,7 @@ mod tests {
             fn about(&self) -> &'static str {
                 ""
             }
-            fn slots(&self) -> &'static [crate::stages::Slot] {
+            fn slots(&self) -> &'static [mosx_stage::Slot] {
                 &[]
             }
             fn metrics(&self) -> &'static [&'static str] {
@@ -147,17 +61,17 @@ mod tests {
             fn normalize(
                 &self,
                 _: &serde_json::Map<String, serde_json::Value>,
-            ) -> Result<serde_json::Value, crate::stages::ParamError> {
+            ) -> Result<serde_json::Value, mosx_stage::ParamError> {
                 Ok(serde_json::json!({}))
             }
             fn run(
                 &self,
-                _: &crate::stages::StageCtx<'_>,
-            ) -> Result<crate::stages::Output, crate::stages::StageError> {
+                _: &mosx_stage::StageCtx<'_>,
+            ) -> Result<mosx_stage::Output, mosx_stage::StageError> {
                 unreachable!()
             }
         }
-        let e = code_of(&Bad, &serde_json::json!({})).unwrap_err();
+        let e = CODE.code_of(&Bad, &serde_json::json!({})).unwrap_err();
         assert_eq!(e.unit, "mosx-dta");
         assert!(e.to_string().contains("did you mean `mosx-data`"), "{e}");
     }
@@ -165,15 +79,15 @@ mod tests {
     #[test]
     fn generated_hashes_match_the_sources() {
         let root = Path::new(env!("CARGO_MANIFEST_DIR"));
-        let f = "src/stages/load.rs";
+        let f = "crates/mosx-kinds/src/load.rs";
         assert_eq!(
-            unit_hash(f).unwrap(),
+            CODE.unit_hash(f).unwrap(),
             code_units::hash_file(&root.join(f)).unwrap()
         );
         let files = code_units::crate_files(root, "mosx-fairness").unwrap();
         assert!(files.contains(&"crates/mosx-fairness/Cargo.toml".to_string()));
         assert_eq!(
-            unit_hash("mosx-fairness").unwrap(),
+            CODE.unit_hash("mosx-fairness").unwrap(),
             code_units::hash_files(root, &files).unwrap()
         );
     }
@@ -186,7 +100,7 @@ mod tests {
             (code_units::LOCK_UNIT, code_units::RUSTC_UNIT)
         );
         assert_eq!(
-            unit_hash(code_units::LOCK_UNIT).unwrap(),
+            CODE.unit_hash(code_units::LOCK_UNIT).unwrap(),
             code_units::hash_file(&root.join("Cargo.lock")).unwrap()
         );
         let rustc = std::process::Command::new("rustc")
@@ -194,13 +108,13 @@ mod tests {
             .output()
             .unwrap();
         assert_eq!(
-            unit_hash(code_units::RUSTC_UNIT).unwrap(),
+            CODE.unit_hash(code_units::RUSTC_UNIT).unwrap(),
             code_units::hash_bytes(&rustc.stdout),
             "the compiler unit is `rustc -vV` (run with the toolchain that built the tests)"
         );
-        let reg = crate::stages::Registry::builtin();
+        let reg = crate::stages::registry::builtin();
         for name in reg.names() {
-            let code = code_of(&**reg.get(name).unwrap(), &serde_json::json!({})).unwrap();
+            let code = CODE.code_of(&**reg.get(name).unwrap(), &serde_json::json!({})).unwrap();
             for unit in [code_units::LOCK_UNIT, code_units::RUSTC_UNIT] {
                 assert!(code.contains_key(unit), "{name}: no {unit}");
             }
@@ -209,9 +123,9 @@ mod tests {
 
     #[test]
     fn crate_units_bring_their_workspace_dependencies() {
-        if unit_hash("mosx-methods").is_none() {
+        if CODE.unit_hash("mosx-methods").is_none() {
             return;
         }
-        assert!(crate_deps("mosx-methods").contains(&"mosx-models"));
+        assert!(CODE.crate_deps("mosx-methods").contains(&"mosx-models"));
     }
 }

@@ -64,7 +64,7 @@ pub fn compile(spec: Spec, registry: &Registry) -> Result<Plan, SpecError> {
                 }
             };
             let inputs = bind_slots(&spec, d, kind.slots(), &decls, &node_of, &graph)?;
-            let code = super::code::code_of(&**kind, &params).map_err(|e| {
+            let code = super::code::CODE.code_of(&**kind, &params).map_err(|e| {
                 spec.error_at(&format!("stages.{}.kind", d.name), e.to_string(), None)
             })?;
             let parts = Parts {

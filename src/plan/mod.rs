@@ -13,10 +13,9 @@
 //!   (`locate`).
 
 pub mod code;
-#[cfg(test)]
-mod code_units;
 pub mod compile;
 pub mod fingerprint;
+mod job;
 pub mod locate;
 pub mod render;
 pub mod reports;
@@ -109,7 +108,7 @@ impl Plan {
 pub fn trainings_per_part(
     parts: &[std::path::PathBuf],
 ) -> Result<Vec<(std::path::PathBuf, usize)>, mosx_spec::SpecError> {
-    let registry = crate::stages::Registry::builtin();
+    let registry = crate::stages::registry::builtin();
     parts
         .iter()
         .map(|p| {

@@ -10,6 +10,7 @@
 //! is at the claim's `test` (or the comparison's `a`/`b`), lists the kind's metrics, and
 //! suggests the closest one (`mosx_spec::suggest`).
 
+use mosx_stage::kind::metric_matches as matches;
 use petgraph::graph::NodeIndex;
 use serde_json::Value;
 
@@ -115,27 +116,6 @@ fn max_epochs(plan: &Plan, nodes: &[NodeIndex]) -> Option<usize> {
         .filter_map(|i| plan.graph[*i].params.get("epochs").and_then(Value::as_u64))
         .map(|e| e as usize)
         .max()
-}
-
-/// Whether `name` is an instance of `pattern` (see the module invariants).
-pub fn matches(
-    pattern: &str,
-    name: &str,
-    groups: Option<&[String]>,
-    epochs: Option<usize>,
-) -> bool {
-    let (p, n): (Vec<&str>, Vec<&str>) = (pattern.split('.').collect(), name.split('.').collect());
-    p.len() == n.len()
-        && p.iter().zip(&n).all(|(p, n)| match *p {
-            "{group}" => groups.is_none_or(|g| g.iter().any(|g| g == n)),
-            "{epoch}" => n
-                .parse::<usize>()
-                .is_ok_and(|e| epochs.is_none_or(|m| e < m)),
-            "{expert}" => n
-                .strip_prefix('e')
-                .is_some_and(|k| k.parse::<usize>().is_ok()),
-            lit => lit == *n,
-        })
 }
 
 /// The names `pattern` stands for: groups substituted (`<group>` when unknown), epochs

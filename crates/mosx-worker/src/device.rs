@@ -9,7 +9,7 @@
 
 use std::sync::Once;
 
-use mosx::device::DeviceRequest;
+use mosx_stage::device::DeviceRequest;
 
 static INIT: Once = Once::new();
 

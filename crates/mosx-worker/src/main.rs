@@ -41,8 +41,8 @@ struct Cli {
 enum Cmd {
     Serve(serve::ServeArgs),
     Stage(serve::StageArgs),
-    TinyModel(mosx::cli::tiny::TinyArgs),
-    Probe(mosx::cli::probe::ProbeArgs),
+    TinyModel(mosx_stage::args::tiny::TinyArgs),
+    Probe(mosx_stage::args::probe::ProbeArgs),
 }
 
 fn main() {

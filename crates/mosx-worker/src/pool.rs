@@ -77,7 +77,7 @@ pub fn method_setup(
         group_prompts: ds
             .groups
             .iter()
-            .map(|g| tok.encode(&mosx::prompt::profile_sentence(ds.kind, g), false))
+            .map(|g| tok.encode(&mosx_stage::prompt::profile_sentence(ds.kind, g), false))
             .collect::<Result<_, _>>()?,
         seed,
         device,

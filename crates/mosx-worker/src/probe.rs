@@ -1,9 +1,9 @@
 //! `mosx-worker probe MODEL PROMPT...` (what `mosx probe` runs): p(Yes) and p(No) at the
 //! answer position, to check a backbone's stereotype by hand. The arguments are
-//! `mosx::cli::probe::ProbeArgs`.
+//! `mosx_stage::args::probe::ProbeArgs`.
 
-use mosx::cli::probe::ProbeArgs;
-use mosx::prompt::{PromptTemplate, Setting};
+use mosx_stage::args::probe::ProbeArgs;
+use mosx_stage::prompt::{PromptTemplate, Setting};
 use mosx_models::checkpoint::Checkpoint;
 use mosx_models::load_backbone;
 use mosx_models::probe::probe;

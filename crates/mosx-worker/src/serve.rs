@@ -1,6 +1,6 @@
-//! `mosx-worker serve` (jobs as JSON lines on stdin, events on stdout: `mosx::exec::protocol`)
+//! `mosx-worker serve` (jobs as JSON lines on stdin, events on stdout: `mosx_stage::exec::protocol`)
 //! and `mosx-worker stage --job FILE` (one job, as a cluster job runs it). Either way a job
-//! runs through `mosx::exec::job::execute`: this process takes the lease, heartbeats, runs the
+//! runs through `mosx_stage::job::execute`: this process takes the lease, heartbeats, runs the
 //! stage and commits its row, exactly as the planner does for its in-process stages.
 //!
 //! Invariants:
@@ -22,13 +22,13 @@ use std::os::fd::FromRawFd;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 
-use mosx::device::DeviceRequest;
-use mosx::exec::job::{execute, Done, Job, JobError, Leases, Report};
-use mosx::exec::progress::RunProgress;
-use mosx::exec::protocol::{Event, FatalReason, ProgressUpdate};
-use mosx::exec::source::StoreSource;
-use mosx::exec::ConsoleReport;
-use mosx::stages::{Progress, Registry};
+use mosx_stage::device::DeviceRequest;
+use mosx_stage::job::{execute, Done, Job, JobError, Leases, Report};
+use mosx_stage::progress::RunProgress;
+use mosx_stage::protocol::{Event, FatalReason, ProgressUpdate};
+use mosx_stage::source::StoreSource;
+use mosx_stage::console::ConsoleReport;
+use mosx_stage::Progress;
 use mosx_store::Store;
 
 use crate::device;
@@ -36,6 +36,10 @@ use crate::runners;
 
 /// The libtorch this worker links (build script).
 pub const LIBTORCH: &str = env!("MOSX_WORKER_LIBTORCH");
+
+/// This binary's code table (its build script's), which the jobs' code units are checked
+/// against.
+pub static CODE: mosx_stage::code::CodeTable = mosx_stage::code_table!();
 
 /// Exit codes.
 const EXIT_OK: i32 = 0;
@@ -82,7 +86,7 @@ pub struct StageArgs {
     /// auto, cpu, cuda or cuda:N (default: the job's `device`).
     #[arg(long)]
     pub device: Option<DeviceRequest>,
-    /// The job file (`mosx::exec::job::Job` as JSON).
+    /// The job file (`mosx_stage::job::Job` as JSON).
     #[arg(long, value_name = "FILE")]
     pub job: PathBuf,
 }
@@ -111,14 +115,14 @@ impl Worker {
 
     /// Verify `job`, then run it (a kind of the worker on its runner, any other in-process).
     fn run_job(&self, job: &Job, report: &dyn Report) -> Done {
-        let registry = Registry::builtin();
+        let registry = mosx_kinds::registry::builtin();
         let Some(kind) = registry.get(&job.kind) else {
             return job.fail(
                 &*self.store,
                 JobError::UnknownKind(job.kind.clone()).to_string(),
             );
         };
-        if let Err(e) = job.verify(&**kind, Some(LIBTORCH)) {
+        if let Err(e) = job.verify(&**kind, &CODE, Some(LIBTORCH)) {
             return job.fail(&*self.store, e.to_string());
         }
         let (store, source, leases) = (&*self.store, &self.source, &*self.leases);
@@ -249,7 +253,7 @@ pub fn serve(a: ServeArgs) -> i32 {
             return EXIT_USAGE;
         }
     };
-    let location = match mosx::store::Location::for_worker(
+    let location = match mosx_stage::store::Location::for_worker(
         a.store.as_deref(),
         a.store_file.as_deref(),
         a.objects.clone(),
@@ -263,7 +267,7 @@ pub fn serve(a: ServeArgs) -> i32 {
             return EXIT_USAGE;
         }
     };
-    let store = match mosx::store::open(&location) {
+    let store = match mosx_stage::store::open(&location) {
         Ok(s) => s,
         Err(e) => {
             events.send(&Event::Fatal {
@@ -274,7 +278,7 @@ pub fn serve(a: ServeArgs) -> i32 {
         }
     };
     events.send(&Event::Hello {
-        version: mosx::provenance::VERSION.into(),
+        version: mosx_stage::VERSION.into(),
         device: label.clone(),
         libtorch: LIBTORCH.into(),
         pid: std::process::id(),
@@ -328,7 +332,7 @@ fn same_dir(here: Option<&Path>, dir: &Path) -> bool {
 /// `mosx-worker stage`: returns the exit code.
 pub fn stage(a: StageArgs) -> i32 {
     // Before the job's folder becomes the working directory: the file is named as given.
-    let location = match mosx::store::Location::for_worker(
+    let location = match mosx_stage::store::Location::for_worker(
         a.store.as_deref(),
         a.store_file.as_deref(),
         a.objects.clone(),
@@ -371,7 +375,7 @@ pub fn stage(a: StageArgs) -> i32 {
             return EXIT_USAGE;
         }
     };
-    let store = match mosx::store::open(&location) {
+    let store = match mosx_stage::store::open(&location) {
         Ok(s) => s,
         Err(e) => {
             eprintln!("error: opening store {location}: {e}");

@@ -1,10 +1,10 @@
 //! `mosx-worker tiny-model DIR` (what `mosx tiny-model` runs): writes a tiny random checkpoint
 //! whose word-level tokenizer knows the task template and a dataset's titles, so a whole spec
 //! (training included) runs in seconds on a laptop or in CI. Its numbers mean nothing; its
-//! plumbing is the real one. The arguments are `mosx::cli::tiny::TinyArgs`.
+//! plumbing is the real one. The arguments are `mosx_stage::args::tiny::TinyArgs`.
 
-use mosx::cli::tiny::{Arch, TinyArgs};
-use mosx::prompt::{noun, profile_sentence};
+use mosx_stage::args::tiny::{Arch, TinyArgs};
+use mosx_stage::prompt::{noun, profile_sentence};
 use mosx_models::tiny::{words_of, write_tiny, TinyArch};
 
 const EXIT_OK: i32 = 0;

@@ -1,4 +1,4 @@
-//! The runner of `evaluate` (declared in `mosx::stages::evaluate`): score the test (or valid)
+//! The runner of `evaluate` (declared in `mosx_stage::evaluate`): score the test (or valid)
 //! points of a split with a backbone under the implicit, explicit or counterfactual setting
 //! (METHOD.md §3-4), giving `p_yes = softmax([logit_yes, logit_no])[0]` per point. Without an
 //! `adapter` this is the zero-shot backbone; with one, the trained method scores. The scored
@@ -6,11 +6,12 @@
 
 use std::path::Path;
 
-use mosx::predictions::{spread, Prediction, Predictions};
-use mosx::prompt::{leaks, PromptTemplate};
-use mosx::stages::evaluate::{Params, Part};
-use mosx::stages::{params, Output, StageCtx, StageError};
-use mosx::trained::TrainedConfig;
+use mosx_stage::predictions::{spread, Prediction, Predictions};
+use mosx_stage::prompt::{leaks, PromptTemplate};
+use mosx_kinds::evaluate::Params;
+use mosx_stage::predictions::Part;
+use mosx_stage::{params, Output, StageCtx, StageError};
+use mosx_stage::trained::TrainedConfig;
 use mosx_data::{Dataset, Sequences, Split};
 use mosx_models::tokenizer::TextTokenizer;
 use mosx_models::Backbone;

@@ -11,7 +11,7 @@
 pub mod evaluate;
 pub mod train;
 
-use mosx::stages::{Output, StageCtx, StageError};
+use mosx_stage::{Output, StageCtx, StageError};
 
 /// Runs one stage kind on a libtorch device.
 pub trait Runner: Send + Sync {
@@ -28,7 +28,7 @@ pub enum RunError {
     #[error("{0}")]
     Method(#[from] mosx_methods::MethodError),
     #[error("{0}")]
-    Prompt(#[from] mosx::prompt::PromptError),
+    Prompt(#[from] mosx_stage::prompt::PromptError),
 }
 
 /// The runner of the stage kind `kind`, if it executes in the worker.
@@ -42,11 +42,11 @@ pub fn runner(kind: &str) -> Option<&'static dyn Runner> {
 
 #[cfg(test)]
 mod tests {
-    use mosx::stages::{Execution, Registry};
+    use mosx_stage::Execution;
 
     #[test]
     fn every_worker_kind_has_a_runner_and_no_other_does() {
-        let reg = Registry::builtin();
+        let reg = mosx_kinds::registry::builtin();
         for name in reg.names() {
             let kind = reg.get(name).unwrap();
             assert_eq!(

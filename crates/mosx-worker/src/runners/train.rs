@@ -1,4 +1,4 @@
-//! The runner of `train` (declared in `mosx::stages::train`): one training of a method on a
+//! The runner of `train` (declared in `mosx_kinds::train`): one training of a method on a
 //! backbone, a thin shell around `mosx_methods::train`.
 //!
 //! It renders and tokenizes the split's points, measures each target's item groups and each
@@ -12,11 +12,11 @@
 
 use std::path::Path;
 
-use mosx::predictions::spread;
-use mosx::prompt::{leaks, PromptTemplate};
-use mosx::stages::train::Params;
-use mosx::stages::{params, Output, Progress, StageCtx, StageError};
-use mosx::trained::TrainedConfig;
+use mosx_stage::predictions::spread;
+use mosx_stage::prompt::{leaks, PromptTemplate};
+use mosx_kinds::train::Params;
+use mosx_stage::{params, Output, Progress, StageCtx, StageError};
+use mosx_stage::trained::TrainedConfig;
 use mosx_data::{Dataset, Sequences, Split, Stereotypes};
 use mosx_methods::optim::OptimConfig;
 use mosx_methods::{methods, Example, TrainConfig, TrainData};
@@ -196,7 +196,7 @@ impl Runner for Train {
             out.metric("final_valid_loss", last.valid_loss);
         }
         // The method's internals (train P_H, MoS routing and router gradients, IFairLRS
-        // weights, UP5 discriminator accuracy), declared in `mosx::stages::train`, named
+        // weights, UP5 discriminator accuracy), declared in `mosx_kinds::train`, named
         // with the dataset's groups (see `mosx_methods::log::TrainLog::internal_metrics`).
         for (name, v) in log.internal_metrics(&ds.groups) {
             out.metric(name, v);

@@ -14,7 +14,7 @@ use serde::{Deserialize, Serialize};
 use mosx_data::{DataPoint, Dataset, DatasetKind};
 
 /// The built-in TALLRec-style template, used when `templates/prompts/NAME.j2` is absent.
-const TALLREC: &str = include_str!("../templates/prompts/tallrec.j2");
+const TALLREC: &str = include_str!("../../../templates/prompts/tallrec.j2");
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
 #[serde(rename_all = "snake_case")]

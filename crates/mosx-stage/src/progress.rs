@@ -9,7 +9,7 @@ use std::time::Instant;
 
 use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
 
-use crate::stages::Progress;
+use crate::kind::Progress;
 
 pub struct RunProgress {
     multi: Option<MultiProgress>,

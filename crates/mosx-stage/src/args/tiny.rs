@@ -2,7 +2,8 @@
 //! the task template and a dataset's titles, so a whole spec (training included) runs in
 //! seconds on a laptop or in CI. Its numbers mean nothing; its plumbing is the real one.
 //!
-//! The arguments are defined (and checked) here; the command runs in the stage worker
+//! The arguments are defined (and checked) here, in the kernel, so that the planner's
+//! `mosx tiny-model` and the worker parse the same ones; the command runs in the stage worker
 //! (`mosx-worker tiny-model`, which parses these same arguments), since it needs libtorch.
 
 use std::path::PathBuf;
@@ -30,7 +31,3 @@ pub struct TinyArgs {
     pub seed: i64,
 }
 
-/// Runs in the stage worker (it writes torch tensors): `mosx-worker tiny-model ...`.
-pub fn run(_a: TinyArgs) -> anyhow::Result<i32> {
-    super::exec_worker()
-}

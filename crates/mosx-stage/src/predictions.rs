@@ -8,6 +8,14 @@ use serde::{Deserialize, Serialize};
 
 use crate::prompt::Setting;
 
+/// The part of a split a stage scores (`evaluate`, `baseline`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Part {
+    Valid,
+    Test,
+}
+
 /// Artifact name and bincode type tag of a predictions payload.
 pub const ARTIFACT: &str = "predictions";
 

@@ -25,11 +25,11 @@ use serde_json::Value;
 
 use mosx_data::{Dataset, Sequences, Split};
 
-use super::evaluate::Part;
-use super::params::Bound;
-use super::{params, Output, ParamError, Slot, StageCtx, StageError, StageKind};
-use crate::predictions::{spread, Prediction, Predictions};
-use crate::prompt::Setting;
+use mosx_stage::predictions::Part;
+use mosx_stage::params::Bound;
+use mosx_stage::{params, Output, ParamError, Slot, StageCtx, StageError, StageKind};
+use mosx_stage::predictions::{spread, Prediction, Predictions};
+use mosx_stage::prompt::Setting;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -151,7 +151,7 @@ impl StageKind for Baseline {
         1
     }
     fn code(&self) -> &'static [&'static str] {
-        &["mosx-data", "src/stages/baseline.rs", "src/predictions.rs"]
+        &["mosx-data", "crates/mosx-kinds/src/baseline.rs"]
     }
     fn about(&self) -> &'static str {
         "non-LLM reference scores: user like-rate, target like-rate, target popularity"
@@ -226,7 +226,7 @@ impl StageKind for Baseline {
                 .filter(|x| **x > mosx_fairness::THRESHOLD)
                 .count() as f64,
         );
-        out.put(crate::predictions::ARTIFACT, "predictions", &preds)?;
+        out.put(mosx_stage::predictions::ARTIFACT, "predictions", &preds)?;
         Ok(out)
     }
 }

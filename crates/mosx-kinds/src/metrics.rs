@@ -11,9 +11,9 @@ use serde_json::Value;
 use mosx_data::{Dataset, Sequences, Stereotypes};
 use mosx_fairness::{EvalPoint, FairnessKind};
 
-use crate::predictions::Predictions;
+use mosx_stage::predictions::Predictions;
 
-use super::{params, Output, ParamError, Slot, StageCtx, StageError, StageKind};
+use mosx_stage::{params, Output, ParamError, Slot, StageCtx, StageError, StageKind};
 
 #[derive(Debug, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -40,8 +40,7 @@ impl StageKind for Metrics {
         &[
             "mosx-data",
             "mosx-fairness",
-            "src/stages/metrics.rs",
-            "src/predictions.rs",
+            "crates/mosx-kinds/src/metrics.rs",
         ]
     }
     fn about(&self) -> &'static str {

@@ -6,7 +6,7 @@ use serde_json::Value;
 
 use mosx_data::{DataError, Sequences, SplitBy, SplitOptions};
 
-use super::{params, Output, ParamError, Slot, StageCtx, StageError, StageKind};
+use mosx_stage::{params, Output, ParamError, Slot, StageCtx, StageError, StageKind};
 
 #[derive(Debug, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -36,7 +36,7 @@ impl StageKind for Split {
         1
     }
     fn code(&self) -> &'static [&'static str] {
-        &["mosx-data", "src/stages/split.rs"]
+        &["mosx-data", "crates/mosx-kinds/src/split.rs"]
     }
     fn about(&self) -> &'static str {
         "split sampled points 8:1:1 into train/valid/test"

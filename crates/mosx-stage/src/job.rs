@@ -25,16 +25,15 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Mutex;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use petgraph::graph::NodeIndex;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-use mosx_store::{Lease, RunId, RunInfo, StageRecord, Store};
+use mosx_store::{Lease, RunId, StageRecord, Store};
 
-use crate::plan::code::{code_of, LIBTORCH_UNIT};
-use crate::plan::{Parts, Plan};
-use crate::stages::artifact::ArtifactSource;
-use crate::stages::{Inputs, Output, Progress, StageCtx, StageKind};
+use crate::artifact::{ArtifactSource, Inputs, Output};
+use crate::code::{CodeTable, UnknownUnit, LIBTORCH_UNIT};
+use crate::kind::{Progress, StageCtx, StageKind};
+use crate::parts::Parts;
 
 /// Everything needed to run one stage and commit its row, without the spec. Sent to the
 /// worker as one JSON line (`serve`) or one file (`stage --job FILE`).
@@ -114,7 +113,7 @@ pub enum JobError {
     #[error("job `{name}`: {source}")]
     Units {
         name: String,
-        source: crate::plan::code::UnknownUnit,
+        source: UnknownUnit,
     },
     #[error(
         "job `{name}`: sent from the project folder {}, but this worker runs in {}",
@@ -129,36 +128,6 @@ pub enum JobError {
 }
 
 impl Job {
-    /// The job of node `i` of `plan` in run `run`.
-    pub fn of(plan: &Plan, i: NodeIndex, run: RunId, info: &RunInfo, device: &str) -> Job {
-        let node = &plan.graph[i];
-        Job {
-            key: node.key.clone(),
-            name: node.name.clone(),
-            kind: node.kind.name().to_string(),
-            params: node.params.clone(),
-            parts: node.parts.clone(),
-            seed: node.seed(),
-            inputs: node
-                .inputs
-                .iter()
-                .map(|(s, up)| (s.clone(), plan.graph[*up].key.clone()))
-                .collect(),
-            run,
-            record: RecordInfo {
-                mosx_version: info.mosx_version.clone(),
-                git_commit: info.git_commit.clone(),
-                git_dirty: info.git_dirty,
-                host: info.host.clone(),
-                spec_hash: info.spec_hash.clone(),
-            },
-            device: device.to_string(),
-            dir: std::env::current_dir().unwrap_or_default(),
-            locations: crate::plan::locate::param_locations(plan, i),
-            force: false,
-        }
-    }
-
     /// This job as a forced rerun when `force` (see [`Job::force`]).
     pub fn forcing(mut self, force: bool) -> Job {
         self.force = force;
@@ -166,9 +135,15 @@ impl Job {
     }
 
     /// Checks that this process would compute what the job's key stands for: the key is the
-    /// hash of the parts, and the kind's code version and code units (with `libtorch`, when
-    /// given, as the version this process runs) are those of the parts.
-    pub fn verify(&self, kind: &dyn StageKind, libtorch: Option<&str>) -> Result<(), JobError> {
+    /// hash of the parts, and the kind's code version and code units in this binary's `code`
+    /// table (with `libtorch`, when given, as the version this process runs) are those of the
+    /// parts.
+    pub fn verify(
+        &self,
+        kind: &dyn StageKind,
+        code: &CodeTable,
+        libtorch: Option<&str>,
+    ) -> Result<(), JobError> {
         let computed = self.parts.key();
         if computed != self.key {
             return Err(JobError::KeyMismatch {
@@ -185,7 +160,7 @@ impl Job {
                 job: self.parts.code_version,
             });
         }
-        let mut here = code_of(kind, &self.params).map_err(|source| JobError::Units {
+        let mut here = code.code_of(kind, &self.params).map_err(|source| JobError::Units {
             name: self.name.clone(),
             source,
         })?;

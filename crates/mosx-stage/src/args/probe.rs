@@ -1,7 +1,8 @@
 //! `mosx probe MODEL PROMPT...`: p(Yes) and p(No) at the answer position, to check
 //! a backbone's stereotype by hand.
 //!
-//! The arguments are defined (and checked) here; the command runs in the stage worker
+//! The arguments are defined (and checked) here, in the kernel, so that the planner's
+//! `mosx probe` and the worker parse the same ones; the command runs in the stage worker
 //! (`mosx-worker probe`, which parses these same arguments), since it loads the backbone.
 
 use std::path::PathBuf;
@@ -47,10 +48,6 @@ pub struct ProbeArgs {
     pub batch_size: usize,
 }
 
-/// Runs in the stage worker (it loads the backbone): `mosx-worker probe ...`.
-pub fn run(_a: ProbeArgs) -> anyhow::Result<i32> {
-    super::exec_worker()
-}
 
 fn parse_dtype(s: &str) -> Result<Dtype, String> {
     match s {

@@ -8,8 +8,8 @@ use serde_json::Value;
 
 use mosx_data::{DataError, Dataset, DatasetKind, GroupRatio, SampleOptions};
 
-use super::params::Bound;
-use super::{params, Output, ParamError, Slot, StageCtx, StageError, StageKind};
+use mosx_stage::params::Bound;
+use mosx_stage::{params, Output, ParamError, Slot, StageCtx, StageError, StageKind};
 
 #[derive(Debug, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -91,7 +91,7 @@ impl StageKind for Sample {
         1
     }
     fn code(&self) -> &'static [&'static str] {
-        &["mosx-data", "src/stages/sample.rs"]
+        &["mosx-data", "crates/mosx-kinds/src/sample.rs"]
     }
     fn about(&self) -> &'static str {
         "sample windows of consecutive interactions; history, target and label"

@@ -1,49 +1,34 @@
-//! The set of stage kinds a spec may name.
+//! The set of stage kinds a spec may name: [`builtin`].
 
-use std::collections::BTreeMap;
 use std::sync::Arc;
 
-use super::{
-    evaluate::Evaluate, load::Load, measure::Measure, metrics::Metrics, sample::Sample,
-    split::Split, train::Train, KindRef,
+pub use mosx_stage::Registry;
+use mosx_stage::KindRef;
+
+use crate::{
+    baseline::Baseline, evaluate::Evaluate, load::Load, measure::Measure, metrics::Metrics,
+    sample::Sample, split::Split, train::Train,
 };
 
-pub struct Registry {
-    kinds: BTreeMap<&'static str, KindRef>,
-}
-
-impl Registry {
-    /// Every stage kind mosx ships.
-    pub fn builtin() -> Registry {
-        let all: Vec<KindRef> = vec![
-            Arc::new(Load),
-            Arc::new(Sample),
-            Arc::new(Split),
-            Arc::new(Measure),
-            Arc::new(Train),
-            Arc::new(Evaluate),
-            Arc::new(Metrics),
-            Arc::new(super::baseline::Baseline),
-        ];
-        Registry {
-            kinds: all.into_iter().map(|k| (k.name(), k)).collect(),
-        }
-    }
-
-    pub fn get(&self, name: &str) -> Option<&KindRef> {
-        self.kinds.get(name)
-    }
-
-    pub fn names(&self) -> impl Iterator<Item = &'static str> + '_ {
-        self.kinds.keys().copied()
-    }
+/// Every stage kind mosx ships.
+pub fn builtin() -> Registry {
+    let all: Vec<KindRef> = vec![
+        Arc::new(Load),
+        Arc::new(Sample),
+        Arc::new(Split),
+        Arc::new(Measure),
+        Arc::new(Train),
+        Arc::new(Evaluate),
+        Arc::new(Metrics),
+        Arc::new(Baseline),
+    ];
+    Registry::new(all)
 }
 
 #[cfg(test)]
 mod tests {
-    use super::super::{Execution, Resource};
-    use super::Registry;
-    use crate::plan::validate_metrics::matches;
+    use mosx_stage::{Execution, Resource};
+    use mosx_stage::kind::metric_matches as matches;
     use mosx_methods::log::{
         EpochLog, GroupWeights, RoutingShares, StepLog, TrainLog, INTERNAL_METRICS,
     };
@@ -82,7 +67,7 @@ mod tests {
         pattern.replace("{group}", "{}").replace("{epoch}", "{}")
     }
 
-    /// Claims are checked against [`super::super::StageKind::metrics`]: every metric a kind's
+    /// Claims are checked against [`mosx_stage::StageKind::metrics`]: every metric a kind's
     /// code writes must be declared, and every declared one written, or a claim on a real
     /// metric would be refused (or one on a missing metric let through).
     #[test]
@@ -96,14 +81,14 @@ mod tests {
             ("baseline", include_str!("baseline.rs")),
             (
                 "train",
-                include_str!("../../crates/mosx-worker/src/runners/train.rs"),
+                include_str!("../../mosx-worker/src/runners/train.rs"),
             ),
             (
                 "evaluate",
-                include_str!("../../crates/mosx-worker/src/runners/evaluate.rs"),
+                include_str!("../../mosx-worker/src/runners/evaluate.rs"),
             ),
         ];
-        let reg = Registry::builtin();
+        let reg = super::builtin();
         assert_eq!(sources.len(), reg.names().count(), "a kind is not covered");
         for (name, src) in sources {
             let kind = reg.get(name).unwrap();
@@ -178,7 +163,7 @@ mod tests {
     /// and every declared internal pattern is written by some method's log.
     #[test]
     fn the_train_kind_declares_every_internal_metric_a_full_log_writes() {
-        let runner = include_str!("../../crates/mosx-worker/src/runners/train.rs");
+        let runner = include_str!("../../mosx-worker/src/runners/train.rs");
         assert!(runner.contains("log.internal_metrics(&ds.groups)"));
         let groups = vec!["male".to_string(), "female".to_string()];
         let names: Vec<String> = full_log()
@@ -186,7 +171,7 @@ mod tests {
             .into_iter()
             .map(|(n, _)| n)
             .collect();
-        let kind = Registry::builtin().get("train").unwrap().clone();
+        let kind = super::builtin().get("train").unwrap().clone();
         for n in &names {
             assert!(
                 kind.metrics()
@@ -212,7 +197,7 @@ mod tests {
     /// there; and only the kinds that need libtorch do.
     #[test]
     fn device_kinds_execute_in_the_worker() {
-        let reg = Registry::builtin();
+        let reg = super::builtin();
         for name in reg.names() {
             let kind = reg.get(name).unwrap();
             let device = kind.resource(&serde_json::json!({})) == Resource::Device;

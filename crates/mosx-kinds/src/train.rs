@@ -5,7 +5,7 @@
 //! The runner renders and tokenizes the split's points, measures each target's item groups
 //! and each history's share from the `measure` stage, and hands examples to the trainer. Its
 //! artifacts are the trained parameters only (`adapter`, safetensors), the method's
-//! canonical `config` ([`crate::trained::TrainedConfig`]) and the training `log`; the frozen
+//! canonical `config` ([`mosx_stage::trained::TrainedConfig`]) and the training `log`; the frozen
 //! backbone is never copied into the store (its content hash is in the key). Per-epoch
 //! checkpoints go to the stage's work folder, so a killed training resumes after its last
 //! finished epoch.
@@ -22,12 +22,14 @@ use mosx_methods::optim::OptimizerKind;
 use mosx_methods::{methods, Objective, Schedule};
 use mosx_models::Dtype;
 
-use super::params::{check, Bound};
-use super::{
-    backbone_files, params, Execution, ExternalFile, Output, ParamError, Resource, Slot, StageCtx,
+use mosx_stage::params::{check, Bound};
+use mosx_stage::params;
+use mosx_stage::kind::backbone_files;
+use mosx_stage::{
+    Execution, ExternalFile, Output, ParamError, Resource, Slot, StageCtx,
     StageError, StageKind,
 };
-use crate::prompt::Setting;
+use mosx_stage::prompt::Setting;
 
 /// The parameters of a `train` stage, as normalised (every default written out).
 #[derive(Debug, Serialize, Deserialize)]
@@ -240,11 +242,7 @@ impl StageKind for Train {
             "mosx-models",
             "mosx-methods",
             "mosx-fairness",
-            "src/stages/train.rs",
-            "src/prompt.rs",
-            "src/predictions.rs",
-            "src/trained.rs",
-            "src/backbones.rs",
+            "crates/mosx-kinds/src/train.rs",
             "crates/mosx-worker/src/runners/mod.rs",
             "crates/mosx-worker/src/runners/train.rs",
             "crates/mosx-worker/src/pool.rs",

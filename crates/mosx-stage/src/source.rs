@@ -5,7 +5,7 @@ use std::sync::{Arc, Mutex};
 
 use mosx_store::Store;
 
-use crate::stages::artifact::{ArtifactSource, Decoder, Shared};
+use crate::artifact::{ArtifactSource, Decoder, Shared};
 
 pub struct StoreSource {
     store: Arc<dyn Store>,

@@ -141,8 +141,8 @@ fn strip_position(msg: &str) -> String {
 }
 
 /// The typed params of a running stage, from the canonical JSON `normalize` returned.
-pub fn typed<T: DeserializeOwned>(params: &Value) -> Result<T, super::StageError> {
-    T::deserialize(params).map_err(|e| super::StageError::Other(format!("params: {e}")))
+pub fn typed<T: DeserializeOwned>(params: &Value) -> Result<T, crate::kind::StageError> {
+    T::deserialize(params).map_err(|e| crate::kind::StageError::Other(format!("params: {e}")))
 }
 
 #[cfg(test)]

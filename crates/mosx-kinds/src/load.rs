@@ -9,7 +9,7 @@ use serde_json::Value;
 
 use mosx_data::{Implicit, LoadOptions};
 
-use super::{params, ExternalFile, Output, ParamError, Slot, StageCtx, StageError, StageKind};
+use mosx_stage::{params, ExternalFile, Output, ParamError, Slot, StageCtx, StageError, StageKind};
 
 #[derive(Debug, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -46,7 +46,7 @@ impl StageKind for Load {
         1
     }
     fn code(&self) -> &'static [&'static str] {
-        &["mosx-data", "src/stages/load.rs"]
+        &["mosx-data", "crates/mosx-kinds/src/load.rs"]
     }
     fn about(&self) -> &'static str {
         "read MovieLens-100K or BookCrossing from a folder"

@@ -10,26 +10,22 @@
 //!
 //! Declared here (slots, [`Params`], key files, code units); run by the stage worker
 //! (`mosx-worker`, `runners/evaluate.rs`), which links libtorch. Its artifact is a
-//! [`crate::predictions::Predictions`] payload.
+//! [`mosx_stage::predictions::Predictions`] payload.
 
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use mosx_models::Dtype;
 
-use super::params::Bound;
-use super::{
-    backbone_files, params, Execution, ExternalFile, Output, ParamError, Resource, Slot, StageCtx,
+use mosx_stage::params::Bound;
+use mosx_stage::params;
+use mosx_stage::kind::backbone_files;
+use mosx_stage::{
+    Execution, ExternalFile, Output, ParamError, Resource, Slot, StageCtx,
     StageError, StageKind,
 };
-use crate::prompt::Setting;
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Part {
-    Valid,
-    Test,
-}
+use mosx_stage::predictions::Part;
+use mosx_stage::prompt::Setting;
 
 /// The parameters of an `evaluate` stage, as normalised (every default written out).
 #[derive(Debug, Serialize, Deserialize)]
@@ -87,11 +83,7 @@ impl StageKind for Evaluate {
             "mosx-data",
             "mosx-models",
             "mosx-methods",
-            "src/stages/evaluate.rs",
-            "src/prompt.rs",
-            "src/predictions.rs",
-            "src/trained.rs",
-            "src/backbones.rs",
+            "crates/mosx-kinds/src/evaluate.rs",
             "crates/mosx-worker/src/runners/mod.rs",
             "crates/mosx-worker/src/runners/evaluate.rs",
             "crates/mosx-worker/src/pool.rs",

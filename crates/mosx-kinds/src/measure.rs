@@ -7,8 +7,8 @@ use serde_json::Value;
 
 use mosx_data::{Dataset, Degree, MeasureOptions, Sequences, Split};
 
-use super::params::Bound;
-use super::{params, Output, ParamError, Slot, StageCtx, StageError, StageKind};
+use mosx_stage::params::Bound;
+use mosx_stage::{params, Output, ParamError, Slot, StageCtx, StageError, StageKind};
 
 #[derive(Debug, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -41,7 +41,7 @@ impl StageKind for Measure {
         3
     }
     fn code(&self) -> &'static [&'static str] {
-        &["mosx-data", "src/stages/measure.rs", "src/table_io.rs"]
+        &["mosx-data", "crates/mosx-kinds/src/measure.rs"]
     }
     fn about(&self) -> &'static str {
         "stereotype degree, z-scores and group membership of every item"

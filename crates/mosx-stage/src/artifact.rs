@@ -13,7 +13,7 @@ use mosx_store::Artifact;
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 
-use super::StageError;
+use crate::kind::StageError;
 
 /// Decoded value shared between the stages that read it.
 pub type Shared = Arc<dyn Any + Send + Sync>;

@@ -21,27 +21,14 @@
 //!   names. What needs the data (e.g. the windows a dataset has) fails at run time with the
 //!   parameter's spec location ([`StageCtx::param_error`], [`StageError::Param`]).
 
-pub mod artifact;
-pub mod baseline;
-pub mod evaluate;
-pub mod load;
-pub mod measure;
-pub mod metrics;
-pub mod params;
-pub mod registry;
-pub mod sample;
-pub mod split;
-pub mod train;
-
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::sync::Arc;
 
 use serde_json::Value;
 
-pub use artifact::{Inputs, Output};
-pub use params::ParamError;
-pub use registry::Registry;
+use crate::artifact::{Inputs, Output};
+use crate::params::ParamError;
 
 /// A named input of a stage kind, satisfied by a stage of one of `producers`.
 #[derive(Debug, Clone, Copy)]
@@ -183,9 +170,9 @@ pub trait StageKind: Send + Sync {
     fn code_version(&self) -> u32;
     /// The code this kind runs, as units whose sources are hashed at build time: workspace
     /// crates (`mosx-data`) and source files of the root crate or the worker
-    /// (`src/stages/load.rs`, `crates/mosx-worker/src/runners/train.rs`). The stage key
-    /// covers their hashes, so editing that code makes old results stale. `src/stages/mod.rs`,
-    /// `artifact.rs` and `params.rs` are implied for every kind.
+    /// (`crates/mosx-kinds/src/load.rs`, `crates/mosx-worker/src/runners/train.rs`). The stage key
+    /// covers their hashes, so editing that code makes old results stale. The kernel crate
+    /// (`mosx-stage`: this trait, artifacts, params) is implied for every kind.
     fn code(&self) -> &'static [&'static str];
     /// One line for `--help` and error messages.
     fn about(&self) -> &'static str;
@@ -230,10 +217,33 @@ pub trait StageKind: Send + Sync {
 
 pub type KindRef = Arc<dyn StageKind>;
 
+/// Whether metric `name` is an instance of `pattern`, a pattern of [`StageKind::metrics`]:
+/// `{group}` one of `groups` (any segment when `None`), `{epoch}` an index below `epochs`
+/// (any when `None`), `{expert}` an expert `e<k>`, any other segment itself.
+pub fn metric_matches(
+    pattern: &str,
+    name: &str,
+    groups: Option<&[String]>,
+    epochs: Option<usize>,
+) -> bool {
+    let (p, n): (Vec<&str>, Vec<&str>) = (pattern.split('.').collect(), name.split('.').collect());
+    p.len() == n.len()
+        && p.iter().zip(&n).all(|(p, n)| match *p {
+            "{group}" => groups.is_none_or(|g| g.iter().any(|g| g == n)),
+            "{epoch}" => n
+                .parse::<usize>()
+                .is_ok_and(|e| epochs.is_none_or(|m| e < m)),
+            "{expert}" => n
+                .strip_prefix('e')
+                .is_some_and(|k| k.parse::<usize>().is_ok()),
+            lit => lit == *n,
+        })
+}
+
 /// The key files of a stage that runs the backbone `params.model` on prompts of
 /// `params.template` (`evaluate`, `train`): the checkpoint's files and the prompt template,
 /// which must load (see [`check_prompt_template`]).
-pub(crate) fn backbone_files(params: &Value) -> Result<Vec<ExternalFile>, StageError> {
+pub fn backbone_files(params: &Value) -> Result<Vec<ExternalFile>, StageError> {
     let model = params
         .get("model")
         .and_then(Value::as_str)
@@ -257,7 +267,7 @@ pub(crate) fn backbone_files(params: &Value) -> Result<Vec<ExternalFile>, StageE
 /// The prompt template `name` (a file stem: letters, digits, `_`, `-`) loads from
 /// `templates/prompts/NAME.j2` (or is the built-in `tallrec`), parses, and reads only the names
 /// a prompt provides; errors are [`StageError::Param`] at `template`.
-pub(crate) fn check_prompt_template(name: &str) -> Result<(), StageError> {
+pub fn check_prompt_template(name: &str) -> Result<(), StageError> {
     let bad = |message: String| StageError::Param {
         field: "template".into(),
         at: None,

@@ -1,6 +1,6 @@
 //! The stage worker's protocol (`mosx-worker serve`), one JSON object per line.
 //!
-//! * stdin, planner → worker: [`super::job::Job`]s, one per line. EOF: the worker exits 0.
+//! * stdin, planner → worker: [`crate::job::Job`]s, one per line. EOF: the worker exits 0.
 //! * stdout, worker → planner: [`Event`]s, one per line. The first is [`Event::Hello`] (the
 //!   worker's version, the device label it resolved, its libtorch) or [`Event::Fatal`] (it
 //!   cannot serve, then exits). Then, per job, in order: any [`Event::Waiting`], one
@@ -12,7 +12,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::job::Done;
+use crate::job::Done;
 
 /// A line of the worker's event stream.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -74,7 +74,7 @@ pub enum FatalReason {
     Store,
 }
 
-/// One call of a stage's [`crate::stages::Progress`].
+/// One call of a stage's [`crate::kind::Progress`].
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "op", rename_all = "snake_case", deny_unknown_fields)]
 pub enum ProgressUpdate {

@@ -1,6 +1,6 @@
 //! Helpers shared by the subcommands: loading a spec into a plan, opening the store.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::Arc;
 
 use anyhow::Context;
@@ -16,22 +16,12 @@ pub const DEFAULT_STORE: &str = "results/mosx.db";
 #[error("{0}")]
 pub struct UsageError(pub String);
 
-#[derive(clap::Args, Clone)]
-pub struct StoreArg {
-    /// The store holding every stage result: a SQLite file, or a PostgreSQL URL
-    /// (`postgres://user@host/db`, shared by the machines of a cluster; needs --objects).
-    #[arg(long, value_name = "PATH|URL", default_value = DEFAULT_STORE, env = "MOSX_STORE", hide_env_values = true, global = true)]
-    pub store: String,
-    /// The folder of the store's object files (default for SQLite: `objects/` beside the
-    /// file). With PostgreSQL, a folder every machine sees (a cluster filesystem).
-    #[arg(long, value_name = "DIR", env = "MOSX_OBJECTS", global = true)]
-    pub objects: Option<PathBuf>,
-}
+pub use mosx_stage::args::StoreArgs;
 
-impl StoreArg {
-    pub fn location(&self) -> Location {
-        Location::new(self.store.clone(), self.objects.clone())
-    }
+/// The store location `a` names, `results/mosx.db` when it names none; a `--store-file` that
+/// cannot be read is a usage error.
+pub fn location(a: &StoreArgs) -> anyhow::Result<Location> {
+    Ok(a.location(Some(DEFAULT_STORE)).map_err(UsageError)?)
 }
 
 /// Load and compile a spec and check its reports (templates, outputs inside the project
@@ -44,22 +34,22 @@ pub fn plan(spec: &Path, sets: &[String], allow_outside_outputs: bool) -> anyhow
 }
 
 /// Open the store, creating it.
-pub fn open_store(a: &StoreArg) -> anyhow::Result<Arc<dyn Store>> {
-    let l = a.location();
+pub fn open_store(a: &StoreArgs) -> anyhow::Result<Arc<dyn Store>> {
+    let l = location(a)?;
     crate::store::open(&l).with_context(|| format!("opening store {l}"))
 }
 
 /// Open the store read-only, only if it exists: read-only commands (`ls`, `show`, `export`,
 /// `report`, `run --dry-run`) neither create it nor write to it (no WAL switch, no memo).
-pub fn existing_store(a: &StoreArg) -> anyhow::Result<Option<Arc<dyn Store>>> {
-    let l = a.location();
+pub fn existing_store(a: &StoreArgs) -> anyhow::Result<Option<Arc<dyn Store>>> {
+    let l = location(a)?;
     crate::store::open_existing(&l, Access::ReadOnly)
         .with_context(|| format!("opening store {l} read-only"))
 }
 
 /// Open the store read-write only if it exists (`gc`, `fsck`: never create one).
-pub fn existing_store_rw(a: &StoreArg) -> anyhow::Result<Option<Arc<dyn Store>>> {
-    let l = a.location();
+pub fn existing_store_rw(a: &StoreArgs) -> anyhow::Result<Option<Arc<dyn Store>>> {
+    let l = location(a)?;
     crate::store::open_existing(&l, Access::ReadWrite).with_context(|| format!("opening store {l}"))
 }
 

@@ -15,7 +15,7 @@ use mosx_report::output::{self, OutputFile};
 use mosx_store::Store;
 use serde_json::Value;
 
-use super::common::{self, StoreArg, UsageError};
+use super::common::{self, StoreArgs, UsageError};
 use super::EXIT_OK;
 use crate::predictions::Predictions;
 use crate::table_io::{self, Format};
@@ -46,7 +46,7 @@ pub struct ExportArgs {
     #[arg(long, conflicts_with = "artifact")]
     pub metrics: bool,
     #[command(flatten)]
-    pub store: StoreArg,
+    pub store: StoreArgs,
 }
 
 /// Interactions of a dataset, as a table.
@@ -386,8 +386,9 @@ fn json_records(v: &Value, path: Option<&str>) -> Result<(String, Table, Vec<Str
 }
 
 pub fn run(a: ExportArgs) -> anyhow::Result<i32> {
+    let location = common::location(&a.store)?;
     let store = common::existing_store(&a.store)?
-        .ok_or_else(|| UsageError(format!("no store at {}", a.store.location())))?;
+        .ok_or_else(|| UsageError(format!("no store at {location}")))?;
     let key = common::resolve_key(&*store, &a.key_prefix)?;
     if a.metrics {
         let rec = store

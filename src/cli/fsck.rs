@@ -2,7 +2,7 @@
 
 use std::io::Write;
 
-use super::common::{self, StoreArg};
+use super::common::{self, StoreArgs};
 use super::{EXIT_FAILED, EXIT_OK};
 
 #[derive(clap::Args)]
@@ -15,13 +15,13 @@ pub struct FsckArgs {
     #[arg(long)]
     pub repair: bool,
     #[command(flatten)]
-    pub store: StoreArg,
+    pub store: StoreArgs,
 }
 
 pub fn run(a: FsckArgs) -> anyhow::Result<i32> {
     let mut out = std::io::stdout().lock();
     let Some(store) = common::existing_store_rw(&a.store)? else {
-        writeln!(out, "(no store at {})", a.store.location())?;
+        writeln!(out, "(no store at {})", common::location(&a.store)?)?;
         return Ok(EXIT_OK);
     };
     let r = store.fsck(a.repair)?;

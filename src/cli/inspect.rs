@@ -8,7 +8,7 @@ use std::io::Write;
 
 use mosx_spec::printable as p;
 
-use super::common::{self, StoreArg, UsageError};
+use super::common::{self, StoreArgs, UsageError};
 use super::EXIT_OK;
 
 #[derive(clap::Args)]
@@ -22,7 +22,7 @@ pub struct LsArgs {
     #[arg(long)]
     pub failed: bool,
     #[command(flatten)]
-    pub store: StoreArg,
+    pub store: StoreArgs,
 }
 
 #[derive(clap::Args)]
@@ -33,7 +33,7 @@ pub struct LsArgs {
 pub struct ShowArgs {
     pub key_prefix: String,
     #[command(flatten)]
-    pub store: StoreArg,
+    pub store: StoreArgs,
 }
 
 #[derive(clap::Args)]
@@ -45,7 +45,7 @@ pub struct GcArgs {
     #[arg(long)]
     pub dry_run: bool,
     #[command(flatten)]
-    pub store: StoreArg,
+    pub store: StoreArgs,
 }
 
 fn when(t: f64) -> String {
@@ -72,7 +72,7 @@ fn when(t: f64) -> String {
 pub fn ls(a: LsArgs) -> anyhow::Result<i32> {
     let mut out = std::io::stdout().lock();
     let Some(store) = common::existing_store(&a.store)? else {
-        writeln!(out, "(no store at {})", a.store.location())?;
+        writeln!(out, "(no store at {})", common::location(&a.store)?)?;
         return Ok(EXIT_OK);
     };
     let rows = store.list(a.kind.as_deref(), a.failed)?;
@@ -98,8 +98,9 @@ pub fn ls(a: LsArgs) -> anyhow::Result<i32> {
 
 pub fn show(a: ShowArgs) -> anyhow::Result<i32> {
     let mut out = std::io::stdout().lock();
+    let location = common::location(&a.store)?;
     let store = common::existing_store(&a.store)?
-        .ok_or_else(|| UsageError(format!("no store at {}", a.store.location())))?;
+        .ok_or_else(|| UsageError(format!("no store at {location}")))?;
     let key = common::resolve_key(&*store, &a.key_prefix)?;
     let rec = store
         .record(&key)?
@@ -159,7 +160,7 @@ pub fn show(a: ShowArgs) -> anyhow::Result<i32> {
 pub fn gc(a: GcArgs) -> anyhow::Result<i32> {
     let mut out = std::io::stdout().lock();
     let Some(store) = common::existing_store_rw(&a.store)? else {
-        writeln!(out, "(no store at {})", a.store.location())?;
+        writeln!(out, "(no store at {})", common::location(&a.store)?)?;
         return Ok(EXIT_OK);
     };
     let r = store.gc(a.dry_run)?;

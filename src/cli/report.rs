@@ -2,7 +2,7 @@
 
 use std::path::PathBuf;
 
-use super::common::{self, StoreArg};
+use super::common::{self, StoreArgs};
 use super::{EXIT_FAILED, EXIT_OK};
 use crate::exec::{self, Status};
 
@@ -19,7 +19,7 @@ pub struct ReportArgs {
     #[arg(long)]
     pub allow_outside_outputs: bool,
     #[command(flatten)]
-    pub store: StoreArg,
+    pub store: StoreArgs,
 }
 
 pub fn run(a: ReportArgs) -> anyhow::Result<i32> {
@@ -38,7 +38,7 @@ pub fn run(a: ReportArgs) -> anyhow::Result<i32> {
         eprintln!(
             "{} stage(s) not in the cache ({}); run `mosx run {}` first:",
             missing.len(),
-            a.store.location(),
+            common::location(&a.store)?,
             a.spec.display()
         );
         for (n, r) in &missing {

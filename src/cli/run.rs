@@ -5,7 +5,7 @@ use std::sync::Arc;
 
 use globset::{Glob, GlobSetBuilder};
 
-use super::common::{self, StoreArg, UsageError};
+use super::common::{self, StoreArgs, UsageError};
 use super::{EXIT_FAILED, EXIT_OK};
 use crate::device::DeviceRequest;
 use crate::exec::worker::{WorkerError, WorkerPool};
@@ -57,7 +57,7 @@ pub struct RunArgs {
     #[arg(long, default_value_t = 5.0, value_name = "SECONDS")]
     pub poll: f64,
     #[command(flatten)]
-    pub store: StoreArg,
+    pub store: StoreArgs,
 }
 
 #[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
@@ -186,7 +186,7 @@ pub fn run(a: RunArgs) -> anyhow::Result<i32> {
         let device =
             DeviceRequest::parse(a.device.as_deref()).map_err(|e| UsageError(e.to_string()))?;
         if a.executor == Executor::Local && exec::needs_worker(&plan, &statuses) {
-            let pool = WorkerPool::new(&a.store.location(), device)?;
+            let pool = WorkerPool::new(&common::location(&a.store)?, device)?;
             pool.start().map_err(|e| match e {
                 WorkerError::Device(m) => anyhow::Error::from(UsageError(m)),
                 other => other.into(),
@@ -237,7 +237,7 @@ pub fn run(a: RunArgs) -> anyhow::Result<i32> {
     let summary = match &slurm_resources {
         None => exec::run(plan.clone(), store.clone(), run_id, &info, &statuses, &opts),
         Some(resources) => {
-            let location = a.store.location();
+            let location = common::location(&a.store)?;
             let jobs_dir = location
                 .objects_dir()
                 .map(|o| o.join(".jobs"))

@@ -29,9 +29,9 @@ pub enum Degree {
     Count,
 }
 
-/// Measurement options.
+/// Measurement options; also the `measure` stage's params (unknown fields are refused).
 #[derive(Serialize, Deserialize, Clone, Debug, PartialEq)]
-#[serde(default)]
+#[serde(default, deny_unknown_fields)]
 pub struct MeasureOptions {
     pub degree: Degree,
     /// Membership threshold on the z-score, default 1.0.

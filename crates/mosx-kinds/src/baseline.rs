@@ -55,7 +55,6 @@ struct Params {
     #[serde(default = "default_smoothing")]
     smoothing: f64,
 }
-const FIELDS: &[&str] = &["rule", "part", "max_points", "setting", "smoothing"];
 fn default_part() -> Part {
     Part::Test
 }
@@ -182,7 +181,7 @@ impl StageKind for Baseline {
         ]
     }
     fn normalize(&self, p: &serde_json::Map<String, Value>) -> Result<Value, ParamError> {
-        let (typed, v) = params::parse::<Params>(p, FIELDS)?;
+        let (typed, v) = params::parse::<Params>(p)?;
         params::check(&[
             Bound::cap("max_points", typed.max_points),
             Bound::non_negative("smoothing", typed.smoothing),

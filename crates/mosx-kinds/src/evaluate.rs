@@ -47,15 +47,6 @@ pub struct Params {
     #[serde(default = "default_dtype")]
     pub dtype: Dtype,
 }
-const FIELDS: &[&str] = &[
-    "model",
-    "setting",
-    "template",
-    "part",
-    "max_points",
-    "batch_size",
-    "dtype",
-];
 fn default_template() -> String {
     "tallrec".into()
 }
@@ -124,7 +115,7 @@ impl StageKind for Evaluate {
         ]
     }
     fn normalize(&self, p: &serde_json::Map<String, Value>) -> Result<Value, ParamError> {
-        let (typed, v) = params::parse::<Params>(p, FIELDS)?;
+        let (typed, v) = params::parse::<Params>(p)?;
         params::check(&[
             Bound::cap("max_points", typed.max_points),
             Bound::at_least("batch_size", typed.batch_size, 1),

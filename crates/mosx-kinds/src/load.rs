@@ -25,7 +25,6 @@ struct Params {
     #[serde(default = "default_implicit")]
     implicit: Implicit,
 }
-const FIELDS: &[&str] = &["path", "min_age", "max_age", "implicit"];
 fn default_min_age() -> u32 {
     LoadOptions::default().min_age
 }
@@ -55,7 +54,7 @@ impl StageKind for Load {
         &[]
     }
     fn normalize(&self, p: &serde_json::Map<String, Value>) -> Result<Value, ParamError> {
-        let (typed, v) = params::parse::<Params>(p, FIELDS)?;
+        let (typed, v) = params::parse::<Params>(p)?;
         if typed.min_age > typed.max_age {
             return Err(ParamError {
                 field: "min_age".into(),

@@ -2,34 +2,16 @@
 //! (METHOD.md §2): per-item group counts, degree, per-group z-scores, membership
 //! at `z_star`, neutral items.
 
-use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-use mosx_data::{Dataset, Degree, MeasureOptions, Sequences, Split};
+use mosx_data::{Dataset, MeasureOptions, Sequences, Split};
 
 use mosx_stage::params::Bound;
 use mosx_stage::{params, Output, ParamError, Slot, StageCtx, StageError, StageKind};
 
-#[derive(Debug, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct Params {
-    #[serde(default = "default_degree")]
-    degree: Degree,
-    #[serde(default = "default_z")]
-    z_star: f64,
-    #[serde(default = "default_min_count")]
-    min_count: u32,
-}
-const FIELDS: &[&str] = &["degree", "z_star", "min_count"];
-fn default_degree() -> Degree {
-    Degree::Rate
-}
-fn default_z() -> f64 {
-    1.0
-}
-fn default_min_count() -> u32 {
-    3
-}
+/// The parameters are the measurement's own options (`mosx_data::MeasureOptions`, with their
+/// defaults), declared once.
+type Params = MeasureOptions;
 
 pub struct Measure;
 
@@ -72,7 +54,7 @@ impl StageKind for Measure {
         ]
     }
     fn normalize(&self, p: &serde_json::Map<String, Value>) -> Result<Value, ParamError> {
-        let (typed, v) = params::parse::<Params>(p, FIELDS)?;
+        let (typed, v) = params::parse::<Params>(p)?;
         // z* is a one-sided threshold above the mean (METHOD.md Eq. 4: 1.0, 1.645, 1.96); an
         // item read by no train user has no degree, so min_count counts at least one reader.
         params::check(&[
@@ -90,11 +72,7 @@ impl StageKind for Measure {
             &ds,
             &seq,
             &split,
-            &MeasureOptions {
-                degree: p.degree,
-                z_star: p.z_star,
-                min_count: p.min_count,
-            },
+            &p,
         )
         .map_err(|e| ctx.data_error(e, |_| None))?;
         let mut out = Output::default();

@@ -22,7 +22,6 @@ struct Params {
     #[serde(default = "default_fairness")]
     fairness: FairnessKind,
 }
-const FIELDS: &[&str] = &["fairness"];
 fn default_fairness() -> FairnessKind {
     FairnessKind::Relative
 }
@@ -88,7 +87,7 @@ impl StageKind for Metrics {
         ]
     }
     fn normalize(&self, p: &serde_json::Map<String, Value>) -> Result<Value, ParamError> {
-        params::parse::<Params>(p, FIELDS).map(|(_, v)| v)
+        params::parse::<Params>(p).map(|(_, v)| v)
     }
     fn run(&self, ctx: &StageCtx<'_>) -> Result<Output, StageError> {
         let p: Params = params::typed(ctx.params)?;

@@ -31,7 +31,6 @@ struct Params {
     #[serde(default)]
     threshold: Option<f32>,
 }
-const FIELDS: &[&str] = &["window", "windows", "seed", "group_ratio", "threshold"];
 
 #[derive(Debug, Serialize, Deserialize)]
 #[serde(untagged)]
@@ -124,7 +123,7 @@ impl StageKind for Sample {
         }]
     }
     fn normalize(&self, p: &serde_json::Map<String, Value>) -> Result<Value, ParamError> {
-        let (typed, v) = params::parse::<Params>(p, FIELDS)?;
+        let (typed, v) = params::parse::<Params>(p)?;
         if let Ratio::Named(n) = &typed.group_ratio {
             if n != "natural" && n != "default" {
                 return Err(ParamError {

@@ -18,7 +18,6 @@ struct Params {
     #[serde(default)]
     seed: u64,
 }
-const FIELDS: &[&str] = &["ratios", "by", "seed"];
 fn default_ratios() -> [f64; 3] {
     [0.8, 0.1, 0.1]
 }
@@ -53,7 +52,7 @@ impl StageKind for Split {
         }]
     }
     fn normalize(&self, p: &serde_json::Map<String, Value>) -> Result<Value, ParamError> {
-        let (typed, v) = params::parse::<Params>(p, FIELDS)?;
+        let (typed, v) = params::parse::<Params>(p)?;
         let sum: f64 = typed.ratios.iter().sum();
         if typed.ratios.iter().any(|r| !(r.is_finite() && *r >= 0.0)) || (sum - 1.0).abs() > 1e-6 {
             let [a, b, c] = typed.ratios;

@@ -92,31 +92,6 @@ pub struct Params {
     #[serde(default = "default_eval_batch")]
     pub eval_batch_size: usize,
 }
-const FIELDS: &[&str] = &[
-    "model",
-    "method",
-    "objective",
-    "lambda_fair",
-    "lambda_div",
-    "optimizer",
-    "lr",
-    "schedule",
-    "warmup",
-    "epochs",
-    "batch_size",
-    "grad_accum",
-    "seed",
-    "dtype",
-    "max_train_points",
-    "max_valid_points",
-    "patience",
-    "setting",
-    "template",
-    "drop_leaking",
-    "rec_loss",
-    "max_grad_norm",
-    "eval_batch_size",
-];
 fn one() -> f64 {
     1.0
 }
@@ -283,7 +258,7 @@ impl StageKind for Train {
         ]
     }
     fn normalize(&self, p: &serde_json::Map<String, Value>) -> Result<Value, ParamError> {
-        let (mut typed, _) = params::parse::<Params>(p, FIELDS)?;
+        let (mut typed, _) = params::parse::<Params>(p)?;
         let named_in_map = typed.method.is_object();
         typed.method =
             methods::normalize(&typed.method).map_err(|e| method_param_error(&e, named_in_map))?;

@@ -27,10 +27,11 @@ impl std::fmt::Display for ParamError {
     }
 }
 
-/// Parse `params` into `T`, returning it with its canonical JSON (defaults filled).
+/// Parse `params` into `T`, returning it with its canonical JSON (defaults filled). An unknown
+/// field suggests the closest of `T`'s fields, as serde lists them: the struct is the one
+/// declaration of its fields.
 pub fn parse<T: DeserializeOwned + Serialize>(
     params: &serde_json::Map<String, Value>,
-    fields: &[&str],
 ) -> Result<(T, Value), ParamError> {
     let value = Value::Object(params.clone());
     let typed: T = serde_path_to_error::deserialize(&value).map_err(|e| {
@@ -48,7 +49,7 @@ pub fn parse<T: DeserializeOwned + Serialize>(
             return ParamError {
                 field,
                 message: format!("unknown parameter `{name}`"),
-                suggestion: mosx_spec::suggest(&name, fields.iter().copied()),
+                suggestion: mosx_spec::suggest(&name, expected_fields(rest).iter().map(String::as_str)),
             };
         }
         let field = if path == "." { String::new() } else { path };
@@ -64,6 +65,20 @@ pub fn parse<T: DeserializeOwned + Serialize>(
         suggestion: None,
     })?;
     Ok((typed, canonical))
+}
+
+/// The field names serde's unknown-field message lists after the unknown one
+/// (`x`, expected one of `a`, `b`` → `a`, `b`; `expected `a` or `b`` too).
+pub fn expected_fields(message: &str) -> Vec<String> {
+    let Some((_, expected)) = message.split_once("expected") else {
+        return Vec::new();
+    };
+    expected
+        .split('`')
+        .skip(1)
+        .step_by(2)
+        .map(str::to_string)
+        .collect()
 }
 
 /// One bound a parameter must satisfy: whether it holds, the rule, and the value seen.
@@ -170,20 +185,19 @@ mod tests {
     }
 
     #[test]
-    fn unknown_field_path_and_suggestion() {
-        let e = parse::<P>(
-            &map(serde_json::json!({"z_sta": 1.0})),
-            &["z_star", "inner"],
-        )
-        .unwrap_err();
+    fn an_unknown_field_is_located_and_suggests_one_of_the_struct_fields() {
+        let e = parse::<P>(&map(serde_json::json!({"z_sta": 1.0}))).unwrap_err();
         assert_eq!(e.field, "z_sta");
         assert_eq!(e.suggestion.as_deref(), Some("z_star"));
-        let e = parse::<P>(
-            &map(serde_json::json!({"inner": {"kk": 1}})),
-            &["z_star", "inner"],
-        )
-        .unwrap_err();
+        let e = parse::<P>(&map(serde_json::json!({"inner": {"kk": 1}}))).unwrap_err();
         assert_eq!(e.field, "inner.kk");
+        assert_eq!(e.suggestion.as_deref(), Some("k"));
+        assert_eq!(
+            expected_fields("x`, expected one of `a`, `b`, `c`"),
+            ["a", "b", "c"]
+        );
+        assert_eq!(expected_fields("x`, expected `a` or `b`"), ["a", "b"]);
+        assert!(expected_fields("x`, there are no fields").is_empty());
     }
 
     #[test]
@@ -210,10 +224,10 @@ mod tests {
 
     #[test]
     fn wrong_type_names_the_field_and_defaults_are_filled() {
-        let e = parse::<P>(&map(serde_json::json!({"z_star": "x"})), &[]).unwrap_err();
+        let e = parse::<P>(&map(serde_json::json!({"z_star": "x"}))).unwrap_err();
         assert_eq!(e.field, "z_star");
         assert!(!e.message.contains(" at line "), "{}", e.message);
-        let (_, v) = parse::<P>(&map(serde_json::json!({})), &[]).unwrap();
+        let (_, v) = parse::<P>(&map(serde_json::json!({}))).unwrap();
         assert_eq!(v, serde_json::json!({"z_star": 0.0, "inner": {"k": 0}}));
     }
 }

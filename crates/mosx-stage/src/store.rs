@@ -73,8 +73,8 @@ impl Location {
         f.sync_all()
     }
 
-    /// The location a worker was given: `--store-file FILE` (its first line) over `--store`
-    /// (or `MOSX_STORE`); `objects` as given.
+    /// The location given as `--store-file FILE` (its first line) over `--store` (or
+    /// `MOSX_STORE`); `objects` as given (see [`crate::args::StoreArgs`]).
     pub fn for_worker(
         store: Option<&str>,
         store_file: Option<&Path>,

@@ -22,6 +22,7 @@ use std::os::fd::FromRawFd;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 
+use mosx_stage::args::StoreArgs;
 use mosx_stage::device::DeviceRequest;
 use mosx_stage::job::{execute, Done, Job, JobError, Leases, Report};
 use mosx_stage::progress::RunProgress;
@@ -51,16 +52,10 @@ const EXIT_USAGE: i32 = 2;
     about = "Serve jobs: JSON lines on stdin, events as JSON lines on stdout (started by `mosx run`)"
 )]
 pub struct ServeArgs {
-    /// The store the jobs' stages are read from and committed to (SQLite path or PostgreSQL
-    /// URL). `mosx run` passes it in MOSX_STORE, never on the command line (a URL's password).
-    #[arg(long, value_name = "STORE", env = "MOSX_STORE", hide_env_values = true)]
-    pub store: Option<String>,
-    /// A file whose first line is the store location (over --store).
-    #[arg(long, value_name = "FILE")]
-    pub store_file: Option<PathBuf>,
-    /// The store's objects folder (required with PostgreSQL).
-    #[arg(long, value_name = "DIR", env = "MOSX_OBJECTS")]
-    pub objects: Option<PathBuf>,
+    /// The store the jobs' stages are read from and committed to. `mosx run` passes it in
+    /// MOSX_STORE, never on the command line (a URL's password).
+    #[command(flatten)]
+    pub store: StoreArgs,
     /// auto, cpu, cuda or cuda:N.
     #[arg(long, default_value = "auto")]
     pub device: DeviceRequest,
@@ -72,17 +67,10 @@ pub struct ServeArgs {
     after_help = "Example (what a cluster job runs, in the project folder):\n  mosx-worker stage --store-file jobs/7/store --job jobs/7/0123abcd.json"
 )]
 pub struct StageArgs {
-    /// The store, relative to the job's project folder (`dir`) unless absolute. A URL with a
-    /// password belongs in --store-file or MOSX_STORE, not on a command line.
-    #[arg(long, value_name = "STORE", env = "MOSX_STORE", hide_env_values = true)]
-    pub store: Option<String>,
-    /// A file (mode 0600) whose first line is the store location, over --store: what the Slurm
-    /// executor gives its jobs. Read before the job's folder becomes the working directory.
-    #[arg(long, value_name = "FILE")]
-    pub store_file: Option<PathBuf>,
-    /// The store's objects folder (required with PostgreSQL), relative like `--store`.
-    #[arg(long, value_name = "DIR", env = "MOSX_OBJECTS")]
-    pub objects: Option<PathBuf>,
+    /// The store, relative to the job's project folder (`dir`) unless absolute; `--store-file`
+    /// is read before the job's folder becomes the working directory.
+    #[command(flatten)]
+    pub store: StoreArgs,
     /// auto, cpu, cuda or cuda:N (default: the job's `device`).
     #[arg(long)]
     pub device: Option<DeviceRequest>,
@@ -253,11 +241,7 @@ pub fn serve(a: ServeArgs) -> i32 {
             return EXIT_USAGE;
         }
     };
-    let location = match mosx_stage::store::Location::for_worker(
-        a.store.as_deref(),
-        a.store_file.as_deref(),
-        a.objects.clone(),
-    ) {
+    let location = match a.store.location(None) {
         Ok(l) => l,
         Err(e) => {
             events.send(&Event::Fatal {
@@ -332,11 +316,7 @@ fn same_dir(here: Option<&Path>, dir: &Path) -> bool {
 /// `mosx-worker stage`: returns the exit code.
 pub fn stage(a: StageArgs) -> i32 {
     // Before the job's folder becomes the working directory: the file is named as given.
-    let location = match mosx_stage::store::Location::for_worker(
-        a.store.as_deref(),
-        a.store_file.as_deref(),
-        a.objects.clone(),
-    ) {
+    let location = match a.store.location(None) {
         Ok(l) => l,
         Err(e) => {
             eprintln!("error: {e}");

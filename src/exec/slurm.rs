@@ -22,7 +22,7 @@
 //! * Ctrl-C cancels every job of this run that has not finished; finished stages stay
 //!   cached and a rerun submits only what the store lacks.
 
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::{BTreeMap, HashMap};
 use std::ffi::OsString;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
@@ -35,8 +35,9 @@ use mosx_slurm::{Cluster, Gres, JobId, JobRequest, JobState, Resources};
 use mosx_spec::SpecError;
 use mosx_store::{CacheCheck, RunId, RunInfo, Store};
 
-use super::job::Job;
+use super::job::{Done, Job};
 use super::progress::RunProgress;
+use super::scheduler::{Ended, Executor};
 use super::{Status, Summary};
 use crate::plan::Plan;
 use crate::stages::{Registry, Resource};
@@ -85,7 +86,7 @@ struct Flight {
     log: PathBuf,
 }
 
-/// Submits the dirty stages of `plan` and follows them to the end.
+/// Submits the dirty stages of `plan` and follows them to the end, under the one scheduler.
 #[allow(clippy::too_many_arguments)]
 pub fn run(
     plan: &Plan,
@@ -96,196 +97,276 @@ pub fn run(
     resources: &BTreeMap<String, Resources>,
     opts: &SlurmOptions,
 ) -> Result<Summary, SlurmError> {
-    let cluster = Cluster::detect()?;
-    let g = &plan.graph;
-    let (dirty, mut summary) = super::start(plan, statuses);
-    let forced = super::forced(statuses);
-    let dir = opts.jobs_dir.join(run.to_string());
-    std::fs::create_dir_all(&dir).map_err(|source| SlurmError::Io {
-        path: dir.clone(),
-        source,
-    })?;
-    // The store location may hold a password: the jobs read it from a file only this user
-    // can read, never from their command line (which `squeue`, `ps` and Slurm's records show).
-    let store_file = dir.join("store");
-    opts.store
-        .write_store_file(&store_file)
-        .map_err(|source| SlurmError::Io {
-            path: store_file.clone(),
+    let (dirty, _) = super::scheduler::start(plan, statuses);
+    let progress = RunProgress::new(dirty.len() as u64, opts.quiet);
+    let mut slurm = Slurm::new(plan, store, run, info, resources, opts, &progress)?;
+    Ok(super::scheduler::run(plan, statuses, &mut slurm, &progress))
+}
+
+/// The Slurm executor of one run (see the module note).
+struct Slurm<'a> {
+    plan: &'a Plan,
+    store: Arc<dyn Store>,
+    run: RunId,
+    info: &'a RunInfo,
+    resources: &'a BTreeMap<String, Resources>,
+    opts: &'a SlurmOptions,
+    progress: &'a RunProgress,
+    cluster: Cluster,
+    /// This run's job files and logs.
+    dir: PathBuf,
+    /// `--store-file FILE [--objects DIR]` of every job.
+    store_args: Vec<OsString>,
+    cwd: PathBuf,
+    flights: HashMap<NodeIndex, Flight>,
+    /// Submitted stages not yet ended, in node order.
+    open: Vec<NodeIndex>,
+    /// Job ids Ctrl-C cancels.
+    live: Arc<Mutex<Vec<JobId>>>,
+    failures_in_a_row: u32,
+}
+
+impl<'a> Slurm<'a> {
+    fn new(
+        plan: &'a Plan,
+        store: Arc<dyn Store>,
+        run: RunId,
+        info: &'a RunInfo,
+        resources: &'a BTreeMap<String, Resources>,
+        opts: &'a SlurmOptions,
+        progress: &'a RunProgress,
+    ) -> Result<Slurm<'a>, SlurmError> {
+        let cluster = Cluster::detect()?;
+        let dir = opts.jobs_dir.join(run.to_string());
+        std::fs::create_dir_all(&dir).map_err(|source| SlurmError::Io {
+            path: dir.clone(),
             source,
         })?;
-    let mut store_args: Vec<OsString> = vec!["--store-file".into(), store_file.into()];
-    if let Some(o) = &opts.store.objects {
-        store_args.extend(["--objects".into(), o.clone().into()]);
-    }
-    let cwd = std::env::current_dir().map_err(|source| SlurmError::Io {
-        path: PathBuf::from("."),
-        source,
-    })?;
-    let progress = RunProgress::new(dirty.len() as u64, opts.quiet);
-    let live: Arc<Mutex<Vec<JobId>>> = Arc::new(Mutex::new(Vec::new()));
-    install_interrupt(cluster.clone(), live.clone());
-
-    // Submit, parents first.
-    let mut flights: HashMap<NodeIndex, Flight> = HashMap::new();
-    let mut blocked: HashSet<NodeIndex> = HashSet::new();
-    for &i in &plan.order {
-        if !dirty.contains(&i) || blocked.contains(&i) {
-            continue;
+        // The store location may hold a password: the jobs read it from a file only this user
+        // can read, never from their command line (which `squeue`, `ps` and Slurm's records
+        // show).
+        let store_file = dir.join("store");
+        opts.store
+            .write_store_file(&store_file)
+            .map_err(|source| SlurmError::Io {
+                path: store_file.clone(),
+                source,
+            })?;
+        let mut store_args: Vec<OsString> = vec!["--store-file".into(), store_file.into()];
+        if let Some(o) = &opts.store.objects {
+            store_args.extend(["--objects".into(), o.clone().into()]);
         }
+        let cwd = std::env::current_dir().map_err(|source| SlurmError::Io {
+            path: PathBuf::from("."),
+            source,
+        })?;
+        Ok(Slurm {
+            plan,
+            store,
+            run,
+            info,
+            resources,
+            opts,
+            progress,
+            cluster,
+            dir,
+            store_args,
+            cwd,
+            flights: HashMap::new(),
+            open: Vec::new(),
+            live: Arc::new(Mutex::new(Vec::new())),
+            failures_in_a_row: 0,
+        })
+    }
+
+    /// Write stage `i`'s job file and submit it, after the jobs of its submitted parents.
+    fn submit(&self, i: NodeIndex, force: bool, log: &Path) -> Result<JobId, String> {
+        let g = &self.plan.graph;
         let node = &g[i];
         let device_stage = node.kind.resource(&node.params) == Resource::Device;
         let device = if device_stage {
-            opts.device.as_str()
+            self.opts.device.as_str()
         } else {
             "cpu"
         };
-        let job = plan.job(i, run, info, device).forcing(forced.contains(&i));
-        let file = dir.join(format!("{}.json", node.key));
-        let log = dir.join(format!("{}.log", node.key));
-        let submitted = write_job(&file, &job).and_then(|()| {
-            let mut argv: Vec<OsString> = vec![opts.worker.clone().into(), "stage".into()];
-            argv.extend(store_args.iter().cloned());
-            argv.extend([
-                "--device".into(),
-                device.into(),
-                "--job".into(),
-                file.clone().into(),
-            ]);
-            let mut req = JobRequest::new(format!("mosx:{}", node.name), argv, &cwd, &log);
-            req.after_ok = g
-                .neighbors_directed(i, Direction::Incoming)
-                .filter_map(|p| flights.get(&p).map(|f| f.job))
-                .collect();
-            req.after_ok.sort();
-            req.after_ok.dedup();
-            let mut res = resources.get(node.kind.name()).cloned().unwrap_or_default();
-            if device_stage && opts.device != "cpu" && res.gres.is_none() {
-                res.gres = "gpu:1".parse::<Gres>().ok();
-            }
-            req.resources = res;
-            cluster.submit(&req).map_err(|e| e.to_string())
-        });
-        match submitted {
-            Ok(id) => {
-                if let Ok(mut l) = live.lock() {
-                    l.push(id);
-                }
-                progress.println(&format!("  submitted {} as job {id}", node.name));
-                flights.insert(
-                    i,
-                    Flight {
-                        job: id,
-                        submitted: Instant::now(),
-                        started: None,
-                        log,
-                    },
-                );
-            }
-            Err(e) => {
-                progress.println(&format!("  FAILED {}: {e}", node.name));
-                summary.failed.push((node.name.clone(), e));
-                progress.finished();
-                skip_descendants(plan, i, &dirty, &mut blocked, &mut summary, &progress);
-            }
+        let job = self.plan.job(i, self.run, self.info, device).forcing(force);
+        let file = self.dir.join(format!("{}.json", node.key));
+        write_job(&file, &job)?;
+        let mut argv: Vec<OsString> = vec![self.opts.worker.clone().into(), "stage".into()];
+        argv.extend(self.store_args.iter().cloned());
+        argv.extend(["--device".into(), device.into(), "--job".into(), file.into()]);
+        let mut req = JobRequest::new(format!("mosx:{}", node.name), argv, &self.cwd, log);
+        req.after_ok = g
+            .neighbors_directed(i, Direction::Incoming)
+            .filter_map(|p| self.flights.get(&p).map(|f| f.job))
+            .collect();
+        req.after_ok.sort();
+        req.after_ok.dedup();
+        let mut res = self
+            .resources
+            .get(node.kind.name())
+            .cloned()
+            .unwrap_or_default();
+        if device_stage && self.opts.device != "cpu" && res.gres.is_none() {
+            res.gres = "gpu:1".parse::<Gres>().ok();
         }
+        req.resources = res;
+        self.cluster.submit(&req).map_err(|e| e.to_string())
     }
 
-    // Follow: the store says what is done, Slurm what is still coming.
-    let mut open: Vec<NodeIndex> = flights.keys().copied().collect();
-    open.sort();
-    let mut failures_in_a_row = 0;
-    while !open.is_empty() {
-        std::thread::sleep(opts.poll);
-        let ids: Vec<JobId> = open.iter().map(|i| flights[i].job).collect();
-        let states = match cluster.states(&ids) {
+    /// One poll of Slurm and the store: the open stages that ended, and the ones still coming.
+    fn poll(&mut self) -> Vec<Ended> {
+        let g = &self.plan.graph;
+        let ids: Vec<JobId> = self.open.iter().map(|i| self.flights[i].job).collect();
+        let states = match self.cluster.states(&ids) {
             Ok(s) => {
-                failures_in_a_row = 0;
+                self.failures_in_a_row = 0;
                 s
             }
             Err(e) => {
                 // A transient controller hiccup: retry, but not forever.
-                failures_in_a_row += 1;
-                if failures_in_a_row >= 30 {
-                    progress.println(&format!("  giving up on Slurm: {e}"));
-                    for i in open.drain(..) {
-                        summary
-                            .failed
-                            .push((g[i].name.clone(), format!("job state unknown: {e}")));
-                    }
-                    break;
+                self.failures_in_a_row += 1;
+                if self.failures_in_a_row < 30 {
+                    return Vec::new();
                 }
-                continue;
+                self.progress.println(&format!("  giving up on Slurm: {e}"));
+                let error = format!("job state unknown: {e}");
+                return std::mem::take(&mut self.open)
+                    .into_iter()
+                    .map(|node| ended(node, Done::Failed { error: error.clone() }, ""))
+                    .collect();
             }
         };
-        let keys: Vec<String> = open.iter().map(|i| g[*i].key.clone()).collect();
-        let checks = match store.check_many(&keys) {
+        let keys: Vec<String> = self.open.iter().map(|i| g[*i].key.clone()).collect();
+        let checks = match self.store.check_many(&keys) {
             Ok(c) => c,
             Err(e) => {
-                progress.println(&format!("  store: {e}"));
-                continue;
+                self.progress.println(&format!("  store: {e}"));
+                return Vec::new();
             }
         };
+        let mut out = Vec::new();
         let mut still = Vec::new();
-        for i in std::mem::take(&mut open) {
-            if blocked.contains(&i) {
-                continue;
-            }
+        for i in std::mem::take(&mut self.open) {
             let node = &g[i];
-            let f = flights.get_mut(&i).expect("every open stage was submitted");
+            let f = self.flights.get_mut(&i).expect("every open stage was submitted");
             if matches!(checks.get(&node.key), Some(CacheCheck::Hit)) {
                 // The stage's own time, as the worker recorded it (queueing excluded).
-                let secs = match store.record(&node.key) {
+                let seconds = match self.store.record(&node.key) {
                     Ok(Some(r)) => r.duration_ms as f64 / 1000.0,
                     _ => f.started.unwrap_or(f.submitted).elapsed().as_secs_f64(),
                 };
-                progress.finished();
-                progress.println(&format!(
-                    "  ran {} ({}) as job {} in {secs:.2}s",
-                    node.name,
-                    node.kind.name(),
-                    f.job,
-                ));
-                summary.executed.push(node.name.clone());
+                out.push(ended(i, Done::Ran { seconds }, &format!(" as job {}", f.job)));
                 continue;
             }
             match states.get(&f.job).cloned().unwrap_or(JobState::Gone) {
                 JobState::Pending { reason } if reason == "PartitionConfig" => {
                     // Asks for more than any node of the partition has: it would wait forever.
-                    let _ = cluster.cancel(&[f.job]);
-                    let e = format!(
+                    let _ = self.cluster.cancel(&[f.job]);
+                    let error = format!(
                         "job {} cannot be scheduled (PartitionConfig): its resources exceed the partition's nodes",
                         f.job
                     );
-                    fail(plan, i, e, &dirty, &mut blocked, &mut summary, &progress);
+                    out.push(ended(i, Done::Failed { error }, ""));
                 }
                 JobState::Pending { .. } => still.push(i),
                 JobState::Running => {
                     if f.started.is_none() {
                         f.started = Some(Instant::now());
-                        progress.started(&node.name);
+                        self.progress.started(&node.name);
                     }
                     still.push(i);
                 }
                 state => {
                     // Ended without its row. Read the store once more: the commit may have
                     // landed between the two queries.
-                    if matches!(store.check(&node.key), Ok(CacheCheck::Hit)) {
+                    if matches!(self.store.check(&node.key), Ok(CacheCheck::Hit)) {
                         still.push(i);
                         continue;
                     }
-                    let e = failure_message(&*store, &node.key, &state, f.job, &f.log);
-                    fail(plan, i, e, &dirty, &mut blocked, &mut summary, &progress);
+                    let error = failure_message(&*self.store, &node.key, &state, f.job, &f.log);
+                    out.push(ended(i, Done::Failed { error }, ""));
                 }
             }
         }
-        open = still;
+        self.open = still;
+        out
     }
-    progress.clear();
-    if let Ok(mut l) = live.lock() {
-        l.clear();
+}
+
+fn ended(node: NodeIndex, done: Done, via: &str) -> Ended {
+    Ended {
+        node,
+        done,
+        via: via.to_string(),
     }
-    Ok(summary)
+}
+
+impl Executor for Slurm<'_> {
+    /// Jobs wait on their parents' jobs (`afterok`), so every dirty stage is submitted at once.
+    fn orders_dependencies(&self) -> bool {
+        true
+    }
+
+    fn start(&mut self, i: NodeIndex, force: bool) -> Result<(), String> {
+        let node = &self.plan.graph[i];
+        let log = self.dir.join(format!("{}.log", node.key));
+        let id = self.submit(i, force, &log)?;
+        if let Ok(mut l) = self.live.lock() {
+            l.push(id);
+        }
+        self.progress
+            .println(&format!("  submitted {} as job {id}", node.name));
+        self.flights.insert(
+            i,
+            Flight {
+                job: id,
+                submitted: Instant::now(),
+                started: None,
+                log,
+            },
+        );
+        self.open.push(i);
+        self.open.sort();
+        Ok(())
+    }
+
+    /// Follow: the store says what is done, Slurm what is still coming.
+    fn wait(&mut self) -> Vec<Ended> {
+        while !self.open.is_empty() {
+            std::thread::sleep(self.opts.poll);
+            let out = self.poll();
+            if !out.is_empty() {
+                return out;
+            }
+        }
+        Vec::new()
+    }
+
+    /// Slurm cancels the jobs of a failed job's dependents itself (`--kill-on-invalid-dep`).
+    fn withdraw(&mut self, i: NodeIndex) {
+        self.open.retain(|o| *o != i);
+    }
+
+    /// Cancel this run's unfinished jobs.
+    fn interrupt(&self) -> Box<dyn Fn() + Send + 'static> {
+        let (cluster, live) = (self.cluster.clone(), self.live.clone());
+        Box::new(move || {
+            let ids: Vec<JobId> = live.lock().map(|l| l.clone()).unwrap_or_default();
+            if !ids.is_empty() {
+                let _ = cluster.cancel(&ids);
+            }
+            eprintln!(
+                "\ninterrupted: submitted jobs cancelled; finished stages are cached; rerun to resume"
+            );
+        })
+    }
+
+    fn finish(&mut self) {
+        if let Ok(mut l) = self.live.lock() {
+            l.clear();
+        }
+    }
 }
 
 fn write_job(file: &Path, job: &Job) -> Result<(), String> {
@@ -329,57 +410,4 @@ fn failure_message(
             format!(": {tail}")
         }
     )
-}
-
-fn fail(
-    plan: &Plan,
-    i: NodeIndex,
-    error: String,
-    dirty: &HashSet<NodeIndex>,
-    blocked: &mut HashSet<NodeIndex>,
-    summary: &mut Summary,
-    progress: &RunProgress,
-) {
-    let name = &plan.graph[i].name;
-    progress.finished();
-    progress.println(&format!("  FAILED {name}: {error}"));
-    summary.failed.push((name.clone(), error));
-    skip_descendants(plan, i, dirty, blocked, summary, progress);
-}
-
-/// Marks the dirty descendants of `i` skipped (Slurm cancels their jobs itself).
-fn skip_descendants(
-    plan: &Plan,
-    i: NodeIndex,
-    dirty: &HashSet<NodeIndex>,
-    blocked: &mut HashSet<NodeIndex>,
-    summary: &mut Summary,
-    progress: &RunProgress,
-) {
-    let g = &plan.graph;
-    let name = g[i].name.clone();
-    let mut dfs = petgraph::visit::Dfs::new(g, i);
-    let _ = dfs.next(g);
-    while let Some(d) = dfs.next(g) {
-        if dirty.contains(&d) && blocked.insert(d) {
-            progress.finished();
-            summary
-                .skipped
-                .push((g[d].name.clone(), format!("upstream {name} failed")));
-        }
-    }
-}
-
-/// Ctrl-C: cancel this run's unfinished jobs, then exit 130.
-fn install_interrupt(cluster: Cluster, live: Arc<Mutex<Vec<JobId>>>) {
-    let _ = ctrlc::set_handler(move || {
-        let ids: Vec<JobId> = live.lock().map(|l| l.clone()).unwrap_or_default();
-        if !ids.is_empty() {
-            let _ = cluster.cancel(&ids);
-        }
-        eprintln!(
-            "\ninterrupted: submitted jobs cancelled; finished stages are cached; rerun to resume"
-        );
-        std::process::exit(130);
-    });
 }

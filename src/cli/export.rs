@@ -164,7 +164,7 @@ fn find_stereotypes(
         let rec = store
             .record(&k)?
             .ok_or_else(|| UsageError(format!("stage {} has no result row", short(&k))))?;
-        if rec.kind != "measure" {
+        if rec.kind != crate::stages::measure::NAME {
             return Err(UsageError(format!(
                 "--stereotypes {prefix}: stage `{}` is a `{}` stage, not `measure`",
                 rec.name, rec.kind
@@ -188,7 +188,7 @@ fn find_stereotypes(
         };
     // 1. The measure stage(s) of the metrics stages that read these predictions.
     let mut via_metrics = BTreeSet::new();
-    for s in store.list(Some("metrics"), false)? {
+    for s in store.list(Some(crate::stages::metrics::NAME), false)? {
         if input_key(store, &s.key, "predictions")?.as_deref() == Some(key) {
             if let Some(m) = input_key(store, &s.key, "stereotypes")? {
                 via_metrics.insert(m);
@@ -203,7 +203,7 @@ fn find_stereotypes(
         return Ok(None);
     };
     let mut same_split = BTreeSet::new();
-    for s in store.list(Some("measure"), false)? {
+    for s in store.list(Some(crate::stages::measure::NAME), false)? {
         if input_key(store, &s.key, "split")?.as_deref() == Some(split.as_str()) {
             same_split.insert(s.key);
         }

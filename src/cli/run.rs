@@ -143,7 +143,7 @@ pub fn run(a: RunArgs) -> anyhow::Result<i32> {
         let trainings: Vec<usize> = plan
             .graph
             .node_indices()
-            .filter(|i| plan.graph[*i].kind.name() == "train")
+            .filter(|i| plan.graph[*i].kind.name() == crate::stages::train::NAME)
             .map(|i| i.index())
             .collect();
         if !trainings.is_empty() {

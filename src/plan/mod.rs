@@ -116,7 +116,7 @@ pub fn trainings_per_part(
             let n = plan
                 .graph
                 .node_indices()
-                .filter(|i| plan.graph[*i].kind.name() == "train")
+                .filter(|i| plan.graph[*i].kind.name() == crate::stages::train::NAME)
                 .count();
             Ok((p.clone(), n))
         })

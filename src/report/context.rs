@@ -43,7 +43,7 @@ use crate::plan::Plan;
 fn train_of(plan: &Plan, n: NodeIndex) -> Option<NodeIndex> {
     let ev = *plan.graph[n].inputs.get("predictions")?;
     let tr = *plan.graph[ev].inputs.get("adapter")?;
-    (plan.graph[tr].kind.name() == "train").then_some(tr)
+    (plan.graph[tr].kind.name() == crate::stages::train::NAME).then_some(tr)
 }
 
 fn num(x: f64) -> Value {

@@ -61,7 +61,7 @@ pub fn render(
     let mut written = Vec::new();
     for i in &nodes {
         let n = &plan.graph[*i];
-        if n.kind.name() != "measure" {
+        if n.kind.name() != crate::stages::measure::NAME {
             return Err(err(format!(
                 "`{}` is a `{}` stage; zscore_hist reads `measure` stages",
                 n.name,
@@ -198,7 +198,7 @@ fn bars_figure(
         let mut acc: Vec<(String, Vec<Vec<f64>>)> = Vec::new();
         for i in &nodes {
             let n = &plan.graph[*i];
-            if n.kind.name() != "metrics" {
+            if n.kind.name() != crate::stages::metrics::NAME {
                 return Err(err(format!(
                     "`{}` is a `{}` stage; {figure} reads `metrics` stages",
                     n.name,

@@ -142,7 +142,7 @@ impl<'a> Loader<'a> {
         if let Some(p) = self.points.get(&n.key) {
             return Ok(p.clone());
         }
-        if n.kind.name() != "metrics" {
+        if n.kind.name() != crate::stages::metrics::NAME {
             return Err(format!(
                 "`{}` is a `{}` stage; per-user values come from `metrics` stages",
                 n.name,

@@ -140,11 +140,14 @@ pub fn score(
     }
 }
 
+/// The kind's name in specs (`kind: baseline`).
+pub const NAME: &str = "baseline";
+
 pub struct Baseline;
 
 impl StageKind for Baseline {
     fn name(&self) -> &'static str {
-        "baseline"
+        NAME
     }
     fn code_version(&self) -> u32 {
         1

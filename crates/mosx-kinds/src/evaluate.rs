@@ -60,11 +60,14 @@ fn default_dtype() -> Dtype {
     Dtype::F32
 }
 
+/// The kind's name in specs (`kind: evaluate`).
+pub const NAME: &str = "evaluate";
+
 pub struct Evaluate;
 
 impl StageKind for Evaluate {
     fn name(&self) -> &'static str {
-        "evaluate"
+        NAME
     }
     fn code_version(&self) -> u32 {
         3

@@ -35,11 +35,14 @@ fn default_implicit() -> Implicit {
     LoadOptions::default().implicit
 }
 
+/// The kind's name in specs (`kind: load`).
+pub const NAME: &str = "load";
+
 pub struct Load;
 
 impl StageKind for Load {
     fn name(&self) -> &'static str {
-        "load"
+        NAME
     }
     fn code_version(&self) -> u32 {
         1

@@ -13,11 +13,14 @@ use mosx_stage::{params, Output, ParamError, Slot, StageCtx, StageError, StageKi
 /// defaults), declared once.
 type Params = MeasureOptions;
 
+/// The kind's name in specs (`kind: measure`).
+pub const NAME: &str = "measure";
+
 pub struct Measure;
 
 impl StageKind for Measure {
     fn name(&self) -> &'static str {
-        "measure"
+        NAME
     }
     fn code_version(&self) -> u32 {
         3

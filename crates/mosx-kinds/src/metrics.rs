@@ -26,11 +26,14 @@ fn default_fairness() -> FairnessKind {
     FairnessKind::Relative
 }
 
+/// The kind's name in specs (`kind: metrics`).
+pub const NAME: &str = "metrics";
+
 pub struct Metrics;
 
 impl StageKind for Metrics {
     fn name(&self) -> &'static str {
-        "metrics"
+        NAME
     }
     fn code_version(&self) -> u32 {
         1

@@ -80,11 +80,14 @@ impl Ratio {
     }
 }
 
+/// The kind's name in specs (`kind: sample`).
+pub const NAME: &str = "sample";
+
 pub struct Sample;
 
 impl StageKind for Sample {
     fn name(&self) -> &'static str {
-        "sample"
+        NAME
     }
     fn code_version(&self) -> u32 {
         1

@@ -25,11 +25,14 @@ fn default_by() -> SplitBy {
     SplitBy::User
 }
 
+/// The kind's name in specs (`kind: split`).
+pub const NAME: &str = "split";
+
 pub struct Split;
 
 impl StageKind for Split {
     fn name(&self) -> &'static str {
-        "split"
+        NAME
     }
     fn code_version(&self) -> u32 {
         1

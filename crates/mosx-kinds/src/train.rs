@@ -170,6 +170,9 @@ fn bounds(p: &Params) -> Vec<Bound> {
     b
 }
 
+/// The kind's name in specs (`kind: train`).
+pub const NAME: &str = "train";
+
 pub struct Train;
 
 /// What the runner writes itself (`runners/train.rs`).
@@ -206,7 +209,7 @@ static METRICS: std::sync::LazyLock<Vec<&'static str>> = std::sync::LazyLock::ne
 
 impl StageKind for Train {
     fn name(&self) -> &'static str {
-        "train"
+        NAME
     }
     fn code_version(&self) -> u32 {
         1

@@ -194,23 +194,7 @@ impl<'a> Loader<'a> {
             .cloned()
             .and_then(|v| serde_json::from_value(v).ok())
             .unwrap_or_default();
-        let mut users = Vec::with_capacity(preds.points.len());
-        let mut points = Vec::with_capacity(preds.points.len());
-        for pr in &preds.points {
-            let d = seq
-                .points
-                .get(pr.index as usize)
-                .ok_or_else(|| format!("prediction index {} outside the sequences", pr.index))?;
-            let u = &ds.users[d.user as usize];
-            users.push(u.id.clone());
-            points.push(EvalPoint {
-                user_group: u.group as usize,
-                target_groups: st.item_groups(d.target),
-                history_share: st.history_share(&d.history),
-                p_yes: pr.p_yes,
-                label: d.label,
-            });
-        }
+        let (users, points) = crate::stages::metrics::eval_points(&ds, &seq, &st, &preds)?;
         let ps = Arc::new(PointSet {
             groups: ds.groups.clone(),
             kind,

@@ -102,20 +102,11 @@ impl StageKind for Metrics {
         let preds = ctx
             .inputs
             .get::<Predictions>("predictions", "predictions")?;
-        let points: Vec<EvalPoint> = preds
-            .points
-            .iter()
-            .map(|pr| {
-                let d = &seq.points[pr.index as usize];
-                EvalPoint {
-                    user_group: ds.users[d.user as usize].group as usize,
-                    target_groups: st.item_groups(d.target),
-                    history_share: st.history_share(&d.history),
-                    p_yes: pr.p_yes,
-                    label: d.label,
-                }
-            })
-            .collect();
+        let (_, points) =
+            eval_points(&ds, &seq, &st, &preds).map_err(|message| StageError::Input {
+                slot: "predictions".into(),
+                message,
+            })?;
         let g = ds.groups.len();
         let r = mosx_fairness::evaluate(&points, g, p.fairness);
         let mut out = Output::default();
@@ -135,4 +126,34 @@ impl StageKind for Metrics {
         out.put_json("report", &r)?;
         Ok(out)
     }
+}
+
+/// The evaluation points of `preds` (METHOD.md §3): each prediction with its user's group, its
+/// target's item groups and its history's group shares, and each point's user id. Written
+/// once, for the `metrics` kind and the reports' statistics; an error names a prediction
+/// whose index is outside the sequences.
+pub fn eval_points(
+    ds: &Dataset,
+    seq: &Sequences,
+    st: &Stereotypes,
+    preds: &Predictions,
+) -> Result<(Vec<String>, Vec<EvalPoint>), String> {
+    let mut users = Vec::with_capacity(preds.points.len());
+    let mut points = Vec::with_capacity(preds.points.len());
+    for pr in &preds.points {
+        let d = seq
+            .points
+            .get(pr.index as usize)
+            .ok_or_else(|| format!("prediction index {} outside the sequences", pr.index))?;
+        let u = &ds.users[d.user as usize];
+        users.push(u.id.clone());
+        points.push(EvalPoint {
+            user_group: u.group as usize,
+            target_groups: st.item_groups(d.target),
+            history_share: st.history_share(&d.history),
+            p_yes: pr.p_yes,
+            label: d.label,
+        });
+    }
+    Ok((users, points))
 }

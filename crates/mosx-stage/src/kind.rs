@@ -154,8 +154,12 @@ pub enum StageError {
         at: Option<String>,
         message: String,
     },
-    #[error("{0}")]
-    Other(String),
+    /// An output that could not be encoded (`encode `NAME`: ...`).
+    #[error("encode `{artifact}`: {message}")]
+    Encode { artifact: String, message: String },
+    /// Normalised params that do not parse as the kind's params (a job from other code).
+    #[error("params: {0}")]
+    Params(String),
 }
 
 fn param_at(field: &str, at: &Option<String>) -> String {

@@ -157,7 +157,7 @@ fn strip_position(msg: &str) -> String {
 
 /// The typed params of a running stage, from the canonical JSON `normalize` returned.
 pub fn typed<T: DeserializeOwned>(params: &Value) -> Result<T, crate::kind::StageError> {
-    T::deserialize(params).map_err(|e| crate::kind::StageError::Other(format!("params: {e}")))
+    T::deserialize(params).map_err(|e| crate::kind::StageError::Params(e.to_string()))
 }
 
 #[cfg(test)]

@@ -1,9 +1,9 @@
 //! Build provenance and code hashes for the mosx library (the planner, and the worker that
 //! links it).
 //!
-//! * mosx links no libtorch (the stage worker `mosx-worker` does, with its own build script
-//!   for the rpath and CUDA). Only an rpath to `$LIBTORCH/lib` is set, for the workspace build
-//!   that unifies features (see `main`).
+//! * mosx links no libtorch, in any build (its tch-free dependencies are mosx-config, never
+//!   mosx-models or mosx-methods); the stage worker `mosx-worker` does, with its own build
+//!   script for the rpath and CUDA.
 //! * The git commit and dirty flag are recorded for the provenance of results.
 //! * Code hashes: every workspace crate, every root-crate source file and every source file
 //!   of the worker crate is hashed (`src/plan/code_units.rs`) into `$OUT_DIR/code_hashes.rs`,
@@ -20,13 +20,6 @@ mod libtorch_version;
 
 fn main() {
     code_hashes();
-    // A workspace build (`cargo test --workspace`) unifies features and links libtorch into
-    // this binary too; the rpath lets that build start without LD_LIBRARY_PATH. The planner
-    // `make build` builds (`-p mosx`) needs no libtorch, and the rpath is unused there.
-    if let Ok(root) = std::env::var("LIBTORCH") {
-        let lib = Path::new(&root).join("lib");
-        println!("cargo:rustc-link-arg-bins=-Wl,-rpath,{}", lib.display());
-    }
     println!("cargo:rerun-if-changed=.git/HEAD");
     println!("cargo:rerun-if-changed=.git/index");
     let commit = Command::new("git")

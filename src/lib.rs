@@ -3,17 +3,16 @@
 //!
 //! Pipeline of modules (dependencies point one way):
 //! `cli` → {`plan`, `exec`, `report`} → `stages` → {`predictions`, `backbones`, `prompt`,
-//! mosx-data, mosx-fairness, mosx-methods → mosx-models}. No stage imports another. The store
+//! mosx-data, mosx-fairness, mosx-config}. No stage imports another. The store
 //! (`mosx-store`) is reached only through its trait, and opened only by `store::open`.
 //!
-//! This crate links no libtorch: it uses mosx-models and mosx-methods without their `torch`
-//! feature (checkpoint resolution, method configs), and the stages that need tch (`train`,
-//! `evaluate`) are only declared here. The stage worker (`crates/mosx-worker`, which links
+//! This crate links no libtorch: of the models and methods it uses only their tch-free halves,
+//! in mosx-config (checkpoint resolution, method configs), and the stages that need tch
+//! (`train`, `evaluate`) are only declared here. The stage worker (`crates/mosx-worker`, which links
 //! this library and libtorch) runs them: `exec::worker` starts it and talks to it through
-//! `exec::protocol`, and both sides execute a stage through `exec::job::execute`. Build the
-//! planner on its own (`cargo build -p mosx`): a workspace build unifies features and would
-//! give it the `torch` parts (unused, but compiled in); `tests/planner_is_torch_free.rs`
-//! checks its dependency tree.
+//! `exec::protocol`, and both sides execute a stage through `exec::job::execute`. It never
+//! depends on mosx-models or mosx-methods (always on tch), so no build, a workspace one
+//! included, links tch into it; `tests/planner_is_torch_free.rs` checks its dependency tree.
 
 pub mod backbones;
 pub mod cli;

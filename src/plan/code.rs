@@ -213,5 +213,7 @@ mod tests {
             return;
         }
         assert!(crate_deps("mosx-methods").contains(&"mosx-models"));
+        assert!(crate_deps("mosx-methods").contains(&"mosx-config"));
+        assert!(crate_deps("mosx-models").contains(&"mosx-config"));
     }
 }

@@ -15,7 +15,7 @@
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-use mosx_models::Dtype;
+use mosx_config::Dtype;
 
 use super::params::Bound;
 use super::{
@@ -85,6 +85,7 @@ impl StageKind for Evaluate {
     fn code(&self) -> &'static [&'static str] {
         &[
             "mosx-data",
+            "mosx-config",
             "mosx-models",
             "mosx-methods",
             "src/stages/evaluate.rs",

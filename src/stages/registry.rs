@@ -44,7 +44,7 @@ mod tests {
     use super::super::{Execution, Resource};
     use super::Registry;
     use crate::plan::validate_metrics::matches;
-    use mosx_methods::log::{
+    use mosx_config::log::{
         EpochLog, GroupWeights, RoutingShares, StepLog, TrainLog, INTERNAL_METRICS,
     };
 

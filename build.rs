@@ -1,7 +1,9 @@
 //! Build provenance and code hashes of the planner (`mosx`).
 //!
-//! * mosx links no libtorch, in any build (the stage worker `mosx-worker` does, with its own
-//!   build script for the rpath and CUDA); `$LIBTORCH` is only read for its version.
+//! * mosx links no libtorch, in any build (its tch-free dependencies are mosx-config and the
+//!   stage kernel, never mosx-models or mosx-methods); the stage worker `mosx-worker` does,
+//!   with its own build script for the rpath and CUDA. `$LIBTORCH` is only read for its
+//!   version.
 //! * The git commit and dirty flag are recorded for the provenance of results.
 //! * Code hashes: every workspace crate, every root-crate source file and every source file
 //!   of the worker crate is hashed (`crates/mosx-stage/src/code_units.rs`, which the worker's

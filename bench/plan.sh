@@ -2,8 +2,8 @@
 # Benchmark: plan + cache check of a 1,001-stage sweep, all cached, and `mosx --version`.
 # Fills a private store once, then times `mosx run` (nothing to execute) N times and
 # `mosx --version` N times, and prints the median wall times. Not a test: numbers go to the
-# README by hand. Time the planner as `make build` builds it (`cargo build -p mosx`, no
-# libtorch): a workspace build (`cargo test --workspace`) links it with features unified.
+# README by hand. Time the planner as `make build` builds it (`cargo build -p mosx`); it links
+# no libtorch in any build (it depends on mosx-config, not on the tch crates).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 BIN=${BIN:-target/release/mosx}

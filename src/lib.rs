@@ -4,12 +4,13 @@
 //! This is the planner: the CLI, the plan (spec → DAG of stages with keys), the executors
 //! (local and Slurm), the reports. It builds on the stage kernel `mosx-stage` (the stage trait,
 //! jobs and their execution, the worker protocol, prompts, payloads), as the stage worker
-//! `mosx-worker` does; neither depends on the other, and this crate depends on nothing that
-//! links libtorch (`tests/planner_is_torch_free.rs` checks its dependency tree).
+//! `mosx-worker` does; neither depends on the other. Of the models and methods it uses only
+//! their tch-free halves (mosx-config), so no build, a workspace one included, links libtorch
+//! into it (`tests/planner_is_torch_free.rs` checks its dependency tree and the binary).
 //!
 //! Pipeline of modules (dependencies point one way):
 //! `cli` → {`plan`, `exec`, `report`} → `stages` → {mosx-stage, mosx-data, mosx-fairness,
-//! mosx-stats}. No stage imports another. The store (`mosx-store`) is reached only through its
+//! mosx-stats, mosx-config}. No stage imports another. The store (`mosx-store`) is reached only through its
 //! trait, and opened only by `store::open`. The kinds that need tch (`train`, `evaluate`) are
 //! declared in the kernel; `exec::worker` starts the worker and talks to it through
 //! `exec::protocol`, and both sides execute a stage through `exec::job::execute`.

@@ -1,7 +1,7 @@
 //! The planner links no libtorch: the normal dependency tree of `mosx` (what `cargo build -p
-//! mosx` compiles) has neither `tch` nor `torch-sys`, nor the heavy `tokenizers`. Adding one of
-//! them back (directly, or by asking mosx-models / mosx-methods for their `torch` feature)
-//! fails this test.
+//! mosx` compiles) has neither `tch` nor `torch-sys`, nor the heavy `tokenizers`, nor the tch
+//! crates mosx-models and mosx-methods (their tch-free halves are mosx-config). Adding one of
+//! them back fails this test.
 
 use std::process::Command;
 
@@ -23,14 +23,20 @@ fn the_planner_dependency_tree_has_no_torch() {
     );
     assert!(out.lines().any(|l| l.starts_with("mosx v")), "{out}");
     assert!(
-        out.lines().any(|l| l.starts_with("mosx-models v")),
-        "mosx-models is expected in the tree (tch-free part): {out}"
+        out.lines().any(|l| l.starts_with("mosx-config v")),
+        "mosx-config is expected in the tree (the tch-free halves): {out}"
     );
     let crates: Vec<&str> = out
         .lines()
         .filter_map(|l| l.split_whitespace().next())
         .collect();
-    for banned in ["tch", "torch-sys", "tokenizers"] {
+    for banned in [
+        "tch",
+        "torch-sys",
+        "tokenizers",
+        "mosx-models",
+        "mosx-methods",
+    ] {
         assert!(
             !crates.contains(&banned),
             "`{banned}` is in the planner's dependency tree:\n{out}"

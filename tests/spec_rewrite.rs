@@ -49,7 +49,9 @@ fn stages(plan: &Plan) -> Stages {
 
 fn data_present() -> bool {
     repo().join("data/ml-100k/ml-100k.inter").exists()
-        && repo().join("data/bookcrossing/BX-Book-Ratings.csv").exists()
+        && repo()
+            .join("data/bookcrossing/BX-Book-Ratings.csv")
+            .exists()
 }
 
 #[test]
@@ -64,7 +66,9 @@ fn matrix_specs_compile_to_the_written_out_stages_plus_the_z1645_metrics() {
         return;
     }
     let fixtures = repo().join("tests/fixtures/specs_written_out");
-    for name in ["table1", "table2", "table4", "table5", "table6", "fig5", "fig6"] {
+    for name in [
+        "table1", "table2", "table4", "table5", "table6", "fig5", "fig6",
+    ] {
         let old = stages(&compile(&fixtures.join(format!("{name}.yaml")), false));
         let new = stages(&compile(
             &repo().join(format!("experiments/{name}.yaml")),

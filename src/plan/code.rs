@@ -127,5 +127,7 @@ mod tests {
             return;
         }
         assert!(CODE.crate_deps("mosx-methods").contains(&"mosx-models"));
+        assert!(CODE.crate_deps("mosx-methods").contains(&"mosx-config"));
+        assert!(CODE.crate_deps("mosx-models").contains(&"mosx-config"));
     }
 }

@@ -15,7 +15,7 @@
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-use mosx_models::Dtype;
+use mosx_config::Dtype;
 
 use mosx_stage::params::Bound;
 use mosx_stage::params;
@@ -75,6 +75,7 @@ impl StageKind for Evaluate {
     fn code(&self) -> &'static [&'static str] {
         &[
             "mosx-data",
+            "mosx-config",
             "mosx-models",
             "mosx-methods",
             "crates/mosx-kinds/src/evaluate.rs",

@@ -29,7 +29,7 @@ pub fn builtin() -> Registry {
 mod tests {
     use mosx_stage::{Execution, Resource};
     use mosx_stage::kind::metric_matches as matches;
-    use mosx_methods::log::{
+    use mosx_config::log::{
         EpochLog, GroupWeights, RoutingShares, StepLog, TrainLog, INTERNAL_METRICS,
     };
 

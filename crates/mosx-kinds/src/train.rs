@@ -11,16 +11,15 @@
 //! finished epoch.
 //!
 //! What the planner needs is here and tch-free: the slots, [`Params`] and their
-//! normalisation (through `mosx_methods`' registry without its `torch` feature), the key
+//! normalisation (through the methods' registry in `mosx_config`, which has no tch), the key
 //! files, the resource and the code units, which include the runner's sources.
 
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-use mosx_methods::losses::RecLoss;
-use mosx_methods::optim::OptimizerKind;
-use mosx_methods::{methods, Objective, Schedule};
-use mosx_models::Dtype;
+use mosx_config::losses::RecLoss;
+use mosx_config::optim::OptimizerKind;
+use mosx_config::{methods, Dtype, Objective, Schedule};
 
 use mosx_stage::params::{check, Bound};
 use mosx_stage::params;
@@ -197,12 +196,12 @@ pub const RUNNER_METRICS: &[&str] = &[
 ];
 
 /// Every metric a `train` stage can write: the runner's own and the method internals of
-/// the training log ([`mosx_methods::log::INTERNAL_METRICS`], written by the runner through
+/// the training log ([`mosx_config::log::INTERNAL_METRICS`], written by the runner through
 /// `TrainLog::internal_metrics`; a method writes only those it has).
 static METRICS: std::sync::LazyLock<Vec<&'static str>> = std::sync::LazyLock::new(|| {
     RUNNER_METRICS
         .iter()
-        .chain(mosx_methods::log::INTERNAL_METRICS)
+        .chain(mosx_config::log::INTERNAL_METRICS)
         .copied()
         .collect()
 });
@@ -217,6 +216,7 @@ impl StageKind for Train {
     fn code(&self) -> &'static [&'static str] {
         &[
             "mosx-data",
+            "mosx-config",
             "mosx-models",
             "mosx-methods",
             "mosx-fairness",
@@ -310,9 +310,9 @@ impl StageKind for Train {
 
 /// A method error at normalisation time as a parameter error under `method` (an unknown
 /// name points at `method.name` when the method is a map).
-fn method_param_error(e: &mosx_methods::MethodError, named_in_map: bool) -> ParamError {
+fn method_param_error(e: &mosx_config::MethodError, named_in_map: bool) -> ParamError {
     match e {
-        mosx_methods::MethodError::UnknownMethod { name, suggestion } => ParamError {
+        mosx_config::MethodError::UnknownMethod { name, suggestion } => ParamError {
             field: if named_in_map {
                 "method.name"
             } else {
@@ -325,7 +325,7 @@ fn method_param_error(e: &mosx_methods::MethodError, named_in_map: bool) -> Para
             ),
             suggestion: suggestion.clone(),
         },
-        mosx_methods::MethodError::Config { field, message, .. } => ParamError {
+        mosx_config::MethodError::Config { field, message, .. } => ParamError {
             field: if field.is_empty() {
                 "method".into()
             } else {
@@ -334,6 +334,5 @@ fn method_param_error(e: &mosx_methods::MethodError, named_in_map: bool) -> Para
             message: message.clone(),
             suggestion: None,
         },
-        other => bad("method", other.to_string()),
     }
 }

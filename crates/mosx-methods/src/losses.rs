@@ -17,25 +17,13 @@
 //!   the same points, it equals the metric's headline F / 100.
 //! * `L_div` (Eq. 14) is the mean pairwise cosine similarity of the flattened experts.
 
-use serde::{Deserialize, Serialize};
-#[cfg(feature = "torch")]
 use tch::{Kind, Reduction, Tensor};
+
+pub use mosx_config::losses::RecLoss;
 
 /// Floor of `P_H(a|a)` in `L_fair`'s denominator.
 pub const FAIR_EPS: f64 = 1e-3;
 
-/// Which softmax `L_rec` takes.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
-#[serde(rename_all = "lowercase")]
-pub enum RecLoss {
-    /// Over the whole vocabulary (the label token's language-model loss).
-    #[default]
-    Vocab,
-    /// Over (Yes, No) only.
-    Pair,
-}
-
-#[cfg(feature = "torch")]
 /// Per-sample `L_rec` `[B]` from the forward's state: `hidden` `[B, d]`, the pair logits
 /// `[B, 2]`, labels `[B]` (1 = Yes); `vocab_logits` computes the full head when asked.
 pub fn rec_per_sample(
@@ -61,13 +49,11 @@ pub fn rec_per_sample(
     }
 }
 
-#[cfg(feature = "torch")]
 /// `Σ w_i l_i / B`: each sample's own loss weighted.
 pub fn weighted_mean(per_sample: &Tensor, weights: &Tensor) -> Tensor {
     (per_sample * weights.to_kind(per_sample.kind())).mean(Kind::Float)
 }
 
-#[cfg(feature = "torch")]
 /// `P_H(a|a)` per user group `a` of `n_groups`: the mean over `points` whose user is in `a`
 /// of their history share of item group `a` (0 for a group with no point).
 pub fn train_p_h(points: &[crate::batch::Example], n_groups: usize) -> Vec<f64> {
@@ -87,7 +73,6 @@ pub fn train_p_h(points: &[crate::batch::Example], n_groups: usize) -> Vec<f64> 
         .collect()
 }
 
-#[cfg(feature = "torch")]
 /// `L_fair` on a batch (see the module note). `p_yes` `[B]`, `user_groups` `[B]` int64,
 /// `target_groups` `[B, G]`, `p_h[a]` the train split's `P_H(a|a)` ([`train_p_h`]). Zero
 /// when no group of the batch has a recommendation.
@@ -123,7 +108,6 @@ pub fn fair(p_yes: &Tensor, user_groups: &Tensor, target_groups: &Tensor, p_h: &
     Tensor::stack(&terms, 0).mean(Kind::Float)
 }
 
-#[cfg(feature = "torch")]
 /// Mean pairwise cosine similarity of `experts` `[E, ...]` (0 for a single expert).
 pub fn diversity(experts: &Tensor) -> Tensor {
     let e = experts.size()[0];
@@ -137,7 +121,6 @@ pub fn diversity(experts: &Tensor) -> Tensor {
     (sim.sum(Kind::Float) - sim.trace()) / (e * (e - 1)) as f64
 }
 
-#[cfg(feature = "torch")]
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -9,19 +9,15 @@
 //! * A method never sees a stage, the store or the spec: only [`Setup`], examples and the
 //!   backbone.
 
-use serde::{Deserialize, Serialize};
-#[cfg(feature = "torch")]
 use tch::{Device, Kind, Tensor};
 
-#[cfg(feature = "torch")]
+pub use mosx_config::Objective;
+
 use mosx_models::{Backbone, TokenBatch};
 
-#[cfg(feature = "torch")]
 use crate::batch::{Batch, Example};
-#[cfg(feature = "torch")]
 use crate::soft_prompt::prepend;
 
-#[cfg(feature = "torch")]
 /// What a method may know of the task when it is built.
 #[derive(Debug, Clone)]
 pub struct Setup {
@@ -37,27 +33,6 @@ pub struct Setup {
     pub device: Device,
 }
 
-/// Which loss terms a training optimises (Table V's objectives).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-pub enum Objective {
-    #[serde(rename = "rec")]
-    Rec,
-    #[serde(rename = "rec+fair")]
-    RecFair,
-    #[serde(rename = "rec+fair+div")]
-    RecFairDiv,
-}
-
-impl Objective {
-    pub fn fair(self) -> bool {
-        matches!(self, Objective::RecFair | Objective::RecFairDiv)
-    }
-    pub fn div(self) -> bool {
-        matches!(self, Objective::RecFairDiv)
-    }
-}
-
-#[cfg(feature = "torch")]
 /// One forward pass over a batch.
 #[derive(Debug)]
 pub struct Forward {
@@ -69,7 +44,6 @@ pub struct Forward {
     pub pooled: Option<Tensor>,
 }
 
-#[cfg(feature = "torch")]
 impl Forward {
     /// `p_yes = softmax([logit_yes, logit_no])[0]`, `[B]` f32.
     pub fn p_yes(&self) -> Tensor {
@@ -77,7 +51,6 @@ impl Forward {
     }
 }
 
-#[cfg(feature = "torch")]
 /// What a method's own loss terms may read.
 pub struct LossCtx<'a> {
     pub backbone: &'a dyn Backbone,
@@ -90,7 +63,6 @@ pub struct LossCtx<'a> {
     pub train: bool,
 }
 
-#[cfg(feature = "torch")]
 pub trait Method: Send {
     /// The name specs use (`method: mos`).
     fn name(&self) -> &'static str;
@@ -155,7 +127,6 @@ pub trait Method: Send {
     }
 }
 
-#[cfg(feature = "torch")]
 /// Embeds `tokens`, prepends the method's soft prompt and runs the backbone once.
 pub fn forward(
     method: Option<&dyn Method>,
@@ -180,7 +151,6 @@ pub fn forward(
     }
 }
 
-#[cfg(feature = "torch")]
 /// Sorted `(name, tensor)` pairs of a variable store, names prefixed.
 pub fn named_variables(vs: &tch::nn::VarStore, prefix: &str) -> Vec<(String, Tensor)> {
     let mut v: Vec<(String, Tensor)> = vs

@@ -1,5 +1,7 @@
 //! The trainer's own optimizers: AdamW and Adafactor, with their whole state exposed as
-//! named tensors so that a run can be checkpointed and resumed exactly.
+//! named tensors so that a run can be checkpointed and resumed exactly. Their configuration
+//! ([`OptimizerKind`], [`OptimConfig`]) is tch-free and lives in `mosx_config::optim`,
+//! re-exported here.
 //!
 //! tch's `nn::Optimizer` hides its state, so a resumed run could not continue bit for bit;
 //! these optimizers keep every buffer in plain tensors owned here.
@@ -31,195 +33,27 @@
 //!   configuration over parameters of the same values restores it exactly: the following
 //!   steps give bitwise-equal parameters on CPU.
 
-#[cfg(feature = "torch")]
 use std::collections::{HashMap, HashSet};
 
-use serde::{Deserialize, Serialize};
-#[cfg(feature = "torch")]
 use tch::{COptimizer, Kind, TchError, Tensor};
 
-/// Which update rule an [`Optimizer`] applies.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum OptimizerKind {
-    /// Shazeer & Stern's Adafactor, as Hugging Face transformers implements it (the paper's choice).
-    Adafactor,
-    /// Loshchilov & Hutter's AdamW, as `torch.optim.AdamW` implements it.
-    Adamw,
-}
+pub use mosx_config::optim::{OptimConfig, OptimConfigError, OptimizerKind};
 
-impl OptimizerKind {
-    /// The prefix of this kind's state tensor names.
-    #[cfg(feature = "torch")]
-    fn prefix(self) -> &'static str {
-        match self {
-            OptimizerKind::Adafactor => "adafactor",
-            OptimizerKind::Adamw => "adamw",
-        }
-    }
-
-    /// `beta1` when the configuration leaves it out: AdamW's 0.9; none (0.0) for Adafactor.
-    fn default_beta1(self) -> f64 {
-        match self {
-            OptimizerKind::Adafactor => 0.0,
-            OptimizerKind::Adamw => 0.9,
-        }
-    }
-}
-
-/// The optimizer's hyper-parameters (the learning rate is given to each [`Optimizer::step`]).
-///
-/// Every field may be left out of a serialized configuration. `beta1`'s default depends on
-/// `kind` (AdamW 0.9, Adafactor 0.0 = no first moment); every other field is read by one
-/// kind only, so its default is that kind's.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(try_from = "RawOptimConfig")]
-pub struct OptimConfig {
-    pub kind: OptimizerKind,
-    /// Weight decay (both kinds; decoupled in both).
-    pub weight_decay: f64,
-    /// AdamW's first-moment decay; for Adafactor, 0.0 means no first moment.
-    pub beta1: f64,
-    /// AdamW's second-moment decay.
-    pub beta2: f64,
-    /// AdamW's denominator term.
-    pub eps: f64,
-    /// Adafactor's regulariser of the squared gradient.
-    pub eps1: f64,
-    /// Adafactor's floor of the parameter scale (with `scale_parameter`).
-    pub eps2: f64,
-    /// Adafactor's update clipping threshold `d`.
-    pub clip_threshold: f64,
-    /// Adafactor's second-moment schedule: `beta2_t = 1 - t^decay_rate`.
-    pub decay_rate: f64,
-    /// Adafactor: multiply the learning rate by `max(eps2, RMS(p))`.
-    pub scale_parameter: bool,
-}
-
-impl OptimConfig {
-    /// The defaults for `kind`.
-    pub fn for_kind(kind: OptimizerKind) -> OptimConfig {
-        OptimConfig {
-            kind,
-            weight_decay: 0.0,
-            beta1: kind.default_beta1(),
-            beta2: 0.999,
-            eps: 1e-8,
-            eps1: 1e-30,
-            eps2: 1e-3,
-            clip_threshold: 1.0,
-            decay_rate: -0.8,
-            scale_parameter: false,
-        }
-    }
-
-    /// Checks that every value read by `kind` is in its domain.
-    pub fn validate(&self) -> Result<(), OptimError> {
-        let bad = |field: &'static str, value: f64, expected: &'static str| {
-            Err(OptimError::InvalidConfig {
-                field,
-                value,
-                expected,
-            })
-        };
-        let unit = |v: f64| (0.0..1.0).contains(&v);
-        let nonneg = |v: f64| v.is_finite() && v >= 0.0;
-        if !nonneg(self.weight_decay) {
-            return bad("weight_decay", self.weight_decay, "finite and >= 0");
-        }
-        if !unit(self.beta1) {
-            return bad("beta1", self.beta1, "in [0, 1)");
-        }
-        match self.kind {
-            OptimizerKind::Adamw => {
-                if !unit(self.beta2) {
-                    return bad("beta2", self.beta2, "in [0, 1)");
-                }
-                if !nonneg(self.eps) {
-                    return bad("eps", self.eps, "finite and >= 0");
-                }
-            }
-            OptimizerKind::Adafactor => {
-                if !nonneg(self.eps1) {
-                    return bad("eps1", self.eps1, "finite and >= 0");
-                }
-                if !nonneg(self.eps2) {
-                    return bad("eps2", self.eps2, "finite and >= 0");
-                }
-                if !(self.clip_threshold.is_finite() && self.clip_threshold > 0.0) {
-                    return bad("clip_threshold", self.clip_threshold, "finite and > 0");
-                }
-                if !(self.decay_rate.is_finite() && self.decay_rate <= 0.0) {
-                    return bad("decay_rate", self.decay_rate, "finite and <= 0");
-                }
-            }
-        }
-        Ok(())
-    }
-}
-
-impl Default for OptimConfig {
-    /// Adafactor with its defaults (the paper's optimizer).
-    fn default() -> Self {
-        OptimConfig::for_kind(OptimizerKind::Adafactor)
-    }
-}
-
-/// The serialized form: `beta1` stays optional until `kind` is known.
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct RawOptimConfig {
-    #[serde(default = "default_kind")]
-    kind: OptimizerKind,
-    weight_decay: Option<f64>,
-    beta1: Option<f64>,
-    beta2: Option<f64>,
-    eps: Option<f64>,
-    eps1: Option<f64>,
-    eps2: Option<f64>,
-    clip_threshold: Option<f64>,
-    decay_rate: Option<f64>,
-    scale_parameter: Option<bool>,
-}
-
-fn default_kind() -> OptimizerKind {
-    OptimizerKind::Adafactor
-}
-
-impl TryFrom<RawOptimConfig> for OptimConfig {
-    type Error = OptimError;
-
-    fn try_from(raw: RawOptimConfig) -> Result<Self, Self::Error> {
-        let d = OptimConfig::for_kind(raw.kind);
-        let cfg = OptimConfig {
-            kind: raw.kind,
-            weight_decay: raw.weight_decay.unwrap_or(d.weight_decay),
-            beta1: raw.beta1.unwrap_or(d.beta1),
-            beta2: raw.beta2.unwrap_or(d.beta2),
-            eps: raw.eps.unwrap_or(d.eps),
-            eps1: raw.eps1.unwrap_or(d.eps1),
-            eps2: raw.eps2.unwrap_or(d.eps2),
-            clip_threshold: raw.clip_threshold.unwrap_or(d.clip_threshold),
-            decay_rate: raw.decay_rate.unwrap_or(d.decay_rate),
-            scale_parameter: raw.scale_parameter.unwrap_or(d.scale_parameter),
-        };
-        cfg.validate()?;
-        Ok(cfg)
+/// The prefix of `kind`'s state tensor names.
+fn state_prefix(kind: OptimizerKind) -> &'static str {
+    match kind {
+        OptimizerKind::Adafactor => "adafactor",
+        OptimizerKind::Adamw => "adamw",
     }
 }
 
 /// What can go wrong building an optimizer or restoring its state.
 #[derive(Debug, thiserror::Error)]
 pub enum OptimError {
-    #[error("optimizer config: `{field}` is {value}, expected {expected}")]
-    InvalidConfig {
-        field: &'static str,
-        value: f64,
-        expected: &'static str,
-    },
+    #[error(transparent)]
+    InvalidConfig(#[from] OptimConfigError),
     #[error("parameter `{name}` is given twice")]
     DuplicateParam { name: String },
-    #[cfg(feature = "torch")]
     #[error("parameter `{name}` has kind {kind:?}: only floating-point tensors can be optimised")]
     NotFloat { name: String, kind: Kind },
     #[error("parameter `{name}` does not require grad, so it would never be trained")]
@@ -232,7 +66,6 @@ pub enum OptimError {
         expected: Vec<i64>,
         found: Vec<i64>,
     },
-    #[cfg(feature = "torch")]
     #[error("optimizer state tensor `{name}` has kind {found:?}, expected {expected:?}")]
     StateKind {
         name: String,
@@ -246,12 +79,10 @@ pub enum OptimError {
          (written with another configuration or parameter list?)"
     )]
     UnexpectedState { name: String },
-    #[cfg(feature = "torch")]
     #[error(transparent)]
     Torch(#[from] TchError),
 }
 
-#[cfg(feature = "torch")]
 /// A parameter's optimizer buffers (besides its step count).
 enum Buffers {
     Adamw {
@@ -265,7 +96,6 @@ enum Buffers {
     },
 }
 
-#[cfg(feature = "torch")]
 /// Adafactor's second-moment estimate.
 enum SecondMoment {
     /// Running means of `grad² + eps1` over the last dim (`row`, shape `[..., R]`) and the
@@ -275,7 +105,6 @@ enum SecondMoment {
     Full { v: Tensor },
 }
 
-#[cfg(feature = "torch")]
 impl Buffers {
     fn new(cfg: &OptimConfig, param: &Tensor, kind: Kind) -> Buffers {
         let zeros = |shape: &[i64]| Tensor::zeros(shape, (kind, param.device()));
@@ -325,7 +154,6 @@ impl Buffers {
     }
 }
 
-#[cfg(feature = "torch")]
 /// One parameter with its state.
 struct Slot {
     name: String,
@@ -337,7 +165,6 @@ struct Slot {
     buffers: Buffers,
 }
 
-#[cfg(feature = "torch")]
 /// AdamW or Adafactor over a fixed, named list of parameters. See the module doc.
 pub struct Optimizer {
     cfg: OptimConfig,
@@ -347,20 +174,17 @@ pub struct Optimizer {
     grad_reset: COptimizer,
 }
 
-#[cfg(feature = "torch")]
 /// `s = beta * s + (1 - beta) * x`, in place: every running mean of both optimizers.
 fn ema(s: &mut Tensor, x: &Tensor, beta: f64) {
     *s *= beta;
     *s += x * (1.0 - beta);
 }
 
-#[cfg(feature = "torch")]
 /// Root mean square of all elements, as a 0-d tensor.
 fn rms(t: &Tensor) -> Tensor {
     t.norm() / (t.numel() as f64).sqrt()
 }
 
-#[cfg(feature = "torch")]
 /// Adafactor's effective learning rate: a plain number, or a 0-d tensor when it carries
 /// the parameter scale (kept on the device, in the state kind, as the reference does).
 enum Lr {
@@ -368,7 +192,6 @@ enum Lr {
     Scaled(Tensor),
 }
 
-#[cfg(feature = "torch")]
 impl Lr {
     /// `t * (k * lr)`.
     fn times(&self, t: &Tensor, k: f64) -> Tensor {
@@ -379,7 +202,6 @@ impl Lr {
     }
 }
 
-#[cfg(feature = "torch")]
 /// One AdamW update of `p` (in the state kind) from `g`; `t` is the 1-based step.
 fn adamw_update(
     cfg: &OptimConfig,
@@ -401,7 +223,6 @@ fn adamw_update(
     *p += (&*m * (-lr / bias1)) / denom;
 }
 
-#[cfg(feature = "torch")]
 /// One Adafactor update of `p` (in the state kind) from `g`; `t` is the 1-based step.
 fn adafactor_update(
     cfg: &OptimConfig,
@@ -447,7 +268,6 @@ fn adafactor_update(
     *p -= update;
 }
 
-#[cfg(feature = "torch")]
 impl Optimizer {
     /// An optimizer over `params`: named trainable (floating-point, requires-grad) tensors,
     /// in a fixed order, with fresh state. Errors on an invalid config, a repeated name, or a
@@ -591,7 +411,7 @@ impl Optimizer {
     /// i64 tensor. The buffers share storage with the live state: write them out before
     /// the next `step`.
     pub fn state(&self) -> Vec<(String, Tensor)> {
-        let prefix = self.cfg.kind.prefix();
+        let prefix = state_prefix(self.cfg.kind);
         let mut out = Vec::new();
         for slot in &self.slots {
             for (suffix, t) in slot.buffers.named() {
@@ -610,7 +430,7 @@ impl Optimizer {
     /// not own) before anything is written, so on error the state is unchanged. Other names
     /// are ignored. Tensors may come from another device.
     pub fn load_state(&mut self, state: &HashMap<String, Tensor>) -> Result<(), OptimError> {
-        let prefix = self.cfg.kind.prefix();
+        let prefix = state_prefix(self.cfg.kind);
         let lookup = |name: String, expected: &Tensor| -> Result<(Tensor, Tensor), OptimError> {
             let Some(src) = state.get(&name) else {
                 return Err(OptimError::MissingState { name });
@@ -651,8 +471,8 @@ impl Optimizer {
             }
             steps.push(step);
         }
-        let ours =
-            [OptimizerKind::Adafactor, OptimizerKind::Adamw].map(|k| format!("{}.", k.prefix()));
+        let ours = [OptimizerKind::Adafactor, OptimizerKind::Adamw]
+            .map(|k| format!("{}.", state_prefix(k)));
         let mut unexpected: Vec<&String> = state
             .keys()
             .filter(|n| ours.iter().any(|p| n.starts_with(p.as_str())) && !known.contains(*n))

@@ -26,93 +26,27 @@
 //!   validation points, read in the validation pass, and its chance rate. Logging draws
 //!   nothing from torch's generator and computes no gradient.
 
-#[cfg(feature = "torch")]
 use std::collections::BTreeMap;
-#[cfg(feature = "torch")]
 use std::path::Path;
-#[cfg(feature = "torch")]
 use std::time::Instant;
 
-use serde::{Deserialize, Serialize};
-#[cfg(feature = "torch")]
 use tch::{nn, Kind, Tensor};
 
-#[cfg(feature = "torch")]
 use mosx_models::Backbone;
 
-#[cfg(feature = "torch")]
 use crate::batch::{epoch_batches, epoch_seed, Batch, Example};
-#[cfg(feature = "torch")]
 use crate::diagnostics;
-#[cfg(feature = "torch")]
 use crate::error::MethodError;
-#[cfg(feature = "torch")]
 use crate::io::restore;
-pub use crate::log::{EpochLog, GroupWeights, RoutingShares, StepLog, TrainLog};
-#[cfg(feature = "torch")]
 use crate::losses;
-use crate::losses::RecLoss;
-use crate::method::Objective;
-#[cfg(feature = "torch")]
 use crate::method::{forward, LossCtx, Method};
-use crate::optim::OptimConfig;
-#[cfg(feature = "torch")]
 use crate::optim::Optimizer;
-#[cfg(feature = "torch")]
 use crate::scoring::score;
-#[cfg(feature = "torch")]
 use crate::{resume, scoring};
+pub use mosx_config::log::{EpochLog, GroupWeights, RoutingShares, StepLog, TrainLog};
 
-/// Learning-rate schedule.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Schedule {
-    /// The same rate at every step.
-    Constant,
-    /// Linear warm-up over the first `warmup` fraction of steps, then linear decay to 0.
-    Linear,
-}
+pub use mosx_config::train::{lr_at, Observer, Quiet, Schedule, TrainConfig};
 
-/// Learning rate at optimizer step `step` of `total`.
-pub fn lr_at(schedule: Schedule, lr: f64, warmup: f64, step: usize, total: usize) -> f64 {
-    match schedule {
-        Schedule::Constant => lr,
-        Schedule::Linear => {
-            let total = total.max(1) as f64;
-            let warm = (warmup * total).round().max(0.0);
-            let s = step as f64;
-            if s < warm {
-                lr * (s + 1.0) / warm
-            } else {
-                lr * ((total - s) / (total - warm).max(1.0)).clamp(0.0, 1.0)
-            }
-        }
-    }
-}
-
-/// Everything the loop needs besides the method and the data.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct TrainConfig {
-    pub objective: Objective,
-    pub lambda_fair: f64,
-    pub lambda_div: f64,
-    pub optim: OptimConfig,
-    pub lr: f64,
-    pub schedule: Schedule,
-    pub warmup: f64,
-    pub epochs: usize,
-    pub batch_size: usize,
-    pub grad_accum: usize,
-    pub seed: u64,
-    /// Epochs without a better validation AUC before stopping.
-    pub patience: usize,
-    /// Global gradient-norm clip (0: none).
-    pub max_grad_norm: f64,
-    pub rec_loss: RecLoss,
-    pub eval_batch_size: usize,
-}
-
-#[cfg(feature = "torch")]
 /// What the loop reads.
 pub struct TrainData<'a> {
     pub train: &'a [Example],
@@ -122,22 +56,6 @@ pub struct TrainData<'a> {
     pub pad_id: i64,
 }
 
-/// Progress of a training, for a bar or plain lines.
-pub trait Observer {
-    fn epoch_start(&self, epoch: usize, epochs: usize, steps: usize);
-    fn step(&self, epoch: usize, step_in_epoch: usize, loss: f64, samples_per_s: f64);
-    fn epoch_end(&self, log: &EpochLog);
-}
-
-/// An observer that shows nothing.
-pub struct Quiet;
-impl Observer for Quiet {
-    fn epoch_start(&self, _: usize, _: usize, _: usize) {}
-    fn step(&self, _: usize, _: usize, _: f64, _: f64) {}
-    fn epoch_end(&self, _: &EpochLog) {}
-}
-
-#[cfg(feature = "torch")]
 /// The result of a training.
 pub struct Outcome {
     /// The best epoch's trainable parameters, by name.
@@ -147,20 +65,17 @@ pub struct Outcome {
     pub backbone_params: i64,
 }
 
-#[cfg(feature = "torch")]
 /// Numel of a list of tensors.
 fn numel(ts: &[(String, Tensor)]) -> i64 {
     ts.iter().map(|(_, t)| t.numel() as i64).sum()
 }
 
-#[cfg(feature = "torch")]
 fn copies(ts: &[(String, Tensor)]) -> Vec<(String, Tensor)> {
     ts.iter()
         .map(|(n, t)| (n.clone(), t.detach().copy()))
         .collect()
 }
 
-#[cfg(feature = "torch")]
 /// Trains `method` (already built on `backbone`, its variables in `adapter`).
 #[allow(clippy::too_many_arguments)]
 pub fn train(
@@ -389,7 +304,6 @@ pub fn train(
     })
 }
 
-#[cfg(feature = "torch")]
 /// The loss of one batch and its named parts (see METHOD.md Eq. 15 and the methods);
 /// `p_h` is the train split's `P_H(a|a)` per group ([`losses::train_p_h`]).
 #[allow(clippy::too_many_arguments)]
@@ -452,21 +366,4 @@ pub fn batch_loss(
         total = total + l.to_device(backbone.device());
     }
     (total, parts)
-}
-
-#[cfg(feature = "torch")]
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn linear_schedule_warms_up_then_decays_to_zero() {
-        let lr = |s| lr_at(Schedule::Linear, 1.0, 0.1, s, 100);
-        assert!((lr(0) - 0.1).abs() < 1e-12);
-        assert!((lr(9) - 1.0).abs() < 1e-12);
-        assert!((lr(10) - 1.0).abs() < 1e-12);
-        assert!((lr(55) - 0.5).abs() < 1e-12);
-        assert!(lr(99) > 0.0 && lr(99) < 0.02);
-        assert_eq!(lr_at(Schedule::Constant, 0.3, 0.1, 5, 100), 0.3);
-    }
 }

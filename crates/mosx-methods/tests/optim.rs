@@ -3,7 +3,7 @@
 
 use std::collections::HashMap;
 
-use mosx_methods::optim::{OptimConfig, OptimError, Optimizer, OptimizerKind};
+use mosx_methods::optim::{OptimConfig, OptimConfigError, OptimError, Optimizer, OptimizerKind};
 use tch::{Device, Kind, Tensor};
 
 // ---------------------------------------------------------------------------------------
@@ -601,7 +601,10 @@ fn new_rejects_bad_parameters_and_config() {
     let r = Optimizer::new(bad, vec![("x".into(), p())]);
     assert!(matches!(
         r,
-        Err(OptimError::InvalidConfig { field: "beta1", .. })
+        Err(OptimError::InvalidConfig(OptimConfigError {
+            field: "beta1",
+            ..
+        }))
     ));
 }
 

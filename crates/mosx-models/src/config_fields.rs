@@ -7,7 +7,7 @@ use std::path::Path;
 
 use serde_json::Value;
 
-use crate::error::ModelError;
+use crate::error::{CheckpointError, ModelError};
 
 pub(crate) struct ConfigFields<'a> {
     pub v: &'a Value,
@@ -18,11 +18,12 @@ pub(crate) struct ConfigFields<'a> {
 
 impl ConfigFields<'_> {
     pub fn err(&self, field: &str, message: impl Into<String>) -> ModelError {
-        ModelError::Config {
+        CheckpointError::Config {
             path: self.path.to_path_buf(),
             field: format!("{}{field}", self.prefix),
             message: message.into(),
         }
+        .into()
     }
 
     /// The field's value, `None` when absent or `null`.

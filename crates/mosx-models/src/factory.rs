@@ -2,29 +2,22 @@
 //! It sits above `checkpoint`, `t5` and `gemma3`, which never import it, so the models'
 //! imports form no loop.
 
-use serde::{Deserialize, Serialize};
-#[cfg(feature = "torch")]
 use tch::{Device, Kind};
 
-#[cfg(feature = "torch")]
-use crate::backbone::Backbone;
-#[cfg(feature = "torch")]
-use crate::checkpoint::Checkpoint;
-#[cfg(feature = "torch")]
-use crate::error::ModelError;
+pub use mosx_config::Dtype;
 
-/// The floating dtype a backbone computes in, as specs and the CLI name it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Dtype {
-    F32,
-    Bf16,
+use crate::backbone::Backbone;
+use crate::checkpoint::Checkpoint;
+use crate::error::{CheckpointError, ModelError};
+
+/// The tch kind of a [`Dtype`] (a trait: `Dtype` is mosx-config's).
+pub trait DtypeKind {
+    /// The tch kind of the weights.
+    fn kind(self) -> Kind;
 }
 
-#[cfg(feature = "torch")]
-impl Dtype {
-    /// The tch kind of the weights.
-    pub fn kind(self) -> Kind {
+impl DtypeKind for Dtype {
+    fn kind(self) -> Kind {
         match self {
             Dtype::F32 => Kind::Float,
             Dtype::Bf16 => Kind::BFloat16,
@@ -33,7 +26,6 @@ impl Dtype {
 }
 
 /// Builds the backbone `config.json`'s `model_type` names, with weights loaded.
-#[cfg(feature = "torch")]
 pub fn load_backbone(
     ck: &Checkpoint,
     device: Device,
@@ -43,12 +35,13 @@ pub fn load_backbone(
     match model_type.as_str() {
         "gemma3_text" | "gemma3" => Ok(Box::new(crate::gemma3::Gemma3::load(ck, device, kind)?)),
         "t5" => Ok(Box::new(crate::t5::T5::load(ck, device, kind)?)),
-        other => Err(ModelError::Config {
+        other => Err(CheckpointError::Config {
             path: ck.config_path(),
             field: "model_type".into(),
             message: format!(
                 "unsupported model_type \"{other}\" (supported: t5, gemma3_text, gemma3)"
             ),
-        }),
+        }
+        .into()),
     }
 }

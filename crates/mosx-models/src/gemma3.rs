@@ -22,9 +22,9 @@ use tch::nn::{self, Init};
 use tch::{Device, Kind, Tensor};
 
 use crate::backbone::{AnswerState, Architecture, Backbone, LoraConfig};
-use crate::checkpoint::Checkpoint;
+use crate::checkpoint::{Checkpoint, LoadWeights};
 use crate::config_fields::ConfigFields;
-use crate::error::ModelError;
+use crate::error::{CheckpointError, ModelError};
 use crate::lora::Lora;
 use crate::numerics::{masked_mean, min_value};
 
@@ -85,11 +85,12 @@ impl Gemma3TextConfig {
             Some("gemma3") => match config.get("text_config") {
                 Some(tc) if tc.is_object() => (tc, "text_config."),
                 _ => {
-                    return Err(ModelError::Config {
+                    return Err(CheckpointError::Config {
                         path: path.to_path_buf(),
                         field: "text_config".into(),
                         message: "a gemma3 config needs a text_config object".into(),
-                    })
+                    }
+                    .into())
                 }
             },
             _ => (config, ""),
@@ -457,17 +458,19 @@ impl Gemma3 {
             kind,
             Kind::Float | Kind::BFloat16 | Kind::Half | Kind::Double
         ) {
-            return Err(ModelError::Other(format!(
+            return Err(CheckpointError::Other(format!(
                 "Gemma-3 weights must be a floating kind, not {kind:?}"
-            )));
+            ))
+            .into());
         }
         let cfg = Gemma3TextConfig::from_json(&ck.config, &ck.config_path())?;
         if !cfg.tie_word_embeddings {
-            return Err(ModelError::Config {
+            return Err(CheckpointError::Config {
                 path: ck.config_path(),
                 field: "tie_word_embeddings".into(),
                 message: "only the tied head is supported (Gemma-3 ties it)".into(),
-            });
+            }
+            .into());
         }
         let prefix = if ck.model_type()? == "gemma3" {
             let names = ck.tensor_names()?;
@@ -720,10 +723,11 @@ impl Backbone for Gemma3 {
 
     fn enable_lora(&mut self, path: &nn::Path, cfg: LoraConfig) -> Result<(), ModelError> {
         if cfg.rank <= 0 {
-            return Err(ModelError::Other(format!(
+            return Err(CheckpointError::Other(format!(
                 "LoRA rank must be positive, found {}",
                 cfg.rank
-            )));
+            ))
+            .into());
         }
         let d = self.cfg.hidden_size;
         let q_out = self.cfg.num_attention_heads * self.cfg.head_dim;

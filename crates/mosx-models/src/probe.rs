@@ -10,7 +10,7 @@
 use tch::Tensor;
 
 use crate::backbone::Backbone;
-use crate::error::ModelError;
+use crate::error::{CheckpointError, ModelError};
 use crate::tokenizer::{pad_batch, TextTokenizer};
 
 /// The answer probabilities of one prompt.
@@ -48,11 +48,12 @@ pub fn probe(
         .map(|p| tok.encode(p, true))
         .collect::<Result<_, _>>()?;
     if let Some(i) = encoded.iter().position(Vec::is_empty) {
-        return Err(ModelError::Other(format!(
+        return Err(CheckpointError::Other(format!(
             "prompt {} encodes to no token: {:?}",
             i + 1,
             prompts[i]
-        )));
+        ))
+        .into());
     }
     let mut order: Vec<usize> = (0..prompts.len()).collect();
     order.sort_by_key(|&i| encoded[i].len());
@@ -80,7 +81,9 @@ pub fn probe(
         .into_iter()
         .enumerate()
         .map(|(i, r)| {
-            r.ok_or_else(|| ModelError::Other(format!("prompt {} was not scored", i + 1)))
+            r.ok_or_else(|| {
+                CheckpointError::Other(format!("prompt {} was not scored", i + 1)).into()
+            })
         })
         .collect()
 }

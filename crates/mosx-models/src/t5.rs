@@ -41,9 +41,9 @@ use tch::nn::{self, Init};
 use tch::{Device, Kind, Tensor};
 
 use crate::backbone::{AnswerState, Architecture, Backbone, LoraConfig};
-use crate::checkpoint::{safetensors_has_tensor, Checkpoint};
+use crate::checkpoint::{safetensors_has_tensor, Checkpoint, LoadWeights};
 use crate::config_fields::ConfigFields;
-use crate::error::ModelError;
+use crate::error::{CheckpointError, ModelError};
 use crate::lora::Lora;
 use crate::numerics::{masked_mean, min_value};
 
@@ -141,10 +141,11 @@ impl T5Config {
     /// Parses a `config.json` object; `path` names the file in errors.
     pub fn from_json(config: &Value, path: &Path) -> Result<T5Config, ModelError> {
         if !config.is_object() {
-            return Err(ModelError::File {
+            return Err(CheckpointError::File {
                 path: path.to_path_buf(),
                 message: "expected a JSON object".into(),
-            });
+            }
+            .into());
         }
         let f = ConfigFields {
             v: config,
@@ -701,9 +702,10 @@ impl std::fmt::Debug for T5 {
 fn check_kind(kind: Kind) -> Result<(), ModelError> {
     match kind {
         Kind::Float | Kind::BFloat16 | Kind::Half | Kind::Double => Ok(()),
-        other => Err(ModelError::Other(format!(
+        other => Err(CheckpointError::Other(format!(
             "T5 weights must be a floating kind, not {other:?}"
-        ))),
+        ))
+        .into()),
     }
 }
 
@@ -718,9 +720,9 @@ impl T5 {
         kind: Kind,
     ) -> Result<T5, ModelError> {
         check_kind(kind)?;
-        let ff = cfg
-            .feed_forward()
-            .map_err(|m| ModelError::Other(format!("T5 config field `feed_forward_proj`: {m}")))?;
+        let ff = cfg.feed_forward().map_err(|m| {
+            CheckpointError::Other(format!("T5 config field `feed_forward_proj`: {m}"))
+        })?;
         let mut vs = nn::VarStore::new(device);
         vs.set_kind(kind);
         let root = vs.root();
@@ -893,15 +895,17 @@ impl Backbone for T5 {
 
     fn enable_lora(&mut self, path: &nn::Path, cfg: LoraConfig) -> Result<(), ModelError> {
         if self.lora_enabled {
-            return Err(ModelError::Other(
+            return Err(CheckpointError::Other(
                 "LoRA adapters are already enabled on this T5".into(),
-            ));
+            )
+            .into());
         }
         if cfg.rank < 1 || !cfg.alpha.is_finite() || !(0.0..1.0).contains(&cfg.dropout) {
-            return Err(ModelError::Other(format!(
+            return Err(CheckpointError::Other(format!(
                 "invalid LoRA settings: rank {} (must be ≥ 1), alpha {} (finite), dropout {} (in [0, 1))",
                 cfg.rank, cfg.alpha, cfg.dropout
-            )));
+            ))
+            .into());
         }
         for (stack_name, stack) in [
             ("encoder", &mut self.encoder),

@@ -16,7 +16,7 @@ use serde_json::{json, Value};
 use tch::{Device, Kind, Tensor};
 
 use crate::backbone::Backbone;
-use crate::error::ModelError;
+use crate::error::{CheckpointError, ModelError};
 use crate::gemma3::{Gemma3, Gemma3TextConfig};
 use crate::t5::{T5Config, T5};
 
@@ -30,10 +30,11 @@ pub enum TinyArch {
 const SPECIALS: [&str; 4] = ["<pad>", "</s>", "<bos>", "<unk>"];
 
 fn file_err(path: &Path, e: impl std::fmt::Display) -> ModelError {
-    ModelError::File {
+    CheckpointError::File {
         path: path.to_path_buf(),
         message: e.to_string(),
     }
+    .into()
 }
 
 /// The config of a tiny model of `arch` with `vocab` tokens.

@@ -19,7 +19,7 @@ use tch::Tensor;
 use tokenizers::Tokenizer;
 
 use crate::backbone::TokenBatch;
-use crate::error::ModelError;
+use crate::error::{CheckpointError, ModelError};
 
 /// A loaded `tokenizer.json`.
 pub struct TextTokenizer {
@@ -42,12 +42,13 @@ impl TextTokenizer {
     pub fn from_file(path: impl AsRef<Path>) -> Result<TextTokenizer, ModelError> {
         let path = path.as_ref();
         if !path.is_file() {
-            return Err(ModelError::File {
+            return Err(CheckpointError::File {
                 path: path.to_path_buf(),
                 message: "tokenizer file not found".into(),
-            });
+            }
+            .into());
         }
-        let inner = Tokenizer::from_file(path).map_err(|e| ModelError::File {
+        let inner = Tokenizer::from_file(path).map_err(|e| CheckpointError::File {
             path: path.to_path_buf(),
             message: format!("cannot load tokenizer: {e}"),
         })?;
@@ -81,13 +82,13 @@ impl TextTokenizer {
 
     /// Token ids of `text`.
     pub fn encode(&self, text: &str, add_special_tokens: bool) -> Result<Vec<i64>, ModelError> {
-        let enc = self
-            .inner
-            .encode(text, add_special_tokens)
-            .map_err(|e| ModelError::File {
-                path: self.path.clone(),
-                message: format!("cannot encode {text:?}: {e}"),
-            })?;
+        let enc =
+            self.inner
+                .encode(text, add_special_tokens)
+                .map_err(|e| CheckpointError::File {
+                    path: self.path.clone(),
+                    message: format!("cannot encode {text:?}: {e}"),
+                })?;
         Ok(enc.get_ids().iter().map(|&i| i64::from(i)).collect())
     }
 
@@ -124,9 +125,12 @@ impl TextTokenizer {
             format!(" {word}")
         };
         let ids = self.encode(&text, false)?;
-        ids.first().copied().ok_or_else(|| ModelError::File {
-            path: self.path.clone(),
-            message: format!("answer word {word:?} encodes to no token"),
+        ids.first().copied().ok_or_else(|| {
+            CheckpointError::File {
+                path: self.path.clone(),
+                message: format!("answer word {word:?} encodes to no token"),
+            }
+            .into()
         })
     }
 }

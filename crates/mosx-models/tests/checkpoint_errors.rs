@@ -4,9 +4,9 @@
 use std::path::{Path, PathBuf};
 
 use mosx_models::backbone::Backbone;
-use mosx_models::checkpoint::Checkpoint;
-use mosx_models::load_backbone;
+use mosx_models::checkpoint::{Checkpoint, LoadWeights};
 use mosx_models::tokenizer::TextTokenizer;
+use mosx_models::{load_backbone, ModelError};
 use tch::{Device, Kind, Tensor};
 
 fn golden_dir() -> PathBuf {
@@ -24,6 +24,7 @@ fn copy_golden() -> tempfile::TempDir {
 
 fn load_err(dir: &Path) -> String {
     match Checkpoint::resolve(dir.to_str().unwrap())
+        .map_err(ModelError::from)
         .and_then(|ck| load_backbone(&ck, Device::Cpu, Kind::Float))
     {
         Ok(_) => panic!("loading {} should fail", dir.display()),

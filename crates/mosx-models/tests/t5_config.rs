@@ -3,7 +3,7 @@
 use std::path::Path;
 
 use mosx_models::t5::{relative_position_bucket, Activation, T5Config};
-use mosx_models::ModelError;
+use mosx_models::{CheckpointError, ModelError};
 use serde_json::json;
 use tch::Tensor;
 
@@ -66,7 +66,7 @@ fn transformers5_scale_flag_overrides_tie_flag() {
 fn bad_fields_are_named() {
     let field_of = |v: serde_json::Value| match T5Config::from_json(&v, Path::new("x/config.json"))
     {
-        Err(ModelError::Config { field, path, .. }) => {
+        Err(ModelError::Checkpoint(CheckpointError::Config { field, path, .. })) => {
             assert_eq!(path, Path::new("x/config.json"));
             field
         }

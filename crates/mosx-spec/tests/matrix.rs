@@ -388,7 +388,11 @@ fn two_templates_expanding_to_one_equal_stage_declare_it_once() {
         .collect();
     assert_eq!(names.iter().filter(|n| **n == "ml_train_mos").count(), 1);
     let first = names.iter().position(|n| *n == "ml_train_mos").unwrap();
-    assert_eq!(names[first - 1], "ml_train_fairllm", "kept in the first template's place");
+    assert_eq!(
+        names[first - 1],
+        "ml_train_fairllm",
+        "kept in the first template's place"
+    );
 }
 
 #[test]

@@ -6,8 +6,8 @@
 //! Hugging Face cache → config, tokenizer and weight files). Loading them, and the pool that
 //! loads each one once per process, live in the stage worker (`mosx-worker`, `pool.rs`).
 
-use mosx_models::checkpoint::Checkpoint;
-use mosx_models::ModelError;
+use mosx_config::checkpoint::Checkpoint;
+use mosx_config::CheckpointError;
 
 /// The files whose content enters the key of a stage that runs `model` on prompts of
 /// `template`, as (stable name, path): `model/config.json`, `model/tokenizer.json`, every
@@ -16,7 +16,7 @@ use mosx_models::ModelError;
 pub fn key_files(
     model: &str,
     template: &str,
-) -> Result<Vec<(String, std::path::PathBuf)>, ModelError> {
+) -> Result<Vec<(String, std::path::PathBuf)>, CheckpointError> {
     let mut files = checkpoint_files(model)?;
     let tpath = std::path::Path::new("templates/prompts").join(format!("{template}.j2"));
     if tpath.exists() {
@@ -27,7 +27,7 @@ pub fn key_files(
 
 /// The files of a checkpoint whose content enters a stage key, as (stable name, path):
 /// `model/config.json`, `model/tokenizer.json` and every weight file.
-fn checkpoint_files(model: &str) -> Result<Vec<(String, std::path::PathBuf)>, ModelError> {
+fn checkpoint_files(model: &str) -> Result<Vec<(String, std::path::PathBuf)>, CheckpointError> {
     let ck = Checkpoint::resolve(model)?;
     let mut files = vec![
         ("model/config.json".to_string(), ck.dir.join("config.json")),

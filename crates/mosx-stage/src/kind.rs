@@ -135,9 +135,9 @@ pub enum StageError {
     #[error("{0}")]
     Data(#[from] mosx_data::DataError),
     #[error("{0}")]
-    Model(#[from] mosx_models::ModelError),
+    Model(#[from] mosx_config::CheckpointError),
     #[error("{0}")]
-    Method(#[from] mosx_methods::MethodError),
+    Method(#[from] mosx_config::MethodError),
     #[error("{0}")]
     Prompt(#[from] crate::prompt::PromptError),
     #[error("input `{slot}`: {message}")]

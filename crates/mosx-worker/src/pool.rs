@@ -10,7 +10,7 @@ use std::sync::{Arc, Mutex};
 
 use mosx_models::checkpoint::Checkpoint;
 use mosx_models::tokenizer::TextTokenizer;
-use mosx_models::{load_backbone, Backbone, Dtype, ModelError};
+use mosx_models::{load_backbone, Backbone, Dtype, DtypeKind, ModelError};
 
 /// A loaded backbone with its tokenizer.
 pub type Loaded = Arc<Mutex<(Box<dyn Backbone>, TextTokenizer)>>;

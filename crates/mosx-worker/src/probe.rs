@@ -5,9 +5,9 @@
 use mosx_stage::args::probe::ProbeArgs;
 use mosx_stage::prompt::{PromptTemplate, Setting};
 use mosx_models::checkpoint::Checkpoint;
-use mosx_models::load_backbone;
 use mosx_models::probe::probe;
 use mosx_models::tokenizer::TextTokenizer;
+use mosx_models::{load_backbone, DtypeKind};
 
 use crate::UsageError;
 

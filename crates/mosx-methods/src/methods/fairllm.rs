@@ -9,64 +9,23 @@
 //! draw its own mask and the penalty would measure dropout noise. The task pass (`L_rec`)
 //! keeps its dropout.
 
-use serde::{Deserialize, Serialize};
-use serde_json::{Map, Value};
-#[cfg(feature = "torch")]
+use serde_json::Value;
 use tch::{nn, Kind, Tensor};
 
-#[cfg(feature = "torch")]
+pub use mosx_config::methods::fairllm::Config;
+use mosx_config::methods::typed;
 use mosx_models::Backbone;
 
-use super::prompt_tuning::default_tokens;
-#[cfg(feature = "torch")]
 use super::prompt_tuning::{Init, SoftPrompt};
-#[cfg(feature = "torch")]
-use super::typed;
-use super::{parse_config, Entry};
 use crate::error::MethodError;
-#[cfg(feature = "torch")]
 use crate::method::{forward, LossCtx, Method, Setup};
 
-#[derive(Debug, Clone, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct Config {
-    #[serde(default = "default_tokens")]
-    pub tokens: i64,
-    /// λ of the consistency penalty.
-    #[serde(default = "default_lambda")]
-    pub lambda: f64,
-}
-fn default_lambda() -> f64 {
-    1.0
-}
-const FIELDS: &[&str] = &["tokens", "lambda"];
-
-pub const ENTRY: Entry = Entry {
-    name: "fairllm",
-    about: "prompt tuning with a penalty on prediction gaps across stated profiles",
-    fields: FIELDS,
-    normalize,
-    #[cfg(feature = "torch")]
-    build,
-    default_lr: 3e-2,
-    default_objective: crate::method::Objective::Rec,
-    modifies_backbone: false,
-};
-
-fn normalize(m: &Map<String, Value>) -> Result<Value, MethodError> {
-    let (c, v) = parse_config::<Config>("fairllm", FIELDS, m)?;
-    super::prompt_tuning::check_tokens("fairllm", c.tokens)?;
-    Ok(v)
-}
-
-#[cfg(feature = "torch")]
 pub struct FairLlm {
     soft: SoftPrompt,
     lambda: f64,
 }
 
-#[cfg(feature = "torch")]
-fn build(
+pub(super) fn build(
     cfg: &Value,
     setup: &Setup,
     backbone: &mut dyn Backbone,
@@ -81,7 +40,6 @@ fn build(
     }))
 }
 
-#[cfg(feature = "torch")]
 /// `mean_{g≠g'} |p_g − p_g'|` over `[B]` predictions per group, averaged over the batch.
 pub fn consistency_penalty(per_group: &[Tensor]) -> Tensor {
     let mut terms = Vec::new();
@@ -96,7 +54,6 @@ pub fn consistency_penalty(per_group: &[Tensor]) -> Tensor {
     }
 }
 
-#[cfg(feature = "torch")]
 impl Method for FairLlm {
     fn name(&self) -> &'static str {
         "fairllm"

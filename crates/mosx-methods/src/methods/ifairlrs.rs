@@ -7,61 +7,24 @@
 //! ([`weight_table`]). Each sample's own loss is weighted (the public code averages the loss
 //! before weighting, which cancels the weights; not here).
 
-use serde::{Deserialize, Serialize};
-use serde_json::{Map, Value};
-#[cfg(feature = "torch")]
+use serde_json::Value;
 use tch::{nn, Tensor};
 
-#[cfg(feature = "torch")]
+pub use mosx_config::methods::ifairlrs::Config;
+use mosx_config::methods::typed;
 use mosx_models::Backbone;
 
-use super::prompt_tuning::default_tokens;
-#[cfg(feature = "torch")]
 use super::prompt_tuning::{Init, SoftPrompt};
-#[cfg(feature = "torch")]
-use super::typed;
-use super::{parse_config, Entry};
-#[cfg(feature = "torch")]
 use crate::batch::Example;
 use crate::error::MethodError;
-#[cfg(feature = "torch")]
 use crate::log::GroupWeights;
-#[cfg(feature = "torch")]
 use crate::method::{Method, Setup};
 
-#[derive(Debug, Clone, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct Config {
-    #[serde(default = "default_tokens")]
-    pub tokens: i64,
-}
-const FIELDS: &[&str] = &["tokens"];
-
-pub const ENTRY: Entry = Entry {
-    name: "ifairlrs",
-    about: "prompt tuning with item-group reweighting of each sample's loss",
-    fields: FIELDS,
-    normalize,
-    #[cfg(feature = "torch")]
-    build,
-    default_lr: 3e-2,
-    default_objective: crate::method::Objective::Rec,
-    modifies_backbone: false,
-};
-
-fn normalize(m: &Map<String, Value>) -> Result<Value, MethodError> {
-    let (c, v) = parse_config::<Config>("ifairlrs", FIELDS, m)?;
-    super::prompt_tuning::check_tokens("ifairlrs", c.tokens)?;
-    Ok(v)
-}
-
-#[cfg(feature = "torch")]
 pub struct IFairLrs {
     soft: SoftPrompt,
 }
 
-#[cfg(feature = "torch")]
-fn build(
+pub(super) fn build(
     cfg: &Value,
     setup: &Setup,
     backbone: &mut dyn Backbone,
@@ -73,7 +36,6 @@ fn build(
     Ok(Box::new(IFairLrs { soft }))
 }
 
-#[cfg(feature = "torch")]
 /// `w_b` per item group (None where no train target is in b), from the training examples.
 pub fn group_weights(train: &[Example]) -> Vec<Option<f64>> {
     let g = train.first().map_or(0, |e| e.history_share.len());
@@ -87,7 +49,6 @@ pub fn group_weights(train: &[Example]) -> Vec<Option<f64>> {
         .collect()
 }
 
-#[cfg(feature = "torch")]
 /// Each sample's raw weight (mean `w_b` of its target's groups, 1 if neutral) and their
 /// mean over `train`.
 fn raw_weights(train: &[Example], wb: &[Option<f64>]) -> (Vec<f64>, f64) {
@@ -112,7 +73,6 @@ fn raw_weights(train: &[Example], wb: &[Option<f64>]) -> (Vec<f64>, f64) {
     (raw, mean)
 }
 
-#[cfg(feature = "torch")]
 /// Per-sample weights (see the module note), mean 1 over `train`.
 pub fn sample_weights(train: &[Example]) -> Vec<f64> {
     let (raw, mean) = raw_weights(train, &group_weights(train));
@@ -123,7 +83,6 @@ pub fn sample_weights(train: &[Example]) -> Vec<f64> {
     }
 }
 
-#[cfg(feature = "torch")]
 /// `w_b` and the neutral weight on the scale of [`sample_weights`] (divided by the raw
 /// mean): what a sample whose target is in group b only, or neutral, is weighted by.
 pub fn weight_table(train: &[Example]) -> GroupWeights {
@@ -136,7 +95,6 @@ pub fn weight_table(train: &[Example]) -> GroupWeights {
     }
 }
 
-#[cfg(feature = "torch")]
 impl Method for IFairLrs {
     fn name(&self) -> &'static str {
         "ifairlrs"

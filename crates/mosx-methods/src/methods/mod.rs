@@ -1,21 +1,20 @@
-//! The registry: every method is one file holding its serde config and its module, and
-//! one entry in [`REGISTRY`]. Adding a method is adding a file and a line here.
+//! The methods' modules and their builders: every method is one file here holding its
+//! module (the `build` fn and the `Method` impl), and one line in [`BUILDERS`]. Its serde
+//! config, defaults, `normalize` and registry entry are tch-free and live in the file of the
+//! same name in `mosx_config::methods` (one entry in [`REGISTRY`]), re-exported here; a test
+//! checks that every registry entry has exactly one builder and every builder an entry.
 //!
 //! A method is named in a spec as a string (`method: mos`, all defaults) or a map with a
 //! `name` (`method: { name: mos, experts: 2 }`); [`normalize`] turns either into the
 //! canonical map with every default written out, which is what enters the stage key.
 
-use serde::de::DeserializeOwned;
-use serde::Serialize;
-use serde_json::{Map, Value};
-#[cfg(feature = "torch")]
+use serde_json::Value;
 use tch::nn;
 
-#[cfg(feature = "torch")]
+pub use mosx_config::methods::{names, parse_config, typed, Entry, REGISTRY};
 use mosx_models::Backbone;
 
 use crate::error::MethodError;
-#[cfg(feature = "torch")]
 use crate::method::{Method, Setup};
 
 pub mod fairllm;
@@ -27,120 +26,40 @@ pub mod p_tuning;
 pub mod prompt_tuning;
 pub mod up5;
 
-#[cfg(feature = "torch")]
 /// Builds a method from its canonical config, creating its variables under
 /// `<method name>.` in the adapter store (or hooking into / unfreezing `backbone`).
 pub type BuildFn =
     fn(&Value, &Setup, &mut dyn Backbone, &nn::Path) -> Result<Box<dyn Method>, MethodError>;
 
-/// One registered method.
-pub struct Entry {
-    pub name: &'static str,
-    pub about: &'static str,
-    /// The config's field names (for suggestions).
-    pub fields: &'static [&'static str],
-    /// Parses a config map (without `name`) and returns it with defaults filled.
-    pub normalize: fn(&Map<String, Value>) -> Result<Value, MethodError>,
-    #[cfg(feature = "torch")]
-    pub build: BuildFn,
-    /// Default learning rate when the spec gives none.
-    pub default_lr: f64,
-    /// The objective used when the spec names none; only methods whose default includes
-    /// `div` have experts to diversify.
-    pub default_objective: crate::method::Objective,
-    /// Whether the method changes the backbone itself (LoRA hooks, full fine-tuning), so a
-    /// training or an evaluation needs a private copy of it.
-    pub modifies_backbone: bool,
-}
-
-/// Every method mosx ships.
-pub const REGISTRY: &[Entry] = &[
-    full::ENTRY,
-    lora::ENTRY,
-    p_tuning::ENTRY,
-    prompt_tuning::ENTRY,
-    mos::ENTRY,
-    ifairlrs::ENTRY,
-    up5::ENTRY,
-    fairllm::ENTRY,
+/// Every method's builder, by the name of its entry in [`REGISTRY`].
+pub const BUILDERS: &[(&str, BuildFn)] = &[
+    ("full", full::build),
+    ("lora", lora::build),
+    ("p_tuning", p_tuning::build),
+    ("prompt_tuning", prompt_tuning::build),
+    ("mos", mos::build),
+    ("ifairlrs", ifairlrs::build),
+    ("up5", up5::build),
+    ("fairllm", fairllm::build),
 ];
 
-/// The entry named `name`, or an error suggesting the closest name.
+/// The entry named `name`, or an error suggesting the closest name
+/// ([`mosx_config::methods::entry`] with this layer's error).
 pub fn entry(name: &str) -> Result<&'static Entry, MethodError> {
-    REGISTRY
-        .iter()
-        .find(|e| e.name == name)
-        .ok_or_else(|| MethodError::UnknownMethod {
-            name: name.into(),
-            suggestion: closest(name, REGISTRY.iter().map(|e| e.name)),
-        })
+    Ok(mosx_config::methods::entry(name)?)
 }
 
-/// The canonical form of a method spec: `{name: ..., <every field with its default>}`.
+/// The canonical form of a method spec: `{name: ..., <every field with its default>}`
+/// ([`mosx_config::methods::normalize`] with this layer's error).
 pub fn normalize(spec: &Value) -> Result<Value, MethodError> {
-    let (name, mut fields) = match spec {
-        Value::String(s) => (s.clone(), Map::new()),
-        Value::Object(m) => {
-            let name = match m.get("name") {
-                Some(Value::String(s)) => s.clone(),
-                _ => {
-                    return Err(MethodError::config(
-                        "?",
-                        "name",
-                        "a method map needs `name` (one of: ".to_string()
-                            + &names().join(", ")
-                            + ")",
-                    ))
-                }
-            };
-            let mut m = m.clone();
-            m.remove("name");
-            (name, m)
-        }
-        other => {
-            return Err(MethodError::config(
-                "?",
-                "",
-                format!("expected a method name or a map with `name`, found {other}"),
-            ))
-        }
-    };
-    let e = entry(&name)?;
-    let mut v = (e.normalize)(&fields)?;
-    check_weights(&name, &v)?;
-    fields.clear();
-    if let Value::Object(m) = &mut v {
-        m.insert("name".into(), Value::String(name));
-    }
-    Ok(v)
+    Ok(mosx_config::methods::normalize(spec)?)
 }
 
-/// Bounds the configs share by field name, checked on the canonical config: the weight of a
-/// loss term (`lambda`, `lambda_*`) is finite and >= 0 (a negative weight rewards the
-/// penalised gap), and LoRA's scale `alpha` is finite and > 0 (0 switches the adapter off).
-fn check_weights(method: &str, config: &Value) -> Result<(), MethodError> {
-    let Some(m) = config.as_object() else {
-        return Ok(());
-    };
-    for (field, v) in m {
-        let Some(x) = v.as_f64() else { continue };
-        let (ok, rule) = match field.as_str() {
-            f if f == "lambda" || f.starts_with("lambda_") => (x.is_finite() && x >= 0.0, ">= 0"),
-            "alpha" => (x.is_finite() && x > 0.0, "> 0"),
-            _ => continue,
-        };
-        if !ok {
-            return Err(MethodError::config(
-                method,
-                field,
-                format!("must be {rule} (got {x})"),
-            ));
-        }
-    }
-    Ok(())
+/// The builder of the method named `name`.
+fn builder(name: &str) -> Option<BuildFn> {
+    BUILDERS.iter().find(|(n, _)| *n == name).map(|(_, b)| *b)
 }
 
-#[cfg(feature = "torch")]
 /// Builds the method a canonical config names, its initial state a function of the
 /// config and `setup.seed`.
 pub fn build(
@@ -151,6 +70,9 @@ pub fn build(
 ) -> Result<(Box<dyn Method>, &'static Entry), MethodError> {
     let name = config.get("name").and_then(Value::as_str).unwrap_or("");
     let e = entry(name)?;
+    let build = builder(e.name).ok_or_else(|| {
+        MethodError::config(e.name, "", "registered without a builder in mosx-methods")
+    })?;
     let mut cfg = config.clone();
     if let Value::Object(m) = &mut cfg {
         m.remove("name");
@@ -159,50 +81,9 @@ pub fn build(
     // initial state is a function of its config and the setup's seed only.
     tch::manual_seed((crate::batch::epoch_seed(setup.seed, 0, 99) >> 1) as i64);
     Ok((
-        (e.build)(&cfg, setup, backbone, &adapter.root().sub(e.name))?,
+        build(&cfg, setup, backbone, &adapter.root().sub(e.name))?,
         e,
     ))
-}
-
-/// The registered names.
-pub fn names() -> Vec<&'static str> {
-    REGISTRY.iter().map(|e| e.name).collect()
-}
-
-/// Strict parse of a method's config (unknown fields and wrong types name the field).
-pub fn parse_config<C: DeserializeOwned + Serialize>(
-    method: &str,
-    fields: &[&str],
-    map: &Map<String, Value>,
-) -> Result<(C, Value), MethodError> {
-    let typed: C = serde_json::from_value(Value::Object(map.clone())).map_err(|e| {
-        let msg = e.to_string();
-        if let Some(rest) = msg.strip_prefix("unknown field `") {
-            let field = rest.split('`').next().unwrap_or_default().to_string();
-            let hint = closest(&field, fields.iter().copied())
-                .map(|s| format!(" (did you mean `{s}`?)"))
-                .unwrap_or_default();
-            return MethodError::config(method, &field, format!("unknown parameter{hint}"));
-        }
-        MethodError::config(method, "", msg)
-    })?;
-    let canonical =
-        serde_json::to_value(&typed).map_err(|e| MethodError::config(method, "", e.to_string()))?;
-    Ok((typed, canonical))
-}
-
-#[cfg(feature = "torch")]
-/// Typed config from a canonical map (already validated by `normalize`).
-pub fn typed<C: DeserializeOwned>(method: &str, v: &Value) -> Result<C, MethodError> {
-    serde_json::from_value(v.clone()).map_err(|e| MethodError::config(method, "", e.to_string()))
-}
-
-fn closest<'a>(name: &str, options: impl Iterator<Item = &'a str>) -> Option<String> {
-    options
-        .map(|o| (strsim::jaro_winkler(name, o), o))
-        .filter(|(s, _)| *s > 0.7)
-        .max_by(|a, b| a.0.total_cmp(&b.0))
-        .map(|(_, o)| o.to_string())
 }
 
 #[cfg(test)]
@@ -210,44 +91,14 @@ mod tests {
     use super::*;
 
     #[test]
-    fn a_name_or_a_map_normalise_alike_and_unknown_names_suggest() {
-        let a = normalize(&Value::String("mos".into())).unwrap();
-        let b = normalize(&serde_json::json!({"name": "mos"})).unwrap();
-        assert_eq!(a, b);
-        assert_eq!(a["experts"], 4);
-        match normalize(&Value::String("prompt_tunning".into())) {
-            Err(MethodError::UnknownMethod { suggestion, .. }) => {
-                assert_eq!(suggestion.as_deref(), Some("prompt_tuning"))
-            }
-            other => panic!("{other:?}"),
+    fn every_registry_entry_has_exactly_one_builder_and_every_builder_an_entry() {
+        for e in REGISTRY {
+            let n = BUILDERS.iter().filter(|(b, _)| *b == e.name).count();
+            assert_eq!(n, 1, "method `{}` has {n} builders", e.name);
         }
-        let e = normalize(&serde_json::json!({"name": "mos", "expert": 2})).unwrap_err();
-        assert!(e.to_string().contains("did you mean `experts`"), "{e}");
-    }
-
-    #[test]
-    fn negative_loss_weights_and_a_zero_lora_scale_are_refused() {
-        for (cfg, field) in [
-            (
-                serde_json::json!({"name": "fairllm", "lambda": -1.0}),
-                "lambda",
-            ),
-            (
-                serde_json::json!({"name": "up5", "lambda_adv": -0.5}),
-                "lambda_adv",
-            ),
-            (serde_json::json!({"name": "lora", "alpha": 0.0}), "alpha"),
-        ] {
-            match normalize(&cfg) {
-                Err(MethodError::Config {
-                    field: f, message, ..
-                }) => {
-                    assert_eq!(f, field);
-                    assert!(message.starts_with("must be"), "{message}");
-                }
-                other => panic!("{cfg}: {other:?}"),
-            }
+        for (b, _) in BUILDERS {
+            let n = REGISTRY.iter().filter(|e| e.name == *b).count();
+            assert_eq!(n, 1, "builder `{b}` has {n} registry entries");
         }
-        assert!(normalize(&serde_json::json!({"name": "fairllm", "lambda": 0.0})).is_ok());
     }
 }

@@ -22,137 +22,19 @@
 //! * The backbone never reads a profile: only the router sees the stereotype sentences.
 //! * Trainable: `E·L·d` (experts) + `d·E + E` (router) + `G·E·E + E` (reweighting, if on).
 
-use serde::{Deserialize, Serialize};
-use serde_json::{Map, Value};
-#[cfg(feature = "torch")]
+use serde_json::Value;
 use tch::nn::{self, Module};
-#[cfg(feature = "torch")]
 use tch::{Kind, Tensor};
 
-#[cfg(feature = "torch")]
+pub use mosx_config::methods::mos::{Config, Routing};
+use mosx_config::methods::typed;
 use mosx_models::Backbone;
 
-#[cfg(feature = "torch")]
 use super::prompt_tuning::initial_rows;
-use super::prompt_tuning::{default_tokens, Init};
-#[cfg(feature = "torch")]
-use super::typed;
-use super::{parse_config, Entry};
 use crate::error::MethodError;
-#[cfg(feature = "torch")]
 use crate::losses;
-#[cfg(feature = "torch")]
 use crate::method::{Method, Setup};
 
-/// How experts are chosen from the router's probabilities.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Routing {
-    /// The single most probable expert (default).
-    Top1,
-    /// The two most probable experts.
-    Top2,
-    /// `k` experts sampled without replacement while training; top-`k` at evaluation.
-    Stochastic,
-}
-
-#[derive(Debug, Clone, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct Config {
-    /// Number of prompt experts E.
-    #[serde(default = "default_experts")]
-    pub experts: i64,
-    /// Tokens per expert L.
-    #[serde(default = "default_tokens")]
-    pub tokens: i64,
-    #[serde(default = "default_routing")]
-    pub routing: Routing,
-    /// K for `stochastic` routing (top1/top2 fix K themselves).
-    #[serde(default = "default_k")]
-    pub k: i64,
-    /// The reweighting layer (Eq. 9); `false` is the ablation that averages the groups.
-    #[serde(default = "default_true")]
-    pub reweighting: bool,
-    /// Divide the kept router probabilities by their sum (an ablation; for K = 1 it makes
-    /// every kept value 1, so the router gets no gradient).
-    #[serde(default)]
-    pub renormalize: bool,
-    #[serde(default = "default_init")]
-    pub init: Init,
-}
-fn default_experts() -> i64 {
-    4
-}
-fn default_routing() -> Routing {
-    Routing::Top1
-}
-fn default_k() -> i64 {
-    1
-}
-fn default_true() -> bool {
-    true
-}
-fn default_init() -> Init {
-    Init::Vocab
-}
-const FIELDS: &[&str] = &[
-    "experts",
-    "tokens",
-    "routing",
-    "k",
-    "reweighting",
-    "renormalize",
-    "init",
-];
-
-pub const ENTRY: Entry = Entry {
-    name: "mos",
-    about: "Mixture-of-Stereotypes: routed prompt experts with fairness and diversity losses",
-    fields: FIELDS,
-    normalize,
-    #[cfg(feature = "torch")]
-    build,
-    default_lr: 3e-2,
-    default_objective: crate::method::Objective::RecFairDiv,
-    modifies_backbone: false,
-};
-
-impl Config {
-    /// The K of the routing.
-    pub fn top_k(&self) -> i64 {
-        match self.routing {
-            Routing::Top1 => 1,
-            Routing::Top2 => 2,
-            Routing::Stochastic => self.k,
-        }
-    }
-}
-
-fn normalize(m: &Map<String, Value>) -> Result<Value, MethodError> {
-    let (c, v) = parse_config::<Config>("mos", FIELDS, m)?;
-    super::prompt_tuning::check_tokens("mos", c.tokens)?;
-    if c.experts < 1 {
-        return Err(MethodError::config("mos", "experts", "must be at least 1"));
-    }
-    if c.top_k() < 1 || c.top_k() > c.experts {
-        return Err(MethodError::config(
-            "mos",
-            if c.routing == Routing::Stochastic {
-                "k"
-            } else {
-                "routing"
-            },
-            format!(
-                "K = {} must be in 1..={} (the number of experts)",
-                c.top_k(),
-                c.experts
-            ),
-        ));
-    }
-    Ok(v)
-}
-
-#[cfg(feature = "torch")]
 pub struct Mos {
     cfg: Config,
     /// `[E, L, d]` prompt experts.
@@ -163,8 +45,7 @@ pub struct Mos {
     group_sums: Vec<(Tensor, f64)>,
 }
 
-#[cfg(feature = "torch")]
-fn build(
+pub(super) fn build(
     cfg: &Value,
     setup: &Setup,
     backbone: &mut dyn Backbone,
@@ -220,7 +101,6 @@ fn build(
     }))
 }
 
-#[cfg(feature = "torch")]
 /// Puts `vals` (the kept entries of `p`, at `idx`) back in place, zero elsewhere; with
 /// `renormalize` the kept values are first divided by their sum, as the softmax of their
 /// logs (equal to `v / Σ v`; for one kept value exactly 1 with exactly zero gradient).
@@ -235,7 +115,6 @@ fn keep(p: &Tensor, idx: &Tensor, vals: Tensor, renormalize: bool) -> Tensor {
     p.zeros_like().scatter(-1, idx, &vals)
 }
 
-#[cfg(feature = "torch")]
 /// Keeps the K largest entries of each row of `p` `[B, E]` and zeroes the rest; the kept
 /// entries stay as they are unless `renormalize` (see the module note).
 pub fn top_k(p: &Tensor, k: i64, renormalize: bool) -> Tensor {
@@ -243,7 +122,6 @@ pub fn top_k(p: &Tensor, k: i64, renormalize: bool) -> Tensor {
     keep(p, &idx, vals, renormalize)
 }
 
-#[cfg(feature = "torch")]
 /// K distinct experts per row sampled from `p` `[B, E]` (torch's generator); their
 /// probabilities kept as they are unless `renormalize`, the rest zeroed.
 pub fn sample_k(p: &Tensor, k: i64, renormalize: bool) -> Tensor {
@@ -252,7 +130,6 @@ pub fn sample_k(p: &Tensor, k: i64, renormalize: bool) -> Tensor {
     keep(p, &idx, vals, renormalize)
 }
 
-#[cfg(feature = "torch")]
 impl Mos {
     /// Router probabilities `p_g` `[B, E]` of every group for task embeddings `embeds`.
     pub fn group_probs(&self, embeds: &Tensor, mask: &Tensor) -> Vec<Tensor> {
@@ -292,7 +169,6 @@ impl Mos {
     }
 }
 
-#[cfg(feature = "torch")]
 impl Method for Mos {
     fn name(&self) -> &'static str {
         "mos"

@@ -5,86 +5,25 @@
 //!
 //! Trainable (MLP): `L·d + (d·h + h) + (h·d + d)`.
 
-use serde::{Deserialize, Serialize};
-use serde_json::{Map, Value};
-#[cfg(feature = "torch")]
+use serde_json::Value;
 use tch::nn::{self, Module, RNN};
-#[cfg(feature = "torch")]
 use tch::Tensor;
 
-#[cfg(feature = "torch")]
+pub use mosx_config::methods::p_tuning::{Config, Encoder};
+use mosx_config::methods::typed;
 use mosx_models::Backbone;
 
-use super::prompt_tuning::default_tokens;
-#[cfg(feature = "torch")]
 use super::prompt_tuning::{initial_rows, Init};
-#[cfg(feature = "torch")]
-use super::typed;
-use super::{parse_config, Entry};
 use crate::error::MethodError;
-#[cfg(feature = "torch")]
 use crate::method::{Method, Setup};
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Encoder {
-    Mlp,
-    Lstm,
-}
-
-#[derive(Debug, Clone, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct Config {
-    #[serde(default = "default_tokens")]
-    pub tokens: i64,
-    /// Hidden width of the encoder.
-    #[serde(default = "default_hidden")]
-    pub hidden: i64,
-    #[serde(default = "default_encoder")]
-    pub encoder: Encoder,
-}
-fn default_hidden() -> i64 {
-    128
-}
-fn default_encoder() -> Encoder {
-    Encoder::Mlp
-}
-const FIELDS: &[&str] = &["tokens", "hidden", "encoder"];
-
-pub const ENTRY: Entry = Entry {
-    name: "p_tuning",
-    about: "a prompt encoder (MLP or LSTM) produces the soft prompt; frozen backbone",
-    fields: FIELDS,
-    normalize,
-    #[cfg(feature = "torch")]
-    build,
-    default_lr: 1e-3,
-    default_objective: crate::method::Objective::Rec,
-    modifies_backbone: false,
-};
-
-fn normalize(m: &Map<String, Value>) -> Result<Value, MethodError> {
-    let (c, v) = parse_config::<Config>("p_tuning", FIELDS, m)?;
-    super::prompt_tuning::check_tokens("p_tuning", c.tokens)?;
-    if c.hidden < 1 {
-        return Err(MethodError::config(
-            "p_tuning",
-            "hidden",
-            "must be at least 1",
-        ));
-    }
-    Ok(v)
-}
-
-#[cfg(feature = "torch")]
 pub struct PTuning {
     inputs: Tensor,
     lstm: Option<nn::LSTM>,
     mlp: nn::Sequential,
 }
 
-#[cfg(feature = "torch")]
-fn build(
+pub(super) fn build(
     cfg: &Value,
     setup: &Setup,
     backbone: &mut dyn Backbone,
@@ -125,7 +64,6 @@ fn build(
     Ok(Box::new(PTuning { inputs, lstm, mlp }))
 }
 
-#[cfg(feature = "torch")]
 impl Method for PTuning {
     fn name(&self) -> &'static str {
         "p_tuning"

@@ -10,77 +10,23 @@
 //! bound can flip the group information instead of removing it, which shows as an
 //! accuracy far *below* chance, while removal shows as accuracy near chance.
 
-use serde::{Deserialize, Serialize};
-use serde_json::{Map, Value};
-#[cfg(feature = "torch")]
+use serde_json::Value;
 use tch::{nn, Kind, Reduction, Tensor};
 
-#[cfg(feature = "torch")]
+use mosx_config::methods::typed;
+pub use mosx_config::methods::up5::Config;
 use mosx_models::Backbone;
 
-use super::prompt_tuning::default_tokens;
-#[cfg(feature = "torch")]
 use super::prompt_tuning::{Init, SoftPrompt};
-#[cfg(feature = "torch")]
-use super::typed;
-use super::{parse_config, Entry};
 use crate::error::MethodError;
-#[cfg(feature = "torch")]
 use crate::method::{Forward, LossCtx, Method, Setup};
 
-#[derive(Debug, Clone, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct Config {
-    #[serde(default = "default_tokens")]
-    pub tokens: i64,
-    /// λ_adv of the prompt's adversarial term.
-    #[serde(default = "default_lambda")]
-    pub lambda_adv: f64,
-    /// Hidden width of the discriminator MLP.
-    #[serde(default = "default_hidden")]
-    pub hidden: i64,
-}
-fn default_lambda() -> f64 {
-    10.0
-}
-fn default_hidden() -> i64 {
-    128
-}
-const FIELDS: &[&str] = &["tokens", "lambda_adv", "hidden"];
-
-pub const ENTRY: Entry = Entry {
-    name: "up5",
-    about: "prompt tuning against a user-group discriminator, alternating steps",
-    fields: FIELDS,
-    normalize,
-    #[cfg(feature = "torch")]
-    build,
-    default_lr: 3e-2,
-    default_objective: crate::method::Objective::Rec,
-    modifies_backbone: false,
-};
-
-fn normalize(m: &Map<String, Value>) -> Result<Value, MethodError> {
-    let (c, v) = parse_config::<Config>("up5", FIELDS, m)?;
-    super::prompt_tuning::check_tokens("up5", c.tokens)?;
-    if c.hidden < 1 || !c.lambda_adv.is_finite() {
-        return Err(MethodError::config(
-            "up5",
-            "hidden",
-            "hidden ≥ 1 and a finite lambda_adv",
-        ));
-    }
-    Ok(v)
-}
-
-#[cfg(feature = "torch")]
 /// The discriminator: `Linear(d, h) → ReLU → Linear(h, G)`.
 pub struct Discriminator {
     pub l1: nn::Linear,
     pub l2: nn::Linear,
 }
 
-#[cfg(feature = "torch")]
 impl Discriminator {
     /// Group logits; `frozen` uses detached weights (no gradient reaches them).
     pub fn logits(&self, x: &Tensor, frozen: bool) -> Tensor {
@@ -97,15 +43,13 @@ impl Discriminator {
     }
 }
 
-#[cfg(feature = "torch")]
 pub struct Up5 {
     soft: SoftPrompt,
     pub disc: Discriminator,
     lambda_adv: f64,
 }
 
-#[cfg(feature = "torch")]
-fn build(
+pub(super) fn build(
     cfg: &Value,
     setup: &Setup,
     backbone: &mut dyn Backbone,
@@ -131,13 +75,11 @@ fn build(
     }))
 }
 
-#[cfg(feature = "torch")]
 /// Whether optimizer step `step` is a discriminator step.
 pub fn is_disc_step(step: usize) -> bool {
     step % 2 == 0
 }
 
-#[cfg(feature = "torch")]
 impl Method for Up5 {
     fn name(&self) -> &'static str {
         "up5"

@@ -219,7 +219,10 @@ fn assemble(
     let mut labels: HashMap<String, String> = HashMap::new();
     let mut bodies: HashMap<String, serde_json::Value> = HashMap::new();
     let mut repeats: HashSet<(usize, usize)> = HashSet::new();
-    let all = expansions.iter().enumerate().filter_map(|(t, x)| Some((t, x.as_ref()?)));
+    let all = expansions
+        .iter()
+        .enumerate()
+        .filter_map(|(t, x)| Some((t, x.as_ref()?)));
     for (t, j, x) in all.flat_map(|(t, xs)| xs.iter().enumerate().map(move |(j, x)| (t, j, x))) {
         let json = x.body.to_json().ok();
         if let Some(first) = labels.get(&x.name) {

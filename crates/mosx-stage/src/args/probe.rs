@@ -7,7 +7,7 @@
 
 use std::path::PathBuf;
 
-use mosx_models::Dtype;
+use mosx_config::Dtype;
 
 use crate::prompt::Setting;
 

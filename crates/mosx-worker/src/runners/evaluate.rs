@@ -10,7 +10,7 @@ use mosx_stage::predictions::{spread, Prediction, Predictions};
 use mosx_stage::prompt::{leaks, PromptTemplate};
 use mosx_kinds::evaluate::Params;
 use mosx_stage::predictions::Part;
-use mosx_stage::{params, Output, StageCtx, StageError};
+use mosx_stage::{params, Output, StageCtx};
 use mosx_stage::trained::TrainedConfig;
 use mosx_data::{Dataset, Sequences, Split};
 use mosx_models::tokenizer::TextTokenizer;
@@ -62,7 +62,7 @@ impl Runner for Evaluate {
             None => None,
         };
         let score_on =
-            |backbone: &mut dyn Backbone, tok: &TextTokenizer| -> Result<_, StageError> {
+            |backbone: &mut dyn Backbone, tok: &TextTokenizer| -> Result<_, RunError> {
                 let answer = tok.answer_ids("Yes", "No")?;
                 let adapter_vs = tch::nn::VarStore::new(device);
                 let method = match (&trained, &adapter) {

@@ -15,7 +15,7 @@ use std::path::Path;
 use mosx_stage::predictions::spread;
 use mosx_stage::prompt::{leaks, PromptTemplate};
 use mosx_kinds::train::Params;
-use mosx_stage::{params, Output, Progress, StageCtx, StageError};
+use mosx_stage::{params, Output, Progress, StageCtx};
 use mosx_stage::trained::TrainedConfig;
 use mosx_data::{Dataset, Sequences, Split, Stereotypes};
 use mosx_methods::optim::OptimConfig;
@@ -87,13 +87,13 @@ impl Runner for Train {
         };
         let obs = StageObserver(ctx.progress);
         let train_on =
-            |backbone: &mut dyn Backbone, tok: &TextTokenizer| -> Result<_, StageError> {
+            |backbone: &mut dyn Backbone, tok: &TextTokenizer| -> Result<_, RunError> {
                 let answer = tok.answer_ids("Yes", "No")?;
                 let adapter = tch::nn::VarStore::new(device);
                 let setup = pool::method_setup(&ds, backbone, tok, p.seed, device)?;
                 let (method, _) = methods::build(&p.method, &setup, backbone, &adapter)?;
                 let variants = method.needs_variants();
-                let examples = |idx: &[u32]| -> Result<Vec<Example>, StageError> {
+                let examples = |idx: &[u32]| -> Result<Vec<Example>, RunError> {
                     idx.iter()
                         .map(|&i| {
                             let d = &seq.points[i as usize];
@@ -104,7 +104,7 @@ impl Runner for Train {
                                         let t = tpl.render_point_as(&ds, d, Some(g), threshold)?;
                                         Ok(tok.encode(&t, true)?)
                                     })
-                                    .collect::<Result<Vec<_>, StageError>>()?
+                                    .collect::<Result<Vec<_>, RunError>>()?
                             } else {
                                 Vec::new()
                             };

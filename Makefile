@@ -57,13 +57,12 @@ models/gemma-3-270m/model.safetensors:
 	$(MODEL_VENV)/bin/pip install -q gguf==0.19.0 numpy safetensors transformers==5.24.0 tokenizers sentencepiece protobuf
 	$(MODEL_VENV)/bin/python tools/gguf_to_hf.py --out models/gemma-3-270m
 
-# The planner (mosx, no libtorch: it depends on mosx-config, never on the tch crates
-# mosx-models and mosx-methods) and the stage worker (mosx-worker, libtorch). LIBTORCH: the
-# worker links it, and the planner puts its version into the keys of the stages the worker
-# runs.
+# The planner (mosx, no libtorch: it depends on the stage kernel and mosx-config, never on the
+# tch crates mosx-models and mosx-methods) and the stage worker (mosx-worker, libtorch), in one
+# invocation, so each shared dependency compiles once. LIBTORCH: the worker links it, and the
+# planner puts its version into the keys of the stages the worker runs.
 build: $(TORCH_STAMP)
-	LIBTORCH=$(LIBTORCH) MOSX_GPU=$(GPU) cargo build --release --locked -p mosx
-	LIBTORCH=$(LIBTORCH) MOSX_GPU=$(GPU) cargo build --release --locked -p mosx-worker
+	LIBTORCH=$(LIBTORCH) MOSX_GPU=$(GPU) cargo build --release --locked -p mosx -p mosx-worker
 
 # The main job: Table III, Fig. 3, and the smoke study (every method of the pipeline on the
 # real data and the offline Gemma-3-270M, small, two seeds, with the paper's claims), all

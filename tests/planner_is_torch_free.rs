@@ -1,7 +1,7 @@
 //! The planner links no libtorch: the normal dependency tree of `mosx` (what `cargo build -p
 //! mosx` compiles) has neither `tch` nor `torch-sys`, nor the heavy `tokenizers`, nor the tch
 //! crates mosx-models and mosx-methods (their tch-free halves are mosx-config). Adding one of
-//! them back fails this test.
+//! them back fails this test, and so does a planner binary that loads libtorch.
 
 use std::process::Command;
 
@@ -40,6 +40,24 @@ fn the_planner_dependency_tree_has_no_torch() {
         assert!(
             !crates.contains(&banned),
             "`{banned}` is in the planner's dependency tree:\n{out}"
+        );
+    }
+}
+
+/// The planner binary this test run built (with the whole workspace when run as `cargo test
+/// --workspace`, which is where features would unify) loads no libtorch, libc10 or libgomp.
+#[test]
+fn the_planner_binary_links_no_libtorch() {
+    let o = match Command::new("ldd").arg(env!("CARGO_BIN_EXE_mosx")).output() {
+        Ok(o) => o,
+        Err(e) => panic!("ldd (glibc's, on every Linux this builds on): {e}"),
+    };
+    let out = String::from_utf8_lossy(&o.stdout);
+    assert!(o.status.success(), "ldd failed: {o:?}");
+    for lib in ["libtorch", "libc10", "libgomp"] {
+        assert!(
+            !out.contains(lib),
+            "target/release/mosx links {lib}:\n{out}"
         );
     }
 }

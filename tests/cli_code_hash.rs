@@ -25,10 +25,7 @@ fn pretend_built_with_other_code(db: &std::path::Path, node: &str, unit: &str) -
         code.contains_key(unit),
         "{node} does not record code of {unit}: {code:?}"
     );
-    assert!(
-        code.contains_key("mosx-stage"),
-        "implied unit missing"
-    );
+    assert!(code.contains_key("mosx-stage"), "implied unit missing");
     code.insert(unit.into(), serde_json::json!("0".repeat(64)));
     let old_key = format!("{:0>64}", "c0de");
     let parts = parts.to_string();

@@ -10,6 +10,7 @@ use super::{EXIT_FAILED, EXIT_OK};
 use crate::device::DeviceRequest;
 use crate::exec::worker::{WorkerError, WorkerPool};
 use crate::exec::{self, Status};
+use crate::plan::Plan;
 use crate::provenance;
 
 #[derive(clap::Args)]
@@ -111,90 +112,27 @@ pub fn run(a: RunArgs) -> anyhow::Result<i32> {
         )?),
         Executor::Local => None,
     };
-    let mut globs = GlobSetBuilder::new();
-    for f in &a.force {
-        globs.add(Glob::new(f).map_err(|e| UsageError(format!("--force `{f}`: {e}")))?);
-    }
-    let globs = globs.build().map_err(|e| UsageError(e.to_string()))?;
-    let forced = |name: &str| globs.is_match(name);
-
+    let forced = force_globs(&a.force)?;
     let store = if a.dry_run {
         common::existing_store(&a.store)?
     } else {
         Some(common::open_store(&a.store)?)
     };
-    let statuses = exec::check(&plan, store.as_deref(), &forced)?;
+    let statuses = exec::check(&plan, store.as_deref(), &|name| forced.is_match(name))?;
     let dirty = statuses
         .iter()
         .filter(|s| matches!(s, Status::Dirty(_)))
         .count();
-
     if a.explain || a.dry_run {
-        for i in &plan.order {
-            let n = &plan.graph[*i];
-            match &statuses[i.index()] {
-                Status::Fresh if a.dry_run => println!("  fresh  {:<8} {}", n.kind.name(), n.name),
-                Status::Fresh => {}
-                Status::Dirty(r) => println!("  dirty  {:<8} {}: {r}", n.kind.name(), n.name),
-            }
-        }
+        print_statuses(&plan, &statuses, a.dry_run);
     }
     if a.dry_run {
-        let trainings: Vec<usize> = plan
-            .graph
-            .node_indices()
-            .filter(|i| plan.graph[*i].kind.name() == crate::stages::train::NAME)
-            .map(|i| i.index())
-            .collect();
-        if !trainings.is_empty() {
-            let to_run = trainings
-                .iter()
-                .filter(|&&i| matches!(statuses[i], Status::Dirty(_)))
-                .count();
-            println!(
-                "{} trainings, each unique training once ({} to run)",
-                trainings.len(),
-                to_run
-            );
-            if plan.spec.parents.len() > 1 {
-                let parts = crate::plan::trainings_per_part(&plan.spec.parents)?;
-                let total: usize = parts.iter().map(|(_, n)| n).sum();
-                let each: Vec<String> = parts
-                    .iter()
-                    .map(|(p, n)| format!("{} {n}", p.display()))
-                    .collect();
-                println!(
-                    "the {} specs it extends, run one by one without a shared cache, would train {total} times ({})",
-                    parts.len(),
-                    each.join(", ")
-                );
-            }
-        }
-        println!(
-            "{} stages: {} cached, {} would run (dry run: nothing run or written)",
-            plan.graph.node_count(),
-            plan.graph.node_count() - dirty,
-            dirty
-        );
+        print_dry_run(&plan, &statuses, dirty)?;
         return Ok(EXIT_OK);
     }
     let store = store.ok_or_else(|| UsageError("no store".into()))?;
-
-    // `--device` is checked here; the worker resolves it, and is started only when a stage
-    // that executes in it is to run (it says which device it resolved).
     let workers = if dirty > 0 {
-        let device =
-            DeviceRequest::parse(a.device.as_deref()).map_err(|e| UsageError(e.to_string()))?;
-        if a.executor == Executor::Local && exec::needs_worker(&plan, &statuses) {
-            let pool = WorkerPool::new(&common::location(&a.store)?, device)?;
-            pool.start().map_err(|e| match e {
-                WorkerError::Device(m) => anyhow::Error::from(UsageError(m)),
-                other => other.into(),
-            })?;
-            Some(Arc::new(pool))
-        } else {
-            None
-        }
+        start_workers(&a, &plan, &statuses)?
     } else {
         None
     };
@@ -203,21 +141,7 @@ pub fn run(a: RunArgs) -> anyhow::Result<i32> {
         Some(w) => w.label(),
         None => a.device.clone().unwrap_or_else(|| "cpu".into()),
     };
-    let info = mosx_store::RunInfo {
-        spec_path: a.spec.to_string_lossy().into_owned(),
-        spec_hash: plan.spec.hash.clone(),
-        // Recorded in the store and shown by `mosx show`: a URL's password is not.
-        argv: std::env::args()
-            .map(|a| mosx_store::redact_arg(&a))
-            .collect::<Vec<_>>()
-            .join(" "),
-        mosx_version: provenance::VERSION.into(),
-        git_commit: provenance::git_commit(),
-        git_dirty: provenance::git_dirty(),
-        host: provenance::host(),
-        device: device_label.clone(),
-        pid: std::process::id(),
-    };
+    let info = run_info(&a, &plan, device_label);
     // `--force` deletes nothing here: a forced stage's commit replaces its stored row in one
     // transaction (`exec::job`), so a forced run killed before that leaves the old result.
     // A run killed earlier left its `runs` row `running` and maybe temp objects: settle them.
@@ -229,27 +153,17 @@ pub fn run(a: RunArgs) -> anyhow::Result<i32> {
         );
     }
     let run_id = store.begin_run(&info)?;
-    let opts = exec::Options {
-        jobs: a.jobs,
-        quiet: a.quiet,
-        workers,
-    };
     let summary = match &slurm_resources {
-        None => exec::run(plan.clone(), store.clone(), run_id, &info, &statuses, &opts),
-        Some(resources) => {
-            let location = common::location(&a.store)?;
-            let jobs_dir = location
-                .objects_dir()
-                .map(|o| o.join(".jobs"))
-                .ok_or_else(|| UsageError("--executor slurm: the store needs --objects".into()))?;
-            let slurm = exec::slurm::SlurmOptions {
-                worker: exec::worker::locate()?,
-                store: absolute(&location),
-                device: a.device.clone().unwrap_or_else(|| "auto".into()),
-                jobs_dir: std::path::absolute(&jobs_dir)?,
-                poll: std::time::Duration::from_secs_f64(a.poll.max(0.05)),
+        None => {
+            let opts = exec::Options {
+                jobs: a.jobs,
                 quiet: a.quiet,
+                workers,
             };
+            exec::run(plan.clone(), store.clone(), run_id, &info, &statuses, &opts)
+        }
+        Some(resources) => {
+            let slurm = slurm_options(&a)?;
             exec::slurm::run(
                 &plan,
                 store.clone(),
@@ -261,29 +175,136 @@ pub fn run(a: RunArgs) -> anyhow::Result<i32> {
             )?
         }
     };
+    exec::remember_fingerprints(&plan, &*store, &summary)?;
+    let mut code = print_summary(&summary);
+    if code == EXIT_OK && !a.no_report && !plan.spec.report.is_empty() {
+        code = render_reports(&plan, &*store, a.allow_outside_outputs);
+    }
+    exec::end_run(&*store, run_id, code == EXIT_OK, &summary)?;
+    Ok(code)
+}
 
-    // Remember each node's fingerprint for the next `--explain`.
-    let failed: std::collections::HashSet<&str> = summary
-        .failed
-        .iter()
-        .chain(summary.skipped.iter())
-        .map(|(n, _)| n.as_str())
-        .collect();
-    let entries: Vec<(String, String, serde_json::Value)> = plan
+/// The `--force` globs as one matcher.
+fn force_globs(force: &[String]) -> anyhow::Result<globset::GlobSet> {
+    let mut globs = GlobSetBuilder::new();
+    for f in force {
+        globs.add(Glob::new(f).map_err(|e| UsageError(format!("--force `{f}`: {e}")))?);
+    }
+    Ok(globs.build().map_err(|e| UsageError(e.to_string()))?)
+}
+
+/// `--explain` / `--dry-run`: each dirty stage with why (and each fresh one on a dry run).
+fn print_statuses(plan: &Plan, statuses: &[Status], dry_run: bool) {
+    for i in &plan.order {
+        let n = &plan.graph[*i];
+        match &statuses[i.index()] {
+            Status::Fresh if dry_run => println!("  fresh  {:<8} {}", n.kind.name(), n.name),
+            Status::Fresh => {}
+            Status::Dirty(r) => println!("  dirty  {:<8} {}: {r}", n.kind.name(), n.name),
+        }
+    }
+}
+
+/// The dry run's totals: trainings (and what the extended specs would train one by one),
+/// then stages cached and to run.
+fn print_dry_run(plan: &Plan, statuses: &[Status], dirty: usize) -> anyhow::Result<()> {
+    let trainings: Vec<usize> = plan
         .graph
         .node_indices()
-        .map(|i| &plan.graph[i])
-        .filter(|n| !failed.contains(n.name.as_str()))
-        .map(|n| {
-            Ok((
-                n.name.clone(),
-                n.key.clone(),
-                serde_json::to_value(&n.parts)?,
-            ))
-        })
-        .collect::<Result<_, serde_json::Error>>()?;
-    store.lineage_put_many(&plan.scope(), &entries)?;
+        .filter(|i| plan.graph[*i].kind.name() == crate::stages::train::NAME)
+        .map(|i| i.index())
+        .collect();
+    if !trainings.is_empty() {
+        let to_run = trainings
+            .iter()
+            .filter(|&&i| matches!(statuses[i], Status::Dirty(_)))
+            .count();
+        println!(
+            "{} trainings, each unique training once ({} to run)",
+            trainings.len(),
+            to_run
+        );
+        if plan.spec.parents.len() > 1 {
+            let parts = crate::plan::trainings_per_part(&plan.spec.parents)?;
+            let total: usize = parts.iter().map(|(_, n)| n).sum();
+            let each: Vec<String> = parts
+                .iter()
+                .map(|(p, n)| format!("{} {n}", p.display()))
+                .collect();
+            println!(
+                "the {} specs it extends, run one by one without a shared cache, would train {total} times ({})",
+                parts.len(),
+                each.join(", ")
+            );
+        }
+    }
+    println!(
+        "{} stages: {} cached, {} would run (dry run: nothing run or written)",
+        plan.graph.node_count(),
+        plan.graph.node_count() - dirty,
+        dirty
+    );
+    Ok(())
+}
 
+/// `--device` is checked here; the local workers are started only when a stage that executes
+/// in them is to run (the worker resolves the device and says which it got).
+fn start_workers(
+    a: &RunArgs,
+    plan: &Plan,
+    statuses: &[Status],
+) -> anyhow::Result<Option<Arc<WorkerPool>>> {
+    let device =
+        DeviceRequest::parse(a.device.as_deref()).map_err(|e| UsageError(e.to_string()))?;
+    if a.executor != Executor::Local || !exec::needs_worker(plan, statuses) {
+        return Ok(None);
+    }
+    let pool = WorkerPool::new(&common::location(&a.store)?, device)?;
+    pool.start().map_err(|e| match e {
+        WorkerError::Device(m) => anyhow::Error::from(UsageError(m)),
+        other => other.into(),
+    })?;
+    Ok(Some(Arc::new(pool)))
+}
+
+/// The provenance the run and its stage rows record.
+fn run_info(a: &RunArgs, plan: &Plan, device: String) -> mosx_store::RunInfo {
+    mosx_store::RunInfo {
+        spec_path: a.spec.to_string_lossy().into_owned(),
+        spec_hash: plan.spec.hash.clone(),
+        // Recorded in the store and shown by `mosx show`: a URL's password is not.
+        argv: std::env::args()
+            .map(|a| mosx_store::redact_arg(&a))
+            .collect::<Vec<_>>()
+            .join(" "),
+        mosx_version: provenance::VERSION.into(),
+        git_commit: provenance::git_commit(),
+        git_dirty: provenance::git_dirty(),
+        host: provenance::host(),
+        device,
+        pid: std::process::id(),
+    }
+}
+
+/// How the Slurm executor reaches the worker and the store, from the arguments.
+fn slurm_options(a: &RunArgs) -> anyhow::Result<exec::slurm::SlurmOptions> {
+    let location = common::location(&a.store)?;
+    let jobs_dir = location
+        .objects_dir()
+        .map(|o| o.join(".jobs"))
+        .ok_or_else(|| UsageError("--executor slurm: the store needs --objects".into()))?;
+    Ok(exec::slurm::SlurmOptions {
+        worker: exec::worker::locate()?,
+        store: absolute(&location),
+        device: a.device.clone().unwrap_or_else(|| "auto".into()),
+        jobs_dir: std::path::absolute(&jobs_dir)?,
+        poll: std::time::Duration::from_secs_f64(a.poll.max(0.05)),
+        quiet: a.quiet,
+    })
+}
+
+/// The totals line, and the failures on stderr; the exit code so far.
+fn print_summary(summary: &exec::Summary) -> i32 {
     println!(
         "{} stages: {} cached, {} executed{}, {} failed, {} skipped",
         summary.total,
@@ -297,8 +318,6 @@ pub fn run(a: RunArgs) -> anyhow::Result<i32> {
         summary.failed.len(),
         summary.skipped.len()
     );
-    let ok = summary.failed.is_empty() && summary.skipped.is_empty();
-    let mut code = if ok { EXIT_OK } else { EXIT_FAILED };
     if !summary.failed.is_empty() {
         eprintln!("failures:");
         for (n, e) in &summary.failed {
@@ -308,31 +327,27 @@ pub fn run(a: RunArgs) -> anyhow::Result<i32> {
             eprintln!("  {n}: skipped ({why})");
         }
     }
-    if ok && !a.no_report && !plan.spec.report.is_empty() {
-        match crate::report::render_all(&plan, &*store, a.allow_outside_outputs) {
-            Ok(files) => {
-                for f in files {
-                    println!("wrote {}", f.display());
-                }
+    if summary.failed.is_empty() && summary.skipped.is_empty() {
+        EXIT_OK
+    } else {
+        EXIT_FAILED
+    }
+}
+
+/// Render the spec's reports, printing each file written; the exit code.
+fn render_reports(plan: &Plan, store: &dyn mosx_store::Store, outside: bool) -> i32 {
+    match crate::report::render_all(plan, store, outside) {
+        Ok(files) => {
+            for f in files {
+                println!("wrote {}", f.display());
             }
-            Err(e) => {
-                eprintln!("error: report: {e}");
-                code = EXIT_FAILED;
-            }
+            EXIT_OK
+        }
+        Err(e) => {
+            eprintln!("error: report: {e}");
+            EXIT_FAILED
         }
     }
-    let status = if code == EXIT_OK { "ok" } else { "failed" };
-    store.end_run(
-        run_id,
-        status,
-        &serde_json::json!({
-            "total": summary.total, "cached": summary.cached, "executed": summary.executed,
-            "failed": summary.failed, "skipped": summary.skipped,
-        }),
-    )?;
-    // The database file alone is now the whole store (its write-ahead log folded in).
-    store.checkpoint()?;
-    Ok(code)
 }
 
 /// The location with relative paths made absolute, for jobs that start in another process.

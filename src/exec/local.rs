@@ -93,9 +93,7 @@ impl Executor for Local {
             let node = &plan.graph[i];
             let done = match (node.kind.execution(), &workers) {
                 (Execution::InProcess, _) => {
-                    let job = plan
-                        .job(i, run, &info, IN_PROCESS_DEVICE)
-                        .forcing(force);
+                    let job = plan.job(i, run, &info, IN_PROCESS_DEVICE).forcing(force);
                     let report = ConsoleReport::new(&progress, &node.name);
                     execute(
                         &job,

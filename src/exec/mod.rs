@@ -98,13 +98,66 @@ pub fn run(
     let (dirty, mut summary) = scheduler::start(&plan, statuses);
     let progress = Arc::new(RunProgress::new(dirty.len() as u64, opts.quiet));
     let workers = opts.workers.clone();
-    match local::Local::new(plan.clone(), store, run, info, opts.jobs, workers, progress.clone()) {
+    match local::Local::new(
+        plan.clone(),
+        store,
+        run,
+        info,
+        opts.jobs,
+        workers,
+        progress.clone(),
+    ) {
         Ok(mut local) => scheduler::run(&plan, statuses, &mut local, &progress),
         Err(e) => {
             summary.failed.push(("<executor>".into(), e.to_string()));
             summary
         }
     }
+}
+
+/// Remember each node's fingerprint (not those of failed or skipped stages), for the next
+/// `--explain` of this spec.
+pub fn remember_fingerprints(
+    plan: &Plan,
+    store: &dyn Store,
+    summary: &Summary,
+) -> Result<(), StoreError> {
+    let failed: std::collections::HashSet<&str> = summary
+        .failed
+        .iter()
+        .chain(summary.skipped.iter())
+        .map(|(n, _)| n.as_str())
+        .collect();
+    let entries: Vec<(String, String, serde_json::Value)> = plan
+        .graph
+        .node_indices()
+        .map(|i| &plan.graph[i])
+        .filter(|n| !failed.contains(n.name.as_str()))
+        .map(|n| {
+            let parts = serde_json::to_value(&n.parts).unwrap_or_default();
+            (n.name.clone(), n.key.clone(), parts)
+        })
+        .collect();
+    store.lineage_put_many(&plan.scope(), &entries)
+}
+
+/// End run `run` (`ok` or `failed`) with its summary, then fold the store's write-ahead log
+/// in, so the database file alone is the whole store.
+pub fn end_run(
+    store: &dyn Store,
+    run: RunId,
+    ok: bool,
+    summary: &Summary,
+) -> Result<(), StoreError> {
+    store.end_run(
+        run,
+        if ok { "ok" } else { "failed" },
+        &serde_json::json!({
+            "total": summary.total, "cached": summary.cached, "executed": summary.executed,
+            "failed": summary.failed, "skipped": summary.skipped,
+        }),
+    )?;
+    store.checkpoint()
 }
 
 /// Whether any stage that executes in the worker is dirty (then a worker is needed).

@@ -98,7 +98,12 @@ pub fn run(
         plan,
         progress,
         forced: forced(statuses),
-        position: plan.order.iter().enumerate().map(|(k, i)| (*i, k)).collect(),
+        position: plan
+            .order
+            .iter()
+            .enumerate()
+            .map(|(k, i)| (*i, k))
+            .collect(),
         waiting: dirty
             .iter()
             .map(|i| {

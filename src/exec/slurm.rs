@@ -194,7 +194,12 @@ impl<'a> Slurm<'a> {
         write_job(&file, &job)?;
         let mut argv: Vec<OsString> = vec![self.opts.worker.clone().into(), "stage".into()];
         argv.extend(self.store_args.iter().cloned());
-        argv.extend(["--device".into(), device.into(), "--job".into(), file.into()]);
+        argv.extend([
+            "--device".into(),
+            device.into(),
+            "--job".into(),
+            file.into(),
+        ]);
         let mut req = JobRequest::new(format!("mosx:{}", node.name), argv, &self.cwd, log);
         req.after_ok = g
             .neighbors_directed(i, Direction::Incoming)
@@ -233,7 +238,15 @@ impl<'a> Slurm<'a> {
                 let error = format!("job state unknown: {e}");
                 return std::mem::take(&mut self.open)
                     .into_iter()
-                    .map(|node| ended(node, Done::Failed { error: error.clone() }, ""))
+                    .map(|node| {
+                        ended(
+                            node,
+                            Done::Failed {
+                                error: error.clone(),
+                            },
+                            "",
+                        )
+                    })
                     .collect();
             }
         };
@@ -249,14 +262,21 @@ impl<'a> Slurm<'a> {
         let mut still = Vec::new();
         for i in std::mem::take(&mut self.open) {
             let node = &g[i];
-            let f = self.flights.get_mut(&i).expect("every open stage was submitted");
+            let f = self
+                .flights
+                .get_mut(&i)
+                .expect("every open stage was submitted");
             if matches!(checks.get(&node.key), Some(CacheCheck::Hit)) {
                 // The stage's own time, as the worker recorded it (queueing excluded).
                 let seconds = match self.store.record(&node.key) {
                     Ok(Some(r)) => r.duration_ms as f64 / 1000.0,
                     _ => f.started.unwrap_or(f.submitted).elapsed().as_secs_f64(),
                 };
-                out.push(ended(i, Done::Ran { seconds }, &format!(" as job {}", f.job)));
+                out.push(ended(
+                    i,
+                    Done::Ran { seconds },
+                    &format!(" as job {}", f.job),
+                ));
                 continue;
             }
             match states.get(&f.job).cloned().unwrap_or(JobState::Gone) {

@@ -114,7 +114,9 @@ mod tests {
         );
         let reg = crate::stages::registry::builtin();
         for name in reg.names() {
-            let code = CODE.code_of(&**reg.get(name).unwrap(), &serde_json::json!({})).unwrap();
+            let code = CODE
+                .code_of(&**reg.get(name).unwrap(), &serde_json::json!({}))
+                .unwrap();
             for unit in [code_units::LOCK_UNIT, code_units::RUSTC_UNIT] {
                 assert!(code.contains_key(unit), "{name}: no {unit}");
             }

@@ -15,7 +15,6 @@ use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 use std::time::SystemTime;
 
-
 use serde_json::Value;
 
 pub use mosx_stage::parts::{write_canonical, Parts};

@@ -1,5 +1,7 @@
 //! What the training loop is configured with and reports to, without tch: the
-//! learning-rate schedule, [`TrainConfig`] and the [`Observer`] of progress. The loop itself
+//! learning-rate schedule, [`TrainParams`] (the hyperparameters as a spec writes them, with
+//! their defaults, declared once), [`TrainConfig`] (what the loop runs with) and the
+//! [`Observer`] of progress. The loop itself
 //! (its invariants: seeding, resume, early stopping) is mosx-methods' `trainer`.
 
 use serde::{Deserialize, Serialize};
@@ -7,7 +9,7 @@ use serde::{Deserialize, Serialize};
 use crate::log::EpochLog;
 use crate::losses::RecLoss;
 use crate::objective::Objective;
-use crate::optim::OptimConfig;
+use crate::optim::{OptimConfig, OptimizerKind};
 
 /// Learning-rate schedule.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -32,6 +34,109 @@ pub fn lr_at(schedule: Schedule, lr: f64, warmup: f64, step: usize, total: usize
             } else {
                 lr * ((total - s) / (total - warm).max(1.0)).clamp(0.0, 1.0)
             }
+        }
+    }
+}
+
+/// A training's hyperparameters as a spec writes them, every default written here once: the
+/// `train` stage's params embed it, and the worker resolves it into a [`TrainConfig`].
+/// `objective` and `lr` left `null` are the method's own; `max_grad_norm` `null` is no
+/// clipping.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TrainParams {
+    /// `null`: the method's own objective.
+    #[serde(default)]
+    pub objective: Option<Objective>,
+    #[serde(default = "one")]
+    pub lambda_fair: f64,
+    #[serde(default = "default_lambda_div")]
+    pub lambda_div: f64,
+    #[serde(default = "default_optimizer")]
+    pub optimizer: OptimizerKind,
+    /// `null`: the method's default learning rate.
+    #[serde(default)]
+    pub lr: Option<f64>,
+    #[serde(default = "default_schedule")]
+    pub schedule: Schedule,
+    /// Fraction of the steps spent warming up (`linear` schedule).
+    #[serde(default = "default_warmup")]
+    pub warmup: f64,
+    #[serde(default = "default_epochs")]
+    pub epochs: usize,
+    #[serde(default = "default_batch")]
+    pub batch_size: usize,
+    #[serde(default = "default_accum")]
+    pub grad_accum: usize,
+    #[serde(default)]
+    pub seed: u64,
+    /// Epochs without a better validation AUC before stopping.
+    #[serde(default = "default_patience")]
+    pub patience: usize,
+    #[serde(default)]
+    pub rec_loss: RecLoss,
+    /// Global gradient-norm clip, > 0 (`null`: no clipping).
+    #[serde(default = "default_clip")]
+    pub max_grad_norm: Option<f64>,
+    /// Batch size of validation scoring.
+    #[serde(default = "default_eval_batch")]
+    pub eval_batch_size: usize,
+}
+
+fn one() -> f64 {
+    1.0
+}
+fn default_clip() -> Option<f64> {
+    Some(1.0)
+}
+fn default_lambda_div() -> f64 {
+    0.1
+}
+fn default_optimizer() -> OptimizerKind {
+    OptimizerKind::Adafactor
+}
+fn default_schedule() -> Schedule {
+    Schedule::Linear
+}
+fn default_warmup() -> f64 {
+    0.1
+}
+fn default_epochs() -> usize {
+    3
+}
+fn default_batch() -> usize {
+    8
+}
+fn default_accum() -> usize {
+    1
+}
+fn default_patience() -> usize {
+    2
+}
+fn default_eval_batch() -> usize {
+    16
+}
+
+impl TrainParams {
+    /// What the loop runs with: the method's objective and learning rate where these are
+    /// `null`, the optimizer kind's defaults, and no clipping (0) for `max_grad_norm: null`.
+    pub fn resolve(&self, default_objective: Objective, default_lr: f64) -> TrainConfig {
+        TrainConfig {
+            objective: self.objective.unwrap_or(default_objective),
+            lambda_fair: self.lambda_fair,
+            lambda_div: self.lambda_div,
+            optim: OptimConfig::for_kind(self.optimizer),
+            lr: self.lr.unwrap_or(default_lr),
+            schedule: self.schedule,
+            warmup: self.warmup,
+            epochs: self.epochs,
+            batch_size: self.batch_size,
+            grad_accum: self.grad_accum,
+            seed: self.seed,
+            patience: self.patience,
+            // The trainer clips only when the norm is > 0.
+            max_grad_norm: self.max_grad_norm.unwrap_or(0.0),
+            rec_loss: self.rec_loss,
+            eval_batch_size: self.eval_batch_size,
         }
     }
 }

@@ -25,11 +25,11 @@ use serde_json::Value;
 
 use mosx_data::{Dataset, Sequences, Split};
 
-use mosx_stage::predictions::Part;
 use mosx_stage::params::Bound;
-use mosx_stage::{params, Output, ParamError, Slot, StageCtx, StageError, StageKind};
+use mosx_stage::predictions::Part;
 use mosx_stage::predictions::{spread, Prediction, Predictions};
 use mosx_stage::prompt::Setting;
+use mosx_stage::{params, Output, ParamError, Slot, StageCtx, StageError, StageKind};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]

@@ -17,15 +17,14 @@ use serde_json::Value;
 
 use mosx_config::Dtype;
 
-use mosx_stage::params::Bound;
-use mosx_stage::params;
 use mosx_stage::kind::backbone_files;
-use mosx_stage::{
-    Execution, ExternalFile, Output, ParamError, Resource, Slot, StageCtx,
-    StageError, StageKind,
-};
+use mosx_stage::params;
+use mosx_stage::params::Bound;
 use mosx_stage::predictions::Part;
 use mosx_stage::prompt::Setting;
+use mosx_stage::{
+    Execution, ExternalFile, Output, ParamError, Resource, Slot, StageCtx, StageError, StageKind,
+};
 
 /// The parameters of an `evaluate` stage, as normalised (every default written out).
 #[derive(Debug, Serialize, Deserialize)]

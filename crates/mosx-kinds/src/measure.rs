@@ -71,13 +71,8 @@ impl StageKind for Measure {
         let ds = ctx.inputs.get::<Dataset>("dataset", "dataset")?;
         let seq = ctx.inputs.get::<Sequences>("sequences", "sequences")?;
         let split = ctx.inputs.get::<Split>("split", "split")?;
-        let st = mosx_data::measure(
-            &ds,
-            &seq,
-            &split,
-            &p,
-        )
-        .map_err(|e| ctx.data_error(e, |_| None))?;
+        let st =
+            mosx_data::measure(&ds, &seq, &split, &p).map_err(|e| ctx.data_error(e, |_| None))?;
         let mut out = Output::default();
         for (g, name) in st.groups.iter().enumerate() {
             let members = st

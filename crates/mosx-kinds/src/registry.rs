@@ -2,8 +2,8 @@
 
 use std::sync::Arc;
 
-pub use mosx_stage::Registry;
 use mosx_stage::KindRef;
+pub use mosx_stage::Registry;
 
 use crate::{
     baseline::Baseline, evaluate::Evaluate, load::Load, measure::Measure, metrics::Metrics,
@@ -27,11 +27,11 @@ pub fn builtin() -> Registry {
 
 #[cfg(test)]
 mod tests {
-    use mosx_stage::{Execution, Resource};
-    use mosx_stage::kind::metric_matches as matches;
     use mosx_config::log::{
         EpochLog, GroupWeights, RoutingShares, StepLog, TrainLog, INTERNAL_METRICS,
     };
+    use mosx_stage::kind::metric_matches as matches;
+    use mosx_stage::{Execution, Resource};
 
     /// The names a source file writes with `out.metric(...)`: literals, and `format!`
     /// patterns with each `{...}` as `{}`.

@@ -17,52 +17,28 @@
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-use mosx_config::losses::RecLoss;
-use mosx_config::optim::OptimizerKind;
-use mosx_config::{methods, Dtype, Objective, Schedule};
+use mosx_config::train::TrainParams;
+use mosx_config::{methods, Dtype};
 
-use mosx_stage::params::{check, Bound};
-use mosx_stage::params;
 use mosx_stage::kind::backbone_files;
-use mosx_stage::{
-    Execution, ExternalFile, Output, ParamError, Resource, Slot, StageCtx,
-    StageError, StageKind,
-};
+use mosx_stage::params;
+use mosx_stage::params::{check, Bound};
 use mosx_stage::prompt::Setting;
+use mosx_stage::{
+    Execution, ExternalFile, Output, ParamError, Resource, Slot, StageCtx, StageError, StageKind,
+};
 
-/// The parameters of a `train` stage, as normalised (every default written out).
+/// The parameters of a `train` stage, as normalised (every default written out): the
+/// backbone, the method, the data and prompts, and the training's hyperparameters
+/// ([`TrainParams`], declared once in mosx-config, with their defaults). Unknown fields are
+/// refused by [`params::parse`] (serde's `deny_unknown_fields` does not combine with
+/// `flatten`).
 #[derive(Debug, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
 pub struct Params {
     /// Hugging Face folder or ORG/NAME in the HF cache.
     pub model: String,
     /// A method name or a map `{name: ..., <its params>}`; canonical after `normalize`.
     pub method: Value,
-    /// `null`: the method's own objective.
-    #[serde(default)]
-    pub objective: Option<Objective>,
-    #[serde(default = "one")]
-    pub lambda_fair: f64,
-    #[serde(default = "default_lambda_div")]
-    pub lambda_div: f64,
-    #[serde(default = "default_optimizer")]
-    pub optimizer: OptimizerKind,
-    /// `null`: the method's default learning rate.
-    #[serde(default)]
-    pub lr: Option<f64>,
-    #[serde(default = "default_schedule")]
-    pub schedule: Schedule,
-    /// Fraction of the steps spent warming up (`linear` schedule).
-    #[serde(default = "default_warmup")]
-    pub warmup: f64,
-    #[serde(default = "default_epochs")]
-    pub epochs: usize,
-    #[serde(default = "default_batch")]
-    pub batch_size: usize,
-    #[serde(default = "default_accum")]
-    pub grad_accum: usize,
-    #[serde(default)]
-    pub seed: u64,
     #[serde(default = "default_dtype")]
     pub dtype: Dtype,
     /// Train on N evenly spaced points of the train part (`null`: all).
@@ -71,9 +47,6 @@ pub struct Params {
     /// Validate (early stopping, AUC) on N evenly spaced valid points (`null`: all).
     #[serde(default = "default_valid")]
     pub max_valid_points: Option<usize>,
-    /// Epochs without a better validation AUC before stopping.
-    #[serde(default = "default_patience")]
-    pub patience: usize,
     /// The prompt setting the backbone reads while training.
     #[serde(default = "default_setting")]
     pub setting: Setting,
@@ -82,41 +55,8 @@ pub struct Params {
     /// Remove points whose target title appears in their own history.
     #[serde(default)]
     pub drop_leaking: bool,
-    #[serde(default)]
-    pub rec_loss: RecLoss,
-    /// Global gradient-norm clip, > 0 (`null`: no clipping).
-    #[serde(default = "default_clip")]
-    pub max_grad_norm: Option<f64>,
-    /// Batch size of validation scoring (not part of the key).
-    #[serde(default = "default_eval_batch")]
-    pub eval_batch_size: usize,
-}
-fn one() -> f64 {
-    1.0
-}
-fn default_clip() -> Option<f64> {
-    Some(1.0)
-}
-fn default_lambda_div() -> f64 {
-    0.1
-}
-fn default_optimizer() -> OptimizerKind {
-    OptimizerKind::Adafactor
-}
-fn default_schedule() -> Schedule {
-    Schedule::Linear
-}
-fn default_warmup() -> f64 {
-    0.1
-}
-fn default_epochs() -> usize {
-    3
-}
-fn default_batch() -> usize {
-    8
-}
-fn default_accum() -> usize {
-    1
+    #[serde(flatten)]
+    pub train: TrainParams,
 }
 fn default_dtype() -> Dtype {
     Dtype::F32
@@ -124,17 +64,11 @@ fn default_dtype() -> Dtype {
 fn default_valid() -> Option<usize> {
     Some(200)
 }
-fn default_patience() -> usize {
-    2
-}
 fn default_setting() -> Setting {
     Setting::Implicit
 }
 fn default_template() -> String {
     "tallrec".into()
-}
-fn default_eval_batch() -> usize {
-    16
 }
 
 fn bad(field: &str, message: impl Into<String>) -> ParamError {
@@ -147,21 +81,21 @@ fn bad(field: &str, message: impl Into<String>) -> ParamError {
 
 /// The bounds of a train stage's parameters (checked at plan time, `normalize`).
 fn bounds(p: &Params) -> Vec<Bound> {
-    let lr = p.lr.unwrap_or(f64::NAN);
+    let lr = p.train.lr.unwrap_or(f64::NAN);
     let mut b = vec![
         Bound::positive("lr", lr),
-        Bound::non_negative("lambda_fair", p.lambda_fair),
-        Bound::non_negative("lambda_div", p.lambda_div),
-        Bound::fraction("warmup", p.warmup),
-        Bound::at_least("epochs", p.epochs, 1),
-        Bound::at_least("batch_size", p.batch_size, 1),
-        Bound::at_least("grad_accum", p.grad_accum, 1),
-        Bound::at_least("patience", p.patience, 1),
-        Bound::at_least("eval_batch_size", p.eval_batch_size, 1),
+        Bound::non_negative("lambda_fair", p.train.lambda_fair),
+        Bound::non_negative("lambda_div", p.train.lambda_div),
+        Bound::fraction("warmup", p.train.warmup),
+        Bound::at_least("epochs", p.train.epochs, 1),
+        Bound::at_least("batch_size", p.train.batch_size, 1),
+        Bound::at_least("grad_accum", p.train.grad_accum, 1),
+        Bound::at_least("patience", p.train.patience, 1),
+        Bound::at_least("eval_batch_size", p.train.eval_batch_size, 1),
         Bound::cap("max_train_points", p.max_train_points),
         Bound::cap("max_valid_points", p.max_valid_points),
     ];
-    if let Some(clip) = p.max_grad_norm {
+    if let Some(clip) = p.train.max_grad_norm {
         let mut c = Bound::positive("max_grad_norm", clip);
         c.rule = "> 0, or null for no clipping".into();
         b.push(c);
@@ -270,7 +204,7 @@ impl StageKind for Train {
             .unwrap_or_default()
             .to_string();
         let entry = methods::entry(&name).map_err(|e| method_param_error(&e, named_in_map))?;
-        let objective = typed.objective.unwrap_or(entry.default_objective);
+        let objective = typed.train.objective.unwrap_or(entry.default_objective);
         if objective.div() && !entry.default_objective.div() {
             return Err(bad(
                 "objective",
@@ -279,8 +213,8 @@ impl StageKind for Train {
                 ),
             ));
         }
-        typed.objective = Some(objective);
-        typed.lr = Some(typed.lr.unwrap_or(entry.default_lr));
+        typed.train.objective = Some(objective);
+        typed.train.lr = Some(typed.train.lr.unwrap_or(entry.default_lr));
         check(&bounds(&typed))?;
         serde_json::to_value(&typed).map_err(|e| bad("", e.to_string()))
     }

@@ -116,11 +116,10 @@ impl Output {
         type_tag: &str,
         value: &T,
     ) -> Result<(), StageError> {
-        let bytes = bincode::serialize(value)
-            .map_err(|e| StageError::Encode {
-                artifact: name.to_string(),
-                message: e.to_string(),
-            })?;
+        let bytes = bincode::serialize(value).map_err(|e| StageError::Encode {
+            artifact: name.to_string(),
+            message: e.to_string(),
+        })?;
         self.artifacts.push(Artifact {
             name: name.into(),
             format: format!("bincode:{type_tag}"),
@@ -131,11 +130,10 @@ impl Output {
 
     /// Add a JSON artifact.
     pub fn put_json<T: Serialize>(&mut self, name: &str, value: &T) -> Result<(), StageError> {
-        let bytes = serde_json::to_vec_pretty(value)
-            .map_err(|e| StageError::Encode {
-                artifact: name.to_string(),
-                message: e.to_string(),
-            })?;
+        let bytes = serde_json::to_vec_pretty(value).map_err(|e| StageError::Encode {
+            artifact: name.to_string(),
+            message: e.to_string(),
+        })?;
         self.artifacts.push(Artifact {
             name: name.into(),
             format: "json".into(),

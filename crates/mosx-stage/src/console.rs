@@ -37,4 +37,3 @@ impl Report for ConsoleReport<'_> {
         &self.stage
     }
 }
-

@@ -111,10 +111,7 @@ pub enum JobError {
         job: String,
     },
     #[error("job `{name}`: {source}")]
-    Units {
-        name: String,
-        source: UnknownUnit,
-    },
+    Units { name: String, source: UnknownUnit },
     #[error(
         "job `{name}`: sent from the project folder {}, but this worker runs in {}",
         .job.display(),
@@ -160,10 +157,12 @@ impl Job {
                 job: self.parts.code_version,
             });
         }
-        let mut here = code.code_of(kind, &self.params).map_err(|source| JobError::Units {
-            name: self.name.clone(),
-            source,
-        })?;
+        let mut here = code
+            .code_of(kind, &self.params)
+            .map_err(|source| JobError::Units {
+                name: self.name.clone(),
+                source,
+            })?;
         if let (Some(v), Some(slot)) = (libtorch, here.get_mut(LIBTORCH_UNIT)) {
             *slot = v.to_string();
         }

@@ -49,7 +49,10 @@ pub fn parse<T: DeserializeOwned + Serialize>(
             return ParamError {
                 field,
                 message: format!("unknown parameter `{name}`"),
-                suggestion: mosx_spec::suggest(&name, expected_fields(rest).iter().map(String::as_str)),
+                suggestion: mosx_spec::suggest(
+                    &name,
+                    expected_fields(rest).iter().map(String::as_str),
+                ),
             };
         }
         let field = if path == "." { String::new() } else { path };
@@ -64,6 +67,17 @@ pub fn parse<T: DeserializeOwned + Serialize>(
         message: e.to_string(),
         suggestion: None,
     })?;
+    // A struct that embeds another (`#[serde(flatten)]`) cannot deny unknown fields in serde:
+    // a field the spec gave that the canonical form lacks is one it does not have.
+    if let Value::Object(known) = &canonical {
+        if let Some(name) = params.keys().find(|k| !known.contains_key(*k)) {
+            return Err(ParamError {
+                field: name.clone(),
+                message: format!("unknown parameter `{name}`"),
+                suggestion: mosx_spec::suggest(name, known.keys().map(String::as_str)),
+            });
+        }
+    }
     Ok((typed, canonical))
 }
 
@@ -198,6 +212,25 @@ mod tests {
         );
         assert_eq!(expected_fields("x`, expected `a` or `b`"), ["a", "b"]);
         assert!(expected_fields("x`, there are no fields").is_empty());
+    }
+
+    /// A params struct embedding a domain struct, as `train` embeds `TrainParams`.
+    #[derive(Debug, Serialize, Deserialize)]
+    struct Embedding {
+        #[serde(default)]
+        model: String,
+        #[serde(flatten)]
+        inner: Inner,
+    }
+
+    #[test]
+    fn an_embedding_struct_refuses_unknown_fields_and_suggests_embedded_ones() {
+        let e = parse::<Embedding>(&map(serde_json::json!({"model": "m", "kk": 1}))).unwrap_err();
+        assert_eq!(e.field, "kk");
+        assert_eq!(e.message, "unknown parameter `kk`");
+        assert_eq!(e.suggestion.as_deref(), Some("k"));
+        let (_, v) = parse::<Embedding>(&map(serde_json::json!({"k": 2}))).unwrap();
+        assert_eq!(v, serde_json::json!({"model": "", "k": 2}));
     }
 
     #[test]

@@ -65,4 +65,3 @@ pub fn write_canonical(v: &Value, out: &mut Vec<u8>) {
         other => out.extend_from_slice(other.to_string().as_bytes()),
     }
 }
-

@@ -2,12 +2,12 @@
 //! answer position, to check a backbone's stereotype by hand. The arguments are
 //! `mosx_stage::args::probe::ProbeArgs`.
 
-use mosx_stage::args::probe::ProbeArgs;
-use mosx_stage::prompt::{PromptTemplate, Setting};
 use mosx_models::checkpoint::Checkpoint;
 use mosx_models::probe::probe;
 use mosx_models::tokenizer::TextTokenizer;
 use mosx_models::{load_backbone, DtypeKind};
+use mosx_stage::args::probe::ProbeArgs;
+use mosx_stage::prompt::{PromptTemplate, Setting};
 
 use crate::UsageError;
 

@@ -23,12 +23,12 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 
 use mosx_stage::args::StoreArgs;
+use mosx_stage::console::ConsoleReport;
 use mosx_stage::device::DeviceRequest;
 use mosx_stage::job::{execute, Done, Job, JobError, Leases, Report};
 use mosx_stage::progress::RunProgress;
 use mosx_stage::protocol::{Event, FatalReason, ProgressUpdate};
 use mosx_stage::source::StoreSource;
-use mosx_stage::console::ConsoleReport;
 use mosx_stage::Progress;
 use mosx_store::Store;
 

@@ -3,9 +3,9 @@
 //! (training included) runs in seconds on a laptop or in CI. Its numbers mean nothing; its
 //! plumbing is the real one. The arguments are `mosx_stage::args::tiny::TinyArgs`.
 
+use mosx_models::tiny::{words_of, write_tiny, TinyArch};
 use mosx_stage::args::tiny::{Arch, TinyArgs};
 use mosx_stage::prompt::{noun, profile_sentence};
-use mosx_models::tiny::{words_of, write_tiny, TinyArch};
 
 const EXIT_OK: i32 = 0;
 

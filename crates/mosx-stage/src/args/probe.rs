@@ -48,7 +48,6 @@ pub struct ProbeArgs {
     pub batch_size: usize,
 }
 
-
 fn parse_dtype(s: &str) -> Result<Dtype, String> {
     match s {
         "f32" => Ok(Dtype::F32),

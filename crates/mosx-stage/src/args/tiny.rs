@@ -30,4 +30,3 @@ pub struct TinyArgs {
     #[arg(long, default_value_t = 0)]
     pub seed: i64,
 }
-

@@ -6,15 +6,15 @@
 
 use std::path::Path;
 
-use mosx_stage::predictions::{spread, Prediction, Predictions};
-use mosx_stage::prompt::{leaks, PromptTemplate};
-use mosx_kinds::evaluate::Params;
-use mosx_stage::predictions::Part;
-use mosx_stage::{params, Output, StageCtx};
-use mosx_stage::trained::TrainedConfig;
 use mosx_data::{Dataset, Sequences, Split};
+use mosx_kinds::evaluate::Params;
 use mosx_models::tokenizer::TextTokenizer;
 use mosx_models::Backbone;
+use mosx_stage::predictions::Part;
+use mosx_stage::predictions::{spread, Prediction, Predictions};
+use mosx_stage::prompt::{leaks, PromptTemplate};
+use mosx_stage::trained::TrainedConfig;
+use mosx_stage::{params, Output, StageCtx};
 
 use super::{RunError, Runner};
 use crate::pool;
@@ -61,44 +61,43 @@ impl Runner for Evaluate {
             Some(_) => Some(ctx.inputs.bytes("adapter", "adapter")?),
             None => None,
         };
-        let score_on =
-            |backbone: &mut dyn Backbone, tok: &TextTokenizer| -> Result<_, RunError> {
-                let answer = tok.answer_ids("Yes", "No")?;
-                let adapter_vs = tch::nn::VarStore::new(device);
-                let method = match (&trained, &adapter) {
-                    (Some(t), Some(saved)) => {
-                        let setup = pool::method_setup(&ds, backbone, tok, 0, device)?;
-                        Some(mosx_methods::load_trained(
-                            &t.method,
-                            &setup,
-                            backbone,
-                            &adapter_vs,
-                            saved,
-                        )?)
-                    }
-                    _ => None,
-                };
-                let ids: Vec<Vec<i64>> = prompts
-                    .iter()
-                    .map(|t| tok.encode(t, true))
-                    .collect::<Result<_, _>>()?;
-                ctx.progress.start("prompts", ids.len() as u64);
-                let mut scored = Vec::with_capacity(ids.len());
-                for chunk in ids.chunks(p.batch_size * 8) {
-                    let rows: Vec<&[i64]> = chunk.iter().map(Vec::as_slice).collect();
-                    let r = mosx_methods::score(
-                        method.as_deref(),
+        let score_on = |backbone: &mut dyn Backbone, tok: &TextTokenizer| -> Result<_, RunError> {
+            let answer = tok.answer_ids("Yes", "No")?;
+            let adapter_vs = tch::nn::VarStore::new(device);
+            let method = match (&trained, &adapter) {
+                (Some(t), Some(saved)) => {
+                    let setup = pool::method_setup(&ds, backbone, tok, 0, device)?;
+                    Some(mosx_methods::load_trained(
+                        &t.method,
+                        &setup,
                         backbone,
-                        &rows,
-                        answer,
-                        tok.pad_id(),
-                        p.batch_size,
-                    )?;
-                    ctx.progress.inc(r.len() as u64);
-                    scored.extend(r);
+                        &adapter_vs,
+                        saved,
+                    )?)
                 }
-                Ok(scored)
+                _ => None,
             };
+            let ids: Vec<Vec<i64>> = prompts
+                .iter()
+                .map(|t| tok.encode(t, true))
+                .collect::<Result<_, _>>()?;
+            ctx.progress.start("prompts", ids.len() as u64);
+            let mut scored = Vec::with_capacity(ids.len());
+            for chunk in ids.chunks(p.batch_size * 8) {
+                let rows: Vec<&[i64]> = chunk.iter().map(Vec::as_slice).collect();
+                let r = mosx_methods::score(
+                    method.as_deref(),
+                    backbone,
+                    &rows,
+                    answer,
+                    tok.pad_id(),
+                    p.batch_size,
+                )?;
+                ctx.progress.inc(r.len() as u64);
+                scored.extend(r);
+            }
+            Ok(scored)
+        };
         let scored = pool::with_backbone(&p.model, device, p.dtype, private, score_on)??;
         ctx.progress.finish();
         let preds = Predictions {

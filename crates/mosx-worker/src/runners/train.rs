@@ -12,16 +12,15 @@
 
 use std::path::Path;
 
-use mosx_stage::predictions::spread;
-use mosx_stage::prompt::{leaks, PromptTemplate};
-use mosx_kinds::train::Params;
-use mosx_stage::{params, Output, Progress, StageCtx};
-use mosx_stage::trained::TrainedConfig;
 use mosx_data::{Dataset, Sequences, Split, Stereotypes};
-use mosx_methods::optim::OptimConfig;
-use mosx_methods::{methods, Example, TrainConfig, TrainData};
+use mosx_kinds::train::Params;
+use mosx_methods::{methods, Example, TrainData};
 use mosx_models::tokenizer::TextTokenizer;
 use mosx_models::Backbone;
+use mosx_stage::predictions::spread;
+use mosx_stage::prompt::{leaks, PromptTemplate};
+use mosx_stage::trained::TrainedConfig;
+use mosx_stage::{params, Output, Progress, StageCtx};
 
 use super::{RunError, Runner};
 use crate::pool;
@@ -67,78 +66,60 @@ impl Runner for Train {
         let tpl = PromptTemplate::load(Path::new("templates"), &p.template)?;
         let threshold = ds.label_threshold;
         let ng = ds.groups.len();
-        let cfg = TrainConfig {
-            objective: p.objective.unwrap_or(entry.default_objective),
-            lambda_fair: p.lambda_fair,
-            lambda_div: p.lambda_div,
-            optim: OptimConfig::for_kind(p.optimizer),
-            lr: p.lr.unwrap_or(entry.default_lr),
-            schedule: p.schedule,
-            warmup: p.warmup,
-            epochs: p.epochs,
-            batch_size: p.batch_size,
-            grad_accum: p.grad_accum,
-            seed: p.seed,
-            patience: p.patience,
-            // The trainer clips only when the norm is > 0; `null` in the spec is no clipping.
-            max_grad_norm: p.max_grad_norm.unwrap_or(0.0),
-            rec_loss: p.rec_loss,
-            eval_batch_size: p.eval_batch_size,
-        };
+        let cfg = p.train.resolve(entry.default_objective, entry.default_lr);
         let obs = StageObserver(ctx.progress);
-        let train_on =
-            |backbone: &mut dyn Backbone, tok: &TextTokenizer| -> Result<_, RunError> {
-                let answer = tok.answer_ids("Yes", "No")?;
-                let adapter = tch::nn::VarStore::new(device);
-                let setup = pool::method_setup(&ds, backbone, tok, p.seed, device)?;
-                let (method, _) = methods::build(&p.method, &setup, backbone, &adapter)?;
-                let variants = method.needs_variants();
-                let examples = |idx: &[u32]| -> Result<Vec<Example>, RunError> {
-                    idx.iter()
-                        .map(|&i| {
-                            let d = &seq.points[i as usize];
-                            let text = tpl.render_point(&ds, d, p.setting, threshold)?;
-                            let variants = if variants {
-                                (0..ng)
-                                    .map(|g| {
-                                        let t = tpl.render_point_as(&ds, d, Some(g), threshold)?;
-                                        Ok(tok.encode(&t, true)?)
-                                    })
-                                    .collect::<Result<Vec<_>, RunError>>()?
-                            } else {
-                                Vec::new()
-                            };
-                            Ok(Example {
-                                ids: tok.encode(&text, true)?,
-                                label: d.label,
-                                user_group: ds.users[d.user as usize].group as usize,
-                                target_groups: st.item_groups(d.target),
-                                history_share: st.history_share(&d.history),
-                                variants,
-                            })
+        let train_on = |backbone: &mut dyn Backbone, tok: &TextTokenizer| -> Result<_, RunError> {
+            let answer = tok.answer_ids("Yes", "No")?;
+            let adapter = tch::nn::VarStore::new(device);
+            let setup = pool::method_setup(&ds, backbone, tok, p.train.seed, device)?;
+            let (method, _) = methods::build(&p.method, &setup, backbone, &adapter)?;
+            let variants = method.needs_variants();
+            let examples = |idx: &[u32]| -> Result<Vec<Example>, RunError> {
+                idx.iter()
+                    .map(|&i| {
+                        let d = &seq.points[i as usize];
+                        let text = tpl.render_point(&ds, d, p.setting, threshold)?;
+                        let variants = if variants {
+                            (0..ng)
+                                .map(|g| {
+                                    let t = tpl.render_point_as(&ds, d, Some(g), threshold)?;
+                                    Ok(tok.encode(&t, true)?)
+                                })
+                                .collect::<Result<Vec<_>, RunError>>()?
+                        } else {
+                            Vec::new()
+                        };
+                        Ok(Example {
+                            ids: tok.encode(&text, true)?,
+                            label: d.label,
+                            user_group: ds.users[d.user as usize].group as usize,
+                            target_groups: st.item_groups(d.target),
+                            history_share: st.history_share(&d.history),
+                            variants,
                         })
-                        .collect()
-                };
-                let train = examples(&train_idx)?;
-                let valid = examples(&valid_idx)?;
-                let data = TrainData {
-                    train: &train,
-                    valid: &valid,
-                    answer,
-                    pad_id: tok.pad_id(),
-                };
-                let outcome = mosx_methods::train(
-                    method.as_ref(),
-                    backbone,
-                    &adapter,
-                    &data,
-                    &cfg,
-                    Some(&ctx.work_dir),
-                    &mosx_fairness::auc,
-                    &obs,
-                )?;
-                Ok((outcome, train.len(), valid.len()))
+                    })
+                    .collect()
             };
+            let train = examples(&train_idx)?;
+            let valid = examples(&valid_idx)?;
+            let data = TrainData {
+                train: &train,
+                valid: &valid,
+                answer,
+                pad_id: tok.pad_id(),
+            };
+            let outcome = mosx_methods::train(
+                method.as_ref(),
+                backbone,
+                &adapter,
+                &data,
+                &cfg,
+                Some(&ctx.work_dir),
+                &mosx_fairness::auc,
+                &obs,
+            )?;
+            Ok((outcome, train.len(), valid.len()))
+        };
         let (outcome, n_train, n_valid) =
             pool::with_backbone(&p.model, device, p.dtype, entry.modifies_backbone, train_on)??;
 

@@ -3,7 +3,10 @@
 //! can fail with in the planner; mosx-methods' `MethodError` wraps this one (transparently:
 //! the messages are these) beside the training layer's own.
 
+/// Non-exhaustive: the planner maps the variants it knows to parameter errors and shows the
+/// rest as they are.
 #[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
 pub enum MethodError {
     #[error("unknown method `{name}`{}", suggestion.as_ref().map(|s| format!(" (did you mean `{s}`?)")).unwrap_or_default())]
     UnknownMethod {

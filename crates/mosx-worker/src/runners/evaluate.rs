@@ -9,7 +9,7 @@ use std::path::Path;
 use mosx::predictions::{spread, Prediction, Predictions};
 use mosx::prompt::{leaks, PromptTemplate};
 use mosx::stages::evaluate::{Params, Part};
-use mosx::stages::{params, Output, StageCtx, StageError};
+use mosx::stages::{params, Output, StageCtx};
 use mosx::trained::TrainedConfig;
 use mosx_data::{Dataset, Sequences, Split};
 use mosx_models::tokenizer::TextTokenizer;
@@ -60,44 +60,43 @@ impl Runner for Evaluate {
             Some(_) => Some(ctx.inputs.bytes("adapter", "adapter")?),
             None => None,
         };
-        let score_on =
-            |backbone: &mut dyn Backbone, tok: &TextTokenizer| -> Result<_, StageError> {
-                let answer = tok.answer_ids("Yes", "No")?;
-                let adapter_vs = tch::nn::VarStore::new(device);
-                let method = match (&trained, &adapter) {
-                    (Some(t), Some(saved)) => {
-                        let setup = pool::method_setup(&ds, backbone, tok, 0, device)?;
-                        Some(mosx_methods::load_trained(
-                            &t.method,
-                            &setup,
-                            backbone,
-                            &adapter_vs,
-                            saved,
-                        )?)
-                    }
-                    _ => None,
-                };
-                let ids: Vec<Vec<i64>> = prompts
-                    .iter()
-                    .map(|t| tok.encode(t, true))
-                    .collect::<Result<_, _>>()?;
-                ctx.progress.start("prompts", ids.len() as u64);
-                let mut scored = Vec::with_capacity(ids.len());
-                for chunk in ids.chunks(p.batch_size * 8) {
-                    let rows: Vec<&[i64]> = chunk.iter().map(Vec::as_slice).collect();
-                    let r = mosx_methods::score(
-                        method.as_deref(),
+        let score_on = |backbone: &mut dyn Backbone, tok: &TextTokenizer| -> Result<_, RunError> {
+            let answer = tok.answer_ids("Yes", "No")?;
+            let adapter_vs = tch::nn::VarStore::new(device);
+            let method = match (&trained, &adapter) {
+                (Some(t), Some(saved)) => {
+                    let setup = pool::method_setup(&ds, backbone, tok, 0, device)?;
+                    Some(mosx_methods::load_trained(
+                        &t.method,
+                        &setup,
                         backbone,
-                        &rows,
-                        answer,
-                        tok.pad_id(),
-                        p.batch_size,
-                    )?;
-                    ctx.progress.inc(r.len() as u64);
-                    scored.extend(r);
+                        &adapter_vs,
+                        saved,
+                    )?)
                 }
-                Ok(scored)
+                _ => None,
             };
+            let ids: Vec<Vec<i64>> = prompts
+                .iter()
+                .map(|t| tok.encode(t, true))
+                .collect::<Result<_, _>>()?;
+            ctx.progress.start("prompts", ids.len() as u64);
+            let mut scored = Vec::with_capacity(ids.len());
+            for chunk in ids.chunks(p.batch_size * 8) {
+                let rows: Vec<&[i64]> = chunk.iter().map(Vec::as_slice).collect();
+                let r = mosx_methods::score(
+                    method.as_deref(),
+                    backbone,
+                    &rows,
+                    answer,
+                    tok.pad_id(),
+                    p.batch_size,
+                )?;
+                ctx.progress.inc(r.len() as u64);
+                scored.extend(r);
+            }
+            Ok(scored)
+        };
         let scored = pool::with_backbone(&p.model, device, p.dtype, private, score_on)??;
         ctx.progress.finish();
         let preds = Predictions {

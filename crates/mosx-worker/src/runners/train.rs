@@ -15,7 +15,7 @@ use std::path::Path;
 use mosx::predictions::spread;
 use mosx::prompt::{leaks, PromptTemplate};
 use mosx::stages::train::Params;
-use mosx::stages::{params, Output, Progress, StageCtx, StageError};
+use mosx::stages::{params, Output, Progress, StageCtx};
 use mosx::trained::TrainedConfig;
 use mosx_data::{Dataset, Sequences, Split, Stereotypes};
 use mosx_methods::optim::OptimConfig;
@@ -86,59 +86,58 @@ impl Runner for Train {
             eval_batch_size: p.eval_batch_size,
         };
         let obs = StageObserver(ctx.progress);
-        let train_on =
-            |backbone: &mut dyn Backbone, tok: &TextTokenizer| -> Result<_, StageError> {
-                let answer = tok.answer_ids("Yes", "No")?;
-                let adapter = tch::nn::VarStore::new(device);
-                let setup = pool::method_setup(&ds, backbone, tok, p.seed, device)?;
-                let (method, _) = methods::build(&p.method, &setup, backbone, &adapter)?;
-                let variants = method.needs_variants();
-                let examples = |idx: &[u32]| -> Result<Vec<Example>, StageError> {
-                    idx.iter()
-                        .map(|&i| {
-                            let d = &seq.points[i as usize];
-                            let text = tpl.render_point(&ds, d, p.setting, threshold)?;
-                            let variants = if variants {
-                                (0..ng)
-                                    .map(|g| {
-                                        let t = tpl.render_point_as(&ds, d, Some(g), threshold)?;
-                                        Ok(tok.encode(&t, true)?)
-                                    })
-                                    .collect::<Result<Vec<_>, StageError>>()?
-                            } else {
-                                Vec::new()
-                            };
-                            Ok(Example {
-                                ids: tok.encode(&text, true)?,
-                                label: d.label,
-                                user_group: ds.users[d.user as usize].group as usize,
-                                target_groups: st.item_groups(d.target),
-                                history_share: st.history_share(&d.history),
-                                variants,
-                            })
+        let train_on = |backbone: &mut dyn Backbone, tok: &TextTokenizer| -> Result<_, RunError> {
+            let answer = tok.answer_ids("Yes", "No")?;
+            let adapter = tch::nn::VarStore::new(device);
+            let setup = pool::method_setup(&ds, backbone, tok, p.seed, device)?;
+            let (method, _) = methods::build(&p.method, &setup, backbone, &adapter)?;
+            let variants = method.needs_variants();
+            let examples = |idx: &[u32]| -> Result<Vec<Example>, RunError> {
+                idx.iter()
+                    .map(|&i| {
+                        let d = &seq.points[i as usize];
+                        let text = tpl.render_point(&ds, d, p.setting, threshold)?;
+                        let variants = if variants {
+                            (0..ng)
+                                .map(|g| {
+                                    let t = tpl.render_point_as(&ds, d, Some(g), threshold)?;
+                                    Ok(tok.encode(&t, true)?)
+                                })
+                                .collect::<Result<Vec<_>, RunError>>()?
+                        } else {
+                            Vec::new()
+                        };
+                        Ok(Example {
+                            ids: tok.encode(&text, true)?,
+                            label: d.label,
+                            user_group: ds.users[d.user as usize].group as usize,
+                            target_groups: st.item_groups(d.target),
+                            history_share: st.history_share(&d.history),
+                            variants,
                         })
-                        .collect()
-                };
-                let train = examples(&train_idx)?;
-                let valid = examples(&valid_idx)?;
-                let data = TrainData {
-                    train: &train,
-                    valid: &valid,
-                    answer,
-                    pad_id: tok.pad_id(),
-                };
-                let outcome = mosx_methods::train(
-                    method.as_ref(),
-                    backbone,
-                    &adapter,
-                    &data,
-                    &cfg,
-                    Some(&ctx.work_dir),
-                    &mosx_fairness::auc,
-                    &obs,
-                )?;
-                Ok((outcome, train.len(), valid.len()))
+                    })
+                    .collect()
             };
+            let train = examples(&train_idx)?;
+            let valid = examples(&valid_idx)?;
+            let data = TrainData {
+                train: &train,
+                valid: &valid,
+                answer,
+                pad_id: tok.pad_id(),
+            };
+            let outcome = mosx_methods::train(
+                method.as_ref(),
+                backbone,
+                &adapter,
+                &data,
+                &cfg,
+                Some(&ctx.work_dir),
+                &mosx_fairness::auc,
+                &obs,
+            )?;
+            Ok((outcome, train.len(), valid.len()))
+        };
         let (outcome, n_train, n_valid) =
             pool::with_backbone(&p.model, device, p.dtype, entry.modifies_backbone, train_on)??;
 

@@ -3,6 +3,8 @@
 //! can fail with in the planner; mosx-methods' `MethodError` wraps this one (transparently:
 //! the messages are these) beside the training layer's own.
 
+/// Matched exhaustively by the planner, which maps each variant to a parameter error: a new
+/// variant must say where it points.
 #[derive(Debug, thiserror::Error)]
 pub enum MethodError {
     #[error("unknown method `{name}`{}", suggestion.as_ref().map(|s| format!(" (did you mean `{s}`?)")).unwrap_or_default())]

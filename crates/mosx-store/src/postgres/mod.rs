@@ -35,6 +35,12 @@
 //! dead writers' temp objects; `gc` removes unreferenced objects and leases whose lock no session
 //! holds; `fsck` re-hashes everything and checks the applied migrations against this build
 //! (PostgreSQL's own storage integrity is the server's: data checksums, `amcheck`).
+//!
+//! Layout: this module (the [`PgStore`] type, its small helpers and the [`Store`] impl, each
+//! method a `block` on its async counterpart), `site` (the store's name in errors and the
+//! sqlx → [`StoreError`] mapping), `connect` (opening a store: options, runtime, schema, pool;
+//! taking connections; dropping), `leases` / `acquire` / `heartbeat` (the lease session and
+//! lease changes), `check`, `read`, `commit`, `runs`, `gc`, `fsck` and `schema`.
 
 /// The database clock in seconds since the Unix epoch, as an SQL literal (for `concat!`: sqlx
 /// takes only `'static` SQL, so statements are assembled from literals at compile time).
@@ -62,48 +68,35 @@ macro_rules! lock_held {
     };
 }
 
+mod acquire;
 mod check;
 mod commit;
+mod connect;
 mod fsck;
 mod gc;
+mod heartbeat;
 mod leases;
 mod read;
 mod runs;
 mod schema;
+mod site;
 
 use std::collections::HashMap;
-use std::future::Future;
 use std::path::{Path, PathBuf};
-use std::str::FromStr;
-use std::time::Duration;
 
-use sqlx::pool::PoolConnection;
-use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
-use sqlx::{ConnectOptions, Connection, PgConnection, Postgres};
+use sqlx::postgres::{PgConnectOptions, PgPool};
 
-use crate::error::{DbError, DbErrorKind, StoreError, StoreLocation};
-use crate::liveness::hostname;
-use crate::redact::url_secrets;
+use crate::error::{StoreError, StoreLocation};
 use crate::{
     Artifact, ArtifactMeta, CacheCheck, FsckReport, GcReport, Lease, RecoverReport, RunId, RunInfo,
     StageRecord, StageSummary, Store,
 };
+use connect::connect_within;
 use leases::LeaseSession;
+use site::{is_connection_error, PgCtx, Site};
 
 /// Most pooled connections per store (the lease session comes on top).
 pub const POOL_MAX: u32 = 8;
-
-/// How long a statement waits for a lock.
-const LOCK_TIMEOUT: Duration = Duration::from_secs(60);
-
-/// How long opening one connection may take (sqlx itself has no connect timeout).
-const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
-
-/// How long a caller waits for a pooled connection. sqlx retries a refused connection until
-/// this deadline, so it is how long a dead server takes to be reported: short, and once a
-/// connection failed, later callers probe the server once ([`CONNECT_TIMEOUT`]) instead
-/// (see [`PgStore::conn`]).
-const ACQUIRE_TIMEOUT: Duration = Duration::from_secs(8);
 
 /// How a store is opened.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -114,76 +107,6 @@ pub(crate) enum Mode {
     Existing,
     /// Read-only, only if the database already holds a store at this build's schema version.
     ReadOnly,
-}
-
-/// The store's name in errors, and the secrets to scrub from driver messages.
-#[derive(Debug, Clone)]
-pub(crate) struct Site {
-    pub(crate) loc: StoreLocation,
-    secrets: Vec<String>,
-}
-
-impl Site {
-    fn scrub(&self, msg: String) -> String {
-        self.secrets
-            .iter()
-            .filter(|s| !s.is_empty())
-            .fold(msg, |m, s| m.replace(s.as_str(), "***"))
-    }
-
-    /// A sqlx failure as a [`StoreError`] naming this store and `context`.
-    pub(crate) fn err(&self, context: String, e: &sqlx::Error) -> StoreError {
-        StoreError::Database {
-            db: self.loc.clone(),
-            context,
-            cause: DbError {
-                kind: pg_kind(e),
-                code: match e {
-                    sqlx::Error::Database(d) => d.code().map(|c| c.into_owned()),
-                    _ => None,
-                },
-                message: self.scrub(e.to_string()),
-            },
-        }
-    }
-}
-
-/// The kind of a sqlx failure, from its SQLSTATE class where it has one.
-fn pg_kind(e: &sqlx::Error) -> DbErrorKind {
-    match e {
-        sqlx::Error::Database(d) => {
-            let code = d.code().map(|c| c.into_owned()).unwrap_or_default();
-            match code.as_str() {
-                "40001" | "40P01" | "55P03" | "57014" => DbErrorKind::Busy,
-                "XX001" | "XX002" => DbErrorKind::Corrupt,
-                "3D000" | "57P01" | "57P02" | "57P03" => DbErrorKind::Connection,
-                c if c.starts_with("08") || c.starts_with("28") => DbErrorKind::Connection,
-                c if c.starts_with("23") => DbErrorKind::Constraint,
-                "42501" => DbErrorKind::Query,
-                c if c.starts_with("42") => DbErrorKind::Schema,
-                _ => DbErrorKind::Query,
-            }
-        }
-        sqlx::Error::Io(_)
-        | sqlx::Error::Tls(_)
-        | sqlx::Error::Protocol(_)
-        | sqlx::Error::PoolTimedOut
-        | sqlx::Error::PoolClosed
-        | sqlx::Error::WorkerCrashed => DbErrorKind::Connection,
-        sqlx::Error::Migrate(_) => DbErrorKind::Schema,
-        _ => DbErrorKind::Query,
-    }
-}
-
-/// Attach the store and a context phrase to a sqlx result.
-pub(crate) trait PgCtx<T> {
-    fn ctx(self, site: &Site, context: impl FnOnce() -> String) -> Result<T, StoreError>;
-}
-
-impl<T> PgCtx<T> for Result<T, sqlx::Error> {
-    fn ctx(self, site: &Site, context: impl FnOnce() -> String) -> Result<T, StoreError> {
-        self.map_err(|e| site.err(context(), &e))
-    }
 }
 
 pub struct PgStore {
@@ -217,116 +140,6 @@ impl std::fmt::Debug for PgStore {
 }
 
 impl PgStore {
-    /// Open (creating the schema if needed, migrating it if older) the store in the database of
-    /// `url` (`postgres://` or `postgresql://`; a `search_path` given in its `options` parameter
-    /// selects the schema), with its object files under `objects` (created if needed).
-    pub fn open(url: &str, objects: &Path) -> Result<PgStore, StoreError> {
-        PgStore::connect(url, objects, Mode::Create)
-    }
-
-    /// Open an existing store without writing anything: no migration, no objects folder, no
-    /// memo, no lease session. [`StoreError::NoStore`] if the database holds no store.
-    pub fn open_read_only(url: &str, objects: &Path) -> Result<PgStore, StoreError> {
-        PgStore::connect(url, objects, Mode::ReadOnly)
-    }
-
-    pub(crate) fn connect(url: &str, objects: &Path, mode: Mode) -> Result<PgStore, StoreError> {
-        if tokio::runtime::Handle::try_current().is_ok() {
-            // An async caller: its thread may not block on a runtime (see `block_on`).
-            return std::thread::scope(|scope| {
-                scope
-                    .spawn(|| PgStore::connect_here(url, objects, mode))
-                    .join()
-                    .unwrap_or_else(|panic| std::panic::resume_unwind(panic))
-            });
-        }
-        PgStore::connect_here(url, objects, mode)
-    }
-
-    fn connect_here(url: &str, objects: &Path, mode: Mode) -> Result<PgStore, StoreError> {
-        let site = Site {
-            loc: StoreLocation::postgres(url),
-            secrets: url_secrets(url),
-        };
-        let read_only = mode == Mode::ReadOnly;
-        let host = hostname();
-        let pid = std::process::id();
-        let mut connect = PgConnectOptions::from_str(url).map_err(|e| StoreError::BadLocation {
-            location: site.loc.to_string(),
-            reason: site.scrub(e.to_string()),
-        })?;
-        let mut app = format!("mosx {pid} {host}");
-        app.truncate(63);
-        connect = connect
-            .application_name(&app)
-            .options([("lock_timeout", format!("{}s", LOCK_TIMEOUT.as_secs()))])
-            .disable_statement_logging();
-        if read_only {
-            connect = connect.options([("default_transaction_read_only", "on")]);
-        }
-        let objects = crate::sqlite::absolute(objects)?;
-        let rt = tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(1)
-            .thread_name("mosx-store-pg")
-            .enable_all()
-            .build()
-            .map_err(|cause| StoreError::Runtime {
-                db: site.loc.clone(),
-                cause,
-            })?;
-        let (first, pool, ns) = rt.block_on(async {
-            let mut conn = connect_within(&connect, &site, "connect").await?;
-            let (database, schema): (String, Option<String>) =
-                sqlx::query_as("SELECT current_database()::text, current_schema()::text")
-                    .fetch_one(&mut conn)
-                    .await
-                    .ctx(&site, || "read the current database and schema".into())?;
-            let Some(schema) = schema else {
-                return Err(StoreError::NoStore {
-                    db: site.loc.clone(),
-                    what: "no schema of the search_path exists".into(),
-                });
-            };
-            schema::prepare(&mut conn, &site, mode).await?;
-            let pool = PgPoolOptions::new()
-                .max_connections(POOL_MAX)
-                .min_connections(0)
-                .acquire_timeout(ACQUIRE_TIMEOUT)
-                .idle_timeout(Some(Duration::from_secs(120)))
-                .connect_lazy_with(connect.clone());
-            let first = if read_only {
-                let _ = conn.close().await;
-                None
-            } else {
-                Some(conn)
-            };
-            Ok::<_, StoreError>((first, pool, format!("{database}.{schema}")))
-        })?;
-        let store = PgStore {
-            rt: Some(rt),
-            pool,
-            connect,
-            lease: (!read_only).then(|| tokio::sync::Mutex::new(LeaseSession::new(first))),
-            site,
-            objects,
-            host,
-            pid,
-            read_only,
-            ns,
-            down: std::sync::atomic::AtomicBool::new(false),
-        };
-        // Created only once the database is known to hold (or now holds) a store.
-        if !read_only {
-            std::fs::create_dir_all(&store.objects).map_err(|cause| StoreError::Io {
-                db: store.site.loc.clone(),
-                path: store.objects.clone(),
-                context: "create the objects directory".into(),
-                cause,
-            })?;
-        }
-        Ok(store)
-    }
-
     /// Whether this store was opened with [`PgStore::open_read_only`].
     pub fn is_read_only(&self) -> bool {
         self.read_only
@@ -340,62 +153,6 @@ impl PgStore {
     /// The store's location as errors name it (the URL without its password).
     pub fn location(&self) -> &StoreLocation {
         &self.site.loc
-    }
-
-    fn block<T: Send>(&self, f: impl Future<Output = T> + Send) -> T {
-        block_on(self.rt.as_ref().expect("the runtime lives until drop"), f)
-    }
-
-    /// A pooled connection. After a connection failure (the server may be gone) one direct
-    /// connect probes it first, so a dead server fails each access within [`CONNECT_TIMEOUT`]
-    /// instead of the pool's retrying wait; a probe that connects clears the mark.
-    async fn conn(&self) -> Result<PoolConnection<Postgres>, StoreError> {
-        let context = || "take a connection from the pool".to_string();
-        if self.down.load(std::sync::atomic::Ordering::SeqCst) {
-            let probe =
-                connect_within(&self.connect, &self.site, "reach the database again").await?;
-            let _ = probe.close().await;
-            self.down.store(false, std::sync::atomic::Ordering::SeqCst);
-        }
-        match self.pool.acquire().await {
-            Ok(c) => Ok(c),
-            Err(e) => {
-                if is_connection_error(&e) {
-                    self.down.store(true, std::sync::atomic::Ordering::SeqCst);
-                }
-                Err(match e {
-                    sqlx::Error::PoolTimedOut => self.unreachable(context()),
-                    e => self.site.err(context(), &e),
-                })
-            }
-        }
-    }
-
-    /// The error of a pool that found no connection within [`ACQUIRE_TIMEOUT`].
-    fn unreachable(&self, context: String) -> StoreError {
-        StoreError::Database {
-            db: self.site.loc.clone(),
-            context,
-            cause: DbError {
-                kind: DbErrorKind::Connection,
-                code: None,
-                message: format!(
-                    "no connection to the database within {} s (is the server down or unreachable?)",
-                    ACQUIRE_TIMEOUT.as_secs()
-                ),
-            },
-        }
-    }
-
-    /// Begin a transaction on a pooled connection.
-    async fn begin(
-        &self,
-        what: impl FnOnce() -> String,
-    ) -> Result<sqlx::Transaction<'static, Postgres>, StoreError> {
-        let conn = self.conn().await?;
-        sqlx::Transaction::begin(conn, None)
-            .await
-            .ctx(&self.site, || format!("begin transaction to {}", what()))
     }
 
     fn writable(&self, what: impl FnOnce() -> String) -> Result<(), StoreError> {
@@ -453,66 +210,6 @@ impl PgStore {
             cause,
         }
     }
-}
-
-impl Drop for PgStore {
-    fn drop(&mut self) {
-        // Give every lock back at once (a dropped store is a holder that went away), then close.
-        let session = self.lease.take().map(tokio::sync::Mutex::into_inner);
-        let pool = self.pool.clone();
-        self.block(async move {
-            if let Some(s) = session {
-                s.close().await;
-            }
-            pool.close().await;
-        });
-        // Nothing is left running on it; shutting down without waiting is allowed anywhere,
-        // including inside an async caller.
-        if let Some(rt) = self.rt.take() {
-            rt.shutdown_background();
-        }
-    }
-}
-
-/// Run `f` to completion on `rt` from the caller's thread. Called from inside another tokio
-/// runtime (an async caller), where blocking that thread on a runtime is not allowed, it runs on
-/// a scoped helper thread instead.
-fn block_on<T: Send>(rt: &tokio::runtime::Runtime, f: impl Future<Output = T> + Send) -> T {
-    if tokio::runtime::Handle::try_current().is_err() {
-        return rt.block_on(f);
-    }
-    std::thread::scope(|scope| {
-        scope
-            .spawn(|| rt.block_on(f))
-            .join()
-            .unwrap_or_else(|panic| std::panic::resume_unwind(panic))
-    })
-}
-
-/// Open one connection, giving up after [`LOCK_TIMEOUT`] (sqlx has no connect timeout: an
-/// unanswering host would otherwise hang the caller).
-pub(crate) async fn connect_within(
-    connect: &PgConnectOptions,
-    site: &Site,
-    what: &str,
-) -> Result<PgConnection, StoreError> {
-    match tokio::time::timeout(CONNECT_TIMEOUT, connect.connect()).await {
-        Ok(r) => r.ctx(site, || what.to_string()),
-        Err(_) => Err(StoreError::Database {
-            db: site.loc.clone(),
-            context: what.to_string(),
-            cause: DbError {
-                kind: DbErrorKind::Connection,
-                code: None,
-                message: format!("no answer within {} s", CONNECT_TIMEOUT.as_secs()),
-            },
-        }),
-    }
-}
-
-/// Whether an error is a lost or unreachable connection (the session and its locks are gone).
-pub(crate) fn is_connection_error(e: &sqlx::Error) -> bool {
-    pg_kind(e) == DbErrorKind::Connection
 }
 
 impl Store for PgStore {

@@ -1,0 +1,127 @@
+//! [`Backbone`] for [`Gemma3`]: scaled embeddings, the last real token's state, tied head
+//! rows with the final soft-capping, pooling and LoRA.
+//!
+//! Invariants:
+//! * Embeddings are multiplied by `sqrt(hidden_size)` rounded to the weights' kind.
+//! * The answer state is the final-normed hidden state of the last real token of each
+//!   (right-padded) row; `head_logits` forms only the requested rows of the tied
+//!   embedding and returns f32, soft-capped by `final_logit_softcapping` when set.
+//! * The pooled state is the masked mean of the final-normed hidden states, in f32.
+
+use tch::nn;
+use tch::{Device, Kind, Tensor};
+
+use super::{sub, Gemma3};
+use crate::backbone::{AnswerState, Architecture, Backbone, LoraConfig};
+use crate::error::{CheckpointError, ModelError};
+use crate::lora::Lora;
+use crate::numerics::masked_mean;
+
+impl Backbone for Gemma3 {
+    fn architecture(&self) -> Architecture {
+        Architecture::DecoderOnly
+    }
+
+    fn hidden_size(&self) -> i64 {
+        self.cfg.hidden_size
+    }
+
+    fn device(&self) -> Device {
+        self.vs.device()
+    }
+
+    fn kind(&self) -> Kind {
+        self.kind
+    }
+
+    fn embed(&self, ids: &Tensor) -> Tensor {
+        let ids = ids.to_device(self.vs.device());
+        let pad = self.cfg.pad_token_id.unwrap_or(-1);
+        let e = Tensor::embedding(&self.embed_tokens, &ids, pad, false, false);
+        // transformers: embed_scale (an f32 scalar) cast to the weights' dtype.
+        let scale = (self.cfg.hidden_size as f64).sqrt() as f32;
+        let scale = Tensor::from_slice(&[scale])
+            .to_kind(self.kind)
+            .to_device(self.vs.device());
+        e * scale
+    }
+
+    fn answer_state(
+        &self,
+        embeds: &Tensor,
+        mask: &Tensor,
+        train: bool,
+        pooled: bool,
+    ) -> AnswerState {
+        let device = self.vs.device();
+        let mask = mask.to_device(device);
+        let h = self.hidden(embeds, &mask, train);
+        let b = h.size()[0];
+        let last = (mask.ne(0).sum_dim_intlist(1, false, Kind::Int64) - 1).clamp_min(0);
+        let rows = Tensor::arange(b, (Kind::Int64, device));
+        let h_last = h.index(&[Some(rows), Some(last)]);
+        let pooled = pooled.then(|| {
+            let normed = self.rms_norm(&h, &self.norm).to_kind(Kind::Float);
+            masked_mean(&normed, &mask)
+        });
+        AnswerState {
+            hidden: self.rms_norm(&h_last, &self.norm),
+            pooled,
+        }
+    }
+
+    fn head_logits(&self, hidden: &Tensor, ids: Option<&[i64]>) -> Tensor {
+        let w = match ids {
+            Some(ids) => {
+                let ids = Tensor::from_slice(ids).to_device(self.vs.device());
+                self.embed_tokens.index_select(0, &ids)
+            }
+            None => self.embed_tokens.shallow_clone(),
+        };
+        let logits = hidden.matmul(&w.tr()).to_kind(Kind::Float);
+        match self.cfg.final_logit_softcapping {
+            Some(cap) => (logits / cap).tanh() * cap,
+            None => logits,
+        }
+    }
+
+    fn vocab_size(&self) -> i64 {
+        self.embed_tokens.size()[0]
+    }
+
+    fn pooled(&self, embeds: &Tensor, mask: &Tensor, train: bool) -> Tensor {
+        let mask = mask.to_device(self.vs.device());
+        let h = self.hidden(embeds, &mask, train);
+        let h = self.rms_norm(&h, &self.norm).to_kind(Kind::Float);
+        masked_mean(&h, &mask)
+    }
+
+    fn var_store(&self) -> &nn::VarStore {
+        &self.vs
+    }
+
+    fn var_store_mut(&mut self) -> &mut nn::VarStore {
+        &mut self.vs
+    }
+
+    fn enable_lora(&mut self, path: &nn::Path, cfg: LoraConfig) -> Result<(), ModelError> {
+        if cfg.rank <= 0 {
+            return Err(CheckpointError::Other(format!(
+                "LoRA rank must be positive, found {}",
+                cfg.rank
+            ))
+            .into());
+        }
+        let d = self.cfg.hidden_size;
+        let q_out = self.cfg.num_attention_heads * self.cfg.head_dim;
+        let v_out = self.cfg.num_key_value_heads * self.cfg.head_dim;
+        let pref: Vec<&str> = self.prefix.iter().map(String::as_str).collect();
+        let base = sub(path, &pref);
+        for (i, layer) in self.layers.iter_mut().enumerate() {
+            let a = base.sub("layers").sub(i).sub("self_attn");
+            layer.lora_q = Some(Lora::new(&a.sub("q_proj"), d, q_out, cfg));
+            layer.lora_v = Some(Lora::new(&a.sub("v_proj"), d, v_out, cfg));
+        }
+        Ok(())
+    }
+}

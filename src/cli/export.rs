@@ -12,7 +12,7 @@ use std::path::{Path, PathBuf};
 
 use mosx_data::{Dataset, Sequences, Split, Stereotypes, Table, Tabular};
 use mosx_report::output::{self, OutputFile};
-use mosx_store::Store;
+use mosx_store::{ArtifactMeta, Store};
 use serde_json::Value;
 
 use super::common::{self, StoreArgs, UsageError};
@@ -391,40 +391,63 @@ pub fn run(a: ExportArgs) -> anyhow::Result<i32> {
         .ok_or_else(|| UsageError(format!("no store at {location}")))?;
     let key = common::resolve_key(&*store, &a.key_prefix)?;
     if a.metrics {
-        let rec = store
-            .record(&key)?
-            .ok_or_else(|| UsageError(format!("stage {} has no result row", short(&key))))?;
-        let table = Table {
-            columns: ["stage", "kind", "key", "seed", "metric", "value"]
-                .map(String::from)
-                .to_vec(),
-            rows: store
-                .metrics(&key)?
-                .into_iter()
-                .map(|(m, v)| {
-                    vec![
-                        Value::from(rec.name.clone()),
-                        Value::from(rec.kind.clone()),
-                        Value::from(key.clone()),
-                        rec.seed.map(Value::from).unwrap_or(Value::Null),
-                        Value::from(m),
-                        if v.is_finite() {
-                            Value::from(v)
-                        } else {
-                            Value::Null
-                        },
-                    ]
-                })
-                .collect(),
-        };
-        let mut out = open_output(a.output.as_deref())?;
-        table_io::write(&table, a.format, &mut out)?;
-        out.finish()?;
-        return Ok(EXIT_OK);
+        return export_metrics(&*store, &key, &a);
     }
     let metas = store.artifacts(&key)?;
-    // A stage's stored table (format `csv`, e.g. measure's item table) is its
-    // default export; otherwise its one bincode artifact, else its one JSON artifact.
+    let meta = chosen_artifact(&metas, a.artifact.as_deref(), &key)?;
+    let bytes = store.artifact(&key, &meta.name)?;
+    if meta.format == "csv" {
+        return export_csv(&bytes, &a);
+    }
+    if meta.format == "json" {
+        return export_json(&bytes, meta, &key, &a);
+    }
+    export_bincode(&*store, &key, meta, &bytes, &a)
+}
+
+/// `--metrics`: the stage's metrics as a table (stage, kind, key, seed, metric, value;
+/// undefined values empty).
+fn export_metrics(store: &dyn Store, key: &str, a: &ExportArgs) -> anyhow::Result<i32> {
+    let rec = store
+        .record(key)?
+        .ok_or_else(|| UsageError(format!("stage {} has no result row", short(key))))?;
+    let table = Table {
+        columns: ["stage", "kind", "key", "seed", "metric", "value"]
+            .map(String::from)
+            .to_vec(),
+        rows: store
+            .metrics(key)?
+            .into_iter()
+            .map(|(m, v)| {
+                vec![
+                    Value::from(rec.name.clone()),
+                    Value::from(rec.kind.clone()),
+                    Value::from(key.to_string()),
+                    rec.seed.map(Value::from).unwrap_or(Value::Null),
+                    Value::from(m),
+                    if v.is_finite() {
+                        Value::from(v)
+                    } else {
+                        Value::Null
+                    },
+                ]
+            })
+            .collect(),
+    };
+    let mut out = open_output(a.output.as_deref())?;
+    table_io::write(&table, a.format, &mut out)?;
+    out.finish()?;
+    Ok(EXIT_OK)
+}
+
+/// The artifact to export: the one named by `--artifact`, else the stage's only tabular
+/// one. A stage's stored table (format `csv`, e.g. measure's item table) is its default
+/// export; otherwise its one bincode artifact, else its one JSON artifact.
+fn chosen_artifact<'m>(
+    metas: &'m [ArtifactMeta],
+    name: Option<&str>,
+    key: &str,
+) -> anyhow::Result<&'m ArtifactMeta> {
     let csv: Vec<_> = metas.iter().filter(|m| m.format == "csv").collect();
     let bincode: Vec<_> = metas
         .iter()
@@ -438,11 +461,11 @@ pub fn run(a: ExportArgs) -> anyhow::Result<i32> {
     } else {
         json
     };
-    let meta = match &a.artifact {
-        Some(name) => metas.iter().find(|m| &m.name == name).ok_or_else(|| {
+    let meta = match name {
+        Some(name) => metas.iter().find(|m| m.name == name).ok_or_else(|| {
             UsageError(format!(
                 "stage {} has no artifact `{name}` (it has: {})",
-                short(&key),
+                short(key),
                 metas
                     .iter()
                     .map(|m| m.name.as_str())
@@ -455,125 +478,166 @@ pub fn run(a: ExportArgs) -> anyhow::Result<i32> {
             [] => {
                 return Err(UsageError(format!(
                     "stage {} has no artifact to export; try --metrics",
-                    short(&key)
+                    short(key)
                 ))
                 .into())
             }
             _ => {
                 return Err(UsageError(format!(
                     "stage {} has several artifacts: name one with --artifact",
-                    short(&key)
+                    short(key)
                 ))
                 .into())
             }
         },
     };
-    let bytes = store.artifact(&key, &meta.name)?;
-    if meta.format == "csv" {
-        let mut out = open_output(a.output.as_deref())?;
-        match a.format {
-            Format::Csv => out.write_all(&bytes)?,
-            Format::Jsonl => table_io::csv_to_jsonl(&bytes, &mut out)?,
-        }
-        out.finish()?;
-        return Ok(EXIT_OK);
+    Ok(meta)
+}
+
+/// A stored CSV table: copied as is, or converted to JSON lines.
+fn export_csv(bytes: &[u8], a: &ExportArgs) -> anyhow::Result<i32> {
+    let mut out = open_output(a.output.as_deref())?;
+    match a.format {
+        Format::Csv => out.write_all(bytes)?,
+        Format::Jsonl => table_io::csv_to_jsonl(bytes, &mut out)?,
     }
-    if meta.format == "json" {
-        let v: Value = serde_json::from_slice(&bytes)?;
-        let (used, table, others) = json_records(&v, a.records.as_deref()).map_err(|m| {
-            UsageError(format!(
-                "artifact `{}` (json) {m}; `mosx show {}` prints it",
-                meta.name,
-                short(&key)
-            ))
-        })?;
-        if a.records.is_none() && !others.is_empty() {
-            eprintln!(
-                "note: exported the records at `{used}`; others: {} (choose with --records PATH)",
-                others.join(", ")
-            );
-        }
-        let mut out = open_output(a.output.as_deref())?;
-        table_io::write(&table, a.format, &mut out)?;
-        out.finish()?;
-        return Ok(EXIT_OK);
+    out.finish()?;
+    Ok(EXIT_OK)
+}
+
+/// A JSON artifact: its list of records at `--records` (or the default one, with a note
+/// naming the others), flattened to a table.
+fn export_json(
+    bytes: &[u8],
+    meta: &ArtifactMeta,
+    key: &str,
+    a: &ExportArgs,
+) -> anyhow::Result<i32> {
+    let v: Value = serde_json::from_slice(bytes)?;
+    let (used, table, others) = json_records(&v, a.records.as_deref()).map_err(|m| {
+        UsageError(format!(
+            "artifact `{}` (json) {m}; `mosx show {}` prints it",
+            meta.name,
+            short(key)
+        ))
+    })?;
+    if a.records.is_none() && !others.is_empty() {
+        eprintln!(
+            "note: exported the records at `{used}`; others: {} (choose with --records PATH)",
+            others.join(", ")
+        );
     }
+    let mut out = open_output(a.output.as_deref())?;
+    table_io::write(&table, a.format, &mut out)?;
+    out.finish()?;
+    Ok(EXIT_OK)
+}
+
+/// A bincode artifact (dataset, sequences, split, stereotypes or predictions) as a table.
+/// Everything is decoded and checked before the output file is created.
+fn export_bincode(
+    store: &dyn Store,
+    key: &str,
+    meta: &ArtifactMeta,
+    bytes: &[u8],
+    a: &ExportArgs,
+) -> anyhow::Result<i32> {
     let table_kind = meta.format.trim_start_matches("bincode:");
-    let dataset_of = |k: &str| -> anyhow::Result<Option<Dataset>> {
-        match input_key(&*store, k, "dataset")? {
-            Some(d) => Ok(Some(bincode::deserialize(&store.artifact(&d, "dataset")?)?)),
-            None => Ok(None),
-        }
-    };
-    // Decode and check everything before creating the output file.
-    let mut out: Output;
-    match table_kind {
+    let out = match table_kind {
         "dataset" => {
-            let ds = bincode::deserialize::<Dataset>(&bytes)?;
-            out = open_output(a.output.as_deref())?;
-            table_io::write(&Interactions(&ds), a.format, &mut out)?
+            let ds = bincode::deserialize::<Dataset>(bytes)?;
+            write_table(&Interactions(&ds), a)?
         }
         "sequences" => {
-            let seq = bincode::deserialize::<Sequences>(&bytes)?;
-            out = open_output(a.output.as_deref())?;
-            table_io::write(&seq, a.format, &mut out)?
+            let seq = bincode::deserialize::<Sequences>(bytes)?;
+            write_table(&seq, a)?
         }
         "split" => {
-            let split = bincode::deserialize::<Split>(&bytes)?;
-            out = open_output(a.output.as_deref())?;
-            table_io::write(&split, a.format, &mut out)?
+            let split = bincode::deserialize::<Split>(bytes)?;
+            write_table(&split, a)?
         }
-        "stereotypes" => {
-            let st: Stereotypes = bincode::deserialize(&bytes)?;
-            // Titles come from the dataset this measurement was made on.
-            let ds = dataset_of(&key)?;
-            out = open_output(a.output.as_deref())?;
-            match ds {
-                Some(ds) => table_io::write(&mosx_data::item_table(&ds, &st), a.format, &mut out)?,
-                None => table_io::write(&st, a.format, &mut out)?,
-            }
-        }
-        "predictions" => {
-            let preds: Predictions = bincode::deserialize(&bytes)?;
-            let missing = |slot: &str| {
-                UsageError(format!(
-                    "stage {}: no `{slot}` input recorded, cannot join the predictions",
-                    short(&key)
-                ))
-            };
-            let seq_key =
-                input_key(&*store, &key, "sequences")?.ok_or_else(|| missing("sequences"))?;
-            let seq: Sequences = bincode::deserialize(&store.artifact(&seq_key, "sequences")?)?;
-            let ds = dataset_of(&key)?.ok_or_else(|| missing("dataset"))?;
-            let st_key = find_stereotypes(&*store, &key, a.stereotypes.as_deref())?;
-            let st: Option<Stereotypes> = match &st_key {
-                Some(k) => Some(bincode::deserialize(&store.artifact(k, "stereotypes")?)?),
-                None => {
-                    eprintln!(
-                        "note: no measure stage found for stage {}: target_group and history shares are empty (name one with --stereotypes KEY)",
-                        short(&key)
-                    );
-                    None
-                }
-            };
-            out = open_output(a.output.as_deref())?;
-            table_io::write(
-                &PredictionTable {
-                    preds: &preds,
-                    seq: &seq,
-                    ds: &ds,
-                    st: st.as_ref(),
-                },
-                a.format,
-                &mut out,
-            )?
-        }
+        "stereotypes" => export_stereotypes(store, key, bytes, a)?,
+        "predictions" => export_predictions(store, key, bytes, a)?,
         other => {
             return Err(
                 UsageError(format!("artifact `{}` ({other}) is not tabular", meta.name)).into(),
             )
         }
-    }
+    };
     out.finish()?;
     Ok(EXIT_OK)
+}
+
+/// Opens the output and writes `table` to it in the chosen format; the caller finishes it.
+fn write_table(table: &dyn Tabular, a: &ExportArgs) -> anyhow::Result<Output> {
+    let mut out = open_output(a.output.as_deref())?;
+    table_io::write(table, a.format, &mut out)?;
+    Ok(out)
+}
+
+/// The dataset that the stage stored under `key` read, if it records one.
+fn dataset_of(store: &dyn Store, key: &str) -> anyhow::Result<Option<Dataset>> {
+    match input_key(store, key, "dataset")? {
+        Some(d) => Ok(Some(bincode::deserialize(&store.artifact(&d, "dataset")?)?)),
+        None => Ok(None),
+    }
+}
+
+/// A measure stage's stereotypes: its item table, with titles from the dataset the
+/// measurement was made on (the bare stereotypes when that is not recorded).
+fn export_stereotypes(
+    store: &dyn Store,
+    key: &str,
+    bytes: &[u8],
+    a: &ExportArgs,
+) -> anyhow::Result<Output> {
+    let st: Stereotypes = bincode::deserialize(bytes)?;
+    // Titles come from the dataset this measurement was made on.
+    let ds = dataset_of(store, key)?;
+    let mut out = open_output(a.output.as_deref())?;
+    match ds {
+        Some(ds) => table_io::write(&mosx_data::item_table(&ds, &st), a.format, &mut out)?,
+        None => table_io::write(&st, a.format, &mut out)?,
+    }
+    Ok(out)
+}
+
+/// Predictions joined with their points (sequences, dataset) and, when a measure stage is
+/// found, the target's item groups and the history shares.
+fn export_predictions(
+    store: &dyn Store,
+    key: &str,
+    bytes: &[u8],
+    a: &ExportArgs,
+) -> anyhow::Result<Output> {
+    let preds: Predictions = bincode::deserialize(bytes)?;
+    let missing = |slot: &str| {
+        UsageError(format!(
+            "stage {}: no `{slot}` input recorded, cannot join the predictions",
+            short(key)
+        ))
+    };
+    let seq_key = input_key(store, key, "sequences")?.ok_or_else(|| missing("sequences"))?;
+    let seq: Sequences = bincode::deserialize(&store.artifact(&seq_key, "sequences")?)?;
+    let ds = dataset_of(store, key)?.ok_or_else(|| missing("dataset"))?;
+    let st_key = find_stereotypes(store, key, a.stereotypes.as_deref())?;
+    let st: Option<Stereotypes> = match &st_key {
+        Some(k) => Some(bincode::deserialize(&store.artifact(k, "stereotypes")?)?),
+        None => {
+            eprintln!(
+                "note: no measure stage found for stage {}: target_group and history shares are empty (name one with --stereotypes KEY)",
+                short(key)
+            );
+            None
+        }
+    };
+    write_table(
+        &PredictionTable {
+            preds: &preds,
+            seq: &seq,
+            ds: &ds,
+            st: st.as_ref(),
+        },
+        a,
+    )
 }

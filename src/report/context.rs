@@ -26,7 +26,7 @@
 //! Invariant: undefined numbers are JSON `null` (rendered `-`), never 0; a replicate whose
 //! value is undefined or missing still counts in `expected`.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use petgraph::graph::NodeIndex;
 use serde_json::{json, Map, Value};
@@ -35,9 +35,9 @@ use mosx_store::Store;
 
 use super::compare::{self, Comparison};
 use super::declare;
-use super::stats::{self, Loader};
+use super::stats::{self, Loader, PointSet};
 use super::ReportError;
-use crate::plan::Plan;
+use crate::plan::{Node, Plan};
 
 /// The `train` stage whose adapter a `metrics` stage's predictions were made with.
 fn train_of(plan: &Plan, n: NodeIndex) -> Option<NodeIndex> {
@@ -66,36 +66,36 @@ fn aggregate(vals: &[(Option<Value>, f64)]) -> Value {
     })
 }
 
-pub fn build(
-    plan: &Plan,
-    store: &dyn Store,
-    index: usize,
-    options: &Map<String, Value>,
-    output: &str,
-) -> Result<Value, ReportError> {
+/// A replicate's seed (label) and the key of one distinct node result.
+type Member = (Option<Value>, String);
+
+/// A stage's members split by the non-replicate sweep axes: group key (the JSON of the
+/// axes' values) → (those values, the group's members).
+type ByGroup = BTreeMap<String, (Value, Vec<Member>)>;
+
+/// Node key → the metrics stored for it.
+type MetricsOf = BTreeMap<String, Vec<(String, f64)>>;
+
+/// Every node of the plan as the template sees it, and the metrics read for it.
+struct StageViews {
+    /// Node name → its view.
+    stages: Map<String, Value>,
+    /// Spec stage name → the views of its nodes, in plan order.
+    by_stage: Map<String, Value>,
+    metrics_of: MetricsOf,
+}
+
+/// Reads every node's metrics from the store, in plan order, and builds the `stages` and
+/// `by_stage` views.
+fn stage_views(plan: &Plan, store: &dyn Store) -> Result<StageViews, ReportError> {
     let mut stages = Map::new();
     let mut by_stage: Map<String, Value> = Map::new();
-    let node_of: std::collections::HashMap<&str, NodeIndex> = plan
-        .order
-        .iter()
-        .map(|i| (plan.graph[*i].key.as_str(), *i))
-        .collect();
-    let mut metrics_of: BTreeMap<String, Vec<(String, f64)>> = BTreeMap::new();
+    let mut metrics_of: MetricsOf = BTreeMap::new();
     for i in &plan.order {
         let n = &plan.graph[*i];
         let raw = store.metrics(&n.key)?;
-        let metrics: Map<String, Value> = raw.iter().map(|(k, v)| (k.clone(), num(*v))).collect();
+        let v = stage_view(plan, n, &raw);
         metrics_of.insert(n.key.clone(), raw);
-        let point = n
-            .points
-            .first()
-            .and_then(|ix| plan.spec.instances.get(*ix))
-            .map(|inst| inst.point.clone())
-            .unwrap_or_default();
-        let v = json!({
-            "name": n.name, "stage": n.base, "kind": n.kind.name(), "key": n.key,
-            "params": n.params, "point": point, "metrics": metrics,
-        });
         if let Some(Value::Array(a)) = by_stage.get_mut(&n.base) {
             a.push(v.clone());
         } else {
@@ -103,8 +103,35 @@ pub fn build(
         }
         stages.insert(n.name.clone(), v);
     }
+    Ok(StageViews {
+        stages,
+        by_stage,
+        metrics_of,
+    })
+}
 
-    // Seed aggregates per spec stage (and per non-seed sweep group).
+/// One node's view: name, spec stage, kind, key, params, first sweep point and metrics.
+fn stage_view(plan: &Plan, n: &Node, raw: &[(String, f64)]) -> Value {
+    let metrics: Map<String, Value> = raw.iter().map(|(k, v)| (k.clone(), num(*v))).collect();
+    let point = n
+        .points
+        .first()
+        .and_then(|ix| plan.spec.instances.get(*ix))
+        .map(|inst| inst.point.clone())
+        .unwrap_or_default();
+    json!({
+        "name": n.name, "stage": n.base, "kind": n.kind.name(), "key": n.key,
+        "params": n.params, "point": point, "metrics": metrics,
+    })
+}
+
+/// Seed aggregates per spec stage: `cells` (its first setting) and `groups` (every
+/// setting, i.e. per non-seed sweep group).
+fn seed_cells(
+    plan: &Plan,
+    node_of: &HashMap<&str, NodeIndex>,
+    metrics_of: &MetricsOf,
+) -> (Map<String, Value>, Map<String, Value>) {
     let mut cells = Map::new();
     let mut groups = Map::new();
     let names: BTreeSet<&str> = plan
@@ -113,68 +140,12 @@ pub fn build(
         .map(|i| plan.graph[*i].base.as_str())
         .collect();
     for name in names {
-        // group -> (seed, node key), distinct nodes only.
-        let mut by_group: BTreeMap<String, (Value, Vec<(Option<Value>, String)>)> = BTreeMap::new();
-        let mut all: Vec<(Option<Value>, String)> = Vec::new();
-        for i in plan.all_of(name) {
-            let n = &plan.graph[i];
-            for &ix in &n.points {
-                let Some(inst) = plan.spec.instances.get(ix) else {
-                    continue;
-                };
-                let (rest, seed) = stats::unit_of(&plan.spec, &inst.point);
-                let gkey = serde_json::to_string(&rest).unwrap_or_default();
-                let entry = by_group
-                    .entry(gkey)
-                    .or_insert_with(|| (Value::Object(rest), Vec::new()));
-                if !entry.1.iter().any(|(_, k)| *k == n.key) {
-                    entry.1.push((seed.clone(), n.key.clone()));
-                }
-                if !all.iter().any(|(_, k)| *k == n.key) {
-                    all.push((seed, n.key.clone()));
-                }
-            }
-        }
-        let agg_of = |members: &[(Option<Value>, String)]| -> Value {
-            // Every metric any member has; a member without it counts as undefined.
-            let mut per_member: Vec<(Option<Value>, BTreeMap<String, f64>)> = Vec::new();
-            for (seed, key) in members {
-                let mut m: BTreeMap<String, f64> =
-                    metrics_of.get(key).into_iter().flatten().cloned().collect();
-                if let Some(tr) = node_of.get(key.as_str()).and_then(|n| train_of(plan, *n)) {
-                    for (k, v) in metrics_of.get(&plan.graph[tr].key).into_iter().flatten() {
-                        m.insert(format!("train.{k}"), *v);
-                    }
-                }
-                per_member.push((seed.clone(), m));
-            }
-            let names: BTreeSet<&String> = per_member.iter().flat_map(|(_, m)| m.keys()).collect();
-            Value::Object(
-                names
-                    .into_iter()
-                    .map(|name| {
-                        let vals: Vec<(Option<Value>, f64)> = per_member
-                            .iter()
-                            .map(|(s, m)| (s.clone(), m.get(name).copied().unwrap_or(f64::NAN)))
-                            .collect();
-                        (name.clone(), aggregate(&vals))
-                    })
-                    .collect(),
-            )
-        };
+        let (by_group, all) = members_of(plan, name);
+        let agg_of = |members: &[Member]| aggregate_members(plan, node_of, metrics_of, members);
         let group_list: Vec<Value> = by_group
             .values()
             .map(|(point, members)| {
-                let label = point
-                    .as_object()
-                    .map(|o| {
-                        o.iter()
-                            .map(|(k, v)| format!("{}={v}", k.trim_start_matches("vars.")))
-                            .collect::<Vec<_>>()
-                            .join(", ")
-                    })
-                    .unwrap_or_default();
-                json!({ "point": point, "label": label, "metrics": agg_of(members) })
+                json!({ "point": point, "label": group_label(point), "metrics": agg_of(members) })
             })
             .collect();
         // A stage that varies over settings (non-replicate axes): `cells` aggregates its first
@@ -187,9 +158,89 @@ pub fn build(
         cells.insert(name.to_string(), agg_of(&first));
         groups.insert(name.to_string(), Value::Array(group_list));
     }
+    (cells, groups)
+}
 
-    let seeds: BTreeSet<String> = plan
-        .spec
+/// The distinct node results of spec stage `name`, with their seeds: per group of the
+/// non-replicate sweep axes, and all together.
+fn members_of(plan: &Plan, name: &str) -> (ByGroup, Vec<Member>) {
+    // group -> (seed, node key), distinct nodes only.
+    let mut by_group: ByGroup = BTreeMap::new();
+    let mut all: Vec<Member> = Vec::new();
+    for i in plan.all_of(name) {
+        let n = &plan.graph[i];
+        for &ix in &n.points {
+            let Some(inst) = plan.spec.instances.get(ix) else {
+                continue;
+            };
+            let (rest, seed) = stats::unit_of(&plan.spec, &inst.point);
+            let gkey = serde_json::to_string(&rest).unwrap_or_default();
+            let entry = by_group
+                .entry(gkey)
+                .or_insert_with(|| (Value::Object(rest), Vec::new()));
+            if !entry.1.iter().any(|(_, k)| *k == n.key) {
+                entry.1.push((seed.clone(), n.key.clone()));
+            }
+            if !all.iter().any(|(_, k)| *k == n.key) {
+                all.push((seed, n.key.clone()));
+            }
+        }
+    }
+    (by_group, all)
+}
+
+/// A group's label: its sweep values as `name=value, ...` (without the `vars.` prefix).
+fn group_label(point: &Value) -> String {
+    point
+        .as_object()
+        .map(|o| {
+            o.iter()
+                .map(|(k, v)| format!("{}={v}", k.trim_start_matches("vars.")))
+                .collect::<Vec<_>>()
+                .join(", ")
+        })
+        .unwrap_or_default()
+}
+
+/// Metric → aggregate over `members`, for every metric any member has (a member without it
+/// counts as undefined); a metrics stage's members also carry their train stage's metrics
+/// under `train.`.
+fn aggregate_members(
+    plan: &Plan,
+    node_of: &HashMap<&str, NodeIndex>,
+    metrics_of: &MetricsOf,
+    members: &[Member],
+) -> Value {
+    let mut per_member: Vec<(Option<Value>, BTreeMap<String, f64>)> = Vec::new();
+    for (seed, key) in members {
+        let mut m: BTreeMap<String, f64> =
+            metrics_of.get(key).into_iter().flatten().cloned().collect();
+        if let Some(tr) = node_of.get(key.as_str()).and_then(|n| train_of(plan, *n)) {
+            for (k, v) in metrics_of.get(&plan.graph[tr].key).into_iter().flatten() {
+                m.insert(format!("train.{k}"), *v);
+            }
+        }
+        per_member.push((seed.clone(), m));
+    }
+    let names: BTreeSet<&String> = per_member.iter().flat_map(|(_, m)| m.keys()).collect();
+    Value::Object(
+        names
+            .into_iter()
+            .map(|name| {
+                let vals: Vec<(Option<Value>, f64)> = per_member
+                    .iter()
+                    .map(|(s, m)| (s.clone(), m.get(name).copied().unwrap_or(f64::NAN)))
+                    .collect();
+                (name.clone(), aggregate(&vals))
+            })
+            .collect(),
+    )
+}
+
+/// The replicates of the sweep: each instance's seed value (or label) as JSON text, sorted
+/// and distinct.
+fn seed_labels(plan: &Plan) -> BTreeSet<String> {
+    plan.spec
         .instances
         .iter()
         .filter_map(|i| {
@@ -197,13 +248,17 @@ pub fn build(
                 .1
                 .map(|v| v.to_string())
         })
-        .collect();
+        .collect()
+}
 
-    // Comparisons of this report entry, then the spec's claims.
-    let mut loader = Loader::new(store);
-    let comps = comparisons(plan, &mut loader, index, options, output)?;
-    let claims = super::claims::evaluate(plan, &mut loader, output)?;
-
+/// `pairs`: for each metrics stage named in `options.pair_stages`, its consistent and
+/// inconsistent aggregates (see [`pair_stage`]).
+fn pairs(
+    plan: &Plan,
+    loader: &mut Loader<'_>,
+    options: &Map<String, Value>,
+    output: &str,
+) -> Result<Map<String, Value>, ReportError> {
     let mut pairs = Map::new();
     for name in options
         .get("pair_stages")
@@ -212,56 +267,104 @@ pub fn build(
         .flatten()
         .filter_map(Value::as_str)
     {
-        let mut vals: BTreeMap<(&str, &str), Vec<(Option<Value>, f64)>> = BTreeMap::new();
-        for i in plan.all_of(name) {
-            let seed = plan.graph[i]
-                .points
-                .first()
-                .and_then(|ix| plan.spec.instances.get(*ix))
-                .and_then(|inst| stats::unit_of(&plan.spec, &inst.point).1);
-            let ps = loader
-                .points(plan, i)
-                .map_err(|message| ReportError::Input {
-                    output: output.to_string(),
-                    message,
-                })?;
-            for side in ["consistent", "inconsistent"] {
-                let sel: Vec<mosx_fairness::EvalPoint> = ps
-                    .points
-                    .iter()
-                    .filter(|p| {
-                        let own = p.in_target_group(p.user_group);
-                        let other =
-                            (0..ps.groups.len()).any(|b| b != p.user_group && p.in_target_group(b));
-                        if side == "consistent" {
-                            own
-                        } else {
-                            other && !own
-                        }
-                    })
-                    .cloned()
-                    .collect();
-                for m in ["auc", "precision", "recall"] {
-                    let v = stats::metric(&sel, &ps.groups, ps.kind, m).unwrap_or(f64::NAN);
-                    vals.entry((side, m)).or_default().push((seed.clone(), v));
-                }
-                vals.entry((side, "n"))
-                    .or_default()
-                    .push((seed.clone(), sel.len() as f64));
-            }
-        }
-        let mut by_side = Map::new();
-        for ((side, m), v) in vals {
-            let e = by_side
-                .entry(side.to_string())
-                .or_insert_with(|| Value::Object(Map::new()));
-            if let Value::Object(o) = e {
-                o.insert(m.to_string(), aggregate(&v));
-            }
-        }
-        pairs.insert(name.to_string(), Value::Object(by_side));
+        pairs.insert(name.to_string(), pair_stage(plan, loader, name, output)?);
     }
+    Ok(pairs)
+}
 
+/// One metrics stage's AUC / precision / recall and point count over its consistent and
+/// inconsistent points, as seed aggregates: `{consistent: {auc, ...}, inconsistent: ...}`.
+fn pair_stage(
+    plan: &Plan,
+    loader: &mut Loader<'_>,
+    name: &str,
+    output: &str,
+) -> Result<Value, ReportError> {
+    let mut vals: BTreeMap<(&str, &str), Vec<(Option<Value>, f64)>> = BTreeMap::new();
+    for i in plan.all_of(name) {
+        let seed = plan.graph[i]
+            .points
+            .first()
+            .and_then(|ix| plan.spec.instances.get(*ix))
+            .and_then(|inst| stats::unit_of(&plan.spec, &inst.point).1);
+        let ps = loader
+            .points(plan, i)
+            .map_err(|message| ReportError::Input {
+                output: output.to_string(),
+                message,
+            })?;
+        for side in ["consistent", "inconsistent"] {
+            let sel = side_points(&ps, side == "consistent");
+            for m in ["auc", "precision", "recall"] {
+                let v = stats::metric(&sel, &ps.groups, ps.kind, m).unwrap_or(f64::NAN);
+                vals.entry((side, m)).or_default().push((seed.clone(), v));
+            }
+            vals.entry((side, "n"))
+                .or_default()
+                .push((seed.clone(), sel.len() as f64));
+        }
+    }
+    let mut by_side = Map::new();
+    for ((side, m), v) in vals {
+        let e = by_side
+            .entry(side.to_string())
+            .or_insert_with(|| Value::Object(Map::new()));
+        if let Value::Object(o) = e {
+            o.insert(m.to_string(), aggregate(&v));
+        }
+    }
+    Ok(Value::Object(by_side))
+}
+
+/// The consistent points of `ps` (the target is in the user's own group), or its
+/// inconsistent ones (the target is in another group only).
+fn side_points(ps: &PointSet, consistent: bool) -> Vec<mosx_fairness::EvalPoint> {
+    ps.points
+        .iter()
+        .filter(|p| {
+            let own = p.in_target_group(p.user_group);
+            let other = (0..ps.groups.len()).any(|b| b != p.user_group && p.in_target_group(b));
+            if consistent {
+                own
+            } else {
+                other && !own
+            }
+        })
+        .cloned()
+        .collect()
+}
+
+/// The template context (see the module notes) of report entry `index` of the plan's spec,
+/// with that entry's `options`, from the results in `store`; `output` names the report in
+/// errors.
+pub fn build(
+    plan: &Plan,
+    store: &dyn Store,
+    index: usize,
+    options: &Map<String, Value>,
+    output: &str,
+) -> Result<Value, ReportError> {
+    let node_of: HashMap<&str, NodeIndex> = plan
+        .order
+        .iter()
+        .map(|i| (plan.graph[*i].key.as_str(), *i))
+        .collect();
+    let StageViews {
+        stages,
+        by_stage,
+        metrics_of,
+    } = stage_views(plan, store)?;
+    let (cells, groups) = seed_cells(plan, &node_of, &metrics_of);
+    let seeds = seed_labels(plan);
+
+    // Comparisons of this report entry, then the spec's claims.
+    let mut loader = Loader::new(store);
+    let comps = comparisons(plan, &mut loader, index, options, output)?;
+    let claims = super::claims::evaluate(plan, &mut loader, output)?;
+    let pairs = pairs(plan, &mut loader, options, output)?;
+
+    // The file's last context literal: `plan::reports` checks its top-level names against
+    // `CONTEXT_NAMES` (so the helpers above stay before `build`).
     Ok(json!({
         "spec": { "name": plan.spec.name, "path": plan.spec.path.to_string_lossy(), "hash": plan.spec.hash,
                   "description": plan.spec.description },

@@ -32,16 +32,7 @@ impl Runner for Evaluate {
         } else {
             None
         };
-        let mut idx: Vec<u32> = match p.part {
-            Part::Test => split.test.clone(),
-            Part::Valid => split.valid.clone(),
-        };
-        if trained.as_ref().is_some_and(|t| t.drop_leaking) {
-            idx.retain(|&i| !leaks(&ds, &seq.points[i as usize]));
-        }
-        if let Some(n) = p.max_points {
-            idx = spread(&idx, n);
-        }
+        let idx = select_points(&p, &ds, &seq, &split, trained.as_ref());
         let tpl = PromptTemplate::load(Path::new("templates"), &p.template)?;
         let threshold = ds.label_threshold;
         let prompts = idx
@@ -61,44 +52,17 @@ impl Runner for Evaluate {
             Some(_) => Some(ctx.inputs.bytes("adapter", "adapter")?),
             None => None,
         };
-        let score_on = |backbone: &mut dyn Backbone, tok: &TextTokenizer| -> Result<_, RunError> {
-            let answer = tok.answer_ids("Yes", "No")?;
-            let adapter_vs = tch::nn::VarStore::new(device);
-            let method = match (&trained, &adapter) {
-                (Some(t), Some(saved)) => {
-                    let setup = pool::method_setup(&ds, backbone, tok, 0, device)?;
-                    Some(mosx_methods::load_trained(
-                        &t.method,
-                        &setup,
-                        backbone,
-                        &adapter_vs,
-                        saved,
-                    )?)
-                }
-                _ => None,
-            };
-            let ids: Vec<Vec<i64>> = prompts
-                .iter()
-                .map(|t| tok.encode(t, true))
-                .collect::<Result<_, _>>()?;
-            ctx.progress.start("prompts", ids.len() as u64);
-            let mut scored = Vec::with_capacity(ids.len());
-            for chunk in ids.chunks(p.batch_size * 8) {
-                let rows: Vec<&[i64]> = chunk.iter().map(Vec::as_slice).collect();
-                let r = mosx_methods::score(
-                    method.as_deref(),
-                    backbone,
-                    &rows,
-                    answer,
-                    tok.pad_id(),
-                    p.batch_size,
-                )?;
-                ctx.progress.inc(r.len() as u64);
-                scored.extend(r);
-            }
-            Ok(scored)
+        let scoring = Scoring {
+            ctx,
+            device,
+            p: &p,
+            ds: &ds,
+            trained: trained.as_ref().zip(adapter.as_deref().map(Vec::as_slice)),
+            prompts: &prompts,
         };
-        let scored = pool::with_backbone(&p.model, device, p.dtype, private, score_on)??;
+        let scored = pool::with_backbone(&p.model, device, p.dtype, private, |bb, tok| {
+            score_on(&scoring, bb, tok)
+        })??;
         ctx.progress.finish();
         let preds = Predictions {
             setting: p.setting,
@@ -111,21 +75,108 @@ impl Runner for Evaluate {
                 })
                 .collect(),
         };
-        let mut out = Output::default();
-        out.metric("n", preds.points.len() as f64);
-        out.metric(
-            "mean_p_yes",
-            preds.points.iter().map(|x| x.p_yes).sum::<f64>() / preds.points.len().max(1) as f64,
-        );
-        out.metric(
-            "recommended",
-            preds
-                .points
-                .iter()
-                .filter(|x| x.p_yes > mosx_fairness::THRESHOLD)
-                .count() as f64,
-        );
-        out.put("predictions", "predictions", &preds)?;
-        Ok(out)
+        write_output(&preds)
     }
+}
+
+/// The indices of the points scored: the split's test (or valid) part, without the leaking
+/// points when the adapter was trained without them, spread down to `max_points`.
+fn select_points(
+    p: &Params,
+    ds: &Dataset,
+    seq: &Sequences,
+    split: &Split,
+    trained: Option<&TrainedConfig>,
+) -> Vec<u32> {
+    let mut idx: Vec<u32> = match p.part {
+        Part::Test => split.test.clone(),
+        Part::Valid => split.valid.clone(),
+    };
+    if trained.is_some_and(|t| t.drop_leaking) {
+        idx.retain(|&i| !leaks(ds, &seq.points[i as usize]));
+    }
+    if let Some(n) = p.max_points {
+        idx = spread(&idx, n);
+    }
+    idx
+}
+
+/// What scoring on a backbone reads besides the backbone and its tokenizer.
+struct Scoring<'a> {
+    ctx: &'a StageCtx<'a>,
+    device: tch::Device,
+    p: &'a Params,
+    ds: &'a Dataset,
+    /// The adapter's config and saved parameters; `None` for the zero-shot backbone.
+    trained: Option<(&'a TrainedConfig, &'a [u8])>,
+    /// The rendered prompts, in point order.
+    prompts: &'a [String],
+}
+
+/// Scores the rendered `prompts` on `backbone`: with the trained method restored from its
+/// config and saved parameters when there is an adapter, else zero-shot. Gives `p_yes` per
+/// prompt, in order, counting the scored prompts on the stage's progress.
+fn score_on(
+    s: &Scoring<'_>,
+    backbone: &mut dyn Backbone,
+    tok: &TextTokenizer,
+) -> Result<Vec<f64>, RunError> {
+    let (ctx, device, p) = (s.ctx, s.device, s.p);
+    let answer = tok.answer_ids("Yes", "No")?;
+    let adapter_vs = tch::nn::VarStore::new(device);
+    let method = match s.trained {
+        Some((t, saved)) => {
+            let setup = pool::method_setup(s.ds, backbone, tok, 0, device)?;
+            Some(mosx_methods::load_trained(
+                &t.method,
+                &setup,
+                backbone,
+                &adapter_vs,
+                saved,
+            )?)
+        }
+        None => None,
+    };
+    let ids: Vec<Vec<i64>> = s
+        .prompts
+        .iter()
+        .map(|t| tok.encode(t, true))
+        .collect::<Result<_, _>>()?;
+    ctx.progress.start("prompts", ids.len() as u64);
+    let mut scored = Vec::with_capacity(ids.len());
+    for chunk in ids.chunks(p.batch_size * 8) {
+        let rows: Vec<&[i64]> = chunk.iter().map(Vec::as_slice).collect();
+        let r = mosx_methods::score(
+            method.as_deref(),
+            backbone,
+            &rows,
+            answer,
+            tok.pad_id(),
+            p.batch_size,
+        )?;
+        ctx.progress.inc(r.len() as u64);
+        scored.extend(r);
+    }
+    Ok(scored)
+}
+
+/// The stage's output: its metrics (`n`, `mean_p_yes`, `recommended`) and its
+/// `predictions` artifact.
+fn write_output(preds: &Predictions) -> Result<Output, RunError> {
+    let mut out = Output::default();
+    out.metric("n", preds.points.len() as f64);
+    out.metric(
+        "mean_p_yes",
+        preds.points.iter().map(|x| x.p_yes).sum::<f64>() / preds.points.len().max(1) as f64,
+    );
+    out.metric(
+        "recommended",
+        preds
+            .points
+            .iter()
+            .filter(|x| x.p_yes > mosx_fairness::THRESHOLD)
+            .count() as f64,
+    );
+    out.put("predictions", "predictions", preds)?;
+    Ok(out)
 }

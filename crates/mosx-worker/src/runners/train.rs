@@ -12,9 +12,10 @@
 
 use std::path::Path;
 
-use mosx_data::{Dataset, Sequences, Split, Stereotypes};
+use mosx_data::{DataPoint, Dataset, Sequences, Split, Stereotypes};
 use mosx_kinds::train::Params;
-use mosx_methods::{methods, Example, TrainData};
+use mosx_methods::methods::Entry;
+use mosx_methods::{methods, Example, Outcome, TrainConfig, TrainData};
 use mosx_models::tokenizer::TextTokenizer;
 use mosx_models::Backbone;
 use mosx_stage::predictions::spread;
@@ -36,153 +37,268 @@ impl Runner for Train {
         let st = ctx.inputs.get::<Stereotypes>("measure", "stereotypes")?;
         let method_name = p.method["name"].as_str().unwrap_or_default().to_string();
         let entry = methods::entry(&method_name)?;
-
-        // Leakage: counted on every part, dropped everywhere when asked.
-        let leaking = |idx: &[u32]| {
-            idx.iter()
-                .filter(|&&i| leaks(&ds, &seq.points[i as usize]))
-                .count()
-        };
-        let leak_counts = [
-            leaking(&split.train),
-            leaking(&split.valid),
-            leaking(&split.test),
-        ];
-        let keep = |idx: &[u32]| -> Vec<u32> {
-            idx.iter()
-                .copied()
-                .filter(|&i| !p.drop_leaking || !leaks(&ds, &seq.points[i as usize]))
-                .collect()
-        };
-        let mut train_idx = keep(&split.train);
-        let mut valid_idx = keep(&split.valid);
-        if let Some(n) = p.max_train_points {
-            train_idx = spread(&train_idx, n);
-        }
-        if let Some(n) = p.max_valid_points {
-            valid_idx = spread(&valid_idx, n);
-        }
-
+        let points = select_points(&p, &ds, &seq, &split);
         let tpl = PromptTemplate::load(Path::new("templates"), &p.template)?;
-        let threshold = ds.label_threshold;
-        let ng = ds.groups.len();
-        let cfg = p.train.resolve(entry.default_objective, entry.default_lr);
+        let cfg = train_config(&p, entry);
         let obs = StageObserver(ctx.progress);
-        let train_on = |backbone: &mut dyn Backbone, tok: &TextTokenizer| -> Result<_, RunError> {
-            let answer = tok.answer_ids("Yes", "No")?;
-            let adapter = tch::nn::VarStore::new(device);
-            let setup = pool::method_setup(&ds, backbone, tok, p.train.seed, device)?;
-            let (method, _) = methods::build(&p.method, &setup, backbone, &adapter)?;
-            let variants = method.needs_variants();
-            let examples = |idx: &[u32]| -> Result<Vec<Example>, RunError> {
-                idx.iter()
-                    .map(|&i| {
-                        let d = &seq.points[i as usize];
-                        let text = tpl.render_point(&ds, d, p.setting, threshold)?;
-                        let variants = if variants {
-                            (0..ng)
-                                .map(|g| {
-                                    let t = tpl.render_point_as(&ds, d, Some(g), threshold)?;
-                                    Ok(tok.encode(&t, true)?)
-                                })
-                                .collect::<Result<Vec<_>, RunError>>()?
-                        } else {
-                            Vec::new()
-                        };
-                        Ok(Example {
-                            ids: tok.encode(&text, true)?,
-                            label: d.label,
-                            user_group: ds.users[d.user as usize].group as usize,
-                            target_groups: st.item_groups(d.target),
-                            history_share: st.history_share(&d.history),
-                            variants,
-                        })
-                    })
-                    .collect()
-            };
-            let train = examples(&train_idx)?;
-            let valid = examples(&valid_idx)?;
-            let data = TrainData {
-                train: &train,
-                valid: &valid,
-                answer,
-                pad_id: tok.pad_id(),
-            };
-            let outcome = mosx_methods::train(
-                method.as_ref(),
-                backbone,
-                &adapter,
-                &data,
-                &cfg,
-                Some(&ctx.work_dir),
-                &mosx_fairness::auc,
-                &obs,
-            )?;
-            Ok((outcome, train.len(), valid.len()))
+        let job = Training {
+            p: &p,
+            ds: &ds,
+            seq: &seq,
+            st: &st,
+            tpl: &tpl,
+            points: &points,
+            cfg: &cfg,
+            work_dir: &ctx.work_dir,
+            obs: &obs,
+            device,
         };
-        let (outcome, n_train, n_valid) =
-            pool::with_backbone(&p.model, device, p.dtype, entry.modifies_backbone, train_on)??;
-
+        let (outcome, n_train, n_valid) = pool::with_backbone(
+            &p.model,
+            device,
+            p.dtype,
+            entry.modifies_backbone,
+            |bb, tok| train_on(&job, bb, tok),
+        )??;
         let mut out = Output::default();
-        let bytes = mosx_methods::io::to_bytes(&outcome.params)?;
-        out.artifacts.push(mosx_store::Artifact {
-            name: "adapter".into(),
-            format: "safetensors".into(),
-            bytes,
-        });
         let fraction = outcome.trainable_params as f64 / outcome.backbone_params.max(1) as f64;
-        out.put_json(
-            "config",
-            &TrainedConfig {
-                method: p.method.clone(),
-                drop_leaking: p.drop_leaking,
-                trainable_params: outcome.trainable_params,
-                backbone_params: outcome.backbone_params,
-            },
-        )?;
-        let log = &outcome.log;
-        out.put_json(
-            "log",
-            &serde_json::json!({
-                "method": p.method,
-                "objective": cfg.objective,
-                "lr": cfg.lr,
-                "leaking_points": { "train": leak_counts[0], "valid": leak_counts[1], "test": leak_counts[2] },
-                "trainable_params": outcome.trainable_params,
-                "backbone_params": outcome.backbone_params,
-                "trainable_fraction": fraction,
-                "groups": ds.groups,
-                "train": log,
-            }),
-        )?;
-        out.metric("trainable_params", outcome.trainable_params as f64);
-        out.metric("trainable_fraction", fraction);
-        out.metric("trainable_percent", 100.0 * fraction);
-        out.metric("best_epoch", log.best_epoch.map_or(f64::NAN, |e| e as f64));
-        out.metric("best_valid_auc", log.best_valid_auc);
-        out.metric("base_valid_auc", log.base_valid_auc);
-        out.metric("epochs_run", log.epochs.len() as f64);
-        out.metric("train_points", n_train as f64);
-        out.metric("valid_points", n_valid as f64);
-        out.metric("leaking_train", leak_counts[0] as f64);
-        out.metric("leaking_valid", leak_counts[1] as f64);
-        out.metric("leaking_test", leak_counts[2] as f64);
-        for e in &log.epochs {
-            out.metric(format!("epoch.{}.train_loss", e.epoch), e.train_loss);
-            out.metric(format!("epoch.{}.valid_loss", e.epoch), e.valid_loss);
-            out.metric(format!("epoch.{}.valid_auc", e.epoch), e.valid_auc);
-        }
-        if let Some(last) = log.epochs.last() {
-            out.metric("final_train_loss", last.train_loss);
-            out.metric("final_valid_loss", last.valid_loss);
-        }
-        // The method's internals (train P_H, MoS routing and router gradients, IFairLRS
-        // weights, UP5 discriminator accuracy), declared in `mosx_kinds::train`, named
-        // with the dataset's groups (see `mosx_methods::log::TrainLog::internal_metrics`).
-        for (name, v) in log.internal_metrics(&ds.groups) {
-            out.metric(name, v);
-        }
+        put_artifacts(&mut out, &p, &cfg, &ds, &points.leaking, &outcome, fraction)?;
+        put_metrics(
+            &mut out,
+            &ds,
+            &points.leaking,
+            &outcome,
+            fraction,
+            n_train,
+            n_valid,
+        );
         Ok(out)
+    }
+}
+
+/// The points a training reads, and the leaking points of each part of the split.
+struct Points {
+    /// Indices (into the sequences) of the training points.
+    train: Vec<u32>,
+    /// Indices of the validation points.
+    valid: Vec<u32>,
+    /// The leaking points of the train, valid and test parts, counted before any is dropped.
+    leaking: [usize; 3],
+}
+
+/// Leakage: counted on every part, dropped everywhere when asked; then the train and valid
+/// points spread down to the spec's caps.
+fn select_points(p: &Params, ds: &Dataset, seq: &Sequences, split: &Split) -> Points {
+    let leaking = |idx: &[u32]| {
+        idx.iter()
+            .filter(|&&i| leaks(ds, &seq.points[i as usize]))
+            .count()
+    };
+    let leak_counts = [
+        leaking(&split.train),
+        leaking(&split.valid),
+        leaking(&split.test),
+    ];
+    let keep = |idx: &[u32]| -> Vec<u32> {
+        idx.iter()
+            .copied()
+            .filter(|&i| !p.drop_leaking || !leaks(ds, &seq.points[i as usize]))
+            .collect()
+    };
+    let mut train_idx = keep(&split.train);
+    let mut valid_idx = keep(&split.valid);
+    if let Some(n) = p.max_train_points {
+        train_idx = spread(&train_idx, n);
+    }
+    if let Some(n) = p.max_valid_points {
+        valid_idx = spread(&valid_idx, n);
+    }
+    Points {
+        train: train_idx,
+        valid: valid_idx,
+        leaking: leak_counts,
+    }
+}
+
+/// The trainer's configuration: the stage's parameters, with the method's defaults for the
+/// objective and the learning rate.
+fn train_config(p: &Params, entry: &Entry) -> TrainConfig {
+    p.train.resolve(entry.default_objective, entry.default_lr)
+}
+
+/// Everything one training reads besides the backbone and its tokenizer.
+struct Training<'a> {
+    p: &'a Params,
+    ds: &'a Dataset,
+    seq: &'a Sequences,
+    st: &'a Stereotypes,
+    tpl: &'a PromptTemplate,
+    points: &'a Points,
+    cfg: &'a TrainConfig,
+    /// Where the per-epoch checkpoints go (the stage's work folder).
+    work_dir: &'a Path,
+    obs: &'a StageObserver<'a>,
+    device: tch::Device,
+}
+
+/// Builds the method on `backbone`, tokenizes the train and valid points and trains; gives
+/// the outcome and the numbers of train and valid examples.
+fn train_on(
+    job: &Training<'_>,
+    backbone: &mut dyn Backbone,
+    tok: &TextTokenizer,
+) -> Result<(Outcome, usize, usize), RunError> {
+    let answer = tok.answer_ids("Yes", "No")?;
+    let adapter = tch::nn::VarStore::new(job.device);
+    let setup = pool::method_setup(job.ds, backbone, tok, job.p.train.seed, job.device)?;
+    let (method, _) = methods::build(&job.p.method, &setup, backbone, &adapter)?;
+    let variants = method.needs_variants();
+    let train = examples(job, tok, variants, &job.points.train)?;
+    let valid = examples(job, tok, variants, &job.points.valid)?;
+    let data = TrainData {
+        train: &train,
+        valid: &valid,
+        answer,
+        pad_id: tok.pad_id(),
+    };
+    let outcome = mosx_methods::train(
+        method.as_ref(),
+        backbone,
+        &adapter,
+        &data,
+        job.cfg,
+        Some(job.work_dir),
+        &mosx_fairness::auc,
+        job.obs,
+    )?;
+    Ok((outcome, train.len(), valid.len()))
+}
+
+/// The training examples of the points `idx`, in order (with the per-group variants of
+/// each prompt when `variants`).
+fn examples(
+    job: &Training<'_>,
+    tok: &TextTokenizer,
+    variants: bool,
+    idx: &[u32],
+) -> Result<Vec<Example>, RunError> {
+    idx.iter()
+        .map(|&i| example(job, tok, variants, &job.seq.points[i as usize]))
+        .collect()
+}
+
+/// One point as a training example: its prompt tokenized, label, user group, the target's
+/// item groups and the history's share of each.
+fn example(
+    job: &Training<'_>,
+    tok: &TextTokenizer,
+    variants: bool,
+    d: &DataPoint,
+) -> Result<Example, RunError> {
+    let (ds, threshold) = (job.ds, job.ds.label_threshold);
+    let text = job.tpl.render_point(ds, d, job.p.setting, threshold)?;
+    let variants = if variants {
+        (0..ds.groups.len())
+            .map(|g| {
+                let t = job.tpl.render_point_as(ds, d, Some(g), threshold)?;
+                Ok(tok.encode(&t, true)?)
+            })
+            .collect::<Result<Vec<_>, RunError>>()?
+    } else {
+        Vec::new()
+    };
+    Ok(Example {
+        ids: tok.encode(&text, true)?,
+        label: d.label,
+        user_group: ds.users[d.user as usize].group as usize,
+        target_groups: job.st.item_groups(d.target),
+        history_share: job.st.history_share(&d.history),
+        variants,
+    })
+}
+
+/// The stage's artifacts: the trained parameters (`adapter`), the method's canonical
+/// `config` and the training `log`.
+fn put_artifacts(
+    out: &mut Output,
+    p: &Params,
+    cfg: &TrainConfig,
+    ds: &Dataset,
+    leak_counts: &[usize; 3],
+    outcome: &Outcome,
+    fraction: f64,
+) -> Result<(), RunError> {
+    let bytes = mosx_methods::io::to_bytes(&outcome.params)?;
+    out.artifacts.push(mosx_store::Artifact {
+        name: "adapter".into(),
+        format: "safetensors".into(),
+        bytes,
+    });
+    out.put_json(
+        "config",
+        &TrainedConfig {
+            method: p.method.clone(),
+            drop_leaking: p.drop_leaking,
+            trainable_params: outcome.trainable_params,
+            backbone_params: outcome.backbone_params,
+        },
+    )?;
+    let log = &outcome.log;
+    out.put_json(
+        "log",
+        &serde_json::json!({
+            "method": p.method,
+            "objective": cfg.objective,
+            "lr": cfg.lr,
+            "leaking_points": { "train": leak_counts[0], "valid": leak_counts[1], "test": leak_counts[2] },
+            "trainable_params": outcome.trainable_params,
+            "backbone_params": outcome.backbone_params,
+            "trainable_fraction": fraction,
+            "groups": ds.groups,
+            "train": log,
+        }),
+    )?;
+    Ok(())
+}
+
+/// The stage's metrics (declared in `mosx_kinds::train`): sizes, the training's summary,
+/// per-epoch losses and AUC, leakage, and the method's internals.
+fn put_metrics(
+    out: &mut Output,
+    ds: &Dataset,
+    leak_counts: &[usize; 3],
+    outcome: &Outcome,
+    fraction: f64,
+    n_train: usize,
+    n_valid: usize,
+) {
+    let log = &outcome.log;
+    out.metric("trainable_params", outcome.trainable_params as f64);
+    out.metric("trainable_fraction", fraction);
+    out.metric("trainable_percent", 100.0 * fraction);
+    out.metric("best_epoch", log.best_epoch.map_or(f64::NAN, |e| e as f64));
+    out.metric("best_valid_auc", log.best_valid_auc);
+    out.metric("base_valid_auc", log.base_valid_auc);
+    out.metric("epochs_run", log.epochs.len() as f64);
+    out.metric("train_points", n_train as f64);
+    out.metric("valid_points", n_valid as f64);
+    out.metric("leaking_train", leak_counts[0] as f64);
+    out.metric("leaking_valid", leak_counts[1] as f64);
+    out.metric("leaking_test", leak_counts[2] as f64);
+    for e in &log.epochs {
+        out.metric(format!("epoch.{}.train_loss", e.epoch), e.train_loss);
+        out.metric(format!("epoch.{}.valid_loss", e.epoch), e.valid_loss);
+        out.metric(format!("epoch.{}.valid_auc", e.epoch), e.valid_auc);
+    }
+    if let Some(last) = log.epochs.last() {
+        out.metric("final_train_loss", last.train_loss);
+        out.metric("final_valid_loss", last.valid_loss);
+    }
+    // The method's internals (train P_H, MoS routing and router gradients, IFairLRS
+    // weights, UP5 discriminator accuracy), declared in `mosx_kinds::train`, named
+    // with the dataset's groups (see `mosx_methods::log::TrainLog::internal_metrics`).
+    for (name, v) in log.internal_metrics(&ds.groups) {
+        out.metric(name, v);
     }
 }
 

@@ -10,7 +10,7 @@
 
 use sqlx::PgConnection;
 
-use super::leases::{fail_running, holder_of};
+use super::leases::{fail_running, holder_of, Holder};
 use super::{PgCtx, PgStore};
 use crate::error::StoreError;
 use crate::{CacheCheck, Lease, MissReason, RunId};
@@ -96,22 +96,7 @@ impl PgStore {
         }
         let holder = holder_of(&mut tx, site, key).await?;
         let lock = self.lock_id("lease", key);
-        let claim = {
-            let mut ls = self.session(what).await?;
-            match ls.held.get(key).copied() {
-                Some(r) if ls.alive().await => Claim::Own(r),
-                _ => {
-                    if ls.try_lock(self, lock, what).await? {
-                        ls.held.insert(key.to_string(), run);
-                        ls.lost.remove(key);
-                        Claim::Got
-                    } else {
-                        Claim::Taken
-                    }
-                }
-            }
-        };
-        match claim {
+        match self.claim(key, run, lock, &what).await? {
             Claim::Own(r) => {
                 tx.commit()
                     .await
@@ -137,54 +122,7 @@ impl PgStore {
                 Ok(busy)
             }
             Claim::Got => {
-                let written = async {
-                    // We hold the lock: a row left is a dead holder's.
-                    if let Some(h) = &holder {
-                        let why = format!(
-                            "interrupted: lease holder run {} (pid {} on {}) is gone; taken over by run {run}",
-                            h.run, h.pid, h.host
-                        );
-                        fail_running(&mut tx, site, key, h.run, &why).await?;
-                    }
-                    let sql = concat!(
-"INSERT INTO leases (key, run_id, pid, host, acquired_at, heartbeat_at, lock_id)
-                         VALUES ($1, $2, $3, $4, ",
-db_now!(),
-", ",
-db_now!(),
-", $5)
-                         ON CONFLICT (key) DO UPDATE SET run_id = EXCLUDED.run_id, pid = EXCLUDED.pid,
-                             host = EXCLUDED.host, acquired_at = EXCLUDED.acquired_at,
-                             heartbeat_at = EXCLUDED.heartbeat_at, lock_id = EXCLUDED.lock_id"
-);
-                    sqlx::query(sql)
-                        .bind(key)
-                        .bind(run)
-                        .bind(self.pid as i64)
-                        .bind(&self.host)
-                        .bind(lock)
-                        .execute(&mut *tx)
-                        .await
-                        .ctx(site, || format!("write lease of stage {key} for run {run}"))?;
-                    let sql = concat!(
-"INSERT INTO executions (key, run_id, started_at, status)
-                         VALUES ($1, $2, ",
-db_now!(),
-", 'running')"
-);
-                    sqlx::query(sql)
-                        .bind(key)
-                        .bind(run)
-                        .execute(&mut *tx)
-                        .await
-                        .ctx(site, || {
-                            format!("open execution of stage {key} for run {run}")
-                        })?;
-                    tx.commit()
-                        .await
-                        .ctx(site, || format!("commit transaction to {}", what()))
-                }
-                .await;
+                let written = self.write_lease(tx, key, run, lock, holder, &what).await;
                 if let Err(e) = written {
                     self.drop_lease_lock(key, run).await?;
                     return Err(e);
@@ -192,5 +130,89 @@ db_now!(),
                 Ok(Lease::Acquired)
             }
         }
+    }
+
+    /// Ask the lease session for `key`'s lease lock (`lock`) for `run`, unless this session
+    /// already holds the key.
+    async fn claim(
+        &self,
+        key: &str,
+        run: RunId,
+        lock: i64,
+        what: &(dyn Fn() -> String + Sync),
+    ) -> Result<Claim, StoreError> {
+        let mut ls = self.session(what).await?;
+        Ok(match ls.held.get(key).copied() {
+            Some(r) if ls.alive().await => Claim::Own(r),
+            _ => {
+                if ls.try_lock(self, lock, what).await? {
+                    ls.held.insert(key.to_string(), run);
+                    ls.lost.remove(key);
+                    Claim::Got
+                } else {
+                    Claim::Taken
+                }
+            }
+        })
+    }
+
+    /// With `key`'s lease lock just taken, in `tx` (under the key lock): fail the running
+    /// execution of the dead `holder` whose row is left, write `run`'s lease row and its
+    /// `running` execution, and commit.
+    async fn write_lease(
+        &self,
+        mut tx: sqlx::Transaction<'static, sqlx::Postgres>,
+        key: &str,
+        run: RunId,
+        lock: i64,
+        holder: Option<Holder>,
+        what: &(dyn Fn() -> String + Sync),
+    ) -> Result<(), StoreError> {
+        let site = &self.site;
+        // We hold the lock: a row left is a dead holder's.
+        if let Some(h) = &holder {
+            let why = format!(
+                "interrupted: lease holder run {} (pid {} on {}) is gone; taken over by run {run}",
+                h.run, h.pid, h.host
+            );
+            fail_running(&mut tx, site, key, h.run, &why).await?;
+        }
+        let sql = concat!(
+            "INSERT INTO leases (key, run_id, pid, host, acquired_at, heartbeat_at, lock_id)
+                         VALUES ($1, $2, $3, $4, ",
+            db_now!(),
+            ", ",
+            db_now!(),
+            ", $5)
+                         ON CONFLICT (key) DO UPDATE SET run_id = EXCLUDED.run_id, pid = EXCLUDED.pid,
+                             host = EXCLUDED.host, acquired_at = EXCLUDED.acquired_at,
+                             heartbeat_at = EXCLUDED.heartbeat_at, lock_id = EXCLUDED.lock_id"
+        );
+        sqlx::query(sql)
+            .bind(key)
+            .bind(run)
+            .bind(self.pid as i64)
+            .bind(&self.host)
+            .bind(lock)
+            .execute(&mut *tx)
+            .await
+            .ctx(site, || format!("write lease of stage {key} for run {run}"))?;
+        let sql = concat!(
+            "INSERT INTO executions (key, run_id, started_at, status)
+                         VALUES ($1, $2, ",
+            db_now!(),
+            ", 'running')"
+        );
+        sqlx::query(sql)
+            .bind(key)
+            .bind(run)
+            .execute(&mut *tx)
+            .await
+            .ctx(site, || {
+                format!("open execution of stage {key} for run {run}")
+            })?;
+        tx.commit()
+            .await
+            .ctx(site, || format!("commit transaction to {}", what()))
     }
 }

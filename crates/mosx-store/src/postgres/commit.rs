@@ -14,7 +14,7 @@ use sqlx::PgConnection;
 use super::check::record_memos;
 use super::{PgCtx, PgStore};
 use crate::error::StoreError;
-use crate::prepare::Prepared;
+use crate::prepare::{ArtifactRow, Prepared};
 use crate::{Artifact, RunId, StageRecord};
 
 impl PgStore {
@@ -81,12 +81,7 @@ impl PgStore {
         )?;
         let run = rec.run_id;
         let mut tx = self.begin(what).await?;
-        sqlx::query("SELECT pg_advisory_xact_lock_shared($1), pg_advisory_xact_lock($2)")
-            .bind(self.lock_id("gc", ""))
-            .bind(self.lock_id("key", key))
-            .execute(&mut *tx)
-            .await
-            .ctx(site, || format!("lock stage {key} for its commit"))?;
+        self.lock_for_commit(&mut tx, key).await?;
         if replace {
             // A forced rerun: the old row (artifacts and metrics cascade) goes in the
             // transaction that inserts the new one.
@@ -106,6 +101,37 @@ impl PgStore {
         }
         let memos = prep.install(&site.loc, key)?;
         record_memos(&mut tx, site, &memos).await?;
+        self.insert_stage_row(&mut tx, rec).await?;
+        if !prep.rows.is_empty() {
+            self.insert_artifact_rows(&mut tx, key, &prep.rows).await?;
+        }
+        if !metrics.is_empty() {
+            self.insert_metric_rows(&mut tx, key, metrics).await?;
+        }
+        self.finish_execution(&mut tx, rec, run).await?;
+        tx.commit()
+            .await
+            .ctx(site, || format!("commit transaction to {}", what()))
+    }
+
+    /// Take the gc lock shared and `key`'s lock for the caller's transaction.
+    async fn lock_for_commit(&self, conn: &mut PgConnection, key: &str) -> Result<(), StoreError> {
+        sqlx::query("SELECT pg_advisory_xact_lock_shared($1), pg_advisory_xact_lock($2)")
+            .bind(self.lock_id("gc", ""))
+            .bind(self.lock_id("key", key))
+            .execute(&mut *conn)
+            .await
+            .ctx(&self.site, || format!("lock stage {key} for its commit"))?;
+        Ok(())
+    }
+
+    /// Insert the stage row of `rec`.
+    async fn insert_stage_row(
+        &self,
+        conn: &mut PgConnection,
+        rec: &StageRecord,
+    ) -> Result<(), StoreError> {
+        let key = rec.key.as_str();
         sqlx::query(
             "INSERT INTO stages (key, kind, name, params, parts, status, started_at, finished_at,
                                  duration_ms, run_id, mosx_version, git_commit, git_dirty, host,
@@ -120,7 +146,7 @@ impl PgStore {
         .bind(rec.started_at)
         .bind(rec.finished_at)
         .bind(rec.duration_ms)
-        .bind(run)
+        .bind(rec.run_id)
         .bind(&rec.mosx_version)
         .bind(&rec.git_commit)
         .bind(rec.git_dirty)
@@ -128,54 +154,69 @@ impl PgStore {
         .bind(&rec.device)
         .bind(rec.seed)
         .bind(&rec.spec_hash)
-        .execute(&mut *tx)
+        .execute(&mut *conn)
         .await
-        .ctx(site, || format!("insert stage row {key} ({})", rec.name))?;
-        if !prep.rows.is_empty() {
-            let names: Vec<&str> = prep.rows.iter().map(|r| r.name).collect();
-            let formats: Vec<&str> = prep.rows.iter().map(|r| r.format).collect();
-            let sizes: Vec<i64> = prep.rows.iter().map(|r| r.size as i64).collect();
-            let hashes: Vec<&str> = prep.rows.iter().map(|r| r.hash.as_str()).collect();
-            let inlines: Vec<Option<&[u8]>> = prep.rows.iter().map(|r| r.inline).collect();
-            let paths: Vec<Option<&str>> = prep.rows.iter().map(|r| r.path.as_deref()).collect();
-            sqlx::query(
-                "INSERT INTO artifacts (key, name, format, size, hash, inline, path)
+        .ctx(&self.site, || {
+            format!("insert stage row {key} ({})", rec.name)
+        })?;
+        Ok(())
+    }
+
+    /// Insert the artifact rows of `key`, all in one statement.
+    async fn insert_artifact_rows(
+        &self,
+        conn: &mut PgConnection,
+        key: &str,
+        rows: &[ArtifactRow<'_>],
+    ) -> Result<(), StoreError> {
+        let names: Vec<&str> = rows.iter().map(|r| r.name).collect();
+        let formats: Vec<&str> = rows.iter().map(|r| r.format).collect();
+        let sizes: Vec<i64> = rows.iter().map(|r| r.size as i64).collect();
+        let hashes: Vec<&str> = rows.iter().map(|r| r.hash.as_str()).collect();
+        let inlines: Vec<Option<&[u8]>> = rows.iter().map(|r| r.inline).collect();
+        let paths: Vec<Option<&str>> = rows.iter().map(|r| r.path.as_deref()).collect();
+        sqlx::query(
+            "INSERT INTO artifacts (key, name, format, size, hash, inline, path)
                  SELECT $1, * FROM UNNEST($2::text[], $3::text[], $4::int8[], $5::text[],
                                           $6::bytea[], $7::text[])",
-            )
-            .bind(key)
-            .bind(&names)
-            .bind(&formats)
-            .bind(&sizes)
-            .bind(&hashes)
-            .bind(&inlines)
-            .bind(&paths)
-            .execute(&mut *tx)
-            .await
-            .ctx(site, || {
-                format!("insert {} artifact row(s) of stage {key}", names.len())
-            })?;
-        }
-        if !metrics.is_empty() {
-            // float8 holds NaN and ±infinity as they are.
-            let names: Vec<&str> = metrics.iter().map(|(n, _)| n.as_str()).collect();
-            let values: Vec<f64> = metrics.iter().map(|(_, v)| *v).collect();
-            sqlx::query(
-                "INSERT INTO metrics (key, name, value)
+        )
+        .bind(key)
+        .bind(&names)
+        .bind(&formats)
+        .bind(&sizes)
+        .bind(&hashes)
+        .bind(&inlines)
+        .bind(&paths)
+        .execute(&mut *conn)
+        .await
+        .ctx(&self.site, || {
+            format!("insert {} artifact row(s) of stage {key}", names.len())
+        })?;
+        Ok(())
+    }
+
+    /// Insert the metric rows of `key`, all in one statement.
+    async fn insert_metric_rows(
+        &self,
+        conn: &mut PgConnection,
+        key: &str,
+        metrics: &[(String, f64)],
+    ) -> Result<(), StoreError> {
+        // float8 holds NaN and ±infinity as they are.
+        let names: Vec<&str> = metrics.iter().map(|(n, _)| n.as_str()).collect();
+        let values: Vec<f64> = metrics.iter().map(|(_, v)| *v).collect();
+        sqlx::query(
+            "INSERT INTO metrics (key, name, value)
                  SELECT $1, * FROM UNNEST($2::text[], $3::float8[])",
-            )
-            .bind(key)
-            .bind(&names)
-            .bind(&values)
-            .execute(&mut *tx)
-            .await
-            .ctx(site, || {
-                format!("insert {} metric row(s) of stage {key}", names.len())
-            })?;
-        }
-        self.finish_execution(&mut tx, rec, run).await?;
-        tx.commit()
-            .await
-            .ctx(site, || format!("commit transaction to {}", what()))
+        )
+        .bind(key)
+        .bind(&names)
+        .bind(&values)
+        .execute(&mut *conn)
+        .await
+        .ctx(&self.site, || {
+            format!("insert {} metric row(s) of stage {key}", names.len())
+        })?;
+        Ok(())
     }
 }

@@ -19,7 +19,7 @@ use std::str::FromStr;
 use std::time::Duration;
 
 use sqlx::pool::PoolConnection;
-use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
+use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
 use sqlx::{ConnectOptions, Connection, PgConnection, Postgres};
 
 use super::leases::LeaseSession;
@@ -76,19 +76,7 @@ impl PgStore {
         let read_only = mode == Mode::ReadOnly;
         let host = hostname();
         let pid = std::process::id();
-        let mut connect = PgConnectOptions::from_str(url).map_err(|e| StoreError::BadLocation {
-            location: site.loc.to_string(),
-            reason: site.scrub(e.to_string()),
-        })?;
-        let mut app = format!("mosx {pid} {host}");
-        app.truncate(63);
-        connect = connect
-            .application_name(&app)
-            .options([("lock_timeout", format!("{}s", LOCK_TIMEOUT.as_secs()))])
-            .disable_statement_logging();
-        if read_only {
-            connect = connect.options([("default_transaction_read_only", "on")]);
-        }
+        let connect = connect_options(url, &site, read_only, pid, &host)?;
         let objects = crate::sqlite::absolute(objects)?;
         let rt = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(1)
@@ -99,34 +87,7 @@ impl PgStore {
                 db: site.loc.clone(),
                 cause,
             })?;
-        let (first, pool, ns) = rt.block_on(async {
-            let mut conn = connect_within(&connect, &site, "connect").await?;
-            let (database, schema): (String, Option<String>) =
-                sqlx::query_as("SELECT current_database()::text, current_schema()::text")
-                    .fetch_one(&mut conn)
-                    .await
-                    .ctx(&site, || "read the current database and schema".into())?;
-            let Some(schema) = schema else {
-                return Err(StoreError::NoStore {
-                    db: site.loc.clone(),
-                    what: "no schema of the search_path exists".into(),
-                });
-            };
-            schema::prepare(&mut conn, &site, mode).await?;
-            let pool = PgPoolOptions::new()
-                .max_connections(POOL_MAX)
-                .min_connections(0)
-                .acquire_timeout(ACQUIRE_TIMEOUT)
-                .idle_timeout(Some(Duration::from_secs(120)))
-                .connect_lazy_with(connect.clone());
-            let first = if read_only {
-                let _ = conn.close().await;
-                None
-            } else {
-                Some(conn)
-            };
-            Ok::<_, StoreError>((first, pool, format!("{database}.{schema}")))
-        })?;
+        let (first, pool, ns) = rt.block_on(open_database(&connect, &site, mode))?;
         let store = PgStore {
             rt: Some(rt),
             pool,
@@ -226,6 +187,69 @@ impl Drop for PgStore {
             rt.shutdown_background();
         }
     }
+}
+
+/// The options of every connection of a store at `url`: its application name
+/// `mosx <pid> <host>` (cut to PostgreSQL's 63 bytes), the `lock_timeout`, no statement
+/// logging and, when `read_only`, `default_transaction_read_only`.
+fn connect_options(
+    url: &str,
+    site: &Site,
+    read_only: bool,
+    pid: u32,
+    host: &str,
+) -> Result<PgConnectOptions, StoreError> {
+    let mut connect = PgConnectOptions::from_str(url).map_err(|e| StoreError::BadLocation {
+        location: site.loc.to_string(),
+        reason: site.scrub(e.to_string()),
+    })?;
+    let mut app = format!("mosx {pid} {host}");
+    app.truncate(63);
+    connect = connect
+        .application_name(&app)
+        .options([("lock_timeout", format!("{}s", LOCK_TIMEOUT.as_secs()))])
+        .disable_statement_logging();
+    if read_only {
+        connect = connect.options([("default_transaction_read_only", "on")]);
+    }
+    Ok(connect)
+}
+
+/// Connect once, find the current database and schema, and prepare the schema for `mode`
+/// (check its version and, in a writable mode, bring it up to date); then set up the lazy pool. Returns the first connection
+/// (kept for the lease session; closed and None in a read-only store), the pool, and the
+/// lock namespace `<database>.<schema>`.
+async fn open_database(
+    connect: &PgConnectOptions,
+    site: &Site,
+    mode: Mode,
+) -> Result<(Option<PgConnection>, PgPool, String), StoreError> {
+    let mut conn = connect_within(connect, site, "connect").await?;
+    let (database, schema): (String, Option<String>) =
+        sqlx::query_as("SELECT current_database()::text, current_schema()::text")
+            .fetch_one(&mut conn)
+            .await
+            .ctx(site, || "read the current database and schema".into())?;
+    let Some(schema) = schema else {
+        return Err(StoreError::NoStore {
+            db: site.loc.clone(),
+            what: "no schema of the search_path exists".into(),
+        });
+    };
+    schema::prepare(&mut conn, site, mode).await?;
+    let pool = PgPoolOptions::new()
+        .max_connections(POOL_MAX)
+        .min_connections(0)
+        .acquire_timeout(ACQUIRE_TIMEOUT)
+        .idle_timeout(Some(Duration::from_secs(120)))
+        .connect_lazy_with(connect.clone());
+    let first = if mode == Mode::ReadOnly {
+        let _ = conn.close().await;
+        None
+    } else {
+        Some(conn)
+    };
+    Ok((first, pool, format!("{database}.{schema}")))
 }
 
 /// Run `f` to completion on `rt` from the caller's thread. Called from inside another tokio

@@ -11,7 +11,8 @@
 //!   artifacts and metrics, and the object's memo) so it becomes a cache miss, never a wrong
 //!   hit; orphan rows are deleted; dead runs are recovered.
 
-use rusqlite::params;
+use rusqlite::types::ValueRef;
+use rusqlite::{params, Connection};
 
 use super::leases::fail_running;
 use super::SqliteStore;
@@ -89,92 +90,7 @@ impl SqliteStore {
 
     pub(super) fn fsck_impl(&self, repair: bool) -> Result<FsckReport, StoreError> {
         // Rows, read under the mutex; files hashed afterwards.
-        let (arts, stages, integrity, orphans, dead_runs) = {
-            let conn = self.conn();
-            let integrity: Vec<String> = {
-                let mut stmt = conn
-                    .prepare("PRAGMA integrity_check")
-                    .ctx(&self.loc, || "fsck: integrity check".into())?;
-                let rows = stmt
-                    .query_map([], |r| r.get(0))
-                    .ctx(&self.loc, || "fsck: integrity check".into())?;
-                rows.collect::<Result<_, _>>()
-                    .ctx(&self.loc, || "fsck: read integrity check".into())?
-            };
-            let arts: Vec<ArtRow> = {
-                let mut stmt = conn
-                    .prepare("SELECT key, name, size, hash, inline, path FROM artifacts ORDER BY key, name")
-                    .ctx(&self.loc, || "fsck: list artifacts".into())?;
-                let rows = stmt
-                    .query_map([], |r| {
-                        Ok(ArtRow {
-                            key: r.get(0)?,
-                            name: r.get(1)?,
-                            size: r.get(2)?,
-                            hash: r.get(3)?,
-                            // A damaged row may hold text where a blob belongs: read its bytes.
-                            inline: match r.get_ref(4)? {
-                                rusqlite::types::ValueRef::Blob(b) => Some(b.to_vec()),
-                                rusqlite::types::ValueRef::Text(t) => Some(t.to_vec()),
-                                rusqlite::types::ValueRef::Null => None,
-                                other => Some(format!("{other:?}").into_bytes()),
-                            },
-                            path: r.get(5)?,
-                        })
-                    })
-                    .ctx(&self.loc, || "fsck: list artifacts".into())?;
-                rows.collect::<Result<_, _>>()
-                    .ctx(&self.loc, || "fsck: read artifacts".into())?
-            };
-            let stages: Vec<(String, String, String)> = {
-                let mut stmt = conn
-                    .prepare("SELECT key, params, parts FROM stages ORDER BY key")
-                    .ctx(&self.loc, || "fsck: list stages".into())?;
-                let rows = stmt
-                    .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
-                    .ctx(&self.loc, || "fsck: list stages".into())?;
-                rows.collect::<Result<_, _>>()
-                    .ctx(&self.loc, || "fsck: read stages".into())?
-            };
-            let orphans: Vec<(String, String, String)> = {
-                let mut stmt = conn
-                    .prepare(
-                        "SELECT 'artifacts', key, name FROM artifacts WHERE key NOT IN (SELECT key FROM stages)
-                         UNION ALL
-                         SELECT 'metrics', key, name FROM metrics WHERE key NOT IN (SELECT key FROM stages)",
-                    )
-                    .ctx(&self.loc, || "fsck: find orphan rows".into())?;
-                let rows = stmt
-                    .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
-                    .ctx(&self.loc, || "fsck: find orphan rows".into())?;
-                rows.collect::<Result<_, _>>()
-                    .ctx(&self.loc, || "fsck: read orphan rows".into())?
-            };
-            let dead_runs: Vec<i64> = {
-                let mut stmt = conn
-                    .prepare("SELECT id, pid FROM runs WHERE status = 'running' AND host = ?1 AND pid <> ?2")
-                    .ctx(&self.loc, || "fsck: list running runs".into())?;
-                let rows = stmt
-                    .query_map(params![self.host, self.pid as i64], |r| {
-                        Ok((r.get::<_, i64>(0)?, r.get::<_, i64>(1)?))
-                    })
-                    .ctx(&self.loc, || "fsck: list running runs".into())?;
-                let all: Vec<(i64, i64)> = rows
-                    .collect::<Result<_, _>>()
-                    .ctx(&self.loc, || "fsck: read running runs".into())?;
-                all.into_iter()
-                    .filter(|(_, pid)| !pid_alive((*pid).clamp(0, u32::MAX as i64) as u32))
-                    .map(|(id, _)| id)
-                    .collect()
-            };
-            (arts, stages, integrity, orphans, dead_runs)
-        };
-        let input = AuditInput {
-            stages,
-            arts,
-            orphans,
-            dead_runs,
-        };
+        let (input, integrity) = self.fsck_rows()?;
         let found = audit(&self.objects, &input, repair);
         let (mut report, bad) = (found.report, found.bad);
         let AuditInput {
@@ -191,30 +107,152 @@ impl SqliteStore {
             );
         }
         if repair && (!bad.is_empty() || !orphans.is_empty()) {
-            self.write_tx(
-                || "fsck: drop damaged stages".into(),
-                |tx| {
-                    for (key, path) in &bad {
-                        tx.execute("DELETE FROM stages WHERE key = ?1", [key])
-                            .ctx(&self.loc, || format!("fsck: drop stage {key}"))?;
-                        if let Some(p) = path {
-                            tx.execute("DELETE FROM object_stat WHERE path = ?1", [p])
-                                .ctx(&self.loc, || format!("fsck: drop the memo of {p}"))?;
-                        }
-                    }
-                    for (table, key, name) in &orphans {
-                        let sql = format!("DELETE FROM {table} WHERE key = ?1 AND name = ?2");
-                        tx.execute(&sql, [key, name]).ctx(&self.loc, || {
-                            format!("fsck: drop orphan {table} row {key}/{name}")
-                        })?;
-                    }
-                    Ok(())
-                },
-            )?;
+            self.drop_damaged(&bad, &orphans)?;
         }
         if repair && !dead_runs.is_empty() {
             self.recover_impl()?;
         }
         Ok(report)
+    }
+
+    /// Everything fsck reads, under one hold of the mutex: the rows to audit and the lines of
+    /// SQLite's integrity check.
+    fn fsck_rows(&self) -> Result<(AuditInput, Vec<String>), StoreError> {
+        let conn = self.conn();
+        let integrity = self.integrity_check(&conn)?;
+        let arts = self.fsck_artifacts(&conn)?;
+        let stages = self.fsck_stages(&conn)?;
+        let orphans = self.orphan_rows(&conn)?;
+        let dead_runs = self.dead_runs(&conn)?;
+        let input = AuditInput {
+            stages,
+            arts,
+            orphans,
+            dead_runs,
+        };
+        Ok((input, integrity))
+    }
+
+    /// The lines of `PRAGMA integrity_check` (`["ok"]` for a sound file).
+    fn integrity_check(&self, conn: &Connection) -> Result<Vec<String>, StoreError> {
+        let mut stmt = conn
+            .prepare("PRAGMA integrity_check")
+            .ctx(&self.loc, || "fsck: integrity check".into())?;
+        let rows = stmt
+            .query_map([], |r| r.get(0))
+            .ctx(&self.loc, || "fsck: integrity check".into())?;
+        rows.collect::<Result<_, _>>()
+            .ctx(&self.loc, || "fsck: read integrity check".into())
+    }
+
+    /// Every artifact row, by key and name.
+    fn fsck_artifacts(&self, conn: &Connection) -> Result<Vec<ArtRow>, StoreError> {
+        let mut stmt = conn
+            .prepare("SELECT key, name, size, hash, inline, path FROM artifacts ORDER BY key, name")
+            .ctx(&self.loc, || "fsck: list artifacts".into())?;
+        let rows = stmt
+            .query_map([], |r| {
+                Ok(ArtRow {
+                    key: r.get(0)?,
+                    name: r.get(1)?,
+                    size: r.get(2)?,
+                    hash: r.get(3)?,
+                    inline: inline_bytes(r.get_ref(4)?),
+                    path: r.get(5)?,
+                })
+            })
+            .ctx(&self.loc, || "fsck: list artifacts".into())?;
+        rows.collect::<Result<_, _>>()
+            .ctx(&self.loc, || "fsck: read artifacts".into())
+    }
+
+    /// (key, params, parts) of every stage row, by key.
+    fn fsck_stages(&self, conn: &Connection) -> Result<Vec<(String, String, String)>, StoreError> {
+        let mut stmt = conn
+            .prepare("SELECT key, params, parts FROM stages ORDER BY key")
+            .ctx(&self.loc, || "fsck: list stages".into())?;
+        let rows = stmt
+            .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
+            .ctx(&self.loc, || "fsck: list stages".into())?;
+        rows.collect::<Result<_, _>>()
+            .ctx(&self.loc, || "fsck: read stages".into())
+    }
+
+    /// (table, key, name) of the artifact and metric rows without a stage row.
+    fn orphan_rows(&self, conn: &Connection) -> Result<Vec<(String, String, String)>, StoreError> {
+        let mut stmt = conn
+            .prepare(
+                "SELECT 'artifacts', key, name FROM artifacts WHERE key NOT IN (SELECT key FROM stages)
+                         UNION ALL
+                         SELECT 'metrics', key, name FROM metrics WHERE key NOT IN (SELECT key FROM stages)",
+            )
+            .ctx(&self.loc, || "fsck: find orphan rows".into())?;
+        let rows = stmt
+            .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
+            .ctx(&self.loc, || "fsck: find orphan rows".into())?;
+        rows.collect::<Result<_, _>>()
+            .ctx(&self.loc, || "fsck: read orphan rows".into())
+    }
+
+    /// The `running` runs of dead processes on this host (other than this process).
+    fn dead_runs(&self, conn: &Connection) -> Result<Vec<i64>, StoreError> {
+        let mut stmt = conn
+            .prepare(
+                "SELECT id, pid FROM runs WHERE status = 'running' AND host = ?1 AND pid <> ?2",
+            )
+            .ctx(&self.loc, || "fsck: list running runs".into())?;
+        let rows = stmt
+            .query_map(params![self.host, self.pid as i64], |r| {
+                Ok((r.get::<_, i64>(0)?, r.get::<_, i64>(1)?))
+            })
+            .ctx(&self.loc, || "fsck: list running runs".into())?;
+        let all: Vec<(i64, i64)> = rows
+            .collect::<Result<_, _>>()
+            .ctx(&self.loc, || "fsck: read running runs".into())?;
+        Ok(all
+            .into_iter()
+            .filter(|(_, pid)| !pid_alive((*pid).clamp(0, u32::MAX as i64) as u32))
+            .map(|(id, _)| id)
+            .collect())
+    }
+
+    /// Repair, in one write transaction: drop each damaged stage (with the memo of its bad
+    /// object) and each orphan row.
+    fn drop_damaged(
+        &self,
+        bad: &[(String, Option<String>)],
+        orphans: &[(String, String, String)],
+    ) -> Result<(), StoreError> {
+        self.write_tx(
+            || "fsck: drop damaged stages".into(),
+            |tx| {
+                for (key, path) in bad {
+                    tx.execute("DELETE FROM stages WHERE key = ?1", [key])
+                        .ctx(&self.loc, || format!("fsck: drop stage {key}"))?;
+                    if let Some(p) = path {
+                        tx.execute("DELETE FROM object_stat WHERE path = ?1", [p])
+                            .ctx(&self.loc, || format!("fsck: drop the memo of {p}"))?;
+                    }
+                }
+                for (table, key, name) in orphans {
+                    let sql = format!("DELETE FROM {table} WHERE key = ?1 AND name = ?2");
+                    tx.execute(&sql, [key, name]).ctx(&self.loc, || {
+                        format!("fsck: drop orphan {table} row {key}/{name}")
+                    })?;
+                }
+                Ok(())
+            },
+        )
+    }
+}
+
+/// The bytes of an artifact row's `inline` column. A damaged row may hold text where a blob
+/// belongs: read its bytes.
+fn inline_bytes(v: ValueRef<'_>) -> Option<Vec<u8>> {
+    match v {
+        ValueRef::Blob(b) => Some(b.to_vec()),
+        ValueRef::Text(t) => Some(t.to_vec()),
+        ValueRef::Null => None,
+        other => Some(format!("{other:?}").into_bytes()),
     }
 }

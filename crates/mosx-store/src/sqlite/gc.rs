@@ -10,7 +10,7 @@
 
 use std::collections::HashSet;
 
-use rusqlite::{params, TransactionBehavior};
+use rusqlite::{params, Transaction, TransactionBehavior};
 
 use super::leases::fail_running;
 use super::SqliteStore;
@@ -38,7 +38,34 @@ impl SqliteStore {
             .ctx(&self.loc, || "gc: begin transaction".into())?;
         let now = now();
 
-        // Dead leases.
+        let leases_cleared = self.clear_dead_leases(&tx, dry_run, now)?;
+
+        // Objects no row refers to.
+        let referenced = self.referenced_paths(&tx)?;
+        let swept = sweep_objects(&self.loc, &self.objects, &referenced, &self.host, dry_run)?;
+        let mut report = swept.report;
+        // Scratch folders of stages that no live lease holds (a killed training's checkpoints).
+        let live = self.leased_keys(&tx)?;
+        sweep_work_dirs(&self.loc, &self.objects, &live, dry_run, &mut report)?;
+        report.leases_cleared = leases_cleared;
+
+        // Memos of objects that are gone.
+        if !dry_run {
+            self.drop_stale_memos(&tx, &swept.kept)?;
+        }
+
+        tx.commit().ctx(&self.loc, || "gc: commit".into())?;
+        Ok(report)
+    }
+
+    /// Dead leases: count those whose holder is dead by the liveness rule and, unless
+    /// `dry_run`, delete each and fail its running execution.
+    fn clear_dead_leases(
+        &self,
+        tx: &Transaction<'_>,
+        dry_run: bool,
+        now: f64,
+    ) -> Result<usize, StoreError> {
         let leases: Vec<(String, i64, i64, String, f64, bool)> = {
             let mut stmt = tx
                 .prepare(
@@ -79,60 +106,60 @@ impl SqliteStore {
                 let why = format!(
                     "interrupted: lease holder run {run} (pid {pid} on {host}) is gone (gc)"
                 );
-                fail_running(&tx, self, &key, run, &why, now)?;
+                fail_running(tx, self, &key, run, &why, now)?;
             }
         }
+        Ok(leases_cleared)
+    }
 
-        // Objects no row refers to.
-        let referenced: HashSet<String> = {
+    /// The object paths artifact rows refer to.
+    fn referenced_paths(&self, tx: &Transaction<'_>) -> Result<HashSet<String>, StoreError> {
+        let mut stmt = tx
+            .prepare("SELECT path FROM artifacts WHERE path IS NOT NULL")
+            .ctx(&self.loc, || "gc: list object paths".into())?;
+        let rows = stmt
+            .query_map([], |r| r.get(0))
+            .ctx(&self.loc, || "gc: list object paths".into())?;
+        rows.collect::<Result<_, _>>()
+            .ctx(&self.loc, || "gc: read object paths".into())
+    }
+
+    /// The keys a lease row is left for (the dead ones were just cleared).
+    fn leased_keys(&self, tx: &Transaction<'_>) -> Result<HashSet<String>, StoreError> {
+        let mut stmt = tx
+            .prepare("SELECT key FROM leases")
+            .ctx(&self.loc, || "gc: list live leases".into())?;
+        let rows = stmt
+            .query_map([], |r| r.get(0))
+            .ctx(&self.loc, || "gc: list live leases".into())?;
+        rows.collect::<Result<_, _>>()
+            .ctx(&self.loc, || "gc: read live leases".into())
+    }
+
+    /// Delete every `object_stat` row whose path is not in `kept` (the object files gc kept).
+    fn drop_stale_memos(
+        &self,
+        tx: &Transaction<'_>,
+        kept: &HashSet<String>,
+    ) -> Result<(), StoreError> {
+        let memo_paths: Vec<String> = {
             let mut stmt = tx
-                .prepare("SELECT path FROM artifacts WHERE path IS NOT NULL")
-                .ctx(&self.loc, || "gc: list object paths".into())?;
+                .prepare("SELECT path FROM object_stat")
+                .ctx(&self.loc, || "gc: list object_stat rows".into())?;
             let rows = stmt
                 .query_map([], |r| r.get(0))
-                .ctx(&self.loc, || "gc: list object paths".into())?;
+                .ctx(&self.loc, || "gc: list object_stat rows".into())?;
             rows.collect::<Result<_, _>>()
-                .ctx(&self.loc, || "gc: read object paths".into())?
+                .ctx(&self.loc, || "gc: read object_stat rows".into())?
         };
-        let swept = sweep_objects(&self.loc, &self.objects, &referenced, &self.host, dry_run)?;
-        let mut report = swept.report;
-        // Scratch folders of stages that no live lease holds (a killed training's checkpoints).
-        let live: HashSet<String> = {
-            let mut stmt = tx
-                .prepare("SELECT key FROM leases")
-                .ctx(&self.loc, || "gc: list live leases".into())?;
-            let rows = stmt
-                .query_map([], |r| r.get(0))
-                .ctx(&self.loc, || "gc: list live leases".into())?;
-            rows.collect::<Result<_, _>>()
-                .ctx(&self.loc, || "gc: read live leases".into())?
-        };
-        sweep_work_dirs(&self.loc, &self.objects, &live, dry_run, &mut report)?;
-        report.leases_cleared = leases_cleared;
-
-        // Memos of objects that are gone.
-        if !dry_run {
-            let memo_paths: Vec<String> = {
-                let mut stmt = tx
-                    .prepare("SELECT path FROM object_stat")
-                    .ctx(&self.loc, || "gc: list object_stat rows".into())?;
-                let rows = stmt
-                    .query_map([], |r| r.get(0))
-                    .ctx(&self.loc, || "gc: list object_stat rows".into())?;
-                rows.collect::<Result<_, _>>()
-                    .ctx(&self.loc, || "gc: read object_stat rows".into())?
-            };
-            let mut stmt = tx
-                .prepare("DELETE FROM object_stat WHERE path = ?1")
-                .ctx(&self.loc, || "gc: prepare object_stat delete".into())?;
-            for path in memo_paths.iter().filter(|p| !swept.kept.contains(*p)) {
-                stmt.execute(params![path]).ctx(&self.loc, || {
-                    format!("gc: delete object_stat row of {path}")
-                })?;
-            }
+        let mut stmt = tx
+            .prepare("DELETE FROM object_stat WHERE path = ?1")
+            .ctx(&self.loc, || "gc: prepare object_stat delete".into())?;
+        for path in memo_paths.iter().filter(|p| !kept.contains(*p)) {
+            stmt.execute(params![path]).ctx(&self.loc, || {
+                format!("gc: delete object_stat row of {path}")
+            })?;
         }
-
-        tx.commit().ctx(&self.loc, || "gc: commit".into())?;
-        Ok(report)
+        Ok(())
     }
 }

@@ -15,7 +15,7 @@ use crate::assemble::{assemble, malformed, Kept, Meta};
 use crate::error::DataError;
 use crate::idtable::IdIndex;
 use crate::layout::read;
-use crate::quoted::{Field, Reader};
+use crate::quoted::{Field, QuoteError, Reader};
 use crate::text::{latin1, parse_f64, show};
 use crate::types::{Dataset, DatasetKind, Implicit, Item, LoadOptions, RawCounts, User};
 
@@ -54,29 +54,9 @@ fn records<'a, T: Send>(
     wanted: &[&str],
     row: impl Fn(usize, &[(Cow<'a, [u8]>, bool)]) -> Result<T, DataError> + Sync,
 ) -> Result<Vec<T>, DataError> {
-    let quote_err =
-        |e: crate::quoted::QuoteError| malformed(file, e.line, e.column, "-", e.message);
-    let mut reader = Reader::new(buf);
-    let mut fields: Vec<Field> = Vec::with_capacity(16);
-    let header: Vec<String> = match reader.next_record(&mut fields).map_err(quote_err)? {
-        None => return Err(malformed(file, 1, 1, "header", "file is empty")),
-        Some(_) => fields.iter().map(|f| latin1(&reader.value(f))).collect(),
-    };
-    let cols: Vec<usize> = wanted
-        .iter()
-        .map(|w| {
-            header.iter().position(|h| h == w).ok_or_else(|| {
-                malformed(
-                    file,
-                    1,
-                    header.len() + 1,
-                    w,
-                    format!("header lacks column `{w}` (has {})", header.join(", ")),
-                )
-            })
-        })
-        .collect::<Result<_, _>>()?;
-    let (body, body_line) = (reader.pos(), reader.line());
+    let quote_err = |e: QuoteError| quote_error(file, e);
+    let (header, body, body_line) = read_header(file, buf)?;
+    let cols = wanted_columns(file, &header, wanted)?;
 
     // Parses buf[start..end], which starts on `line`.
     let chunk = |start: usize, end: usize, line: usize| -> Result<Vec<T>, DataError> {
@@ -110,7 +90,56 @@ fn records<'a, T: Send>(
         Ok(out)
     };
 
-    // Chunk boundaries: just after a `\n` that is followed by `"`.
+    if let Some(out) = parse_in_chunks(buf, body, body_line, &chunk) {
+        return Ok(out);
+    }
+    chunk(body, buf.len(), body_line)
+}
+
+/// The malformed-row error of a quoting error.
+fn quote_error(file: &Path, e: QuoteError) -> DataError {
+    malformed(file, e.line, e.column, "-", e.message)
+}
+
+/// The header's column names, and the byte offset and line where the body starts.
+fn read_header(file: &Path, buf: &[u8]) -> Result<(Vec<String>, usize, usize), DataError> {
+    let mut reader = Reader::new(buf);
+    let mut fields: Vec<Field> = Vec::with_capacity(16);
+    let header: Vec<String> = match reader
+        .next_record(&mut fields)
+        .map_err(|e| quote_error(file, e))?
+    {
+        None => return Err(malformed(file, 1, 1, "header", "file is empty")),
+        Some(_) => fields.iter().map(|f| latin1(&reader.value(f))).collect(),
+    };
+    Ok((header, reader.pos(), reader.line()))
+}
+
+/// The index in `header` of each wanted column; a missing one is a malformed header.
+fn wanted_columns(
+    file: &Path,
+    header: &[String],
+    wanted: &[&str],
+) -> Result<Vec<usize>, DataError> {
+    wanted
+        .iter()
+        .map(|w| {
+            header.iter().position(|h| h == w).ok_or_else(|| {
+                malformed(
+                    file,
+                    1,
+                    header.len() + 1,
+                    w,
+                    format!("header lacks column `{w}` (has {})", header.join(", ")),
+                )
+            })
+        })
+        .collect()
+}
+
+/// Chunk boundaries of the body `buf[body..]`: just after a `\n` that is followed by `"`,
+/// the first at `body` and the last at `buf.len()`.
+fn chunk_cuts(buf: &[u8], body: usize) -> Vec<usize> {
     let want = (rayon::current_num_threads() * 4)
         .min((buf.len() - body) / (1 << 20))
         .max(1);
@@ -126,37 +155,50 @@ fn records<'a, T: Send>(
         }
     }
     cuts.push(buf.len());
-    if cuts.len() > 2 {
-        let spans: Vec<(usize, usize)> = cuts.windows(2).map(|w| (w[0], w[1])).collect();
-        let lines: Vec<usize> = spans
-            .par_iter()
-            .map(|&(a, b)| buf[a..b].iter().filter(|&&c| c == b'\n').count())
-            .collect();
-        let mut first_line = Vec::with_capacity(lines.len());
-        let mut acc = body_line;
-        for n in &lines {
-            first_line.push(acc);
-            acc += n;
-        }
-        let parts: Vec<Result<Vec<T>, DataError>> = spans
-            .par_iter()
-            .zip(&first_line)
-            .map(|(&(a, b), &line)| chunk(a, b, line))
-            .collect();
-        if parts.iter().all(|p| p.is_ok()) {
-            let mut out = Vec::with_capacity(
-                parts
-                    .iter()
-                    .map(|p| p.as_ref().map_or(0, |p| p.len()))
-                    .sum(),
-            );
-            for rows in parts.into_iter().flatten() {
-                out.extend(rows);
-            }
-            return Ok(out);
-        }
+    cuts
+}
+
+/// Parses the body in parallel chunks with `chunk(start, end, line)`; `None` when the
+/// body is a single chunk or any chunk fails (the caller then parses it sequentially).
+fn parse_in_chunks<T: Send>(
+    buf: &[u8],
+    body: usize,
+    body_line: usize,
+    chunk: &(impl Fn(usize, usize, usize) -> Result<Vec<T>, DataError> + Sync),
+) -> Option<Vec<T>> {
+    let cuts = chunk_cuts(buf, body);
+    if cuts.len() <= 2 {
+        return None;
     }
-    chunk(body, buf.len(), body_line)
+    let spans: Vec<(usize, usize)> = cuts.windows(2).map(|w| (w[0], w[1])).collect();
+    let lines: Vec<usize> = spans
+        .par_iter()
+        .map(|&(a, b)| buf[a..b].iter().filter(|&&c| c == b'\n').count())
+        .collect();
+    let mut first_line = Vec::with_capacity(lines.len());
+    let mut acc = body_line;
+    for n in &lines {
+        first_line.push(acc);
+        acc += n;
+    }
+    let parts: Vec<Result<Vec<T>, DataError>> = spans
+        .par_iter()
+        .zip(&first_line)
+        .map(|(&(a, b), &line)| chunk(a, b, line))
+        .collect();
+    if !parts.iter().all(|p| p.is_ok()) {
+        return None;
+    }
+    let mut out = Vec::with_capacity(
+        parts
+            .iter()
+            .map(|p| p.as_ref().map_or(0, |p| p.len()))
+            .sum(),
+    );
+    for rows in parts.into_iter().flatten() {
+        out.extend(rows);
+    }
+    Some(out)
 }
 
 fn parse_users<'a>(file: &Path, buf: &'a [u8]) -> Result<UserRows<'a>, DataError> {

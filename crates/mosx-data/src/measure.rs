@@ -138,36 +138,8 @@ pub fn measure(
         return Err(DataError::Inconsistent("dataset has no groups".into()));
     }
     let ni = ds.items.len();
-    // Distinct (user, item) pairs over the train histories.
-    let mut pairs: Vec<u64> = Vec::with_capacity(split.train.len() * 10);
-    for &k in &split.train {
-        let p = seq.points.get(k as usize).ok_or_else(|| {
-            DataError::Inconsistent(format!(
-                "split names point {k} but the sequences hold {}",
-                seq.points.len()
-            ))
-        })?;
-        let u = (p.user as u64) << 32;
-        pairs.extend(p.history.iter().map(|&i| u | i as u64));
-    }
-    pairs.sort_unstable();
-    pairs.dedup();
-    let mut counts = vec![0u32; ni * ng];
-    for x in pairs {
-        let (u, i) = ((x >> 32) as usize, (x & 0xffff_ffff) as usize);
-        let g = ds
-            .users
-            .get(u)
-            .map(|u| u.group as usize)
-            .filter(|&g| g < ng);
-        let (Some(g), true) = (g, i < ni) else {
-            return Err(DataError::Inconsistent(format!(
-                "point names user {u} / item {i} outside the dataset ({} users, {ni} items)",
-                ds.users.len()
-            )));
-        };
-        counts[i * ng + g] += 1;
-    }
+    let pairs = train_pairs(seq, split)?;
+    let counts = group_counts(ds, pairs)?;
     let eligible: Vec<bool> = counts
         .chunks(ng)
         .map(|c| c.iter().map(|&x| x as u64).sum::<u64>() >= opts.min_count as u64)
@@ -182,20 +154,7 @@ pub fn measure(
         .chunks(ng)
         .map(|c| degree_with_totals(c, opts.degree, &totals))
         .collect();
-    let mut z_mean = vec![f64::NAN; ng];
-    let mut z_std = vec![f64::NAN; ng];
-    for g in 0..ng {
-        let vals: Vec<f64> = (0..ni)
-            .filter(|&i| eligible[i])
-            .map(|i| degrees[i][g])
-            .collect();
-        if !vals.is_empty() {
-            let m = vals.iter().sum::<f64>() / vals.len() as f64;
-            let var = vals.iter().map(|v| (v - m) * (v - m)).sum::<f64>() / vals.len() as f64;
-            z_mean[g] = m;
-            z_std[g] = var.sqrt();
-        }
-    }
+    let (z_mean, z_std) = z_moments(&degrees, &eligible, ng);
     let items = (0..ni)
         .map(|i| {
             let z: Vec<f64> = (0..ng)
@@ -225,6 +184,66 @@ pub fn measure(
         z_mean,
         z_std,
     })
+}
+
+/// Distinct (user, item) pairs over the train histories, as `user << 32 | item`, sorted.
+fn train_pairs(seq: &Sequences, split: &Split) -> Result<Vec<u64>, DataError> {
+    let mut pairs: Vec<u64> = Vec::with_capacity(split.train.len() * 10);
+    for &k in &split.train {
+        let p = seq.points.get(k as usize).ok_or_else(|| {
+            DataError::Inconsistent(format!(
+                "split names point {k} but the sequences hold {}",
+                seq.points.len()
+            ))
+        })?;
+        let u = (p.user as u64) << 32;
+        pairs.extend(p.history.iter().map(|&i| u | i as u64));
+    }
+    pairs.sort_unstable();
+    pairs.dedup();
+    Ok(pairs)
+}
+
+/// `c_i^g` at `[i * ng + g]`: the distinct users of group g among `pairs` holding item i.
+fn group_counts(ds: &Dataset, pairs: Vec<u64>) -> Result<Vec<u32>, DataError> {
+    let (ng, ni) = (ds.groups.len(), ds.items.len());
+    let mut counts = vec![0u32; ni * ng];
+    for x in pairs {
+        let (u, i) = ((x >> 32) as usize, (x & 0xffff_ffff) as usize);
+        let g = ds
+            .users
+            .get(u)
+            .map(|u| u.group as usize)
+            .filter(|&g| g < ng);
+        let (Some(g), true) = (g, i < ni) else {
+            return Err(DataError::Inconsistent(format!(
+                "point names user {u} / item {i} outside the dataset ({} users, {ni} items)",
+                ds.users.len()
+            )));
+        };
+        counts[i * ng + g] += 1;
+    }
+    Ok(counts)
+}
+
+/// Per group: mean and population standard deviation of the degree over the eligible
+/// items (NaN when no item is eligible).
+fn z_moments(degrees: &[Vec<f64>], eligible: &[bool], ng: usize) -> (Vec<f64>, Vec<f64>) {
+    let mut z_mean = vec![f64::NAN; ng];
+    let mut z_std = vec![f64::NAN; ng];
+    for g in 0..ng {
+        let vals: Vec<f64> = (0..degrees.len())
+            .filter(|&i| eligible[i])
+            .map(|i| degrees[i][g])
+            .collect();
+        if !vals.is_empty() {
+            let m = vals.iter().sum::<f64>() / vals.len() as f64;
+            let var = vals.iter().map(|v| (v - m) * (v - m)).sum::<f64>() / vals.len() as f64;
+            z_mean[g] = m;
+            z_std[g] = var.sqrt();
+        }
+    }
+    (z_mean, z_std)
 }
 
 impl Stereotypes {

@@ -180,8 +180,8 @@ pub(crate) fn user_runs(ds: &Dataset, rng: &mut ChaCha8Rng) -> Result<UserRuns, 
     Ok(UserRuns { order, offsets })
 }
 
-/// Samples windows (METHOD.md §1).
-pub fn sample(ds: &Dataset, opts: &SampleOptions) -> Result<Sequences, DataError> {
+/// Checks the options against the dataset; returns the label threshold in force.
+fn checked_threshold(ds: &Dataset, opts: &SampleOptions) -> Result<f32, DataError> {
     if opts.window < 2 {
         return Err(DataError::invalid(
             "window",
@@ -208,6 +208,152 @@ pub fn sample(ds: &Dataset, opts: &SampleOptions) -> Result<Sequences, DataError
             u.id, u.group
         )));
     }
+    Ok(threshold)
+}
+
+/// Draws `want` (at most all) of the windows of `users` uniformly without replacement,
+/// appending them to `chosen` as (user, start).
+fn draw_windows(
+    users: &[u32],
+    per_user: &[u64],
+    want: usize,
+    rng: &mut ChaCha8Rng,
+    chosen: &mut Vec<(u32, u32)>,
+) {
+    let mut prefix = Vec::with_capacity(users.len() + 1);
+    prefix.push(0u64);
+    for &u in users {
+        prefix.push(prefix[prefix.len() - 1] + per_user[u as usize]);
+    }
+    let total = prefix[users.len()] as usize;
+    let mut picks = index::sample(rng, total, want.min(total)).into_vec();
+    picks.sort_unstable();
+    for p in picks {
+        let p = p as u64;
+        let j = prefix.partition_point(|&x| x <= p) - 1;
+        chosen.push((users[j], (p - prefix[j]) as u32));
+    }
+}
+
+/// Windows to draw per group under a ratio map: checks the groups and shares, and that each
+/// group has enough windows.
+fn ratio_wants(
+    ds: &Dataset,
+    map: &BTreeMap<String, f64>,
+    n: usize,
+    windows_available: &[u64],
+    w: usize,
+) -> Result<Vec<u64>, DataError> {
+    for (name, r) in map {
+        if !ds.groups.contains(name) {
+            return Err(DataError::UnknownGroup {
+                name: name.clone(),
+                option: "group_ratio".into(),
+                known: ds.groups.clone(),
+            });
+        }
+        if !r.is_finite() || *r < 0.0 {
+            return Err(DataError::invalid(
+                "group_ratio",
+                format!("share of `{name}` must be >= 0, found {r}"),
+            ));
+        }
+    }
+    let sum: f64 = map.values().sum();
+    if (sum - 1.0).abs() > 1e-6 {
+        let parts: Vec<String> = map.iter().map(|(g, r)| format!("{g} {r}")).collect();
+        return Err(DataError::invalid(
+            "group_ratio",
+            format!("shares must sum to 1, found {} = {sum}", parts.join(" + ")),
+        ));
+    }
+    let wants: Vec<u64> = ds
+        .groups
+        .iter()
+        .map(|g| map.get(g).map_or(0, |r| (n as f64 * r).round() as u64))
+        .collect();
+    for (g, name) in ds.groups.iter().enumerate() {
+        if wants[g] > windows_available[g] {
+            return Err(DataError::NotEnoughWindows {
+                group: name.clone(),
+                requested: wants[g],
+                available: windows_available[g],
+                window: w,
+            });
+        }
+    }
+    Ok(wants)
+}
+
+/// Chooses the windows as (user, start), sorted, per `opts.group_ratio`.
+fn choose_windows(
+    ds: &Dataset,
+    opts: &SampleOptions,
+    per_user: &[u64],
+    windows_available: &[u64],
+    draw_rng: &mut ChaCha8Rng,
+) -> Result<Vec<(u32, u32)>, DataError> {
+    let w = opts.window;
+    let mut chosen: Vec<(u32, u32)> = Vec::new();
+    match &opts.group_ratio {
+        GroupRatio::Natural => {
+            let total: u64 = windows_available.iter().sum();
+            if opts.n as u64 > total {
+                return Err(DataError::TooFewWindows {
+                    requested: opts.n as u64,
+                    available: total,
+                    window: w,
+                });
+            }
+            let all: Vec<u32> = (0..ds.users.len() as u32).collect();
+            draw_windows(&all, per_user, opts.n, draw_rng, &mut chosen);
+        }
+        GroupRatio::Ratio(map) => {
+            let wants = ratio_wants(ds, map, opts.n, windows_available, w)?;
+            for (g, &want) in wants.iter().enumerate() {
+                let users: Vec<u32> = (0..ds.users.len() as u32)
+                    .filter(|&u| ds.users[u as usize].group as usize == g)
+                    .collect();
+                draw_windows(&users, per_user, want as usize, draw_rng, &mut chosen);
+            }
+        }
+    }
+    chosen.sort_unstable();
+    Ok(chosen)
+}
+
+/// The data point of the window of `w` interactions starting at `start` in `user`'s run.
+fn window_point(
+    ds: &Dataset,
+    runs: &UserRuns,
+    w: usize,
+    threshold: f32,
+    (user, start): (u32, u32),
+) -> DataPoint {
+    let start = runs.offsets[user as usize] + start as usize;
+    let win = &runs.order[start..start + w];
+    let (hist, last) = win.split_at(w - 1);
+    let target = &ds.interactions[last[0] as usize];
+    DataPoint {
+        user,
+        history: hist
+            .iter()
+            .map(|&k| ds.interactions[k as usize].item)
+            .collect(),
+        history_ratings: hist
+            .iter()
+            .map(|&k| ds.interactions[k as usize].rating)
+            .collect(),
+        target: target.item,
+        target_rating: target.rating,
+        label: target.rating > threshold,
+    }
+}
+
+/// Samples windows (METHOD.md §1).
+pub fn sample(ds: &Dataset, opts: &SampleOptions) -> Result<Sequences, DataError> {
+    let threshold = checked_threshold(ds, opts)?;
+    let ng = ds.groups.len();
     let mut order_rng = ChaCha8Rng::seed_from_u64(opts.seed);
     order_rng.set_stream(1);
     let mut draw_rng = ChaCha8Rng::seed_from_u64(opts.seed);
@@ -221,108 +367,10 @@ pub fn sample(ds: &Dataset, opts: &SampleOptions) -> Result<Sequences, DataError
     for (u, c) in per_user.iter().enumerate() {
         windows_available[ds.users[u].group as usize] += c;
     }
-
-    // Chosen windows as (user, start).
-    let mut chosen: Vec<(u32, u32)> = Vec::new();
-    let mut draw = |users: &[u32], want: usize, rng: &mut ChaCha8Rng| {
-        let mut prefix = Vec::with_capacity(users.len() + 1);
-        prefix.push(0u64);
-        for &u in users {
-            prefix.push(prefix[prefix.len() - 1] + per_user[u as usize]);
-        }
-        let total = prefix[users.len()] as usize;
-        let mut picks = index::sample(rng, total, want.min(total)).into_vec();
-        picks.sort_unstable();
-        for p in picks {
-            let p = p as u64;
-            let j = prefix.partition_point(|&x| x <= p) - 1;
-            chosen.push((users[j], (p - prefix[j]) as u32));
-        }
-    };
-    match &opts.group_ratio {
-        GroupRatio::Natural => {
-            let total: u64 = windows_available.iter().sum();
-            if opts.n as u64 > total {
-                return Err(DataError::TooFewWindows {
-                    requested: opts.n as u64,
-                    available: total,
-                    window: w,
-                });
-            }
-            let all: Vec<u32> = (0..ds.users.len() as u32).collect();
-            draw(&all, opts.n, &mut draw_rng);
-        }
-        GroupRatio::Ratio(map) => {
-            for (name, r) in map {
-                if !ds.groups.contains(name) {
-                    return Err(DataError::UnknownGroup {
-                        name: name.clone(),
-                        option: "group_ratio".into(),
-                        known: ds.groups.clone(),
-                    });
-                }
-                if !r.is_finite() || *r < 0.0 {
-                    return Err(DataError::invalid(
-                        "group_ratio",
-                        format!("share of `{name}` must be >= 0, found {r}"),
-                    ));
-                }
-            }
-            let sum: f64 = map.values().sum();
-            if (sum - 1.0).abs() > 1e-6 {
-                let parts: Vec<String> = map.iter().map(|(g, r)| format!("{g} {r}")).collect();
-                return Err(DataError::invalid(
-                    "group_ratio",
-                    format!("shares must sum to 1, found {} = {sum}", parts.join(" + ")),
-                ));
-            }
-            let wants: Vec<u64> = ds
-                .groups
-                .iter()
-                .map(|g| map.get(g).map_or(0, |r| (opts.n as f64 * r).round() as u64))
-                .collect();
-            for (g, name) in ds.groups.iter().enumerate() {
-                if wants[g] > windows_available[g] {
-                    return Err(DataError::NotEnoughWindows {
-                        group: name.clone(),
-                        requested: wants[g],
-                        available: windows_available[g],
-                        window: w,
-                    });
-                }
-            }
-            for (g, &want) in wants.iter().enumerate() {
-                let users: Vec<u32> = (0..ds.users.len() as u32)
-                    .filter(|&u| ds.users[u as usize].group as usize == g)
-                    .collect();
-                draw(&users, want as usize, &mut draw_rng);
-            }
-        }
-    }
-    chosen.sort_unstable();
-
+    let chosen = choose_windows(ds, opts, &per_user, &windows_available, &mut draw_rng)?;
     let points = chosen
         .iter()
-        .map(|&(u, s)| {
-            let start = runs.offsets[u as usize] + s as usize;
-            let win = &runs.order[start..start + w];
-            let (hist, last) = win.split_at(w - 1);
-            let target = &ds.interactions[last[0] as usize];
-            DataPoint {
-                user: u,
-                history: hist
-                    .iter()
-                    .map(|&k| ds.interactions[k as usize].item)
-                    .collect(),
-                history_ratings: hist
-                    .iter()
-                    .map(|&k| ds.interactions[k as usize].rating)
-                    .collect(),
-                target: target.item,
-                target_rating: target.rating,
-                label: target.rating > threshold,
-            }
-        })
+        .map(|&uw| window_point(ds, &runs, w, threshold, uw))
         .collect();
     Ok(Sequences {
         dataset: ds.name.clone(),

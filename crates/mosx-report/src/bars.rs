@@ -6,6 +6,7 @@
 
 use std::path::Path;
 
+use plotters::coord::types::RangedCoordf64;
 use plotters::coord::Shift;
 use plotters::prelude::*;
 
@@ -110,17 +111,58 @@ fn bars_impl(
     render_both(out_base, &fig)
 }
 
+/// The chart of a figure: f64 on both axes.
+type Chart<'a, DB> = ChartContext<'a, DB, Cartesian2d<RangedCoordf64, RangedCoordf64>>;
+
 impl Figure for Bars<'_> {
     fn draw<DB: DrawingBackend>(&self, root: &DrawingArea<DB, Shift>) -> Result<(), String> {
         let e = |e: DrawingAreaErrorKind<DB::ErrorType>| e.to_string();
         root.fill(&WHITE).map_err(e)?;
         let n_cat = self.categories.len();
+        let mut chart = self.chart(root)?;
+        for si in 0..self.series.len() {
+            self.draw_series(&mut chart, si)?;
+        }
+        if self.y_lo < 0.0 {
+            chart
+                .draw_series(std::iter::once(PathElement::new(
+                    vec![(0.0, 0.0), (n_cat as f64, 0.0)],
+                    BLACK,
+                )))
+                .map_err(e)?;
+        }
+        self.draw_category_names(root, &chart)?;
+        chart
+            .configure_series_labels()
+            .position(SeriesLabelPosition::UpperRight)
+            .label_font((FAMILY, 15))
+            .background_style(WHITE.mix(0.9))
+            .border_style(BLACK)
+            .draw()
+            .map_err(e)?;
+        Ok(())
+    }
+}
+
+impl Bars<'_> {
+    /// Width of one bar's slot within a cluster (the clusters span 0.8 of each category).
+    fn slot(&self) -> f64 {
+        0.8 / self.series.len() as f64
+    }
+
+    /// The chart with its caption and mesh; the x axis has no labels (the category names are
+    /// drawn by [`Bars::draw_category_names`]).
+    fn chart<'a, DB: DrawingBackend>(
+        &self,
+        root: &'a DrawingArea<DB, Shift>,
+    ) -> Result<Chart<'a, DB>, String> {
+        let e = |e: DrawingAreaErrorKind<DB::ErrorType>| e.to_string();
         let mut chart = ChartBuilder::on(root)
             .caption(self.title, (FAMILY, 24))
             .margin(16)
             .x_label_area_size(40)
             .y_label_area_size(64)
-            .build_cartesian_2d(0.0..n_cat as f64, self.y_lo..self.y_hi)
+            .build_cartesian_2d(0.0..self.categories.len() as f64, self.y_lo..self.y_hi)
             .map_err(e)?;
         chart
             .configure_mesh()
@@ -132,57 +174,75 @@ impl Figure for Bars<'_> {
             .light_line_style(WHITE.mix(0.0))
             .draw()
             .map_err(e)?;
-        let n_ser = self.series.len();
-        let slot = 0.8 / n_ser as f64;
-        for (si, (name, values)) in self.series.iter().enumerate() {
-            let c = color(si);
-            let rects = values
-                .iter()
-                .enumerate()
-                .filter(|(_, v)| v.is_finite())
-                .map(|(ci, &v)| {
-                    let x0 = ci as f64 + 0.1 + slot * si as f64;
-                    Rectangle::new([(x0, 0.0), (x0 + slot * 0.92, v)], c.filled())
-                });
-            chart
-                .draw_series(rects)
-                .map_err(e)?
-                .label(name.as_str())
-                .legend(move |(x, y)| Rectangle::new([(x, y - 6), (x + 16, y + 6)], c.filled()));
-            if let Some(errs) = self.errors.and_then(|e| e.get(si)) {
-                let cap = slot * 0.92 * 0.25;
-                for (ci, (&v, &err)) in values.iter().zip(errs).enumerate() {
-                    if !(v.is_finite() && err.is_finite() && err > 0.0) {
-                        continue;
-                    }
-                    let xm = ci as f64 + 0.1 + slot * si as f64 + slot * 0.46;
-                    let (lo, hi) = (v - err, v + err);
-                    chart
-                        .draw_series([
-                            PathElement::new(vec![(xm, lo), (xm, hi)], BLACK.stroke_width(2)),
-                            PathElement::new(
-                                vec![(xm - cap, lo), (xm + cap, lo)],
-                                BLACK.stroke_width(2),
-                            ),
-                            PathElement::new(
-                                vec![(xm - cap, hi), (xm + cap, hi)],
-                                BLACK.stroke_width(2),
-                            ),
-                        ])
-                        .map_err(e)?;
-                }
-            }
+        Ok(chart)
+    }
+
+    /// Series `si`'s bars (one per finite value, with its legend entry) and error bars.
+    fn draw_series<DB: DrawingBackend>(
+        &self,
+        chart: &mut Chart<'_, DB>,
+        si: usize,
+    ) -> Result<(), String> {
+        let e = |e: DrawingAreaErrorKind<DB::ErrorType>| e.to_string();
+        let (name, values) = &self.series[si];
+        let slot = self.slot();
+        let c = color(si);
+        let rects = values
+            .iter()
+            .enumerate()
+            .filter(|(_, v)| v.is_finite())
+            .map(|(ci, &v)| {
+                let x0 = ci as f64 + 0.1 + slot * si as f64;
+                Rectangle::new([(x0, 0.0), (x0 + slot * 0.92, v)], c.filled())
+            });
+        chart
+            .draw_series(rects)
+            .map_err(e)?
+            .label(name.as_str())
+            .legend(move |(x, y)| Rectangle::new([(x, y - 6), (x + 16, y + 6)], c.filled()));
+        if let Some(errs) = self.errors.and_then(|e| e.get(si)) {
+            self.draw_error_bars(chart, si, values, errs)?;
         }
-        if self.y_lo < 0.0 {
+        Ok(())
+    }
+
+    /// A capped vertical line `v ± err` through the top of each of series `si`'s bars that
+    /// has a finite value and a finite, positive error.
+    fn draw_error_bars<DB: DrawingBackend>(
+        &self,
+        chart: &mut Chart<'_, DB>,
+        si: usize,
+        values: &[f64],
+        errs: &[f64],
+    ) -> Result<(), String> {
+        let e = |e: DrawingAreaErrorKind<DB::ErrorType>| e.to_string();
+        let slot = self.slot();
+        let cap = slot * 0.92 * 0.25;
+        for (ci, (&v, &err)) in values.iter().zip(errs).enumerate() {
+            if !(v.is_finite() && err.is_finite() && err > 0.0) {
+                continue;
+            }
+            let xm = ci as f64 + 0.1 + slot * si as f64 + slot * 0.46;
+            let (lo, hi) = (v - err, v + err);
             chart
-                .draw_series(std::iter::once(PathElement::new(
-                    vec![(0.0, 0.0), (n_cat as f64, 0.0)],
-                    BLACK,
-                )))
+                .draw_series([
+                    PathElement::new(vec![(xm, lo), (xm, hi)], BLACK.stroke_width(2)),
+                    PathElement::new(vec![(xm - cap, lo), (xm + cap, lo)], BLACK.stroke_width(2)),
+                    PathElement::new(vec![(xm - cap, hi), (xm + cap, hi)], BLACK.stroke_width(2)),
+                ])
                 .map_err(e)?;
         }
-        // Category names under the axis, centred on each cluster (drawn on the root area, which
-        // is not clipped to the plotting area).
+        Ok(())
+    }
+
+    /// Category names under the axis, centred on each cluster (drawn on the root area, which
+    /// is not clipped to the plotting area).
+    fn draw_category_names<DB: DrawingBackend>(
+        &self,
+        root: &DrawingArea<DB, Shift>,
+        chart: &Chart<'_, DB>,
+    ) -> Result<(), String> {
+        let e = |e: DrawingAreaErrorKind<DB::ErrorType>| e.to_string();
         let style = TextStyle::from((FAMILY, 16).into_font()).color(&BLACK).pos(
             plotters::style::text_anchor::Pos::new(
                 plotters::style::text_anchor::HPos::Center,
@@ -194,14 +254,6 @@ impl Figure for Bars<'_> {
             root.draw(&Text::new(cat.as_str(), (px, py + 8), style.clone()))
                 .map_err(e)?;
         }
-        chart
-            .configure_series_labels()
-            .position(SeriesLabelPosition::UpperRight)
-            .label_font((FAMILY, 15))
-            .background_style(WHITE.mix(0.9))
-            .border_style(BLACK)
-            .draw()
-            .map_err(e)?;
         Ok(())
     }
 }

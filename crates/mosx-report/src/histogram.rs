@@ -4,6 +4,7 @@
 
 use std::path::Path;
 
+use plotters::coord::types::RangedCoordf64;
 use plotters::coord::Shift;
 use plotters::prelude::*;
 
@@ -91,67 +92,17 @@ pub fn zscore_histogram(
     render_both(out_base, &fig)
 }
 
+/// The chart of a figure: f64 on both axes.
+type Chart<'a, DB> = ChartContext<'a, DB, Cartesian2d<RangedCoordf64, RangedCoordf64>>;
+
 impl Figure for Histogram<'_> {
     fn draw<DB: DrawingBackend>(&self, root: &DrawingArea<DB, Shift>) -> Result<(), String> {
         let e = |e: DrawingAreaErrorKind<DB::ErrorType>| e.to_string();
         root.fill(&WHITE).map_err(e)?;
-        let bins = self.counts.first().map_or(0, Vec::len);
-        let hi = self.lo + self.width * bins as f64;
-        let ymax = self
-            .counts
-            .iter()
-            .flatten()
-            .copied()
-            .max()
-            .unwrap_or(0)
-            .max(1) as f64
-            * 1.08;
-        let mut chart = ChartBuilder::on(root)
-            .caption(self.title, (FAMILY, 24))
-            .margin(16)
-            .x_label_area_size(48)
-            .y_label_area_size(64)
-            .build_cartesian_2d(self.lo..hi, 0.0..ymax)
-            .map_err(e)?;
-        chart
-            .configure_mesh()
-            .x_desc("z-score")
-            .y_desc("items")
-            .label_style((FAMILY, 15))
-            .axis_desc_style((FAMILY, 17))
-            .light_line_style(WHITE.mix(0.0))
-            .y_label_formatter(&|y| format!("{y:.0}"))
-            .draw()
-            .map_err(e)?;
+        let ymax = self.y_max();
+        let mut chart = self.chart(root, ymax)?;
         for (si, (label, counts)) in self.labels.iter().zip(&self.counts).enumerate() {
-            let c = color(si);
-            let bars = counts
-                .iter()
-                .enumerate()
-                .filter(|(_, &n)| n > 0)
-                .map(|(i, &n)| {
-                    let x0 = self.lo + self.width * i as f64;
-                    Rectangle::new(
-                        [(x0, 0.0), (x0 + self.width, n as f64)],
-                        c.mix(0.45).filled(),
-                    )
-                });
-            chart
-                .draw_series(bars)
-                .map_err(e)?
-                .label(*label)
-                .legend(move |(x, y)| {
-                    Rectangle::new([(x, y - 6), (x + 16, y + 6)], c.mix(0.6).filled())
-                });
-            let outlines = counts
-                .iter()
-                .enumerate()
-                .filter(|(_, &n)| n > 0)
-                .map(|(i, &n)| {
-                    let x0 = self.lo + self.width * i as f64;
-                    Rectangle::new([(x0, 0.0), (x0 + self.width, n as f64)], c.stroke_width(1))
-                });
-            chart.draw_series(outlines).map_err(e)?;
+            self.draw_series(&mut chart, color(si), label, counts)?;
         }
         for &t in self.thresholds {
             let style = BLACK.stroke_width(2);
@@ -174,6 +125,89 @@ impl Figure for Histogram<'_> {
             .border_style(BLACK)
             .draw()
             .map_err(e)?;
+        Ok(())
+    }
+}
+
+impl Histogram<'_> {
+    /// Top of the y axis: the largest bin count (at least 1) plus 8%.
+    fn y_max(&self) -> f64 {
+        self.counts
+            .iter()
+            .flatten()
+            .copied()
+            .max()
+            .unwrap_or(0)
+            .max(1) as f64
+            * 1.08
+    }
+
+    /// The chart over the bins' range and `0..ymax`, with its caption and mesh.
+    fn chart<'a, DB: DrawingBackend>(
+        &self,
+        root: &'a DrawingArea<DB, Shift>,
+        ymax: f64,
+    ) -> Result<Chart<'a, DB>, String> {
+        let e = |e: DrawingAreaErrorKind<DB::ErrorType>| e.to_string();
+        let bins = self.counts.first().map_or(0, Vec::len);
+        let hi = self.lo + self.width * bins as f64;
+        let mut chart = ChartBuilder::on(root)
+            .caption(self.title, (FAMILY, 24))
+            .margin(16)
+            .x_label_area_size(48)
+            .y_label_area_size(64)
+            .build_cartesian_2d(self.lo..hi, 0.0..ymax)
+            .map_err(e)?;
+        chart
+            .configure_mesh()
+            .x_desc("z-score")
+            .y_desc("items")
+            .label_style((FAMILY, 15))
+            .axis_desc_style((FAMILY, 17))
+            .light_line_style(WHITE.mix(0.0))
+            .y_label_formatter(&|y| format!("{y:.0}"))
+            .draw()
+            .map_err(e)?;
+        Ok(chart)
+    }
+
+    /// One series: a translucent bar per non-empty bin (with the legend entry), then the
+    /// bars' outlines.
+    fn draw_series<DB: DrawingBackend>(
+        &self,
+        chart: &mut Chart<'_, DB>,
+        c: RGBColor,
+        label: &str,
+        counts: &[usize],
+    ) -> Result<(), String> {
+        let e = |e: DrawingAreaErrorKind<DB::ErrorType>| e.to_string();
+        let bars = counts
+            .iter()
+            .enumerate()
+            .filter(|(_, &n)| n > 0)
+            .map(|(i, &n)| {
+                let x0 = self.lo + self.width * i as f64;
+                Rectangle::new(
+                    [(x0, 0.0), (x0 + self.width, n as f64)],
+                    c.mix(0.45).filled(),
+                )
+            });
+        chart
+            .draw_series(bars)
+            .map_err(e)?
+            .label(label)
+            .legend(move |(x, y)| {
+                Rectangle::new([(x, y - 6), (x + 16, y + 6)], c.mix(0.6).filled())
+            });
+        let outlines = counts
+            .iter()
+            .enumerate()
+            .filter(|(_, &n)| n > 0)
+            .map(|(i, &n)| {
+                let x0 = self.lo + self.width * i as f64;
+                Rectangle::new([(x0, 0.0), (x0 + self.width, n as f64)], c.stroke_width(1))
+            });
+        chart.draw_series(outlines).map_err(e)?;
         Ok(())
     }
 }

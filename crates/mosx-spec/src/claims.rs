@@ -86,86 +86,107 @@ pub(crate) fn parse(
             ));
         }
     };
-    let mut out = Vec::with_capacity(items.len());
-    for (i, n) in items.iter().enumerate() {
-        let base = format!("claims.{i}");
-        let Kind::Map(fields) = &n.kind else {
+    items
+        .iter()
+        .enumerate()
+        .map(|(i, n)| parse_claim(n, &format!("claims.{i}"), stages, sources))
+        .collect()
+}
+
+/// Parses the claim `n` at field path `base`.
+fn parse_claim(
+    n: &Node,
+    base: &str,
+    stages: &[&str],
+    sources: &Sources,
+) -> Result<Claim, SpecError> {
+    let Kind::Map(fields) = &n.kind else {
+        return Err(sources.error(
+            n.loc,
+            base,
+            format!(
+                "expected a claim (a map with `name` and `test`), found {}",
+                n.describe()
+            ),
+            None,
+        ));
+    };
+    for f in fields {
+        if !CLAIM_KEYS.contains(&f.key.as_str()) {
             return Err(sources.error(
-                n.loc,
-                base,
-                format!(
-                    "expected a claim (a map with `name` and `test`), found {}",
-                    n.describe()
-                ),
-                None,
+                f.key_loc,
+                join(base, &f.key),
+                format!("unknown key `{}`", f.key),
+                suggest(&f.key, CLAIM_KEYS.iter().copied()),
             ));
-        };
-        for f in fields {
-            if !CLAIM_KEYS.contains(&f.key.as_str()) {
-                return Err(sources.error(
-                    f.key_loc,
-                    join(&base, &f.key),
-                    format!("unknown key `{}`", f.key),
-                    suggest(&f.key, CLAIM_KEYS.iter().copied()),
-                ));
-            }
         }
-        let text = |key: &str| -> Result<(String, &Node), SpecError> {
-            let Some(v) = n.get(key) else {
-                return Err(sources.error(
-                    n.loc,
-                    join(&base, key),
-                    format!("missing field `{key}`"),
-                    None,
-                ));
-            };
-            match v.as_str() {
-                Some(s) => Ok((s.to_string(), v)),
-                None => Err(sources.error(
-                    v.loc,
-                    join(&base, key),
-                    format!("expected a string, found {}", v.describe()),
-                    None,
-                )),
-            }
-        };
-        let (name, _) = text("name")?;
-        let (test, tnode) = text("test")?;
-        let field = join(&base, "test");
-        let err = |msg: String, sugg: Option<String>| sources.error(tnode.loc, &field, msg, sugg);
-        let alpha = match n.get("alpha").map(|a| &a.kind) {
-            None => 0.05,
-            Some(Kind::Float(x)) if *x > 0.0 && *x < 1.0 => *x,
-            Some(_) => {
-                let a = n.get("alpha").unwrap_or(n);
-                return Err(sources.error(
-                    a.loc,
-                    join(&base, "alpha"),
-                    format!("expected a number in (0, 1), found {}", a.describe()),
-                    None,
-                ));
-            }
-        };
-        let (left, op, right, margin) = parse_test(&test).map_err(|m| err(m, None))?;
-        for side in [&left, &right] {
-            if !stages.contains(&side.stage.as_str()) {
-                return Err(err(
-                    format!("no stage `{}` in the spec", side.stage),
-                    suggest(&side.stage, stages.iter().copied()),
-                ));
-            }
-        }
-        out.push(Claim {
-            name,
-            test,
-            left,
-            op,
-            right,
-            margin,
-            alpha,
-        });
     }
-    Ok(out)
+    let (name, _) = claim_text(n, base, "name", sources)?;
+    let (test, tnode) = claim_text(n, base, "test", sources)?;
+    let field = join(base, "test");
+    let err = |msg: String, sugg: Option<String>| sources.error(tnode.loc, &field, msg, sugg);
+    let alpha = claim_alpha(n, base, sources)?;
+    let (left, op, right, margin) = parse_test(&test).map_err(|m| err(m, None))?;
+    for side in [&left, &right] {
+        if !stages.contains(&side.stage.as_str()) {
+            return Err(err(
+                format!("no stage `{}` in the spec", side.stage),
+                suggest(&side.stage, stages.iter().copied()),
+            ));
+        }
+    }
+    Ok(Claim {
+        name,
+        test,
+        left,
+        op,
+        right,
+        margin,
+        alpha,
+    })
+}
+
+/// The string field `key` of the claim `n` (required), and its node.
+fn claim_text<'n>(
+    n: &'n Node,
+    base: &str,
+    key: &str,
+    sources: &Sources,
+) -> Result<(String, &'n Node), SpecError> {
+    let Some(v) = n.get(key) else {
+        return Err(sources.error(
+            n.loc,
+            join(base, key),
+            format!("missing field `{key}`"),
+            None,
+        ));
+    };
+    match v.as_str() {
+        Some(s) => Ok((s.to_string(), v)),
+        None => Err(sources.error(
+            v.loc,
+            join(base, key),
+            format!("expected a string, found {}", v.describe()),
+            None,
+        )),
+    }
+}
+
+/// The claim's `alpha`: a number in (0, 1), default 0.05.
+fn claim_alpha(n: &Node, base: &str, sources: &Sources) -> Result<f64, SpecError> {
+    match n.get("alpha").map(|a| &a.kind) {
+        None => Ok(0.05),
+        Some(Kind::Float(x)) if *x > 0.0 && *x < 1.0 => Ok(*x),
+        Some(_) => {
+            let a = n.get("alpha").unwrap_or(n);
+            Err(sources.error(
+                a.loc,
+                join(base, "alpha"),
+                format!("expected a number in (0, 1), found {}", a.describe()),
+                None,
+            ))
+        }
+    }
 }
 
 fn operand(s: &str) -> Result<Operand, String> {

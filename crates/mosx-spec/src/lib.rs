@@ -24,6 +24,8 @@ mod yaml;
 use std::collections::BTreeMap;
 use std::path::Path;
 
+use serde_json::Value;
+
 pub use claims::{Claim, ClaimOp, Operand, CLAIM_KEYS};
 pub use error::{is_unprintable, printable, SpecError};
 pub use limits::{MAX_SPEC_BYTES, MAX_STAGES, MAX_VAR_EXPANSION};
@@ -34,7 +36,7 @@ pub use suggest::suggest;
 pub use validate::{FIGURE_KEYS, STAGE_KEYS, TEMPLATE_KEYS, TOP_KEYS};
 pub use yaml::{MAX_ALIASES, MAX_ALIAS_NODES};
 
-use node::{split, Kind, Node};
+use node::{split, Kind, Loc, Node};
 use sources::Sources;
 
 /// Refuses a spec whose sweep points times stages per point pass [`MAX_STAGES`], located at
@@ -64,35 +66,27 @@ fn check_stage_count(
     Err(sources.error(loc, field, msg, None))
 }
 
-/// Loads the spec at `path` (relative to the working directory, kept as given), its extends
-/// chain, applies `sets` (`a.b.c=VALUE`), expands the sweep and validates every instance.
-pub fn load(path: &Path, sets: &[String]) -> Result<Spec, SpecError> {
-    let mut sources = Sources::default();
-    let (mut doc, parents) = merge::load_chain(path, &mut sources)?;
-    matrix::apply(&mut doc, sets, &mut sources)?;
+/// Swept path -> where its value was written in `sweep`, for one point.
+type PointLocs = Vec<(String, Loc)>;
 
-    let mut canonical = String::new();
-    doc.write_canonical(&mut canonical);
-    let hash = blake3::hash(canonical.as_bytes()).to_hex().to_string();
+/// Each sweep point's instance and the locations of its swept values, and the report
+/// (validated on the first point).
+type Points = (Vec<Instance>, Vec<PointLocs>, Vec<ReportDecl>);
 
-    validate::check_top(&doc, &sources)?;
-    let name = match doc.get("name").and_then(Node::as_str) {
+/// The spec's `name`, else the file stem of `path`.
+fn spec_name(doc: &Node, path: &Path) -> String {
+    match doc.get("name").and_then(Node::as_str) {
         Some(n) => n.to_string(),
         None => path
             .file_stem()
             .map(|s| s.to_string_lossy().into_owned())
             .unwrap_or_default(),
-    };
-    let description = doc
-        .get("description")
-        .and_then(Node::as_str)
-        .map(str::to_string);
-    let axes = sweep::parse(&doc, &sources)?;
-    let count = sweep::point_count(&axes, &sources)?;
-    check_stage_count(&doc, &axes, count, &sources)?;
+    }
+}
 
-    // The part of the document that varies per point; `vars: null` becomes an empty map so that
-    // `seeds` can set `vars.seed`.
+/// The part of the document that varies per point; `vars: null` becomes an empty map so that
+/// `seeds` can set `vars.seed`.
+fn point_template(doc: &Node) -> Node {
     let mut template = Node::new(Kind::Map(Vec::new()), doc.loc);
     if let Kind::Map(entries) = &mut template.kind {
         for key in ["vars", "stages", "report"] {
@@ -105,59 +99,117 @@ pub fn load(path: &Path, sets: &[String]) -> Result<Spec, SpecError> {
             }
         }
     }
+    template
+}
 
+/// Sets sweep point `index`'s values into `d`; returns the point (swept path -> value) and
+/// where each value was written.
+fn set_point(
+    d: &mut Node,
+    axes: &[sweep::Axis],
+    axis_segs: &[Vec<&str>],
+    index: usize,
+    sources: &Sources,
+) -> Result<(BTreeMap<String, Value>, PointLocs), SpecError> {
+    let mut point = BTreeMap::new();
+    let mut locs = Vec::with_capacity(axes.len());
+    for ((axis, segs), choice) in axes.iter().zip(axis_segs).zip(sweep::choices(axes, index)) {
+        let value = axis.values[choice].clone();
+        let field = format!("sweep.{}", axis.path);
+        let json = value.to_json().map_err(|loc| {
+            sources.error(
+                loc,
+                field.as_str(),
+                "non-finite floats (.inf, .nan) cannot be swept",
+                None,
+            )
+        })?;
+        point.insert(axis.path.clone(), json);
+        locs.push((axis.path.clone(), value.loc));
+        let loc = value.loc;
+        d.set_path(segs, value, axis.key_loc, true, false)
+            .map_err(|_| {
+                sources.error(
+                    loc,
+                    field.as_str(),
+                    format!("cannot set `{}` at this point", axis.path),
+                    None,
+                )
+            })?;
+    }
+    Ok((point, locs))
+}
+
+/// Resolves a point's variables, substitutes them into its stages and validates them; with
+/// `with_report`, also substitutes into its report and validates it.
+fn point_decls(
+    d: &mut Node,
+    sources: &Sources,
+    with_report: bool,
+) -> Result<(Vec<StageDecl>, Option<Vec<ReportDecl>>), SpecError> {
+    let mut vars = vars::Vars::new(d.get("vars"), sources)?;
+    vars.resolve_all()?;
+    if let Some(stages) = d.get_mut("stages") {
+        vars::substitute(stages, &vars::Trail::Root("stages"), &mut vars)?;
+    }
+    let stages = validate::stages(d, sources)?;
+    if !with_report {
+        return Ok((stages, None));
+    }
+    if let Some(r) = d.get_mut("report") {
+        vars::substitute(r, &vars::Trail::Root("report"), &mut vars)?;
+    }
+    let names: Vec<&str> = stages.iter().map(|s| s.name.as_str()).collect();
+    let report = validate::report(d, &names, sources)?;
+    Ok((stages, Some(report)))
+}
+
+/// Expands the `count` sweep points of `doc` into instances.
+fn expand_points(
+    doc: &Node,
+    axes: &[sweep::Axis],
+    count: usize,
+    sources: &Sources,
+) -> Result<Points, SpecError> {
+    let template = point_template(doc);
     let mut instances = Vec::with_capacity(count);
     let mut point_locs = Vec::with_capacity(count);
     let mut report = Vec::new();
     let axis_segs: Vec<Vec<&str>> = axes.iter().map(|a| split(&a.path)).collect();
     for index in 0..count {
         let mut d = template.clone();
-        let mut point = BTreeMap::new();
-        let mut locs = Vec::with_capacity(axes.len());
-        for ((axis, segs), choice) in axes
-            .iter()
-            .zip(&axis_segs)
-            .zip(sweep::choices(&axes, index))
-        {
-            let value = axis.values[choice].clone();
-            let field = format!("sweep.{}", axis.path);
-            let json = value.to_json().map_err(|loc| {
-                sources.error(
-                    loc,
-                    field.as_str(),
-                    "non-finite floats (.inf, .nan) cannot be swept",
-                    None,
-                )
-            })?;
-            point.insert(axis.path.clone(), json);
-            locs.push((axis.path.clone(), value.loc));
-            let loc = value.loc;
-            d.set_path(segs, value, axis.key_loc, true, false)
-                .map_err(|_| {
-                    sources.error(
-                        loc,
-                        field.as_str(),
-                        format!("cannot set `{}` at this point", axis.path),
-                        None,
-                    )
-                })?;
-        }
-        let mut vars = vars::Vars::new(d.get("vars"), &sources)?;
-        vars.resolve_all()?;
-        if let Some(stages) = d.get_mut("stages") {
-            vars::substitute(stages, &vars::Trail::Root("stages"), &mut vars)?;
-        }
-        let stages = validate::stages(&d, &sources)?;
-        if index == 0 {
-            if let Some(r) = d.get_mut("report") {
-                vars::substitute(r, &vars::Trail::Root("report"), &mut vars)?;
-            }
-            let names: Vec<&str> = stages.iter().map(|s| s.name.as_str()).collect();
-            report = validate::report(&d, &names, &sources)?;
+        let (point, locs) = set_point(&mut d, axes, &axis_segs, index, sources)?;
+        let (stages, first_report) = point_decls(&mut d, sources, index == 0)?;
+        if let Some(r) = first_report {
+            report = r;
         }
         instances.push(Instance { point, stages });
         point_locs.push(locs);
     }
+    Ok((instances, point_locs, report))
+}
+
+/// Loads the spec at `path` (relative to the working directory, kept as given), its extends
+/// chain, applies `sets` (`a.b.c=VALUE`), expands the sweep and validates every instance.
+pub fn load(path: &Path, sets: &[String]) -> Result<Spec, SpecError> {
+    let mut sources = Sources::default();
+    let (mut doc, parents) = merge::load_chain(path, &mut sources)?;
+    matrix::apply(&mut doc, sets, &mut sources)?;
+
+    let mut canonical = String::new();
+    doc.write_canonical(&mut canonical);
+    let hash = blake3::hash(canonical.as_bytes()).to_hex().to_string();
+
+    validate::check_top(&doc, &sources)?;
+    let name = spec_name(&doc, path);
+    let description = doc
+        .get("description")
+        .and_then(Node::as_str)
+        .map(str::to_string);
+    let axes = sweep::parse(&doc, &sources)?;
+    let count = sweep::point_count(&axes, &sources)?;
+    check_stage_count(&doc, &axes, count, &sources)?;
+    let (instances, point_locs, report) = expand_points(&doc, &axes, count, &sources)?;
 
     let claims = match instances.first() {
         Some(i) => {

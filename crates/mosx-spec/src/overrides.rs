@@ -81,38 +81,7 @@ pub(crate) fn apply(
         if !select(&segs) {
             continue;
         }
-        if segs.is_empty() || segs.iter().any(|s| s.is_empty()) {
-            return Err(sources.error(
-                loc,
-                path,
-                format!("`{path}` is not a dotted field path"),
-                None,
-            ));
-        }
-        if segs[0] == "extends" {
-            return Err(sources.error(
-                loc,
-                path,
-                "`extends` cannot be set from the command line",
-                None,
-            ));
-        }
-        if segs[0] == "vars" && segs.len() >= 2 && !vars.iter().any(|v| v == segs[1]) {
-            let msg = if vars.is_empty() {
-                format!(
-                    "unknown variable `{}` (the spec defines no `vars`)",
-                    segs[1]
-                )
-            } else {
-                format!("unknown variable `{}`", segs[1])
-            };
-            return Err(sources.error(
-                loc,
-                path,
-                msg,
-                suggest(segs[1], vars.iter().map(String::as_str)),
-            ));
-        }
+        check_path(&segs, path, loc, sources, &vars)?;
         if segs[0] == "stages"
             && segs.len() >= 2
             && !stages.iter().any(|v| v == segs[1])
@@ -120,43 +89,104 @@ pub(crate) fn apply(
         {
             new_stages.push((segs[1].to_string(), loc, path.to_string()));
         }
-        let mut value = match yaml::parse(text, Loc::SET) {
-            Ok(Some(v)) => v,
-            Ok(None) => Node::new(Kind::Null, loc),
-            Err(e) => {
-                return Err(sources.error(
-                    loc,
-                    path,
-                    format!("invalid value `{text}`: {}", e.message),
-                    None,
-                ))
-            }
-        };
-        value.relocate(loc);
+        let value = parse_value(text, path, loc, sources)?;
         let null_deletes = !(segs[0] == "vars" && segs.len() >= 2);
         doc.set_path(&segs, value, loc, true, null_deletes)
-            .map_err(|e| {
-                let depth = match e {
-                    PathError::Missing { depth } | PathError::NotContainer { depth, .. } => depth,
-                };
-                let msg = match e {
-                    PathError::NotContainer { found, .. } => {
-                        format!(
-                            "cannot set inside `{}`: it is {found}",
-                            segs[..depth].join(".")
-                        )
-                    }
-                    PathError::Missing { .. } => format!(
-                        "no item `{}` in the list `{}`",
-                        segs[depth],
-                        segs[..depth].join(".")
-                    ),
-                };
-                sources.error(loc, path, msg, None)
-            })?;
+            .map_err(|e| sources.error(loc, path, path_error_message(e, &segs), None))?;
     }
-    // A stage the spec does not have may be created whole (it needs a `kind`); anything else
-    // is a typo of an existing stage's name.
+    check_new_stages(doc, new_stages, &stages, sources)
+}
+
+/// Refuses a path that is not a dotted field path, sets `extends`, or names a variable the
+/// spec does not define (`vars` are the spec's variable names).
+fn check_path(
+    segs: &[&str],
+    path: &str,
+    loc: Loc,
+    sources: &Sources,
+    vars: &[String],
+) -> Result<(), SpecError> {
+    if segs.is_empty() || segs.iter().any(|s| s.is_empty()) {
+        return Err(sources.error(
+            loc,
+            path,
+            format!("`{path}` is not a dotted field path"),
+            None,
+        ));
+    }
+    if segs[0] == "extends" {
+        return Err(sources.error(
+            loc,
+            path,
+            "`extends` cannot be set from the command line",
+            None,
+        ));
+    }
+    if segs[0] == "vars" && segs.len() >= 2 && !vars.iter().any(|v| v == segs[1]) {
+        let msg = if vars.is_empty() {
+            format!(
+                "unknown variable `{}` (the spec defines no `vars`)",
+                segs[1]
+            )
+        } else {
+            format!("unknown variable `{}`", segs[1])
+        };
+        return Err(sources.error(
+            loc,
+            path,
+            msg,
+            suggest(segs[1], vars.iter().map(String::as_str)),
+        ));
+    }
+    Ok(())
+}
+
+/// The argument's VALUE as a YAML node located at `loc` (an empty VALUE is null).
+fn parse_value(text: &str, path: &str, loc: Loc, sources: &Sources) -> Result<Node, SpecError> {
+    let mut value = match yaml::parse(text, Loc::SET) {
+        Ok(Some(v)) => v,
+        Ok(None) => Node::new(Kind::Null, loc),
+        Err(e) => {
+            return Err(sources.error(
+                loc,
+                path,
+                format!("invalid value `{text}`: {}", e.message),
+                None,
+            ))
+        }
+    };
+    value.relocate(loc);
+    Ok(value)
+}
+
+/// The message of a path that `Node::set_path` could not follow.
+fn path_error_message(e: PathError, segs: &[&str]) -> String {
+    let depth = match e {
+        PathError::Missing { depth } | PathError::NotContainer { depth, .. } => depth,
+    };
+    match e {
+        PathError::NotContainer { found, .. } => {
+            format!(
+                "cannot set inside `{}`: it is {found}",
+                segs[..depth].join(".")
+            )
+        }
+        PathError::Missing { .. } => format!(
+            "no item `{}` in the list `{}`",
+            segs[depth],
+            segs[..depth].join(".")
+        ),
+    }
+}
+
+/// A stage the spec does not have may be created whole (it needs a `kind`); anything else
+/// is a typo of an existing stage's name (`stages` are the spec's stage names).
+fn check_new_stages(
+    doc: &Node,
+    new_stages: Vec<(String, Loc, String)>,
+    stages: &[String],
+    sources: &Sources,
+) -> Result<(), SpecError> {
     for (name, loc, path) in new_stages {
         let has_kind = doc
             .get("stages")

@@ -7,7 +7,7 @@
 //! grid paths of this sweep.
 
 use crate::error::SpecError;
-use crate::node::{split, Kind, Loc, Node, PathError};
+use crate::node::{split, Entry, Kind, Loc, Node, PathError};
 use crate::sources::Sources;
 use crate::suggest::suggest;
 
@@ -45,29 +45,7 @@ pub(crate) fn parse(doc: &Node, sources: &Sources) -> Result<Vec<Axis>, SpecErro
     for e in entries {
         let field = format!("sweep.{}", e.key);
         match e.key.as_str() {
-            "grid" => match &e.value.kind {
-                Kind::Null => {}
-                Kind::Map(grid) => {
-                    for g in grid {
-                        let gfield = format!("sweep.grid.{}", g.key);
-                        check_path(doc, &g.key, g.key_loc, &gfield, sources)?;
-                        let values = values_of(&g.value, &gfield, sources)?;
-                        axes.push(Axis {
-                            path: g.key.clone(),
-                            key_loc: g.key_loc,
-                            values,
-                            replicate: false,
-                        });
-                    }
-                }
-                _ => {
-                    let msg = format!(
-                        "expected a map of path -> list of values, found {}",
-                        e.value.type_name()
-                    );
-                    return Err(sources.error(e.value.loc, field, msg, None));
-                }
-            },
+            "grid" => axes.extend(grid_axes(doc, e, &field, sources)?),
             "seeds" => {
                 if !e.value.is_null() {
                     let values = values_of(&e.value, &field, sources)?;
@@ -94,28 +72,67 @@ pub(crate) fn parse(doc: &Node, sources: &Sources) -> Result<Vec<Axis>, SpecErro
         axes.push(s);
     }
     if let Some(r) = sweep.get("replicates") {
-        let items = match &r.kind {
-            Kind::Null => &[][..],
-            Kind::Seq(items) => items.as_slice(),
-            _ => {
-                let msg = format!("expected a list of grid paths, found {}", r.type_name());
-                return Err(sources.error(r.loc, "sweep.replicates", msg, None));
-            }
-        };
-        for (i, item) in items.iter().enumerate() {
-            let field = format!("sweep.replicates.{i}");
-            let path = item.as_str().unwrap_or_default();
-            match axes.iter_mut().find(|a| a.path == path) {
-                Some(a) => a.replicate = true,
-                None => {
-                    let grid = axes.iter().map(|a| a.path.as_str());
-                    let msg = format!("{} is not a grid path of this sweep", item.describe());
-                    return Err(sources.error(item.loc, field, msg, suggest(path, grid)));
-                }
+        mark_replicates(r, &mut axes, sources)?;
+    }
+    Ok(axes)
+}
+
+/// The axes of the `grid` entry `e` (at `field`), in declared order, each path checked.
+fn grid_axes(
+    doc: &Node,
+    e: &Entry,
+    field: &str,
+    sources: &Sources,
+) -> Result<Vec<Axis>, SpecError> {
+    let grid = match &e.value.kind {
+        Kind::Null => return Ok(Vec::new()),
+        Kind::Map(grid) => grid,
+        _ => {
+            let msg = format!(
+                "expected a map of path -> list of values, found {}",
+                e.value.type_name()
+            );
+            return Err(sources.error(e.value.loc, field, msg, None));
+        }
+    };
+    let mut axes = Vec::with_capacity(grid.len());
+    for g in grid {
+        let gfield = format!("sweep.grid.{}", g.key);
+        check_path(doc, &g.key, g.key_loc, &gfield, sources)?;
+        let values = values_of(&g.value, &gfield, sources)?;
+        axes.push(Axis {
+            path: g.key.clone(),
+            key_loc: g.key_loc,
+            values,
+            replicate: false,
+        });
+    }
+    Ok(axes)
+}
+
+/// Marks the axes that `replicates` (the node `r`) names as repetitions; each must be one.
+fn mark_replicates(r: &Node, axes: &mut [Axis], sources: &Sources) -> Result<(), SpecError> {
+    let items = match &r.kind {
+        Kind::Null => &[][..],
+        Kind::Seq(items) => items.as_slice(),
+        _ => {
+            let msg = format!("expected a list of grid paths, found {}", r.type_name());
+            return Err(sources.error(r.loc, "sweep.replicates", msg, None));
+        }
+    };
+    for (i, item) in items.iter().enumerate() {
+        let field = format!("sweep.replicates.{i}");
+        let path = item.as_str().unwrap_or_default();
+        match axes.iter_mut().find(|a| a.path == path) {
+            Some(a) => a.replicate = true,
+            None => {
+                let grid = axes.iter().map(|a| a.path.as_str());
+                let msg = format!("{} is not a grid path of this sweep", item.describe());
+                return Err(sources.error(item.loc, field, msg, suggest(path, grid)));
             }
         }
     }
-    Ok(axes)
+    Ok(())
 }
 
 fn values_of(n: &Node, field: &str, sources: &Sources) -> Result<Vec<Node>, SpecError> {

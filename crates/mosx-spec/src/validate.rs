@@ -319,35 +319,13 @@ fn report_entry(
     };
     let template = n.entry("template");
     let figure = n.entry("figure");
-    let valid: Vec<&str> = match (template, figure) {
-        (Some(_), Some(f)) => {
-            let msg = "a report entry has either `template` or `figure`, not both";
-            return Err(sources.error(f.key_loc, join(base, "figure"), msg, None));
-        }
-        (Some(_), None) => TEMPLATE_KEYS.to_vec(),
-        (None, Some(_)) => FIGURE_KEYS.to_vec(),
-        (None, None) => {
-            let mut all = TEMPLATE_KEYS.to_vec();
-            all.extend(FIGURE_KEYS.iter().filter(|k| !TEMPLATE_KEYS.contains(k)));
-            all
-        }
-    };
+    let valid = report_entry_keys(template, figure, base, sources)?;
     for f in fields {
         if !valid.contains(&f.key.as_str()) {
             return Err(unknown(f, base, &valid, sources));
         }
     }
-    let req = |key: &str| -> Result<String, SpecError> {
-        match n.get(key) {
-            Some(v) => string(v, || join(base, key), sources),
-            None => Err(sources.error(
-                n.loc,
-                join(base, key),
-                format!("missing field `{key}`"),
-                None,
-            )),
-        }
-    };
+    let req = |key: &str| required_string(n, base, key, sources);
     let options = match n.get("options") {
         Some(v) => json_map(v, || join(base, "options"), sources)?,
         None => Map::new(),
@@ -363,6 +341,63 @@ fn report_entry(
         let msg = "a report entry needs `template` (a template under templates/) or `figure` (a named figure)";
         return Err(sources.error(n.loc, base, msg, None));
     }
+    let stages = figure_stages(n, base, stage_names, sources)?;
+    Ok(ReportDecl::Figure {
+        figure: req("figure")?,
+        stages,
+        output: req("output")?,
+        options,
+    })
+}
+
+/// The keys a report entry may have: those of a template or of a figure entry (both sets
+/// when it has neither key); having both keys is an error.
+fn report_entry_keys(
+    template: Option<&Entry>,
+    figure: Option<&Entry>,
+    base: &str,
+    sources: &Sources,
+) -> Result<Vec<&'static str>, SpecError> {
+    match (template, figure) {
+        (Some(_), Some(f)) => {
+            let msg = "a report entry has either `template` or `figure`, not both";
+            Err(sources.error(f.key_loc, join(base, "figure"), msg, None))
+        }
+        (Some(_), None) => Ok(TEMPLATE_KEYS.to_vec()),
+        (None, Some(_)) => Ok(FIGURE_KEYS.to_vec()),
+        (None, None) => {
+            let mut all = TEMPLATE_KEYS.to_vec();
+            all.extend(FIGURE_KEYS.iter().filter(|k| !TEMPLATE_KEYS.contains(k)));
+            Ok(all)
+        }
+    }
+}
+
+/// The required string field `key` of the entry `n` at `base`.
+fn required_string(
+    n: &Node,
+    base: &str,
+    key: &str,
+    sources: &Sources,
+) -> Result<String, SpecError> {
+    match n.get(key) {
+        Some(v) => string(v, || join(base, key), sources),
+        None => Err(sources.error(
+            n.loc,
+            join(base, key),
+            format!("missing field `{key}`"),
+            None,
+        )),
+    }
+}
+
+/// A figure entry's `stages` (absent or null: none); each must name a declared stage.
+fn figure_stages(
+    n: &Node,
+    base: &str,
+    stage_names: &[&str],
+    sources: &Sources,
+) -> Result<Vec<String>, SpecError> {
     let mut stages = Vec::new();
     let sfield = join(base, "stages");
     match n.get("stages") {
@@ -386,10 +421,5 @@ fn report_entry(
         }
         Some(other) => return Err(expected(other, &sfield, "a list of stage names", sources)),
     }
-    Ok(ReportDecl::Figure {
-        figure: req("figure")?,
-        stages,
-        output: req("output")?,
-        options,
-    })
+    Ok(stages)
 }

@@ -109,6 +109,79 @@ fn exact_counts(n: usize) -> Vec<f64> {
     c
 }
 
+/// The p-value method `method="auto"` picks (see the module docs).
+fn auto_method(
+    opts: WilcoxonOptions,
+    total: usize,
+    has_ties: bool,
+    zeros: usize,
+) -> WilcoxonMethod {
+    if opts.force_normal || total > 50 {
+        WilcoxonMethod::Normal
+    } else if !has_ties && zeros == 0 {
+        WilcoxonMethod::Exact
+    } else if total <= 13 {
+        WilcoxonMethod::Permutation
+    } else {
+        WilcoxonMethod::Normal
+    }
+}
+
+/// The normal approximation's z of `W+` over `n` ranks with tie sizes `ties`.
+fn normal_z(w_plus: f64, nf: f64, ties: &[usize], correction: bool) -> f64 {
+    let mean = nf * (nf + 1.0) / 4.0;
+    let tie_term: f64 = ties.iter().map(|&t| (t as f64).powi(3) - t as f64).sum();
+    let se = ((nf * (nf + 1.0) * (2.0 * nf + 1.0) - tie_term / 2.0) / 24.0).sqrt();
+    let raw = w_plus - mean;
+    // Continuity correction towards the null mean, and none at it: `f64::signum(0.0)` is 1,
+    // scipy's `np.sign(0)` is 0 (so W+ equal to its mean gives z = 0 and p = 1).
+    let c = if correction && raw != 0.0 {
+        0.5 * raw.signum()
+    } else {
+        0.0
+    };
+    (raw - c) / se
+}
+
+/// Two-sided p-value of the normal approximation.
+fn normal_p(z: f64) -> f64 {
+    let normal = Normal::new(0.0, 1.0).expect("standard normal");
+    2.0 * normal.sf(z.abs())
+}
+
+/// Two-sided p-value from the exact null distribution of `W+` over ranks `1..=n`.
+fn exact_p(n: usize, w_plus: f64) -> f64 {
+    let counts = exact_counts(n);
+    let all: f64 = counts.iter().sum();
+    // W+ is an integer here (no ties).
+    let k = w_plus.round() as usize;
+    let cdf: f64 = counts[..=k].iter().sum::<f64>() / all;
+    let sf: f64 = counts[k..].iter().sum::<f64>() / all;
+    2.0 * cdf.min(sf)
+}
+
+/// Two-sided p-value from every sign assignment of the non-zero differences' `ranks`
+/// (flipping a zero changes nothing, so it scales every count alike).
+fn permutation_p(ranks: &[f64], w_plus: f64) -> f64 {
+    let n = ranks.len();
+    let gamma = (w_plus.abs() * 1e-14).max(1e-12);
+    let (mut le, mut ge) = (0u64, 0u64);
+    let flips = 1u64 << n;
+    for mask in 0..flips {
+        let s: f64 = (0..n)
+            .filter(|i| mask >> i & 1 == 1)
+            .map(|i| ranks[i])
+            .sum();
+        if s <= w_plus + gamma {
+            le += 1;
+        }
+        if s >= w_plus - gamma {
+            ge += 1;
+        }
+    }
+    2.0 * (le.min(ge) as f64 / flips as f64)
+}
+
 /// Two-sided Wilcoxon signed-rank test of `a` against `b` (see the module docs).
 pub fn wilcoxon(a: &[f64], b: &[f64], opts: WilcoxonOptions) -> Result<Wilcoxon, StatsError> {
     let d_all = differences(a, b)?;
@@ -135,62 +208,12 @@ pub fn wilcoxon(a: &[f64], b: &[f64], opts: WilcoxonOptions) -> Result<Wilcoxon,
     let nf = n as f64;
     let total_rank = nf * (nf + 1.0) / 2.0;
     let w_minus = total_rank - w_plus;
-    let mean = nf * (nf + 1.0) / 4.0;
-    let tie_term: f64 = ties.iter().map(|&t| (t as f64).powi(3) - t as f64).sum();
-    let se = ((nf * (nf + 1.0) * (2.0 * nf + 1.0) - tie_term / 2.0) / 24.0).sqrt();
-    let raw = w_plus - mean;
-    // Continuity correction towards the null mean, and none at it: `f64::signum(0.0)` is 1,
-    // scipy's `np.sign(0)` is 0 (so W+ equal to its mean gives z = 0 and p = 1).
-    let c = if opts.correction && raw != 0.0 {
-        0.5 * raw.signum()
-    } else {
-        0.0
-    };
-    let z = (raw - c) / se;
-
-    let method = if opts.force_normal || total > 50 {
-        WilcoxonMethod::Normal
-    } else if !has_ties && zeros == 0 {
-        WilcoxonMethod::Exact
-    } else if total <= 13 {
-        WilcoxonMethod::Permutation
-    } else {
-        WilcoxonMethod::Normal
-    };
+    let z = normal_z(w_plus, nf, &ties, opts.correction);
+    let method = auto_method(opts, total, has_ties, zeros);
     let p = match method {
-        WilcoxonMethod::Normal => {
-            let normal = Normal::new(0.0, 1.0).expect("standard normal");
-            2.0 * normal.sf(z.abs())
-        }
-        WilcoxonMethod::Exact => {
-            let counts = exact_counts(n);
-            let all: f64 = counts.iter().sum();
-            // W+ is an integer here (no ties).
-            let k = w_plus.round() as usize;
-            let cdf: f64 = counts[..=k].iter().sum::<f64>() / all;
-            let sf: f64 = counts[k..].iter().sum::<f64>() / all;
-            2.0 * cdf.min(sf)
-        }
-        WilcoxonMethod::Permutation => {
-            // Every sign assignment of the non-zero differences (flipping a zero changes
-            // nothing, so it scales every count alike).
-            let gamma = (w_plus.abs() * 1e-14).max(1e-12);
-            let (mut le, mut ge) = (0u64, 0u64);
-            let flips = 1u64 << n;
-            for mask in 0..flips {
-                let s: f64 = (0..n)
-                    .filter(|i| mask >> i & 1 == 1)
-                    .map(|i| ranks[i])
-                    .sum();
-                if s <= w_plus + gamma {
-                    le += 1;
-                }
-                if s >= w_plus - gamma {
-                    ge += 1;
-                }
-            }
-            2.0 * (le.min(ge) as f64 / flips as f64)
-        }
+        WilcoxonMethod::Normal => normal_p(z),
+        WilcoxonMethod::Exact => exact_p(n, w_plus),
+        WilcoxonMethod::Permutation => permutation_p(&ranks, w_plus),
     }
     .clamp(0.0, 1.0);
     Ok(Wilcoxon {

@@ -205,6 +205,9 @@ fn plain_name(e: &Entry, sources: &Sources) -> Result<(), SpecError> {
     }
 }
 
+/// (template, expansion) indices of the expansions that repeat an equal earlier one.
+type Repeats = HashSet<(usize, usize)>;
+
 /// Puts each template's expansions in its place, checks that names are unique and merges the
 /// kind-less refinements into the expansion they name. Returns the stages and the labels.
 fn assemble(
@@ -212,13 +215,24 @@ fn assemble(
     expansions: Vec<Option<Vec<Expanded>>>,
     sources: &Sources,
 ) -> Result<(Vec<Entry>, HashMap<String, String>), SpecError> {
-    // Every expanded name, with its label and body. Two templates that expand to one name
-    // declare the same stage when the bodies are equal (as identical stages of two `extends`
-    // parents do: `paper.yaml` extends tables that share trainings), which is kept once, at
-    // the first; different bodies are an error at the later template.
+    let (labels, repeats) = expanded_names(&expansions, sources)?;
+    let (mut out, refinements) = place_stages(old, expansions, &labels, &repeats, sources)?;
+    merge_refinements(&mut out, refinements, sources)?;
+    Ok((out, labels))
+}
+
+/// Every expanded name with its label, and the repeats: (template, expansion) indices of
+/// the expansions to drop. Two templates that expand to one name declare the same stage when
+/// the bodies are equal (as identical stages of two `extends` parents do: `paper.yaml`
+/// extends tables that share trainings), which is kept once, at the first; different bodies
+/// are an error at the later template.
+fn expanded_names(
+    expansions: &[Option<Vec<Expanded>>],
+    sources: &Sources,
+) -> Result<(HashMap<String, String>, Repeats), SpecError> {
     let mut labels: HashMap<String, String> = HashMap::new();
     let mut bodies: HashMap<String, serde_json::Value> = HashMap::new();
-    let mut repeats: HashSet<(usize, usize)> = HashSet::new();
+    let mut repeats = Repeats::new();
     let all = expansions
         .iter()
         .enumerate()
@@ -242,6 +256,19 @@ fn assemble(
             bodies.insert(x.name.clone(), j);
         }
     }
+    Ok((labels, repeats))
+}
+
+/// The stages in order, each template replaced by its expansions (less the `repeats`), and
+/// apart the kind-less stages that refine an expansion; a stage under an expanded name must
+/// be such a refinement, and a kind-less stage must name an expansion.
+fn place_stages(
+    old: Vec<Entry>,
+    expansions: Vec<Option<Vec<Expanded>>>,
+    labels: &HashMap<String, String>,
+    repeats: &Repeats,
+    sources: &Sources,
+) -> Result<(Vec<Entry>, Vec<Entry>), SpecError> {
     let mut out: Vec<Entry> = Vec::with_capacity(labels.len() + old.len());
     let mut refinements: Vec<Entry> = Vec::new();
     for (t, (e, x)) in old.into_iter().zip(expansions).enumerate() {
@@ -280,6 +307,16 @@ fn assemble(
             (None, false) => out.push(e),
         }
     }
+    Ok((out, refinements))
+}
+
+/// Merges each refinement over the expansion of its name in `out` (like an `extends`
+/// child); a refinement may not have its own `matrix`.
+fn merge_refinements(
+    out: &mut [Entry],
+    refinements: Vec<Entry>,
+    sources: &Sources,
+) -> Result<(), SpecError> {
     for r in refinements {
         if let Some(m) = r.value.entry(MATRIX) {
             let field = format!("stages.{}.{MATRIX}", r.key);
@@ -291,7 +328,7 @@ fn assemble(
             target.value = merge::merge(base, r.value);
         }
     }
-    Ok((out, labels))
+    Ok(())
 }
 
 /// Expands one matrix stage into its stages, in combination order.

@@ -16,6 +16,9 @@ use mosx_stage::predictions::Predictions;
 use mosx_stage::trained::TrainedConfig;
 use mosx_stage::{ArtifactRef, SlotRef};
 
+/// This file's code unit: every kind writes or reads through it, so each names it.
+pub const ARTIFACTS_UNIT: &str = "crates/mosx-kinds/src/artifacts.rs";
+
 use crate::{baseline, evaluate, load, measure, metrics, sample, split, train};
 
 /// `load`'s dataset.

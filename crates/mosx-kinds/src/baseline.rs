@@ -25,7 +25,7 @@ use serde_json::Value;
 
 use mosx_data::{Sequences, Split};
 
-use crate::artifacts::{self, slot};
+use crate::artifacts::{self, slot, ARTIFACTS_UNIT};
 use mosx_stage::params::Bound;
 use mosx_stage::predictions::Part;
 use mosx_stage::predictions::{spread, Prediction, Predictions};
@@ -154,7 +154,11 @@ impl StageKind for Baseline {
         1
     }
     fn code(&self) -> &'static [&'static str] {
-        &["mosx-data", "crates/mosx-kinds/src/baseline.rs"]
+        &[
+            "mosx-data",
+            "crates/mosx-kinds/src/baseline.rs",
+            ARTIFACTS_UNIT,
+        ]
     }
     fn about(&self) -> &'static str {
         "non-LLM reference scores: user like-rate, target like-rate, target popularity"

@@ -17,7 +17,7 @@ use serde_json::Value;
 
 use mosx_config::Dtype;
 
-use crate::artifacts::slot;
+use crate::artifacts::{slot, ARTIFACTS_UNIT};
 use mosx_stage::kind::backbone_files;
 use mosx_stage::params;
 use mosx_stage::params::Bound;
@@ -80,6 +80,7 @@ impl StageKind for Evaluate {
             "mosx-models",
             "mosx-methods",
             "crates/mosx-kinds/src/evaluate.rs",
+            ARTIFACTS_UNIT,
             "crates/mosx-worker/src/runners/mod.rs",
             "crates/mosx-worker/src/runners/evaluate.rs",
             "crates/mosx-worker/src/pool.rs",

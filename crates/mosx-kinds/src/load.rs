@@ -9,7 +9,7 @@ use serde_json::Value;
 
 use mosx_data::{Implicit, LoadOptions};
 
-use crate::artifacts;
+use crate::artifacts::{self, ARTIFACTS_UNIT};
 use mosx_stage::{params, ExternalFile, Output, ParamError, Slot, StageCtx, StageError, StageKind};
 
 #[derive(Debug, Serialize, Deserialize)]
@@ -49,7 +49,7 @@ impl StageKind for Load {
         1
     }
     fn code(&self) -> &'static [&'static str] {
-        &["mosx-data", "crates/mosx-kinds/src/load.rs"]
+        &["mosx-data", "crates/mosx-kinds/src/load.rs", ARTIFACTS_UNIT]
     }
     fn about(&self) -> &'static str {
         "read MovieLens-100K or BookCrossing from a folder"

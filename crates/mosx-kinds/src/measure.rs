@@ -6,7 +6,7 @@ use serde_json::Value;
 
 use mosx_data::MeasureOptions;
 
-use crate::artifacts::{self, slot};
+use crate::artifacts::{self, slot, ARTIFACTS_UNIT};
 use mosx_stage::params::Bound;
 use mosx_stage::{params, Output, ParamError, Slot, StageCtx, StageError, StageKind};
 
@@ -27,7 +27,11 @@ impl StageKind for Measure {
         3
     }
     fn code(&self) -> &'static [&'static str] {
-        &["mosx-data", "crates/mosx-kinds/src/measure.rs"]
+        &[
+            "mosx-data",
+            "crates/mosx-kinds/src/measure.rs",
+            ARTIFACTS_UNIT,
+        ]
     }
     fn about(&self) -> &'static str {
         "stereotype degree, z-scores and group membership of every item"

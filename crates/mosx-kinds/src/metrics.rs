@@ -11,7 +11,7 @@ use serde_json::Value;
 use mosx_data::{Dataset, Sequences, Stereotypes};
 use mosx_fairness::{EvalPoint, FairnessKind};
 
-use crate::artifacts::{self, slot};
+use crate::artifacts::{self, slot, ARTIFACTS_UNIT};
 use mosx_stage::predictions::Predictions;
 
 use mosx_stage::{params, Output, ParamError, Slot, StageCtx, StageError, StageKind};
@@ -44,6 +44,7 @@ impl StageKind for Metrics {
             "mosx-data",
             "mosx-fairness",
             "crates/mosx-kinds/src/metrics.rs",
+            ARTIFACTS_UNIT,
         ]
     }
     fn about(&self) -> &'static str {

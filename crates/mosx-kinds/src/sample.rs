@@ -8,7 +8,7 @@ use serde_json::Value;
 
 use mosx_data::{DataError, Dataset, DatasetKind, GroupRatio, SampleOptions};
 
-use crate::artifacts::{self, slot};
+use crate::artifacts::{self, slot, ARTIFACTS_UNIT};
 use mosx_stage::params::Bound;
 use mosx_stage::{params, Output, ParamError, Slot, StageCtx, StageError, StageKind};
 
@@ -94,7 +94,11 @@ impl StageKind for Sample {
         1
     }
     fn code(&self) -> &'static [&'static str] {
-        &["mosx-data", "crates/mosx-kinds/src/sample.rs"]
+        &[
+            "mosx-data",
+            "crates/mosx-kinds/src/sample.rs",
+            ARTIFACTS_UNIT,
+        ]
     }
     fn about(&self) -> &'static str {
         "sample windows of consecutive interactions; history, target and label"

@@ -6,7 +6,7 @@ use serde_json::Value;
 
 use mosx_data::{DataError, SplitBy, SplitOptions};
 
-use crate::artifacts::{self, slot};
+use crate::artifacts::{self, slot, ARTIFACTS_UNIT};
 use mosx_stage::{params, Output, ParamError, Slot, StageCtx, StageError, StageKind};
 
 #[derive(Debug, Serialize, Deserialize)]
@@ -39,7 +39,11 @@ impl StageKind for Split {
         1
     }
     fn code(&self) -> &'static [&'static str] {
-        &["mosx-data", "crates/mosx-kinds/src/split.rs"]
+        &[
+            "mosx-data",
+            "crates/mosx-kinds/src/split.rs",
+            ARTIFACTS_UNIT,
+        ]
     }
     fn about(&self) -> &'static str {
         "split sampled points 8:1:1 into train/valid/test"

@@ -20,7 +20,7 @@ use serde_json::Value;
 use mosx_config::train::TrainParams;
 use mosx_config::{methods, Dtype};
 
-use crate::artifacts::slot;
+use crate::artifacts::{slot, ARTIFACTS_UNIT};
 use mosx_stage::kind::backbone_files;
 use mosx_stage::params;
 use mosx_stage::params::{check, Bound};
@@ -157,6 +157,7 @@ impl StageKind for Train {
             "mosx-methods",
             "mosx-fairness",
             "crates/mosx-kinds/src/train.rs",
+            ARTIFACTS_UNIT,
             "crates/mosx-worker/src/runners/mod.rs",
             "crates/mosx-worker/src/runners/train.rs",
             "crates/mosx-worker/src/pool.rs",

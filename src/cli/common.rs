@@ -28,8 +28,9 @@ pub fn location(a: &StoreArgs) -> anyhow::Result<Location> {
 /// folder unless `allow_outside_outputs`); errors are `SpecError`s (exit code 2).
 pub fn plan(spec: &Path, sets: &[String], allow_outside_outputs: bool) -> anyhow::Result<Plan> {
     let spec = mosx_spec::load(spec, sets)?;
-    crate::plan::reports::check_reports(&spec, allow_outside_outputs)?;
-    let plan = crate::plan::compile(spec, &crate::stages::registry::builtin())?;
+    let project = mosx_stage::Project::resolve(&spec.path);
+    crate::plan::reports::check_reports(&spec, &project.templates, allow_outside_outputs)?;
+    let plan = crate::plan::compile_in(spec, &crate::stages::registry::builtin(), project)?;
     Ok(plan)
 }
 

@@ -9,103 +9,31 @@ use mosx_spec::{Spec, SpecError, StageDecl};
 
 use super::fingerprint::{file_hash, Parts};
 use super::{Node, Plan};
-use crate::stages::{Registry, StageError};
+use crate::stages::{KindRef, Registry, StageError};
+use mosx_stage::Project;
 
+/// Compile `spec` run from the working directory (its [`Project`] resolved there).
 pub fn compile(spec: Spec, registry: &Registry) -> Result<Plan, SpecError> {
-    let mut graph: DiGraph<Node, String> = DiGraph::new();
-    let mut by_key: HashMap<String, NodeIndex> = HashMap::new();
-    let mut by_decl = BTreeMap::new();
-    // Normalisation and file hashing depend only on (kind, params): memoise across points.
-    let mut normalized: HashMap<(String, String), (Value, BTreeMap<String, String>)> =
-        HashMap::new();
+    let project = Project::resolve(&spec.path);
+    compile_in(spec, registry, project)
+}
 
+/// Compile `spec` for `project` (resolved once by the caller, e.g. to check the reports'
+/// templates in the same folder the stages will read).
+pub fn compile_in(spec: Spec, registry: &Registry, project: Project) -> Result<Plan, SpecError> {
+    let mut b = Builder {
+        spec: &spec,
+        registry,
+        project: &project,
+        graph: DiGraph::new(),
+        by_key: HashMap::new(),
+        by_decl: BTreeMap::new(),
+        normalized: HashMap::new(),
+    };
     for (ix, inst) in spec.instances.iter().enumerate() {
-        let decls: BTreeMap<&str, &StageDecl> =
-            inst.stages.iter().map(|d| (d.name.as_str(), d)).collect();
-        // Kinds first: an unknown kind is reported before any parameter or file.
-        for d in &inst.stages {
-            if registry.get(&d.kind).is_none() {
-                return Err(spec.error_at(
-                    &format!("stages.{}.kind", d.name),
-                    format!("unknown stage kind `{}`", d.kind),
-                    mosx_spec::suggest(&d.kind, registry.names()),
-                ));
-            }
-        }
-        let order = decl_order(&spec, &inst.stages, &decls)?;
-        let mut node_of: BTreeMap<&str, NodeIndex> = BTreeMap::new();
-        for name in order {
-            let d = decls[name];
-            let kind = registry.get(&d.kind).ok_or_else(|| {
-                spec.error_at(
-                    &format!("stages.{}.kind", d.name),
-                    format!("unknown stage kind `{}`", d.kind),
-                    mosx_spec::suggest(&d.kind, registry.names()),
-                )
-            })?;
-            let memo_key = (
-                d.kind.clone(),
-                serde_json::to_string(&d.params).unwrap_or_default(),
-            );
-            let (params, files) = match normalized.get(&memo_key) {
-                Some(x) => x.clone(),
-                None => {
-                    let params = kind.normalize(&d.params).map_err(|e| {
-                        let field = if e.field.is_empty() {
-                            format!("stages.{}.params", d.name)
-                        } else {
-                            format!("stages.{}.params.{}", d.name, e.field)
-                        };
-                        spec.error_at_instance(ix, &field, e.message, e.suggestion)
-                    })?;
-                    let files = hash_files(&spec, ix, d, kind.external_files(&params))?;
-                    normalized.insert(memo_key, (params.clone(), files.clone()));
-                    (params, files)
-                }
-            };
-            let inputs = bind_slots(&spec, d, kind.slots(), &decls, &node_of, &graph)?;
-            let code = super::code::CODE.code_of(&**kind, &params).map_err(|e| {
-                spec.error_at(&format!("stages.{}.kind", d.name), e.to_string(), None)
-            })?;
-            let parts = Parts {
-                kind: kind.name().to_string(),
-                code_version: kind.code_version(),
-                code,
-                params: kind.key_params(&params),
-                inputs: inputs
-                    .iter()
-                    .map(|(s, n)| (s.clone(), graph[*n].key.clone()))
-                    .collect(),
-                files,
-            };
-            let key = parts.key();
-            let node = match by_key.get(&key) {
-                Some(n) => *n,
-                None => {
-                    let n = graph.add_node(Node {
-                        name: d.name.clone(),
-                        base: d.name.clone(),
-                        kind: kind.clone(),
-                        params,
-                        inputs: inputs.clone(),
-                        parts,
-                        key: key.clone(),
-                        points: Vec::new(),
-                    });
-                    for (slot, up) in &inputs {
-                        graph.add_edge(*up, n, slot.clone());
-                    }
-                    by_key.insert(key, n);
-                    n
-                }
-            };
-            if graph[node].points.last() != Some(&ix) {
-                graph[node].points.push(ix);
-            }
-            node_of.insert(name, node);
-            by_decl.insert((ix, d.name.clone()), node);
-        }
+        b.add_instance(ix, &inst.stages)?;
     }
+    let (mut graph, by_decl) = (b.graph, b.by_decl);
     name_nodes(&spec, &mut graph);
     let order = petgraph::algo::toposort(&graph, None).map_err(|c| {
         spec.error_at(
@@ -119,9 +47,134 @@ pub fn compile(spec: Spec, registry: &Registry) -> Result<Plan, SpecError> {
         graph,
         order,
         by_decl,
+        project,
     };
     super::validate::check(&plan, registry)?;
     Ok(plan)
+}
+
+/// The plan under construction: nodes deduplicated by key across the spec's instances.
+struct Builder<'s> {
+    spec: &'s Spec,
+    registry: &'s Registry,
+    project: &'s Project,
+    graph: DiGraph<Node, String>,
+    by_key: HashMap<String, NodeIndex>,
+    by_decl: BTreeMap<(usize, String), NodeIndex>,
+    /// Normalisation and file hashing depend only on (kind, params): memoised across points.
+    normalized: HashMap<(String, String), (Value, BTreeMap<String, String>)>,
+}
+
+impl Builder<'_> {
+    /// Add the stages of instance `ix` (one sweep point), inputs first.
+    fn add_instance(&mut self, ix: usize, stages: &[StageDecl]) -> Result<(), SpecError> {
+        let spec = self.spec;
+        let decls: BTreeMap<&str, &StageDecl> =
+            stages.iter().map(|d| (d.name.as_str(), d)).collect();
+        // Kinds first: an unknown kind is reported before any parameter or file.
+        for d in stages {
+            self.kind_of(d)?;
+        }
+        let order = decl_order(spec, stages, &decls)?;
+        let mut node_of: BTreeMap<&str, NodeIndex> = BTreeMap::new();
+        for name in order {
+            let d = decls[name];
+            let node = self.add_stage(ix, d, &decls, &node_of)?;
+            if self.graph[node].points.last() != Some(&ix) {
+                self.graph[node].points.push(ix);
+            }
+            node_of.insert(name, node);
+            self.by_decl.insert((ix, d.name.clone()), node);
+        }
+        Ok(())
+    }
+
+    /// The kind a declaration names; an unknown one is an error at its `kind`.
+    fn kind_of(&self, d: &StageDecl) -> Result<KindRef, SpecError> {
+        self.registry.get(&d.kind).cloned().ok_or_else(|| {
+            self.spec.error_at(
+                &format!("stages.{}.kind", d.name),
+                format!("unknown stage kind `{}`", d.kind),
+                mosx_spec::suggest(&d.kind, self.registry.names()),
+            )
+        })
+    }
+
+    /// The node of declaration `d` of instance `ix`: an existing one of the same key, or new.
+    fn add_stage(
+        &mut self,
+        ix: usize,
+        d: &StageDecl,
+        decls: &BTreeMap<&str, &StageDecl>,
+        node_of: &BTreeMap<&str, NodeIndex>,
+    ) -> Result<NodeIndex, SpecError> {
+        let spec = self.spec;
+        let kind = self.kind_of(d)?;
+        let (params, files) = self.normalize(ix, d, &kind)?;
+        let inputs = bind_slots(spec, d, kind.slots(), decls, node_of, &self.graph)?;
+        let code = super::code::CODE
+            .code_of(&*kind, &params)
+            .map_err(|e| spec.error_at(&format!("stages.{}.kind", d.name), e.to_string(), None))?;
+        let parts = Parts {
+            kind: kind.name().to_string(),
+            code_version: kind.code_version(),
+            code,
+            params: kind.key_params(&params),
+            inputs: inputs
+                .iter()
+                .map(|(s, n)| (s.clone(), self.graph[*n].key.clone()))
+                .collect(),
+            files,
+        };
+        let key = parts.key();
+        if let Some(n) = self.by_key.get(&key) {
+            return Ok(*n);
+        }
+        let n = self.graph.add_node(Node {
+            name: d.name.clone(),
+            base: d.name.clone(),
+            kind,
+            params,
+            inputs: inputs.clone(),
+            parts,
+            key: key.clone(),
+            points: Vec::new(),
+        });
+        for (slot, up) in &inputs {
+            self.graph.add_edge(*up, n, slot.clone());
+        }
+        self.by_key.insert(key, n);
+        Ok(n)
+    }
+
+    /// The normalised params of `d` and the content hashes of its key files (memoised).
+    fn normalize(
+        &mut self,
+        ix: usize,
+        d: &StageDecl,
+        kind: &KindRef,
+    ) -> Result<(Value, BTreeMap<String, String>), SpecError> {
+        let spec = self.spec;
+        let memo_key = (
+            d.kind.clone(),
+            serde_json::to_string(&d.params).unwrap_or_default(),
+        );
+        if let Some(x) = self.normalized.get(&memo_key) {
+            return Ok(x.clone());
+        }
+        let params = kind.normalize(&d.params).map_err(|e| {
+            let field = if e.field.is_empty() {
+                format!("stages.{}.params", d.name)
+            } else {
+                format!("stages.{}.params.{}", d.name, e.field)
+            };
+            spec.error_at_instance(ix, &field, e.message, e.suggestion)
+        })?;
+        let files = hash_files(spec, ix, d, kind.external_files(&params, self.project))?;
+        self.normalized
+            .insert(memo_key, (params.clone(), files.clone()));
+        Ok((params, files))
+    }
 }
 
 /// Stage names of one instance in an order where inputs come first.

@@ -33,7 +33,8 @@ impl Plan {
                 spec_hash: info.spec_hash.clone(),
             },
             device: device.to_string(),
-            dir: std::env::current_dir().unwrap_or_default(),
+            dir: self.project.dir.clone(),
+            templates: self.project.templates.clone(),
             locations: super::locate::param_locations(self, i),
             force: false,
         }

@@ -29,7 +29,7 @@ use petgraph::graph::{DiGraph, NodeIndex};
 use serde_json::Value;
 
 use crate::stages::KindRef;
-pub use compile::compile;
+pub use compile::{compile, compile_in};
 pub use fingerprint::Parts;
 
 /// One stage of the plan.
@@ -64,6 +64,9 @@ pub struct Plan {
     pub order: Vec<NodeIndex>,
     /// (instance index, stage name in spec) → node.
     pub by_decl: BTreeMap<(usize, String), NodeIndex>,
+    /// The project and templates folders, resolved once at compile time; every job carries
+    /// them.
+    pub project: mosx_stage::Project,
 }
 
 impl Plan {

@@ -44,7 +44,11 @@ const BUILTIN_NAMES: &[&str] = &[
 ];
 
 /// Checks every report entry of `spec`; see the module invariants.
-pub fn check_reports(spec: &Spec, allow_outside: bool) -> Result<(), SpecError> {
+pub fn check_reports(
+    spec: &Spec,
+    templates: &std::path::Path,
+    allow_outside: bool,
+) -> Result<(), SpecError> {
     if spec.report.is_empty() {
         return Ok(());
     }
@@ -55,10 +59,10 @@ pub fn check_reports(spec: &Spec, allow_outside: bool) -> Result<(), SpecError> 
             None,
         )
     })?;
-    let dir = crate::report::templates_dir(&spec.path);
+    let dir = templates;
     for (i, decl) in spec.report.iter().enumerate() {
         if let ReportDecl::Template { template, .. } = decl {
-            check_template(spec, i, &dir, template)?;
+            check_template(spec, i, dir, template)?;
         }
         check_output(spec, i, decl.output(), &cwd, allow_outside)?;
         if let ReportDecl::Figure { output, .. } = decl {

@@ -22,6 +22,7 @@ use serde_json::Value;
 use mosx_spec::SpecError;
 
 use super::Plan;
+use crate::stages::artifacts::slot;
 use crate::stages::Registry;
 
 /// Every check of the module note, in order.
@@ -137,7 +138,7 @@ fn template(plan: &Plan, i: NodeIndex) -> String {
 fn adapters(plan: &Plan) -> Result<(), SpecError> {
     for &i in &plan.order {
         let node = &plan.graph[i];
-        let Some(&t) = node.inputs.get("adapter") else {
+        let Some(&t) = node.inputs.get(slot::ADAPTER.name) else {
             continue;
         };
         let trained = &plan.graph[t].name;
@@ -150,7 +151,8 @@ fn adapters(plan: &Plan) -> Result<(), SpecError> {
             );
             return Err(node_error(plan, i, field, msg, None));
         }
-        let (split_t, split_e) = (plan.graph[t].inputs.get("split"), node.inputs.get("split"));
+        let split = slot::SPLIT.name;
+        let (split_t, split_e) = (plan.graph[t].inputs.get(split), node.inputs.get(split));
         if split_t != split_e {
             let name =
                 |s: Option<&NodeIndex>| s.map_or("none".into(), |s| plan.graph[*s].name.clone());

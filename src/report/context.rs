@@ -38,11 +38,12 @@ use super::declare;
 use super::stats::{self, Loader, PointSet};
 use super::ReportError;
 use crate::plan::{Node, Plan};
+use crate::stages::artifacts::slot;
 
 /// The `train` stage whose adapter a `metrics` stage's predictions were made with.
 fn train_of(plan: &Plan, n: NodeIndex) -> Option<NodeIndex> {
-    let ev = *plan.graph[n].inputs.get("predictions")?;
-    let tr = *plan.graph[ev].inputs.get("adapter")?;
+    let ev = *plan.graph[n].inputs.get(slot::PREDICTIONS.name)?;
+    let tr = *plan.graph[ev].inputs.get(slot::ADAPTER.name)?;
     (plan.graph[tr].kind.name() == crate::stages::train::NAME).then_some(tr)
 }
 

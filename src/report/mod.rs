@@ -52,18 +52,6 @@ impl From<SpecError> for ReportError {
     }
 }
 
-/// Where templates live: `./templates`, else `templates/` beside the spec's folder.
-pub fn templates_dir(spec: &Path) -> PathBuf {
-    let here = PathBuf::from("templates");
-    if here.is_dir() {
-        return here;
-    }
-    spec.parent()
-        .and_then(Path::parent)
-        .map(|p| p.join("templates"))
-        .unwrap_or(here)
-}
-
 /// Checks what the report options declare against the spec, without the store: every
 /// `options.comparisons` / `options.compare` entry expands and names stages of the spec
 /// (errors located at the field). Meant for plan time (`plan::reports::check_reports`);
@@ -91,7 +79,7 @@ pub fn render_all(
     })?;
     let root = (!allow_outside).then_some(cwd.as_path());
     let mut written = Vec::new();
-    let dir = templates_dir(&plan.spec.path);
+    let dir = plan.project.templates.clone();
     for (index, decl) in plan.spec.report.iter().enumerate() {
         match decl {
             ReportDecl::Template {

@@ -26,6 +26,8 @@ use mosx_store::Store;
 
 use crate::plan::Plan;
 use crate::predictions::Predictions;
+use crate::stages::artifacts::{self, slot};
+use mosx_stage::{ArtifactRef, SlotRef};
 
 /// The scored points behind one `metrics` stage, with each point's user id.
 pub struct PointSet {
@@ -67,15 +69,11 @@ impl Loo {
 fn decode<T: serde::de::DeserializeOwned>(
     store: &dyn Store,
     key: &str,
-    name: &str,
+    a: &ArtifactRef<T>,
 ) -> Result<T, String> {
-    let bytes = store.artifact(key, name).map_err(|e| e.to_string())?;
-    bincode::deserialize(&bytes).map_err(|e| {
-        format!(
-            "stage {}: cannot decode `{name}`: {e}",
-            &key[..12.min(key.len())]
-        )
-    })
+    let bytes = store.artifact(key, a.name).map_err(|e| e.to_string())?;
+    a.decode(&bytes)
+        .map_err(|e| format!("stage {}: {e}", &key[..12.min(key.len())]))
 }
 
 impl<'a> Loader<'a> {
@@ -149,24 +147,24 @@ impl<'a> Loader<'a> {
                 n.kind.name()
             ));
         }
-        let input = |slot: &str| {
+        let input = |slot: SlotRef| {
             n.parts
                 .inputs
-                .get(slot)
+                .get(slot.name)
                 .cloned()
-                .ok_or_else(|| format!("`{}` has no `{slot}` input", n.name))
+                .ok_or_else(|| format!("`{}` has no `{}` input", n.name, slot.name))
         };
         let (pk, sk, qk, dk) = (
-            input("predictions")?,
-            input("stereotypes")?,
-            input("sequences")?,
-            input("dataset")?,
+            input(slot::PREDICTIONS)?,
+            input(slot::STEREOTYPES)?,
+            input(slot::SEQUENCES)?,
+            input(slot::DATASET)?,
         );
         let store = self.store;
         let ds = match self.datasets.get(&dk) {
             Some(d) => d.clone(),
             None => {
-                let d = Arc::new(decode::<Dataset>(store, &dk, "dataset")?);
+                let d = Arc::new(decode(store, &dk, &artifacts::DATASET)?);
                 self.datasets.insert(dk.clone(), d.clone());
                 d
             }
@@ -174,7 +172,7 @@ impl<'a> Loader<'a> {
         let seq = match self.sequences.get(&qk) {
             Some(d) => d.clone(),
             None => {
-                let d = Arc::new(decode::<Sequences>(store, &qk, "sequences")?);
+                let d = Arc::new(decode(store, &qk, &artifacts::SEQUENCES)?);
                 self.sequences.insert(qk.clone(), d.clone());
                 d
             }
@@ -182,12 +180,12 @@ impl<'a> Loader<'a> {
         let st = match self.stereotypes.get(&sk) {
             Some(d) => d.clone(),
             None => {
-                let d = Arc::new(decode::<Stereotypes>(store, &sk, "stereotypes")?);
+                let d = Arc::new(decode(store, &sk, &artifacts::STEREOTYPES)?);
                 self.stereotypes.insert(sk.clone(), d.clone());
                 d
             }
         };
-        let preds: Predictions = decode(store, &pk, crate::predictions::ARTIFACT)?;
+        let preds: Predictions = decode(store, &pk, &artifacts::PREDICTIONS)?;
         let kind: FairnessKind = n
             .params
             .get("fairness")

@@ -23,8 +23,9 @@ use std::collections::HashMap;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-use mosx_data::{Dataset, Sequences, Split};
+use mosx_data::{Sequences, Split};
 
+use crate::artifacts::{self, slot, ARTIFACTS_UNIT};
 use mosx_stage::params::Bound;
 use mosx_stage::predictions::Part;
 use mosx_stage::predictions::{spread, Prediction, Predictions};
@@ -153,7 +154,11 @@ impl StageKind for Baseline {
         1
     }
     fn code(&self) -> &'static [&'static str] {
-        &["mosx-data", "crates/mosx-kinds/src/baseline.rs"]
+        &[
+            "mosx-data",
+            "crates/mosx-kinds/src/baseline.rs",
+            ARTIFACTS_UNIT,
+        ]
     }
     fn about(&self) -> &'static str {
         "non-LLM reference scores: user like-rate, target like-rate, target popularity"
@@ -162,26 +167,12 @@ impl StageKind for Baseline {
         &["n", "mean_p_yes", "recommended"]
     }
     fn slots(&self) -> &'static [Slot] {
-        &[
-            Slot {
-                name: "split",
-                producers: &["split"],
-                inferable: false,
-                optional: false,
-            },
-            Slot {
-                name: "sequences",
-                producers: &["sample"],
-                inferable: true,
-                optional: false,
-            },
-            Slot {
-                name: "dataset",
-                producers: &["load"],
-                inferable: true,
-                optional: false,
-            },
-        ]
+        const SLOTS: &[Slot] = &[
+            Slot::given(slot::SPLIT),
+            Slot::inferred(slot::SEQUENCES),
+            Slot::inferred(slot::DATASET),
+        ];
+        SLOTS
     }
     fn normalize(&self, p: &serde_json::Map<String, Value>) -> Result<Value, ParamError> {
         let (typed, v) = params::parse::<Params>(p)?;
@@ -193,9 +184,9 @@ impl StageKind for Baseline {
     }
     fn run(&self, ctx: &StageCtx<'_>) -> Result<Output, StageError> {
         let p: Params = params::typed(ctx.params)?;
-        let ds = ctx.inputs.get::<Dataset>("dataset", "dataset")?;
-        let seq = ctx.inputs.get::<Sequences>("sequences", "sequences")?;
-        let split = ctx.inputs.get::<Split>("split", "split")?;
+        let ds = ctx.inputs.read(slot::DATASET, &artifacts::DATASET)?;
+        let seq = ctx.inputs.read(slot::SEQUENCES, &artifacts::SEQUENCES)?;
+        let split = ctx.inputs.read(slot::SPLIT, &artifacts::SPLIT)?;
         let mut idx: Vec<u32> = match p.part {
             Part::Test => split.test.clone(),
             Part::Valid => split.valid.clone(),
@@ -228,7 +219,7 @@ impl StageKind for Baseline {
                 .filter(|x| **x > mosx_fairness::THRESHOLD)
                 .count() as f64,
         );
-        out.put(mosx_stage::predictions::ARTIFACT, "predictions", &preds)?;
+        out.write(&artifacts::PREDICTIONS, &preds)?;
         Ok(out)
     }
 }

@@ -17,13 +17,15 @@ use serde_json::Value;
 
 use mosx_config::Dtype;
 
+use crate::artifacts::{slot, ARTIFACTS_UNIT};
 use mosx_stage::kind::backbone_files;
 use mosx_stage::params;
 use mosx_stage::params::Bound;
 use mosx_stage::predictions::Part;
 use mosx_stage::prompt::Setting;
 use mosx_stage::{
-    Execution, ExternalFile, Output, ParamError, Resource, Slot, StageCtx, StageError, StageKind,
+    Execution, ExternalFile, Output, ParamError, Project, Resource, Slot, StageCtx, StageError,
+    StageKind,
 };
 
 /// The parameters of an `evaluate` stage, as normalised (every default written out).
@@ -78,6 +80,7 @@ impl StageKind for Evaluate {
             "mosx-models",
             "mosx-methods",
             "crates/mosx-kinds/src/evaluate.rs",
+            ARTIFACTS_UNIT,
             "crates/mosx-worker/src/runners/mod.rs",
             "crates/mosx-worker/src/runners/evaluate.rs",
             "crates/mosx-worker/src/pool.rs",
@@ -90,32 +93,13 @@ impl StageKind for Evaluate {
         &["n", "mean_p_yes", "recommended"]
     }
     fn slots(&self) -> &'static [Slot] {
-        &[
-            Slot {
-                name: "split",
-                producers: &["split"],
-                inferable: false,
-                optional: false,
-            },
-            Slot {
-                name: "sequences",
-                producers: &["sample"],
-                inferable: true,
-                optional: false,
-            },
-            Slot {
-                name: "dataset",
-                producers: &["load"],
-                inferable: true,
-                optional: false,
-            },
-            Slot {
-                name: "adapter",
-                producers: &["train"],
-                inferable: false,
-                optional: true,
-            },
-        ]
+        const SLOTS: &[Slot] = &[
+            Slot::given(slot::SPLIT),
+            Slot::inferred(slot::SEQUENCES),
+            Slot::inferred(slot::DATASET),
+            Slot::optional(slot::ADAPTER),
+        ];
+        SLOTS
     }
     fn normalize(&self, p: &serde_json::Map<String, Value>) -> Result<Value, ParamError> {
         let (typed, v) = params::parse::<Params>(p)?;
@@ -133,8 +117,12 @@ impl StageKind for Evaluate {
         }
         p
     }
-    fn external_files(&self, p: &Value) -> Result<Vec<ExternalFile>, StageError> {
-        backbone_files(p)
+    fn external_files(
+        &self,
+        p: &Value,
+        project: &Project,
+    ) -> Result<Vec<ExternalFile>, StageError> {
+        backbone_files(p, project)
     }
     fn resource(&self, _p: &Value) -> Resource {
         Resource::Device

@@ -12,6 +12,7 @@
 //! The kernel's stage items are re-exported, so that a kind, the trait and its parts are all
 //! reached as `mosx_kinds::NAME` (the planner's `stages::NAME`).
 
+pub mod artifacts;
 pub mod baseline;
 pub mod evaluate;
 pub mod load;

@@ -9,6 +9,7 @@ use serde_json::Value;
 
 use mosx_data::{Implicit, LoadOptions};
 
+use crate::artifacts::{self, ARTIFACTS_UNIT};
 use mosx_stage::{params, ExternalFile, Output, ParamError, Slot, StageCtx, StageError, StageKind};
 
 #[derive(Debug, Serialize, Deserialize)]
@@ -48,7 +49,7 @@ impl StageKind for Load {
         1
     }
     fn code(&self) -> &'static [&'static str] {
-        &["mosx-data", "crates/mosx-kinds/src/load.rs"]
+        &["mosx-data", "crates/mosx-kinds/src/load.rs", ARTIFACTS_UNIT]
     }
     fn about(&self) -> &'static str {
         "read MovieLens-100K or BookCrossing from a folder"
@@ -85,7 +86,11 @@ impl StageKind for Load {
         }
         p
     }
-    fn external_files(&self, p: &Value) -> Result<Vec<ExternalFile>, StageError> {
+    fn external_files(
+        &self,
+        p: &Value,
+        _project: &mosx_stage::Project,
+    ) -> Result<Vec<ExternalFile>, StageError> {
         let p: Params = params::typed(p)?;
         let files = mosx_data::source_files(std::path::Path::new(&p.path)).map_err(|e| {
             StageError::Param {
@@ -127,7 +132,7 @@ impl StageKind for Load {
         for (g, n) in ds.groups.iter().zip(per_group) {
             out.metric(format!("users.{g}"), n as f64);
         }
-        out.put("dataset", "dataset", &ds)?;
+        out.write(&artifacts::DATASET, &ds)?;
         Ok(out)
     }
 }

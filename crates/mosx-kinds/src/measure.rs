@@ -4,8 +4,9 @@
 
 use serde_json::Value;
 
-use mosx_data::{Dataset, MeasureOptions, Sequences, Split};
+use mosx_data::MeasureOptions;
 
+use crate::artifacts::{self, slot, ARTIFACTS_UNIT};
 use mosx_stage::params::Bound;
 use mosx_stage::{params, Output, ParamError, Slot, StageCtx, StageError, StageKind};
 
@@ -26,7 +27,11 @@ impl StageKind for Measure {
         3
     }
     fn code(&self) -> &'static [&'static str] {
-        &["mosx-data", "crates/mosx-kinds/src/measure.rs"]
+        &[
+            "mosx-data",
+            "crates/mosx-kinds/src/measure.rs",
+            ARTIFACTS_UNIT,
+        ]
     }
     fn about(&self) -> &'static str {
         "stereotype degree, z-scores and group membership of every item"
@@ -35,26 +40,12 @@ impl StageKind for Measure {
         &["members.{group}", "neutral", "measured"]
     }
     fn slots(&self) -> &'static [Slot] {
-        &[
-            Slot {
-                name: "split",
-                producers: &["split"],
-                inferable: false,
-                optional: false,
-            },
-            Slot {
-                name: "sequences",
-                producers: &["sample"],
-                inferable: true,
-                optional: false,
-            },
-            Slot {
-                name: "dataset",
-                producers: &["load"],
-                inferable: true,
-                optional: false,
-            },
-        ]
+        const SLOTS: &[Slot] = &[
+            Slot::given(slot::SPLIT),
+            Slot::inferred(slot::SEQUENCES),
+            Slot::inferred(slot::DATASET),
+        ];
+        SLOTS
     }
     fn normalize(&self, p: &serde_json::Map<String, Value>) -> Result<Value, ParamError> {
         let (typed, v) = params::parse::<Params>(p)?;
@@ -68,9 +59,9 @@ impl StageKind for Measure {
     }
     fn run(&self, ctx: &StageCtx<'_>) -> Result<Output, StageError> {
         let p: Params = params::typed(ctx.params)?;
-        let ds = ctx.inputs.get::<Dataset>("dataset", "dataset")?;
-        let seq = ctx.inputs.get::<Sequences>("sequences", "sequences")?;
-        let split = ctx.inputs.get::<Split>("split", "split")?;
+        let ds = ctx.inputs.read(slot::DATASET, &artifacts::DATASET)?;
+        let seq = ctx.inputs.read(slot::SEQUENCES, &artifacts::SEQUENCES)?;
+        let split = ctx.inputs.read(slot::SPLIT, &artifacts::SPLIT)?;
         let st =
             mosx_data::measure(&ds, &seq, &split, &p).map_err(|e| ctx.data_error(e, |_| None))?;
         let mut out = Output::default();
@@ -90,9 +81,9 @@ impl StageKind for Measure {
                 .filter(|i| i.z.iter().any(|z| z.is_finite()))
                 .count() as f64,
         );
-        out.put("stereotypes", "stereotypes", &st)?;
+        out.write(&artifacts::STEREOTYPES, &st)?;
         // The item table (item, title, counts, degree, z, group per item), readable as is.
-        out.put_table("items", &mosx_data::item_table(&ds, &st));
+        out.write_table(&artifacts::ITEMS, &mosx_data::item_table(&ds, &st));
         Ok(out)
     }
 }

@@ -11,6 +11,7 @@ use serde_json::Value;
 use mosx_data::{Dataset, Sequences, Stereotypes};
 use mosx_fairness::{EvalPoint, FairnessKind};
 
+use crate::artifacts::{self, slot, ARTIFACTS_UNIT};
 use mosx_stage::predictions::Predictions;
 
 use mosx_stage::{params, Output, ParamError, Slot, StageCtx, StageError, StageKind};
@@ -43,6 +44,7 @@ impl StageKind for Metrics {
             "mosx-data",
             "mosx-fairness",
             "crates/mosx-kinds/src/metrics.rs",
+            ARTIFACTS_UNIT,
         ]
     }
     fn about(&self) -> &'static str {
@@ -62,46 +64,27 @@ impl StageKind for Metrics {
         ]
     }
     fn slots(&self) -> &'static [Slot] {
-        &[
-            Slot {
-                name: "predictions",
-                producers: &["evaluate", "baseline"],
-                inferable: false,
-                optional: false,
-            },
-            Slot {
-                name: "stereotypes",
-                producers: &["measure"],
-                inferable: false,
-                optional: false,
-            },
-            Slot {
-                name: "sequences",
-                producers: &["sample"],
-                inferable: true,
-                optional: false,
-            },
-            Slot {
-                name: "dataset",
-                producers: &["load"],
-                inferable: true,
-                optional: false,
-            },
-        ]
+        const SLOTS: &[Slot] = &[
+            Slot::given(slot::PREDICTIONS),
+            Slot::given(slot::STEREOTYPES),
+            Slot::inferred(slot::SEQUENCES),
+            Slot::inferred(slot::DATASET),
+        ];
+        SLOTS
     }
     fn normalize(&self, p: &serde_json::Map<String, Value>) -> Result<Value, ParamError> {
         params::parse::<Params>(p).map(|(_, v)| v)
     }
     fn run(&self, ctx: &StageCtx<'_>) -> Result<Output, StageError> {
         let p: Params = params::typed(ctx.params)?;
-        let ds = ctx.inputs.get::<Dataset>("dataset", "dataset")?;
-        let seq = ctx.inputs.get::<Sequences>("sequences", "sequences")?;
+        let ds = ctx.inputs.read(slot::DATASET, &artifacts::DATASET)?;
+        let seq = ctx.inputs.read(slot::SEQUENCES, &artifacts::SEQUENCES)?;
         let st = ctx
             .inputs
-            .get::<Stereotypes>("stereotypes", "stereotypes")?;
+            .read(slot::STEREOTYPES, &artifacts::STEREOTYPES)?;
         let preds = ctx
             .inputs
-            .get::<Predictions>("predictions", "predictions")?;
+            .read(slot::PREDICTIONS, &artifacts::PREDICTIONS)?;
         let (_, points) =
             eval_points(&ds, &seq, &st, &preds).map_err(|message| StageError::Input {
                 slot: "predictions".into(),
@@ -123,7 +106,7 @@ impl StageKind for Metrics {
                 out.metric(format!("F.{}.{}", ds.groups[a], ds.groups[b]), *f);
             }
         }
-        out.put_json("report", &r)?;
+        out.write(&artifacts::REPORT, &r)?;
         Ok(out)
     }
 }

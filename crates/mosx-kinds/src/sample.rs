@@ -8,6 +8,7 @@ use serde_json::Value;
 
 use mosx_data::{DataError, Dataset, DatasetKind, GroupRatio, SampleOptions};
 
+use crate::artifacts::{self, slot, ARTIFACTS_UNIT};
 use mosx_stage::params::Bound;
 use mosx_stage::{params, Output, ParamError, Slot, StageCtx, StageError, StageKind};
 
@@ -93,7 +94,11 @@ impl StageKind for Sample {
         1
     }
     fn code(&self) -> &'static [&'static str] {
-        &["mosx-data", "crates/mosx-kinds/src/sample.rs"]
+        &[
+            "mosx-data",
+            "crates/mosx-kinds/src/sample.rs",
+            ARTIFACTS_UNIT,
+        ]
     }
     fn about(&self) -> &'static str {
         "sample windows of consecutive interactions; history, target and label"
@@ -118,12 +123,8 @@ impl StageKind for Sample {
             .collect()
     }
     fn slots(&self) -> &'static [Slot] {
-        &[Slot {
-            name: "dataset",
-            producers: &["load"],
-            inferable: false,
-            optional: false,
-        }]
+        const SLOTS: &[Slot] = &[Slot::given(slot::DATASET)];
+        SLOTS
     }
     fn normalize(&self, p: &serde_json::Map<String, Value>) -> Result<Value, ParamError> {
         let (typed, v) = params::parse::<Params>(p)?;
@@ -161,7 +162,7 @@ impl StageKind for Sample {
     }
     fn run(&self, ctx: &StageCtx<'_>) -> Result<Output, StageError> {
         let p: Params = params::typed(ctx.params)?;
-        let ds = ctx.inputs.get::<Dataset>("dataset", "dataset")?;
+        let ds = ctx.inputs.read(slot::DATASET, &artifacts::DATASET)?;
         let opts = SampleOptions {
             window: p.window,
             n: p.windows,
@@ -202,7 +203,7 @@ impl StageKind for Sample {
                 seq.windows_available.get(i).copied().unwrap_or(0) as f64,
             );
         }
-        out.put("sequences", "sequences", &seq)?;
+        out.write(&artifacts::SEQUENCES, &seq)?;
         Ok(out)
     }
 }

@@ -4,8 +4,9 @@
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-use mosx_data::{DataError, Sequences, SplitBy, SplitOptions};
+use mosx_data::{DataError, SplitBy, SplitOptions};
 
+use crate::artifacts::{self, slot, ARTIFACTS_UNIT};
 use mosx_stage::{params, Output, ParamError, Slot, StageCtx, StageError, StageKind};
 
 #[derive(Debug, Serialize, Deserialize)]
@@ -38,7 +39,11 @@ impl StageKind for Split {
         1
     }
     fn code(&self) -> &'static [&'static str] {
-        &["mosx-data", "crates/mosx-kinds/src/split.rs"]
+        &[
+            "mosx-data",
+            "crates/mosx-kinds/src/split.rs",
+            ARTIFACTS_UNIT,
+        ]
     }
     fn about(&self) -> &'static str {
         "split sampled points 8:1:1 into train/valid/test"
@@ -47,12 +52,8 @@ impl StageKind for Split {
         &["train", "valid", "test"]
     }
     fn slots(&self) -> &'static [Slot] {
-        &[Slot {
-            name: "sequences",
-            producers: &["sample"],
-            inferable: false,
-            optional: false,
-        }]
+        const SLOTS: &[Slot] = &[Slot::given(slot::SEQUENCES)];
+        SLOTS
     }
     fn normalize(&self, p: &serde_json::Map<String, Value>) -> Result<Value, ParamError> {
         let (typed, v) = params::parse::<Params>(p)?;
@@ -71,7 +72,7 @@ impl StageKind for Split {
     }
     fn run(&self, ctx: &StageCtx<'_>) -> Result<Output, StageError> {
         let p: Params = params::typed(ctx.params)?;
-        let seq = ctx.inputs.get::<Sequences>("sequences", "sequences")?;
+        let seq = ctx.inputs.read(slot::SEQUENCES, &artifacts::SEQUENCES)?;
         // A part with a share that gets no point depends on the data: located at `ratios`.
         let split = mosx_data::split(
             &seq,
@@ -91,7 +92,7 @@ impl StageKind for Split {
         out.metric("train", split.train.len() as f64);
         out.metric("valid", split.valid.len() as f64);
         out.metric("test", split.test.len() as f64);
-        out.put("split", "split", &split)?;
+        out.write(&artifacts::SPLIT, &split)?;
         Ok(out)
     }
 }

@@ -20,12 +20,14 @@ use serde_json::Value;
 use mosx_config::train::TrainParams;
 use mosx_config::{methods, Dtype};
 
+use crate::artifacts::{slot, ARTIFACTS_UNIT};
 use mosx_stage::kind::backbone_files;
 use mosx_stage::params;
 use mosx_stage::params::{check, Bound};
 use mosx_stage::prompt::Setting;
 use mosx_stage::{
-    Execution, ExternalFile, Output, ParamError, Resource, Slot, StageCtx, StageError, StageKind,
+    Execution, ExternalFile, Output, ParamError, Project, Resource, Slot, StageCtx, StageError,
+    StageKind,
 };
 
 /// The parameters of a `train` stage, as normalised (every default written out): the
@@ -155,6 +157,7 @@ impl StageKind for Train {
             "mosx-methods",
             "mosx-fairness",
             "crates/mosx-kinds/src/train.rs",
+            ARTIFACTS_UNIT,
             "crates/mosx-worker/src/runners/mod.rs",
             "crates/mosx-worker/src/runners/train.rs",
             "crates/mosx-worker/src/pool.rs",
@@ -167,32 +170,13 @@ impl StageKind for Train {
         &METRICS
     }
     fn slots(&self) -> &'static [Slot] {
-        &[
-            Slot {
-                name: "split",
-                producers: &["split"],
-                inferable: false,
-                optional: false,
-            },
-            Slot {
-                name: "measure",
-                producers: &["measure"],
-                inferable: false,
-                optional: false,
-            },
-            Slot {
-                name: "sequences",
-                producers: &["sample"],
-                inferable: true,
-                optional: false,
-            },
-            Slot {
-                name: "dataset",
-                producers: &["load"],
-                inferable: true,
-                optional: false,
-            },
-        ]
+        const SLOTS: &[Slot] = &[
+            Slot::given(slot::SPLIT),
+            Slot::given(slot::MEASURE),
+            Slot::inferred(slot::SEQUENCES),
+            Slot::inferred(slot::DATASET),
+        ];
+        SLOTS
     }
     fn normalize(&self, p: &serde_json::Map<String, Value>) -> Result<Value, ParamError> {
         let (mut typed, _) = params::parse::<Params>(p)?;
@@ -226,8 +210,12 @@ impl StageKind for Train {
         }
         p
     }
-    fn external_files(&self, p: &Value) -> Result<Vec<ExternalFile>, StageError> {
-        backbone_files(p)
+    fn external_files(
+        &self,
+        p: &Value,
+        project: &Project,
+    ) -> Result<Vec<ExternalFile>, StageError> {
+        backbone_files(p, project)
     }
     fn resource(&self, _p: &Value) -> Resource {
         Resource::Device

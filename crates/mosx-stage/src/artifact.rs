@@ -13,6 +13,7 @@ use mosx_store::Artifact;
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 
+use crate::declared::{ArtifactRef, Format, SlotRef};
 use crate::kind::StageError;
 
 /// Decoded value shared between the stages that read it.
@@ -43,8 +44,39 @@ impl Inputs<'_> {
             })
     }
 
+    /// Artifact `a` (bincode or JSON) of the stage bound to `slot`, decoded as its type.
+    pub fn read<T>(&self, slot: SlotRef, a: &ArtifactRef<T>) -> Result<Arc<T>, StageError>
+    where
+        T: DeserializeOwned + Send + Sync + 'static,
+    {
+        debug_assert!(slot.carries(a), "slot `{}` does not carry {a:?}", slot.name);
+        match a.format {
+            Format::Bincode(_) => self.get(slot.name, a.name),
+            Format::Json => self.json(slot.name, a.name).map(Arc::new),
+            Format::Csv | Format::Raw(_) => Err(StageError::Input {
+                slot: slot.name.into(),
+                message: format!("artifact `{}` is bytes, not a value", a.name),
+            }),
+        }
+    }
+
+    /// The bytes of artifact `a` (CSV, safetensors) of the stage bound to `slot`.
+    pub fn read_bytes(
+        &self,
+        slot: SlotRef,
+        a: &ArtifactRef<Vec<u8>>,
+    ) -> Result<Arc<Vec<u8>>, StageError> {
+        debug_assert!(slot.carries(a), "slot `{}` does not carry {a:?}", slot.name);
+        self.bytes(slot.name, a.name)
+    }
+
+    /// Whether `slot` is bound (an optional slot the spec left out is not).
+    pub fn has(&self, slot: SlotRef) -> bool {
+        self.slots.contains_key(slot.name)
+    }
+
     /// The bincode artifact `artifact` of the stage bound to `slot`, decoded as `T`.
-    pub fn get<T>(&self, slot: &str, artifact: &str) -> Result<Arc<T>, StageError>
+    fn get<T>(&self, slot: &str, artifact: &str) -> Result<Arc<T>, StageError>
     where
         T: DeserializeOwned + Send + Sync + 'static,
     {
@@ -69,7 +101,7 @@ impl Inputs<'_> {
 
 impl Inputs<'_> {
     /// The raw bytes of artifact `artifact` of the stage bound to `slot` (safetensors, JSON).
-    pub fn bytes(&self, slot: &str, artifact: &str) -> Result<Arc<Vec<u8>>, StageError> {
+    fn bytes(&self, slot: &str, artifact: &str) -> Result<Arc<Vec<u8>>, StageError> {
         let key = self.key(slot)?;
         let decode =
             |bytes: &[u8]| -> Result<Shared, String> { Ok(Arc::new(bytes.to_vec()) as Shared) };
@@ -87,17 +119,12 @@ impl Inputs<'_> {
     }
 
     /// A JSON artifact of the stage bound to `slot`, parsed as `T`.
-    pub fn json<T: DeserializeOwned>(&self, slot: &str, artifact: &str) -> Result<T, StageError> {
+    fn json<T: DeserializeOwned>(&self, slot: &str, artifact: &str) -> Result<T, StageError> {
         let bytes = self.bytes(slot, artifact)?;
         serde_json::from_slice(&bytes).map_err(|e| StageError::Input {
             slot: slot.into(),
             message: format!("artifact `{artifact}`: invalid JSON: {e}"),
         })
-    }
-
-    /// Whether `slot` is bound (an optional slot the spec left out is not).
-    pub fn has(&self, slot: &str) -> bool {
-        self.slots.contains_key(slot)
     }
 }
 
@@ -109,8 +136,35 @@ pub struct Output {
 }
 
 impl Output {
+    /// Add artifact `a` (bincode or JSON) holding `value`.
+    pub fn write<T: Serialize>(&mut self, a: &ArtifactRef<T>, value: &T) -> Result<(), StageError> {
+        match a.format {
+            Format::Bincode(tag) => self.put(a.name, tag, value),
+            Format::Json => self.put_json(a.name, value),
+            Format::Csv | Format::Raw(_) => Err(StageError::Encode {
+                artifact: a.name.into(),
+                message: "declared as bytes, written as a value".into(),
+            }),
+        }
+    }
+
+    /// Add artifact `a` as the bytes given (in the format it declares).
+    pub fn write_bytes(&mut self, a: &ArtifactRef<Vec<u8>>, bytes: Vec<u8>) {
+        self.artifacts.push(Artifact {
+            name: a.name.into(),
+            format: a.format.recorded(),
+            bytes,
+        });
+    }
+
+    /// Add a table as the CSV artifact `a`.
+    pub fn write_table(&mut self, a: &ArtifactRef<Vec<u8>>, table: &dyn mosx_data::Tabular) {
+        debug_assert_eq!(a.format, Format::Csv, "{a:?} is not a table");
+        self.write_bytes(a, crate::table_io::to_csv(table));
+    }
+
     /// Add a Rust value as a bincode artifact tagged `bincode:<type_tag>`.
-    pub fn put<T: Serialize>(
+    fn put<T: Serialize>(
         &mut self,
         name: &str,
         type_tag: &str,
@@ -129,7 +183,7 @@ impl Output {
     }
 
     /// Add a JSON artifact.
-    pub fn put_json<T: Serialize>(&mut self, name: &str, value: &T) -> Result<(), StageError> {
+    fn put_json<T: Serialize>(&mut self, name: &str, value: &T) -> Result<(), StageError> {
         let bytes = serde_json::to_vec_pretty(value).map_err(|e| StageError::Encode {
             artifact: name.to_string(),
             message: e.to_string(),
@@ -140,16 +194,6 @@ impl Output {
             bytes,
         });
         Ok(())
-    }
-
-    /// Add a table as a CSV artifact (format `csv`), the default of `mosx export`.
-    pub fn put_table(&mut self, name: &str, table: &dyn mosx_data::Tabular) {
-        let bytes = crate::table_io::to_csv(table);
-        self.artifacts.push(Artifact {
-            name: name.into(),
-            format: "csv".into(),
-            bytes,
-        });
     }
 
     pub fn metric(&mut self, name: impl Into<String>, value: f64) {

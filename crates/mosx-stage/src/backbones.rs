@@ -16,9 +16,10 @@ use mosx_config::CheckpointError;
 pub fn key_files(
     model: &str,
     template: &str,
+    project: &crate::project::Project,
 ) -> Result<Vec<(String, std::path::PathBuf)>, CheckpointError> {
     let mut files = checkpoint_files(model)?;
-    let tpath = std::path::Path::new("templates/prompts").join(format!("{template}.j2"));
+    let tpath = project.prompt_file(template);
     if tpath.exists() {
         files.push((format!("template/{template}.j2"), tpath));
     }

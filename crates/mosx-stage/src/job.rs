@@ -61,6 +61,9 @@ pub struct Job {
     pub device: String,
     /// The project folder the params' relative paths (data, models, `templates/`) are in.
     pub dir: std::path::PathBuf,
+    /// The templates folder the plan resolved ([`crate::project::Project`]).
+    #[serde(default)]
+    pub templates: std::path::PathBuf,
     /// Where the spec wrote each parameter (`windows` → `spec.yaml:9:40:
     /// stages.ml_sample.params.windows`), so a run-time error about a parameter's value is
     /// located (see `StageCtx::param_error`). Not part of the key.
@@ -342,6 +345,7 @@ pub fn execute<E: Display>(
             progress: report.progress(),
             work_dir,
             locations: &job.locations,
+            templates: &job.templates,
         };
         let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| run(&ctx)));
         report.progress().finish();

@@ -43,6 +43,35 @@ pub struct Slot {
     pub optional: bool,
 }
 
+impl Slot {
+    /// A slot the spec must bind.
+    pub const fn given(s: crate::declared::SlotRef) -> Slot {
+        Slot {
+            name: s.name,
+            producers: s.producers,
+            inferable: false,
+            optional: false,
+        }
+    }
+
+    /// A slot the plan fills with the unique ancestor of a producer kind when the spec
+    /// leaves it out.
+    pub const fn inferred(s: crate::declared::SlotRef) -> Slot {
+        Slot {
+            inferable: true,
+            ..Slot::given(s)
+        }
+    }
+
+    /// A slot the stage runs without when the spec leaves it out.
+    pub const fn optional(s: crate::declared::SlotRef) -> Slot {
+        Slot {
+            optional: true,
+            ..Slot::given(s)
+        }
+    }
+}
+
 /// What a stage needs to run on.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Resource {
@@ -95,6 +124,8 @@ pub struct StageCtx<'a> {
     /// stages.ml_sample.params.windows`; nested ones as `method.tokens`), for the errors that
     /// name one ([`StageCtx::param_error`]). Empty when the job carries none.
     pub locations: &'a BTreeMap<String, String>,
+    /// The templates folder the plan resolved (prompt templates are `prompts/NAME.j2` in it).
+    pub templates: &'a std::path::Path,
 }
 
 impl StageCtx<'_> {
@@ -206,7 +237,11 @@ pub trait StageKind: Send + Sync {
         params.clone()
     }
     /// Files whose content enters the key. Errors name the missing file.
-    fn external_files(&self, _params: &Value) -> Result<Vec<ExternalFile>, StageError> {
+    fn external_files(
+        &self,
+        _params: &Value,
+        _project: &crate::project::Project,
+    ) -> Result<Vec<ExternalFile>, StageError> {
         Ok(Vec::new())
     }
     fn resource(&self, _params: &Value) -> Resource {
@@ -247,7 +282,10 @@ pub fn metric_matches(
 /// The key files of a stage that runs the backbone `params.model` on prompts of
 /// `params.template` (`evaluate`, `train`): the checkpoint's files and the prompt template,
 /// which must load (see [`check_prompt_template`]).
-pub fn backbone_files(params: &Value) -> Result<Vec<ExternalFile>, StageError> {
+pub fn backbone_files(
+    params: &Value,
+    project: &crate::project::Project,
+) -> Result<Vec<ExternalFile>, StageError> {
     let model = params
         .get("model")
         .and_then(Value::as_str)
@@ -256,12 +294,13 @@ pub fn backbone_files(params: &Value) -> Result<Vec<ExternalFile>, StageError> {
         .get("template")
         .and_then(Value::as_str)
         .unwrap_or("tallrec");
-    check_prompt_template(template)?;
-    let files = crate::backbones::key_files(model, template).map_err(|e| StageError::Param {
-        field: "model".into(),
-        at: None,
-        message: e.to_string(),
-    })?;
+    check_prompt_template(template, project)?;
+    let files =
+        crate::backbones::key_files(model, template, project).map_err(|e| StageError::Param {
+            field: "model".into(),
+            at: None,
+            message: e.to_string(),
+        })?;
     Ok(files
         .into_iter()
         .map(|(name, path)| ExternalFile { name, path })
@@ -269,9 +308,12 @@ pub fn backbone_files(params: &Value) -> Result<Vec<ExternalFile>, StageError> {
 }
 
 /// The prompt template `name` (a file stem: letters, digits, `_`, `-`) loads from
-/// `templates/prompts/NAME.j2` (or is the built-in `tallrec`), parses, and reads only the names
-/// a prompt provides; errors are [`StageError::Param`] at `template`.
-pub fn check_prompt_template(name: &str) -> Result<(), StageError> {
+/// the project's `templates/prompts/NAME.j2` (or is the built-in `tallrec`), parses, and reads
+/// only the names a prompt provides; errors are [`StageError::Param`] at `template`.
+pub fn check_prompt_template(
+    name: &str,
+    project: &crate::project::Project,
+) -> Result<(), StageError> {
     let bad = |message: String| StageError::Param {
         field: "template".into(),
         at: None,
@@ -287,8 +329,8 @@ pub fn check_prompt_template(name: &str) -> Result<(), StageError> {
             mosx_spec::printable(name)
         )));
     }
-    let dir = std::path::Path::new("templates");
-    let file = dir.join("prompts").join(format!("{name}.j2"));
+    let dir = project.templates.as_path();
+    let file = project.prompt_file(name);
     if name != "tallrec" && !file.is_file() {
         let mut known = vec!["tallrec".to_string()];
         let listed = std::fs::read_dir(dir.join("prompts")).into_iter().flatten();

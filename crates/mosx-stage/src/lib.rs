@@ -4,12 +4,12 @@
 //!
 //! It holds what both sides of a stage execution must agree on:
 //! * the stage trait and its slots, params parsing and artifacts ([`kind`], [`params`],
-//!   [`artifact`]), and a [`Registry`] of kinds (the kinds themselves are `mosx-kinds`');
+//!   [`artifact`], declared by their producers in [`declared`]), and a [`Registry`] of kinds (the kinds themselves are `mosx-kinds`');
 //! * a stage's key parts and its code table ([`parts`], [`code`], [`code_units`]);
 //! * one stage execution, written once: the [`job::Job`], [`job::execute`] (lease, heartbeat,
 //!   commit or recorded failure), and the worker protocol's events ([`protocol`]);
 //! * the shared payloads ([`predictions`], [`trained`]), prompts ([`prompt`]), device
-//!   requests ([`device`]), the store location ([`store`]) and the arguments of the commands
+//!   requests ([`device`]), the project's folders ([`project`]), the store location ([`store`]) and the arguments of the commands
 //!   the planner forwards to the worker ([`args`]).
 //!
 //! Dependencies point one way: this crate uses the domain crates (mosx-data, mosx-store,
@@ -22,6 +22,7 @@ pub mod backbones;
 pub mod code;
 pub mod code_units;
 pub mod console;
+pub mod declared;
 pub mod device;
 pub mod job;
 pub mod kind;
@@ -30,6 +31,7 @@ pub mod params;
 pub mod parts;
 pub mod predictions;
 pub mod progress;
+pub mod project;
 pub mod prompt;
 pub mod protocol;
 pub mod registry;
@@ -39,10 +41,12 @@ pub mod table_io;
 pub mod trained;
 
 pub use artifact::{Inputs, Output};
+pub use declared::{ArtifactRef, Format, SlotRef};
 pub use kind::{
     Execution, ExternalFile, KindRef, Progress, Resource, Slot, StageCtx, StageError, StageKind,
 };
 pub use params::ParamError;
+pub use project::Project;
 pub use registry::Registry;
 
 /// The version of mosx (the planner and the worker are built from one workspace version).

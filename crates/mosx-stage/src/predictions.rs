@@ -16,9 +16,6 @@ pub enum Part {
     Test,
 }
 
-/// Artifact name and bincode type tag of a predictions payload.
-pub const ARTIFACT: &str = "predictions";
-
 /// One scored point.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Prediction {

@@ -4,9 +4,8 @@
 //! `adapter` this is the zero-shot backbone; with one, the trained method scores. The scored
 //! prompts show on the stage's progress.
 
-use std::path::Path;
-
 use mosx_data::{Dataset, Sequences, Split};
+use mosx_kinds::artifacts::{self, slot};
 use mosx_kinds::evaluate::Params;
 use mosx_models::tokenizer::TextTokenizer;
 use mosx_models::Backbone;
@@ -24,16 +23,18 @@ pub struct Evaluate;
 impl Runner for Evaluate {
     fn run(&self, ctx: &StageCtx<'_>, device: tch::Device) -> Result<Output, RunError> {
         let p: Params = params::typed(ctx.params)?;
-        let ds = ctx.inputs.get::<Dataset>("dataset", "dataset")?;
-        let seq = ctx.inputs.get::<Sequences>("sequences", "sequences")?;
-        let split = ctx.inputs.get::<Split>("split", "split")?;
-        let trained: Option<TrainedConfig> = if ctx.inputs.has("adapter") {
-            Some(ctx.inputs.json("adapter", "config")?)
+        let ds = ctx.inputs.read(slot::DATASET, &artifacts::DATASET)?;
+        let seq = ctx.inputs.read(slot::SEQUENCES, &artifacts::SEQUENCES)?;
+        let split = ctx.inputs.read(slot::SPLIT, &artifacts::SPLIT)?;
+        let trained: Option<TrainedConfig> = if ctx.inputs.has(slot::ADAPTER) {
+            Some(TrainedConfig::clone(
+                &*ctx.inputs.read(slot::ADAPTER, &artifacts::TRAINED_CONFIG)?,
+            ))
         } else {
             None
         };
         let idx = select_points(&p, &ds, &seq, &split, trained.as_ref());
-        let tpl = PromptTemplate::load(Path::new("templates"), &p.template)?;
+        let tpl = PromptTemplate::load(ctx.templates, &p.template)?;
         let threshold = ds.label_threshold;
         let prompts = idx
             .iter()
@@ -49,7 +50,7 @@ impl Runner for Evaluate {
             None => false,
         };
         let adapter = match trained {
-            Some(_) => Some(ctx.inputs.bytes("adapter", "adapter")?),
+            Some(_) => Some(ctx.inputs.read_bytes(slot::ADAPTER, &artifacts::ADAPTER)?),
             None => None,
         };
         let scoring = Scoring {
@@ -177,6 +178,6 @@ fn write_output(preds: &Predictions) -> Result<Output, RunError> {
             .filter(|x| x.p_yes > mosx_fairness::THRESHOLD)
             .count() as f64,
     );
-    out.put("predictions", "predictions", preds)?;
+    out.write(&artifacts::PREDICTIONS, preds)?;
     Ok(out)
 }

@@ -13,6 +13,7 @@
 use std::path::Path;
 
 use mosx_data::{DataPoint, Dataset, Sequences, Split, Stereotypes};
+use mosx_kinds::artifacts::{self, slot};
 use mosx_kinds::train::Params;
 use mosx_methods::methods::Entry;
 use mosx_methods::{methods, Example, Outcome, TrainConfig, TrainData};
@@ -31,14 +32,14 @@ pub struct Train;
 impl Runner for Train {
     fn run(&self, ctx: &StageCtx<'_>, device: tch::Device) -> Result<Output, RunError> {
         let p: Params = params::typed(ctx.params)?;
-        let ds = ctx.inputs.get::<Dataset>("dataset", "dataset")?;
-        let seq = ctx.inputs.get::<Sequences>("sequences", "sequences")?;
-        let split = ctx.inputs.get::<Split>("split", "split")?;
-        let st = ctx.inputs.get::<Stereotypes>("measure", "stereotypes")?;
+        let ds = ctx.inputs.read(slot::DATASET, &artifacts::DATASET)?;
+        let seq = ctx.inputs.read(slot::SEQUENCES, &artifacts::SEQUENCES)?;
+        let split = ctx.inputs.read(slot::SPLIT, &artifacts::SPLIT)?;
+        let st = ctx.inputs.read(slot::MEASURE, &artifacts::STEREOTYPES)?;
         let method_name = p.method["name"].as_str().unwrap_or_default().to_string();
         let entry = methods::entry(&method_name)?;
         let points = select_points(&p, &ds, &seq, &split);
-        let tpl = PromptTemplate::load(Path::new("templates"), &p.template)?;
+        let tpl = PromptTemplate::load(ctx.templates, &p.template)?;
         let cfg = train_config(&p, entry);
         let obs = StageObserver(ctx.progress);
         let job = Training {
@@ -229,13 +230,9 @@ fn put_artifacts(
     fraction: f64,
 ) -> Result<(), RunError> {
     let bytes = mosx_methods::io::to_bytes(&outcome.params)?;
-    out.artifacts.push(mosx_store::Artifact {
-        name: "adapter".into(),
-        format: "safetensors".into(),
-        bytes,
-    });
-    out.put_json(
-        "config",
+    out.write_bytes(&artifacts::ADAPTER, bytes);
+    out.write(
+        &artifacts::TRAINED_CONFIG,
         &TrainedConfig {
             method: p.method.clone(),
             drop_leaking: p.drop_leaking,
@@ -244,8 +241,8 @@ fn put_artifacts(
         },
     )?;
     let log = &outcome.log;
-    out.put_json(
-        "log",
+    out.write(
+        &artifacts::TRAIN_LOG,
         &serde_json::json!({
             "method": p.method,
             "objective": cfg.objective,

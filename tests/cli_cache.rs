@@ -4,6 +4,8 @@
 mod common;
 use common::*;
 
+use std::path::Path;
+
 #[test]
 fn second_run_executes_nothing() {
     let tmp = tempfile::tempdir().unwrap();
@@ -24,17 +26,19 @@ fn second_run_executes_nothing() {
     assert_no_partial_rows(&db);
 }
 
-#[test]
-fn changed_param_reruns_exactly_downstream_and_explains() {
-    let tmp = tempfile::tempdir().unwrap();
-    let spec = write_ml_spec(tmp.path(), &[0]);
-    let spec = spec.to_str().unwrap();
-    assert!(mosx(tmp.path(), &["run", spec, "-q"]).status.success());
+/// `mosx run SPEC -q --explain --set SET`, which must succeed: (stdout, stderr).
+fn run_explained_with(dir: &Path, spec: &str, set: &str) -> (String, String) {
+    let o = mosx(dir, &["run", spec, "-q", "--explain", "--set", set]);
+    let (out, err) = text(&o);
+    assert!(o.status.success(), "{out}\n{err}");
+    (out, err)
+}
 
-    // Dry run: says what would run and why, writes nothing.
-    let before = stage_rows(&tmp.path().join("results/mosx.db"));
+/// Dry run: says what would run and why, writes nothing.
+fn assert_dry_run_explains_and_writes_nothing(dir: &Path, spec: &str) {
+    let before = stage_rows(&dir.join("results/mosx.db"));
     let dry = mosx(
-        tmp.path(),
+        dir,
         &[
             "run",
             spec,
@@ -50,22 +54,12 @@ fn changed_param_reruns_exactly_downstream_and_explains() {
         "{out}"
     );
     assert!(out.contains("4 stages: 3 cached, 1 would run"), "{out}");
-    assert_eq!(before, stage_rows(&tmp.path().join("results/mosx.db")));
+    assert_eq!(before, stage_rows(&dir.join("results/mosx.db")));
+}
 
-    // The leaf parameter: only the leaf reruns.
-    let o = mosx(
-        tmp.path(),
-        &[
-            "run",
-            spec,
-            "-q",
-            "--explain",
-            "--set",
-            "stages.ml_measure.params.z_star=1.645",
-        ],
-    );
-    let (out, err) = text(&o);
-    assert!(o.status.success(), "{out}\n{err}");
+/// The leaf parameter: only the leaf reruns.
+fn assert_leaf_param_reruns_only_the_leaf(dir: &Path, spec: &str) {
+    let (out, err) = run_explained_with(dir, spec, "stages.ml_measure.params.z_star=1.645");
     assert!(
         out.contains("ml_measure: param z_star 1.0 → 1.645"),
         "{out}"
@@ -73,21 +67,11 @@ fn changed_param_reruns_exactly_downstream_and_explains() {
     assert!(out.contains("4 stages: 3 cached, 1 executed"), "{out}");
     assert!(err.contains("ran ml_measure"), "{err}");
     assert!(!err.contains("ran ml_split"), "{err}");
+}
 
-    // A middle parameter: split and measure rerun, load and sample come from the cache.
-    let o = mosx(
-        tmp.path(),
-        &[
-            "run",
-            spec,
-            "-q",
-            "--explain",
-            "--set",
-            "stages.ml_split.params.by=random",
-        ],
-    );
-    let (out, err) = text(&o);
-    assert!(o.status.success(), "{out}\n{err}");
+/// A middle parameter: split and measure rerun, load and sample come from the cache.
+fn assert_middle_param_reruns_split_and_measure(dir: &Path, spec: &str) {
+    let (out, err) = run_explained_with(dir, spec, "stages.ml_split.params.by=random");
     assert!(
         out.contains("ml_split: param by \"user\" → \"random\""),
         "{out}"
@@ -106,6 +90,17 @@ fn changed_param_reruns_exactly_downstream_and_explains() {
         !err.contains("ran ml_sample") && !err.contains("ran ml_load"),
         "{err}"
     );
+}
+
+#[test]
+fn changed_param_reruns_exactly_downstream_and_explains() {
+    let tmp = tempfile::tempdir().unwrap();
+    let spec = write_ml_spec(tmp.path(), &[0]);
+    let spec = spec.to_str().unwrap();
+    assert!(mosx(tmp.path(), &["run", spec, "-q"]).status.success());
+    assert_dry_run_explains_and_writes_nothing(tmp.path(), spec);
+    assert_leaf_param_reruns_only_the_leaf(tmp.path(), spec);
+    assert_middle_param_reruns_split_and_measure(tmp.path(), spec);
 }
 
 #[test]

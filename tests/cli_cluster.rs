@@ -11,7 +11,7 @@
 mod common;
 use common::*;
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::Command;
 
 fn psql(url: &str, sql: &str) -> String {
@@ -37,7 +37,7 @@ fn psql(url: &str, sql: &str) -> String {
     String::from_utf8_lossy(&o.stdout).trim().to_string()
 }
 
-fn spec(dir: &Path, model: &Path) -> std::path::PathBuf {
+fn spec(dir: &Path, model: &Path) -> PathBuf {
     let text = format!(
         r#"name: cluster
 vars: {{ seed: 0 }}
@@ -72,25 +72,29 @@ fn metrics(dir: &Path, store: &[&str], key: &str) -> String {
     out
 }
 
-#[test]
-fn local_and_slurm_executors_agree_on_a_postgresql_store() {
+/// The PostgreSQL server's URL when both services are there; `None` (after a "skipped"
+/// line) when not. CI sets MOSX_TEST_SERVICES=required: there missing services are a
+/// failure, not a skip.
+fn services() -> Option<String> {
     let (Ok(base), Ok(_)) = (
         std::env::var("MOSX_TEST_POSTGRES"),
         std::env::var("MOSX_TEST_SLURM"),
     ) else {
-        // CI sets MOSX_TEST_SERVICES=required: there missing services are a failure, not a skip.
         assert!(
             std::env::var_os("MOSX_TEST_SERVICES").is_none_or(|v| v != "required"),
             "MOSX_TEST_SERVICES=required but MOSX_TEST_POSTGRES / MOSX_TEST_SLURM are not set"
         );
         println!("skipped: MOSX_TEST_POSTGRES and MOSX_TEST_SLURM not both set (tools/ci/postgres.sh, tools/ci/slurm.sh)");
-        return;
+        return None;
     };
-    let tmp = tempfile::tempdir().unwrap();
-    let d = tmp.path();
-    let model = d.join("tiny");
+    Some(base)
+}
+
+/// The tiny random backbone at `<dir>/tiny`.
+fn tiny_model(dir: &Path) -> PathBuf {
+    let model = dir.join("tiny");
     let o = mosx(
-        d,
+        dir,
         &[
             "tiny-model",
             model.to_str().unwrap(),
@@ -99,56 +103,49 @@ fn local_and_slurm_executors_agree_on_a_postgresql_store() {
         ],
     );
     assert!(o.status.success(), "{:?}", text(&o));
-    let spec = spec(d, &model);
-    let spec = spec.to_str().unwrap();
+    model
+}
 
-    // Local, SQLite.
-    let local = ["--store", "local.db"];
-    let mut args = vec!["run", spec, "-q"];
-    args.extend_from_slice(&local);
-    let o = mosx(d, &args);
-    let (out, err) = text(&o);
-    assert_eq!(o.status.code(), Some(1), "bad_sample fails: {out}\n{err}");
-    assert!(
-        out.contains("9 stages: 0 cached, 7 executed, 1 failed, 1 skipped"),
-        "{out}"
-    );
-
-    // Slurm, PostgreSQL (a schema of its own), objects in a folder the jobs see.
+/// A fresh schema of its own on the server at `base`, and the store URL that uses it.
+fn fresh_schema(base: &str) -> (String, String) {
     let schema = format!("cluster_{}", std::process::id());
     psql(
-        &base,
+        base,
         &format!("DROP SCHEMA IF EXISTS {schema} CASCADE; CREATE SCHEMA {schema}"),
     );
     let sep = if base.contains('?') { '&' } else { '?' };
     let url = format!("{base}{sep}options=-c%20search_path%3D{schema}");
-    let objects = d.join("objects");
-    let pg = [
-        "--store",
-        url.as_str(),
-        "--objects",
-        objects.to_str().unwrap(),
-    ];
+    (schema, url)
+}
+
+/// `mosx run SPEC -q --executor EXECUTOR --device cpu --poll 0.3` on the `store` arguments:
+/// (exit code, stdout, stderr).
+fn run_with(
+    dir: &Path,
+    spec: &str,
+    executor: &str,
+    store: &[&str],
+) -> (Option<i32>, String, String) {
     let mut args = vec![
         "run",
         spec,
         "-q",
         "--executor",
-        "slurm",
+        executor,
         "--device",
         "cpu",
         "--poll",
         "0.3",
     ];
-    args.extend_from_slice(&pg);
-    let o = mosx(d, &args);
+    args.extend_from_slice(store);
+    let o = mosx(dir, &args);
     let (out, err) = text(&o);
-    assert_eq!(o.status.code(), Some(1), "{out}\n{err}");
-    assert!(
-        out.contains("9 stages: 0 cached, 7 executed, 1 failed, 1 skipped"),
-        "{out}\n{err}"
-    );
-    // Every stage went through Slurm: one job file and one job log each, on the objects folder.
+    (o.status.code(), out, err)
+}
+
+/// Every stage went through Slurm: one job file and one job log each (bad_split's job never
+/// started, so no log), on the objects folder, in one run's folder.
+fn assert_one_job_per_stage(objects: &Path) {
     let runs: Vec<_> = std::fs::read_dir(objects.join(".jobs")).unwrap().collect();
     assert_eq!(runs.len(), 1, "one run");
     let run = runs.into_iter().next().unwrap().unwrap().path();
@@ -169,15 +166,11 @@ fn local_and_slurm_executors_agree_on_a_postgresql_store() {
         (9, 8),
         "bad_split's job never started"
     );
-    // The failure is the worker's own error, read from the store.
-    assert!(
-        err.contains("bad_sample:")
-            && err.contains("bad_split: skipped (upstream bad_sample failed)"),
-        "{err}"
-    );
+}
 
-    // Identical metrics, stage by stage.
-    let o = mosx(d, &["ls", "--store", "local.db"]);
+/// `(key, name)` of the stages `mosx ls` lists as ok in the `local.db` store: 7 of them.
+fn ok_stages(dir: &Path) -> Vec<(String, String)> {
+    let o = mosx(dir, &["ls", "--store", "local.db"]);
     let (listing, _) = text(&o);
     let keys: Vec<(String, String)> = listing
         .lines()
@@ -187,46 +180,90 @@ fn local_and_slurm_executors_agree_on_a_postgresql_store() {
         })
         .collect();
     assert_eq!(keys.len(), 7, "{listing}");
-    for (key, name) in &keys {
-        let a = metrics(d, &local, key);
-        let b = metrics(d, &pg, key);
+    keys
+}
+
+/// Identical metrics, stage by stage, in the `local` and `pg` stores.
+fn assert_metrics_agree(dir: &Path, local: &[&str], pg: &[&str]) {
+    for (key, name) in &ok_stages(dir) {
+        let a = metrics(dir, local, key);
+        let b = metrics(dir, pg, key);
         assert_eq!(a, b, "{name}: local and Slurm results differ");
         if name == "ml_metrics" {
             assert!(a.contains("\"auc\""), "{a}");
         }
     }
+}
 
-    // Each stage computed once: reruns with either executor execute nothing new, and the
-    // store holds one successful execution per key.
+/// Each stage computed once: reruns with either executor execute nothing new, and the
+/// store at `url` holds one successful execution per key.
+fn assert_each_stage_computed_once(dir: &Path, spec: &str, pg: &[&str], url: &str) {
     for executor in ["local", "slurm"] {
-        let mut args = vec![
-            "run",
-            spec,
-            "-q",
-            "--executor",
-            executor,
-            "--device",
-            "cpu",
-            "--poll",
-            "0.3",
-        ];
-        args.extend_from_slice(&pg);
-        let o = mosx(d, &args);
-        let (out, err) = text(&o);
+        let (_, out, err) = run_with(dir, spec, executor, pg);
         assert!(
             out.contains("9 stages: 7 cached, 0 executed, 1 failed, 1 skipped"),
             "{executor}: {out}\n{err}"
         );
     }
     let most = psql(
-        &url,
+        url,
         "SELECT max(n) FROM (SELECT count(*) AS n FROM executions WHERE status = 'ok' GROUP BY key) t",
     );
     assert_eq!(most, "1", "a stage was computed twice");
     let ok = psql(
-        &url,
+        url,
         "SELECT count(DISTINCT key) FROM executions WHERE status = 'ok'",
     );
     assert_eq!(ok, "7");
+}
+
+#[test]
+fn local_and_slurm_executors_agree_on_a_postgresql_store() {
+    let Some(base) = services() else {
+        return;
+    };
+    let tmp = tempfile::tempdir().unwrap();
+    let d = tmp.path();
+    let model = tiny_model(d);
+    let spec = spec(d, &model);
+    let spec = spec.to_str().unwrap();
+
+    // Local, SQLite.
+    let local = ["--store", "local.db"];
+    let mut args = vec!["run", spec, "-q"];
+    args.extend_from_slice(&local);
+    let o = mosx(d, &args);
+    let (out, err) = text(&o);
+    assert_eq!(o.status.code(), Some(1), "bad_sample fails: {out}\n{err}");
+    assert!(
+        out.contains("9 stages: 0 cached, 7 executed, 1 failed, 1 skipped"),
+        "{out}"
+    );
+
+    // Slurm, PostgreSQL (a schema of its own), objects in a folder the jobs see.
+    let (schema, url) = fresh_schema(&base);
+    let objects = d.join("objects");
+    let pg = [
+        "--store",
+        url.as_str(),
+        "--objects",
+        objects.to_str().unwrap(),
+    ];
+    let (code, out, err) = run_with(d, spec, "slurm", &pg);
+    assert_eq!(code, Some(1), "{out}\n{err}");
+    assert!(
+        out.contains("9 stages: 0 cached, 7 executed, 1 failed, 1 skipped"),
+        "{out}\n{err}"
+    );
+    assert_one_job_per_stage(&objects);
+    // The failure is the worker's own error, read from the store.
+    assert!(
+        err.contains("bad_sample:")
+            && err.contains("bad_split: skipped (upstream bad_sample failed)"),
+        "{err}"
+    );
+
+    assert_metrics_agree(d, &local, &pg);
+    assert_each_stage_computed_once(d, spec, &pg, &url);
     psql(&base, &format!("DROP SCHEMA {schema} CASCADE"));
 }

@@ -227,100 +227,132 @@ fn outside_target(project: &Path) -> PathBuf {
     PathBuf::from(format!("{}-outside/evil.md", project.display()))
 }
 
-#[test]
-fn bad_inputs_fail_as_stated_and_leave_the_store_unchanged() {
+/// The case folders of the corpus, in name order.
+fn case_dirs() -> Vec<PathBuf> {
     let mut dirs: Vec<PathBuf> = std::fs::read_dir(corpus())
         .unwrap()
         .map(|e| e.unwrap().path())
         .filter(|p| p.join("case").is_file())
         .collect();
     dirs.sort();
-    assert!(dirs.len() >= 40, "only {} cases", dirs.len());
-    let mut failures = Vec::new();
-    for dir in &dirs {
-        let c = read_case(dir);
-        let tmp = tempfile::tempdir().unwrap();
-        let project = tmp.path();
-        copy_dir(&corpus().join("_data"), &project.join("data"));
-        if c.store {
-            copy_dir(&seed().join("results"), &project.join("results"));
+    dirs
+}
+
+/// A fresh project for case `c` (folder `dir`): the data, the seeded store unless
+/// `store: none`, the case's own files (all but `case`), then its `setup`.
+fn prepare_project(dir: &Path, c: &Case, project: &Path) {
+    copy_dir(&corpus().join("_data"), &project.join("data"));
+    if c.store {
+        copy_dir(&seed().join("results"), &project.join("results"));
+    }
+    for e in std::fs::read_dir(dir).unwrap() {
+        let e = e.unwrap();
+        if e.file_name() == "case" {
+            continue;
         }
-        for e in std::fs::read_dir(dir).unwrap() {
-            let e = e.unwrap();
-            if e.file_name() == "case" {
-                continue;
-            }
-            if e.file_type().unwrap().is_dir() {
-                copy_dir(&e.path(), &project.join(e.file_name()));
-            } else {
-                std::fs::copy(e.path(), project.join(e.file_name())).unwrap();
-            }
-        }
-        if let Some(s) = &c.setup {
-            setup(project, s);
-        }
-        let before = snapshot(&project.join("results"));
-        let stage_failure = c.exit == 1
-            && c.args.first().map(String::as_str) == Some("run")
-            && !c.args.iter().any(|a| a == "--dry-run");
-        let before_results = stage_failure.then(|| results(project));
-        let args: Vec<&str> = c.args.iter().map(String::as_str).collect();
-        let o = mosx(project, &args);
-        let (out, err) = text(&o);
-        let all = format!("{out}{err}");
-        let mut problems = Vec::new();
-        if o.status.code() != Some(c.exit) {
-            problems.push(format!("exit {:?}, expected {}", o.status.code(), c.exit));
-        }
-        if !all.contains(&c.expect) {
-            problems.push(format!("no `{}` in the output", c.expect));
-        }
-        if all.contains("panicked") {
-            problems.push("panicked".into());
-        }
-        if outside_target(project).parent().unwrap().exists() {
-            problems.push("wrote through the symlink, outside the project".into());
-        }
-        match before_results {
-            Some((rows, objects)) => {
-                // Upstream stages that succeeded may add results; nothing that was cached
-                // changes, and the failed stage caches nothing.
-                let (rows2, objects2) = results(project);
-                if rows.iter().any(|r| !rows2.contains(r))
-                    || objects.iter().any(|(k, v)| objects2.get(k) != Some(v))
-                {
-                    problems.push("cached results changed".into());
-                }
-                let failed: Vec<&str> = err
-                    .lines()
-                    .filter_map(|l| l.trim().strip_prefix("FAILED "))
-                    .filter_map(|l| l.split(':').next())
-                    .collect();
-                if failed.is_empty() {
-                    problems.push("no stage FAILED line".into());
-                }
-                for f in failed {
-                    let new = rows2.iter().filter(|r| !rows.contains(r));
-                    if new.clone().any(|r| r.starts_with(&format!("stage {f} "))) {
-                        problems.push(format!("failed stage {f} has a cached result"));
-                    }
-                }
-            }
-            None => {
-                if before != snapshot(&project.join("results")) {
-                    problems.push("store changed".into());
-                }
-            }
-        }
-        if !problems.is_empty() {
-            failures.push(format!(
-                "{} ({}): {}\n--- stdout\n{out}--- stderr\n{err}",
-                c.name,
-                c.what,
-                problems.join("; ")
-            ));
+        if e.file_type().unwrap().is_dir() {
+            copy_dir(&e.path(), &project.join(e.file_name()));
+        } else {
+            std::fs::copy(e.path(), project.join(e.file_name())).unwrap();
         }
     }
+    if let Some(s) = &c.setup {
+        setup(project, s);
+    }
+}
+
+/// Whether the case is a `run` that fails in a stage (exit 1, not a dry run).
+fn is_stage_failure(c: &Case) -> bool {
+    c.exit == 1
+        && c.args.first().map(String::as_str) == Some("run")
+        && !c.args.iter().any(|a| a == "--dry-run")
+}
+
+/// What is wrong with the exit code and the output (`all`: stdout then stderr), and whether
+/// anything was written through a symlink outside the project.
+fn output_problems(c: &Case, code: Option<i32>, all: &str, project: &Path) -> Vec<String> {
+    let mut problems = Vec::new();
+    if code != Some(c.exit) {
+        problems.push(format!("exit {code:?}, expected {}", c.exit));
+    }
+    if !all.contains(&c.expect) {
+        problems.push(format!("no `{}` in the output", c.expect));
+    }
+    if all.contains("panicked") {
+        problems.push("panicked".into());
+    }
+    if outside_target(project).parent().unwrap().exists() {
+        problems.push("wrote through the symlink, outside the project".into());
+    }
+    problems
+}
+
+/// After a run that failed in a stage: upstream stages that succeeded may add results;
+/// nothing that was cached changes, and the failed stage caches nothing.
+fn stage_failure_problems(before: Results, project: &Path, err: &str) -> Vec<String> {
+    let (rows, objects) = before;
+    let mut problems = Vec::new();
+    let (rows2, objects2) = results(project);
+    if rows.iter().any(|r| !rows2.contains(r))
+        || objects.iter().any(|(k, v)| objects2.get(k) != Some(v))
+    {
+        problems.push("cached results changed".into());
+    }
+    let failed: Vec<&str> = err
+        .lines()
+        .filter_map(|l| l.trim().strip_prefix("FAILED "))
+        .filter_map(|l| l.split(':').next())
+        .collect();
+    if failed.is_empty() {
+        problems.push("no stage FAILED line".into());
+    }
+    for f in failed {
+        let new = rows2.iter().filter(|r| !rows.contains(r));
+        if new.clone().any(|r| r.starts_with(&format!("stage {f} "))) {
+            problems.push(format!("failed stage {f} has a cached result"));
+        }
+    }
+    problems
+}
+
+/// Runs the case in folder `dir` on a fresh project: `None` if it behaved as stated, else
+/// what went wrong, with its output.
+fn check_case(dir: &Path) -> Option<String> {
+    let c = read_case(dir);
+    let tmp = tempfile::tempdir().unwrap();
+    let project = tmp.path();
+    prepare_project(dir, &c, project);
+    let before = snapshot(&project.join("results"));
+    let before_results = is_stage_failure(&c).then(|| results(project));
+    let args: Vec<&str> = c.args.iter().map(String::as_str).collect();
+    let o = mosx(project, &args);
+    let (out, err) = text(&o);
+    let mut problems = output_problems(&c, o.status.code(), &format!("{out}{err}"), project);
+    match before_results {
+        Some(before_results) => {
+            problems.extend(stage_failure_problems(before_results, project, &err));
+        }
+        None => {
+            if before != snapshot(&project.join("results")) {
+                problems.push("store changed".into());
+            }
+        }
+    }
+    (!problems.is_empty()).then(|| {
+        format!(
+            "{} ({}): {}\n--- stdout\n{out}--- stderr\n{err}",
+            c.name,
+            c.what,
+            problems.join("; ")
+        )
+    })
+}
+
+#[test]
+fn bad_inputs_fail_as_stated_and_leave_the_store_unchanged() {
+    let dirs = case_dirs();
+    assert!(dirs.len() >= 40, "only {} cases", dirs.len());
+    let failures: Vec<String> = dirs.iter().filter_map(|dir| check_case(dir)).collect();
     assert!(
         failures.is_empty(),
         "{} of {} cases failed:\n{}",

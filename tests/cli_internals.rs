@@ -6,7 +6,9 @@
 mod common;
 use common::*;
 
-fn key_of(dir: &std::path::Path, name: &str) -> String {
+use std::path::{Path, PathBuf};
+
+fn key_of(dir: &Path, name: &str) -> String {
     let c = rusqlite::Connection::open(dir.join("results/mosx.db")).unwrap();
     c.query_row("SELECT key FROM stages WHERE name = ?1", [name], |r| {
         r.get(0)
@@ -14,21 +16,18 @@ fn key_of(dir: &std::path::Path, name: &str) -> String {
     .unwrap()
 }
 
-#[test]
-fn ifairlrs_weights_and_up5_discriminator_accuracy_reach_the_store_and_the_report() {
-    let tmp = tempfile::tempdir().unwrap();
-    let d = tmp.path();
-    let o = mosx(
-        d,
-        &["tiny-model", "tiny", "--data", ml_data().to_str().unwrap()],
-    );
-    assert!(o.status.success(), "{:?}", text(&o));
+/// The report template: one cell with both trainings' internals, `|`-separated.
+fn write_cell_template(d: &Path) {
     std::fs::create_dir_all(d.join("templates")).unwrap();
     std::fs::write(
         d.join("templates/cell.md.j2"),
         "{{ cells.ml_metrics_ifairlrs | internals }}|{{ cells.ml_metrics_up5 | internals }}\n",
     )
     .unwrap();
+}
+
+/// An IFairLRS and a UP5 training, each evaluated and measured (flow style, spec text).
+fn baseline_stages() -> String {
     let mut stages = String::new();
     for (id, method) in [
         ("ifairlrs", "{ name: ifairlrs, tokens: 4 }"),
@@ -44,6 +43,11 @@ fn ifairlrs_weights_and_up5_discriminator_accuracy_reach_the_store_and_the_repor
 "#
         ));
     }
+    stages
+}
+
+/// The data stages, `baseline_stages`, two claims on the internals and the cell report.
+fn write_spec(d: &Path) -> PathBuf {
     let spec = d.join("internals.yaml");
     std::fs::write(
         &spec,
@@ -64,13 +68,16 @@ report:
   - template: cell.md.j2
     output: results/cell.md
 "#,
-            data = ml_data().display()
+            data = ml_data().display(),
+            stages = baseline_stages()
         ),
     )
     .unwrap();
-    let o = mosx(d, &["run", spec.to_str().unwrap(), "-q", "--device", "cpu"]);
-    let (out, err) = text(&o);
-    assert!(o.status.success(), "{out}\n{err}");
+    spec
+}
+
+/// Each training stored its own internal metrics, and only its own.
+fn assert_internal_metrics_stored(d: &Path) {
     let names: Vec<(String, String)> = metrics(&d.join("results/mosx.db"))
         .into_iter()
         .map(|(key, name, _)| (key, name))
@@ -101,6 +108,10 @@ report:
         !has("ml_train_ifairlrs", "up5.disc_acc")
             && !has("ml_train_up5", "ifairlrs.weight.neutral")
     );
+}
+
+/// The report cell renders both trainings' internals with the `internals` filter.
+fn assert_cell_renders_internals(d: &Path) {
     let cell = std::fs::read_to_string(d.join("results/cell.md")).unwrap();
     eprintln!("{cell}");
     let parts: Vec<&str> = cell.lines().next().unwrap().split('|').collect();
@@ -111,4 +122,22 @@ report:
         "{cell}"
     );
     assert!(parts[1].contains("(chance 0."), "{cell}");
+}
+
+#[test]
+fn ifairlrs_weights_and_up5_discriminator_accuracy_reach_the_store_and_the_report() {
+    let tmp = tempfile::tempdir().unwrap();
+    let d = tmp.path();
+    let o = mosx(
+        d,
+        &["tiny-model", "tiny", "--data", ml_data().to_str().unwrap()],
+    );
+    assert!(o.status.success(), "{:?}", text(&o));
+    write_cell_template(d);
+    let spec = write_spec(d);
+    let o = mosx(d, &["run", spec.to_str().unwrap(), "-q", "--device", "cpu"]);
+    let (out, err) = text(&o);
+    assert!(o.status.success(), "{out}\n{err}");
+    assert_internal_metrics_stored(d);
+    assert_cell_renders_internals(d);
 }

@@ -164,100 +164,130 @@ fn sigkill_with_training_then_rerun_matches_an_uninterrupted_run() {
     harness(&all);
 }
 
-fn harness(stages: &[&str]) {
-    let tmp = tempfile::tempdir().unwrap();
-    let spec = write_spec(tmp.path(), stages);
-    if stages.iter().any(|s| s.contains("model: tiny")) {
-        setup(tmp.path());
-    }
-
-    // Reference: one uninterrupted run (timed, to spread the kill points over it).
+/// The reference: one uninterrupted run into `ref/mosx.db`, timed (to spread the kill points
+/// over it). Returns its duration.
+fn reference_run(dir: &Path, spec: &str, stages: usize) -> Duration {
     let t0 = Instant::now();
     let o = Command::new(bin())
         .args([
             "run",
-            &spec,
+            spec,
             "-q",
             "--device",
             "cpu",
             "--store",
             "ref/mosx.db",
         ])
-        .current_dir(tmp.path())
+        .current_dir(dir)
         .env("MOSX_TEST_STAGE_DELAY_MS", STAGE_DELAY_MS.to_string())
         .output()
         .unwrap();
     let span = t0.elapsed();
     assert!(o.status.success(), "{:?}", text(&o));
-    let reference = tmp.path().join("ref/mosx.db");
-    let (ref_metrics, ref_hashes) = (metrics(&reference), outputs(&reference));
-    assert_eq!(stage_rows(&reference).len(), stages.len());
+    assert_eq!(stage_rows(&dir.join("ref/mosx.db")).len(), stages);
+    span
+}
+
+/// The uninterrupted run's results: metrics and artifact hashes (training logs aside).
+struct Reference {
+    metrics: Vec<(String, String, Option<f64>)>,
+    hashes: Vec<(String, String, String)>,
+}
+
+/// After kill `k`'s rerun: the results equal the reference's bit for bit.
+fn assert_results_match(db: &Path, k: usize, reference: &Reference) {
+    assert_eq!(outputs(db), reference.hashes, "kill {k}: artifacts differ");
+    let got = metrics(db);
+    let diff: Vec<_> = got
+        .iter()
+        .filter(|m| !reference.metrics.contains(m))
+        .collect();
+    assert!(
+        got.len() == reference.metrics.len() && diff.is_empty(),
+        "kill {k}: metrics differ: {diff:?}"
+    );
+}
+
+/// After kill `k`'s rerun: no lease, no `running` run or execution, no temp object, no
+/// scratch folder and no temp file of a store creation is left.
+fn assert_nothing_left(db: &Path, k: usize) {
+    assert_eq!(
+        count(db, "SELECT COUNT(*) FROM leases"),
+        0,
+        "kill {k}: lease left"
+    );
+    assert_eq!(
+        count(db, "SELECT COUNT(*) FROM runs WHERE status = 'running'"),
+        0,
+        "kill {k}: a run is still `running`"
+    );
+    assert_eq!(
+        count(
+            db,
+            "SELECT COUNT(*) FROM executions WHERE status = 'running'"
+        ),
+        0,
+        "kill {k}: an execution is still `running`"
+    );
+    let mut left = leftovers(&db.parent().unwrap().join("objects"));
+    left.extend(creation_temps(db.parent().unwrap()));
+    assert!(left.is_empty(), "kill {k}: left behind {left:?}");
+}
+
+/// Kill `k`: runs into store `k{k}/mosx.db` and kills it at a random point, sometimes kills
+/// its rerun too, then reruns to completion and checks the store. Returns whether the first
+/// kill and the rerun's kill landed mid-run.
+fn kill_and_recover(
+    dir: &Path,
+    spec: &str,
+    k: usize,
+    rng: &mut Rng,
+    span_ms: u64,
+    reference: &Reference,
+) -> (bool, bool) {
+    let store = format!("k{k}/mosx.db");
+    let db = dir.join(&store);
+    let landed = run_and_kill(dir, spec, &store, Duration::from_millis(rng.below(span_ms)));
+    // Sometimes the rerun is killed too.
+    let rerun_killed = rng.below(3) == 0
+        && run_and_kill(dir, spec, &store, Duration::from_millis(rng.below(span_ms)));
+    // Wherever the kill landed: no store file, or a whole one (schema and rows).
+    if db.exists() {
+        assert_store_whole(&db);
+        assert_no_partial_rows(&db);
+    }
+    let o = mosx(
+        dir,
+        &["run", spec, "-q", "--device", "cpu", "--store", &store],
+    );
+    let (out, err) = text(&o);
+    assert!(o.status.success(), "kill {k}: {out}\n{err}");
+    assert_no_partial_rows(&db);
+    assert_results_match(&db, k, reference);
+    assert_nothing_left(&db, k);
+    (landed, rerun_killed)
+}
+
+fn harness(stages: &[&str]) {
+    let tmp = tempfile::tempdir().unwrap();
+    let spec = write_spec(tmp.path(), stages);
+    if stages.iter().any(|s| s.contains("model: tiny")) {
+        setup(tmp.path());
+    }
+    let span = reference_run(tmp.path(), &spec, stages.len());
+    let db = tmp.path().join("ref/mosx.db");
+    let reference = Reference {
+        metrics: metrics(&db),
+        hashes: outputs(&db),
+    };
 
     let mut rng = Rng(0x6d6f_7378_6b69_6c6c);
     let span_ms = span.as_millis() as u64;
     let (mut landed, mut rerun_kills) = (0, 0);
     for k in 0..KILLS {
-        let store = format!("k{k}/mosx.db");
-        let db = tmp.path().join(&store);
-        if run_and_kill(
-            tmp.path(),
-            &spec,
-            &store,
-            Duration::from_millis(rng.below(span_ms)),
-        ) {
-            landed += 1;
-        }
-        // Sometimes the rerun is killed too.
-        if rng.below(3) == 0
-            && run_and_kill(
-                tmp.path(),
-                &spec,
-                &store,
-                Duration::from_millis(rng.below(span_ms)),
-            )
-        {
-            rerun_kills += 1;
-        }
-        // Wherever the kill landed: no store file, or a whole one (schema and rows).
-        if db.exists() {
-            assert_store_whole(&db);
-            assert_no_partial_rows(&db);
-        }
-        let o = mosx(
-            tmp.path(),
-            &["run", &spec, "-q", "--device", "cpu", "--store", &store],
-        );
-        let (out, err) = text(&o);
-        assert!(o.status.success(), "kill {k}: {out}\n{err}");
-        assert_no_partial_rows(&db);
-        assert_eq!(outputs(&db), ref_hashes, "kill {k}: artifacts differ");
-        let got = metrics(&db);
-        let diff: Vec<_> = got.iter().filter(|m| !ref_metrics.contains(m)).collect();
-        assert!(
-            got.len() == ref_metrics.len() && diff.is_empty(),
-            "kill {k}: metrics differ: {diff:?}"
-        );
-        assert_eq!(
-            count(&db, "SELECT COUNT(*) FROM leases"),
-            0,
-            "kill {k}: lease left"
-        );
-        assert_eq!(
-            count(&db, "SELECT COUNT(*) FROM runs WHERE status = 'running'"),
-            0,
-            "kill {k}: a run is still `running`"
-        );
-        assert_eq!(
-            count(
-                &db,
-                "SELECT COUNT(*) FROM executions WHERE status = 'running'"
-            ),
-            0,
-            "kill {k}: an execution is still `running`"
-        );
-        let mut left = leftovers(&db.parent().unwrap().join("objects"));
-        left.extend(creation_temps(db.parent().unwrap()));
-        assert!(left.is_empty(), "kill {k}: left behind {left:?}");
+        let (first, rerun) = kill_and_recover(tmp.path(), &spec, k, &mut rng, span_ms, &reference);
+        landed += usize::from(first);
+        rerun_kills += usize::from(rerun);
     }
     eprintln!(
         "{landed} of {KILLS} kills landed mid-run, {rerun_kills} reruns killed; reference run {span:?}"

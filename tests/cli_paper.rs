@@ -166,6 +166,82 @@ fn tiny_model(dir: &Path) -> std::path::PathBuf {
     model
 }
 
+/// The reports of the paper whose provenance names the seeds and the backbone.
+const REPORTS: [&str; 10] = [
+    "results/table1.md",
+    "results/table2.md",
+    "results/table4.md",
+    "results/table5.md",
+    "results/table6.md",
+    "results/claims.md",
+    "results/fig5-ml_metrics_mos_implicit.png",
+    "results/fig5-bx_metrics_mos_implicit.svg",
+    "results/fig6-ml_metrics_mos_implicit.svg",
+    "results/fig6-bx_metrics_mos_implicit.png",
+];
+
+/// Every file of `REPORTS` exists and ends with its provenance. `out` is the run's output.
+fn assert_reports_written_with_provenance(dir: &Path, out: &str) {
+    for f in REPORTS {
+        let p = dir.join(f);
+        assert!(p.exists(), "{f} missing; wrote:\n{out}");
+        let bytes = std::fs::read(&p).unwrap();
+        let tail = String::from_utf8_lossy(&bytes[bytes.len().saturating_sub(4000)..]).into_owned();
+        assert!(
+            tail.contains("seeds: 0, 1"),
+            "{f} has no provenance: {tail}"
+        );
+        assert!(tail.contains("model/tokenizer.json"), "{f}: {tail}");
+    }
+}
+
+/// Table III and Fig. 3 (data only, no backbone in their provenance; one histogram per
+/// measure stage, i.e. per dataset and seed).
+fn assert_data_only_reports_written(dir: &Path, out: &str) {
+    assert!(dir.join("results/table3.md").exists(), "{out}");
+    let fig3: Vec<String> = std::fs::read_dir(dir.join("results"))
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|n| n.starts_with("fig3-") && n.ends_with(".png"))
+        .collect();
+    assert_eq!(fig3.len(), 4, "2 datasets x 2 seeds: {fig3:?}");
+}
+
+/// Tables IV and V hold the paper's and the tiny run's rows; every claim has a verdict.
+fn assert_tables_and_claims_rendered(dir: &Path) {
+    let t4 = std::fs::read_to_string(dir.join("results/table4.md")).unwrap();
+    assert!(
+        t4.contains("| MovieLens-100K | *MoS (paper)* | 55.49 | 53.71 | 50.91 | 69.64 |"),
+        "{t4}"
+    );
+    assert!(t4.contains("| MovieLens-100K | MoS |"), "{t4}");
+    assert!(t4.contains("F MoS vs UP5"), "{t4}");
+    let t5 = std::fs::read_to_string(dir.join("results/table5.md")).unwrap();
+    assert!(
+        t5.contains("| MovieLens-100K | MoS | L_rec + L_fair + L_div |"),
+        "{t5}"
+    );
+    let claims = std::fs::read_to_string(dir.join("results/claims.md")).unwrap();
+    let verdicts = claims
+        .lines()
+        .filter(|l| {
+            l.contains("**holds**")
+                || l.contains("**does not hold**")
+                || l.contains("**inconclusive**")
+        })
+        .count();
+    assert_eq!(verdicts, 20, "{claims}");
+}
+
+/// The reports re-render from the cache alone, byte for byte.
+fn assert_report_rerenders_from_the_cache(dir: &Path, spec: &str, sets: &[String]) {
+    let first = std::fs::read(dir.join("results/table4.md")).unwrap();
+    std::fs::remove_file(dir.join("results/table4.md")).unwrap();
+    let o = mosx(dir, &with_sets(&["report", spec], sets));
+    assert!(o.status.success(), "{:?}", text(&o));
+    assert_eq!(std::fs::read(dir.join("results/table4.md")).unwrap(), first);
+}
+
 #[test]
 fn paper_runs_end_to_end_on_a_tiny_backbone_and_renders_everything() {
     let tmp = tempfile::tempdir().unwrap();
@@ -178,60 +254,9 @@ fn paper_runs_end_to_end_on_a_tiny_backbone_and_renders_everything() {
     let o = mosx(tmp.path(), &with_sets(&["run", spec, "-q"], &sets));
     let (out, err) = text(&o);
     assert!(o.status.success(), "{out}\n{err}");
-    let files = [
-        "results/table1.md",
-        "results/table2.md",
-        "results/table4.md",
-        "results/table5.md",
-        "results/table6.md",
-        "results/claims.md",
-        "results/fig5-ml_metrics_mos_implicit.png",
-        "results/fig5-bx_metrics_mos_implicit.svg",
-        "results/fig6-ml_metrics_mos_implicit.svg",
-        "results/fig6-bx_metrics_mos_implicit.png",
-    ];
-    for f in files {
-        let p = tmp.path().join(f);
-        assert!(p.exists(), "{f} missing; wrote:\n{out}");
-        let bytes = std::fs::read(&p).unwrap();
-        let tail = String::from_utf8_lossy(&bytes[bytes.len().saturating_sub(4000)..]).into_owned();
-        assert!(
-            tail.contains("seeds: 0, 1"),
-            "{f} has no provenance: {tail}"
-        );
-        assert!(tail.contains("model/tokenizer.json"), "{f}: {tail}");
-    }
-    // Table III and Fig. 3 (data only, no backbone in their provenance; one histogram per
-    // measure stage, i.e. per dataset and seed).
-    assert!(tmp.path().join("results/table3.md").exists(), "{out}");
-    let fig3: Vec<String> = std::fs::read_dir(tmp.path().join("results"))
-        .unwrap()
-        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
-        .filter(|n| n.starts_with("fig3-") && n.ends_with(".png"))
-        .collect();
-    assert_eq!(fig3.len(), 4, "2 datasets x 2 seeds: {fig3:?}");
-    let t4 = std::fs::read_to_string(tmp.path().join("results/table4.md")).unwrap();
-    assert!(
-        t4.contains("| MovieLens-100K | *MoS (paper)* | 55.49 | 53.71 | 50.91 | 69.64 |"),
-        "{t4}"
-    );
-    assert!(t4.contains("| MovieLens-100K | MoS |"), "{t4}");
-    assert!(t4.contains("F MoS vs UP5"), "{t4}");
-    let t5 = std::fs::read_to_string(tmp.path().join("results/table5.md")).unwrap();
-    assert!(
-        t5.contains("| MovieLens-100K | MoS | L_rec + L_fair + L_div |"),
-        "{t5}"
-    );
-    let claims = std::fs::read_to_string(tmp.path().join("results/claims.md")).unwrap();
-    let verdicts = claims
-        .lines()
-        .filter(|l| {
-            l.contains("**holds**")
-                || l.contains("**does not hold**")
-                || l.contains("**inconclusive**")
-        })
-        .count();
-    assert_eq!(verdicts, 20, "{claims}");
+    assert_reports_written_with_provenance(tmp.path(), &out);
+    assert_data_only_reports_written(tmp.path(), &out);
+    assert_tables_and_claims_rendered(tmp.path());
 
     // Nothing left to do on a second run.
     let o = mosx(tmp.path(), &with_sets(&["run", spec, "-q"], &sets));
@@ -241,16 +266,7 @@ fn paper_runs_end_to_end_on_a_tiny_backbone_and_renders_everything() {
         out.contains(" 0 executed") || err.contains(" 0 executed"),
         "{out}{err}"
     );
-
-    // The reports re-render from the cache alone, byte for byte.
-    let first = std::fs::read(tmp.path().join("results/table4.md")).unwrap();
-    std::fs::remove_file(tmp.path().join("results/table4.md")).unwrap();
-    let o = mosx(tmp.path(), &with_sets(&["report", spec], &sets));
-    assert!(o.status.success(), "{:?}", text(&o));
-    assert_eq!(
-        std::fs::read(tmp.path().join("results/table4.md")).unwrap(),
-        first
-    );
+    assert_report_rerenders_from_the_cache(tmp.path(), spec, &sets);
 }
 
 #[test]

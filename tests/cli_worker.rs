@@ -146,17 +146,13 @@ extern "C" {
 const SIGINT: i32 = 2;
 const SIGKILL: i32 = 9;
 
-#[test]
-fn a_worker_killed_mid_training_fails_that_stage_only_and_a_rerun_resumes_it() {
-    let tmp = tempfile::tempdir().unwrap();
-    tiny_model(tmp.path());
-    let spec = write_spec(tmp.path());
-    // Reference: uninterrupted, in its own store.
+/// The spec run uninterrupted into `ref/mosx.db`: the reference results.
+fn run_reference(dir: &Path, spec: &str) {
     let o = mosx(
-        tmp.path(),
+        dir,
         &[
             "run",
-            &spec,
+            spec,
             "-q",
             "--device",
             "cpu",
@@ -165,16 +161,25 @@ fn a_worker_killed_mid_training_fails_that_stage_only_and_a_rerun_resumes_it() {
         ],
     );
     assert!(o.status.success(), "{:?}", text(&o));
+}
 
-    let store_dir = tmp.path().join("results");
-    let child = spawn_run(tmp.path(), &spec, "results/mosx.db", 60);
-    wait_for_checkpoint(&store_dir);
+/// Runs the spec into `results/mosx.db` and SIGKILLs its worker in a training's second epoch:
+/// the run's (stdout, stderr), once it has ended.
+fn run_killing_the_worker_mid_training(dir: &Path, spec: &str) -> (String, String) {
+    let child = spawn_run(dir, spec, "results/mosx.db", 60);
+    wait_for_checkpoint(&dir.join("results"));
     let worker = the_worker_of(child.id());
     std::thread::sleep(Duration::from_millis(150)); // into the next epoch
     signal(worker, SIGKILL);
     let o = child.wait_with_output().unwrap();
     let (out, err) = text(&o);
     assert_eq!(o.status.code(), Some(1), "{out}\n{err}");
+    (out, err)
+}
+
+/// The killed worker's training failed with its signal and its descendants were skipped;
+/// everything else ran. Returns the failed training's method id (`pt` or `mos`).
+fn assert_only_the_killed_training_failed(out: &str, err: &str) -> &'static str {
     assert!(
         out.contains("10 stages: 0 cached, 7 executed, 1 failed, 2 skipped"),
         "{out}\n{err}"
@@ -191,6 +196,12 @@ fn a_worker_killed_mid_training_fails_that_stage_only_and_a_rerun_resumes_it() {
             "{err}"
         );
     }
+    failed
+}
+
+/// No lease or running execution is left, the one failure is recorded, and the killed
+/// training's checkpoint is kept for the rerun.
+fn assert_store_after_the_kill(store_dir: &Path) {
     let db = store_dir.join("mosx.db");
     assert_eq!(
         count(&db, "SELECT COUNT(*) FROM leases"),
@@ -211,11 +222,29 @@ fn a_worker_killed_mid_training_fails_that_stage_only_and_a_rerun_resumes_it() {
         ),
         1
     );
-    assert!(work_state(&store_dir).is_some(), "the checkpoint is gone");
+    assert!(work_state(store_dir).is_some(), "the checkpoint is gone");
     assert_no_partial_rows(&db);
+}
 
-    // The rerun resumes the killed training from its checkpoint and completes.
-    let o = mosx(tmp.path(), &["run", &spec, "-q", "--device", "cpu"]);
+/// The training log of stage `train_{failed}` in `db`.
+fn training_log(db: &Path, failed: &str) -> serde_json::Value {
+    let c = rusqlite::Connection::open(db).unwrap();
+    let log: Vec<u8> = c
+        .query_row(
+            "SELECT a.inline FROM artifacts a JOIN stages s ON s.key = a.key WHERE s.name = ?1 AND a.name = 'log'",
+            [format!("train_{failed}")],
+            |r| r.get(0),
+        )
+        .unwrap();
+    serde_json::from_slice(&log).unwrap()
+}
+
+/// The rerun resumes the killed training from its checkpoint and completes, with the
+/// reference's metrics and no checkpoint left.
+fn assert_rerun_resumes(dir: &Path, spec: &str, failed: &str) {
+    let store_dir = dir.join("results");
+    let db = store_dir.join("mosx.db");
+    let o = mosx(dir, &["run", spec, "-q", "--device", "cpu"]);
     let (out, err) = text(&o);
     assert!(o.status.success(), "{out}\n{err}");
     assert!(out.contains("10 stages: 7 cached, 3 executed"), "{out}");
@@ -224,21 +253,25 @@ fn a_worker_killed_mid_training_fails_that_stage_only_and_a_rerun_resumes_it() {
         err.contains(&format!("  train_{failed} epoch 3/3: ")),
         "no epoch progress forwarded:\n{err}"
     );
-    let c = rusqlite::Connection::open(&db).unwrap();
-    let log: Vec<u8> = c
-        .query_row(
-            "SELECT a.inline FROM artifacts a JOIN stages s ON s.key = a.key WHERE s.name = ?1 AND a.name = 'log'",
-            [format!("train_{failed}")],
-            |r| r.get(0),
-        )
-        .unwrap();
-    let log: serde_json::Value = serde_json::from_slice(&log).unwrap();
+    let log = training_log(&db, failed);
     assert!(
         !log["train"]["resumed_after_epoch"].is_null(),
         "the training did not resume: {log}"
     );
-    assert_eq!(metrics(&db), metrics(&tmp.path().join("ref/mosx.db")));
+    assert_eq!(metrics(&db), metrics(&dir.join("ref/mosx.db")));
     assert!(work_state(&store_dir).is_none(), "checkpoints left behind");
+}
+
+#[test]
+fn a_worker_killed_mid_training_fails_that_stage_only_and_a_rerun_resumes_it() {
+    let tmp = tempfile::tempdir().unwrap();
+    tiny_model(tmp.path());
+    let spec = write_spec(tmp.path());
+    run_reference(tmp.path(), &spec);
+    let (out, err) = run_killing_the_worker_mid_training(tmp.path(), &spec);
+    let failed = assert_only_the_killed_training_failed(&out, &err);
+    assert_store_after_the_kill(&tmp.path().join("results"));
+    assert_rerun_resumes(tmp.path(), &spec, failed);
 }
 
 #[test]

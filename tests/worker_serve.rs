@@ -7,7 +7,7 @@
 
 use std::io::{BufRead, BufReader, Write};
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
+use std::process::{Child, ChildStdin, ChildStdout, Command, Stdio};
 use std::sync::Arc;
 
 use mosx::exec::job::{execute, Done, Job, Leases, Report};
@@ -136,49 +136,65 @@ fn until_final(events: &mut impl BufRead, key: &str) -> (Vec<Event>, Done) {
     }
 }
 
-#[test]
-fn serve_says_hello_runs_a_job_rejects_garbage_and_exits_at_eof() {
-    let (tmp, plan, store, info) = project();
-    let dir = tmp.path().canonicalize().unwrap();
+/// `mosx-worker serve` on the project's store, its stdin and its events.
+fn spawn_serve(dir: &Path) -> (Child, ChildStdin, BufReader<ChildStdout>) {
     let mut child = Command::new(worker())
         .args(["serve", "--store", "results/mosx.db", "--device", "cpu"])
-        .current_dir(&dir)
+        .current_dir(dir)
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .spawn()
         .unwrap();
-    let mut stdin = child.stdin.take().unwrap();
-    let mut events = BufReader::new(child.stdout.take().unwrap());
-    match next(&mut events) {
+    let stdin = child.stdin.take().unwrap();
+    let events = BufReader::new(child.stdout.take().unwrap());
+    (child, stdin, events)
+}
+
+/// One job, one line.
+fn send(stdin: &mut ChildStdin, job: &Job) {
+    writeln!(stdin, "{}", serde_json::to_string(job).unwrap()).unwrap();
+    stdin.flush().unwrap();
+}
+
+/// The first event: a hello with this build's version, the resolved device and the pid.
+fn assert_hello(events: &mut impl BufRead, pid: u32) {
+    match next(events) {
         Event::Hello {
             version,
             device,
-            pid,
+            pid: hello_pid,
             ..
         } => {
             assert_eq!(version, mosx::provenance::VERSION);
             assert_eq!(device, "cpu");
-            assert_eq!(pid, child.id());
+            assert_eq!(hello_pid, pid);
         }
         other => panic!("expected a hello, got {other:?}"),
     }
+}
 
-    // A line that is not a job: a typed answer, and the worker reads on.
+/// A line that is not a job: a typed answer, and the worker reads on.
+fn assert_garbage_rejected(stdin: &mut ChildStdin, events: &mut impl BufRead) {
     stdin.write_all(b"{\"not\": \"a job\"}\n").unwrap();
     stdin.flush().unwrap();
-    match next(&mut events) {
+    match next(events) {
         Event::Rejected { line, error } => {
             assert_eq!(line, 1);
             assert!(error.contains("not a job"), "{error}");
         }
         other => panic!("expected a rejection, got {other:?}"),
     }
+}
 
-    // A job: started, its progress, done; the row is in the store.
-    let job = job_of(&plan, &*store, &info, "eval_implicit", &dir);
-    writeln!(stdin, "{}", serde_json::to_string(&job).unwrap()).unwrap();
-    stdin.flush().unwrap();
-    let (seen, done) = until_final(&mut events, &job.key);
+/// A job: started, its progress, done; the row is in the store.
+fn assert_job_runs_and_commits(
+    stdin: &mut ChildStdin,
+    events: &mut impl BufRead,
+    store: &dyn Store,
+    job: &Job,
+) {
+    send(stdin, job);
+    let (seen, done) = until_final(events, &job.key);
     assert!(matches!(done, Done::Ran { .. }), "{done:?}");
     assert!(
         matches!(&seen[0], Event::Started { key } if key == &job.key),
@@ -198,22 +214,22 @@ fn serve_says_hello_runs_a_job_rejects_garbage_and_exits_at_eof() {
     assert_eq!(n, Some(12.0));
     let row = store.record(&job.key).unwrap().unwrap();
     assert_eq!((row.device.as_str(), row.run_id), ("cpu", job.run));
+}
 
-    // The same job again: committed already.
-    writeln!(stdin, "{}", serde_json::to_string(&job).unwrap()).unwrap();
-    stdin.flush().unwrap();
-    assert_eq!(until_final(&mut events, &job.key).1, Done::ByOther);
-
-    // A job whose parts claim other code is refused (recorded failed, nothing cached).
-    let mut other = job_of(&plan, &*store, &info, "eval_explicit", &dir);
+/// A job whose parts claim other code is refused (recorded failed, nothing cached).
+fn assert_other_code_refused(
+    stdin: &mut ChildStdin,
+    events: &mut impl BufRead,
+    store: &dyn Store,
+    mut other: Job,
+) {
     other
         .parts
         .code
         .insert("mosx-models".into(), "0".repeat(64));
     other.key = other.parts.key();
-    writeln!(stdin, "{}", serde_json::to_string(&other).unwrap()).unwrap();
-    stdin.flush().unwrap();
-    match until_final(&mut events, &other.key).1 {
+    send(stdin, &other);
+    match until_final(events, &other.key).1 {
         Done::Failed { error } => assert!(
             error.contains("mosx-models") && error.contains("other code"),
             "{error}"
@@ -224,6 +240,25 @@ fn serve_says_hello_runs_a_job_rejects_garbage_and_exits_at_eof() {
         store.check(&other.key).unwrap(),
         CacheCheck::Miss(_)
     ));
+}
+
+#[test]
+fn serve_says_hello_runs_a_job_rejects_garbage_and_exits_at_eof() {
+    let (tmp, plan, store, info) = project();
+    let dir = tmp.path().canonicalize().unwrap();
+    let (mut child, mut stdin, mut events) = spawn_serve(&dir);
+    assert_hello(&mut events, child.id());
+    assert_garbage_rejected(&mut stdin, &mut events);
+
+    let job = job_of(&plan, &*store, &info, "eval_implicit", &dir);
+    assert_job_runs_and_commits(&mut stdin, &mut events, &*store, &job);
+
+    // The same job again: committed already.
+    send(&mut stdin, &job);
+    assert_eq!(until_final(&mut events, &job.key).1, Done::ByOther);
+
+    let other = job_of(&plan, &*store, &info, "eval_explicit", &dir);
+    assert_other_code_refused(&mut stdin, &mut events, &*store, other);
 
     drop(stdin);
     let status = child.wait().unwrap();

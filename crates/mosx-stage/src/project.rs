@@ -69,8 +69,9 @@ mod tests {
             Project::resolve_in(root.clone(), spec).templates,
             root.join("templates")
         );
-        let none = Project::resolve_in(root.join("study/experiments"), Path::new("x.yaml"));
-        assert_eq!(none.templates, root.join("study/experiments/templates"));
+        let empty = tempfile::tempdir().unwrap();
+        let none = Project::resolve_in(empty.path().to_path_buf(), Path::new("a/x.yaml"));
+        assert_eq!(none.templates, empty.path().join("templates"));
         assert_eq!(
             p.prompt_file("a"),
             root.join("study/templates/prompts/a.j2")

@@ -218,13 +218,25 @@ pub fn compare(
     req: &Request,
     output: &str,
 ) -> Result<Comparison, ReportError> {
-    let ((sa, ma), (sb, mb)) = operands(plan, req, output)?;
+    let ((sa, ma), (sb, mb)) = operands(plan, req).map_err(|message| ReportError::Input {
+        output: output.to_string(),
+        message,
+    })?;
     let units = pairs(plan, sa, sb);
-    let SeedRows {
-        rows,
-        kinds,
-        se_note,
-    } = seed_rows(plan, loader, &units, (ma, mb))?;
+    let (mut rows, mut kinds, mut se_note) = (Vec::new(), BTreeSet::new(), None);
+    for unit in &units {
+        let (row, se) = seed_row(plan, loader, unit, (ma, mb))?;
+        match se {
+            Some(Ok(kind)) => {
+                kinds.insert(kind);
+            }
+            Some(Err(e)) => {
+                se_note.get_or_insert(e);
+            }
+            None => {}
+        }
+        rows.push(row);
+    }
     let mut notes: Vec<String> = req.note.iter().cloned().collect();
     let undefined = rows.iter().filter(|r| r.d.is_none()).count();
     if undefined > 0 {
@@ -247,62 +259,20 @@ pub fn compare(
     Ok(c)
 }
 
-/// The request's two sides as (stage, metric), each stage one of the spec's.
-fn operands<'r>(
-    plan: &Plan,
-    req: &'r Request,
-    output: &str,
-) -> Result<((&'r str, &'r str), (&'r str, &'r str)), ReportError> {
-    let bad = |message: String| ReportError::Input {
-        output: output.to_string(),
-        message,
-    };
+/// One side of a comparison: (stage, metric).
+type Operand<'r> = (&'r str, &'r str);
+
+/// The request's two sides, each stage one of the spec's; else why not.
+fn operands<'r>(plan: &Plan, req: &'r Request) -> Result<(Operand<'r>, Operand<'r>), String> {
     let (a, b) = (req.a.as_str(), req.b.as_str());
-    let (sa, ma) =
-        stats::split_operand(a).ok_or_else(|| bad(format!("`{a}` is not STAGE.METRIC")))?;
-    let (sb, mb) =
-        stats::split_operand(b).ok_or_else(|| bad(format!("`{b}` is not STAGE.METRIC")))?;
+    let (sa, ma) = stats::split_operand(a).ok_or_else(|| format!("`{a}` is not STAGE.METRIC"))?;
+    let (sb, mb) = stats::split_operand(b).ok_or_else(|| format!("`{b}` is not STAGE.METRIC"))?;
     for s in [sa, sb] {
         if plan.all_of(s).is_empty() {
-            return Err(bad(format!("no stage `{s}` in the spec")));
+            return Err(format!("no stage `{s}` in the spec"));
         }
     }
     Ok(((sa, ma), (sb, mb)))
-}
-
-/// Every paired seed's row, the kinds of within-seed SE they had, and the first reason a
-/// seed with `d` defined had none.
-struct SeedRows {
-    rows: Vec<SeedRow>,
-    kinds: BTreeSet<&'static str>,
-    se_note: Option<String>,
-}
-
-fn seed_rows(
-    plan: &Plan,
-    loader: &mut Loader<'_>,
-    units: &[Unit],
-    metrics: (&str, &str),
-) -> Result<SeedRows, ReportError> {
-    let (mut rows, mut kinds, mut se_note) = (Vec::new(), BTreeSet::new(), None);
-    for unit in units {
-        let (row, se) = seed_row(plan, loader, unit, metrics)?;
-        match se {
-            Some(Ok(kind)) => {
-                kinds.insert(kind);
-            }
-            Some(Err(e)) => {
-                se_note.get_or_insert(e);
-            }
-            None => {}
-        }
-        rows.push(row);
-    }
-    Ok(SeedRows {
-        rows,
-        kinds,
-        se_note,
-    })
 }
 
 /// The seeds with `d` defined, as estimates to combine (an unknown SE is NaN).

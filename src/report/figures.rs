@@ -197,7 +197,8 @@ fn bars_figure(
         if nodes.is_empty() {
             return Err(input_error(output, format!("no stage `{s}` in the spec")));
         }
-        let bars = SeedBars::gather(plan, &mut loader, figure, &nodes, output)?;
+        let bars = SeedBars::gather(plan, &mut loader, figure, &nodes)
+            .map_err(|m| input_error(output, m))?;
         let base = if stages.len() == 1 {
             output.to_string()
         } else {
@@ -224,14 +225,14 @@ struct SeedBars {
 }
 
 impl SeedBars {
-    /// The side values of every seed (`nodes`, all `metrics` stages) of one stage.
+    /// The side values of every seed (`nodes`, all `metrics` stages) of one stage; else why
+    /// not.
     fn gather(
         plan: &Plan,
         loader: &mut Loader<'_>,
         figure: &str,
         nodes: &[petgraph::graph::NodeIndex],
-        output: &str,
-    ) -> Result<SeedBars, ReportError> {
+    ) -> Result<SeedBars, String> {
         let mut bars = SeedBars {
             cats: Vec::new(),
             acc: Vec::new(),
@@ -239,18 +240,13 @@ impl SeedBars {
         for i in nodes {
             let n = &plan.graph[*i];
             if n.kind.name() != crate::stages::metrics::NAME {
-                return Err(input_error(
-                    output,
-                    format!(
-                        "`{}` is a `{}` stage; {figure} reads `metrics` stages",
-                        n.name,
-                        n.kind.name()
-                    ),
+                return Err(format!(
+                    "`{}` is a `{}` stage; {figure} reads `metrics` stages",
+                    n.name,
+                    n.kind.name()
                 ));
             }
-            let ps = loader
-                .points(plan, *i)
-                .map_err(|m| input_error(output, m))?;
+            let ps = loader.points(plan, *i)?;
             bars.add(side_values(figure, &ps));
         }
         Ok(bars)

@@ -10,11 +10,11 @@
 use std::collections::BTreeSet;
 use std::path::Path;
 
-use mosx_store::Store;
+use mosx_store::{StageRecord, Store};
 use serde_json::Value;
 
 use super::ReportError;
-use crate::plan::Plan;
+use crate::plan::{Node, Plan};
 
 /// `YYYY-MM-DD` (UTC) of a Unix time in seconds.
 pub fn utc_date(secs: f64) -> String {
@@ -53,7 +53,11 @@ pub fn lines(
     if let Some((dir, name)) = template {
         out.push(template_line(dir, name));
     }
-    let facts = StageFacts::gather(plan, store)?;
+    let mut facts = StageFacts::new();
+    for i in &plan.order {
+        let n = &plan.graph[*i];
+        facts.add(n, store.record(&n.key)?.as_ref());
+    }
     push_list(
         &mut out,
         "backbone and tokenizer files (blake3, first 16 hex)",
@@ -123,43 +127,41 @@ struct StageFacts {
 }
 
 impl StageFacts {
-    fn gather(plan: &Plan, store: &dyn Store) -> Result<StageFacts, ReportError> {
-        let mut facts = StageFacts {
+    fn new() -> StageFacts {
+        StageFacts {
             models: BTreeSet::new(),
             devices: BTreeSet::new(),
             commits: BTreeSet::new(),
             latest: f64::NAN,
             seeds: BTreeSet::new(),
-        };
-        for i in &plan.order {
-            let n = &plan.graph[*i];
-            for (f, h) in &n.parts.files {
-                if f.starts_with("model/") {
-                    facts
-                        .models
-                        .insert(format!("{f} {}", &h[..16.min(h.len())]));
-                }
-            }
-            if let Some(s) = n.seed() {
-                facts.seeds.insert(s);
-            }
-            if let Some(r) = store.record(&n.key)? {
-                if n.kind.resource(&n.params) == crate::stages::Resource::Device {
-                    facts.devices.insert(r.device.clone());
-                }
-                if let Some(c) = &r.git_commit {
-                    facts.commits.insert(format!(
-                        "{}{}",
-                        &c[..12.min(c.len())],
-                        if r.git_dirty { "+dirty" } else { "" }
-                    ));
-                }
-                if !(facts.latest >= r.finished_at) {
-                    facts.latest = r.finished_at;
-                }
+        }
+    }
+
+    /// Adds stage `n` and its stored row, if it has one.
+    fn add(&mut self, n: &Node, record: Option<&StageRecord>) {
+        for (f, h) in &n.parts.files {
+            if f.starts_with("model/") {
+                self.models.insert(format!("{f} {}", &h[..16.min(h.len())]));
             }
         }
-        Ok(facts)
+        if let Some(s) = n.seed() {
+            self.seeds.insert(s);
+        }
+        if let Some(r) = record {
+            if n.kind.resource(&n.params) == crate::stages::Resource::Device {
+                self.devices.insert(r.device.clone());
+            }
+            if let Some(c) = &r.git_commit {
+                self.commits.insert(format!(
+                    "{}{}",
+                    &c[..12.min(c.len())],
+                    if r.git_dirty { "+dirty" } else { "" }
+                ));
+            }
+            if !(self.latest >= r.finished_at) {
+                self.latest = r.finished_at;
+            }
+        }
     }
 }
 

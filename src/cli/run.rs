@@ -1,9 +1,11 @@
 //! `mosx run SPEC`: plan, check the cache, run what is dirty, render the reports.
 
+use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::sync::Arc;
 
 use globset::{Glob, GlobSetBuilder};
+use mosx_slurm::Resources;
 
 use super::common::{self, StoreArgs, UsageError};
 use super::{EXIT_FAILED, EXIT_OK};
@@ -105,13 +107,7 @@ pub fn run(a: RunArgs) -> anyhow::Result<i32> {
     let plan = Arc::new(common::plan(&a.spec, &a.sets, a.allow_outside_outputs)?);
     let _kept = KeptToExit(Some(plan.clone()));
     // Checked before anything runs: a bad `resources:` entry is a spec error (exit 2).
-    let slurm_resources = match a.executor {
-        Executor::Slurm => Some(exec::slurm::resources(
-            &plan,
-            &crate::stages::registry::builtin(),
-        )?),
-        Executor::Local => None,
-    };
+    let slurm_resources = slurm_resources(a.executor, &plan)?;
     let forced = force_globs(&a.force)?;
     let store = if a.dry_run {
         common::existing_store(&a.store)?
@@ -119,10 +115,7 @@ pub fn run(a: RunArgs) -> anyhow::Result<i32> {
         Some(common::open_store(&a.store)?)
     };
     let statuses = exec::check(&plan, store.as_deref(), &|name| forced.is_match(name))?;
-    let dirty = statuses
-        .iter()
-        .filter(|s| matches!(s, Status::Dirty(_)))
-        .count();
+    let dirty = count_dirty(&statuses);
     if a.explain || a.dry_run {
         print_statuses(&plan, &statuses, a.dry_run);
     }
@@ -144,14 +137,7 @@ pub fn run(a: RunArgs) -> anyhow::Result<i32> {
     let info = run_info(&a, &plan, device_label);
     // `--force` deletes nothing here: a forced stage's commit replaces its stored row in one
     // transaction (`exec::job`), so a forced run killed before that leaves the old result.
-    // A run killed earlier left its `runs` row `running` and maybe temp objects: settle them.
-    let rec = store.recover()?;
-    if rec.runs_interrupted > 0 || rec.temp_files_removed > 0 {
-        eprintln!(
-            "recovered: {} interrupted run(s) marked, {} temp object(s) removed",
-            rec.runs_interrupted, rec.temp_files_removed
-        );
-    }
+    recover(&*store)?;
     let run_id = store.begin_run(&info)?;
     let summary = match &slurm_resources {
         None => {
@@ -182,6 +168,39 @@ pub fn run(a: RunArgs) -> anyhow::Result<i32> {
     }
     exec::end_run(&*store, run_id, code == EXIT_OK, &summary)?;
     Ok(code)
+}
+
+/// The resources of each stage kind the Slurm executor asks for (`None` for a local run).
+fn slurm_resources(
+    executor: Executor,
+    plan: &Plan,
+) -> anyhow::Result<Option<BTreeMap<String, Resources>>> {
+    Ok(match executor {
+        Executor::Slurm => Some(exec::slurm::resources(
+            plan,
+            &crate::stages::registry::builtin(),
+        )?),
+        Executor::Local => None,
+    })
+}
+
+fn count_dirty(statuses: &[Status]) -> usize {
+    statuses
+        .iter()
+        .filter(|s| matches!(s, Status::Dirty(_)))
+        .count()
+}
+
+/// A run killed earlier left its `runs` row `running` and maybe temp objects: settle them.
+fn recover(store: &dyn mosx_store::Store) -> anyhow::Result<()> {
+    let rec = store.recover()?;
+    if rec.runs_interrupted > 0 || rec.temp_files_removed > 0 {
+        eprintln!(
+            "recovered: {} interrupted run(s) marked, {} temp object(s) removed",
+            rec.runs_interrupted, rec.temp_files_removed
+        );
+    }
+    Ok(())
 }
 
 /// The `--force` globs as one matcher.

@@ -228,27 +228,7 @@ impl<'a> Slurm<'a> {
                 self.failures_in_a_row = 0;
                 s
             }
-            Err(e) => {
-                // A transient controller hiccup: retry, but not forever.
-                self.failures_in_a_row += 1;
-                if self.failures_in_a_row < 30 {
-                    return Vec::new();
-                }
-                self.progress.println(&format!("  giving up on Slurm: {e}"));
-                let error = format!("job state unknown: {e}");
-                return std::mem::take(&mut self.open)
-                    .into_iter()
-                    .map(|node| {
-                        ended(
-                            node,
-                            Done::Failed {
-                                error: error.clone(),
-                            },
-                            "",
-                        )
-                    })
-                    .collect();
-            }
+            Err(e) => return self.states_unknown(&e),
         };
         let keys: Vec<String> = self.open.iter().map(|i| g[*i].key.clone()).collect();
         let checks = match self.store.check_many(&keys) {
@@ -261,56 +241,92 @@ impl<'a> Slurm<'a> {
         let mut out = Vec::new();
         let mut still = Vec::new();
         for i in std::mem::take(&mut self.open) {
-            let node = &g[i];
-            let f = self
-                .flights
-                .get_mut(&i)
-                .expect("every open stage was submitted");
-            if matches!(checks.get(&node.key), Some(CacheCheck::Hit)) {
-                // The stage's own time, as the worker recorded it (queueing excluded).
-                let seconds = match self.store.record(&node.key) {
-                    Ok(Some(r)) => r.duration_ms as f64 / 1000.0,
-                    _ => f.started.unwrap_or(f.submitted).elapsed().as_secs_f64(),
-                };
-                out.push(ended(
-                    i,
-                    Done::Ran { seconds },
-                    &format!(" as job {}", f.job),
-                ));
-                continue;
-            }
-            match states.get(&f.job).cloned().unwrap_or(JobState::Gone) {
-                JobState::Pending { reason } if reason == "PartitionConfig" => {
-                    // Asks for more than any node of the partition has: it would wait forever.
-                    let _ = self.cluster.cancel(&[f.job]);
-                    let error = format!(
-                        "job {} cannot be scheduled (PartitionConfig): its resources exceed the partition's nodes",
-                        f.job
-                    );
-                    out.push(ended(i, Done::Failed { error }, ""));
-                }
-                JobState::Pending { .. } => still.push(i),
-                JobState::Running => {
-                    if f.started.is_none() {
-                        f.started = Some(Instant::now());
-                        self.progress.started(&node.name);
-                    }
-                    still.push(i);
-                }
-                state => {
-                    // Ended without its row. Read the store once more: the commit may have
-                    // landed between the two queries.
-                    if matches!(self.store.check(&node.key), Ok(CacheCheck::Hit)) {
-                        still.push(i);
-                        continue;
-                    }
-                    let error = failure_message(&*self.store, &node.key, &state, f.job, &f.log);
-                    out.push(ended(i, Done::Failed { error }, ""));
-                }
+            match self.follow(i, &states, &checks) {
+                Some(e) => out.push(e),
+                None => still.push(i),
             }
         }
         self.open = still;
         out
+    }
+
+    /// Slurm did not answer: nothing ended this time, unless it failed 30 times in a row,
+    /// when every open stage fails.
+    fn states_unknown(&mut self, e: &mosx_slurm::CommandError) -> Vec<Ended> {
+        // A transient controller hiccup: retry, but not forever.
+        self.failures_in_a_row += 1;
+        if self.failures_in_a_row < 30 {
+            return Vec::new();
+        }
+        self.progress.println(&format!("  giving up on Slurm: {e}"));
+        let error = format!("job state unknown: {e}");
+        std::mem::take(&mut self.open)
+            .into_iter()
+            .map(|node| {
+                ended(
+                    node,
+                    Done::Failed {
+                        error: error.clone(),
+                    },
+                    "",
+                )
+            })
+            .collect()
+    }
+
+    /// Open stage `i`, given its store check and its job's state: how it ended, or `None`
+    /// while it is still coming.
+    fn follow(
+        &mut self,
+        i: NodeIndex,
+        states: &HashMap<JobId, JobState>,
+        checks: &HashMap<String, CacheCheck>,
+    ) -> Option<Ended> {
+        let node = &self.plan.graph[i];
+        let f = self
+            .flights
+            .get_mut(&i)
+            .expect("every open stage was submitted");
+        if matches!(checks.get(&node.key), Some(CacheCheck::Hit)) {
+            // The stage's own time, as the worker recorded it (queueing excluded).
+            let seconds = match self.store.record(&node.key) {
+                Ok(Some(r)) => r.duration_ms as f64 / 1000.0,
+                _ => f.started.unwrap_or(f.submitted).elapsed().as_secs_f64(),
+            };
+            return Some(ended(
+                i,
+                Done::Ran { seconds },
+                &format!(" as job {}", f.job),
+            ));
+        }
+        match states.get(&f.job).cloned().unwrap_or(JobState::Gone) {
+            JobState::Pending { reason } if reason == "PartitionConfig" => {
+                // Asks for more than any node of the partition has: it would wait forever.
+                let _ = self.cluster.cancel(&[f.job]);
+                let error = format!(
+                    "job {} cannot be scheduled (PartitionConfig): its resources exceed the partition's nodes",
+                    f.job
+                );
+                Some(ended(i, Done::Failed { error }, ""))
+            }
+            JobState::Pending { .. } => None,
+            JobState::Running => {
+                if f.started.is_none() {
+                    f.started = Some(Instant::now());
+                    self.progress.started(&node.name);
+                }
+                None
+            }
+            state => {
+                // Ended without its row. Read the store once more: the commit may have
+                // landed between the two queries.
+                if matches!(self.store.check(&node.key), Ok(CacheCheck::Hit)) {
+                    return None;
+                }
+                let error = failure_message(&*self.store, &node.key, &state, f.job, &f.log);
+                Some(ended(i, Done::Failed { error }, ""))
+            }
+        }
     }
 }
 

@@ -146,6 +146,32 @@ fn spawn_tied(cmd: Command) -> std::io::Result<Child> {
         .map_err(|_| std::io::Error::other("the worker spawner thread is gone"))?
 }
 
+/// Makes the process `cmd` starts die with SIGKILL when the planner dies (Linux:
+/// `PR_SET_PDEATHSIG`, see the module note); elsewhere nothing.
+fn die_with_planner(cmd: &mut Command) {
+    #[cfg(target_os = "linux")]
+    {
+        use std::os::unix::process::CommandExt;
+        let parent = std::process::id() as libc::pid_t;
+        // SAFETY: runs in the child between fork and exec and calls only async-signal-safe
+        // functions (prctl, getppid).
+        unsafe {
+            cmd.pre_exec(move || {
+                if libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL) != 0 {
+                    return Err(std::io::Error::last_os_error());
+                }
+                // The planner died between the fork and the prctl: nobody to serve.
+                if libc::getppid() != parent {
+                    return Err(std::io::Error::other("the planner is gone"));
+                }
+                Ok(())
+            });
+        }
+    }
+    #[cfg(not(target_os = "linux"))]
+    let _ = cmd;
+}
+
 /// A running `mosx-worker serve`.
 struct LocalWorker {
     child: Child,
@@ -228,7 +254,14 @@ impl WorkerPool {
         Ok(self.label())
     }
 
+    /// Start a worker and wait for its hello.
     fn spawn(&self) -> Result<LocalWorker, WorkerError> {
+        let w = self.launch(self.serve_command())?;
+        self.handshake(w)
+    }
+
+    /// `mosx-worker serve --device D` on this pool's store, tied to the planner's life.
+    fn serve_command(&self) -> Command {
         let mut cmd = Command::new(&self.exe);
         // The store location (maybe holding a password) goes in the environment, never argv.
         cmd.arg("serve")
@@ -239,25 +272,12 @@ impl WorkerPool {
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit());
-        #[cfg(target_os = "linux")]
-        {
-            use std::os::unix::process::CommandExt;
-            let parent = std::process::id() as libc::pid_t;
-            // SAFETY: runs in the child between fork and exec and calls only async-signal-safe
-            // functions (prctl, getppid).
-            unsafe {
-                cmd.pre_exec(move || {
-                    if libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL) != 0 {
-                        return Err(std::io::Error::last_os_error());
-                    }
-                    // The planner died between the fork and the prctl: nobody to serve.
-                    if libc::getppid() != parent {
-                        return Err(std::io::Error::other("the planner is gone"));
-                    }
-                    Ok(())
-                });
-            }
-        }
+        die_with_planner(&mut cmd);
+        cmd
+    }
+
+    /// Start `cmd` (recording its pid) with pipes to its stdin and stdout.
+    fn launch(&self, cmd: Command) -> Result<LocalWorker, WorkerError> {
         let mut child = spawn_tied(cmd).map_err(|source| WorkerError::Spawn {
             exe: self.exe.clone(),
             source,
@@ -269,11 +289,16 @@ impl WorkerPool {
         let (Some(stdin), Some(stdout)) = (child.stdin.take(), child.stdout.take()) else {
             return Err(WorkerError::Protocol("no pipes to the worker".into()));
         };
-        let mut w = LocalWorker {
+        Ok(LocalWorker {
             child,
             stdin,
             events: BufReader::new(stdout),
-        };
+        })
+    }
+
+    /// Read the worker's first event: a hello of this mosx's version (whose device label the
+    /// pool keeps) gives the worker back; anything else reaps it and is the error.
+    fn handshake(&self, mut w: LocalWorker) -> Result<LocalWorker, WorkerError> {
         let hello = match w.next_event() {
             Ok(e) => e,
             Err(Lost::Protocol(m)) => {

@@ -106,16 +106,15 @@ pub(crate) fn finite(x: f64) -> Option<f64> {
     x.is_finite().then_some(x)
 }
 
-/// The (seed, node of a, node of b) units both stages have (see `stats`' invariants).
-fn pairs(
-    plan: &Plan,
-    sa: &str,
-    sb: &str,
-) -> Vec<(
+/// A comparison unit: (seed, node of a, node of b).
+type Unit = (
     Option<String>,
     petgraph::graph::NodeIndex,
     petgraph::graph::NodeIndex,
-)> {
+);
+
+/// The (seed, node of a, node of b) units both stages have (see `stats`' invariants).
+fn pairs(plan: &Plan, sa: &str, sb: &str) -> Vec<Unit> {
     let ua = stats::units(plan, sa);
     let ub = stats::units(plan, sb);
     let single_b = ub.keys().map(|(g, _)| g).collect::<BTreeSet<_>>().len() == 1;
@@ -186,11 +185,7 @@ type SeedSe = Option<Result<&'static str, String>>;
 fn seed_row(
     plan: &Plan,
     loader: &mut Loader<'_>,
-    (seed, na, nb): &(
-        Option<String>,
-        petgraph::graph::NodeIndex,
-        petgraph::graph::NodeIndex,
-    ),
+    (seed, na, nb): &Unit,
     (ma, mb): (&str, &str),
 ) -> Result<(SeedRow, SeedSe), ReportError> {
     let (va, vb) = (loader.stored(plan, *na, ma)?, loader.stored(plan, *nb, mb)?);
@@ -223,22 +218,11 @@ pub fn compare(
     req: &Request,
     output: &str,
 ) -> Result<Comparison, ReportError> {
-    let bad = |message: String| ReportError::Input {
+    let ((sa, ma), (sb, mb)) = operands(plan, req).map_err(|message| ReportError::Input {
         output: output.to_string(),
         message,
-    };
-    let (a, b) = (req.a.as_str(), req.b.as_str());
-    let (sa, ma) =
-        stats::split_operand(a).ok_or_else(|| bad(format!("`{a}` is not STAGE.METRIC")))?;
-    let (sb, mb) =
-        stats::split_operand(b).ok_or_else(|| bad(format!("`{b}` is not STAGE.METRIC")))?;
-    for s in [sa, sb] {
-        if plan.all_of(s).is_empty() {
-            return Err(bad(format!("no stage `{s}` in the spec")));
-        }
-    }
+    })?;
     let units = pairs(plan, sa, sb);
-    let mut notes: Vec<String> = req.note.iter().cloned().collect();
     let (mut rows, mut kinds, mut se_note) = (Vec::new(), BTreeSet::new(), None);
     for unit in &units {
         let (row, se) = seed_row(plan, loader, unit, (ma, mb))?;
@@ -253,41 +237,91 @@ pub fn compare(
         }
         rows.push(row);
     }
-    let used: Vec<&SeedRow> = rows.iter().filter(|r| r.d.is_some()).collect();
-    let est: Vec<SeedEstimate> = used
-        .iter()
-        .map(|r| SeedEstimate {
-            estimate: r.d.unwrap_or(f64::NAN),
-            se: r.se.unwrap_or(f64::NAN),
-        })
-        .collect();
-    let per_seed_users: Vec<usize> = used.iter().filter_map(|r| r.users).collect();
-    let users = per_seed_users.iter().sum();
-    let dropped = used.iter().filter_map(|r| r.dropped).sum();
-    let sum_a: f64 = used.iter().filter_map(|r| r.a).sum();
-    let sum_b: f64 = used.iter().filter_map(|r| r.b).sum();
-    let undefined = rows.len() - used.len();
+    let mut notes: Vec<String> = req.note.iter().cloned().collect();
+    let undefined = rows.iter().filter(|r| r.d.is_none()).count();
     if undefined > 0 {
         notes.push(format!(
             "{undefined} of {} seeds undefined (left out)",
             units.len()
         ));
     }
-    let k = est.len() as f64;
-    let mut c = Comparison {
+    let est = estimates(&rows);
+    let se_kind = se_kind(&kinds, se_note.is_some());
+    let mut c = before_combining(req, rows, se_kind, units.len());
+    if let Some(e) = &se_note {
+        notes.push(format!("{e}: seeds weighted equally"));
+    }
+    if c.se_kind == "unpaired" {
+        notes.push("unpaired SE (different samples): sqrt(se_a² + se_b²)".into());
+    }
+    combine_seeds(&mut c, &est, req, &mut notes);
+    c.note = (!notes.is_empty()).then(|| notes.join("; "));
+    Ok(c)
+}
+
+/// One side of a comparison: (stage, metric).
+type Operand<'r> = (&'r str, &'r str);
+
+/// The request's two sides, each stage one of the spec's; else why not.
+fn operands<'r>(plan: &Plan, req: &'r Request) -> Result<(Operand<'r>, Operand<'r>), String> {
+    let (a, b) = (req.a.as_str(), req.b.as_str());
+    let (sa, ma) = stats::split_operand(a).ok_or_else(|| format!("`{a}` is not STAGE.METRIC"))?;
+    let (sb, mb) = stats::split_operand(b).ok_or_else(|| format!("`{b}` is not STAGE.METRIC"))?;
+    for s in [sa, sb] {
+        if plan.all_of(s).is_empty() {
+            return Err(format!("no stage `{s}` in the spec"));
+        }
+    }
+    Ok(((sa, ma), (sb, mb)))
+}
+
+/// The seeds with `d` defined, as estimates to combine (an unknown SE is NaN).
+fn estimates(rows: &[SeedRow]) -> Vec<SeedEstimate> {
+    rows.iter()
+        .filter(|r| r.d.is_some())
+        .map(|r| SeedEstimate {
+            estimate: r.d.unwrap_or(f64::NAN),
+            se: r.se.unwrap_or(f64::NAN),
+        })
+        .collect()
+}
+
+/// `paired` / `unpaired` when every seed had that kind of within-seed SE, `none` when no
+/// seed had one, else `mixed`.
+fn se_kind(kinds: &BTreeSet<&'static str>, some_missing: bool) -> &'static str {
+    match (kinds.len(), some_missing) {
+        (1, false) => kinds.iter().next().copied().unwrap_or("none"),
+        (0, _) => "none",
+        _ => "mixed",
+    }
+}
+
+/// The comparison with the per-seed numbers and their sums filled in, the across-seeds
+/// ones not yet.
+fn before_combining(
+    req: &Request,
+    rows: Vec<SeedRow>,
+    se_kind: &'static str,
+    seeds_paired: usize,
+) -> Comparison {
+    let used: Vec<&SeedRow> = rows.iter().filter(|r| r.d.is_some()).collect();
+    let per_seed_users: Vec<usize> = used.iter().filter_map(|r| r.users).collect();
+    let users = per_seed_users.iter().sum();
+    let dropped = used.iter().filter_map(|r| r.dropped).sum();
+    let sum_a: f64 = used.iter().filter_map(|r| r.a).sum();
+    let sum_b: f64 = used.iter().filter_map(|r| r.b).sum();
+    let seeds = used.len();
+    let k = seeds as f64;
+    Comparison {
         label: req.label.clone(),
-        a: a.to_string(),
-        b: b.to_string(),
+        a: req.a.clone(),
+        b: req.b.clone(),
         margin: req.margin,
         alternative: req.alternative,
         method: "none",
-        se_kind: match (kinds.len(), se_note.is_some()) {
-            (1, false) => kinds.iter().next().copied().unwrap_or("none"),
-            (0, _) => "none",
-            _ => "mixed",
-        },
-        seeds: est.len(),
-        seeds_paired: units.len(),
+        se_kind,
+        seeds,
+        seeds_paired,
         mean_a: (k > 0.0).then(|| sum_a / k),
         mean_b: (k > 0.0).then(|| sum_b / k),
         estimate: None,
@@ -308,15 +342,13 @@ pub fn compare(
         per_seed: rows,
         verdict: None,
         note: None,
-    };
-    if let Some(e) = &se_note {
-        notes.push(format!("{e}: seeds weighted equally"));
     }
-    if c.se_kind == "unpaired" {
-        notes.push("unpaired SE (different samples): sqrt(se_a² + se_b²)".into());
-    }
-    match combine(&est) {
-        Ok(r) => fill(&mut c, &r, req, &mut notes),
+}
+
+/// Combines the seeds' estimates into `c` (or says in `notes` why there is no test).
+fn combine_seeds(c: &mut Comparison, est: &[SeedEstimate], req: &Request, notes: &mut Vec<String>) {
+    match combine(est) {
+        Ok(r) => fill(c, &r, req, notes),
         Err(StatsError::TooFew { .. }) => notes.push("no seed has both values defined".into()),
         Err(StatsError::Constant(d)) => {
             // Every seed's difference is the same number: no spread, so no test.
@@ -325,8 +357,6 @@ pub fn compare(
         }
         Err(e) => notes.push(format!("across seeds: {e}")),
     }
-    c.note = (!notes.is_empty()).then(|| notes.join("; "));
-    Ok(c)
 }
 
 fn fill(c: &mut Comparison, r: &AcrossSeeds, req: &Request, notes: &mut Vec<String>) {

@@ -175,6 +175,14 @@ fn side_values(figure: &str, ps: &PointSet) -> (Vec<String>, Vec<(String, Vec<f6
     }
 }
 
+fn input_error(output: &str, message: String) -> ReportError {
+    ReportError::Input {
+        output: output.to_string(),
+        message,
+    }
+}
+
+/// Fig. 5 / Fig. 6: one grouped bar chart per listed stage, mean ± sd over its seeds.
 fn bars_figure(
     plan: &Plan,
     store: &dyn Store,
@@ -182,45 +190,87 @@ fn bars_figure(
     stages: &[String],
     output: &str,
 ) -> Result<Vec<Rendered>, ReportError> {
-    let err = |message: String| ReportError::Input {
-        output: output.to_string(),
-        message,
-    };
     let mut loader = Loader::new(store);
     let mut written = Vec::new();
     for s in stages {
         let nodes = plan.all_of(s);
         if nodes.is_empty() {
-            return Err(err(format!("no stage `{s}` in the spec")));
+            return Err(input_error(output, format!("no stage `{s}` in the spec")));
         }
-        let mut cats: Vec<String> = Vec::new();
-        // series name -> category -> values over seeds
-        let mut acc: Vec<(String, Vec<Vec<f64>>)> = Vec::new();
-        for i in &nodes {
+        let bars = SeedBars::gather(plan, &mut loader, figure, &nodes)
+            .map_err(|m| input_error(output, m))?;
+        let base = if stages.len() == 1 {
+            output.to_string()
+        } else {
+            format!("{output}-{}", file_safe(s))
+        };
+        let (title, y) = bars_title(figure, s, nodes.len());
+        written.extend(mosx_report::grouped_bars_with_errors(
+            &title,
+            &bars.cats,
+            &bars.means(),
+            &bars.sds(),
+            y,
+            std::path::Path::new(&base),
+        )?);
+    }
+    Ok(written)
+}
+
+/// One stage's bar values over its seeds: the categories, and per series the values of
+/// each category, one per seed.
+struct SeedBars {
+    cats: Vec<String>,
+    acc: Vec<(String, Vec<Vec<f64>>)>,
+}
+
+impl SeedBars {
+    /// The side values of every seed (`nodes`, all `metrics` stages) of one stage; else why
+    /// not.
+    fn gather(
+        plan: &Plan,
+        loader: &mut Loader<'_>,
+        figure: &str,
+        nodes: &[petgraph::graph::NodeIndex],
+    ) -> Result<SeedBars, String> {
+        let mut bars = SeedBars {
+            cats: Vec::new(),
+            acc: Vec::new(),
+        };
+        for i in nodes {
             let n = &plan.graph[*i];
             if n.kind.name() != crate::stages::metrics::NAME {
-                return Err(err(format!(
+                return Err(format!(
                     "`{}` is a `{}` stage; {figure} reads `metrics` stages",
                     n.name,
                     n.kind.name()
-                )));
+                ));
             }
-            let ps = loader.points(plan, *i).map_err(err)?;
-            let (c, series) = side_values(figure, &ps);
-            if cats.is_empty() {
-                cats = c;
-                acc = series
-                    .iter()
-                    .map(|(name, v)| (name.clone(), vec![Vec::new(); v.len()]))
-                    .collect();
-            }
-            for ((_, vals), (_, v)) in acc.iter_mut().zip(&series) {
-                for (slot, x) in vals.iter_mut().zip(v) {
-                    slot.push(*x);
-                }
+            let ps = loader.points(plan, *i)?;
+            bars.add(side_values(figure, &ps));
+        }
+        Ok(bars)
+    }
+
+    /// Adds one seed's values; the first seed sets the categories and series.
+    fn add(&mut self, (c, series): (Vec<String>, Vec<(String, Vec<f64>)>)) {
+        if self.cats.is_empty() {
+            self.cats = c;
+            self.acc = series
+                .iter()
+                .map(|(name, v)| (name.clone(), vec![Vec::new(); v.len()]))
+                .collect();
+        }
+        for ((_, vals), (_, v)) in self.acc.iter_mut().zip(&series) {
+            for (slot, x) in vals.iter_mut().zip(v) {
+                slot.push(*x);
             }
         }
-        let series: Vec<(String, Vec<f64>)> = acc
+    }
+
+    /// Per series, the mean over seeds of each category.
+    fn means(&self) -> Vec<(String, Vec<f64>)> {
+        self.acc
             .iter()
             .map(|(name, vals)| {
                 (
@@ -228,36 +278,29 @@ fn bars_figure(
                     vals.iter().map(|v| mosx_stats::summary(v).mean).collect(),
                 )
             })
-            .collect();
-        let errors: Vec<Vec<f64>> = acc
+            .collect()
+    }
+
+    /// Per series, the sd over seeds of each category (the error bars).
+    fn sds(&self) -> Vec<Vec<f64>> {
+        self.acc
             .iter()
             .map(|(_, vals)| vals.iter().map(|v| mosx_stats::summary(v).sd).collect())
-            .collect();
-        let base = if stages.len() == 1 {
-            output.to_string()
-        } else {
-            format!("{output}-{}", file_safe(s))
-        };
-        let seeds = nodes.len();
-        let (title, y) = if figure == "fairness_sides" {
-            (
-                format!("{s}: user side vs item side (mean ± sd over {seeds} seed(s))"),
-                "|F| and AUC (x100)",
-            )
-        } else {
-            (
-                format!("{s}: targets below vs above z* (mean ± sd over {seeds} seed(s))"),
-                "x100",
-            )
-        };
-        written.extend(mosx_report::grouped_bars_with_errors(
-            &title,
-            &cats,
-            &series,
-            &errors,
-            y,
-            std::path::Path::new(&base),
-        )?);
+            .collect()
     }
-    Ok(written)
+}
+
+/// The title and y-axis label of a bar figure of `stage` over `seeds` seeds.
+fn bars_title(figure: &str, stage: &str, seeds: usize) -> (String, &'static str) {
+    if figure == "fairness_sides" {
+        (
+            format!("{stage}: user side vs item side (mean ± sd over {seeds} seed(s))"),
+            "|F| and AUC (x100)",
+        )
+    } else {
+        (
+            format!("{stage}: targets below vs above z* (mean ± sd over {seeds} seed(s))"),
+            "x100",
+        )
+    }
 }

@@ -10,11 +10,11 @@
 use std::collections::BTreeSet;
 use std::path::Path;
 
-use mosx_store::Store;
+use mosx_store::{StageRecord, Store};
 use serde_json::Value;
 
 use super::ReportError;
-use crate::plan::Plan;
+use crate::plan::{Node, Plan};
 
 /// `YYYY-MM-DD` (UTC) of a Unix time in seconds.
 pub fn utc_date(secs: f64) -> String {
@@ -38,8 +38,47 @@ pub fn lines(
     store: &dyn Store,
     template: Option<(&Path, &str)>,
 ) -> Result<Vec<String>, ReportError> {
-    let mut out = Vec::new();
-    let commit = crate::provenance::git_commit()
+    let mut out = vec![
+        format!(
+            "rendered by mosx {} ({})",
+            crate::provenance::VERSION,
+            this_commit()
+        ),
+        format!(
+            "spec {} (blake3 {})",
+            plan.spec.path.display(),
+            plan.spec.hash
+        ),
+    ];
+    if let Some((dir, name)) = template {
+        out.push(template_line(dir, name));
+    }
+    let mut facts = StageFacts::new();
+    for i in &plan.order {
+        let n = &plan.graph[*i];
+        facts.add(n, store.record(&n.key)?.as_ref());
+    }
+    push_list(
+        &mut out,
+        "backbone and tokenizer files (blake3, first 16 hex)",
+        facts.models,
+    );
+    push_list(&mut out, "device stages ran on", facts.devices);
+    push_list(&mut out, "stages computed by mosx commit(s)", facts.commits);
+    out.push(seeds_line(plan, facts.seeds));
+    if facts.latest.is_finite() {
+        out.push(format!(
+            "results computed up to {} (UTC; newest stage result)",
+            utc_date(facts.latest)
+        ));
+    }
+    out.push("trace a number: `mosx ls`, then `mosx show KEY` (params, inputs, provenance) and `mosx export KEY`".into());
+    Ok(out)
+}
+
+/// `commit <12 hex>[ (dirty tree)]` of this mosx, or `commit unknown`.
+fn this_commit() -> String {
+    crate::provenance::git_commit()
         .map(|c| {
             format!(
                 "commit {}{}",
@@ -51,72 +90,83 @@ pub fn lines(
                 }
             )
         })
-        .unwrap_or_else(|| "commit unknown".into());
-    out.push(format!(
-        "rendered by mosx {} ({commit})",
-        crate::provenance::VERSION
-    ));
-    out.push(format!(
-        "spec {} (blake3 {})",
-        plan.spec.path.display(),
-        plan.spec.hash
-    ));
-    if let Some((dir, name)) = template {
-        let path = dir.join(name);
-        let hash = std::fs::read(&path)
-            .map(|b| blake3::hash(&b).to_hex().to_string())
-            .unwrap_or_else(|_| "unreadable".into());
-        out.push(format!("template {name} (blake3 {hash})"));
+        .unwrap_or_else(|| "commit unknown".into())
+}
+
+/// `template NAME (blake3 HASH)` of the template file `dir/name` (`unreadable` if it is).
+fn template_line(dir: &Path, name: &str) -> String {
+    let path = dir.join(name);
+    let hash = std::fs::read(&path)
+        .map(|b| blake3::hash(&b).to_hex().to_string())
+        .unwrap_or_else(|_| "unreadable".into());
+    format!("template {name} (blake3 {hash})")
+}
+
+/// `LABEL: a, b, c`, unless `items` is empty.
+fn push_list(out: &mut Vec<String>, label: &str, items: BTreeSet<String>) {
+    if !items.is_empty() {
+        out.push(format!(
+            "{label}: {}",
+            items.into_iter().collect::<Vec<_>>().join(", ")
+        ));
     }
-    let mut models = BTreeSet::new();
-    let mut devices = BTreeSet::new();
-    let mut commits = BTreeSet::new();
-    let mut latest = f64::NAN;
-    let mut seeds = BTreeSet::new();
-    for i in &plan.order {
-        let n = &plan.graph[*i];
+}
+
+/// What the plan's stages and their stored rows tell about how the results were made.
+struct StageFacts {
+    /// `model/…` files of the fingerprints, with their first 16 hex.
+    models: BTreeSet<String>,
+    /// Devices the device stages ran on.
+    devices: BTreeSet<String>,
+    /// mosx commits (`+dirty`) that computed the stages.
+    commits: BTreeSet<String>,
+    /// `finished_at` of the newest stored stage (NaN when none is stored).
+    latest: f64,
+    /// The stages' own seeds.
+    seeds: BTreeSet<i64>,
+}
+
+impl StageFacts {
+    fn new() -> StageFacts {
+        StageFacts {
+            models: BTreeSet::new(),
+            devices: BTreeSet::new(),
+            commits: BTreeSet::new(),
+            latest: f64::NAN,
+            seeds: BTreeSet::new(),
+        }
+    }
+
+    /// Adds stage `n` and its stored row, if it has one.
+    fn add(&mut self, n: &Node, record: Option<&StageRecord>) {
         for (f, h) in &n.parts.files {
             if f.starts_with("model/") {
-                models.insert(format!("{f} {}", &h[..16.min(h.len())]));
+                self.models.insert(format!("{f} {}", &h[..16.min(h.len())]));
             }
         }
         if let Some(s) = n.seed() {
-            seeds.insert(s);
+            self.seeds.insert(s);
         }
-        if let Some(r) = store.record(&n.key)? {
+        if let Some(r) = record {
             if n.kind.resource(&n.params) == crate::stages::Resource::Device {
-                devices.insert(r.device.clone());
+                self.devices.insert(r.device.clone());
             }
             if let Some(c) = &r.git_commit {
-                commits.insert(format!(
+                self.commits.insert(format!(
                     "{}{}",
                     &c[..12.min(c.len())],
                     if r.git_dirty { "+dirty" } else { "" }
                 ));
             }
-            if !(latest >= r.finished_at) {
-                latest = r.finished_at;
+            if !(self.latest >= r.finished_at) {
+                self.latest = r.finished_at;
             }
         }
     }
-    if !models.is_empty() {
-        out.push(format!(
-            "backbone and tokenizer files (blake3, first 16 hex): {}",
-            models.into_iter().collect::<Vec<_>>().join(", ")
-        ));
-    }
-    if !devices.is_empty() {
-        out.push(format!(
-            "device stages ran on: {}",
-            devices.into_iter().collect::<Vec<_>>().join(", ")
-        ));
-    }
-    if !commits.is_empty() {
-        out.push(format!(
-            "stages computed by mosx commit(s): {}",
-            commits.into_iter().collect::<Vec<_>>().join(", ")
-        ));
-    }
+}
+
+/// `seeds: …`: the sweep's `vars.seed` values if it has any, else the stages' own seeds.
+fn seeds_line(plan: &Plan, stage_seeds: BTreeSet<i64>) -> String {
     let sweep_seeds: BTreeSet<String> = plan
         .spec
         .instances
@@ -124,26 +174,18 @@ pub fn lines(
         .filter_map(|i| i.point.get("vars.seed").map(Value::to_string))
         .collect();
     let seeds: Vec<String> = if sweep_seeds.is_empty() {
-        seeds.into_iter().map(|s| s.to_string()).collect()
+        stage_seeds.into_iter().map(|s| s.to_string()).collect()
     } else {
         sweep_seeds.into_iter().collect()
     };
-    out.push(format!(
+    format!(
         "seeds: {}",
         if seeds.is_empty() {
             "-".into()
         } else {
             seeds.join(", ")
         }
-    ));
-    if latest.is_finite() {
-        out.push(format!(
-            "results computed up to {} (UTC; newest stage result)",
-            utc_date(latest)
-        ));
-    }
-    out.push("trace a number: `mosx ls`, then `mosx show KEY` (params, inputs, provenance) and `mosx export KEY`".into());
-    Ok(out)
+    )
 }
 
 /// The footer appended to a Markdown report.

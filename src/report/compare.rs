@@ -134,7 +134,12 @@ fn pairs(plan: &Plan, sa: &str, sb: &str) -> Vec<Unit> {
 
 /// Whether two metrics stages scored the same sampled points (so users pair up).
 fn same_sample(plan: &Plan, a: petgraph::graph::NodeIndex, b: petgraph::graph::NodeIndex) -> bool {
-    let seq = |n: petgraph::graph::NodeIndex| plan.graph[n].parts.inputs.get("sequences");
+    let seq = |n: petgraph::graph::NodeIndex| {
+        plan.graph[n]
+            .parts
+            .inputs
+            .get(crate::stages::artifacts::slot::SEQUENCES.name)
+    };
     let metrics =
         |n: petgraph::graph::NodeIndex| plan.graph[n].kind.name() == crate::stages::metrics::NAME;
     metrics(a) && metrics(b) && seq(a).is_some() && seq(a) == seq(b)

@@ -68,8 +68,10 @@ pub fn render(
                 n.kind.name()
             )));
         }
-        let st: Stereotypes = bincode::deserialize(&store.artifact(&n.key, "stereotypes")?)
-            .map_err(|e| err(format!("{}: cannot decode stereotypes: {e}", n.name)))?;
+        let a = &crate::stages::artifacts::STEREOTYPES;
+        let st: Stereotypes = a
+            .decode(&store.artifact(&n.key, a.name)?)
+            .map_err(|e| err(format!("{}: {e}", n.name)))?;
         let series: Vec<HistogramSeries> = st
             .groups
             .iter()

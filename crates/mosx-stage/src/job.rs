@@ -295,79 +295,30 @@ pub fn execute<E: Display>(
             }
         }
     };
-    // Take the lease; wait while another live process computes this stage.
-    let mut announced = false;
-    loop {
-        let lease = if job.force {
-            store.acquire_replacing(&job.key, job.run)
-        } else {
-            store.acquire(&job.key, job.run)
-        };
-        match lease {
-            Ok(Lease::Acquired) => break,
-            Ok(Lease::Done) => return Done::ByOther,
-            Ok(Lease::Busy { pid, host, .. }) => {
-                if !announced {
-                    report.holder_busy(pid, &host);
-                    announced = true;
-                }
-                std::thread::sleep(Duration::from_millis(200));
-            }
-            Err(e) => {
-                return Done::Failed {
-                    error: format!("store: {e}"),
-                }
-            }
-        }
+    if let Some(done) = take_lease(job, store, report) {
+        return done;
     }
     leases.insert(&job.key, job.run);
     report.started();
     let started = now();
     let t0 = Instant::now();
-    let stop = AtomicBool::new(false);
-    let result = std::thread::scope(|scope| {
-        scope.spawn(|| heartbeat(store, &job.key, job.run, &stop));
-        // Tests slow stages down to kill runs inside them.
-        if let Some(ms) = std::env::var("MOSX_TEST_STAGE_DELAY_MS")
-            .ok()
-            .and_then(|v| v.parse::<u64>().ok())
-        {
-            std::thread::sleep(Duration::from_millis(ms));
-        }
-        let ctx = StageCtx {
-            name: &job.name,
-            params: &job.params,
-            inputs: Inputs {
-                slots: &job.inputs,
-                source,
-            },
-            device,
-            progress: report.progress(),
-            work_dir,
-            locations: &job.locations,
-            templates: &job.templates,
-        };
-        let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| run(&ctx)));
-        report.progress().finish();
-        stop.store(true, Ordering::SeqCst);
-        r
-    });
+    let ctx = StageCtx {
+        name: &job.name,
+        params: &job.params,
+        inputs: Inputs {
+            slots: &job.inputs,
+            source,
+        },
+        device,
+        progress: report.progress(),
+        work_dir,
+        locations: &job.locations,
+        templates: &job.templates,
+    };
+    let result = run_with_heartbeat(job, store, &ctx, run);
     let took = t0.elapsed();
     let done = match result {
-        Ok(Ok(out)) => {
-            let row = job.record_row(device, started, took);
-            let committed = if job.force {
-                store.commit_replacing(&row, &out.artifacts, &out.metrics)
-            } else {
-                store.commit(&row, &out.artifacts, &out.metrics)
-            };
-            match committed {
-                Ok(()) => Done::Ran {
-                    seconds: took.as_secs_f64(),
-                },
-                Err(e) => job.fail(store, format!("store: {e}")),
-            }
-        }
+        Ok(Ok(out)) => commit(job, store, device, started, took, &out),
         Ok(Err(e)) => job.fail(store, e.to_string()),
         Err(panic) => {
             let msg = panic
@@ -380,6 +331,82 @@ pub fn execute<E: Display>(
     };
     leases.remove(&job.key, job.run);
     done
+}
+
+/// Take `job`'s lease, waiting while another live process computes the stage: `None` once
+/// taken, else how the job ended (done by the other, or the store failed).
+fn take_lease(job: &Job, store: &dyn Store, report: &dyn Report) -> Option<Done> {
+    let mut announced = false;
+    loop {
+        let lease = if job.force {
+            store.acquire_replacing(&job.key, job.run)
+        } else {
+            store.acquire(&job.key, job.run)
+        };
+        match lease {
+            Ok(Lease::Acquired) => return None,
+            Ok(Lease::Done) => return Some(Done::ByOther),
+            Ok(Lease::Busy { pid, host, .. }) => {
+                if !announced {
+                    report.holder_busy(pid, &host);
+                    announced = true;
+                }
+                std::thread::sleep(Duration::from_millis(200));
+            }
+            Err(e) => {
+                return Some(Done::Failed {
+                    error: format!("store: {e}"),
+                })
+            }
+        }
+    }
+}
+
+/// `run(ctx)` with the lease's heartbeat beside it; a panic is caught and returned.
+fn run_with_heartbeat<E>(
+    job: &Job,
+    store: &dyn Store,
+    ctx: &StageCtx<'_>,
+    run: impl FnOnce(&StageCtx<'_>) -> Result<Output, E>,
+) -> std::thread::Result<Result<Output, E>> {
+    let stop = AtomicBool::new(false);
+    std::thread::scope(|scope| {
+        scope.spawn(|| heartbeat(store, &job.key, job.run, &stop));
+        // Tests slow stages down to kill runs inside them.
+        if let Some(ms) = std::env::var("MOSX_TEST_STAGE_DELAY_MS")
+            .ok()
+            .and_then(|v| v.parse::<u64>().ok())
+        {
+            std::thread::sleep(Duration::from_millis(ms));
+        }
+        let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| run(ctx)));
+        ctx.progress.finish();
+        stop.store(true, Ordering::SeqCst);
+        r
+    })
+}
+
+/// Commit the row and the output of a stage that ran; a store failure is the stage's.
+fn commit(
+    job: &Job,
+    store: &dyn Store,
+    device: &str,
+    started: f64,
+    took: Duration,
+    out: &Output,
+) -> Done {
+    let row = job.record_row(device, started, took);
+    let committed = if job.force {
+        store.commit_replacing(&row, &out.artifacts, &out.metrics)
+    } else {
+        store.commit(&row, &out.artifacts, &out.metrics)
+    };
+    match committed {
+        Ok(()) => Done::Ran {
+            seconds: took.as_secs_f64(),
+        },
+        Err(e) => job.fail(store, format!("store: {e}")),
+    }
 }
 
 /// Refresh the lease every 10 s until `stop`.

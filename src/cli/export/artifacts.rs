@@ -4,19 +4,20 @@
 
 use std::io::Write;
 
-use mosx_data::{Dataset, Sequences, Split, Stereotypes, Table, Tabular};
+use mosx_data::{Stereotypes, Table, Tabular};
 use mosx_store::{ArtifactMeta, Store};
 use serde_json::Value;
 
 use super::records::json_records;
 use super::tables::{Interactions, PredictionTable};
-use super::upstream::{dataset_of, find_stereotypes, input_key};
+use super::upstream::{dataset_of, find_stereotypes, input_key, read};
 use super::writer::{open_output, Output};
 use super::{short, ExportArgs};
 use crate::cli::common::UsageError;
 use crate::cli::EXIT_OK;
-use crate::predictions::Predictions;
+use crate::stages::artifacts::{self, slot};
 use crate::table_io::{self, Format};
+use mosx_stage::{declared, SlotRef};
 
 /// `--metrics`: the stage's metrics as a table (stage, kind, key, seed, metric, value;
 /// undefined values empty).
@@ -101,27 +102,37 @@ pub(super) fn export_bincode(
     bytes: &[u8],
     a: &ExportArgs,
 ) -> anyhow::Result<i32> {
-    let table_kind = meta.format.trim_start_matches("bincode:");
-    let out = match table_kind {
-        "dataset" => {
-            let ds = bincode::deserialize::<Dataset>(bytes)?;
-            write_table(&Interactions(&ds), a)?
-        }
-        "sequences" => {
-            let seq = bincode::deserialize::<Sequences>(bytes)?;
-            write_table(&seq, a)?
-        }
-        "split" => {
-            let split = bincode::deserialize::<Split>(bytes)?;
-            write_table(&split, a)?
-        }
-        "stereotypes" => export_stereotypes(store, key, bytes, a)?,
-        "predictions" => export_predictions(store, key, bytes, a)?,
-        other => {
-            return Err(
-                UsageError(format!("artifact `{}` ({other}) is not tabular", meta.name)).into(),
-            )
-        }
+    let is = |f: declared::Format| meta.format == f.recorded();
+    let out = if is(artifacts::DATASET.format) {
+        write_table(
+            &Interactions(
+                &artifacts::DATASET
+                    .decode(bytes)
+                    .map_err(anyhow::Error::msg)?,
+            ),
+            a,
+        )?
+    } else if is(artifacts::SEQUENCES.format) {
+        write_table(
+            &artifacts::SEQUENCES
+                .decode(bytes)
+                .map_err(anyhow::Error::msg)?,
+            a,
+        )?
+    } else if is(artifacts::SPLIT.format) {
+        write_table(
+            &artifacts::SPLIT.decode(bytes).map_err(anyhow::Error::msg)?,
+            a,
+        )?
+    } else if is(artifacts::STEREOTYPES.format) {
+        export_stereotypes(store, key, bytes, a)?
+    } else if is(artifacts::PREDICTIONS.format) {
+        export_predictions(store, key, bytes, a)?
+    } else {
+        let other = meta.format.trim_start_matches("bincode:");
+        return Err(
+            UsageError(format!("artifact `{}` ({other}) is not tabular", meta.name)).into(),
+        );
     };
     out.finish()?;
     Ok(EXIT_OK)
@@ -142,7 +153,9 @@ fn export_stereotypes(
     bytes: &[u8],
     a: &ExportArgs,
 ) -> anyhow::Result<Output> {
-    let st: Stereotypes = bincode::deserialize(bytes)?;
+    let st = artifacts::STEREOTYPES
+        .decode(bytes)
+        .map_err(anyhow::Error::msg)?;
     // Titles come from the dataset this measurement was made on.
     let ds = dataset_of(store, key)?;
     let mut out = open_output(a.output.as_deref())?;
@@ -161,19 +174,23 @@ fn export_predictions(
     bytes: &[u8],
     a: &ExportArgs,
 ) -> anyhow::Result<Output> {
-    let preds: Predictions = bincode::deserialize(bytes)?;
-    let missing = |slot: &str| {
+    let preds = artifacts::PREDICTIONS
+        .decode(bytes)
+        .map_err(anyhow::Error::msg)?;
+    let missing = |slot: SlotRef| {
         UsageError(format!(
-            "stage {}: no `{slot}` input recorded, cannot join the predictions",
-            short(key)
+            "stage {}: no `{}` input recorded, cannot join the predictions",
+            short(key),
+            slot.name
         ))
     };
-    let seq_key = input_key(store, key, "sequences")?.ok_or_else(|| missing("sequences"))?;
-    let seq: Sequences = bincode::deserialize(&store.artifact(&seq_key, "sequences")?)?;
-    let ds = dataset_of(store, key)?.ok_or_else(|| missing("dataset"))?;
+    let seq_key =
+        input_key(store, key, slot::SEQUENCES)?.ok_or_else(|| missing(slot::SEQUENCES))?;
+    let seq = read(store, &seq_key, &artifacts::SEQUENCES)?;
+    let ds = dataset_of(store, key)?.ok_or_else(|| missing(slot::DATASET))?;
     let st_key = find_stereotypes(store, key, a.stereotypes.as_deref())?;
     let st: Option<Stereotypes> = match &st_key {
-        Some(k) => Some(bincode::deserialize(&store.artifact(k, "stereotypes")?)?),
+        Some(k) => Some(read(store, k, &artifacts::STEREOTYPES)?),
         None => {
             eprintln!(
                 "note: no measure stage found for stage {}: target_group and history shares are empty (name one with --stereotypes KEY)",

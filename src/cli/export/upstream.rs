@@ -7,14 +7,17 @@ use mosx_data::Dataset;
 use mosx_store::Store;
 use serde_json::Value;
 
+use mosx_stage::{ArtifactRef, SlotRef};
+
 use super::short;
 use crate::cli::common::{self, UsageError};
+use crate::stages::artifacts::{self, slot};
 
 /// The upstream key a stored stage bound to `slot`.
 pub(super) fn input_key(
     store: &dyn Store,
     key: &str,
-    slot: &str,
+    slot: SlotRef,
 ) -> anyhow::Result<Option<String>> {
     let rec = store
         .record(key)?
@@ -22,7 +25,7 @@ pub(super) fn input_key(
     Ok(rec
         .parts
         .get("inputs")
-        .and_then(|i| i.get(slot))
+        .and_then(|i| i.get(slot.name))
         .and_then(Value::as_str)
         .map(str::to_string))
 }
@@ -64,8 +67,8 @@ pub(super) fn find_stereotypes(
     // 1. The measure stage(s) of the metrics stages that read these predictions.
     let mut via_metrics = BTreeSet::new();
     for s in store.list(Some(crate::stages::metrics::NAME), false)? {
-        if input_key(store, &s.key, "predictions")?.as_deref() == Some(key) {
-            if let Some(m) = input_key(store, &s.key, "stereotypes")? {
+        if input_key(store, &s.key, slot::PREDICTIONS)?.as_deref() == Some(key) {
+            if let Some(m) = input_key(store, &s.key, slot::STEREOTYPES)? {
                 via_metrics.insert(m);
             }
         }
@@ -74,12 +77,12 @@ pub(super) fn find_stereotypes(
         return Ok(Some(k));
     }
     // 2. The measure stage(s) of the same split.
-    let Some(split) = input_key(store, key, "split")? else {
+    let Some(split) = input_key(store, key, slot::SPLIT)? else {
         return Ok(None);
     };
     let mut same_split = BTreeSet::new();
     for s in store.list(Some(crate::stages::measure::NAME), false)? {
-        if input_key(store, &s.key, "split")?.as_deref() == Some(split.as_str()) {
+        if input_key(store, &s.key, slot::SPLIT)?.as_deref() == Some(split.as_str()) {
             same_split.insert(s.key);
         }
     }
@@ -88,8 +91,19 @@ pub(super) fn find_stereotypes(
 
 /// The dataset that the stage stored under `key` read, if it records one.
 pub(super) fn dataset_of(store: &dyn Store, key: &str) -> anyhow::Result<Option<Dataset>> {
-    match input_key(store, key, "dataset")? {
-        Some(d) => Ok(Some(bincode::deserialize(&store.artifact(&d, "dataset")?)?)),
+    match input_key(store, key, slot::DATASET)? {
+        Some(d) => Ok(Some(read(store, &d, &artifacts::DATASET)?)),
         None => Ok(None),
     }
+}
+
+/// Artifact `a` of the stage stored under `key`, decoded as its producer wrote it.
+pub(super) fn read<T: serde::de::DeserializeOwned>(
+    store: &dyn Store,
+    key: &str,
+    a: &ArtifactRef<T>,
+) -> anyhow::Result<T> {
+    let bytes = store.artifact(key, a.name)?;
+    a.decode(&bytes)
+        .map_err(|e| anyhow::anyhow!("stage {}: {e}", short(key)))
 }

@@ -20,8 +20,34 @@ pub enum CheckpointError {
         field: String,
         message: String,
     },
-    #[error("{0}")]
-    Other(String),
+    /// A config field whose value a model cannot build from (no file at hand: the config
+    /// was given, not read).
+    #[error("{model} config field `{field}`: {message}")]
+    ModelConfig {
+        model: String,
+        field: String,
+        message: String,
+    },
+    /// Weights asked for in a tensor kind the model does not run in (`kind` as tch names it).
+    #[error("{model} weights must be a floating kind, not {kind}")]
+    WeightKind { model: String, kind: String },
+    /// A LoRA rank below 1.
+    #[error("LoRA rank must be positive, found {rank}")]
+    LoraRank { rank: i64 },
+    /// LoRA settings out of range.
+    #[error(
+        "invalid LoRA settings: rank {rank} (must be ≥ 1), alpha {alpha} (finite), dropout {dropout} (in [0, 1))"
+    )]
+    LoraSettings { rank: i64, alpha: f64, dropout: f64 },
+    /// LoRA asked for twice on one model.
+    #[error("LoRA adapters are already enabled on this {model}")]
+    LoraEnabled { model: String },
+    /// A probe prompt (1-based `index`) that the tokenizer encodes to no token.
+    #[error("prompt {index} encodes to no token: {prompt:?}")]
+    EmptyPrompt { index: usize, prompt: String },
+    /// A probe prompt (1-based `index`) left without a score.
+    #[error("prompt {index} was not scored")]
+    Unscored { index: usize },
 }
 
 impl CheckpointError {

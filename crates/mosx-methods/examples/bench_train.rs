@@ -48,10 +48,10 @@ use mosx_methods::losses::RecLoss;
 use mosx_methods::methods::{build, normalize};
 use mosx_methods::optim::{OptimConfig, OptimizerKind};
 use mosx_methods::trainer::{batch_loss, Schedule};
-use mosx_methods::{Example, Objective, Setup, TrainConfig};
+use mosx_methods::{Example, Method, Objective, Setup, TrainConfig};
 use mosx_models::checkpoint::Checkpoint;
-use mosx_models::load_backbone;
 use mosx_models::tokenizer::TextTokenizer;
+use mosx_models::{load_backbone, Backbone};
 use tch::{nn, Device, Kind};
 
 use mosx_methods::batch::Batch;
@@ -62,7 +62,7 @@ const MAX_GRAD_NORM: f64 = 1.0;
 
 #[path = "../../../bench/harness.rs"]
 mod harness;
-use harness::{cpu_seconds, matmul_peak, read_prompts, vm_hwm_mib, BoxErr};
+use harness::{cpu_seconds, matmul_peak, read_prompts, vm_hwm_mib, BoxErr, Prompt};
 
 /// Flush-to-zero + denormals-are-zero on this thread (x86_64 only; elsewhere a no-op).
 fn set_ftz() {
@@ -87,52 +87,58 @@ fn method_spec(name: &str) -> Result<serde_json::Value, BoxErr> {
     Ok(normalize(&spec)?)
 }
 
-fn main() -> Result<(), BoxErr> {
-    let args: Vec<String> = std::env::args().collect();
-    if args.len() < 7 {
-        return Err("usage: bench_train MODEL_DIR PROMPTS.jsonl METHOD THREADS WARMUP STEPS [BATCH] [OBJECTIVE]".into());
-    }
-    let (model_dir, prompts_path, method_arg) = (&args[1], &args[2], args[3].as_str());
-    let threads: i32 = args[4]
-        .parse()
-        .map_err(|e| format!("THREADS {:?}: {e}", args[4]))?;
-    let warmup: usize = args[5]
-        .parse()
-        .map_err(|e| format!("WARMUP {:?}: {e}", args[5]))?;
-    let steps: usize = args[6]
-        .parse()
-        .map_err(|e| format!("STEPS {:?}: {e}", args[6]))?;
-    let batch: usize = match args.get(7) {
-        Some(b) => b.parse().map_err(|e| format!("BATCH {b:?}: {e}"))?,
-        None => 8,
-    };
-    let config = method_spec(method_arg)?;
-    let method_name = config["name"].as_str().unwrap_or("?").to_string();
-    let objective: Objective = match args.get(8) {
-        Some(o) => serde_json::from_value(serde_json::Value::String(o.clone()))
-            .map_err(|e| format!("OBJECTIVE {o:?}: {e} (rec | rec+fair | rec+fair+div)"))?,
-        None => mosx_methods::methods::entry(&method_name)?.default_objective,
-    };
-    let ftz = std::env::var("BENCH_FTZ").is_ok_and(|v| v == "1");
-    if ftz {
-        set_ftz();
-    }
-    tch::set_num_threads(threads);
-    let peak = matmul_peak(2048, 5);
+/// The command line.
+struct Args {
+    model_dir: String,
+    prompts: String,
+    method: String,
+    threads: i32,
+    warmup: usize,
+    steps: usize,
+    batch: usize,
+    objective: Option<String>,
+}
 
-    let prompts = read_prompts(prompts_path)?;
-    let ck = Checkpoint::resolve(model_dir)?;
-    let t_load = Instant::now();
-    let mut backbone = load_backbone(&ck, Device::Cpu, Kind::Float)?;
-    let load_s = t_load.elapsed().as_secs_f64();
-    let pad = ck
-        .config
-        .get("pad_token_id")
-        .and_then(serde_json::Value::as_i64)
-        .unwrap_or(0);
-    let tok = TextTokenizer::from_file(&ck.tokenizer_file)?.with_pad_id(pad);
-    let answer = tok.answer_ids("Yes", "No")?;
-    let d = backbone.hidden_size();
+impl Args {
+    fn parse() -> Result<Args, BoxErr> {
+        let args: Vec<String> = std::env::args().collect();
+        if args.len() < 7 {
+            return Err("usage: bench_train MODEL_DIR PROMPTS.jsonl METHOD THREADS WARMUP STEPS [BATCH] [OBJECTIVE]".into());
+        }
+        Ok(Args {
+            model_dir: args[1].clone(),
+            prompts: args[2].clone(),
+            method: args[3].clone(),
+            threads: args[4]
+                .parse()
+                .map_err(|e| format!("THREADS {:?}: {e}", args[4]))?,
+            warmup: args[5]
+                .parse()
+                .map_err(|e| format!("WARMUP {:?}: {e}", args[5]))?,
+            steps: args[6]
+                .parse()
+                .map_err(|e| format!("STEPS {:?}: {e}", args[6]))?,
+            batch: match args.get(7) {
+                Some(b) => b.parse().map_err(|e| format!("BATCH {b:?}: {e}"))?,
+                None => 8,
+            },
+            objective: args.get(8).cloned(),
+        })
+    }
+}
+
+/// OBJECTIVE as given, else the method's default.
+fn objective(arg: Option<&str>, method_name: &str) -> Result<Objective, BoxErr> {
+    Ok(match arg {
+        Some(o) => serde_json::from_value(serde_json::Value::String(o.to_string()))
+            .map_err(|e| format!("OBJECTIVE {o:?}: {e} (rec | rec+fair | rec+fair+div)"))?,
+        None => mosx_methods::methods::entry(method_name)?.default_objective,
+    })
+}
+
+/// The parameters a token's forward pass multiplies: all but the embedding, plus the head's
+/// `2 d` at the answer position.
+fn flop_params(backbone: &dyn Backbone) -> i64 {
     let (total, embed): (i64, i64) =
         backbone
             .var_store()
@@ -149,10 +155,12 @@ fn main() -> Result<(), BoxErr> {
                     },
                 )
             });
-    let flop_params = total - embed + 2 * d;
+    total - embed + 2 * backbone.hidden_size()
+}
 
-    // Examples (fairness fields: documented dummies).
-    let examples: Vec<Example> = prompts
+/// The prompts as examples (fairness fields: the documented dummies).
+fn examples(prompts: &[Prompt], tok: &TextTokenizer) -> Result<Vec<Example>, BoxErr> {
+    prompts
         .iter()
         .enumerate()
         .map(|(i, p)| {
@@ -165,22 +173,27 @@ fn main() -> Result<(), BoxErr> {
                 variants: Vec::new(),
             })
         })
-        .collect::<Result<_, BoxErr>>()?;
+        .collect()
+}
+
+/// The methods' setup: 2 groups with the stereotype sentences.
+fn setup(tok: &TextTokenizer, hidden: i64) -> Result<Setup, BoxErr> {
     let group_prompts = ["The user is a male.", "The user is a female."]
         .iter()
         .map(|s| tok.encode(s, false))
         .collect::<Result<Vec<_>, _>>()?;
-    let setup = Setup {
-        hidden: d,
+    Ok(Setup {
+        hidden,
         n_groups: 2,
         group_prompts,
         seed: 0,
         device: Device::Cpu,
-    };
-    let adapter = nn::VarStore::new(Device::Cpu);
-    let (method, _entry) = build(&config, &setup, backbone.as_mut(), &adapter)?;
-    let backbone = backbone; // frozen from here on
-    let cfg = TrainConfig {
+    })
+}
+
+/// The train config of the module note: AdamW without weight decay, constant LR, pair loss.
+fn train_config(objective: Objective, batch: usize) -> TrainConfig {
+    TrainConfig {
         objective,
         lambda_fair: 0.1,
         lambda_div: 0.1,
@@ -199,47 +212,62 @@ fn main() -> Result<(), BoxErr> {
         max_grad_norm: MAX_GRAD_NORM,
         rec_loss: RecLoss::Pair,
         eval_batch_size: batch,
-    };
-    let params = method.trainable(backbone.as_ref(), &adapter);
-    let trainable: i64 = params.iter().map(|(_, t)| t.numel() as i64).sum();
-    let mut opt = Optimizer::new(cfg.optim.clone(), params)?;
-    let weights = method.sample_weights(&examples);
-    let with_variants = method.needs_variants();
-    let p_h = mosx_methods::losses::train_p_h(&examples, 2);
-    let index: Vec<usize> = (0..examples.len()).collect();
-    let batches: Vec<&[usize]> = index.chunks(batch.max(1)).collect();
+    }
+}
 
-    let mut samples = 0usize;
-    let mut tokens = 0i64;
-    let mut seconds = 0.0;
-    let mut cpu_s = 0.0;
-    let (mut step_s, mut fwd_s, mut bwd_s, mut opt_s, mut losses) =
-        (Vec::new(), Vec::new(), Vec::new(), Vec::new(), Vec::new());
-    let l_soft = match method_name.as_str() {
-        "prompt_tuning" | "mos" => config["tokens"].as_i64().unwrap_or(0),
-        _ => 0,
-    };
+/// What the steps run on.
+struct Bench<'a> {
+    method: &'a dyn Method,
+    backbone: &'a dyn Backbone,
+    examples: &'a [Example],
+    cfg: &'a TrainConfig,
+    answer: [i64; 2],
+    pad: i64,
+    /// Soft-prompt tokens per sample (counted as tokens).
+    l_soft: i64,
+}
+
+/// The timed steps' measurements.
+#[derive(Default)]
+struct Timings {
+    samples: usize,
+    tokens: i64,
+    seconds: f64,
+    cpu_s: f64,
+    step_s: Vec<f64>,
+    fwd_s: Vec<f64>,
+    bwd_s: Vec<f64>,
+    opt_s: Vec<f64>,
+    losses: Vec<f64>,
+}
+
+/// WARMUP untimed then STEPS timed optimizer steps on the batches in file order, cycled.
+fn run_steps(
+    b: &Bench<'_>,
+    opt: &mut Optimizer,
+    warmup: usize,
+    steps: usize,
+) -> Result<Timings, BoxErr> {
+    let weights = b.method.sample_weights(b.examples);
+    let with_variants = b.method.needs_variants();
+    let p_h = mosx_methods::losses::train_p_h(b.examples, 2);
+    let index: Vec<usize> = (0..b.examples.len()).collect();
+    let batches: Vec<&[usize]> = index.chunks(b.cfg.batch_size.max(1)).collect();
+    let mut t = Timings::default();
     for step in 0..warmup + steps {
         let idx = batches[step % batches.len()];
         let (t0, c0) = (Instant::now(), cpu_seconds());
         opt.zero_grad()?;
-        let b = Batch::new(
-            &examples,
+        let batch = Batch::new(
+            b.examples,
             idx,
-            pad,
+            b.pad,
             weights.as_deref(),
             with_variants,
             Device::Cpu,
         );
         let (loss, _parts) = batch_loss(
-            method.as_ref(),
-            backbone.as_ref(),
-            &b,
-            answer,
-            &p_h,
-            &cfg,
-            step,
-            true,
+            b.method, b.backbone, &batch, b.answer, &p_h, b.cfg, step, true,
         );
         let value = loss.double_value(&[]);
         if !value.is_finite() {
@@ -248,27 +276,86 @@ fn main() -> Result<(), BoxErr> {
         let t1 = Instant::now();
         (loss / 1.0).backward();
         let t2 = Instant::now();
-        if cfg.max_grad_norm > 0.0 {
-            opt.clip_grad_norm(cfg.max_grad_norm);
+        if b.cfg.max_grad_norm > 0.0 {
+            opt.clip_grad_norm(b.cfg.max_grad_norm);
         }
-        opt.step(cfg.lr);
+        opt.step(b.cfg.lr);
         let t3 = Instant::now();
         if step >= warmup {
-            let dt = (t3 - t0).as_secs_f64();
-            seconds += dt;
-            cpu_s += cpu_seconds() - c0;
-            step_s.push(dt);
-            fwd_s.push((t1 - t0).as_secs_f64());
-            bwd_s.push((t2 - t1).as_secs_f64());
-            opt_s.push((t3 - t2).as_secs_f64());
-            samples += idx.len();
-            tokens += idx
+            t.record([t0, t1, t2, t3], cpu_seconds() - c0, value);
+            t.samples += idx.len();
+            t.tokens += idx
                 .iter()
-                .map(|&i| examples[i].ids.len() as i64 + l_soft)
+                .map(|&i| b.examples[i].ids.len() as i64 + b.l_soft)
                 .sum::<i64>();
-            losses.push(value);
         }
     }
+    Ok(t)
+}
+
+impl Timings {
+    /// One timed step: its instants (start, after the loss, after backward, after the
+    /// optimizer), CPU seconds and loss.
+    fn record(&mut self, [t0, t1, t2, t3]: [Instant; 4], cpu_s: f64, loss: f64) {
+        let dt = (t3 - t0).as_secs_f64();
+        self.seconds += dt;
+        self.cpu_s += cpu_s;
+        self.step_s.push(dt);
+        self.fwd_s.push((t1 - t0).as_secs_f64());
+        self.bwd_s.push((t2 - t1).as_secs_f64());
+        self.opt_s.push((t3 - t2).as_secs_f64());
+        self.losses.push(loss);
+    }
+}
+
+fn main() -> Result<(), BoxErr> {
+    let args = Args::parse()?;
+    let config = method_spec(&args.method)?;
+    let method_name = config["name"].as_str().unwrap_or("?").to_string();
+    let objective = objective(args.objective.as_deref(), &method_name)?;
+    let ftz = std::env::var("BENCH_FTZ").is_ok_and(|v| v == "1");
+    if ftz {
+        set_ftz();
+    }
+    tch::set_num_threads(args.threads);
+    let peak = matmul_peak(2048, 5);
+
+    let prompts = read_prompts(&args.prompts)?;
+    let ck = Checkpoint::resolve(&args.model_dir)?;
+    let t_load = Instant::now();
+    let mut backbone = load_backbone(&ck, Device::Cpu, Kind::Float)?;
+    let load_s = t_load.elapsed().as_secs_f64();
+    let pad = ck
+        .config
+        .get("pad_token_id")
+        .and_then(serde_json::Value::as_i64)
+        .unwrap_or(0);
+    let tok = TextTokenizer::from_file(&ck.tokenizer_file)?.with_pad_id(pad);
+    let answer = tok.answer_ids("Yes", "No")?;
+    let flop_params = flop_params(backbone.as_ref());
+    let examples = examples(&prompts, &tok)?;
+    let setup = setup(&tok, backbone.hidden_size())?;
+    let adapter = nn::VarStore::new(Device::Cpu);
+    let (method, _entry) = build(&config, &setup, backbone.as_mut(), &adapter)?;
+    let backbone = backbone; // frozen from here on
+    let cfg = train_config(objective, args.batch);
+    let params = method.trainable(backbone.as_ref(), &adapter);
+    let trainable: i64 = params.iter().map(|(_, t)| t.numel() as i64).sum();
+    let mut opt = Optimizer::new(cfg.optim.clone(), params)?;
+    let l_soft = match method_name.as_str() {
+        "prompt_tuning" | "mos" => config["tokens"].as_i64().unwrap_or(0),
+        _ => 0,
+    };
+    let bench = Bench {
+        method: method.as_ref(),
+        backbone: backbone.as_ref(),
+        examples: &examples,
+        cfg: &cfg,
+        answer,
+        pad,
+        l_soft,
+    };
+    let t = run_steps(&bench, &mut opt, args.warmup, args.steps)?;
     let result = serde_json::json!({
         "side": "mosx",
         "mode": "train",
@@ -276,15 +363,15 @@ fn main() -> Result<(), BoxErr> {
         "config": "trainer",
         "objective": objective,
         "method_config": config,
-        "threads": threads,
-        "batch": batch,
-        "warmup": warmup,
-        "steps": steps,
-        "samples": samples,
-        "tokens": tokens,
-        "seconds": seconds,
-        "samples_per_s": samples as f64 / seconds,
-        "tokens_per_s": tokens as f64 / seconds,
+        "threads": args.threads,
+        "batch": args.batch,
+        "warmup": args.warmup,
+        "steps": args.steps,
+        "samples": t.samples,
+        "tokens": t.tokens,
+        "seconds": t.seconds,
+        "samples_per_s": t.samples as f64 / t.seconds,
+        "tokens_per_s": t.tokens as f64 / t.seconds,
         "flop_params": flop_params,
         "trainable_params": trainable,
         "matmul_peak_flops": peak,
@@ -292,8 +379,8 @@ fn main() -> Result<(), BoxErr> {
         "ftz": ftz,
         "vm_hwm_mib": vm_hwm_mib(),
         "extra": {
-            "losses": losses, "step_s": step_s, "cpu_s": cpu_s,
-            "fwd_s": fwd_s, "bwd_s": bwd_s, "opt_s": opt_s,
+            "losses": t.losses, "step_s": t.step_s, "cpu_s": t.cpu_s,
+            "fwd_s": t.fwd_s, "bwd_s": t.bwd_s, "opt_s": t.opt_s,
         },
     });
     println!("RESULT {result}");

@@ -17,6 +17,7 @@ use crate::error::MethodError;
 use crate::io::{from_bytes, restore, to_bytes, write_atomic};
 use crate::log::TrainLog;
 use crate::optim::Optimizer;
+use crate::trainer::TrainerState;
 
 #[derive(Debug, Serialize, Deserialize)]
 pub(crate) struct ResumeState {
@@ -31,17 +32,16 @@ pub(crate) struct ResumeState {
 
 const STATE_FILE: &str = "state.json";
 
-#[allow(clippy::too_many_arguments)]
-pub(crate) fn save(
-    dir: &Path,
-    epoch: usize,
-    step: usize,
-    bad_epochs: usize,
-    log: &TrainLog,
-    params: &[(String, Tensor)],
-    best: &[(String, Tensor)],
-    opt: &Optimizer,
-) -> Result<(), MethodError> {
+/// Writes `state`, the state after epoch `epoch`, to `dir`.
+pub(crate) fn save(dir: &Path, epoch: usize, state: &TrainerState) -> Result<(), MethodError> {
+    let TrainerState {
+        params,
+        best,
+        opt,
+        step,
+        bad_epochs,
+        log,
+    } = state;
     let mut named: Vec<(String, Tensor)> = Vec::new();
     named.extend(
         params
@@ -61,8 +61,8 @@ pub(crate) fn save(
     write_atomic(&dir.join(&file), &to_bytes(&named)?)?;
     let state = ResumeState {
         epoch,
-        step,
-        bad_epochs,
+        step: *step,
+        bad_epochs: *bad_epochs,
         log: log.clone(),
         tensors: file.clone(),
     };

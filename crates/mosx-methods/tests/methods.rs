@@ -11,7 +11,7 @@ use serde_json::json;
 use tch::{Device, Tensor};
 
 use mosx_methods::trainer::Quiet;
-use mosx_methods::{methods, TrainData};
+use mosx_methods::{methods, TrainData, TrainLog};
 use mosx_models::tiny::TinyArch;
 use mosx_models::Backbone;
 
@@ -23,7 +23,7 @@ fn snapshot(bb: &dyn Backbone) -> HashMap<String, Tensor> {
         .collect()
 }
 
-/// Trains `spec` and checks the invariants; returns the trainable count.
+/// Trains `spec` and checks the invariants, the trainable count against `expect_count`.
 fn check(
     arch: TinyArch,
     spec: serde_json::Value,
@@ -63,23 +63,7 @@ fn check(
         &Quiet,
     )
     .unwrap_or_else(|e| panic!("{name} on {arch:?}: {e}"));
-    // The task loss (`rec`) per epoch, from the step log: methods that add their own terms
-    // (UP5's adversary, MoS's fairness and diversity) make the total a poor witness.
-    let rec: Vec<f64> = out
-        .log
-        .epochs
-        .iter()
-        .map(|e| {
-            let v: Vec<f64> = out
-                .log
-                .steps
-                .iter()
-                .filter(|s| s.epoch == e.epoch)
-                .filter_map(|s| s.parts.get("rec").copied())
-                .collect();
-            v.iter().sum::<f64>() / v.len().max(1) as f64
-        })
-        .collect();
+    let rec = rec_per_epoch(&out.log);
     let best = rec.iter().copied().fold(f64::INFINITY, f64::min);
     assert!(
         best < rec[0],
@@ -97,7 +81,28 @@ fn check(
         .filter(|((_, a), (_, b))| !a.equal(b))
         .count();
     assert!(changed > 0, "{name}: no trainable tensor changed");
-    let after = snapshot(bb.as_ref());
+    assert_base(&name, &before, &snapshot(bb.as_ref()));
+}
+
+/// The task loss (`rec`) per epoch, from the step log: methods that add their own terms
+/// (UP5's adversary, MoS's fairness and diversity) make the total a poor witness.
+fn rec_per_epoch(log: &TrainLog) -> Vec<f64> {
+    log.epochs
+        .iter()
+        .map(|e| {
+            let v: Vec<f64> = log
+                .steps
+                .iter()
+                .filter(|s| s.epoch == e.epoch)
+                .filter_map(|s| s.parts.get("rec").copied())
+                .collect();
+            v.iter().sum::<f64>() / v.len().max(1) as f64
+        })
+        .collect()
+}
+
+/// Full fine-tuning changed some base tensor; any other method (`name`) none, bitwise.
+fn assert_base(name: &str, before: &HashMap<String, Tensor>, after: &HashMap<String, Tensor>) {
     let base_changed: Vec<&String> = before
         .iter()
         .filter(|(n, t)| !after[*n].equal(t))

@@ -1,10 +1,15 @@
 //! The optimizers against their reference implementations, and the behaviours the trainer
-//! relies on: skipped parameters, exact resume, convergence, gradient clipping.
+//! relies on: convergence, gradient clipping, half-precision parameters, rejected
+//! parameters and configs (their state, skipped parameters and exact resume: `optim_state.rs`).
 
-use std::collections::HashMap;
+mod common;
 
 use mosx_methods::optim::{OptimConfig, OptimConfigError, OptimError, Optimizer, OptimizerKind};
 use tch::{Device, Kind, Tensor};
+
+use common::optim::{
+    adafactor_full_cfg, adamw_cfg, all_configs, grad, params, set_grads, values, SHAPES,
+};
 
 // ---------------------------------------------------------------------------------------
 // Reference numbers: the three parameters (shapes below) after each of 4 steps, produced
@@ -24,7 +29,6 @@ use tch::{Device, Kind, Tensor};
 // not at others in both Adafactor runs. Values printed with Python's repr.
 // ---------------------------------------------------------------------------------------
 
-const SHAPES: [&[i64]; 3] = [&[3, 4], &[4], &[2, 2, 3]];
 const LRS: [f64; 4] = [0.01, 0.02, 0.015, 0.01];
 
 #[rustfmt::skip]
@@ -97,49 +101,6 @@ const ADAFACTOR_FULL: [[&[f64]; 3]; 4] = [
     ],
 ];
 
-fn numel(shape: &[i64]) -> i64 {
-    shape.iter().product()
-}
-
-fn init(c: i64, shape: &[i64], kind: Kind) -> Tensor {
-    let v: Vec<f64> = (0..numel(shape))
-        .map(|i| ((i * 5 + c) % 13 - 6) as f64 / 8.0)
-        .collect();
-    Tensor::from_slice(&v)
-        .reshape(shape)
-        .to_kind(kind)
-        .set_requires_grad(true)
-}
-
-fn grad(c: i64, shape: &[i64], k: i64, kind: Kind) -> Tensor {
-    let v: Vec<f64> = (0..numel(shape))
-        .map(|i| ((i * 7 + 3 * k + c) % 11 - 5) as f64 / 4.0 * (1 + i % 3) as f64)
-        .collect();
-    Tensor::from_slice(&v).reshape(shape).to_kind(kind)
-}
-
-/// Sets `p.grad` to `g` exactly (the gradient of `sum(p * g)`) for every pair.
-fn set_grads(pairs: &[(&Tensor, &Tensor)]) {
-    let loss = pairs
-        .iter()
-        .map(|(p, g)| (*p * *g).sum(Kind::Double))
-        .fold(Tensor::from(0.0f64), |a, b| a + b);
-    loss.backward();
-}
-
-fn values(t: &Tensor) -> Vec<f64> {
-    Vec::<f64>::try_from(t.detach().to_kind(Kind::Double).flatten(0, -1)).expect("values")
-}
-
-fn params(kind: Kind) -> Vec<(String, Tensor)> {
-    ["w", "b", "t"]
-        .iter()
-        .zip(SHAPES)
-        .enumerate()
-        .map(|(c, (n, s))| (n.to_string(), init(c as i64, s, kind)))
-        .collect()
-}
-
 /// Runs the reference protocol; the parameters after each step.
 fn run_reference_protocol(cfg: OptimConfig, kind: Kind) -> Vec<Vec<Vec<f64>>> {
     let ps = params(kind);
@@ -178,22 +139,6 @@ fn assert_matches(
                 );
             }
         }
-    }
-}
-
-fn adamw_cfg() -> OptimConfig {
-    OptimConfig {
-        weight_decay: 0.01,
-        ..OptimConfig::for_kind(OptimizerKind::Adamw)
-    }
-}
-
-fn adafactor_full_cfg() -> OptimConfig {
-    OptimConfig {
-        beta1: 0.9,
-        weight_decay: 0.1,
-        scale_parameter: true,
-        ..OptimConfig::default()
     }
 }
 
@@ -243,243 +188,6 @@ fn adafactor_matches_transformers() {
             a,
         );
     }
-}
-
-fn all_configs() -> Vec<OptimConfig> {
-    vec![adamw_cfg(), OptimConfig::default(), adafactor_full_cfg()]
-}
-
-fn copy_map(m: &HashMap<String, Tensor>) -> HashMap<String, Tensor> {
-    m.iter().map(|(n, t)| (n.clone(), t.copy())).collect()
-}
-
-fn snapshot(opt: &Optimizer) -> HashMap<String, Tensor> {
-    opt.state()
-        .into_iter()
-        .map(|(n, t)| (n, t.copy()))
-        .collect()
-}
-
-#[test]
-fn parameter_without_grad_is_untouched_with_its_state() {
-    for cfg in all_configs() {
-        let prefix = match cfg.kind {
-            OptimizerKind::Adamw => "adamw.",
-            OptimizerKind::Adafactor => "adafactor.",
-        };
-        let ps = params(Kind::Float);
-        let (w, b) = (ps[0].1.shallow_clone(), ps[1].1.shallow_clone());
-        let mut opt = Optimizer::new(cfg.clone(), ps).expect("optimizer");
-        // Step 1: both get a gradient, so both have non-trivial state.
-        set_grads(&[
-            (&w, &grad(0, SHAPES[0], 1, Kind::Float)),
-            (&b, &grad(1, SHAPES[1], 1, Kind::Float)),
-        ]);
-        opt.step(0.01);
-        let b_before = b.copy();
-        let state_before = snapshot(&opt);
-        // Step 2: only `w` gets one (`b`'s grad undefined, even with weight decay on).
-        opt.zero_grad().expect("zero_grad");
-        assert!(
-            !b.grad().defined() && !w.grad().defined(),
-            "zero_grad undefines grads"
-        );
-        set_grads(&[(&w, &grad(0, SHAPES[0], 2, Kind::Float))]);
-        assert!(!b.grad().defined());
-        let w_before = w.copy();
-        opt.step(0.01);
-        assert!(b.equal(&b_before), "{:?}: b moved", cfg.kind);
-        assert!(!w.equal(&w_before), "{:?}: w did not move", cfg.kind);
-        assert_eq!(opt.step_count("b"), Some(1));
-        assert_eq!(opt.step_count("w"), Some(2));
-        assert_eq!(opt.step_count("t"), Some(0));
-        let state_after = snapshot(&opt);
-        for (name, before) in &state_before {
-            let after = &state_after[name];
-            let is_b = name.starts_with(&format!("{prefix}b."));
-            let is_w = name.starts_with(&format!("{prefix}w."));
-            if is_b || !is_w {
-                assert!(after.equal(before), "{:?}: state {name} changed", cfg.kind);
-            } else {
-                assert!(
-                    !after.equal(before),
-                    "{:?}: state {name} did not change",
-                    cfg.kind
-                );
-            }
-        }
-    }
-}
-
-/// Params whose values equal `ps`'s, as fresh leaves.
-fn clone_params(ps: &[(String, Tensor)]) -> Vec<(String, Tensor)> {
-    ps.iter()
-        .map(|(n, t)| (n.clone(), t.detach().copy().set_requires_grad(true)))
-        .collect()
-}
-
-fn drive(opt: &mut Optimizer, ps: &[(String, Tensor)], steps: std::ops::Range<i64>) {
-    for k in steps {
-        opt.zero_grad().expect("zero_grad");
-        let grads: Vec<Tensor> = ps
-            .iter()
-            .enumerate()
-            .map(|(c, (_, p))| grad(c as i64, &p.size(), k, p.kind()) * (1.0 + 0.1 * k as f64))
-            .collect();
-        // Leave `b` without gradient at step 2, so the step counts differ between params.
-        let pairs: Vec<(&Tensor, &Tensor)> = ps
-            .iter()
-            .zip(&grads)
-            .filter(|((n, _), _)| !(k == 2 && n == "b"))
-            .map(|((_, p), g)| (p, g))
-            .collect();
-        set_grads(&pairs);
-        opt.step(0.01 + 0.001 * k as f64);
-    }
-}
-
-#[test]
-fn state_round_trip_resumes_bit_identically() {
-    let dir = tempfile::tempdir().expect("tempdir");
-    for (i, cfg) in all_configs().into_iter().enumerate() {
-        for kind in [Kind::Float, Kind::Double] {
-            let ps = params(kind);
-            let mut opt = Optimizer::new(cfg.clone(), clone_params(&ps)).expect("optimizer");
-            let live = opt_params(&opt, &ps);
-            drive(&mut opt, &live, 1..4);
-
-            // Checkpoint through a real safetensors file, as the trainer does.
-            let path = dir.path().join(format!("optim-{i}-{kind:?}.safetensors"));
-            Tensor::write_safetensors(&opt.state(), &path).expect("write");
-            let loaded: HashMap<String, Tensor> = Tensor::read_safetensors(&path)
-                .expect("read")
-                .into_iter()
-                .collect();
-
-            let resumed_ps = clone_params(&live);
-            let mut resumed =
-                Optimizer::new(cfg.clone(), clone_params(&resumed_ps)).expect("optimizer");
-            let resumed_live = opt_params(&resumed, &resumed_ps);
-            resumed.load_state(&loaded).expect("load_state");
-            assert_eq!(resumed.step_count("b"), opt.step_count("b"));
-            assert_eq!(opt.step_count("b"), Some(2));
-
-            drive(&mut opt, &live, 4..6);
-            drive(&mut resumed, &resumed_live, 4..6);
-            for ((n, a), (_, b)) in live.iter().zip(&resumed_live) {
-                assert!(
-                    a.equal(b),
-                    "{:?} {kind:?}: parameter {n} differs after resume",
-                    cfg.kind
-                );
-            }
-            let (s1, s2) = (snapshot(&opt), snapshot(&resumed));
-            assert_eq!(s1.len(), s2.len());
-            for (n, t) in &s1 {
-                assert!(
-                    t.equal(&s2[n]),
-                    "{:?} {kind:?}: state {n} differs after resume",
-                    cfg.kind
-                );
-            }
-        }
-    }
-}
-
-/// The optimizer's own parameter tensors (shallow clones), by name, in `ps`'s order.
-fn opt_params(opt: &Optimizer, ps: &[(String, Tensor)]) -> Vec<(String, Tensor)> {
-    let names: Vec<&str> = opt.params().map(|(n, _)| n).collect();
-    assert_eq!(
-        names,
-        ps.iter().map(|(n, _)| n.as_str()).collect::<Vec<_>>()
-    );
-    opt.params()
-        .map(|(n, t)| (n.to_string(), t.shallow_clone()))
-        .collect()
-}
-
-#[test]
-fn load_state_rejects_incomplete_or_mismatched_state() {
-    let ps = params(Kind::Float);
-    let mut opt = Optimizer::new(adafactor_full_cfg(), clone_params(&ps)).expect("optimizer");
-    let live = opt_params(&opt, &ps);
-    drive(&mut opt, &live, 1..3);
-    let good = snapshot(&opt);
-    let mut other = Optimizer::new(adafactor_full_cfg(), clone_params(&ps)).expect("optimizer");
-    let fresh = snapshot(&other);
-
-    let mut missing = copy_map(&good);
-    missing.remove("adafactor.t.col");
-    let err = other.load_state(&missing).unwrap_err();
-    assert!(
-        matches!(&err, OptimError::MissingState { name } if name == "adafactor.t.col"),
-        "{err}"
-    );
-
-    let mut shape = copy_map(&good);
-    shape.insert(
-        "adafactor.w.row".into(),
-        Tensor::zeros([4], (Kind::Float, Device::Cpu)),
-    );
-    let err = other.load_state(&shape).unwrap_err();
-    assert!(
-        matches!(&err, OptimError::StateShape { name, expected, found }
-            if name == "adafactor.w.row" && expected == &[3] && found == &[4]),
-        "{err}"
-    );
-
-    let mut kind = copy_map(&good);
-    kind.insert(
-        "adafactor.b.v".into(),
-        good["adafactor.b.v"].to_kind(Kind::Double),
-    );
-    let err = other.load_state(&kind).unwrap_err();
-    assert!(
-        matches!(&err, OptimError::StateKind { name, .. } if name == "adafactor.b.v"),
-        "{err}"
-    );
-
-    let mut unexpected = copy_map(&good);
-    unexpected.insert(
-        "adafactor.w.v".into(),
-        Tensor::zeros([3, 4], (Kind::Float, Device::Cpu)),
-    );
-    unexpected.insert(
-        "lora.w".into(),
-        Tensor::zeros([1], (Kind::Float, Device::Cpu)),
-    );
-    let err = other.load_state(&unexpected).unwrap_err();
-    assert!(
-        matches!(&err, OptimError::UnexpectedState { name } if name == "adafactor.w.v"),
-        "{err}"
-    );
-
-    let mut negative = copy_map(&good);
-    negative.insert("adafactor.w.step".into(), Tensor::from(-1i64));
-    let err = other.load_state(&negative).unwrap_err();
-    assert!(
-        matches!(&err, OptimError::NegativeStep { step: -1, .. }),
-        "{err}"
-    );
-
-    // Another kind's state: its names are all missing here.
-    let adamw = Optimizer::new(adamw_cfg(), clone_params(&ps)).expect("optimizer");
-    let err = other.load_state(&snapshot(&adamw)).unwrap_err();
-    assert!(matches!(&err, OptimError::MissingState { .. }), "{err}");
-
-    // No failed load wrote anything.
-    let after = snapshot(&other);
-    for (n, t) in &fresh {
-        assert!(t.equal(&after[n]), "state {n} changed by a failed load");
-    }
-    // Names outside the optimizer's prefixes are ignored.
-    let mut extra = copy_map(&good);
-    extra.insert(
-        "lora.w".into(),
-        Tensor::zeros([1], (Kind::Float, Device::Cpu)),
-    );
-    other.load_state(&extra).expect("load_state");
-    assert_eq!(other.step_count("w"), Some(2));
 }
 
 #[test]

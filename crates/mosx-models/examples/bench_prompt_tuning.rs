@@ -38,41 +38,47 @@ const LR: f64 = 1e-3;
 mod harness;
 use harness::{cpu_seconds, matmul_peak, read_prompts, vm_hwm_mib, BoxErr, Prompt};
 
-fn main() -> Result<(), BoxErr> {
-    let args: Vec<String> = std::env::args().collect();
-    if args.len() < 7 {
-        return Err("usage: bench_prompt_tuning MODEL_DIR PROMPTS.jsonl train|score THREADS WARMUP STEPS [BATCH]".into());
-    }
-    let (model_dir, prompts_path, mode) = (&args[1], &args[2], args[3].as_str());
-    let threads: i32 = args[4]
-        .parse()
-        .map_err(|e| format!("THREADS {:?}: {e}", args[4]))?;
-    let warmup: usize = args[5]
-        .parse()
-        .map_err(|e| format!("WARMUP {:?}: {e}", args[5]))?;
-    let steps: usize = args[6]
-        .parse()
-        .map_err(|e| format!("STEPS {:?}: {e}", args[6]))?;
-    let batch: usize = match args.get(7) {
-        Some(b) => b.parse().map_err(|e| format!("BATCH {b:?}: {e}"))?,
-        None => 8,
-    };
-    tch::set_num_threads(threads);
-    let peak = matmul_peak(2048, 5);
+/// The command line.
+struct Args {
+    model_dir: String,
+    prompts: String,
+    mode: String,
+    threads: i32,
+    warmup: usize,
+    steps: usize,
+    batch: usize,
+}
 
-    let prompts = read_prompts(prompts_path)?;
-    let ck = Checkpoint::resolve(model_dir)?;
-    let t_load = Instant::now();
-    let mut backbone = load_backbone(&ck, Device::Cpu, Kind::Float)?;
-    let load_s = t_load.elapsed().as_secs_f64();
-    let pad = ck
-        .config
-        .get("pad_token_id")
-        .and_then(serde_json::Value::as_i64)
-        .unwrap_or(0);
-    let tok = TextTokenizer::from_file(&ck.tokenizer_file)?.with_pad_id(pad);
-    let answer = tok.answer_ids("Yes", "No")?;
-    let d = backbone.hidden_size();
+impl Args {
+    fn parse() -> Result<Args, BoxErr> {
+        let args: Vec<String> = std::env::args().collect();
+        if args.len() < 7 {
+            return Err("usage: bench_prompt_tuning MODEL_DIR PROMPTS.jsonl train|score THREADS WARMUP STEPS [BATCH]".into());
+        }
+        Ok(Args {
+            model_dir: args[1].clone(),
+            prompts: args[2].clone(),
+            mode: args[3].clone(),
+            threads: args[4]
+                .parse()
+                .map_err(|e| format!("THREADS {:?}: {e}", args[4]))?,
+            warmup: args[5]
+                .parse()
+                .map_err(|e| format!("WARMUP {:?}: {e}", args[5]))?,
+            steps: args[6]
+                .parse()
+                .map_err(|e| format!("STEPS {:?}: {e}", args[6]))?,
+            batch: match args.get(7) {
+                Some(b) => b.parse().map_err(|e| format!("BATCH {b:?}: {e}"))?,
+                None => 8,
+            },
+        })
+    }
+}
+
+/// The parameters a token's forward pass multiplies: all but the embedding, plus the head's
+/// `2 d` at the answer position.
+fn flop_params(backbone: &dyn Backbone) -> i64 {
     let (total, embed): (i64, i64) =
         backbone
             .var_store()
@@ -89,9 +95,30 @@ fn main() -> Result<(), BoxErr> {
                     },
                 )
             });
-    let flop_params = total - embed + 2 * d;
+    total - embed + 2 * backbone.hidden_size()
+}
 
-    let (samples, tokens, seconds, extra) = match mode {
+fn main() -> Result<(), BoxErr> {
+    let args = Args::parse()?;
+    let (batch, warmup, steps) = (args.batch, args.warmup, args.steps);
+    tch::set_num_threads(args.threads);
+    let peak = matmul_peak(2048, 5);
+
+    let prompts = read_prompts(&args.prompts)?;
+    let ck = Checkpoint::resolve(&args.model_dir)?;
+    let t_load = Instant::now();
+    let mut backbone = load_backbone(&ck, Device::Cpu, Kind::Float)?;
+    let load_s = t_load.elapsed().as_secs_f64();
+    let pad = ck
+        .config
+        .get("pad_token_id")
+        .and_then(serde_json::Value::as_i64)
+        .unwrap_or(0);
+    let tok = TextTokenizer::from_file(&ck.tokenizer_file)?.with_pad_id(pad);
+    let answer = tok.answer_ids("Yes", "No")?;
+    let flop_params = flop_params(backbone.as_ref());
+
+    let (samples, tokens, seconds, extra) = match args.mode.as_str() {
         "train" => train(
             backbone.as_mut(),
             &tok,
@@ -106,9 +133,9 @@ fn main() -> Result<(), BoxErr> {
     };
     let result = serde_json::json!({
         "side": "mosx",
-        "mode": mode,
+        "mode": args.mode,
         "config": "default",
-        "threads": threads,
+        "threads": args.threads,
         "batch": batch,
         "warmup": warmup,
         "steps": steps,

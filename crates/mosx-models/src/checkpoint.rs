@@ -20,6 +20,7 @@ use std::fs::File;
 use std::io::{Read, Seek, SeekFrom};
 use std::path::{Path, PathBuf};
 
+use safetensors::tensor::TensorInfo;
 use safetensors::Dtype;
 use tch::{Kind, Tensor};
 
@@ -63,114 +64,181 @@ impl LoadWeights for Checkpoint {
         vs: &mut tch::nn::VarStore,
         chunk_bytes: usize,
     ) -> Result<(), ModelError> {
-        let mut index: HashMap<String, (usize, safetensors::tensor::TensorInfo)> = HashMap::new();
-        let mut headers = Vec::with_capacity(self.weight_files.len());
-        for (fi, path) in self.weight_files.iter().enumerate() {
-            let header = SafetensorsHeader::read(path)?;
-            for (name, info) in header.metadata.tensors() {
-                index.entry(name).or_insert((fi, info.clone()));
-            }
-            headers.push(header);
-        }
+        let (index, headers) = tensor_index(&self.weight_files)?;
         let mut names: Vec<(String, Tensor)> = vs.variables().into_iter().collect();
         names.sort_by(|a, b| a.0.cmp(&b.0));
-        let missing: Vec<&str> = names
-            .iter()
-            .filter(|(n, _)| !index.contains_key(n))
-            .map(|(n, _)| n.as_str())
-            .collect();
-        if let Some(first) = missing.first() {
-            let where_ = weights_label(self);
-            let more = if missing.len() > 1 {
-                format!(" (and {} more missing)", missing.len() - 1)
-            } else {
-                String::new()
-            };
-            return Err(tensor_err(
-                &where_,
-                first,
-                format!("missing from the checkpoint{more}"),
-            ));
-        }
+        check_present(self, &names, &index)?;
         let mut files: Vec<Option<File>> = self.weight_files.iter().map(|_| None).collect();
         tch::no_grad(|| -> Result<(), ModelError> {
             for (name, var) in names.iter_mut() {
                 let (fi, info) = &index[name.as_str()];
-                let header = &headers[*fi];
-                let path = &header.path;
-                let want: Vec<i64> = var.size();
-                let have: Vec<i64> = info.shape.iter().map(|&d| d as i64).collect();
-                if want != have {
-                    return Err(tensor_err(
-                        path,
-                        name,
-                        format!("shape mismatch: checkpoint {have:?}, model expects {want:?}"),
-                    ));
-                }
-                let kind = dtype_kind(info.dtype).ok_or_else(|| {
-                    tensor_err(path, name, format!("unsupported dtype {:?}", info.dtype))
-                })?;
-                let (start, end) = info.data_offsets;
-                let abs_end = header.data_start + end as u64;
-                if abs_end > header.file_len {
-                    return Err(tensor_err(
-                        path,
-                        name,
-                        format!("file is truncated: tensor data ends at byte {abs_end}, file has {} bytes", header.file_len),
-                    ));
-                }
+                let src = Source {
+                    header: &headers[*fi],
+                    info,
+                    name,
+                };
+                let kind = src.check(var)?;
+                let path = &src.header.path;
                 let file = match &mut files[*fi] {
                     Some(f) => f,
                     slot => {
                         slot.insert(File::open(path).map_err(|e| file_err(path, e.to_string()))?)
                     }
                 };
-                let total = end - start;
-                // Rows along dim 0 (a 0-d tensor is one row); a chunk holds whole rows.
-                let rows = have.first().map_or(1, |&r| r.max(0) as usize);
-                if rows == 0 || total == 0 {
-                    continue;
-                }
-                if total % rows != 0 {
-                    return Err(tensor_err(
-                        path,
-                        name,
-                        format!("{total} bytes do not split into {rows} rows"),
-                    ));
-                }
-                let row_bytes = total / rows;
-                let per_chunk = (chunk_bytes / row_bytes).max(1);
-                let mut r0 = 0;
-                while r0 < rows {
-                    let n = per_chunk.min(rows - r0);
-                    let mut buf = vec![0u8; n * row_bytes];
-                    file.seek(SeekFrom::Start(
-                        header.data_start + (start + r0 * row_bytes) as u64,
-                    ))
-                    .and_then(|_| file.read_exact(&mut buf))
-                    .map_err(|e| tensor_err(path, name, format!("read failed: {e}")))?;
-                    let mut shape = have.clone();
-                    if let Some(first) = shape.first_mut() {
-                        *first = n as i64;
-                    }
-                    let src = Tensor::f_from_data_size(&buf, &shape, kind)
-                        .map_err(|e| tensor_err(path, name, e.to_string()))?;
-                    drop(buf);
-                    let src = src
-                        .f_to_kind(var.kind())
-                        .map_err(|e| tensor_err(path, name, e.to_string()))?;
-                    let mut dst = if have.is_empty() {
-                        var.shallow_clone()
-                    } else {
-                        var.narrow(0, r0 as i64, n as i64)
-                    };
-                    dst.f_copy_(&src)
-                        .map_err(|e| tensor_err(path, name, e.to_string()))?;
-                    r0 += n;
-                }
+                src.copy_into(file, var, kind, chunk_bytes)?;
             }
             Ok(())
         })
+    }
+}
+
+/// Where each tensor name lies: the index of its file (the first file naming it) and its
+/// header entry, beside the files' headers.
+type TensorIndex = HashMap<String, (usize, TensorInfo)>;
+
+/// Reads the headers of `weight_files` and indexes their tensors by name.
+fn tensor_index(
+    weight_files: &[PathBuf],
+) -> Result<(TensorIndex, Vec<SafetensorsHeader>), ModelError> {
+    let mut index = TensorIndex::new();
+    let mut headers = Vec::with_capacity(weight_files.len());
+    for (fi, path) in weight_files.iter().enumerate() {
+        let header = SafetensorsHeader::read(path)?;
+        for (name, info) in header.metadata.tensors() {
+            index.entry(name).or_insert((fi, info.clone()));
+        }
+        headers.push(header);
+    }
+    Ok((index, headers))
+}
+
+/// Fails, naming the first (by name) and counting the others, when a variable has no
+/// tensor in the checkpoint.
+fn check_present(
+    ck: &Checkpoint,
+    names: &[(String, Tensor)],
+    index: &TensorIndex,
+) -> Result<(), ModelError> {
+    let missing: Vec<&str> = names
+        .iter()
+        .filter(|(n, _)| !index.contains_key(n))
+        .map(|(n, _)| n.as_str())
+        .collect();
+    let Some(first) = missing.first() else {
+        return Ok(());
+    };
+    let more = if missing.len() > 1 {
+        format!(" (and {} more missing)", missing.len() - 1)
+    } else {
+        String::new()
+    };
+    Err(tensor_err(
+        &weights_label(ck),
+        first,
+        format!("missing from the checkpoint{more}"),
+    ))
+}
+
+/// One tensor of a weight file: its header entry, its file's header and its name.
+struct Source<'a> {
+    header: &'a SafetensorsHeader,
+    info: &'a TensorInfo,
+    name: &'a str,
+}
+
+impl Source<'_> {
+    fn err(&self, message: impl Into<String>) -> ModelError {
+        tensor_err(&self.header.path, self.name, message)
+    }
+
+    fn shape(&self) -> Vec<i64> {
+        self.info.shape.iter().map(|&d| d as i64).collect()
+    }
+
+    /// Checks the tensor against the variable `var` (same shape) and its file (a supported
+    /// dtype, the data inside the file); returns the tch kind of its data.
+    fn check(&self, var: &Tensor) -> Result<Kind, ModelError> {
+        let want: Vec<i64> = var.size();
+        let have = self.shape();
+        if want != have {
+            return Err(self.err(format!(
+                "shape mismatch: checkpoint {have:?}, model expects {want:?}"
+            )));
+        }
+        let kind = dtype_kind(self.info.dtype)
+            .ok_or_else(|| self.err(format!("unsupported dtype {:?}", self.info.dtype)))?;
+        let (_, end) = self.info.data_offsets;
+        let abs_end = self.header.data_start + end as u64;
+        if abs_end > self.header.file_len {
+            return Err(self.err(format!(
+                "file is truncated: tensor data ends at byte {abs_end}, file has {} bytes",
+                self.header.file_len
+            )));
+        }
+        Ok(kind)
+    }
+
+    /// Copies the tensor's data from `file` into `var`, in chunks of whole rows (dim 0; a
+    /// 0-d tensor is one row) of at most `chunk_bytes` (at least one row each).
+    fn copy_into(
+        &self,
+        file: &mut File,
+        var: &Tensor,
+        kind: Kind,
+        chunk_bytes: usize,
+    ) -> Result<(), ModelError> {
+        let (start, end) = self.info.data_offsets;
+        let total = end - start;
+        let have = self.shape();
+        let rows = have.first().map_or(1, |&r| r.max(0) as usize);
+        if rows == 0 || total == 0 {
+            return Ok(());
+        }
+        if total % rows != 0 {
+            return Err(self.err(format!("{total} bytes do not split into {rows} rows")));
+        }
+        let row_bytes = total / rows;
+        let per_chunk = (chunk_bytes / row_bytes).max(1);
+        let mut r0 = 0;
+        while r0 < rows {
+            let n = per_chunk.min(rows - r0);
+            let src = self
+                .read_rows(file, kind, r0, n, row_bytes)?
+                .f_to_kind(var.kind())
+                .map_err(|e| self.err(e.to_string()))?;
+            let mut dst = if have.is_empty() {
+                var.shallow_clone()
+            } else {
+                var.narrow(0, r0 as i64, n as i64)
+            };
+            dst.f_copy_(&src).map_err(|e| self.err(e.to_string()))?;
+            r0 += n;
+        }
+        Ok(())
+    }
+
+    /// Rows `r0..r0 + n` of the tensor (`row_bytes` each) read from `file`, in the file's
+    /// `kind`.
+    fn read_rows(
+        &self,
+        file: &mut File,
+        kind: Kind,
+        r0: usize,
+        n: usize,
+        row_bytes: usize,
+    ) -> Result<Tensor, ModelError> {
+        let (start, _) = self.info.data_offsets;
+        let mut buf = vec![0u8; n * row_bytes];
+        file.seek(SeekFrom::Start(
+            self.header.data_start + (start + r0 * row_bytes) as u64,
+        ))
+        .and_then(|_| file.read_exact(&mut buf))
+        .map_err(|e| self.err(format!("read failed: {e}")))?;
+        let mut shape = self.shape();
+        if let Some(first) = shape.first_mut() {
+            *first = n as i64;
+        }
+        Tensor::f_from_data_size(&buf, &shape, kind).map_err(|e| self.err(e.to_string()))
     }
 }
 

@@ -48,11 +48,10 @@ pub fn probe(
         .map(|p| tok.encode(p, true))
         .collect::<Result<_, _>>()?;
     if let Some(i) = encoded.iter().position(Vec::is_empty) {
-        return Err(CheckpointError::Other(format!(
-            "prompt {} encodes to no token: {:?}",
-            i + 1,
-            prompts[i]
-        ))
+        return Err(CheckpointError::EmptyPrompt {
+            index: i + 1,
+            prompt: prompts[i].clone(),
+        }
         .into());
     }
     let mut order: Vec<usize> = (0..prompts.len()).collect();
@@ -80,10 +79,6 @@ pub fn probe(
     results
         .into_iter()
         .enumerate()
-        .map(|(i, r)| {
-            r.ok_or_else(|| {
-                CheckpointError::Other(format!("prompt {} was not scored", i + 1)).into()
-            })
-        })
+        .map(|(i, r)| r.ok_or_else(|| CheckpointError::Unscored { index: i + 1 }.into()))
         .collect()
 }

@@ -168,6 +168,36 @@ fn missing_tokenizer_is_named() {
     );
 }
 
+/// Writes the golden checkpoint into `dir` as two shards (alternate tensors) plus an index.
+fn write_two_shards(dir: &Path) {
+    std::fs::copy(golden_dir().join("config.json"), dir.join("config.json")).unwrap();
+    let all = golden_tensors();
+    let (a, b): (Vec<_>, Vec<_>) = all.into_iter().enumerate().partition(|(i, _)| i % 2 == 0);
+    let a: Vec<(String, Tensor)> = a.into_iter().map(|(_, x)| x).collect();
+    let b: Vec<(String, Tensor)> = b.into_iter().map(|(_, x)| x).collect();
+    Tensor::write_safetensors(&a, dir.join("model-00001-of-00002.safetensors")).unwrap();
+    Tensor::write_safetensors(&b, dir.join("model-00002-of-00002.safetensors")).unwrap();
+    let mut map = serde_json::Map::new();
+    for (n, _) in &a {
+        map.insert(n.clone(), "model-00001-of-00002.safetensors".into());
+    }
+    for (n, _) in &b {
+        map.insert(n.clone(), "model-00002-of-00002.safetensors".into());
+    }
+    let index = serde_json::json!({"metadata": {}, "weight_map": map});
+    std::fs::write(dir.join("model.safetensors.index.json"), index.to_string()).unwrap();
+}
+
+/// Writes the golden checkpoint into `dir` with its weights stored in `kind`.
+fn write_in_kind(dir: &Path, kind: Kind) {
+    std::fs::copy(golden_dir().join("config.json"), dir.join("config.json")).unwrap();
+    let conv: Vec<(String, Tensor)> = golden_tensors()
+        .into_iter()
+        .map(|(n, t)| (n, t.to_kind(kind)))
+        .collect();
+    Tensor::write_safetensors(&conv, dir.join("model.safetensors")).unwrap();
+}
+
 #[test]
 fn sharded_and_bf16_checkpoints_load() {
     let reference = {
@@ -180,30 +210,7 @@ fn sharded_and_bf16_checkpoints_load() {
     };
     // Two shards plus an index.
     let tmp = tempfile::tempdir().unwrap();
-    std::fs::copy(
-        golden_dir().join("config.json"),
-        tmp.path().join("config.json"),
-    )
-    .unwrap();
-    let all = golden_tensors();
-    let (a, b): (Vec<_>, Vec<_>) = all.into_iter().enumerate().partition(|(i, _)| i % 2 == 0);
-    let a: Vec<(String, Tensor)> = a.into_iter().map(|(_, x)| x).collect();
-    let b: Vec<(String, Tensor)> = b.into_iter().map(|(_, x)| x).collect();
-    Tensor::write_safetensors(&a, tmp.path().join("model-00001-of-00002.safetensors")).unwrap();
-    Tensor::write_safetensors(&b, tmp.path().join("model-00002-of-00002.safetensors")).unwrap();
-    let mut map = serde_json::Map::new();
-    for (n, _) in &a {
-        map.insert(n.clone(), "model-00001-of-00002.safetensors".into());
-    }
-    for (n, _) in &b {
-        map.insert(n.clone(), "model-00002-of-00002.safetensors".into());
-    }
-    let index = serde_json::json!({"metadata": {}, "weight_map": map});
-    std::fs::write(
-        tmp.path().join("model.safetensors.index.json"),
-        index.to_string(),
-    )
-    .unwrap();
+    write_two_shards(tmp.path());
     let ck = Checkpoint::resolve(tmp.path().to_str().unwrap()).unwrap();
     assert_eq!(ck.weight_files.len(), 2);
     let sharded = probe_logits(
@@ -216,16 +223,7 @@ fn sharded_and_bf16_checkpoints_load() {
     // bf16 and f16 in the file, loaded into f32 variables.
     for kind in [Kind::BFloat16, Kind::Half] {
         let tmp = tempfile::tempdir().unwrap();
-        std::fs::copy(
-            golden_dir().join("config.json"),
-            tmp.path().join("config.json"),
-        )
-        .unwrap();
-        let conv: Vec<(String, Tensor)> = golden_tensors()
-            .into_iter()
-            .map(|(n, t)| (n, t.to_kind(kind)))
-            .collect();
-        Tensor::write_safetensors(&conv, tmp.path().join("model.safetensors")).unwrap();
+        write_in_kind(tmp.path(), kind);
         let ck = Checkpoint::resolve(tmp.path().to_str().unwrap()).unwrap();
         let model = load_backbone(&ck, Device::Cpu, Kind::Float).unwrap();
         // The loaded variables are exactly the rounded weights, widened.

@@ -231,43 +231,10 @@ pub fn serve(a: ServeArgs) -> i32 {
             return EXIT_FAILED;
         }
     };
-    let (device, label) = match device::resolve(a.device) {
-        Ok(d) => d,
-        Err(e) => {
-            events.send(&Event::Fatal {
-                reason: FatalReason::Device,
-                error: e.to_string(),
-            });
-            return EXIT_USAGE;
-        }
+    let worker = match start_worker(a, &events) {
+        Ok(w) => w,
+        Err(code) => return code,
     };
-    let location = match a.store.location(None) {
-        Ok(l) => l,
-        Err(e) => {
-            events.send(&Event::Fatal {
-                reason: FatalReason::Store,
-                error: e,
-            });
-            return EXIT_USAGE;
-        }
-    };
-    let store = match mosx_stage::store::open(&location) {
-        Ok(s) => s,
-        Err(e) => {
-            events.send(&Event::Fatal {
-                reason: FatalReason::Store,
-                error: format!("opening store {location}: {e}"),
-            });
-            return EXIT_FAILED;
-        }
-    };
-    events.send(&Event::Hello {
-        version: mosx_stage::VERSION.into(),
-        device: label.clone(),
-        libtorch: LIBTORCH.into(),
-        pid: std::process::id(),
-    });
-    let worker = Worker::new(store, device, label);
     let here = std::env::current_dir().ok();
     let stdin = std::io::stdin();
     for (n, line) in stdin.lock().lines().enumerate() {
@@ -285,27 +252,60 @@ pub fn serve(a: ServeArgs) -> i32 {
                 continue;
             }
         };
-        // Relative paths in the params are the planner's: it must run in the same folder.
-        let done = if !same_dir(here.as_deref(), &job.dir) {
-            job.fail(
-                &*worker.store,
-                JobError::Folder {
-                    name: job.name.clone(),
-                    job: job.dir.clone(),
-                    here: here.clone().unwrap_or_default(),
-                }
-                .to_string(),
-            )
-        } else {
-            let report = EventReport {
-                events: &events,
-                key: &job.key,
-            };
-            worker.run_job(&job, &report)
-        };
+        let done = serve_job(&worker, &job, &events, here.as_deref());
         events.send(&Event::finished(&job.key, &done));
     }
     EXIT_OK
+}
+
+/// Resolves the device, opens the store and announces the worker (`hello`); on failure
+/// sends the fatal event and returns the exit code.
+fn start_worker(a: ServeArgs, events: &Events) -> Result<Worker, i32> {
+    let fatal = |reason: FatalReason, error: String, code: i32| {
+        events.send(&Event::Fatal { reason, error });
+        code
+    };
+    let (device, label) = device::resolve(a.device)
+        .map_err(|e| fatal(FatalReason::Device, e.to_string(), EXIT_USAGE))?;
+    let location = a
+        .store
+        .location(None)
+        .map_err(|e| fatal(FatalReason::Store, e, EXIT_USAGE))?;
+    let store = mosx_stage::store::open(&location).map_err(|e| {
+        fatal(
+            FatalReason::Store,
+            format!("opening store {location}: {e}"),
+            EXIT_FAILED,
+        )
+    })?;
+    events.send(&Event::Hello {
+        version: mosx_stage::VERSION.into(),
+        device: label.clone(),
+        libtorch: LIBTORCH.into(),
+        pid: std::process::id(),
+    });
+    Ok(Worker::new(store, device, label))
+}
+
+/// Runs one job read from stdin, or records it failed when its folder is not this worker's:
+/// relative paths in the params are the planner's, so it must run in the same folder.
+fn serve_job(worker: &Worker, job: &Job, events: &Events, here: Option<&Path>) -> Done {
+    if !same_dir(here, &job.dir) {
+        return job.fail(
+            &*worker.store,
+            JobError::Folder {
+                name: job.name.clone(),
+                job: job.dir.clone(),
+                here: here.map(Path::to_path_buf).unwrap_or_default(),
+            }
+            .to_string(),
+        );
+    }
+    let report = EventReport {
+        events,
+        key: &job.key,
+    };
+    worker.run_job(job, &report)
 }
 
 fn same_dir(here: Option<&Path>, dir: &Path) -> bool {

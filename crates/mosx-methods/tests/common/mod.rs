@@ -1,7 +1,10 @@
 //! Helpers shared by the methods tests: a tiny random backbone of either architecture with
 //! a word-level tokenizer, examples whose label is a learnable signal ("good" vs "bad" in
-//! the text), the group setup and a training configuration.
+//! the text), the group setup and a training configuration; `optim`: the optimizer tests'
+//! fixtures.
 #![allow(dead_code)]
+
+pub mod optim;
 
 use rand::{Rng, SeedableRng};
 use tch::Device;

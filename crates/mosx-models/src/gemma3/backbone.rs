@@ -106,11 +106,7 @@ impl Backbone for Gemma3 {
 
     fn enable_lora(&mut self, path: &nn::Path, cfg: LoraConfig) -> Result<(), ModelError> {
         if cfg.rank <= 0 {
-            return Err(CheckpointError::Other(format!(
-                "LoRA rank must be positive, found {}",
-                cfg.rank
-            ))
-            .into());
+            return Err(CheckpointError::LoraRank { rank: cfg.rank }.into());
         }
         let d = self.cfg.hidden_size;
         let q_out = self.cfg.num_attention_heads * self.cfg.head_dim;

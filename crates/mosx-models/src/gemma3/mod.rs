@@ -169,9 +169,10 @@ impl Gemma3 {
             kind,
             Kind::Float | Kind::BFloat16 | Kind::Half | Kind::Double
         ) {
-            return Err(CheckpointError::Other(format!(
-                "Gemma-3 weights must be a floating kind, not {kind:?}"
-            ))
+            return Err(CheckpointError::WeightKind {
+                model: "Gemma-3".into(),
+                kind: format!("{kind:?}"),
+            }
             .into());
         }
         let cfg = Gemma3TextConfig::from_json(&ck.config, &ck.config_path())?;

@@ -96,16 +96,14 @@ impl Backbone for T5 {
 
     fn enable_lora(&mut self, path: &nn::Path, cfg: LoraConfig) -> Result<(), ModelError> {
         if self.lora_enabled {
-            return Err(CheckpointError::Other(
-                "LoRA adapters are already enabled on this T5".into(),
-            )
-            .into());
+            return Err(CheckpointError::LoraEnabled { model: "T5".into() }.into());
         }
         if cfg.rank < 1 || !cfg.alpha.is_finite() || !(0.0..1.0).contains(&cfg.dropout) {
-            return Err(CheckpointError::Other(format!(
-                "invalid LoRA settings: rank {} (must be ≥ 1), alpha {} (finite), dropout {} (in [0, 1))",
-                cfg.rank, cfg.alpha, cfg.dropout
-            ))
+            return Err(CheckpointError::LoraSettings {
+                rank: cfg.rank,
+                alpha: cfg.alpha,
+                dropout: cfg.dropout,
+            }
             .into());
         }
         for (stack_name, stack) in [

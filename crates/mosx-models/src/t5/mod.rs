@@ -106,9 +106,10 @@ impl std::fmt::Debug for T5 {
 fn check_kind(kind: Kind) -> Result<(), ModelError> {
     match kind {
         Kind::Float | Kind::BFloat16 | Kind::Half | Kind::Double => Ok(()),
-        other => Err(CheckpointError::Other(format!(
-            "T5 weights must be a floating kind, not {other:?}"
-        ))
+        other => Err(CheckpointError::WeightKind {
+            model: "T5".into(),
+            kind: format!("{other:?}"),
+        }
         .into()),
     }
 }
@@ -124,9 +125,13 @@ impl T5 {
         kind: Kind,
     ) -> Result<T5, ModelError> {
         check_kind(kind)?;
-        let ff = cfg.feed_forward().map_err(|m| {
-            CheckpointError::Other(format!("T5 config field `feed_forward_proj`: {m}"))
-        })?;
+        let ff = cfg
+            .feed_forward()
+            .map_err(|message| CheckpointError::ModelConfig {
+                model: "T5".into(),
+                field: "feed_forward_proj".into(),
+                message,
+            })?;
         let mut vs = nn::VarStore::new(device);
         vs.set_kind(kind);
         let root = vs.root();

@@ -6,13 +6,12 @@
 
 use std::path::Path;
 
-use plotters::coord::types::RangedCoordf64;
 use plotters::coord::Shift;
 use plotters::prelude::*;
 
 use crate::error::ReportError;
 use crate::fonts::FAMILY;
-use crate::plot_util::{color, render_both, Figure, Rendered};
+use crate::plot_util::{color, draw_legend, render_both, Chart, Figure, Rendered};
 
 struct Bars<'a> {
     title: &'a str,
@@ -111,9 +110,6 @@ fn bars_impl(
     render_both(out_base, &fig)
 }
 
-/// The chart of a figure: f64 on both axes.
-type Chart<'a, DB> = ChartContext<'a, DB, Cartesian2d<RangedCoordf64, RangedCoordf64>>;
-
 impl Figure for Bars<'_> {
     fn draw<DB: DrawingBackend>(&self, root: &DrawingArea<DB, Shift>) -> Result<(), String> {
         let e = |e: DrawingAreaErrorKind<DB::ErrorType>| e.to_string();
@@ -132,15 +128,7 @@ impl Figure for Bars<'_> {
                 .map_err(e)?;
         }
         self.draw_category_names(root, &chart)?;
-        chart
-            .configure_series_labels()
-            .position(SeriesLabelPosition::UpperRight)
-            .label_font((FAMILY, 15))
-            .background_style(WHITE.mix(0.9))
-            .border_style(BLACK)
-            .draw()
-            .map_err(e)?;
-        Ok(())
+        draw_legend(&mut chart, SeriesLabelPosition::UpperRight)
     }
 }
 

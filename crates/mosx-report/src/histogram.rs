@@ -4,13 +4,12 @@
 
 use std::path::Path;
 
-use plotters::coord::types::RangedCoordf64;
 use plotters::coord::Shift;
 use plotters::prelude::*;
 
 use crate::error::ReportError;
 use crate::fonts::FAMILY;
-use crate::plot_util::{color, render_both, Figure, Rendered};
+use crate::plot_util::{color, draw_legend, render_both, Chart, Figure, Rendered};
 
 /// One histogram series, e.g. the z-scores of all items for one stereotype group.
 #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
@@ -92,9 +91,6 @@ pub fn zscore_histogram(
     render_both(out_base, &fig)
 }
 
-/// The chart of a figure: f64 on both axes.
-type Chart<'a, DB> = ChartContext<'a, DB, Cartesian2d<RangedCoordf64, RangedCoordf64>>;
-
 impl Figure for Histogram<'_> {
     fn draw<DB: DrawingBackend>(&self, root: &DrawingArea<DB, Shift>) -> Result<(), String> {
         let e = |e: DrawingAreaErrorKind<DB::ErrorType>| e.to_string();
@@ -117,15 +113,7 @@ impl Figure for Histogram<'_> {
                 .label(format!("threshold z* = {t}"))
                 .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 16, y)], style));
         }
-        chart
-            .configure_series_labels()
-            .position(SeriesLabelPosition::UpperLeft)
-            .label_font((FAMILY, 15))
-            .background_style(WHITE.mix(0.9))
-            .border_style(BLACK)
-            .draw()
-            .map_err(e)?;
-        Ok(())
+        draw_legend(&mut chart, SeriesLabelPosition::UpperLeft)
     }
 }
 

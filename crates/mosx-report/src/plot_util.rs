@@ -7,6 +7,7 @@ use std::path::{Path, PathBuf};
 
 use image::codecs::png::PngEncoder;
 use image::{ColorType, ImageEncoder};
+use plotters::coord::types::RangedCoordf64;
 use plotters::coord::Shift;
 use plotters::prelude::*;
 
@@ -14,6 +15,24 @@ use crate::error::ReportError;
 use crate::fonts::ensure_fonts;
 
 pub(crate) const SIZE: (u32, u32) = (960, 560);
+
+/// The chart of a figure: f64 on both axes.
+pub(crate) type Chart<'a, DB> = ChartContext<'a, DB, Cartesian2d<RangedCoordf64, RangedCoordf64>>;
+
+/// The series legend of a figure, boxed, at `position`.
+pub(crate) fn draw_legend<'a, DB: DrawingBackend + 'a>(
+    chart: &mut Chart<'a, DB>,
+    position: SeriesLabelPosition,
+) -> Result<(), String> {
+    chart
+        .configure_series_labels()
+        .position(position)
+        .label_font((crate::fonts::FAMILY, 15))
+        .background_style(WHITE.mix(0.9))
+        .border_style(BLACK)
+        .draw()
+        .map_err(|e| e.to_string())
+}
 
 /// Colour-blind-friendly qualitative palette (Okabe-Ito order).
 const PALETTE: [RGBColor; 8] = [

@@ -6,8 +6,11 @@
 //!
 //! Invariants:
 //! * Each artifact is declared once, here, with the kinds that write it; a slot's producers
-//!   are those of the artifact it reads, so a slot cannot be bound to a stage that does not
-//!   write what is read through it (checked by `every_slot_reads_what_its_producers_write`).
+//!   are those of the artifact it reads, so a slot cannot be bound to a stage of a kind that
+//!   does not write what is read through it. `every_slot_reads_what_its_producers_write`
+//!   checks that every producer named is a registered kind and that every kind's slots read
+//!   a declared artifact; that each producer's code really writes its artifacts is checked by
+//!   running the kinds (the integration tests), not here.
 //! * This module is not a stage: kinds import it, never each other.
 
 use mosx_data::{Dataset, Sequences, Split, Stereotypes};
@@ -16,10 +19,10 @@ use mosx_stage::predictions::Predictions;
 use mosx_stage::trained::TrainedConfig;
 use mosx_stage::{ArtifactRef, SlotRef};
 
+use crate::{baseline, evaluate, load, measure, metrics, sample, split, train};
+
 /// This file's code unit: every kind writes or reads through it, so each names it.
 pub const ARTIFACTS_UNIT: &str = "crates/mosx-kinds/src/artifacts.rs";
-
-use crate::{baseline, evaluate, load, measure, metrics, sample, split, train};
 
 /// `load`'s dataset.
 pub const DATASET: ArtifactRef<Dataset> = ArtifactRef::bincode(&[load::NAME], "dataset", "dataset");
@@ -49,7 +52,8 @@ pub const TRAINED_CONFIG: ArtifactRef<TrainedConfig> = ArtifactRef::json(&[train
 /// `train`'s training log (per-epoch losses, validation AUC, counts).
 pub const TRAIN_LOG: ArtifactRef<serde_json::Value> = ArtifactRef::json(&[train::NAME], "log");
 
-/// Every artifact declared here (for the registry checks and `mosx export`).
+/// Every artifact declared here, by name and producers (for the registry check below; a new
+/// artifact is added here too).
 pub const ALL: &[(&str, &[&str])] = &[
     (DATASET.name, DATASET.producers),
     (SEQUENCES.name, SEQUENCES.producers),

@@ -7,8 +7,8 @@
 //! slot's producers are those of the artifacts it reads.
 //!
 //! Invariants:
-//! * A reference's `producers` are kind names; each of them writes the artifact (checked by
-//!   the kinds' tests against the registry).
+//! * A reference's `producers` are kind names, each of which writes the artifact (that the
+//!   names are registered kinds is checked by `mosx-kinds`' catalogue test).
 //! * The type parameter is the decoded type: `Bincode` and `Json` artifacts decode to `T`;
 //!   `Raw` and `Csv` artifacts are bytes (`T = Vec<u8>`).
 

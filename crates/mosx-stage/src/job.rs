@@ -61,8 +61,8 @@ pub struct Job {
     pub device: String,
     /// The project folder the params' relative paths (data, models, `templates/`) are in.
     pub dir: std::path::PathBuf,
-    /// The templates folder the plan resolved ([`crate::project::Project`]).
-    #[serde(default)]
+    /// The templates folder the plan resolved ([`crate::project::Project`]); required, so a
+    /// job without it is refused rather than read from another folder.
     pub templates: std::path::PathBuf,
     /// Where the spec wrote each parameter (`windows` → `spec.yaml:9:40:
     /// stages.ml_sample.params.windows`), so a run-time error about a parameter's value is

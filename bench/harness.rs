@@ -1,7 +1,8 @@
 //! Measurement helpers shared by the Rust sides of the model benchmarks
 //! (`crates/mosx-models/examples/bench_prompt_tuning.rs`, `crates/mosx-methods/examples/bench_train.rs`),
-//! included by path: the prompts file both sides read, peak RSS, process CPU time and the
-//! machine's f32 matmul peak.
+//! included by path: the prompts file both sides read, the device and dtype they run in
+//! (`BENCH_DEVICE`, `BENCH_DTYPE`), peak RSS, process CPU time and the machine's matmul peak
+//! in that device and dtype.
 
 use std::io::BufRead;
 use std::time::Instant;
@@ -72,16 +73,58 @@ pub fn cpu_seconds() -> f64 {
     }
 }
 
-/// Best-of-`reps` FLOP/s of an f32 `[n, n] x [n, n]` matmul.
-pub fn matmul_peak(n: i64, reps: usize) -> f64 {
+/// Where a benchmark runs: `BENCH_DEVICE` (`cpu`, default, or `cuda`) and `BENCH_DTYPE`
+/// (`f32`, default, or `bf16`: the backbone's weights and activations; trainable
+/// parameters stay f32), with their names for the RESULT line.
+pub struct Target {
+    pub device: Device,
+    pub kind: Kind,
+    pub device_name: &'static str,
+    pub dtype_name: &'static str,
+}
+
+pub fn target() -> Result<Target, BoxErr> {
+    let dev = std::env::var("BENCH_DEVICE").unwrap_or_else(|_| "cpu".into());
+    let (device, device_name) = match dev.as_str() {
+        "cpu" => (Device::Cpu, "cpu"),
+        "cuda" if tch::Cuda::is_available() => (Device::Cuda(0), "cuda"),
+        "cuda" => return Err("BENCH_DEVICE=cuda but CUDA is not available".into()),
+        other => return Err(format!("BENCH_DEVICE {other:?}: expected cpu or cuda").into()),
+    };
+    let dt = std::env::var("BENCH_DTYPE").unwrap_or_else(|_| "f32".into());
+    let (kind, dtype_name) = match dt.as_str() {
+        "f32" => (Kind::Float, "f32"),
+        "bf16" => (Kind::BFloat16, "bf16"),
+        other => return Err(format!("BENCH_DTYPE {other:?}: expected f32 or bf16").into()),
+    };
+    Ok(Target {
+        device,
+        kind,
+        device_name,
+        dtype_name,
+    })
+}
+
+/// Waits for the device's queued work (CUDA kernels are asynchronous), so timings end
+/// when the work does.
+pub fn sync(device: Device) {
+    if let Device::Cuda(i) = device {
+        tch::Cuda::synchronize(i as i64);
+    }
+}
+
+/// Best-of-`reps` FLOP/s of a `[n, n] x [n, n]` matmul on `t`'s device in its dtype.
+pub fn matmul_peak(n: i64, reps: usize, t: &Target) -> f64 {
     let _g = tch::no_grad_guard();
-    let a = Tensor::randn([n, n], (Kind::Float, Device::Cpu));
-    let b = Tensor::randn([n, n], (Kind::Float, Device::Cpu));
+    let a = Tensor::randn([n, n], (t.kind, t.device));
+    let b = Tensor::randn([n, n], (t.kind, t.device));
     let mut c = a.matmul(&b);
+    sync(t.device);
     let mut best = f64::INFINITY;
     for _ in 0..reps {
         let t0 = Instant::now();
         c = a.matmul(&b);
+        sync(t.device);
         best = best.min(t0.elapsed().as_secs_f64());
     }
     let _ = c.double_value(&[0, 0]);

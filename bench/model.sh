@@ -7,7 +7,8 @@
 # Usage: bench/model.sh [THREADS] [TRAIN_STEPS] [SCORE_PASSES]     (defaults 2 10 2)
 # Env: MODEL (default models/gemma-3-270m), PY (default .venv-dev/bin/python: torch,
 #      transformers, peft, jinja2), LIBTORCH (default .venv/lib/python3.11/site-packages/torch),
-#      CARGO_TARGET_DIR (default target-models-a).
+#      CARGO_TARGET_DIR (default target-models-a), BENCH_DTYPE (f32 | bf16, both sides, default
+#      f32; outputs get the suffix _bf16), BENCH_DEVICE (cpu | cuda).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 THREADS="${1:-2}"
@@ -29,7 +30,9 @@ export TOKENIZERS_PARALLELISM=false HF_HUB_OFFLINE=1 TRANSFORMERS_VERBOSITY=erro
 "$PY" -c 'import torch, transformers, peft, jinja2' || { echo "$PY lacks torch/transformers/peft/jinja2 (pip install peft)" >&2; exit 1; }
 
 OUT=bench/out
-RAW=$OUT/model_raw.jsonl
+export BENCH_DTYPE="${BENCH_DTYPE:-f32}"
+SUF=$([[ $BENCH_DTYPE == f32 ]] || echo "_$BENCH_DTYPE")
+RAW=$OUT/model_raw$SUF.jsonl
 mkdir -p "$OUT"
 : > "$RAW"
 "$PY" bench/model_prompts.py data/ml-100k templates "$OUT/prompts.jsonl" 64 0
@@ -50,9 +53,9 @@ W=3
 run "mosx train"       "$BIN" "$MODEL" "$OUT/prompts.jsonl" train "$THREADS" $W "$TRAIN_STEPS"
 run "hf train best"    "$PY" bench/model_hf.py "$MODEL" "$OUT/prompts.jsonl" train best "$THREADS" $W "$TRAIN_STEPS"
 run "hf train typical" "$PY" bench/model_hf.py "$MODEL" "$OUT/prompts.jsonl" train typical "$THREADS" 1 $(( (TRAIN_STEPS + 2) / 3 ))
-BENCH_PYES=$OUT/pyes_mosx.json run "mosx score" "$BIN" "$MODEL" "$OUT/prompts.jsonl" score "$THREADS" 1 "$SCORE_PASSES"
-BENCH_PYES=$OUT/pyes_hf_best.json run "hf score best" "$PY" bench/model_hf.py "$MODEL" "$OUT/prompts.jsonl" score best "$THREADS" 1 "$SCORE_PASSES"
-BENCH_PYES=$OUT/pyes_hf_typical.json run "hf score typical" "$PY" bench/model_hf.py "$MODEL" "$OUT/prompts.jsonl" score typical "$THREADS" 1 1
+BENCH_PYES=$OUT/pyes_mosx$SUF.json run "mosx score" "$BIN" "$MODEL" "$OUT/prompts.jsonl" score "$THREADS" 1 "$SCORE_PASSES"
+BENCH_PYES=$OUT/pyes_hf_best$SUF.json run "hf score best" "$PY" bench/model_hf.py "$MODEL" "$OUT/prompts.jsonl" score best "$THREADS" 1 "$SCORE_PASSES"
+BENCH_PYES=$OUT/pyes_hf_typical$SUF.json run "hf score typical" "$PY" bench/model_hf.py "$MODEL" "$OUT/prompts.jsonl" score typical "$THREADS" 1 1
 echo "# load average after: $(cut -d' ' -f1-3 /proc/loadavg)"
 
-"$PY" bench/model_report.py "$RAW" "$OUT" "$(cut -d' ' -f1-3 /proc/loadavg)" | tee "$OUT/model_results.md"
+"$PY" bench/model_report.py "$RAW" "$OUT" "$(cut -d' ' -f1-3 /proc/loadavg)" "$SUF" | tee "$OUT/model_results$SUF.md"

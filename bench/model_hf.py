@@ -28,8 +28,13 @@ Configurations:
 Timing: wall-clock per timed step (step_s) and the process CPU seconds (user + system, all
 threads: time.process_time) over the timed steps (cpu_s), less sensitive to other load.
 
-Each process first measures its f32 matmul peak ([2048, 2048]^2, best of 5) and prints one
-line `RESULT {json}`.
+Device and dtype: BENCH_DEVICE (cpu | cuda) and BENCH_DTYPE (f32 | bf16): the model is
+loaded with `dtype=torch.bfloat16` for bf16 (transformers' own bf16 path; peft keeps its
+adapters in f32, `autocast_adapter_dtype=True`, its default), the loss and p(Yes) computed from
+the logits widened to f32 (f64 for p(Yes)). CUDA timings synchronise before each clock read.
+
+Each process first measures its matmul peak ([2048, 2048]^2 in the benchmark's device and
+dtype, best of 5) and prints one line `RESULT {json}`.
 
 Usage: model_hf.py MODEL_DIR PROMPTS.jsonl MODE CONFIG THREADS WARMUP STEPS [BATCH]
        (MODE: train | train_lora | score; CONFIG: best | typical)
@@ -43,6 +48,18 @@ import time
 import torch
 
 VIRTUAL_TOKENS, LR, MAX_GRAD_NORM = 16, 1e-3, 1.0
+DEVICE = os.environ.get("BENCH_DEVICE", "cpu")
+DTYPE_NAME = os.environ.get("BENCH_DTYPE", "f32")
+assert DEVICE in ("cpu", "cuda") and DTYPE_NAME in ("f32", "bf16"), (DEVICE, DTYPE_NAME)
+DTYPE = {"f32": torch.float32, "bf16": torch.bfloat16}[DTYPE_NAME]
+
+
+def sync() -> None:
+    """Waits for queued CUDA work, so a clock read ends when the work does."""
+    if DEVICE == "cuda":
+        torch.cuda.synchronize()
+
+
 LORA = dict(r=8, lora_alpha=16, lora_dropout=0.05, target_modules=["q_proj", "v_proj"])
 
 
@@ -56,12 +73,15 @@ def vm_hwm_mib() -> float:
 
 def matmul_peak(n: int = 2048, reps: int = 5) -> float:
     with torch.no_grad():
-        a, b = torch.randn(n, n), torch.randn(n, n)
+        a = torch.randn(n, n, device=DEVICE, dtype=DTYPE)
+        b = torch.randn(n, n, device=DEVICE, dtype=DTYPE)
         a @ b
+        sync()
         best = float("inf")
         for _ in range(reps):
             t0 = time.perf_counter()
             a @ b
+            sync()
             best = min(best, time.perf_counter() - t0)
     return 2.0 * n**3 / best
 
@@ -78,13 +98,13 @@ def main() -> None:
 
     rows = [json.loads(l) for l in open(prompts_path, encoding="utf-8") if l.strip()]
     t0 = time.perf_counter()
-    model = Gemma3ForCausalLM.from_pretrained(model_dir, dtype=torch.float32, attn_implementation="sdpa")
+    model = Gemma3ForCausalLM.from_pretrained(model_dir, dtype=DTYPE, attn_implementation="sdpa").to(DEVICE)
     load_s = time.perf_counter() - t0
     tok = AutoTokenizer.from_pretrained(model_dir)
     tok.padding_side = "left" if config == "best" else "right"
     yes = tok(" Yes", add_special_tokens=False)["input_ids"][0]
     no = tok(" No", add_special_tokens=False)["input_ids"][0]
-    answer = torch.tensor([yes, no])
+    answer = torch.tensor([yes, no], device=DEVICE)
     d = model.config.hidden_size
     total = sum(p.numel() for p in model.parameters())
     embed = model.get_input_embeddings().weight.numel()
@@ -100,6 +120,7 @@ def main() -> None:
 
     print("RESULT " + json.dumps({
         "side": "hf", "mode": "train" if mode.startswith("train") else mode,
+        "device": DEVICE, "dtype": DTYPE_NAME,
         "method": {"train": "prompt_tuning", "train_lora": "lora"}.get(mode), "config": config, "threads": threads, "batch": batch,
         "warmup": warmup, "steps": steps, "samples": samples, "tokens": tokens, "seconds": seconds,
         "samples_per_s": samples / seconds, "tokens_per_s": tokens / seconds,
@@ -114,7 +135,7 @@ def answer_logits(logits, mask, answer, config, offset):
     if config == "best":  # logits_to_keep=1 and left padding: the last position is the answer's
         return logits[:, -1, answer]
     last = mask.sum(1) - 1 + offset
-    return logits[torch.arange(logits.shape[0]), last][:, answer]
+    return logits[torch.arange(logits.shape[0], device=logits.device), last][:, answer]
 
 
 def train(model, tok, rows, answer, config, batch, warmup, steps, lora=False):
@@ -134,8 +155,8 @@ def train(model, tok, rows, answer, config, batch, warmup, steps, lora=False):
     batches = []
     for i in range(0, len(rows), batch):
         chunk = rows[i : i + batch]
-        enc = tok([r["prompt"] for r in chunk], padding=True, return_tensors="pt")
-        labels = torch.tensor([r["label"] for r in chunk])
+        enc = tok([r["prompt"] for r in chunk], padding=True, return_tensors="pt").to(DEVICE)
+        labels = torch.tensor([r["label"] for r in chunk], device=DEVICE)
         real = int(enc["attention_mask"].sum()) + virtual * len(chunk)
         batches.append((enc, labels, real, len(chunk)))
     kw = {"logits_to_keep": 1} if config == "best" else {}
@@ -153,9 +174,11 @@ def train(model, tok, rows, answer, config, batch, warmup, steps, lora=False):
         l = loss.item()
         t1 = time.perf_counter()
         loss.backward()
+        sync()
         t2 = time.perf_counter()
         torch.nn.utils.clip_grad_norm_(params, MAX_GRAD_NORM)
         opt.step()
+        sync()
         t3 = time.perf_counter()
         if step >= warmup:
             step_s.append(t3 - t0)
@@ -189,10 +212,10 @@ def score(model, tok, rows, answer, config, batch, warmup, steps):
             ntok = 0
             for s in range(0, len(order), batch):
                 idx = order[s : s + batch]
-                enc = tok([prompts[i] for i in idx], padding=True, return_tensors="pt")
+                enc = tok([prompts[i] for i in idx], padding=True, return_tensors="pt").to(DEVICE)
                 out = model(input_ids=enc["input_ids"], attention_mask=enc["attention_mask"], use_cache=False, **kw)
                 logits = answer_logits(out.logits, enc["attention_mask"], answer, config, 0)
-                p = torch.softmax(logits.double(), -1)[:, 0].tolist()
+                p = torch.softmax(logits.double(), -1)[:, 0].tolist()  # .tolist() syncs
                 for i, v in zip(idx, p):
                     p_yes[i] = v
                 ntok += int(enc["attention_mask"].sum())

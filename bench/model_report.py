@@ -18,7 +18,7 @@ Definitions (documented in the output too):
   the timed steps: less sensitive than wall clock to other load on a shared machine.
 * Peak RSS = VmHWM of the process at its end (model load included).
 
-Usage: model_report.py RAW.jsonl OUT_DIR "LOADAVG AFTER"
+Usage: model_report.py RAW.jsonl OUT_DIR "LOADAVG AFTER" [SUFFIX of the pyes_*.json files]
        model_report.py --train TRAIN_RAW.jsonl OUT_DIR "LOADAVG AFTER"   (bench/train.sh)
 """
 import json
@@ -68,27 +68,30 @@ def train_main(raw: Path, load_after: str) -> None:
             "peak": max(r["matmul_peak_flops"] for r in g), "flop_params": g[0]["flop_params"],
         }
 
+    dtypes = [d for d in ("f32", "bf16") if any(l.endswith(" " + d) for l in labels)]
     p(f"# mosx trainer loop vs transformers + peft: Gemma-3-270M training steps (batch {r0['batch']})\n")
     p(f"torch {v.get('torch', '?')} (the same libtorch on both sides), transformers {v.get('transformers', '?')}, "
-      f"peft {v.get('peft', '?')}; {r0['threads']} threads each; f32 on CPU; AdamW lr 1e-3 weight decay 0 (= Adam), "
-      f"grad-norm clip 1.0, pair loss (cross-entropy over [Yes, No]) on both sides.  ")
-    p(f"Measured matmul peak (f32 2048^3, best process): {peak / 1e9:.1f} GFLOP/s; "
+      f"peft {v.get('peft', '?')}; {r0['threads']} threads each; on {r0.get('device', 'cpu')}; dtypes {', '.join(dtypes)} "
+      f"(bf16: the backbone's weights and activations, trainable parameters and optimizer state f32 on both sides); "
+      f"AdamW lr 1e-3 weight decay 0 (= Adam), grad-norm clip 1.0, pair loss (cross-entropy over [Yes, No]) on both sides.  ")
+    peaks = {d: max(r["matmul_peak_flops"] for r in rs if r["label"].endswith(" " + d)) for d in dtypes}
+    peak_text = ", ".join(f"{d} {peaks[d] / 1e9:.1f} GFLOP/s" for d in dtypes)
+    p(f"Measured matmul peak (2048^3, best process, per dtype): {peak_text}; "
       f"P = {r0['flop_params'] / 1e6:.1f} M. Load average after the run: {load_after}.\n")
-    p("| workload | implementation | trainable | rounds x steps | samples/s | samples per CPU-s | median step s (fwd / bwd / opt) | peak RSS GiB | MFU (4P) | load before (1-min) |")
-    p("|---|---|---|---|---|---|---|---|---|---|")
-    order = [("prompt tuning", ["mosx prompt_tuning", "hf prompt_tuning best", "hf prompt_tuning typical"]),
-             ("LoRA r8 q,v", ["mosx lora", "hf lora best", "hf lora typical"]),
-             ("MoS E4 L16 (rec+fair+div)", ["mosx mos"])]
-    for work, ls in order:
-        for l in ls:
-            q = pooled(l)
-            if q is None:
-                continue
-            impl = "mosx (trainer)" if l.startswith("mosx") else f"HF+peft {l.split()[-1]}"
-            mfu = 4 * q["flop_params"] * q["tok_s"] / peak
-            p(f"| {work} | {impl} | {q['trainable'] or '?'} | {q['rounds']} x {q['steps'] // q['rounds']} | "
-              f"{q['sps']:.3f} | {q['spc']:.3f} | {q['step']:.2f} ({q['fwd']:.2f} / {q['bwd']:.2f} / {q['opt']:.3f}) | "
-              f"{q['rss'] / 1024:.2f} | {mfu:.0%} | {', '.join(x.split()[0] for x in q['loads'])} |")
+    p("| workload | implementation | dtype | trainable | rounds x steps | samples/s | samples per CPU-s | median step s (fwd / bwd / opt) | peak RSS GiB | MFU (4P) | load before (1-min) |")
+    p("|---|---|---|---|---|---|---|---|---|---|---|")
+    order = [("prompt tuning", "prompt_tuning"), ("LoRA r8 q,v", "lora"), ("MoS E4 L16 (rec+fair+div)", "mos")]
+    for work, m in order:
+        for d in dtypes:
+            for l in (f"mosx {m} {d}", f"hf {m} best {d}", f"hf {m} typical {d}"):
+                q = pooled(l)
+                if q is None:
+                    continue
+                impl = "mosx (trainer)" if l.startswith("mosx") else f"HF+peft {l.split()[2]}"
+                mfu = 4 * q["flop_params"] * q["tok_s"] / q["peak"]
+                p(f"| {work} | {impl} | {d} | {q['trainable'] or '?'} | {q['rounds']} x {q['steps'] // q['rounds']} | "
+                  f"{q['sps']:.3f} | {q['spc']:.3f} | {q['step']:.2f} ({q['fwd']:.2f} / {q['bwd']:.2f} / {q['opt']:.3f}) | "
+                  f"{q['rss'] / 1024:.2f} | {mfu:.0%} | {', '.join(x.split()[0] for x in q['loads'])} |")
     p("")
 
     def per_round(a, b, f):
@@ -101,29 +104,42 @@ def train_main(raw: Path, load_after: str) -> None:
 
     spc = lambda r: r["samples"] / _cpu(r)
     sps = lambda r: r["samples"] / r["seconds"]
-    p("Targets:")
-    for name, m, h, target in (("prompt tuning", "mosx prompt_tuning", "hf prompt_tuning best", 1.1),
-                               ("LoRA", "mosx lora", "hf lora best", 1.1)):
-        qm, qh = pooled(m), pooled(h)
-        if not (qm and qh):
-            continue
-        wall, cpu = qm["sps"] / qh["sps"], qm["spc"] / qh["spc"]
-        rounds = per_round(m, h, lambda a, b: f"{sps(a) / sps(b):.2f}x / {spc(a) / spc(b):.2f}x")
+
+    def ratio_line(name, a, b, target):
+        qa, qb = pooled(a), pooled(b)
+        if not (qa and qb):
+            return
+        wall, cpu = qa["sps"] / qb["sps"], qa["spc"] / qb["spc"]
+        rounds = per_round(a, b, lambda x, y: f"{sps(x) / sps(y):.2f}x / {spc(x) / spc(y):.2f}x")
         verdict = "met" if min(wall, cpu) >= target else ("NOT met" if max(wall, cpu) < target else "mixed")
-        p(f"* {name}: mosx / HF+peft best = **{wall:.2f}x** by wall clock, **{cpu:.2f}x** per CPU-second "
+        p(f"* {name}: `{a}` / `{b}` = **{wall:.2f}x** by wall clock, **{cpu:.2f}x** per CPU-second "
           f"(target >= {target}x: {verdict}); per round (wall / CPU): {', '.join(rounds)}. "
-          f"Peak RSS {qm['rss'] / 1024:.2f} vs {qh['rss'] / 1024:.2f} GiB.")
-        qt = pooled(h.replace("best", "typical"))
-        if qt:
-            p(f"  * vs HF+peft typical: {qm['sps'] / qt['sps']:.2f}x by wall clock, {qm['spc'] / qt['spc']:.2f}x per CPU-second.")
-    qm, qp = pooled("mosx mos"), pooled("mosx prompt_tuning")
-    if qm and qp:
+          f"Peak RSS {qa['rss'] / 1024:.2f} vs {qb['rss'] / 1024:.2f} GiB.")
+
+    p("Targets:")
+    for m in ("prompt_tuning", "lora", "mos"):
+        ratio_line(f"{m}, mixed precision", f"mosx {m} bf16", f"mosx {m} f32", 1.8)
+    for m in ("prompt_tuning", "lora"):
+        for d in dtypes:
+            ratio_line(f"{m}, vs HF+peft best ({d})", f"mosx {m} {d}", f"hf {m} best {d}", 1.2 if d == "bf16" else 1.1)
+        qm, qt = pooled(f"mosx {m} f32"), pooled(f"hf {m} typical f32")
+        if qm and qt:
+            p(f"  * `mosx {m} f32` vs HF+peft typical f32: {qm['sps'] / qt['sps']:.2f}x by wall clock, "
+              f"{qm['spc'] / qt['spc']:.2f}x per CPU-second.")
+    q = pooled("mosx prompt_tuning bf16")
+    if q:
+        p(f"* peak RSS of mosx prompt tuning in bf16 at batch {r0['batch']}: {q['rss'] / 1024:.2f} GiB "
+          f"(target <= 2.5 GiB: {'met' if q['rss'] / 1024 <= 2.5 else 'NOT met'}).")
+    for d in dtypes:
+        qm, qp = pooled(f"mosx mos {d}"), pooled(f"mosx prompt_tuning {d}")
+        if not (qm and qp):
+            continue
         wall, cpu = qm["mean_step"] / qp["mean_step"], qm["cpu_step"] / qp["cpu_step"]
-        rounds = per_round("mosx mos", "mosx prompt_tuning",
+        rounds = per_round(f"mosx mos {d}", f"mosx prompt_tuning {d}",
                            lambda a, b: f"{(a['seconds'] / a['steps']) / (b['seconds'] / b['steps']):.2f}x / "
                                         f"{(_cpu(a) / a['steps']) / (_cpu(b) / b['steps']):.2f}x")
         verdict = "met" if max(wall, cpu) <= 1.3 else ("NOT met" if min(wall, cpu) > 1.3 else "mixed")
-        p(f"* MoS / prompt tuning step time = **{wall:.2f}x** by wall clock, **{cpu:.2f}x** in CPU time per step "
+        p(f"* MoS / prompt tuning step time ({d}) = **{wall:.2f}x** by wall clock, **{cpu:.2f}x** in CPU time per step "
           f"(target <= 1.3x: {verdict}); per round (wall / CPU): {', '.join(rounds)}.")
     for l in labels:
         p(f"* {l} losses: {', '.join(f'{x:.3f}' for r in by[l] for x in r['extra']['losses'])}")
@@ -132,7 +148,7 @@ def train_main(raw: Path, load_after: str) -> None:
       "samples per CPU-s divides by the process's CPU time (user + system, all threads) over the timed steps, "
       "less sensitive to the machine's other load. A step is zero_grad + batch + forward + loss read-back (fwd), "
       "backward (bwd), clip + optimizer step (opt). Peak RSS = VmHWM at the end (model load included). "
-      "MFU (4P) = 4 x P x tokens/s / peak (frozen base: no weight gradients; P = non-embedding parameters + "
+      "MFU (4P) = 4 x P x tokens/s / the matmul peak of the row's dtype (frozen base: no weight gradients; P = non-embedding parameters + "
       "2 answer rows). HF best = left padding + `logits_to_keep=1`; typical = right padding, full-vocabulary "
       "logits. Batches: the same file-order batches on every side.")
     print("\n".join(lines))
@@ -143,6 +159,7 @@ def main() -> None:
         train_main(Path(sys.argv[2]), sys.argv[4])
         return
     raw, out_dir, load_after = Path(sys.argv[1]), Path(sys.argv[2]), sys.argv[3]
+    suf = sys.argv[4] if len(sys.argv) > 4 else ""
     rs = [json.loads(l) for l in raw.open() if l.strip()]
     by = {r["label"]: r for r in rs}
     peak = max(r["matmul_peak_flops"] for r in rs)
@@ -153,8 +170,8 @@ def main() -> None:
     v = hf.get("versions", {})
     p(f"# mosx vs transformers + peft: Gemma-3-270M prompt tuning and scoring (batch {r0['batch']})\n")
     p(f"torch {v.get('torch', '?')} (the same libtorch on both sides), transformers {v.get('transformers', '?')}, "
-      f"peft {v.get('peft', '?')}; {r0['threads']} threads each; f32 on CPU.  ")
-    p(f"Measured matmul peak (f32 2048^3, best process): {peak / 1e9:.1f} GFLOP/s; "
+      f"peft {v.get('peft', '?')}; {r0['threads']} threads each; {r0.get('dtype', 'f32')} on {r0.get('device', 'cpu')}.  ")
+    p(f"Measured matmul peak ({r0.get('dtype', 'f32')} 2048^3, best process): {peak / 1e9:.1f} GFLOP/s; "
       f"P = {r0['flop_params'] / 1e6:.1f} M (non-embedding + 2 answer rows). "
       f"Load average after the run: {load_after}.\n")
     p("| workload | implementation | timed | samples/s | median step s | tokens/s | peak RSS MiB | mosx speed-up | samples/CPU-s | mosx speed-up (CPU) | MFU | MFU (4P) | load before |")
@@ -193,9 +210,9 @@ def main() -> None:
               f"{cpu:.2f}x by CPU time; peak RSS {m['vm_hwm_mib']:.0f} vs {h['vm_hwm_mib']:.0f} MiB.")
     # Agreement of the scored probabilities (same prompts, same weights).
     try:
-        a = json.loads((out_dir / "pyes_mosx.json").read_text())
+        a = json.loads((out_dir / f"pyes_mosx{suf}.json").read_text())
         for cfg in ("best", "typical"):
-            b = json.loads((out_dir / f"pyes_hf_{cfg}.json").read_text())
+            b = json.loads((out_dir / f"pyes_hf_{cfg}{suf}.json").read_text())
             d = max(abs(x - y) for x, y in zip(a, b))
             p(f"* scoring agreement: max |p_yes(mosx) - p_yes(HF {cfg})| = {d:.2e} over {len(a)} prompts.")
     except (OSError, ValueError) as e:

@@ -26,6 +26,7 @@ pub const CONTEXT_NAMES: &[&str] = &[
     "comparisons",
     "claims",
     "pairs",
+    "agreement",
 ];
 
 /// Names a template may read without the context providing them (minijinja globals and

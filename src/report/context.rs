@@ -20,6 +20,8 @@
 //!   recall (x100) over its **consistent** points (the target is in the user's own group)
 //!   and its **inconsistent** points (the target is in another group only), as seed
 //!   aggregates: `pairs[stage].consistent.auc` (Table I);
+//! * `agreement`: for each `options.agreement` pair of metrics stages, how far the second's
+//!   scores are from the first's on the same points (see `agreement`);
 //! * `claims`: the spec's `claims:` with their verdicts (see `claims`);
 //! * `provenance`: what the footer says (see `provenance`).
 //!
@@ -363,6 +365,7 @@ pub fn build(
     let comps = comparisons(plan, &mut loader, index, options, output)?;
     let claims = super::claims::evaluate(plan, &mut loader, output)?;
     let pairs = pairs(plan, &mut loader, options, output)?;
+    let agreement = super::agreement::agreement(plan, &mut loader, options, output)?;
 
     // The file's last context literal: `plan::reports` checks its top-level names against
     // `CONTEXT_NAMES` (so the helpers above stay before `build`).
@@ -378,6 +381,7 @@ pub fn build(
         "comparisons": serde_json::to_value(&comps).unwrap_or(Value::Null),
         "claims": claims,
         "pairs": pairs,
+        "agreement": agreement,
     }))
 }
 

@@ -13,6 +13,7 @@
 //!   resolved inside the project folder unless outside outputs are allowed, by a temporary
 //!   file renamed into place), so a report is whole or absent, never half-written.
 
+mod agreement;
 mod claims;
 pub mod compare;
 mod context;

@@ -64,6 +64,7 @@ pub fn lines(
         facts.models,
     );
     push_list(&mut out, "device stages ran on", facts.devices);
+    push_list(&mut out, "backbone dtype of device stages", facts.dtypes);
     push_list(&mut out, "stages computed by mosx commit(s)", facts.commits);
     out.push(seeds_line(plan, facts.seeds));
     if facts.latest.is_finite() {
@@ -118,6 +119,8 @@ struct StageFacts {
     models: BTreeSet<String>,
     /// Devices the device stages ran on.
     devices: BTreeSet<String>,
+    /// The backbone dtypes (`f32`, `bf16`) the device stages ask for.
+    dtypes: BTreeSet<String>,
     /// mosx commits (`+dirty`) that computed the stages.
     commits: BTreeSet<String>,
     /// `finished_at` of the newest stored stage (NaN when none is stored).
@@ -131,6 +134,7 @@ impl StageFacts {
         StageFacts {
             models: BTreeSet::new(),
             devices: BTreeSet::new(),
+            dtypes: BTreeSet::new(),
             commits: BTreeSet::new(),
             latest: f64::NAN,
             seeds: BTreeSet::new(),
@@ -146,6 +150,11 @@ impl StageFacts {
         }
         if let Some(s) = n.seed() {
             self.seeds.insert(s);
+        }
+        if n.kind.resource(&n.params) == crate::stages::Resource::Device {
+            if let Some(d) = n.params.get("dtype").and_then(|d| d.as_str()) {
+                self.dtypes.insert(d.to_string());
+            }
         }
         if let Some(r) = record {
             if n.kind.resource(&n.params) == crate::stages::Resource::Device {

@@ -36,7 +36,9 @@
 //! (samples/s, tokens, seconds, step_s, cpu_s, vm_hwm_mib, flop_params, matmul peak), which
 //! `bench/model_report.py --train` reads.
 //!
-//! Env: `BENCH_FTZ=1` sets flush-to-zero and denormals-are-zero (MXCSR) on the main thread
+//! Env: `BENCH_DEVICE` (cpu | cuda) and `BENCH_DTYPE` (f32 | bf16: the backbone's weights
+//! and activations; the trainable parameters and the optimizer state stay f32), both named in
+//! the RESULT line; `BENCH_FTZ=1` sets flush-to-zero and denormals-are-zero (MXCSR) on the main thread
 //! before any torch work (threads created later inherit it): a diagnostic for slow optimizer
 //! steps on denormal values; the trainer itself does not set it.
 //!
@@ -52,7 +54,7 @@ use mosx_methods::{Example, Method, Objective, Setup, TrainConfig};
 use mosx_models::checkpoint::Checkpoint;
 use mosx_models::tokenizer::TextTokenizer;
 use mosx_models::{load_backbone, Backbone};
-use tch::{nn, Device, Kind};
+use tch::{nn, Device};
 
 use mosx_methods::batch::Batch;
 use mosx_methods::optim::Optimizer;
@@ -62,7 +64,7 @@ const MAX_GRAD_NORM: f64 = 1.0;
 
 #[path = "../../../bench/harness.rs"]
 mod harness;
-use harness::{cpu_seconds, matmul_peak, read_prompts, vm_hwm_mib, BoxErr, Prompt};
+use harness::{cpu_seconds, matmul_peak, read_prompts, sync, target, vm_hwm_mib, BoxErr, Prompt};
 
 /// Flush-to-zero + denormals-are-zero on this thread (x86_64 only; elsewhere a no-op).
 fn set_ftz() {
@@ -177,7 +179,7 @@ fn examples(prompts: &[Prompt], tok: &TextTokenizer) -> Result<Vec<Example>, Box
 }
 
 /// The methods' setup: 2 groups with the stereotype sentences.
-fn setup(tok: &TextTokenizer, hidden: i64) -> Result<Setup, BoxErr> {
+fn setup(tok: &TextTokenizer, hidden: i64, device: Device) -> Result<Setup, BoxErr> {
     let group_prompts = ["The user is a male.", "The user is a female."]
         .iter()
         .map(|s| tok.encode(s, false))
@@ -187,7 +189,7 @@ fn setup(tok: &TextTokenizer, hidden: i64) -> Result<Setup, BoxErr> {
         n_groups: 2,
         group_prompts,
         seed: 0,
-        device: Device::Cpu,
+        device,
     })
 }
 
@@ -225,6 +227,7 @@ struct Bench<'a> {
     pad: i64,
     /// Soft-prompt tokens per sample (counted as tokens).
     l_soft: i64,
+    device: Device,
 }
 
 /// The timed steps' measurements.
@@ -264,7 +267,7 @@ fn run_steps(
             b.pad,
             weights.as_deref(),
             with_variants,
-            Device::Cpu,
+            b.device,
         );
         let (loss, _parts) = batch_loss(
             b.method, b.backbone, &batch, b.answer, &p_h, b.cfg, step, true,
@@ -275,11 +278,13 @@ fn run_steps(
         }
         let t1 = Instant::now();
         (loss / 1.0).backward();
+        sync(b.device);
         let t2 = Instant::now();
         if b.cfg.max_grad_norm > 0.0 {
             opt.clip_grad_norm(b.cfg.max_grad_norm);
         }
         opt.step(b.cfg.lr);
+        sync(b.device);
         let t3 = Instant::now();
         if step >= warmup {
             t.record([t0, t1, t2, t3], cpu_seconds() - c0, value);
@@ -318,12 +323,13 @@ fn main() -> Result<(), BoxErr> {
         set_ftz();
     }
     tch::set_num_threads(args.threads);
-    let peak = matmul_peak(2048, 5);
+    let tg = target()?;
+    let peak = matmul_peak(2048, 5, &tg);
 
     let prompts = read_prompts(&args.prompts)?;
     let ck = Checkpoint::resolve(&args.model_dir)?;
     let t_load = Instant::now();
-    let mut backbone = load_backbone(&ck, Device::Cpu, Kind::Float)?;
+    let mut backbone = load_backbone(&ck, tg.device, tg.kind)?;
     let load_s = t_load.elapsed().as_secs_f64();
     let pad = ck
         .config
@@ -334,8 +340,8 @@ fn main() -> Result<(), BoxErr> {
     let answer = tok.answer_ids("Yes", "No")?;
     let flop_params = flop_params(backbone.as_ref());
     let examples = examples(&prompts, &tok)?;
-    let setup = setup(&tok, backbone.hidden_size())?;
-    let adapter = nn::VarStore::new(Device::Cpu);
+    let setup = setup(&tok, backbone.hidden_size(), tg.device)?;
+    let adapter = nn::VarStore::new(tg.device);
     let (method, _entry) = build(&config, &setup, backbone.as_mut(), &adapter)?;
     let backbone = backbone; // frozen from here on
     let cfg = train_config(objective, args.batch);
@@ -354,6 +360,7 @@ fn main() -> Result<(), BoxErr> {
         answer,
         pad,
         l_soft,
+        device: tg.device,
     };
     let t = run_steps(&bench, &mut opt, args.warmup, args.steps)?;
     let result = serde_json::json!({
@@ -361,6 +368,8 @@ fn main() -> Result<(), BoxErr> {
         "mode": "train",
         "method": method_name,
         "config": "trainer",
+        "device": tg.device_name,
+        "dtype": tg.dtype_name,
         "objective": objective,
         "method_config": config,
         "threads": args.threads,

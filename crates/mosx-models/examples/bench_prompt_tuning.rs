@@ -15,8 +15,11 @@
 //! timed steps (`cpu_s`, user + system of all threads), the latter less sensitive to other
 //! load on a shared machine.
 //!
-//! Each mode first measures the matmul peak of this process (f32 `[n, n] x [n, n]`, best of
-//! a few). Output: one line `RESULT {json}` with samples/s, tokens, the parameter count the
+//! Env: `BENCH_DEVICE` (cpu | cuda) and `BENCH_DTYPE` (f32 | bf16: the backbone's weights
+//! and activations; the soft prompt and Adam's state stay f32), named in the RESULT line.
+//!
+//! Each mode first measures the matmul peak of this process (`[n, n] x [n, n]` in the
+//! benchmark's device and dtype, best of a few). Output: one line `RESULT {json}` with samples/s, tokens, the parameter count the
 //! FLOP formula uses (non-embedding weights + the 2 answer rows), the peak and VmHWM.
 //!
 //! Usage: bench_prompt_tuning MODEL_DIR PROMPTS.jsonl MODE THREADS WARMUP STEPS [BATCH]
@@ -29,14 +32,14 @@ use mosx_models::probe::probe;
 use mosx_models::tokenizer::{pad_batch, TextTokenizer};
 use mosx_models::Backbone;
 use tch::nn::{self, Init, OptimizerConfig};
-use tch::{Device, Kind, Tensor};
+use tch::{Kind, Tensor};
 
 const VIRTUAL_TOKENS: i64 = 16;
 const LR: f64 = 1e-3;
 
 #[path = "../../../bench/harness.rs"]
 mod harness;
-use harness::{cpu_seconds, matmul_peak, read_prompts, vm_hwm_mib, BoxErr, Prompt};
+use harness::{cpu_seconds, matmul_peak, read_prompts, sync, target, vm_hwm_mib, BoxErr, Prompt};
 
 /// The command line.
 struct Args {
@@ -102,12 +105,13 @@ fn main() -> Result<(), BoxErr> {
     let args = Args::parse()?;
     let (batch, warmup, steps) = (args.batch, args.warmup, args.steps);
     tch::set_num_threads(args.threads);
-    let peak = matmul_peak(2048, 5);
+    let tg = target()?;
+    let peak = matmul_peak(2048, 5, &tg);
 
     let prompts = read_prompts(&args.prompts)?;
     let ck = Checkpoint::resolve(&args.model_dir)?;
     let t_load = Instant::now();
-    let mut backbone = load_backbone(&ck, Device::Cpu, Kind::Float)?;
+    let mut backbone = load_backbone(&ck, tg.device, tg.kind)?;
     let load_s = t_load.elapsed().as_secs_f64();
     let pad = ck
         .config
@@ -135,6 +139,8 @@ fn main() -> Result<(), BoxErr> {
         "side": "mosx",
         "mode": args.mode,
         "config": "default",
+        "device": tg.device_name,
+        "dtype": tg.dtype_name,
         "threads": args.threads,
         "batch": batch,
         "warmup": warmup,
@@ -166,7 +172,8 @@ fn train(
 ) -> Result<(usize, i64, f64, serde_json::Value), BoxErr> {
     backbone.freeze_base();
     let d = backbone.hidden_size();
-    let pvs = nn::VarStore::new(Device::Cpu);
+    let device = backbone.device();
+    let pvs = nn::VarStore::new(device);
     let soft = pvs.root().var(
         "prompt",
         &[VIRTUAL_TOKENS, d],
@@ -183,7 +190,8 @@ fn train(
             .map(|p| tok.encode(&p.text, true))
             .collect::<Result<Vec<_>, _>>()?;
         let tb = pad_batch(&rows, tok.pad_id());
-        let labels = Tensor::from_slice(&chunk.iter().map(|p| p.label).collect::<Vec<_>>());
+        let labels = Tensor::from_slice(&chunk.iter().map(|p| p.label).collect::<Vec<_>>())
+            .to_device(device);
         let real: i64 =
             rows.iter().map(|r| r.len() as i64).sum::<i64>() + VIRTUAL_TOKENS * chunk.len() as i64;
         batches.push((tb, labels, real, chunk.len()));
@@ -200,15 +208,17 @@ fn train(
         let b = *n as i64;
         let embeds = Tensor::cat(
             &[
-                soft.unsqueeze(0).expand([b, VIRTUAL_TOKENS, d], false),
+                soft.unsqueeze(0)
+                    .expand([b, VIRTUAL_TOKENS, d], false)
+                    .to_kind(backbone.kind()),
                 backbone.embed(&tb.input_ids),
             ],
             1,
         );
         let mask = Tensor::cat(
             &[
-                Tensor::ones([b, VIRTUAL_TOKENS], (Kind::Int64, Device::Cpu)),
-                tb.attention_mask.shallow_clone(),
+                Tensor::ones([b, VIRTUAL_TOKENS], (Kind::Int64, device)),
+                tb.attention_mask.to_device(device),
             ],
             1,
         );
@@ -216,6 +226,7 @@ fn train(
         let loss = logits.cross_entropy_for_logits(labels);
         opt.backward_step(&loss);
         let l = loss.double_value(&[]);
+        sync(device);
         if step >= warmup {
             let dt = t0.elapsed().as_secs_f64();
             seconds += dt;
@@ -251,6 +262,7 @@ fn score(
     for pass in 0..warmup + steps.max(1) {
         let (t0, c0) = (Instant::now(), cpu_seconds());
         out = probe(backbone, tok, &texts, batch)?;
+        sync(backbone.device());
         if pass >= warmup {
             let dt = t0.elapsed().as_secs_f64();
             seconds += dt;

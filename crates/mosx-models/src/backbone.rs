@@ -46,7 +46,8 @@ pub struct LoraConfig {
 #[derive(Debug)]
 pub struct AnswerState {
     /// `[B, d]`: the state the LM head reads at the answer position (Gemma-3: after the
-    /// final norm; T5: the first decoder step, scaled as the tied head requires).
+    /// final norm, in f32; T5: the first decoder step in the weights' kind, scaled as the
+    /// tied head requires).
     pub hidden: Tensor,
     /// `[B, d]` f32: the masked mean of the last hidden state (the encoder's for T5), when
     /// asked for; computed from the same pass, never a second one.

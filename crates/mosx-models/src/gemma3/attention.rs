@@ -8,6 +8,9 @@
 //!   (never `-inf`); sliding layers additionally see only `q - k < sliding_window`.
 //! * Scores are scaled by `query_pre_attn_scalar^-1/2`; `attn_logit_softcapping` is not
 //!   applied (as in transformers 5.24); LoRA acts on q and v when enabled.
+//! * With kept rows, only those queries are formed (RoPE at their positions, their mask
+//!   rows); keys and values cover every position, so the kept outputs equal the full
+//!   pass's rows.
 
 use tch::{Device, Kind, Tensor};
 
@@ -66,10 +69,15 @@ impl Gemma3 {
         )
     }
 
+    /// Grouped-query self-attention of the normed input `x` (`[B, T, d]`) over every
+    /// position; with `rows` (`[B]` int64) only those queries are formed: `[B, 1, d]` out,
+    /// else `[B, T, d]`.
+    #[allow(clippy::too_many_arguments)]
     pub(super) fn attention(
         &self,
         layer: &Layer,
         x: &Tensor,
+        rows: Option<&Tensor>,
         mask: &Tensor,
         cos: &Tensor,
         sin: &Tensor,
@@ -79,21 +87,42 @@ impl Gemma3 {
         let hd = self.cfg.head_dim;
         let nh = self.cfg.num_attention_heads;
         let nkv = self.cfg.num_key_value_heads;
-        let mut q = Self::linear(x, &layer.q_proj);
+        // Queries: every position, or the kept row of each sequence with its RoPE angle
+        // and its mask row.
+        let (xq, cos_q, sin_q, mask) = match rows {
+            None => (
+                x.shallow_clone(),
+                cos.shallow_clone(),
+                sin.shallow_clone(),
+                mask.shallow_clone(),
+            ),
+            Some(r) => {
+                let table = |c: &Tensor| c.view([t, hd]).index_select(0, r).view([b, 1, 1, hd]);
+                let m = Self::take_rows(&mask.expand([b, 1, t, t], false).transpose(1, 2), r);
+                (
+                    Self::take_rows(x, r).unsqueeze(1),
+                    table(cos),
+                    table(sin),
+                    m.unsqueeze(1),
+                )
+            }
+        };
+        let tq = xq.size()[1];
+        let mut q = Self::linear(&xq, &layer.q_proj);
         if let Some(l) = &layer.lora_q {
-            q = l.apply(x, q, train);
+            q = l.apply(&xq, q, train);
         }
         let k = Self::linear(x, &layer.k_proj);
         let mut v = Self::linear(x, &layer.v_proj);
         if let Some(l) = &layer.lora_v {
             v = l.apply(x, v, train);
         }
-        let q = q.view([b, t, nh, hd]).transpose(1, 2);
+        let q = q.view([b, tq, nh, hd]).transpose(1, 2);
         let k = k.view([b, t, nkv, hd]).transpose(1, 2);
         let v = v.view([b, t, nkv, hd]).transpose(1, 2);
         let q = self.rms_norm(&q, &layer.q_norm);
         let k = self.rms_norm(&k, &layer.k_norm);
-        let q = Self::rotate(&q, cos, sin);
+        let q = Self::rotate(&q, &cos_q, &sin_q);
         let k = Self::rotate(&k, cos, sin);
         let scale = self.cfg.query_pre_attn_scalar.powf(-0.5);
         // transformers' Gemma3Attention stores attn_logit_softcapping but never passes it to
@@ -108,7 +137,7 @@ impl Gemma3 {
             scale,
             nkv != nh,
         );
-        let out = out.transpose(1, 2).reshape([b, t, nh * hd]);
+        let out = out.transpose(1, 2).reshape([b, tq, nh * hd]);
         Self::linear(&out, &layer.o_proj)
     }
 }

@@ -4,13 +4,17 @@
 //! Invariants:
 //! * Embeddings are multiplied by `sqrt(hidden_size)` rounded to the weights' kind.
 //! * The answer state is the final-normed hidden state of the last real token of each
-//!   (right-padded) row; `head_logits` forms only the requested rows of the tied
-//!   embedding and returns f32, soft-capped by `final_logit_softcapping` when set.
+//!   (right-padded) row, in f32 (the final norm is not rounded back to the weights'
+//!   kind); without pooling the last layer computes only that row.
+//! * `head_logits` forms only the requested rows of the tied embedding, in f32 (the rows
+//!   widened), and returns f32, soft-capped by `final_logit_softcapping` when set; the
+//!   full-vocabulary head multiplies in the weights' kind and widens the result.
 //! * The pooled state is the masked mean of the final-normed hidden states, in f32.
 
 use tch::nn;
 use tch::{Device, Kind, Tensor};
 
+use super::layers::Keep;
 use super::{sub, Gemma3};
 use crate::backbone::{AnswerState, Architecture, Backbone, LoraConfig};
 use crate::error::{CheckpointError, ModelError};
@@ -55,30 +59,37 @@ impl Backbone for Gemma3 {
     ) -> AnswerState {
         let device = self.vs.device();
         let mask = mask.to_device(device);
-        let h = self.hidden(embeds, &mask, train);
-        let b = h.size()[0];
         let last = (mask.ne(0).sum_dim_intlist(1, false, Kind::Int64) - 1).clamp_min(0);
-        let rows = Tensor::arange(b, (Kind::Int64, device));
-        let h_last = h.index(&[Some(rows), Some(last)]);
-        let pooled = pooled.then(|| {
-            let normed = self.rms_norm(&h, &self.norm).to_kind(Kind::Float);
-            masked_mean(&normed, &mask)
-        });
+        if !pooled {
+            let h_last = self.hidden(embeds, &mask, train, Keep::Rows(&last));
+            return AnswerState {
+                hidden: self.rms_norm_f32(&h_last, &self.norm),
+                pooled: None,
+            };
+        }
+        let h = self.hidden(embeds, &mask, train, Keep::Real);
+        let normed = self.rms_norm_f32(&h, &self.norm);
         AnswerState {
-            hidden: self.rms_norm(&h_last, &self.norm),
-            pooled,
+            hidden: Self::take_rows(&normed, &last),
+            pooled: Some(masked_mean(&normed, &mask)),
         }
     }
 
     fn head_logits(&self, hidden: &Tensor, ids: Option<&[i64]>) -> Tensor {
-        let w = match ids {
+        let logits = match ids {
+            // A few rows: formed in f32 from the f32 answer state, whatever the weights' kind.
             Some(ids) => {
                 let ids = Tensor::from_slice(ids).to_device(self.vs.device());
-                self.embed_tokens.index_select(0, &ids)
+                let w = self.embed_tokens.index_select(0, &ids).to_kind(Kind::Float);
+                hidden.to_kind(Kind::Float).matmul(&w.tr())
             }
-            None => self.embed_tokens.shallow_clone(),
+            // The whole vocabulary: in the weights' kind (a copy of the embedding in f32
+            // would cost 4 bytes per weight), accumulated in f32 by the matmul, then widened.
+            None => hidden
+                .to_kind(self.kind)
+                .matmul(&self.embed_tokens.tr())
+                .to_kind(Kind::Float),
         };
-        let logits = hidden.matmul(&w.tr()).to_kind(Kind::Float);
         match self.cfg.final_logit_softcapping {
             Some(cap) => (logits / cap).tanh() * cap,
             None => logits,
@@ -91,9 +102,8 @@ impl Backbone for Gemma3 {
 
     fn pooled(&self, embeds: &Tensor, mask: &Tensor, train: bool) -> Tensor {
         let mask = mask.to_device(self.vs.device());
-        let h = self.hidden(embeds, &mask, train);
-        let h = self.rms_norm(&h, &self.norm).to_kind(Kind::Float);
-        masked_mean(&h, &mask)
+        let h = self.hidden(embeds, &mask, train, Keep::Real);
+        masked_mean(&self.rms_norm_f32(&h, &self.norm), &mask)
     }
 
     fn var_store(&self) -> &nn::VarStore {

@@ -3,8 +3,8 @@
 //!
 //! Invariants:
 //! * `answer_state` decodes one step from `decoder_start_token_id`; `head_logits` forms
-//!   only the rows of the requested answer ids (the full head only when none are given)
-//!   and returns f32.
+//!   only the rows of the requested answer ids, in f32 (the full head only when none are
+//!   given, in the weights' kind) and returns f32.
 //! * The pooled state is the masked mean of the encoder output (padding excluded).
 //! * LoRA can be enabled once, with a rank ≥ 1, a finite alpha and a dropout in `[0, 1)`.
 
@@ -71,7 +71,12 @@ impl Backbone for T5 {
                     );
                 }
                 let ids = Tensor::from_slice(ids).to_device(hidden.device());
-                self.head_weight().index_select(0, &ids) // [A, d]
+                // A few rows: formed in f32 whatever the weights' kind.
+                let rows = self
+                    .head_weight()
+                    .index_select(0, &ids)
+                    .to_kind(Kind::Float);
+                return hidden.to_kind(Kind::Float).matmul(&rows.tr()); // [B, A]
             }
             None => self.head_weight().shallow_clone(),
         };

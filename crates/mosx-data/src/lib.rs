@@ -35,7 +35,7 @@ pub use bookcrossing::ADULT_AGE;
 pub use error::DataError;
 pub use grouping::{Bins, GroupBy};
 pub use layout::{dataset_kind, source_files};
-pub use load::{group_names, load, raw_counts, raw_counts_with};
+pub use load::{group_names, load, load_with_counts, raw_counts, raw_counts_with};
 pub use measure::{
     degree, degree_with_totals, measure, Degree, ItemStereotype, MeasureOptions, Stereotypes,
 };

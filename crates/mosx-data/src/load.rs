@@ -84,6 +84,11 @@ pub fn load(dir: &Path, opts: &LoadOptions) -> Result<Dataset, DataError> {
     Ok(load_both(dir, opts)?.0)
 }
 
+/// [`load`] with the raw files' counts ([`raw_counts_with`]) from the same read.
+pub fn load_with_counts(dir: &Path, opts: &LoadOptions) -> Result<(Dataset, RawCounts), DataError> {
+    load_both(dir, opts)
+}
+
 /// Row counts of the raw files in `dir` under `opts` (ratings, items and users rows, the
 /// ratings that name an unknown item or user, the untitled items and the users without a
 /// group). For BookCrossing with the default options: 1,149,780 ratings, 271,379 books,

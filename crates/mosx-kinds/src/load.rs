@@ -177,3 +177,39 @@ impl StageKind for Load {
         Ok(out)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn normalize(json: &str) -> Result<Value, ParamError> {
+        let Value::Object(m) = serde_json::from_str(json).unwrap() else {
+            unreachable!()
+        };
+        Load.normalize(&m)
+    }
+
+    #[test]
+    fn params_without_group_by_or_title_normalise_as_before_them() {
+        let v = normalize(r#"{"path": "data/ml-100k"}"#).unwrap();
+        assert_eq!(
+            serde_json::to_string(&v).unwrap(),
+            r#"{"path":"data/ml-100k","min_age":5,"max_age":100,"implicit":"keep"}"#
+        );
+    }
+
+    #[test]
+    fn group_by_is_parsed_strictly_and_checked_at_plan_time() {
+        let v =
+            normalize(r#"{"path": "d", "group_by": {"field": "age", "bins": [18, 25]}}"#).unwrap();
+        assert_eq!(v["group_by"]["bins"], serde_json::json!([18.0, 25.0]));
+        let e = normalize(r#"{"path": "d", "group_by": {"field": "age", "bins": [25, 18]}}"#)
+            .unwrap_err();
+        assert_eq!(e.field, "group_by.bins", "{e}");
+        let e =
+            normalize(r#"{"path": "d", "group_by": {"field": "age", "edges": [18]}}"#).unwrap_err();
+        assert!(e.to_string().contains("edges"), "{e}");
+        let e = normalize(r#"{"path": "d", "group_by": 3}"#).unwrap_err();
+        assert!(e.field.contains("group_by"), "{e}");
+    }
+}

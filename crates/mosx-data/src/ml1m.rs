@@ -12,10 +12,11 @@ use std::path::Path;
 use crate::assemble::malformed;
 use crate::delimited::lines_sep;
 use crate::error::DataError;
-use crate::grouping::{GroupBy, Grouping};
+use crate::grouping::GroupBy;
 use crate::layout::read;
 use crate::movielens::{
-    finish, index_ids, rating_row, user_groups, user_ids, Rows, UserFile, UserRow,
+    finish, index_ids, rating_row, user_groups, user_ids, ItemRows, Rows, UserFile, UserIds,
+    UserRow,
 };
 use crate::text::{latin1, trim};
 use crate::types::{Dataset, LoadOptions, RawCounts};
@@ -30,7 +31,7 @@ pub(crate) fn ml1m_users<'a>(
     users: &Path,
     ubuf: &'a [u8],
     by: Option<&GroupBy>,
-) -> Result<(Vec<(usize, &'a [u8])>, Grouping), DataError> {
+) -> Result<UserIds<'a>, DataError> {
     let file = UserFile {
         path: users,
         columns: USER_FIELDS,
@@ -50,10 +51,7 @@ pub(crate) fn ml1m_users<'a>(
 }
 
 /// (line, id, title) of the `movies.dat` rows.
-fn ml1m_movies<'a>(
-    movies: &Path,
-    mbuf: &'a [u8],
-) -> Result<Vec<(usize, &'a [u8], String)>, DataError> {
+fn ml1m_movies<'a>(movies: &Path, mbuf: &'a [u8]) -> Result<ItemRows<'a>, DataError> {
     lines_sep(mbuf, SEP)
         .map(|l| {
             let n = l.fields.len();

@@ -18,6 +18,11 @@ use crate::layout::read;
 use crate::text::{fast_map, latin1, parse_f64, parse_i64, show, trim, FastMap};
 use crate::types::{Dataset, DatasetKind, Item, RawCounts, User};
 
+/// (line, id) of the user rows, and their groups.
+pub(crate) type UserIds<'a> = (Vec<(usize, &'a [u8])>, Grouping);
+/// (line, id, title) of the item rows (the title empty when the row has none).
+pub(crate) type ItemRows<'a> = Vec<(usize, &'a [u8], String)>;
+
 /// One row of a user file: its 1-based line and its fields.
 pub(crate) struct UserRow<'a> {
     pub line: usize,
@@ -289,7 +294,7 @@ pub(crate) fn grouplens_users<'a>(
     user: &Path,
     ubuf: &'a [u8],
     by: Option<&GroupBy>,
-) -> Result<(Vec<(usize, &'a [u8])>, Grouping), DataError> {
+) -> Result<UserIds<'a>, DataError> {
     let file = UserFile {
         path: user,
         columns: GL_USER,

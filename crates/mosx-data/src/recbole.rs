@@ -13,10 +13,11 @@ use std::path::Path;
 use crate::assemble::malformed;
 use crate::delimited::lines;
 use crate::error::DataError;
-use crate::grouping::{GroupBy, Grouping};
+use crate::grouping::GroupBy;
 use crate::layout::read;
 use crate::movielens::{
-    field, finish, index_ids, rating_row, user_groups, user_ids, Rows, UserFile, UserRow,
+    field, finish, index_ids, rating_row, user_groups, user_ids, ItemRows, Rows, UserFile, UserIds,
+    UserRow,
 };
 use crate::text::{trim, utf8_or_latin1};
 use crate::types::{Dataset, LoadOptions, RawCounts};
@@ -79,7 +80,7 @@ pub(crate) fn recbole_users<'a>(
     user: &Path,
     ubuf: &'a [u8],
     by: Option<&GroupBy>,
-) -> Result<(Vec<(usize, &'a [u8])>, Grouping), DataError> {
+) -> Result<UserIds<'a>, DataError> {
     let (names, body) = header(user, ubuf)?;
     let columns: Vec<&str> = names.iter().map(String::as_str).collect();
     let file = UserFile {
@@ -105,7 +106,7 @@ fn recbole_items<'a>(
     item: &Path,
     ibuf: &'a [u8],
     title: Option<&str>,
-) -> Result<Vec<(usize, &'a [u8], String)>, DataError> {
+) -> Result<ItemRows<'a>, DataError> {
     let (names, body) = header(item, ibuf)?;
     let c_id = column(item, &names, "item_id")?;
     let c_title = title_column(item, &names, title)?;

@@ -222,10 +222,10 @@ fn check_three(st: &mosx_data::Stereotypes, r: &mosx_fairness::Report) {
         [-0.5, 0.1, 0.4],
     ];
     for (i, want) in want_degree.iter().enumerate() {
-        for g in 0..3 {
+        for (g, &w) in want.iter().enumerate() {
             close(
                 st.items[i].degree[g],
-                want[g],
+                w,
                 &format!("degree item {i} group {g}"),
             );
         }
@@ -341,10 +341,10 @@ fn check_seven(st: &mosx_data::Stereotypes, r: &mosx_fairness::Report) {
     want[0][0] = 11.0 / 18.0;
     want[0][6] = 2.0 / 9.0;
     for (i, w) in want.iter().enumerate() {
-        for g in 0..7 {
+        for (g, &wg) in w.iter().enumerate() {
             close(
                 st.items[i].degree[g],
-                w[g],
+                wg,
                 &format!("degree I_{i} group {g}"),
             );
         }

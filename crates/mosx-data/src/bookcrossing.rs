@@ -3,8 +3,10 @@
 //! fields as its header (else a malformed-row error with file:line:column); ids are matched
 //! byte for byte after unescaping; kept ratings are those whose user has an age in
 //! `[min_age, max_age]` (NULL ages are dropped) and whose ISBN is in `BX-Books.csv` (a
-//! prompt needs the title), minus the implicit 0-ratings under `implicit: drop`; group 0 is
-//! adult (age >= 18) and 1 teen (age < 18); there are no timestamps.
+//! prompt needs the title), minus the implicit 0-ratings under `implicit: drop`; without
+//! `group_by` group 0 is adult (age >= 18) and 1 teen (age < 18), with it the groups are
+//! those of `grouping.rs` over a `BX-Users.csv` field (the age filter still applies, and a
+//! user without a value is dropped); there are no timestamps.
 
 use std::borrow::Cow;
 use std::path::Path;
@@ -13,6 +15,7 @@ use rayon::prelude::*;
 
 use crate::assemble::{assemble, malformed, Kept, Meta};
 use crate::error::DataError;
+use crate::grouping::{assign, field_column, GroupBy, Grouping, Source};
 use crate::idtable::IdIndex;
 use crate::layout::read;
 use crate::quoted::{Field, QuoteError, Reader};
@@ -330,6 +333,31 @@ pub(crate) fn resolve(
     Ok(out.into_iter().flatten().collect())
 }
 
+/// The groups `by` makes of the rows of `BX-Users.csv` (a field named as in its header,
+/// e.g. `Age` or `Location`).
+fn bx_grouping(file: &Path, buf: &[u8], by: &GroupBy) -> Result<Grouping, DataError> {
+    let (header, _, _) = read_header(file, buf)?;
+    let columns: Vec<&str> = header.iter().map(String::as_str).collect();
+    let column = field_column(by, file, &columns)? + 1;
+    let values = records(file, buf, &[by.field()], |line, v| {
+        Ok((line, latin1(&v[0].0)))
+    })?;
+    let refs: Vec<(usize, &str)> = values.iter().map(|(l, v)| (*l, v.as_str())).collect();
+    assign(by, &Source { file, column }, &refs)
+}
+
+/// The group names `by` makes of `BX-Users.csv` (for a plan, before loading).
+pub(crate) fn bx_group_names(
+    file: &Path,
+    buf: &[u8],
+    by: Option<&GroupBy>,
+) -> Result<Vec<String>, DataError> {
+    match by {
+        None => Ok(DatasetKind::BookCrossing.group_names()),
+        Some(by) => Ok(bx_grouping(file, buf, by)?.groups),
+    }
+}
+
 /// Reads BookCrossing with the given options.
 pub(crate) fn load_bx(
     ratings: &Path,
@@ -380,10 +408,26 @@ pub(crate) fn load_bx(
             timestamp: None,
         });
     }
+    let (groups, of_row) = match &opts.group_by {
+        None => (
+            DatasetKind::BookCrossing.group_names(),
+            parsed
+                .users
+                .iter()
+                .map(|(_, age)| Some(u8::from(age.is_some_and(|a| a < ADULT_AGE))))
+                .collect(),
+        ),
+        Some(by) => {
+            let g = bx_grouping(users, &ubuf, by)?;
+            counts.ungrouped_users = g.ungrouped();
+            kept.retain(|k| g.of_row[k.user_row as usize].is_some());
+            (g.groups, g.of_row)
+        }
+    };
     let meta = Meta {
         name: "bookcrossing".into(),
         kind: DatasetKind::BookCrossing,
-        groups: DatasetKind::BookCrossing.group_names(),
+        groups,
         label_threshold: 5.0,
     };
     let ds = assemble(
@@ -391,12 +435,10 @@ pub(crate) fn load_bx(
         parsed.users.len(),
         parsed.books.len(),
         &kept,
-        |r| {
-            let (id, age) = &parsed.users[r];
-            User {
-                id: latin1(id),
-                group: u8::from(age.is_some_and(|a| a < ADULT_AGE)),
-            }
+        |r| User {
+            id: latin1(&parsed.users[r].0),
+            // kept ratings are those of grouped users only
+            group: of_row[r].unwrap_or(u8::MAX),
         },
         |r| Item {
             id: latin1(&parsed.books[r].0),

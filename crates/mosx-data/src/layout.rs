@@ -1,4 +1,5 @@
-//! Detects which raw layout a dataset folder holds and lists its files. Invariants: the
+//! Detects which raw layout a dataset folder holds (BookCrossing, GroupLens ML-100K,
+//! GroupLens ML-1M, then RecBole atomic files, first match wins) and lists its files. Invariants: the
 //! file order is fixed (ratings, items, users) so that hashing the list is stable; a
 //! folder that matches no layout yields `DataError::MissingFiles` naming every accepted
 //! layout and `make data`.
@@ -24,6 +25,13 @@ pub(crate) enum Layout {
         item: PathBuf,
         user: PathBuf,
     },
+    /// Original GroupLens ML-1M: `ratings.dat`, `movies.dat`, `users.dat` (`::` separated,
+    /// ISO-8859-1, no header).
+    MovieLens1M {
+        ratings: PathBuf,
+        movies: PathBuf,
+        users: PathBuf,
+    },
     /// BookCrossing `BX-Book-Ratings.csv`, `BX-Books.csv`, `BX-Users.csv`.
     BookCrossing {
         ratings: PathBuf,
@@ -41,6 +49,11 @@ impl Layout {
             Layout::GroupLens { data, item, user } => {
                 vec![data.clone(), item.clone(), user.clone()]
             }
+            Layout::MovieLens1M {
+                ratings,
+                movies,
+                users,
+            } => vec![ratings.clone(), movies.clone(), users.clone()],
             Layout::BookCrossing {
                 ratings,
                 books,
@@ -54,10 +67,12 @@ impl Layout {
 
 const BX: [&str; 3] = ["BX-Book-Ratings.csv", "BX-Books.csv", "BX-Users.csv"];
 const GL: [&str; 3] = ["u.data", "u.item", "u.user"];
+const ML1M: [&str; 3] = ["ratings.dat", "movies.dat", "users.dat"];
 
 fn expected_all() -> String {
-    "ml-100k.inter, ml-100k.item, ml-100k.user (RecBole atomic files), or u.data, u.item, u.user \
-     (GroupLens ML-100K), or BX-Book-Ratings.csv, BX-Books.csv, BX-Users.csv (BookCrossing)"
+    "NAME.inter, NAME.item, NAME.user (RecBole atomic files, e.g. ml-100k.inter), or u.data, \
+     u.item, u.user (GroupLens ML-100K), or ratings.dat, movies.dat, users.dat (GroupLens \
+     ML-1M), or BX-Book-Ratings.csv, BX-Books.csv, BX-Users.csv (BookCrossing)"
         .to_string()
 }
 
@@ -105,6 +120,14 @@ pub(crate) fn detect(dir: &Path) -> Result<Layout, DataError> {
             user: dir.join(GL[2]),
         });
     }
+    if ML1M.iter().any(|n| has(n)) {
+        missing_of(dir, &owned(&ML1M), ML1M.join(", ") + " (GroupLens ML-1M)")?;
+        return Ok(Layout::MovieLens1M {
+            ratings: dir.join(ML1M[0]),
+            movies: dir.join(ML1M[1]),
+            users: dir.join(ML1M[2]),
+        });
+    }
     // RecBole: any `<stem>.inter`, `.item` or `.user`, stems sorted for a fixed choice.
     let mut stems: Vec<String> = std::fs::read_dir(dir)
         .map_err(|source| DataError::Io {
@@ -148,12 +171,15 @@ pub fn source_files(dir: &Path) -> Result<Vec<PathBuf>, DataError> {
 }
 
 /// The kind of dataset the folder `dir` holds, from its layout alone (nothing is parsed):
-/// BookCrossing for the BX files, MovieLens for the GroupLens and RecBole layouts. Lets a
+/// BookCrossing for the BX files, MovieLens for the GroupLens (ML-100K, ML-1M) and RecBole
+/// layouts (a RecBole dataset of another domain still reads as MovieLens). Lets a
 /// plan check group names (e.g. `group_ratio`) before anything is loaded.
 pub fn dataset_kind(dir: &Path) -> Result<crate::types::DatasetKind, DataError> {
     Ok(match detect(dir)? {
         Layout::BookCrossing { .. } => crate::types::DatasetKind::BookCrossing,
-        Layout::GroupLens { .. } | Layout::RecBole { .. } => crate::types::DatasetKind::MovieLens,
+        Layout::GroupLens { .. } | Layout::MovieLens1M { .. } | Layout::RecBole { .. } => {
+            crate::types::DatasetKind::MovieLens
+        }
     })
 }
 

@@ -1,34 +1,125 @@
-//! MovieLens-100K readers for the RecBole atomic layout (`ml-100k.inter/.item/.user`, tab
-//! separated, typed header, UTF-8) and the original GroupLens layout (`u.data` tab
-//! separated; `u.item`, `u.user` pipe separated, Latin-1, no header). Invariants: group 0 is
-//! male and 1 female (from the gender column); titles read `Title (Year)` (RecBole stores
-//! the year apart: it is appended when it is a 4-digit year; GroupLens titles already hold
-//! it); every rating must name a known user and item, else the row is reported as
-//! malformed; ratings keep file order with their timestamps.
+//! Shared MovieLens reading (user groups, id indices, rating rows, assembly) and the
+//! original GroupLens ML-100K reader (`u.data` tab separated; `u.item`, `u.user` pipe
+//! separated, Latin-1, no header). The RecBole and ML-1M readers are in `recbole.rs` and
+//! `ml1m.rs`. Invariants, for every MovieLens layout: without `group_by` group 0 is male
+//! and 1 female (from the gender column, M or F, anything else is malformed); with it the
+//! groups are those of `grouping.rs`, and a user with no group is dropped with its
+//! ratings (counted); an item with an empty title is dropped with its ratings (counted);
+//! every rating must name a known user and item, else the row is reported as malformed;
+//! ratings keep file order with their timestamps.
 
 use std::path::Path;
 
 use crate::assemble::{assemble, malformed, Kept, Meta};
 use crate::delimited::lines;
 use crate::error::DataError;
+use crate::grouping::{assign, field_column, GroupBy, Grouping, Source};
 use crate::layout::read;
-use crate::text::{fast_map, latin1, parse_f64, parse_i64, show, trim, utf8_or_latin1, FastMap};
+use crate::text::{fast_map, latin1, parse_f64, parse_i64, show, trim, FastMap};
 use crate::types::{Dataset, DatasetKind, Item, RawCounts, User};
 
-/// Parsed MovieLens rows (ids as raw bytes, borrowed from the file buffers).
-struct Rows<'a> {
-    users: Vec<(&'a [u8], u8)>,
-    items: Vec<(&'a [u8], String)>,
-    ratings: Vec<Kept>,
+/// (line, id) of the user rows, and their groups.
+pub(crate) type UserIds<'a> = (Vec<(usize, &'a [u8])>, Grouping);
+/// (line, id, title) of the item rows (the title empty when the row has none).
+pub(crate) type ItemRows<'a> = Vec<(usize, &'a [u8], String)>;
+
+/// One row of a user file: its 1-based line and its fields.
+pub(crate) struct UserRow<'a> {
+    pub line: usize,
+    pub fields: Vec<&'a [u8]>,
 }
 
-fn meta(name: &str) -> Meta {
-    Meta {
-        name: name.to_string(),
-        kind: DatasetKind::MovieLens,
-        groups: DatasetKind::MovieLens.group_names(),
-        label_threshold: 3.0,
-    }
+/// Parsed MovieLens rows (ids as raw bytes, borrowed from the file buffers). `items` hold
+/// decoded titles, empty for an item without one.
+pub(crate) struct Rows<'a> {
+    pub users: Vec<&'a [u8]>,
+    pub grouping: Grouping,
+    pub items: Vec<(&'a [u8], String)>,
+    pub ratings: Vec<Kept>,
+}
+
+/// The user file's layout: its path, field names (in column order) and where the id and
+/// the gender (the default grouping; `None` when the file has no gender field) are.
+pub(crate) struct UserFile<'a> {
+    pub path: &'a Path,
+    pub columns: &'a [&'a str],
+    pub id: usize,
+    pub gender: Option<usize>,
+}
+
+/// The groups of the user rows: by `group_by`, or by default the gender column.
+pub(crate) fn user_groups(
+    file: &UserFile<'_>,
+    rows: &[UserRow<'_>],
+    by: Option<&GroupBy>,
+    decode: fn(&[u8]) -> String,
+) -> Result<Grouping, DataError> {
+    let Some(by) = by else {
+        let Some(g) = file.gender else {
+            return Err(malformed(
+                file.path,
+                1,
+                file.columns.len() + 1,
+                "gender",
+                format!(
+                    "header lacks column `gender` (has {}); without it, choose the groups \
+                     with `group_by`",
+                    file.columns.join(", ")
+                ),
+            ));
+        };
+        let of_row = rows
+            .iter()
+            .map(|r| {
+                let raw = field(file.path, r.line, &r.fields, g, file.columns[g])?;
+                gender(file.path, r.line, g + 1, raw).map(Some)
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        return Ok(Grouping {
+            groups: DatasetKind::MovieLens.group_names(),
+            of_row,
+        });
+    };
+    let col = field_column(by, file.path, file.columns)?;
+    let values = rows
+        .iter()
+        .map(|r| {
+            Ok((
+                r.line,
+                decode(trim(field(file.path, r.line, &r.fields, col, by.field())?)),
+            ))
+        })
+        .collect::<Result<Vec<_>, DataError>>()?;
+    let refs: Vec<(usize, &str)> = values.iter().map(|(l, v)| (*l, v.as_str())).collect();
+    assign(
+        by,
+        &Source {
+            file: file.path,
+            column: col + 1,
+        },
+        &refs,
+    )
+}
+
+/// The ids of the user rows (trimmed), or the malformed row lacking one.
+pub(crate) fn user_ids<'a>(
+    file: &UserFile<'_>,
+    rows: &[UserRow<'a>],
+) -> Result<Vec<(usize, &'a [u8])>, DataError> {
+    rows.iter()
+        .map(|r| {
+            Ok((
+                r.line,
+                trim(field(
+                    file.path,
+                    r.line,
+                    &r.fields,
+                    file.id,
+                    file.columns[file.id],
+                )?),
+            ))
+        })
+        .collect()
 }
 
 fn gender(file: &Path, line: usize, column: usize, raw: &[u8]) -> Result<u8, DataError> {
@@ -45,7 +136,7 @@ fn gender(file: &Path, line: usize, column: usize, raw: &[u8]) -> Result<u8, Dat
     }
 }
 
-fn field<'a>(
+pub(crate) fn field<'a>(
     file: &Path,
     line: usize,
     fields: &[&'a [u8]],
@@ -67,7 +158,7 @@ fn field<'a>(
     })
 }
 
-fn index_ids<'a>(
+pub(crate) fn index_ids<'a>(
     file: &Path,
     ids: impl Iterator<Item = (usize, &'a [u8])>,
     what: &str,
@@ -87,9 +178,9 @@ fn index_ids<'a>(
     Ok(map)
 }
 
-/// Ratings shared by both layouts: resolves ids to rows.
+/// One rating row: resolves ids to rows. `cols` are the user, item and rating columns.
 #[allow(clippy::too_many_arguments)]
-fn rating_row(
+pub(crate) fn rating_row(
     file: &Path,
     line: usize,
     fields: &[&[u8]],
@@ -152,134 +243,27 @@ fn rating_row(
     })
 }
 
-// ---------------------------------------------------------------- RecBole atomic files
-
-/// Column positions by name in a RecBole header (`name:type`).
-fn header<'a>(file: &Path, buf: &'a [u8]) -> Result<(Vec<String>, &'a [u8]), DataError> {
-    let end = buf.iter().position(|&b| b == b'\n').unwrap_or(buf.len());
-    let line = &buf[..end];
-    let line = line.strip_suffix(b"\r").unwrap_or(line);
-    let names = line
-        .split(|&b| b == b'\t')
-        .map(|f| {
-            let s = utf8_or_latin1(trim(f));
-            s.split(':').next().unwrap_or("").to_string()
-        })
-        .collect::<Vec<_>>();
-    if names.iter().all(|n| n.is_empty()) {
-        return Err(malformed(file, 1, 1, "header", "empty header line"));
-    }
-    Ok((names, &buf[(end + 1).min(buf.len())..]))
-}
-
-fn column(file: &Path, names: &[String], want: &str) -> Result<usize, DataError> {
-    names.iter().position(|n| n == want).ok_or_else(|| {
-        malformed(
-            file,
-            1,
-            names.len() + 1,
-            want,
-            format!("header lacks column `{want}` (has {})", names.join(", ")),
-        )
-    })
-}
-
-/// Reads the RecBole atomic files.
-pub(crate) fn load_recbole(
-    stem: &str,
-    inter: &Path,
-    item: &Path,
-    user: &Path,
-) -> Result<(Dataset, RawCounts), DataError> {
-    let (ubuf, ibuf, rbuf) = (read(user)?, read(item)?, read(inter)?);
-    // Users
-    let (unames, ubody) = header(user, &ubuf)?;
-    let (uc_id, uc_gender) = (
-        column(user, &unames, "user_id")?,
-        column(user, &unames, "gender")?,
-    );
-    let mut users = Vec::new();
-    for l in lines(ubody, b'\t') {
-        let line = l.line + 1;
-        let id = trim(field(user, line, &l.fields, uc_id, "user_id")?);
-        let g = gender(
-            user,
-            line,
-            uc_gender + 1,
-            field(user, line, &l.fields, uc_gender, "gender")?,
-        )?;
-        users.push((line, id, g));
-    }
-    // Items
-    let (inames, ibody) = header(item, &ibuf)?;
-    let ic_id = column(item, &inames, "item_id")?;
-    let ic_title = column(item, &inames, "movie_title")?;
-    let ic_year = inames.iter().position(|n| n == "release_year");
-    let mut items = Vec::new();
-    for l in lines(ibody, b'\t') {
-        let line = l.line + 1;
-        let id = trim(field(item, line, &l.fields, ic_id, "item_id")?);
-        let title = utf8_or_latin1(trim(field(item, line, &l.fields, ic_title, "movie_title")?));
-        let year = ic_year
-            .and_then(|c| l.fields.get(c))
-            .map(|y| trim(y))
-            .unwrap_or(b"");
-        let title = if year.len() == 4 && year.iter().all(u8::is_ascii_digit) {
-            format!("{title} ({})", utf8_or_latin1(year))
-        } else {
-            title
-        };
-        items.push((line, id, title));
-    }
-    let umap = index_ids(user, users.iter().map(|u| (u.0, u.1)), "user_id")?;
-    let imap = index_ids(item, items.iter().map(|i| (i.0, i.1)), "item_id")?;
-    // Ratings
-    let (rnames, rbody) = header(inter, &rbuf)?;
-    let cols = [
-        column(inter, &rnames, "user_id")?,
-        column(inter, &rnames, "item_id")?,
-        column(inter, &rnames, "rating")?,
-    ];
-    let ts = rnames.iter().position(|n| n == "timestamp");
-    let names = ["user_id", "item_id", "rating", "timestamp"];
-    let ratings = lines(rbody, b'\t')
-        .map(|l| rating_row(inter, l.line + 1, &l.fields, cols, ts, names, &umap, &imap))
-        .collect::<Result<Vec<_>, _>>()?;
-    let rows = Rows {
-        users: users.into_iter().map(|(_, id, g)| (id, g)).collect(),
-        items: items.into_iter().map(|(_, id, t)| (id, t)).collect(),
-        ratings,
-    };
-    Ok(finish(stem, rows, utf8_or_latin1))
-}
-
 // ---------------------------------------------------------------- GroupLens files
+
+/// Field names of GroupLens `u.user` (ML-100K), as `group_by` names them.
+const GL_USER: &[&str] = &["user_id", "age", "gender", "occupation", "zip_code"];
 
 /// Reads the original GroupLens ML-100K files.
 pub(crate) fn load_grouplens(
     data: &Path,
     item: &Path,
     user: &Path,
+    by: Option<&GroupBy>,
 ) -> Result<(Dataset, RawCounts), DataError> {
     let (ubuf, ibuf, rbuf) = (read(user)?, read(item)?, read(data)?);
-    let mut users = Vec::new();
-    for l in lines(&ubuf, b'|') {
-        let id = trim(field(user, l.line, &l.fields, 0, "user id")?);
-        let g = gender(
-            user,
-            l.line,
-            3,
-            field(user, l.line, &l.fields, 2, "gender")?,
-        )?;
-        users.push((l.line, id, g));
-    }
+    let (ids, grouping) = grouplens_users(user, &ubuf, by)?;
     let mut items = Vec::new();
     for l in lines(&ibuf, b'|') {
         let id = trim(field(item, l.line, &l.fields, 0, "movie id")?);
         let title = latin1(trim(field(item, l.line, &l.fields, 1, "movie title")?));
         items.push((l.line, id, title));
     }
-    let umap = index_ids(user, users.iter().map(|u| (u.0, u.1)), "user id")?;
+    let umap = index_ids(user, ids.iter().copied(), "user_id")?;
     let imap = index_ids(item, items.iter().map(|i| (i.0, i.1)), "movie id")?;
     let names = ["user id", "item id", "rating", "timestamp"];
     let ratings = lines(&rbuf, b'\t')
@@ -297,29 +281,76 @@ pub(crate) fn load_grouplens(
         })
         .collect::<Result<Vec<_>, _>>()?;
     let rows = Rows {
-        users: users.into_iter().map(|(_, id, g)| (id, g)).collect(),
+        users: ids.into_iter().map(|(_, id)| id).collect(),
+        grouping,
         items: items.into_iter().map(|(_, id, t)| (id, t)).collect(),
         ratings,
     };
     Ok(finish("ml-100k", rows, latin1))
 }
 
-fn finish(name: &str, rows: Rows<'_>, decode: fn(&[u8]) -> String) -> (Dataset, RawCounts) {
+/// The user ids (with their lines) and groups of `u.user`.
+pub(crate) fn grouplens_users<'a>(
+    user: &Path,
+    ubuf: &'a [u8],
+    by: Option<&GroupBy>,
+) -> Result<UserIds<'a>, DataError> {
+    let file = UserFile {
+        path: user,
+        columns: GL_USER,
+        id: 0,
+        gender: Some(2),
+    };
+    let rows: Vec<UserRow> = lines(ubuf, b'|')
+        .map(|l| UserRow {
+            line: l.line,
+            fields: l.fields,
+        })
+        .collect();
+    Ok((
+        user_ids(&file, &rows)?,
+        user_groups(&file, &rows, by, latin1)?,
+    ))
+}
+
+/// Assembles the dataset: drops the ratings of users without a group and of items
+/// without a title, counting those users and items.
+pub(crate) fn finish(
+    name: &str,
+    rows: Rows<'_>,
+    decode: fn(&[u8]) -> String,
+) -> (Dataset, RawCounts) {
     let counts = RawCounts {
         ratings: rows.ratings.len(),
         items: rows.items.len(),
         users: rows.users.len(),
-        dangling_item_ratings: 0,
-        dangling_user_ratings: 0,
+        untitled_items: rows.items.iter().filter(|(_, t)| t.is_empty()).count(),
+        ungrouped_users: rows.grouping.ungrouped(),
+        ..Default::default()
+    };
+    let kept: Vec<Kept> = rows
+        .ratings
+        .iter()
+        .filter(|k| {
+            rows.grouping.of_row[k.user_row as usize].is_some()
+                && !rows.items[k.item_row as usize].1.is_empty()
+        })
+        .copied()
+        .collect();
+    let meta = Meta {
+        name: name.to_string(),
+        kind: DatasetKind::MovieLens,
+        groups: rows.grouping.groups.clone(),
+        label_threshold: 3.0,
     };
     let ds = assemble(
-        meta(name),
+        meta,
         rows.users.len(),
         rows.items.len(),
-        &rows.ratings,
+        &kept,
         |r| User {
-            id: decode(rows.users[r].0),
-            group: rows.users[r].1,
+            id: decode(rows.users[r]),
+            group: rows.grouping.of_row[r].unwrap_or(u8::MAX),
         },
         |r| Item {
             id: decode(rows.items[r].0),

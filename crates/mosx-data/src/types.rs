@@ -5,6 +5,8 @@
 
 use serde::{Deserialize, Serialize};
 
+use crate::grouping::GroupBy;
+
 /// Which benchmark a dataset is.
 #[derive(Serialize, Deserialize, Clone, Copy, Debug, PartialEq, Eq, Hash)]
 #[serde(rename_all = "lowercase")]
@@ -14,7 +16,8 @@ pub enum DatasetKind {
 }
 
 impl DatasetKind {
-    /// The user groups of a dataset of this kind, in the order `User.group` indexes them.
+    /// The default user groups of a dataset of this kind (no `group_by`), in the order
+    /// `User.group` indexes them.
     pub fn groups(self) -> &'static [&'static str] {
         match self {
             DatasetKind::MovieLens => &["male", "female"],
@@ -39,7 +42,9 @@ pub enum Implicit {
     Drop,
 }
 
-/// Loader options. Ages and `implicit` apply to BookCrossing only.
+/// Loader options. Ages and `implicit` apply to BookCrossing only, `title` to RecBole
+/// atomic files only. `group_by` and `title` are left out of the serialised form when
+/// unset, so options that do not use them serialise as before they existed.
 #[derive(Serialize, Deserialize, Clone, Debug, PartialEq)]
 #[serde(default)]
 pub struct LoadOptions {
@@ -48,6 +53,14 @@ pub struct LoadOptions {
     /// Largest kept user age (inclusive), default 100.
     pub max_age: u32,
     pub implicit: Implicit,
+    /// The user groups; `None`: the dataset's own (MovieLens gender male/female,
+    /// BookCrossing adult/teen at [`crate::ADULT_AGE`]).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub group_by: Option<GroupBy>,
+    /// RecBole atomic files: the item-file field holding the title; `None`: the first
+    /// field whose name contains `title`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub title: Option<String>,
 }
 
 impl Default for LoadOptions {
@@ -56,6 +69,8 @@ impl Default for LoadOptions {
             min_age: 5,
             max_age: 100,
             implicit: Implicit::Keep,
+            group_by: None,
+            title: None,
         }
     }
 }
@@ -86,10 +101,10 @@ pub struct Interaction {
 /// A loaded dataset.
 #[derive(Serialize, Deserialize, Clone, Debug, PartialEq)]
 pub struct Dataset {
-    /// "ml-100k" or "bookcrossing".
+    /// "ml-100k", "ml-1m", a RecBole stem, or "bookcrossing".
     pub name: String,
     pub kind: DatasetKind,
-    /// ["male", "female"] or ["adult", "teen"].
+    /// ["male", "female"], ["adult", "teen"], or those `LoadOptions.group_by` makes.
     pub groups: Vec<String>,
     pub users: Vec<User>,
     pub items: Vec<Item>,
@@ -111,4 +126,10 @@ pub struct RawCounts {
     pub dangling_item_ratings: usize,
     /// Ratings whose user id is not in the user file (dropped by `load`: no group).
     pub dangling_user_ratings: usize,
+    /// Item rows with an empty title (RecBole atomic files; dropped with their ratings).
+    #[serde(default)]
+    pub untitled_items: usize,
+    /// User rows with no value in the `group_by` field (dropped with their ratings).
+    #[serde(default)]
+    pub ungrouped_users: usize,
 }

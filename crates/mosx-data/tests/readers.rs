@@ -167,6 +167,7 @@ fn bookcrossing_layout_and_filters() {
             min_age: 0,
             max_age: 200,
             implicit: Implicit::Keep,
+            ..Default::default()
         },
     )
     .unwrap();
@@ -188,7 +189,8 @@ fn options_round_trip_through_serde() {
         LoadOptions {
             min_age: 5,
             max_age: 100,
-            implicit: Implicit::Drop
+            implicit: Implicit::Drop,
+            ..Default::default()
         }
     );
     assert_eq!(serde_json::to_string(&Implicit::Keep).unwrap(), "\"keep\"");

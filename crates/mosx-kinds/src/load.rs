@@ -1,13 +1,16 @@
-//! Stage `load`: read a dataset folder (MovieLens-100K in the GroupLens or RecBole
-//! layout, or BookCrossing) into a `mosx_data::Dataset`.
+//! Stage `load`: read a dataset folder (RecBole atomic files of any dataset, GroupLens
+//! MovieLens-100K or -1M, or BookCrossing) into a `mosx_data::Dataset`, its user groups
+//! chosen by `group_by`.
 //!
 //! The folder path is a location, not a parameter of the result: the key holds the
 //! content hashes of the files the reader uses, so moving the folder keeps the cache.
+//! `group_by` and `title` are left out of the normalised params when not given, so the
+//! params (and keys) of specs that do not use them are those they had before.
 
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-use mosx_data::{Implicit, LoadOptions};
+use mosx_data::{DataError, GroupBy, Implicit, LoadOptions};
 
 use crate::artifacts::{self, ARTIFACTS_UNIT};
 use mosx_stage::{params, ExternalFile, Output, ParamError, Slot, StageCtx, StageError, StageKind};
@@ -25,6 +28,27 @@ struct Params {
     /// BookCrossing: keep the implicit 0-ratings as negatives, or drop them.
     #[serde(default = "default_implicit")]
     implicit: Implicit,
+    /// User groups: a user-file field (one group per distinct value, sorted) or
+    /// `{field, bins, labels}` (left-closed numeric bins); absent: the dataset's own
+    /// (MovieLens gender male/female, BookCrossing adult/teen).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    group_by: Option<GroupBy>,
+    /// RecBole atomic files: the item field holding the title; absent: the first field
+    /// whose name contains `title`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    title: Option<String>,
+}
+
+impl Params {
+    fn options(&self) -> LoadOptions {
+        LoadOptions {
+            min_age: self.min_age,
+            max_age: self.max_age,
+            implicit: self.implicit,
+            group_by: self.group_by.clone(),
+            title: self.title.clone(),
+        }
+    }
 }
 fn default_min_age() -> u32 {
     LoadOptions::default().min_age
@@ -52,7 +76,7 @@ impl StageKind for Load {
         &["mosx-data", "crates/mosx-kinds/src/load.rs", ARTIFACTS_UNIT]
     }
     fn about(&self) -> &'static str {
-        "read MovieLens-100K or BookCrossing from a folder"
+        "read RecBole atomic files, MovieLens-100K/-1M or BookCrossing from a folder"
     }
     fn slots(&self) -> &'static [Slot] {
         &[]
@@ -69,15 +93,35 @@ impl StageKind for Load {
                 suggestion: None,
             });
         }
+        if let Some(by) = &typed.group_by {
+            by.check().map_err(|e| match e {
+                DataError::InvalidOption { option, message } => ParamError {
+                    field: option,
+                    message,
+                    suggestion: None,
+                },
+                other => ParamError {
+                    field: "group_by".into(),
+                    message: other.to_string(),
+                    suggestion: None,
+                },
+            })?;
+        }
         Ok(v)
     }
     fn metrics(&self) -> &'static [&'static str] {
-        &["users", "items", "interactions", "users.{group}"]
+        &[
+            "users",
+            "items",
+            "interactions",
+            "users.{group}",
+            "untitled_items",
+            "ungrouped_users",
+        ]
     }
     fn groups(&self, p: &Value) -> Option<Vec<String>> {
-        let path = p.get("path").and_then(Value::as_str)?;
-        let kind = mosx_data::dataset_kind(std::path::Path::new(path)).ok()?;
-        Some(kind.group_names())
+        let p: Params = serde_json::from_value(p.clone()).ok()?;
+        mosx_data::group_names(std::path::Path::new(&p.path), &p.options()).ok()
     }
     fn key_params(&self, p: &Value) -> Value {
         let mut p = p.clone();
@@ -112,14 +156,11 @@ impl StageKind for Load {
     }
     fn run(&self, ctx: &StageCtx<'_>) -> Result<Output, StageError> {
         let p: Params = params::typed(ctx.params)?;
-        let opts = LoadOptions {
-            min_age: p.min_age,
-            max_age: p.max_age,
-            implicit: p.implicit,
-        };
-        let ds = mosx_data::load(std::path::Path::new(&p.path), &opts)
+        let (ds, raw) = mosx_data::load_with_counts(std::path::Path::new(&p.path), &p.options())
             .map_err(|e| ctx.data_error(e, |_| None))?;
         let mut out = Output::default();
+        out.metric("untitled_items", raw.untitled_items as f64);
+        out.metric("ungrouped_users", raw.ungrouped_users as f64);
         out.metric("users", ds.users.len() as f64);
         out.metric("items", ds.items.len() as f64);
         out.metric("interactions", ds.interactions.len() as f64);
@@ -134,5 +175,41 @@ impl StageKind for Load {
         }
         out.write(&artifacts::DATASET, &ds)?;
         Ok(out)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn normalize(json: &str) -> Result<Value, ParamError> {
+        let Value::Object(m) = serde_json::from_str(json).unwrap() else {
+            unreachable!()
+        };
+        Load.normalize(&m)
+    }
+
+    #[test]
+    fn params_without_group_by_or_title_normalise_as_before_them() {
+        let v = normalize(r#"{"path": "data/ml-100k"}"#).unwrap();
+        assert_eq!(
+            serde_json::to_string(&v).unwrap(),
+            r#"{"path":"data/ml-100k","min_age":5,"max_age":100,"implicit":"keep"}"#
+        );
+    }
+
+    #[test]
+    fn group_by_is_parsed_strictly_and_checked_at_plan_time() {
+        let v =
+            normalize(r#"{"path": "d", "group_by": {"field": "age", "bins": [18, 25]}}"#).unwrap();
+        assert_eq!(v["group_by"]["bins"], serde_json::json!([18.0, 25.0]));
+        let e = normalize(r#"{"path": "d", "group_by": {"field": "age", "bins": [25, 18]}}"#)
+            .unwrap_err();
+        assert_eq!(e.field, "group_by.bins", "{e}");
+        let e =
+            normalize(r#"{"path": "d", "group_by": {"field": "age", "edges": [18]}}"#).unwrap_err();
+        assert!(e.to_string().contains("edges"), "{e}");
+        let e = normalize(r#"{"path": "d", "group_by": 3}"#).unwrap_err();
+        assert!(e.field.contains("group_by"), "{e}");
     }
 }

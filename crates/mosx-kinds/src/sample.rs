@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-use mosx_data::{DataError, Dataset, DatasetKind, GroupRatio, SampleOptions};
+use mosx_data::{DataError, Dataset, GroupRatio, SampleOptions};
 
 use crate::artifacts::{self, slot, ARTIFACTS_UNIT};
 use mosx_stage::params::Bound;
@@ -24,7 +24,8 @@ struct Params {
     #[serde(default)]
     seed: u64,
     /// `natural`, a ratio per group, or `default` (natural for MovieLens,
-    /// adult 0.6 / teen 0.4 for BookCrossing, METHOD.md §1).
+    /// adult 0.6 / teen 0.4 for BookCrossing, METHOD.md §1; natural for a BookCrossing
+    /// `group_by` whose groups are not adult and teen).
     #[serde(default = "default_ratio")]
     group_ratio: Ratio,
     /// Label threshold: label = rating > threshold. `null`: the dataset's median
@@ -53,12 +54,13 @@ impl Ratio {
     fn resolve(&self, ds: &Dataset, ctx: &StageCtx<'_>) -> Result<GroupRatio, StageError> {
         match self {
             Ratio::Named(n) if n == "natural" => Ok(GroupRatio::Natural),
-            Ratio::Named(n) if n == "default" => Ok(match ds.kind {
-                DatasetKind::MovieLens => GroupRatio::Natural,
-                DatasetKind::BookCrossing => GroupRatio::Ratio(BTreeMap::from([
-                    ("adult".to_string(), 0.6),
-                    ("teen".to_string(), 0.4),
-                ])),
+            // METHOD.md's ratio names the default groups; under a `group_by` that
+            // lacks them it does not apply, and the default is natural.
+            Ratio::Named(n) if n == "default" => Ok(match GroupRatio::default_for(ds.kind) {
+                GroupRatio::Ratio(m) if m.keys().all(|g| ds.groups.contains(g)) => {
+                    GroupRatio::Ratio(m)
+                }
+                _ => GroupRatio::Natural,
             }),
             Ratio::Named(n) => Err(ctx.param_error(
                 "group_ratio",

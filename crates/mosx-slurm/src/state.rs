@@ -162,6 +162,30 @@ fn time(field: &str) -> Result<Option<i64>, ()> {
     }
 }
 
+impl std::fmt::Display for JobState {
+    /// Slurm's name of the state (`NODE_FAIL`, `OUT_OF_MEMORY`, …), with the exit code or
+    /// signal of a failure and the reason of a job that will never run.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            JobState::Pending { .. } => f.write_str("PENDING"),
+            JobState::Running => f.write_str("RUNNING"),
+            JobState::Completed => f.write_str("COMPLETED"),
+            JobState::Failed {
+                exit_code,
+                signal: 0,
+            } => write!(f, "FAILED (exit code {exit_code})"),
+            JobState::Failed { signal, .. } => write!(f, "FAILED (signal {signal})"),
+            JobState::Cancelled => f.write_str("CANCELLED"),
+            JobState::Timeout => f.write_str("TIMEOUT"),
+            JobState::NodeFail => f.write_str("NODE_FAIL"),
+            JobState::OutOfMemory => f.write_str("OUT_OF_MEMORY"),
+            JobState::Preempted => f.write_str("PREEMPTED"),
+            JobState::DependencyNeverSatisfied => f.write_str("CANCELLED (DependencyNeverSatisfied)"),
+            JobState::Gone => f.write_str("UNKNOWN (no longer known to Slurm)"),
+        }
+    }
+}
+
 /// `squeue`'s `--Format`: id, state, raw wait status, node list, start, end, reason (last:
 /// the rest of the line).
 pub(crate) const SQUEUE_FORMAT: &str =
@@ -310,6 +334,9 @@ mod tests {
         assert_eq!(s.len(), 13);
         assert!(!st(17).is_final() && !st(16).is_final() && st(6).is_final());
         assert!(st(9).succeeded() && !st(5).succeeded());
+        assert_eq!(st(5).to_string(), "FAILED (exit code 3)");
+        assert_eq!(st(15).to_string(), "NODE_FAIL");
+        assert_eq!(st(12).to_string(), "OUT_OF_MEMORY");
     }
 
     #[test]

@@ -38,7 +38,11 @@ fn services() -> Option<String> {
 
 fn sh(args: &[&str]) -> String {
     let o = Command::new(args[0]).args(&args[1..]).output().unwrap();
-    assert!(o.status.success(), "{args:?}: {}", String::from_utf8_lossy(&o.stderr));
+    assert!(
+        o.status.success(),
+        "{args:?}: {}",
+        String::from_utf8_lossy(&o.stderr)
+    );
     String::from_utf8_lossy(&o.stdout).trim().to_string()
 }
 
@@ -106,8 +110,19 @@ exec '{real}' "$@"
 
 fn run_args<'a>(spec: &'a str, url: &'a str, objects: &'a str) -> Vec<&'a str> {
     vec![
-        "run", spec, "-q", "--executor", "slurm", "--device", "cpu", "--poll", "0.3", "--store",
-        url, "--objects", objects,
+        "run",
+        spec,
+        "-q",
+        "--executor",
+        "slurm",
+        "--device",
+        "cpu",
+        "--poll",
+        "0.3",
+        "--store",
+        url,
+        "--objects",
+        objects,
     ]
 }
 
@@ -175,7 +190,10 @@ fn a_node_failure_is_resubmitted(base: &str) {
     let d = tmp.path();
     let marker = d.join("sample-started");
     let worker = hanging_worker(d, &marker);
-    let spec = spec(d, r#"  default: { time: "00:10:00", cpus: 1, mem: 2G, retries: 1 }"#);
+    let spec = spec(
+        d,
+        r#"  default: { time: "00:10:00", cpus: 1, mem: 2G, retries: 1 }"#,
+    );
     let url = fresh_schema(base, "node");
     let objects = d.join("objects");
     let (spec, objects) = (spec.to_str().unwrap(), objects.to_str().unwrap());
@@ -196,20 +214,38 @@ fn a_node_failure_is_resubmitted(base: &str) {
     let o = child.wait_with_output().unwrap();
     let (out, err) = text(&o);
     assert!(o.status.success(), "{out}\n{err}");
-    assert!(out.contains("3 stages: 0 cached, 3 executed, 0 failed"), "{out}\n{err}");
-    assert!(err.contains("ml_sample: job ") && err.contains("ended NODE_FAIL; resubmitted as job"), "{err}");
+    assert!(
+        out.contains("3 stages: 0 cached, 3 executed, 0 failed"),
+        "{out}\n{err}"
+    );
+    assert!(
+        err.contains("ml_sample: job ") && err.contains("ended NODE_FAIL; resubmitted as job"),
+        "{err}"
+    );
 
     let store = ["--store", url.as_str(), "--objects", objects];
     let sample = jobs_of(d, &store, "ml_sample");
     assert_eq!(sample.len(), 2, "{sample:#?}");
-    assert!(sample[0].contains("attempt 1") && sample[0].contains("NODE_FAIL"), "{sample:#?}");
-    assert!(sample[0].contains(&format!("node {}", node())), "{sample:#?}");
+    assert!(
+        sample[0].contains("attempt 1") && sample[0].contains("NODE_FAIL"),
+        "{sample:#?}"
+    );
+    assert!(
+        sample[0].contains(&format!("node {}", node())),
+        "{sample:#?}"
+    );
     assert!(sample[0].contains("(resubmitted as job"), "{sample:#?}");
-    assert!(sample[1].contains("attempt 2") && sample[1].contains("COMPLETED"), "{sample:#?}");
+    assert!(
+        sample[1].contains("attempt 2") && sample[1].contains("COMPLETED"),
+        "{sample:#?}"
+    );
     // The split waited on the failed job: cancelled, then submitted behind the new one.
     let split = jobs_of(d, &store, "ml_split");
     assert_eq!(split.len(), 2, "{split:#?}");
-    assert!(split[0].contains("CANCELLED") && split[0].contains("upstream ml_sample resubmitted"), "{split:#?}");
+    assert!(
+        split[0].contains("CANCELLED") && split[0].contains("upstream ml_sample resubmitted"),
+        "{split:#?}"
+    );
     assert!(split[1].contains("COMPLETED"), "{split:#?}");
     assert_eq!(jobs_of(d, &store, "ml_load").len(), 1);
 }
@@ -230,17 +266,29 @@ fn out_of_memory_doubles_mem(base: &str) {
     let o = mosx(d, &run_args(spec, &url, objects));
     let (out, err) = text(&o);
     assert!(o.status.success(), "{out}\n{err}");
-    assert!(out.contains("3 stages: 0 cached, 3 executed, 0 failed"), "{out}\n{err}");
+    assert!(
+        out.contains("3 stages: 0 cached, 3 executed, 0 failed"),
+        "{out}\n{err}"
+    );
     let store = ["--store", url.as_str(), "--objects", objects];
     let load = jobs_of(d, &store, "ml_load");
     assert!(load.len() >= 2, "ml_load fit in 16M: {load:#?}");
     let (last, before) = load.split_last().unwrap();
     for (k, line) in before.iter().enumerate() {
         let mem = 16u64 << k;
-        assert!(line.contains("OUT_OF_MEMORY") && line.contains(&format!("mem {mem}M")), "{load:#?}");
-        assert!(line.contains(&format!("with mem {}M", mem * 2)), "{load:#?}");
+        assert!(
+            line.contains("OUT_OF_MEMORY") && line.contains(&format!("mem {mem}M")),
+            "{load:#?}"
+        );
+        assert!(
+            line.contains(&format!("with mem {}M", mem * 2)),
+            "{load:#?}"
+        );
     }
-    assert!(last.contains("COMPLETED") && last.contains(&format!("mem {}M", 16u64 << before.len())), "{load:#?}");
+    assert!(
+        last.contains("COMPLETED") && last.contains(&format!("mem {}M", 16u64 << before.len())),
+        "{load:#?}"
+    );
 }
 
 #[test]

@@ -160,7 +160,10 @@ pub fn show(a: ShowArgs) -> anyhow::Result<i32> {
 
 /// The cluster jobs of a stage (`--executor slurm`), one line each: run and attempt, job id,
 /// state, node, start and end, memory asked, and what became of it.
-fn write_attempts(out: &mut impl Write, attempts: &[mosx_store::JobAttempt]) -> std::io::Result<()> {
+fn write_attempts(
+    out: &mut impl Write,
+    attempts: &[mosx_store::JobAttempt],
+) -> std::io::Result<()> {
     if attempts.is_empty() {
         return Ok(());
     }

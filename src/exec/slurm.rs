@@ -188,7 +188,12 @@ impl<'a> Slurm<'a> {
             opts,
             progress,
             cluster,
-            position: plan.order.iter().enumerate().map(|(k, i)| (*i, k)).collect(),
+            position: plan
+                .order
+                .iter()
+                .enumerate()
+                .map(|(k, i)| (*i, k))
+                .collect(),
             dir,
             store_args,
             cwd,
@@ -312,7 +317,10 @@ impl<'a> Slurm<'a> {
     /// Record the final state of the jobs of ended stages (`closing`) once Slurm has it.
     fn settle(&mut self, records: &HashMap<JobId, JobRecord>) {
         for i in std::mem::take(&mut self.closing) {
-            let f = self.flights.get_mut(&i).expect("a closing stage was submitted");
+            let f = self
+                .flights
+                .get_mut(&i)
+                .expect("a closing stage was submitted");
             let record = records.get(&f.job).cloned().unwrap_or_else(JobRecord::gone);
             if f.observe(&record) {
                 self.record(i);

@@ -127,12 +127,7 @@ impl JobRecord {
     }
 
     /// The record from the fields after the state: node list, start and end times.
-    fn new(
-        state: JobState,
-        node: &str,
-        start: &str,
-        end: &str,
-    ) -> Result<JobRecord, &'static str> {
+    fn new(state: JobState, node: &str, start: &str, end: &str) -> Result<JobRecord, &'static str> {
         let started = match state {
             JobState::Pending { .. } | JobState::DependencyNeverSatisfied => None,
             _ => time(start).map_err(|()| "start time is not Unix seconds")?,
@@ -180,7 +175,9 @@ impl std::fmt::Display for JobState {
             JobState::NodeFail => f.write_str("NODE_FAIL"),
             JobState::OutOfMemory => f.write_str("OUT_OF_MEMORY"),
             JobState::Preempted => f.write_str("PREEMPTED"),
-            JobState::DependencyNeverSatisfied => f.write_str("CANCELLED (DependencyNeverSatisfied)"),
+            JobState::DependencyNeverSatisfied => {
+                f.write_str("CANCELLED (DependencyNeverSatisfied)")
+            }
             JobState::Gone => f.write_str("UNKNOWN (no longer known to Slurm)"),
         }
     }
@@ -344,7 +341,10 @@ mod tests {
         let s = parse_squeue(SQUEUE_22_05).unwrap();
         let oom = &s[&JobId(12)];
         assert_eq!(oom.node.as_deref(), Some("vm"));
-        assert_eq!((oom.started, oom.ended), (Some(1796230424), Some(1796230425)));
+        assert_eq!(
+            (oom.started, oom.ended),
+            (Some(1796230424), Some(1796230425))
+        );
         // Running: started, no end yet (`NONE`).
         let running = &s[&JobId(16)];
         assert_eq!((running.started, running.ended), (Some(1796230430), None));
@@ -378,9 +378,10 @@ mod tests {
     #[test]
     fn a_signal_is_not_an_exit_code() {
         // Wait status 9: killed by SIGKILL; 0x8b00: exit code 139.
-        let s =
-            parse_squeue("1|FAILED|9|vm|5|6|NonZeroExitCode\n2|FAILED|35584|vm|5|6|NonZeroExitCode\n")
-                .unwrap();
+        let s = parse_squeue(
+            "1|FAILED|9|vm|5|6|NonZeroExitCode\n2|FAILED|35584|vm|5|6|NonZeroExitCode\n",
+        )
+        .unwrap();
         assert_eq!(
             s[&JobId(1)].state,
             JobState::Failed {

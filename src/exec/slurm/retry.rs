@@ -14,7 +14,6 @@
 
 use std::collections::{HashMap, HashSet};
 
-
 use petgraph::graph::NodeIndex;
 use petgraph::visit::Dfs;
 
@@ -139,7 +138,10 @@ impl Slurm<'_> {
                 }
                 Err(e) => {
                     let old = self.flights.remove(&d).expect("submitted");
-                    self.close(old, format!("upstream {name} resubmitted; resubmitting failed"));
+                    self.close(
+                        old,
+                        format!("upstream {name} resubmitted; resubmitting failed"),
+                    );
                     round.renewed.insert(d, Some(e));
                 }
             }

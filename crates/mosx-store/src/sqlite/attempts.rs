@@ -35,7 +35,10 @@ impl SqliteStore {
                 ],
             )
             .ctx(&self.loc, || {
-                format!("record attempt {} of stage {} (job {})", a.attempt, a.key, a.job_id)
+                format!(
+                    "record attempt {} of stage {} (job {})",
+                    a.attempt, a.key, a.job_id
+                )
             })?;
         Ok(())
     }

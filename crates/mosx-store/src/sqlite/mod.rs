@@ -392,7 +392,10 @@ impl Store for SqliteStore {
         if self.read_only {
             return Err(StoreError::ReadOnly {
                 db: self.loc.clone(),
-                what: format!("record attempt {} of stage {}", attempt.attempt, attempt.key),
+                what: format!(
+                    "record attempt {} of stage {}",
+                    attempt.attempt, attempt.key
+                ),
             });
         }
         self.record_attempt_impl(attempt)

@@ -323,9 +323,8 @@ impl Fixture {
     /// `job_attempts`).
     pub fn downgrade_to_v1(&self) {
         match self.backend {
-            Backend::Sqlite => self.exec(
-                "DROP TABLE job_attempts; DROP TABLE object_stat; PRAGMA user_version = 1;",
-            ),
+            Backend::Sqlite => self
+                .exec("DROP TABLE job_attempts; DROP TABLE object_stat; PRAGMA user_version = 1;"),
             Backend::Postgres => self.exec(
                 "DROP TABLE job_attempts; DROP TABLE object_stat;
                  DELETE FROM _sqlx_migrations WHERE version IN (2, 3)",

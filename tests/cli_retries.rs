@@ -197,7 +197,7 @@ fn a_node_failure_is_resubmitted(base: &str) {
     let url = fresh_schema(base, "node");
     let objects = d.join("objects");
     let (spec, objects) = (spec.to_str().unwrap(), objects.to_str().unwrap());
-    let mut child = Command::new(bin())
+    let child = Command::new(bin())
         .args(run_args(spec, &url, objects))
         .current_dir(d)
         .env("MOSX_WORKER", &worker)

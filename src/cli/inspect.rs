@@ -27,7 +27,7 @@ pub struct LsArgs {
 
 #[derive(clap::Args)]
 #[command(
-    about = "Show one stage: params, fingerprint, provenance, metrics, artifacts",
+    about = "Show one stage: params, fingerprint, provenance, metrics, artifacts, cluster jobs",
     after_help = "Example:\n  mosx show 3fa9c2"
 )]
 pub struct ShowArgs {
@@ -154,7 +154,41 @@ pub fn show(a: ShowArgs) -> anyhow::Result<i32> {
             p(&m.location)
         )?;
     }
+    write_attempts(&mut out, &store.attempts(&key)?)?;
     Ok(EXIT_OK)
+}
+
+/// The cluster jobs of a stage (`--executor slurm`), one line each: run and attempt, job id,
+/// state, node, start and end, memory asked, and what became of it.
+fn write_attempts(
+    out: &mut impl Write,
+    attempts: &[mosx_store::JobAttempt],
+) -> std::io::Result<()> {
+    if attempts.is_empty() {
+        return Ok(());
+    }
+    writeln!(out, "jobs")?;
+    let time = |t: Option<f64>| t.map_or_else(|| "-".to_string(), when);
+    for a in attempts {
+        writeln!(
+            out,
+            "  run {} attempt {}  job {:<8} {:<24} node {:<10} {} .. {}  mem {}{}",
+            a.run_id,
+            a.attempt,
+            p(&a.job_id),
+            p(&a.state),
+            p(a.node.as_deref().unwrap_or("-")),
+            time(a.started_at),
+            time(a.finished_at),
+            a.mem_mib
+                .map_or_else(|| "default".to_string(), |m| format!("{m}M")),
+            a.note
+                .as_deref()
+                .map(|n| format!("  ({})", p(n)))
+                .unwrap_or_default()
+        )?;
+    }
+    Ok(())
 }
 
 pub fn gc(a: GcArgs) -> anyhow::Result<i32> {

@@ -5,13 +5,13 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 use globset::{Glob, GlobSetBuilder};
-use mosx_slurm::Resources;
 
 use super::common::{self, StoreArgs, UsageError};
 use super::{EXIT_FAILED, EXIT_OK};
 use crate::device::DeviceRequest;
 use crate::exec::worker::{WorkerError, WorkerPool};
 use crate::exec::{self, Status};
+use crate::plan::validate_resources::KindResources;
 use crate::plan::Plan;
 use crate::provenance;
 
@@ -174,7 +174,7 @@ pub fn run(a: RunArgs) -> anyhow::Result<i32> {
 fn slurm_resources(
     executor: Executor,
     plan: &Plan,
-) -> anyhow::Result<Option<BTreeMap<String, Resources>>> {
+) -> anyhow::Result<Option<BTreeMap<String, KindResources>>> {
     Ok(match executor {
         Executor::Slurm => Some(exec::slurm::resources(
             plan,

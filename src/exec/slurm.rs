@@ -12,6 +12,21 @@
 //!   recorded in the store (else the tail of the job's log). Slurm cancels the descendants of
 //!   a failed job (`--kill-on-invalid-dep`); they are reported skipped, as locally, and
 //!   everything else still runs.
+//! * Retries (`retries:`, `max_mem:` of the kind's resources; `mosx_slurm::RetryPolicy`
+//!   decides): a job that ended without its row after `NODE_FAIL`, `BOOT_FAIL` or `PREEMPTED`
+//!   is submitted again as it was, after `OUT_OF_MEMORY` with its `mem` doubled (capped by
+//!   `max_mem`); jobs are `--no-requeue`, so only mosx resubmits. Slurm has by then cancelled
+//!   the jobs waiting on the failed one (`afterok`, `--kill-on-invalid-dep`), or is about to:
+//!   each open descendant's job is cancelled and submitted again, in topological order, so it
+//!   waits on the new job. Descendants thus keep their place in the queue's dependency
+//!   chain (no hold, no submission delayed until parents finish), Slurm still cleans up after
+//!   a planner that died, and the scheduler never sees a retry: for it the stage is still
+//!   running. Open stages are judged in topological order, so an upstream's resubmission is
+//!   decided before its descendants' cancelled jobs are looked at.
+//! * Every job of a stage is recorded in the store (`job_attempts`: job id, state, node,
+//!   start and end, memory asked, what became of it; see `flight`), so `mosx show` lists
+//!   them wherever the store is reachable, and `mosx gc` (which removes files no row refers
+//!   to, job logs included) does not lose them.
 //! * Resources come from the spec's `resources:` (the stage kind's entry over `default`),
 //!   validated before anything is submitted; a device stage asks for one GPU
 //!   (`gres: gpu:1`) unless the run is `--device cpu` or the spec names its gres.
@@ -22,6 +37,9 @@
 //! * Ctrl-C cancels every job of this run that has not finished; finished stages stay
 //!   cached and a rerun submits only what the store lacks.
 
+mod flight;
+mod retry;
+
 use std::collections::{BTreeMap, HashMap};
 use std::ffi::OsString;
 use std::path::{Path, PathBuf};
@@ -31,7 +49,7 @@ use std::time::{Duration, Instant};
 use petgraph::graph::NodeIndex;
 use petgraph::Direction;
 
-use mosx_slurm::{Cluster, Gres, JobId, JobRequest, JobState, Resources};
+use mosx_slurm::{Cluster, Gres, JobId, JobRecord, JobRequest, JobState, Memory};
 use mosx_spec::SpecError;
 use mosx_store::{CacheCheck, RunId, RunInfo, Store};
 
@@ -39,8 +57,10 @@ use super::job::{Done, Job};
 use super::progress::RunProgress;
 use super::scheduler::{Ended, Executor};
 use super::{Status, Summary};
+use crate::plan::validate_resources::KindResources;
 use crate::plan::Plan;
 use crate::stages::{Registry, Resource};
+use flight::{Flight, Recorder};
 
 /// How the Slurm executor reaches the worker and the store.
 pub struct SlurmOptions {
@@ -74,16 +94,8 @@ pub enum SlurmError {
 pub fn resources(
     plan: &Plan,
     registry: &Registry,
-) -> Result<BTreeMap<String, Resources>, SpecError> {
+) -> Result<BTreeMap<String, KindResources>, SpecError> {
     crate::plan::validate_resources::resources(plan, registry)
-}
-
-/// A submitted stage.
-struct Flight {
-    job: JobId,
-    submitted: Instant,
-    started: Option<Instant>,
-    log: PathBuf,
 }
 
 /// Submits the dirty stages of `plan` and follows them to the end, under the one scheduler.
@@ -94,7 +106,7 @@ pub fn run(
     run: RunId,
     info: &RunInfo,
     statuses: &[Status],
-    resources: &BTreeMap<String, Resources>,
+    resources: &BTreeMap<String, KindResources>,
     opts: &SlurmOptions,
 ) -> Result<Summary, SlurmError> {
     let (dirty, _) = super::scheduler::start(plan, statuses);
@@ -109,21 +121,28 @@ struct Slurm<'a> {
     store: Arc<dyn Store>,
     run: RunId,
     info: &'a RunInfo,
-    resources: &'a BTreeMap<String, Resources>,
+    resources: &'a BTreeMap<String, KindResources>,
     opts: &'a SlurmOptions,
     progress: &'a RunProgress,
     cluster: Cluster,
+    /// Node → its place in the plan's topological order.
+    position: HashMap<NodeIndex, usize>,
     /// This run's job files and logs.
     dir: PathBuf,
     /// `--store-file FILE [--objects DIR]` of every job.
     store_args: Vec<OsString>,
     cwd: PathBuf,
+    /// The current job of every submitted stage (ended ones too: their children wait on it).
     flights: HashMap<NodeIndex, Flight>,
-    /// Submitted stages not yet ended, in node order.
+    /// Submitted stages not yet ended, in topological order.
     open: Vec<NodeIndex>,
+    /// Ended stages whose job was not final yet when their row appeared: followed until it
+    /// is, for the attempt's record only.
+    closing: Vec<NodeIndex>,
     /// Job ids Ctrl-C cancels.
     live: Arc<Mutex<Vec<JobId>>>,
     failures_in_a_row: u32,
+    recorder: Recorder,
 }
 
 impl<'a> Slurm<'a> {
@@ -132,7 +151,7 @@ impl<'a> Slurm<'a> {
         store: Arc<dyn Store>,
         run: RunId,
         info: &'a RunInfo,
-        resources: &'a BTreeMap<String, Resources>,
+        resources: &'a BTreeMap<String, KindResources>,
         opts: &'a SlurmOptions,
         progress: &'a RunProgress,
     ) -> Result<Slurm<'a>, SlurmError> {
@@ -169,18 +188,51 @@ impl<'a> Slurm<'a> {
             opts,
             progress,
             cluster,
+            position: plan
+                .order
+                .iter()
+                .enumerate()
+                .map(|(k, i)| (*i, k))
+                .collect(),
             dir,
             store_args,
             cwd,
             flights: HashMap::new(),
             open: Vec::new(),
+            closing: Vec::new(),
             live: Arc::new(Mutex::new(Vec::new())),
             failures_in_a_row: 0,
+            recorder: Recorder::new(),
         })
     }
 
-    /// Write stage `i`'s job file and submit it, after the jobs of its submitted parents.
-    fn submit(&self, i: NodeIndex, force: bool, log: &Path) -> Result<JobId, String> {
+    /// The resources and retry policy of stage `i`'s kind.
+    fn kind_resources(&self, i: NodeIndex) -> KindResources {
+        self.resources
+            .get(self.plan.graph[i].kind.name())
+            .cloned()
+            .unwrap_or_default()
+    }
+
+    /// Write a job's row in the store (a failure is said once, see `flight`).
+    fn record(&mut self, i: NodeIndex) {
+        let Some(f) = self.flights.get(&i) else {
+            return;
+        };
+        if let Some(warning) = self.recorder.write(&*self.store, &f.row) {
+            self.progress.println(&warning);
+        }
+    }
+
+    /// Write stage `i`'s job file and submit it asking for `mem`, after the current jobs of
+    /// its submitted parents.
+    fn submit(
+        &self,
+        i: NodeIndex,
+        force: bool,
+        log: &Path,
+        mem: Option<Memory>,
+    ) -> Result<JobId, String> {
         let g = &self.plan.graph;
         let node = &g[i];
         let device_stage = node.kind.resource(&node.params) == Resource::Device;
@@ -207,11 +259,8 @@ impl<'a> Slurm<'a> {
             .collect();
         req.after_ok.sort();
         req.after_ok.dedup();
-        let mut res = self
-            .resources
-            .get(node.kind.name())
-            .cloned()
-            .unwrap_or_default();
+        let mut res = self.kind_resources(i).request;
+        res.mem = mem;
         if device_stage && self.opts.device != "cpu" && res.gres.is_none() {
             res.gres = "gpu:1".parse::<Gres>().ok();
         }
@@ -222,14 +271,20 @@ impl<'a> Slurm<'a> {
     /// One poll of Slurm and the store: the open stages that ended, and the ones still coming.
     fn poll(&mut self) -> Vec<Ended> {
         let g = &self.plan.graph;
-        let ids: Vec<JobId> = self.open.iter().map(|i| self.flights[i].job).collect();
-        let states = match self.cluster.states(&ids) {
+        let ids: Vec<JobId> = self
+            .open
+            .iter()
+            .chain(&self.closing)
+            .map(|i| self.flights[i].job)
+            .collect();
+        let records = match self.cluster.jobs(&ids) {
             Ok(s) => {
                 self.failures_in_a_row = 0;
                 s
             }
             Err(e) => return self.states_unknown(&e),
         };
+        self.settle(&records);
         let keys: Vec<String> = self.open.iter().map(|i| g[*i].key.clone()).collect();
         let checks = match self.store.check_many(&keys) {
             Ok(c) => c,
@@ -238,16 +293,42 @@ impl<'a> Slurm<'a> {
                 return Vec::new();
             }
         };
+        let mut round = retry::Round::new(&self.open);
         let mut out = Vec::new();
         let mut still = Vec::new();
+        // Topological order: an upstream's resubmission comes before its descendants' jobs
+        // are judged (see the module note).
         for i in std::mem::take(&mut self.open) {
-            match self.follow(i, &states, &checks) {
+            let judged = match round.renewed(i) {
+                retry::Renewed::No => self.follow(i, &records, &checks, &mut round),
+                retry::Renewed::Yes => None,
+                retry::Renewed::Failed(error) => Some(ended(i, Done::Failed { error }, "")),
+            };
+            round.judged(i);
+            match judged {
                 Some(e) => out.push(e),
                 None => still.push(i),
             }
         }
         self.open = still;
         out
+    }
+
+    /// Record the final state of the jobs of ended stages (`closing`) once Slurm has it.
+    fn settle(&mut self, records: &HashMap<JobId, JobRecord>) {
+        for i in std::mem::take(&mut self.closing) {
+            let f = self
+                .flights
+                .get_mut(&i)
+                .expect("a closing stage was submitted");
+            let record = records.get(&f.job).cloned().unwrap_or_else(JobRecord::gone);
+            if f.observe(&record) {
+                self.record(i);
+            }
+            if !record.state.is_final() {
+                self.closing.push(i);
+            }
+        }
     }
 
     /// Slurm did not answer: nothing ended this time, unless it failed 30 times in a row,
@@ -274,32 +355,40 @@ impl<'a> Slurm<'a> {
             .collect()
     }
 
-    /// Open stage `i`, given its store check and its job's state: how it ended, or `None`
-    /// while it is still coming.
+    /// Open stage `i`, given its store check and its job's record: how it ended, or `None`
+    /// while it is still coming (or was submitted again).
     fn follow(
         &mut self,
         i: NodeIndex,
-        states: &HashMap<JobId, JobState>,
+        records: &HashMap<JobId, JobRecord>,
         checks: &HashMap<String, CacheCheck>,
+        round: &mut retry::Round,
     ) -> Option<Ended> {
         let node = &self.plan.graph[i];
         let f = self
             .flights
             .get_mut(&i)
             .expect("every open stage was submitted");
+        let record = records.get(&f.job).cloned().unwrap_or_else(JobRecord::gone);
+        let changed = f.observe(&record);
         if matches!(checks.get(&node.key), Some(CacheCheck::Hit)) {
             // The stage's own time, as the worker recorded it (queueing excluded).
             let seconds = match self.store.record(&node.key) {
                 Ok(Some(r)) => r.duration_ms as f64 / 1000.0,
                 _ => f.started.unwrap_or(f.submitted).elapsed().as_secs_f64(),
             };
-            return Some(ended(
-                i,
-                Done::Ran { seconds },
-                &format!(" as job {}", f.job),
-            ));
+            let via = format!(" as job {}", f.job);
+            if !record.state.is_final() {
+                self.closing.push(i);
+            }
+            self.record(i);
+            return Some(ended(i, Done::Ran { seconds }, &via));
         }
-        match states.get(&f.job).cloned().unwrap_or(JobState::Gone) {
+        if changed {
+            self.record(i);
+        }
+        let f = &self.flights[&i];
+        match record.state {
             JobState::Pending { reason } if reason == "PartitionConfig" => {
                 // Asks for more than any node of the partition has: it would wait forever.
                 let _ = self.cluster.cancel(&[f.job]);
@@ -312,7 +401,7 @@ impl<'a> Slurm<'a> {
             JobState::Pending { .. } => None,
             JobState::Running => {
                 if f.started.is_none() {
-                    f.started = Some(Instant::now());
+                    self.flights.get_mut(&i).expect("submitted").started = Some(Instant::now());
                     self.progress.started(&node.name);
                 }
                 None
@@ -323,8 +412,7 @@ impl<'a> Slurm<'a> {
                 if matches!(self.store.check(&node.key), Ok(CacheCheck::Hit)) {
                     return None;
                 }
-                let error = failure_message(&*self.store, &node.key, &state, f.job, &f.log);
-                Some(ended(i, Done::Failed { error }, ""))
+                self.ended_without_row(i, &state, round)
             }
         }
     }
@@ -347,23 +435,15 @@ impl Executor for Slurm<'_> {
     fn start(&mut self, i: NodeIndex, force: bool) -> Result<(), String> {
         let node = &self.plan.graph[i];
         let log = self.dir.join(format!("{}.log", node.key));
-        let id = self.submit(i, force, &log)?;
-        if let Ok(mut l) = self.live.lock() {
-            l.push(id);
-        }
+        let mem = self.kind_resources(i).request.mem;
+        let id = self.submit(i, force, &log, mem)?;
         self.progress
             .println(&format!("  submitted {} as job {id}", node.name));
-        self.flights.insert(
-            i,
-            Flight {
-                job: id,
-                submitted: Instant::now(),
-                started: None,
-                log,
-            },
-        );
+        let flight = Flight::new(&node.key, self.run, 1, id, log, force, mem, 0);
+        self.track(i, flight);
         self.open.push(i);
-        self.open.sort();
+        let position = &self.position;
+        self.open.sort_by_key(|n| position.get(n).copied());
         Ok(())
     }
 
@@ -382,6 +462,7 @@ impl Executor for Slurm<'_> {
     /// Slurm cancels the jobs of a failed job's dependents itself (`--kill-on-invalid-dep`).
     fn withdraw(&mut self, i: NodeIndex) {
         self.open.retain(|o| *o != i);
+        self.closing.retain(|o| *o != i);
     }
 
     /// Cancel this run's unfinished jobs.
@@ -398,7 +479,19 @@ impl Executor for Slurm<'_> {
         })
     }
 
+    /// Record the final state of the last jobs (bounded: a few polls), then forget the jobs.
     fn finish(&mut self) {
+        for _ in 0..20 {
+            if self.closing.is_empty() {
+                break;
+            }
+            std::thread::sleep(self.opts.poll);
+            let ids: Vec<JobId> = self.closing.iter().map(|i| self.flights[i].job).collect();
+            match self.cluster.jobs(&ids) {
+                Ok(records) => self.settle(&records),
+                Err(_) => break,
+            }
+        }
         if let Ok(mut l) = self.live.lock() {
             l.clear();
         }

@@ -6,8 +6,8 @@
 //! dependencies ([`JobRequest`]); its fate is a [`JobState`].
 //!
 //! Invariants:
-//! * Each method runs at most one process per Slurm command: [`Cluster::states`] asks
-//!   `squeue` once for all the ids and `sacct` once for those the controller has
+//! * Each method runs at most one process per Slurm command: [`Cluster::jobs`] (and
+//!   [`Cluster::states`]) asks `squeue` once for all the ids and `sacct` once for those the controller has
 //!   forgotten, [`Cluster::cancel`] runs one `scancel`.
 //! * Commands are run directly (never through a shell) with the options that decide
 //!   their output given explicitly; the caller's `SQUEUE_*`, `SACCT_*` and `SCANCEL_*`
@@ -15,7 +15,8 @@
 //!   removed. `SBATCH_*` variables are kept, so site defaults such as
 //!   `SBATCH_ACCOUNT`, `SBATCH_QOS` or `SBATCH_PARTITION` apply to what a request leaves
 //!   unset; `SBATCH_WAIT` and `SBATCH_ARRAY_INX`, which would change what `sbatch`
-//!   does, are removed.
+//!   does, are removed. `squeue` and `sacct` run with `SLURM_TIME_FORMAT=%s`, so times
+//!   are read as Unix seconds whatever the site's format or time zone.
 //! * A command that fails, or prints what this crate cannot read, is an error naming the
 //!   command and carrying its stderr or the offending line; nothing is guessed.
 //! * No timeout is imposed: the commands have Slurm's own (`MessageTimeout`).
@@ -33,11 +34,13 @@
 
 mod job;
 mod resources;
+mod retry;
 mod state;
 
 pub use job::{Environment, JobId, JobRequest, RequestError};
 pub use resources::{Gres, Memory, Partition, ResourceError, Resources, TimeLimit};
-pub use state::JobState;
+pub use retry::{NoRetry, Retry, RetryPolicy};
+pub use state::{JobRecord, JobState};
 
 use std::collections::HashMap;
 use std::ffi::OsStr;
@@ -260,10 +263,19 @@ impl Cluster {
         })
     }
 
-    /// The state of each job in `ids` (every id is a key): one `squeue` for all of them,
-    /// then, when accounting is usable, one `sacct` for those the controller no longer
-    /// holds; the rest are [`JobState::Gone`].
+    /// The state of each job in `ids` (every id is a key), as [`Cluster::jobs`] reads it.
     pub fn states(&self, ids: &[JobId]) -> Result<HashMap<JobId, JobState>, CommandError> {
+        Ok(self
+            .jobs(ids)?
+            .into_iter()
+            .map(|(id, r)| (id, r.state))
+            .collect())
+    }
+
+    /// The record (state, node, start and end) of each job in `ids` (every id is a key): one
+    /// `squeue` for all of them, then, when accounting is usable, one `sacct` for those the
+    /// controller no longer holds; the rest are [`JobState::Gone`].
+    pub fn jobs(&self, ids: &[JobId]) -> Result<HashMap<JobId, JobRecord>, CommandError> {
         let mut wanted: Vec<JobId> = ids.to_vec();
         wanted.sort_unstable();
         wanted.dedup();
@@ -313,7 +325,7 @@ impl Cluster {
             );
         }
         for id in forgotten {
-            states.entry(id).or_insert(JobState::Gone);
+            states.entry(id).or_insert_with(JobRecord::gone);
         }
         Ok(states)
     }
@@ -377,6 +389,9 @@ fn run<A: AsRef<OsStr>>(
         if key.to_str().is_some_and(unwanted) {
             cmd.env_remove(&key);
         }
+    }
+    if matches!(command, "squeue" | "sacct") {
+        cmd.env("SLURM_TIME_FORMAT", "%s");
     }
     let spawn_error = |source| CommandError::Spawn {
         command,

@@ -1,4 +1,5 @@
-//! A job's state as Slurm reports it, read from `squeue` and `sacct` output.
+//! A job's state as Slurm reports it, read from `squeue` and `sacct` output, with where and
+//! when it ran ([`JobRecord`]).
 //!
 //! Invariants:
 //! * `squeue --states=all` lists every job the controller still holds: pending,
@@ -15,6 +16,10 @@
 //!   (`--kill-on-invalid-dep=yes`: `CANCELLED`, reason `DependencyNeverSatisfied`) or it
 //!   still pends (`PENDING`, same reason).
 //! * Unknown state names are errors, not guesses.
+//! * Times are read as Unix seconds (the commands run with `SLURM_TIME_FORMAT=%s`); a job's
+//!   start is kept only once it started (a pending job's `StartTime` is Slurm's estimate)
+//!   and its end only once it is final (a running job's `EndTime` is its time limit).
+//!   `N/A`, `NONE`, `Unknown` and an empty node list are "not known", not errors.
 
 use std::collections::HashMap;
 
@@ -98,16 +103,101 @@ impl JobState {
     }
 }
 
-/// `squeue`'s `--Format`: id, state, raw wait status, reason (last: the rest of the line).
-pub(crate) const SQUEUE_FORMAT: &str = "JobID:0|,State:0|,exit_code:0|,Reason:0";
+/// A job's state, and where and when it ran, as far as Slurm knows.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct JobRecord {
+    pub state: JobState,
+    /// The node (or node list) it ran on; `None` before it started, or if it never did.
+    pub node: Option<String>,
+    /// When it started, in Unix seconds; `None` while it waits.
+    pub started: Option<i64>,
+    /// When it ended, in Unix seconds; `None` until it is final.
+    pub ended: Option<i64>,
+}
+
+impl JobRecord {
+    /// A job Slurm has no record of ([`JobState::Gone`]).
+    pub fn gone() -> JobRecord {
+        JobRecord {
+            state: JobState::Gone,
+            node: None,
+            started: None,
+            ended: None,
+        }
+    }
+
+    /// The record from the fields after the state: node list, start and end times.
+    fn new(state: JobState, node: &str, start: &str, end: &str) -> Result<JobRecord, &'static str> {
+        let started = match state {
+            JobState::Pending { .. } | JobState::DependencyNeverSatisfied => None,
+            _ => time(start).map_err(|()| "start time is not Unix seconds")?,
+        };
+        let ended = if state.is_final() {
+            time(end).map_err(|()| "end time is not Unix seconds")?
+        } else {
+            None
+        };
+        let node = node.trim();
+        let node = (!node.is_empty() && node != "None assigned" && node != "(null)")
+            .then(|| node.to_string());
+        Ok(JobRecord {
+            state,
+            node,
+            started,
+            ended,
+        })
+    }
+}
+
+/// A time Slurm printed with `SLURM_TIME_FORMAT=%s`: `None` where it has none.
+fn time(field: &str) -> Result<Option<i64>, ()> {
+    match field.trim() {
+        "" | "N/A" | "NONE" | "None" | "Unknown" | "0" => Ok(None),
+        t => t.parse().map(Some).map_err(|_| ()),
+    }
+}
+
+impl std::fmt::Display for JobState {
+    /// Slurm's name of the state (`NODE_FAIL`, `OUT_OF_MEMORY`, …), with the exit code or
+    /// signal of a failure and the reason of a job that will never run.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            JobState::Pending { .. } => f.write_str("PENDING"),
+            JobState::Running => f.write_str("RUNNING"),
+            JobState::Completed => f.write_str("COMPLETED"),
+            JobState::Failed {
+                exit_code,
+                signal: 0,
+            } => write!(f, "FAILED (exit code {exit_code})"),
+            JobState::Failed { signal, .. } => write!(f, "FAILED (signal {signal})"),
+            JobState::Cancelled => f.write_str("CANCELLED"),
+            JobState::Timeout => f.write_str("TIMEOUT"),
+            JobState::NodeFail => f.write_str("NODE_FAIL"),
+            JobState::OutOfMemory => f.write_str("OUT_OF_MEMORY"),
+            JobState::Preempted => f.write_str("PREEMPTED"),
+            JobState::DependencyNeverSatisfied => {
+                f.write_str("CANCELLED (DependencyNeverSatisfied)")
+            }
+            JobState::Gone => f.write_str("UNKNOWN (no longer known to Slurm)"),
+        }
+    }
+}
+
+/// `squeue`'s `--Format`: id, state, raw wait status, node list, start, end, reason (last:
+/// the rest of the line).
+pub(crate) const SQUEUE_FORMAT: &str =
+    "JobID:0|,State:0|,exit_code:0|,NodeList:0|,StartTime:0|,EndTime:0|,Reason:0";
 
 /// `sacct`'s `--format` (with `--parsable2`, `|`-separated): reason last.
-pub(crate) const SACCT_FORMAT: &str = "JobIDRaw,State,ExitCode,Reason";
+pub(crate) const SACCT_FORMAT: &str = "JobIDRaw,State,ExitCode,NodeList,Start,End,Reason";
+
+/// The number of `|`-separated fields of both formats.
+const FIELDS: usize = 7;
 
 /// Parses `squeue --noheader --states=all --Format=` [`SQUEUE_FORMAT`] output.
 ///
 /// `exit_code` there is the raw wait status (`768` = exit code 3; `15` = SIGTERM).
-pub(crate) fn parse_squeue(stdout: &str) -> Result<HashMap<JobId, JobState>, CommandError> {
+pub(crate) fn parse_squeue(stdout: &str) -> Result<HashMap<JobId, JobRecord>, CommandError> {
     let mut states = HashMap::new();
     for line in stdout.lines().filter(|l| !l.trim().is_empty()) {
         let bad = |reason: &'static str| CommandError::Unparsable {
@@ -115,12 +205,10 @@ pub(crate) fn parse_squeue(stdout: &str) -> Result<HashMap<JobId, JobState>, Com
             line: line.to_string(),
             reason,
         };
-        let mut fields = line.splitn(4, '|');
-        let (Some(id), Some(state), Some(status), Some(reason)) =
-            (fields.next(), fields.next(), fields.next(), fields.next())
-        else {
+        let fields: Vec<&str> = line.splitn(FIELDS, '|').collect();
+        let [id, state, status, node, start, end, reason] = fields[..] else {
             return Err(bad(
-                "expected 4 `|`-separated fields: job id, state, exit status, reason",
+                "expected 7 `|`-separated fields: job id, state, exit status, node, start, end, reason",
             ));
         };
         let id: JobId = id
@@ -134,7 +222,7 @@ pub(crate) fn parse_squeue(stdout: &str) -> Result<HashMap<JobId, JobState>, Com
         let (exit_code, signal) = ((status >> 8) & 0xff, status & 0x7f);
         let state = JobState::from_slurm(state.trim(), reason.trim(), exit_code, signal)
             .ok_or_else(|| bad("unknown job state"))?;
-        states.insert(id, state);
+        states.insert(id, JobRecord::new(state, node, start, end).map_err(bad)?);
     }
     Ok(states)
 }
@@ -142,7 +230,7 @@ pub(crate) fn parse_squeue(stdout: &str) -> Result<HashMap<JobId, JobState>, Com
 /// Parses `sacct --noheader --parsable2 --allocations --format=` [`SACCT_FORMAT`] output.
 ///
 /// `State` may carry a suffix (`CANCELLED by 0`); `ExitCode` is `code:signal`.
-pub(crate) fn parse_sacct(stdout: &str) -> Result<HashMap<JobId, JobState>, CommandError> {
+pub(crate) fn parse_sacct(stdout: &str) -> Result<HashMap<JobId, JobRecord>, CommandError> {
     let mut states = HashMap::new();
     for line in stdout.lines().filter(|l| !l.trim().is_empty()) {
         let bad = |reason: &'static str| CommandError::Unparsable {
@@ -150,12 +238,10 @@ pub(crate) fn parse_sacct(stdout: &str) -> Result<HashMap<JobId, JobState>, Comm
             line: line.to_string(),
             reason,
         };
-        let mut fields = line.splitn(4, '|');
-        let (Some(id), Some(state), Some(exit), Some(reason)) =
-            (fields.next(), fields.next(), fields.next(), fields.next())
-        else {
+        let fields: Vec<&str> = line.splitn(FIELDS, '|').collect();
+        let [id, state, exit, node, start, end, reason] = fields[..] else {
             return Err(bad(
-                "expected 4 `|`-separated fields: job id, state, exit code, reason",
+                "expected 7 `|`-separated fields: job id, state, exit code, node, start, end, reason",
             ));
         };
         let id: JobId = id
@@ -173,7 +259,7 @@ pub(crate) fn parse_sacct(stdout: &str) -> Result<HashMap<JobId, JobState>, Comm
         let name = state.split_whitespace().next().unwrap_or("");
         let state = JobState::from_slurm(name, reason.trim(), code, signal)
             .ok_or_else(|| bad("unknown job state"))?;
-        states.insert(id, state);
+        states.insert(id, JobRecord::new(state, node, start, end).map_err(bad)?);
     }
     Ok(states)
 }
@@ -183,97 +269,128 @@ mod tests {
     use super::*;
 
     /// Recorded from Slurm 22.05.8 (Debian 12 `slurmctld`, the one-node cluster of
-    /// `tools/ci/slurm.sh`) with `squeue --noheader --states=all --jobs=…
-    /// --Format='JobID:0|,State:0|,exit_code:0|,Reason:0'`. Jobs: 2 ran `exit 3`; 3 and 5
-    /// are its child and grandchild (`afterok`, `--kill-on-invalid-dep=yes`); 4 a child
-    /// without that flag, left pending, then cancelled with `scancel`; 6 `afterok` on the
-    /// completed job 1; 7 `afterok` on the never-seen job 99999 (it ran); 11 `--mem=50M`
+    /// `tools/ci/slurm.sh`, cgroup v1) with `SLURM_TIME_FORMAT=%s squeue --all --noheader
+    /// --states=all --jobs=… --Format=` [`SQUEUE_FORMAT`] (squeue sorts by state). Jobs: 5
+    /// ran `exit 3`; 6 and 7 are its child and grandchild (`afterok`,
+    /// `--kill-on-invalid-dep=yes`); 8 a child without that flag, left pending (reason
+    /// `DependencyNeverSatisfied`), then cancelled with `scancel`; 9 `true`; 10 `afterok` on
+    /// the completed job 9; 11 `afterok` on the never-seen job 99999 (it ran); 12 `--mem=50M`
     /// allocating 300 MB under task/cgroup; 13 `--cpus-per-task=8` on a 2-CPU node,
-    /// cancelled; 17 a running `sleep`, cancelled; 24 running; 25 waiting on 24; 26 just
-    /// submitted behind 24 and 25; 27 is job 24's line right after its submission,
-    /// renumbered to keep ids unique. Jobs 2-7 were printed with padded columns
-    /// (`JobID:8,State:12,…`), same values.
+    /// cancelled; 15 a running `sleep` whose node was set down (`scontrol update
+    /// nodename=vm state=down`); 16 running (its `EndTime` is `NONE`: no time limit); 17
+    /// waiting on 16; 18 just submitted behind them.
     const SQUEUE_22_05: &str = "\
-2|FAILED|768|NonZeroExitCode
-3|CANCELLED|0|DependencyNeverSatisfied
-4|CANCELLED|0|DependencyNeverSatisfied
-5|CANCELLED|0|DependencyNeverSatisfied
-6|COMPLETED|0|None
-7|COMPLETED|0|None
-11|OUT_OF_MEMORY|253|OutOfMemory
-13|CANCELLED|0|PartitionConfig
-17|CANCELLED|15|None
-24|RUNNING|0|None
-25|PENDING|0|Dependency
-26|PENDING|0|Priority
-27|PENDING|0|None
+6|CANCELLED|0||1796230418|1796230418|DependencyNeverSatisfied
+7|CANCELLED|0||1796230418|1796230418|DependencyNeverSatisfied
+8|CANCELLED|0||1796230419|1796230419|DependencyNeverSatisfied
+13|CANCELLED|0||1796230421|1796230421|PartitionConfig
+9|COMPLETED|0|vm|1796230418|1796230418|None
+10|COMPLETED|0|vm|1796230421|1796230421|None
+11|COMPLETED|0|vm|1796230421|1796230421|None
+5|FAILED|768|vm|1796230418|1796230418|NonZeroExitCode
+15|NODE_FAIL|15|vm|1796230427|1796230427|NodeDown
+12|OUT_OF_MEMORY|253|vm|1796230424|1796230425|OutOfMemory
+17|PENDING|0||N/A|N/A|Dependency
+18|PENDING|0||N/A|N/A|None
+16|RUNNING|0|vm|1796230430|NONE|None
 ";
 
     #[test]
     fn squeue_output_of_slurm_22_05() {
         let s = parse_squeue(SQUEUE_22_05).unwrap();
-        let st = |id| s[&JobId(id)].clone();
+        let st = |id| s[&JobId(id)].state.clone();
         assert_eq!(
-            st(2),
+            st(5),
             JobState::Failed {
                 exit_code: 3,
                 signal: 0
             }
         );
-        for id in [3, 4, 5] {
+        for id in [6, 7, 8] {
             assert_eq!(st(id), JobState::DependencyNeverSatisfied, "job {id}");
         }
-        assert_eq!(st(6), JobState::Completed);
-        assert_eq!(st(7), JobState::Completed);
-        assert_eq!(st(11), JobState::OutOfMemory);
+        for id in [9, 10, 11] {
+            assert_eq!(st(id), JobState::Completed, "job {id}");
+        }
+        assert_eq!(st(12), JobState::OutOfMemory);
         assert_eq!(st(13), JobState::Cancelled);
-        assert_eq!(st(17), JobState::Cancelled);
-        assert_eq!(st(24), JobState::Running);
+        assert_eq!(st(15), JobState::NodeFail);
+        assert_eq!(st(16), JobState::Running);
         assert_eq!(
-            st(25),
+            st(17),
             JobState::Pending {
                 reason: "Dependency".into()
             }
         );
         assert_eq!(
-            st(26),
-            JobState::Pending {
-                reason: "Priority".into()
-            }
-        );
-        assert_eq!(
-            st(27),
+            st(18),
             JobState::Pending {
                 reason: "None".into()
             }
         );
         assert_eq!(s.len(), 13);
-        assert!(!st(25).is_final() && !st(24).is_final() && st(3).is_final());
-        assert!(st(6).succeeded() && !st(2).succeeded());
+        assert!(!st(17).is_final() && !st(16).is_final() && st(6).is_final());
+        assert!(st(9).succeeded() && !st(5).succeeded());
+        assert_eq!(st(5).to_string(), "FAILED (exit code 3)");
+        assert_eq!(st(15).to_string(), "NODE_FAIL");
+        assert_eq!(st(12).to_string(), "OUT_OF_MEMORY");
+    }
+
+    #[test]
+    fn where_and_when_a_job_ran() {
+        let s = parse_squeue(SQUEUE_22_05).unwrap();
+        let oom = &s[&JobId(12)];
+        assert_eq!(oom.node.as_deref(), Some("vm"));
+        assert_eq!(
+            (oom.started, oom.ended),
+            (Some(1796230424), Some(1796230425))
+        );
+        // Running: started, no end yet (`NONE`).
+        let running = &s[&JobId(16)];
+        assert_eq!((running.started, running.ended), (Some(1796230430), None));
+        // Pending: no node, no times (`N/A`).
+        assert_eq!(
+            s[&JobId(17)],
+            JobRecord {
+                state: JobState::Pending {
+                    reason: "Dependency".into()
+                },
+                node: None,
+                started: None,
+                ended: None
+            }
+        );
+        // Never ran: no node and no start, though Slurm prints its cancellation time there.
+        let never = &s[&JobId(6)];
+        assert_eq!((never.node.as_deref(), never.started), (None, None));
+        let e = parse_squeue("12|COMPLETED|0|vm|yesterday|1|None").unwrap_err();
+        assert!(e.to_string().contains("start time"), "{e}");
     }
 
     /// Recorded from Slurm 22.05.8: a pending child without `--kill-on-invalid-dep`
     /// whose parent failed stays `PENDING`, reason `DependencyNeverSatisfied`.
     #[test]
     fn pending_forever_is_dependency_never_satisfied() {
-        let s = parse_squeue("4|PENDING|0|DependencyNeverSatisfied\n").unwrap();
-        assert_eq!(s[&JobId(4)], JobState::DependencyNeverSatisfied);
+        let s = parse_squeue("4|PENDING|0||N/A|N/A|DependencyNeverSatisfied\n").unwrap();
+        assert_eq!(s[&JobId(4)].state, JobState::DependencyNeverSatisfied);
     }
 
     #[test]
     fn a_signal_is_not_an_exit_code() {
         // Wait status 9: killed by SIGKILL; 0x8b00: exit code 139.
-        let s =
-            parse_squeue("1|FAILED|9|NonZeroExitCode\n2|FAILED|35584|NonZeroExitCode\n").unwrap();
+        let s = parse_squeue(
+            "1|FAILED|9|vm|5|6|NonZeroExitCode\n2|FAILED|35584|vm|5|6|NonZeroExitCode\n",
+        )
+        .unwrap();
         assert_eq!(
-            s[&JobId(1)],
+            s[&JobId(1)].state,
             JobState::Failed {
                 exit_code: 0,
                 signal: 9
             }
         );
         assert_eq!(
-            s[&JobId(2)],
+            s[&JobId(2)].state,
             JobState::Failed {
                 exit_code: 139,
                 signal: 0
@@ -317,10 +434,10 @@ mod tests {
     #[test]
     fn malformed_squeue_lines_are_errors_naming_the_line() {
         for (line, why) in [
-            ("12|RUNNING|0", "4 `|`-separated"),
-            ("12_3|RUNNING|0|None", "job id"),
-            ("12|RUNNING|x|None", "exit status"),
-            ("12|LIMBO|0|None", "unknown job state"),
+            ("12|RUNNING|0|vm|1|NONE", "7 `|`-separated"),
+            ("12_3|RUNNING|0|vm|1|NONE|None", "job id"),
+            ("12|RUNNING|x|vm|1|NONE|None", "exit status"),
+            ("12|LIMBO|0|vm|1|NONE|None", "unknown job state"),
         ] {
             let e = parse_squeue(line).unwrap_err();
             let text = e.to_string();
@@ -330,33 +447,46 @@ mod tests {
     }
 
     /// Not recorded: the cluster of `tools/ci/slurm.sh` has no accounting storage. The
-    /// lines follow sacct(1) of 22.05 with `--parsable2 --noheader --allocations`.
+    /// lines follow sacct(1) of 22.05 with `--parsable2 --noheader --allocations` (a job
+    /// that never ran has `None assigned` nodes and an `Unknown` start).
     #[test]
     fn sacct_lines() {
         let s = parse_sacct(
-            "5|COMPLETED|0:0|None\n6|FAILED|2:0|None\n7|CANCELLED by 0|0:15|None\n\
-             8|CANCELLED by 0|0:0|DependencyNeverSatisfied\n9|TIMEOUT|0:0|None\n\
-             10|OUT_OF_MEMORY|0:125|None\n11|PENDING|0:0|Priority\n",
+            "5|COMPLETED|0:0|vm|100|160|None\n6|FAILED|2:0|vm|100|101|None\n\
+             7|CANCELLED by 0|0:15|vm|100|130|None\n\
+             8|CANCELLED by 0|0:0|None assigned|Unknown|130|DependencyNeverSatisfied\n\
+             9|TIMEOUT|0:0|vm|100|700|None\n10|OUT_OF_MEMORY|0:125|vm|100|105|None\n\
+             11|PENDING|0:0|None assigned|Unknown|Unknown|Priority\n\
+             12|NODE_FAIL|0:0|vm|100|120|None\n13|BOOT_FAIL|0:0|vm|100|100|None\n\
+             14|PREEMPTED|0:15|vm|100|150|None\n",
         )
         .unwrap();
-        assert_eq!(s[&JobId(5)], JobState::Completed);
+        let st = |id| s[&JobId(id)].state.clone();
+        assert_eq!(st(5), JobState::Completed);
         assert_eq!(
-            s[&JobId(6)],
+            st(6),
             JobState::Failed {
                 exit_code: 2,
                 signal: 0
             }
         );
-        assert_eq!(s[&JobId(7)], JobState::Cancelled);
-        assert_eq!(s[&JobId(8)], JobState::DependencyNeverSatisfied);
-        assert_eq!(s[&JobId(9)], JobState::Timeout);
-        assert_eq!(s[&JobId(10)], JobState::OutOfMemory);
+        assert_eq!(st(7), JobState::Cancelled);
+        assert_eq!(st(8), JobState::DependencyNeverSatisfied);
+        assert_eq!(st(9), JobState::Timeout);
+        assert_eq!(st(10), JobState::OutOfMemory);
         assert_eq!(
-            s[&JobId(11)],
+            st(11),
             JobState::Pending {
                 reason: "Priority".into()
             }
         );
-        assert!(parse_sacct("5|COMPLETED|0|None").is_err());
+        assert_eq!((st(12), st(13)), (JobState::NodeFail, JobState::NodeFail));
+        assert_eq!(st(14), JobState::Preempted);
+        assert_eq!(s[&JobId(8)].node, None);
+        assert_eq!(
+            (s[&JobId(5)].started, s[&JobId(5)].ended),
+            (Some(100), Some(160))
+        );
+        assert!(parse_sacct("5|COMPLETED|0|vm|1|2|None").is_err());
     }
 }

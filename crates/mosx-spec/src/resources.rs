@@ -3,9 +3,12 @@
 //!
 //! ```yaml
 //! resources:
-//!   default: { partition: cpu, time: "00:30:00", mem: 4G, cpus: 2 }
-//!   train:   { partition: gpu, time: "12:00:00", mem: 32G, cpus: 8, gres: "gpu:1" }
+//!   default: { partition: cpu, time: "00:30:00", mem: 4G, cpus: 2, retries: 2 }
+//!   train:   { partition: gpu, time: "12:00:00", mem: 32G, cpus: 8, gres: "gpu:1", max_mem: 128G }
 //! ```
+//!
+//! `retries` and `max_mem` are not requests but how the executor resubmits a job its node
+//! lost or that ran out of memory (`mosx_slurm::RetryPolicy`).
 //!
 //! Invariants: keys of an entry are one of [`RESOURCE_KEYS`] (unknown keys are located errors
 //! with a suggestion); values are strings or non-negative integers, kept as written for the
@@ -23,7 +26,15 @@ use crate::sources::Sources;
 use crate::suggest::suggest;
 
 /// Valid keys of a `resources` entry.
-pub const RESOURCE_KEYS: &[&str] = &["partition", "time", "mem", "cpus", "gres"];
+pub const RESOURCE_KEYS: &[&str] = &[
+    "partition",
+    "time",
+    "mem",
+    "cpus",
+    "gres",
+    "retries",
+    "max_mem",
+];
 
 /// `resources:` of the merged document: kind name (or `default`) -> its entry.
 pub(crate) fn parse(

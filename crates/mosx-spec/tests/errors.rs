@@ -25,6 +25,8 @@ const PLAN_ERRORS: &[(&str, Option<&str>)] = &[
     ("measure_min_count_zero.yaml", None),
     ("resources_bad_mem.yaml", None),
     ("resources_cpus_zero.yaml", None),
+    ("resources_max_mem_below_mem.yaml", None),
+    ("resources_retries_word.yaml", None),
     ("resources_unknown_kind.yaml", None),
     ("template_missing.yaml", None),
     ("train_clip_negative.yaml", None),

@@ -49,6 +49,6 @@ pub use schema::SCHEMA_VERSION;
 pub use sqlite::SqliteStore;
 pub use store::Store;
 pub use types::{
-    Artifact, ArtifactMeta, CacheCheck, FsckProblem, FsckReport, GcReport, Lease, MissReason,
-    RecoverReport, RunId, RunInfo, StageRecord, StageSummary,
+    Artifact, ArtifactMeta, CacheCheck, FsckProblem, FsckReport, GcReport, JobAttempt, Lease,
+    MissReason, RecoverReport, RunId, RunInfo, StageRecord, StageSummary,
 };

@@ -10,8 +10,8 @@ use std::collections::HashMap;
 use std::path::PathBuf;
 
 use crate::{
-    Artifact, ArtifactMeta, CacheCheck, FsckReport, GcReport, Lease, RecoverReport, RunId, RunInfo,
-    StageRecord, StageSummary, StoreError,
+    Artifact, ArtifactMeta, CacheCheck, FsckReport, GcReport, JobAttempt, Lease, RecoverReport,
+    RunId, RunInfo, StageRecord, StageSummary, StoreError,
 };
 
 pub trait Store: Send + Sync {
@@ -89,6 +89,11 @@ pub trait Store: Send + Sync {
     /// Stored stages (status ok) and failed keys, optionally of one kind, sorted by finish time.
     /// Failed = keys whose latest execution failed and that have no stage row.
     fn list(&self, kind: Option<&str>, failed_only: bool) -> Result<Vec<StageSummary>, StoreError>;
+    /// Record a cluster job of a stage, or update the one of the same (key, run, attempt):
+    /// every field is overwritten by the newer knowledge.
+    fn record_attempt(&self, attempt: &JobAttempt) -> Result<(), StoreError>;
+    /// The recorded cluster jobs of `key`, by run, then attempt.
+    fn attempts(&self, key: &str) -> Result<Vec<JobAttempt>, StoreError>;
     /// Number of completed (`ok`) executions of `key`.
     fn executions(&self, key: &str) -> Result<usize, StoreError>;
     fn lineage_get(

@@ -43,6 +43,30 @@ pub struct StageRecord {
     pub spec_hash: String,
 }
 
+/// One cluster job that ran (or was to run) a stage: the stage's `attempt`-th job of run
+/// `run_id`, recorded by the executor that submitted it ([`crate::Store::record_attempt`]) as
+/// it learns more (submitted, started, ended). Times are Unix seconds as the cluster reported
+/// them; `state` is the cluster's word for the job's state (`NODE_FAIL`, `COMPLETED`, …).
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct JobAttempt {
+    pub key: String,
+    pub run_id: RunId,
+    /// 1 for the stage's first job in the run, then 2, 3, …
+    pub attempt: u32,
+    /// The cluster's job id.
+    pub job_id: String,
+    pub state: String,
+    /// The node it ran on, once known.
+    pub node: Option<String>,
+    pub submitted_at: f64,
+    pub started_at: Option<f64>,
+    pub finished_at: Option<f64>,
+    /// The memory the job asked for, in mebibytes (`None`: the cluster's default).
+    pub mem_mib: Option<u64>,
+    /// What became of it: why it was resubmitted, or why not.
+    pub note: Option<String>,
+}
+
 /// A named output of a stage, handed to [`crate::Store::commit`].
 #[derive(Debug, Clone)]
 pub struct Artifact {

@@ -69,6 +69,7 @@ macro_rules! lock_held {
 }
 
 mod acquire;
+mod attempts;
 mod check;
 mod commit;
 mod connect;
@@ -301,6 +302,12 @@ impl Store for PgStore {
     }
     fn list(&self, kind: Option<&str>, failed_only: bool) -> Result<Vec<StageSummary>, StoreError> {
         self.block(self.list_async(kind, failed_only))
+    }
+    fn record_attempt(&self, attempt: &crate::JobAttempt) -> Result<(), StoreError> {
+        self.block(self.record_attempt_async(attempt))
+    }
+    fn attempts(&self, key: &str) -> Result<Vec<crate::JobAttempt>, StoreError> {
+        self.block(self.attempts_async(key))
     }
     fn executions(&self, key: &str) -> Result<usize, StoreError> {
         self.block(self.executions_async(key))

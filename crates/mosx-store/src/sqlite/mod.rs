@@ -8,6 +8,7 @@
 //! - object files are hashed/verified outside the mutex wherever the answer does not need the
 //!   write lock.
 
+mod attempts;
 mod check;
 mod commit;
 mod create;
@@ -386,6 +387,21 @@ impl Store for SqliteStore {
     }
     fn list(&self, kind: Option<&str>, failed_only: bool) -> Result<Vec<StageSummary>, StoreError> {
         self.list_impl(kind, failed_only)
+    }
+    fn record_attempt(&self, attempt: &crate::JobAttempt) -> Result<(), StoreError> {
+        if self.read_only {
+            return Err(StoreError::ReadOnly {
+                db: self.loc.clone(),
+                what: format!(
+                    "record attempt {} of stage {}",
+                    attempt.attempt, attempt.key
+                ),
+            });
+        }
+        self.record_attempt_impl(attempt)
+    }
+    fn attempts(&self, key: &str) -> Result<Vec<crate::JobAttempt>, StoreError> {
+        self.attempts_impl(key)
     }
     fn executions(&self, key: &str) -> Result<usize, StoreError> {
         self.executions_impl(key)

@@ -6,7 +6,8 @@
 //!
 //! History: v1 the stage, artifact, metric, lease, execution, run and lineage tables; v2 adds
 //! `object_stat`, the verification memo of object files (see `objects.rs`): a row is a cache of
-//! "this file, with this stat, hashed to this hash", never the source of truth.
+//! "this file, with this stat, hashed to this hash", never the source of truth; v3 adds
+//! `job_attempts`, the cluster jobs of each stage (one row per stage, run and attempt).
 
 use rusqlite::{Connection, TransactionBehavior};
 
@@ -109,8 +110,25 @@ CREATE TABLE object_stat (
 );
 "#;
 
+const V3: &str = r#"
+CREATE TABLE job_attempts (
+    key          TEXT NOT NULL,
+    run_id       INTEGER NOT NULL,
+    attempt      INTEGER NOT NULL CHECK (attempt >= 1),
+    job_id       TEXT NOT NULL,
+    state        TEXT NOT NULL,
+    node         TEXT,
+    submitted_at REAL NOT NULL,
+    started_at   REAL,
+    finished_at  REAL,
+    mem_mib      INTEGER,
+    note         TEXT,
+    PRIMARY KEY (key, run_id, attempt)
+);
+"#;
+
 /// Migrations in order; entry i brings the schema from version i to i+1.
-const MIGRATIONS: &[&str] = &[V1, V2];
+const MIGRATIONS: &[&str] = &[V1, V2, V3];
 
 pub(super) fn user_version(conn: &Connection, db: &StoreLocation) -> Result<i64, StoreError> {
     conn.pragma_query_value(None, "user_version", |r| r.get(0))

@@ -319,13 +319,16 @@ impl Fixture {
         }
     }
 
-    /// Turn the store into exactly what a v1 build leaves (v2 only added `object_stat`).
+    /// Turn the store into exactly what a v1 build leaves (v2 only added `object_stat`, v3
+    /// `job_attempts`).
     pub fn downgrade_to_v1(&self) {
         match self.backend {
-            Backend::Sqlite => self.exec("DROP TABLE object_stat; PRAGMA user_version = 1;"),
-            Backend::Postgres => {
-                self.exec("DROP TABLE object_stat; DELETE FROM _sqlx_migrations WHERE version = 2")
-            }
+            Backend::Sqlite => self
+                .exec("DROP TABLE job_attempts; DROP TABLE object_stat; PRAGMA user_version = 1;"),
+            Backend::Postgres => self.exec(
+                "DROP TABLE job_attempts; DROP TABLE object_stat;
+                 DELETE FROM _sqlx_migrations WHERE version IN (2, 3)",
+            ),
         }
     }
 

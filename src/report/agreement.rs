@@ -8,8 +8,8 @@
 //!   fails naming the pair: a difference of scores is meaningless across different points.
 //! * Per pair, over every replicate's points pooled: `n`, `max_abs_dp` and `mean_abs_dp` of
 //!   `|p_b(Yes) − p_a(Yes)|`; per replicate and aggregated like `cells` (`{mean, sd, n, ..}`):
-//!   `auc_a`, `auc_b`, `d_auc = auc_b − auc_a`, `F_a`, `F_b`, `d_F = F_b − F_a` (x100, the
-//!   tables' scale). Undefined numbers are JSON `null`.
+//!   `auc_a`, `auc_b`, `d_auc = auc_b − auc_a`, `F_a`, `F_b`, `d_F = F_b − F_a` (on the
+//!   tables' x100 scale, as `stats::metric` returns them). Undefined numbers are JSON `null`.
 
 use serde_json::{json, Map, Value};
 
@@ -98,7 +98,7 @@ fn pair(
             n += 1;
         }
         let m = |ps: &stats::PointSet, name: &str| {
-            100.0 * stats::metric(&ps.points, &ps.groups, ps.kind, name).unwrap_or(f64::NAN)
+            stats::metric(&ps.points, &ps.groups, ps.kind, name).unwrap_or(f64::NAN)
         };
         let (auc_a, auc_b, f_a, f_b) = (m(&pa, "auc"), m(&pb, "auc"), m(&pa, "F"), m(&pb, "F"));
         per.push([auc_a, auc_b, auc_b - auc_a, f_a, f_b, f_b - f_a]);

@@ -9,33 +9,10 @@
 //! files; `.ci/run` starts both. Without them the test prints one "skipped" line.
 
 mod common;
+use common::cluster::{assert_metrics_agree, fresh_schema, psql, services, tiny_model};
 use common::*;
 
 use std::path::{Path, PathBuf};
-use std::process::Command;
-
-fn psql(url: &str, sql: &str) -> String {
-    let o = Command::new("psql")
-        .args([
-            url,
-            "-X",
-            "-q",
-            "-A",
-            "-t",
-            "-v",
-            "ON_ERROR_STOP=1",
-            "-c",
-            sql,
-        ])
-        .output()
-        .expect("psql (the PostgreSQL client) is installed with the server");
-    assert!(
-        o.status.success(),
-        "psql {sql}: {}",
-        String::from_utf8_lossy(&o.stderr)
-    );
-    String::from_utf8_lossy(&o.stdout).trim().to_string()
-}
 
 fn spec(dir: &Path, model: &Path) -> PathBuf {
     let text = format!(
@@ -61,61 +38,6 @@ resources:
     let p = dir.join("cluster.yaml");
     std::fs::write(&p, text).unwrap();
     p
-}
-
-fn metrics(dir: &Path, store: &[&str], key: &str) -> String {
-    let mut args = vec!["export", key, "--metrics", "--format", "jsonl"];
-    args.extend_from_slice(store);
-    let o = mosx(dir, &args);
-    let (out, err) = text(&o);
-    assert!(o.status.success(), "{err}");
-    out
-}
-
-/// The PostgreSQL server's URL when both services are there; `None` (after a "skipped"
-/// line) when not. CI sets MOSX_TEST_SERVICES=required: there missing services are a
-/// failure, not a skip.
-fn services() -> Option<String> {
-    let (Ok(base), Ok(_)) = (
-        std::env::var("MOSX_TEST_POSTGRES"),
-        std::env::var("MOSX_TEST_SLURM"),
-    ) else {
-        assert!(
-            std::env::var_os("MOSX_TEST_SERVICES").is_none_or(|v| v != "required"),
-            "MOSX_TEST_SERVICES=required but MOSX_TEST_POSTGRES / MOSX_TEST_SLURM are not set"
-        );
-        println!("skipped: MOSX_TEST_POSTGRES and MOSX_TEST_SLURM not both set (tools/ci/postgres.sh, tools/ci/slurm.sh)");
-        return None;
-    };
-    Some(base)
-}
-
-/// The tiny random backbone at `<dir>/tiny`.
-fn tiny_model(dir: &Path) -> PathBuf {
-    let model = dir.join("tiny");
-    let o = mosx(
-        dir,
-        &[
-            "tiny-model",
-            model.to_str().unwrap(),
-            "--data",
-            ml_data().to_str().unwrap(),
-        ],
-    );
-    assert!(o.status.success(), "{:?}", text(&o));
-    model
-}
-
-/// A fresh schema of its own on the server at `base`, and the store URL that uses it.
-fn fresh_schema(base: &str) -> (String, String) {
-    let schema = format!("cluster_{}", std::process::id());
-    psql(
-        base,
-        &format!("DROP SCHEMA IF EXISTS {schema} CASCADE; CREATE SCHEMA {schema}"),
-    );
-    let sep = if base.contains('?') { '&' } else { '?' };
-    let url = format!("{base}{sep}options=-c%20search_path%3D{schema}");
-    (schema, url)
 }
 
 /// `mosx run SPEC -q --executor EXECUTOR --device cpu --poll 0.3` on the `store` arguments:
@@ -168,33 +90,6 @@ fn assert_one_job_per_stage(objects: &Path) {
     );
 }
 
-/// `(key, name)` of the stages `mosx ls` lists as ok in the `local.db` store: 7 of them.
-fn ok_stages(dir: &Path) -> Vec<(String, String)> {
-    let o = mosx(dir, &["ls", "--store", "local.db"]);
-    let (listing, _) = text(&o);
-    let keys: Vec<(String, String)> = listing
-        .lines()
-        .filter_map(|l| {
-            let f: Vec<&str> = l.split_whitespace().collect();
-            (f.len() > 3 && f[1] == "ok").then(|| (f[0].to_string(), f[3].to_string()))
-        })
-        .collect();
-    assert_eq!(keys.len(), 7, "{listing}");
-    keys
-}
-
-/// Identical metrics, stage by stage, in the `local` and `pg` stores.
-fn assert_metrics_agree(dir: &Path, local: &[&str], pg: &[&str]) {
-    for (key, name) in &ok_stages(dir) {
-        let a = metrics(dir, local, key);
-        let b = metrics(dir, pg, key);
-        assert_eq!(a, b, "{name}: local and Slurm results differ");
-        if name == "ml_metrics" {
-            assert!(a.contains("\"auc\""), "{a}");
-        }
-    }
-}
-
 /// Each stage computed once: reruns with either executor execute nothing new, and the
 /// store at `url` holds one successful execution per key.
 fn assert_each_stage_computed_once(dir: &Path, spec: &str, pg: &[&str], url: &str) {
@@ -241,7 +136,7 @@ fn local_and_slurm_executors_agree_on_a_postgresql_store() {
     );
 
     // Slurm, PostgreSQL (a schema of its own), objects in a folder the jobs see.
-    let (schema, url) = fresh_schema(&base);
+    let (schema, url) = fresh_schema(&base, "cluster");
     let objects = d.join("objects");
     let pg = [
         "--store",
@@ -263,7 +158,7 @@ fn local_and_slurm_executors_agree_on_a_postgresql_store() {
         "{err}"
     );
 
-    assert_metrics_agree(d, &local, &pg);
+    assert_metrics_agree(d, &local, &pg, 7);
     assert_each_stage_computed_once(d, spec, &pg, &url);
     psql(&base, &format!("DROP SCHEMA {schema} CASCADE"));
 }

@@ -119,3 +119,50 @@ fn zero_shot_evaluate_then_metrics() {
         text(&o)
     );
 }
+
+/// `probe --json` prints full-precision numbers: p(Yes) is the f64 softmax of the two
+/// printed logits, p(Yes) + p(No) = 1, and the text output is the same p(Yes) rounded.
+#[test]
+fn probe_json_gives_logits_and_probabilities_at_full_precision() {
+    let tmp = tempfile::tempdir().unwrap();
+    let data = ml_data();
+    let o = mosx(
+        tmp.path(),
+        &["tiny-model", "tiny", "--data", data.to_str().unwrap()],
+    );
+    assert!(o.status.success(), "{:?}", text(&o));
+    let prompts = ["Will the user like it? Answer:", "Yes or no? Answer:"];
+    let mut args = vec!["probe", "tiny", "--device", "cpu", "--json"];
+    args.extend(prompts);
+    let o = mosx(tmp.path(), &args);
+    let (out, err) = text(&o);
+    assert!(o.status.success(), "{out}\n{err}");
+    let v: serde_json::Value = serde_json::from_str(out.trim()).expect("one JSON object");
+    assert_eq!(v["dtype"], "f32", "{out}");
+    let rows = v["results"].as_array().unwrap();
+    assert_eq!(rows.len(), 2, "{out}");
+    let mut p_yes = Vec::new();
+    for (r, prompt) in rows.iter().zip(prompts) {
+        assert_eq!(r["prompt"], prompt, "results in input order");
+        let (ly, ln) = (
+            r["logit_yes"].as_f64().unwrap(),
+            r["logit_no"].as_f64().unwrap(),
+        );
+        let (py, pn) = (r["p_yes"].as_f64().unwrap(), r["p_no"].as_f64().unwrap());
+        let want = 1.0 / (1.0 + (ln - ly).exp());
+        assert!((py - want).abs() < 1e-12, "p_yes {py} vs softmax {want}");
+        assert!((py + pn - 1.0).abs() < 1e-12, "{py} + {pn}");
+        assert!(r["n_tokens"].as_u64().unwrap() > 0);
+        assert_ne!(r["yes_id"], r["no_id"]);
+        p_yes.push(py);
+    }
+    args.retain(|a| *a != "--json");
+    let o = mosx(tmp.path(), &args);
+    let (out, _) = text(&o);
+    for py in p_yes {
+        assert!(
+            out.contains(&format!("p(Yes) = {py:.4}")),
+            "{py:.4} in\n{out}"
+        );
+    }
+}

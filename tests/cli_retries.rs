@@ -12,6 +12,7 @@
 //! under `MOSX_TEST_SERVICES=required`).
 
 mod common;
+use common::cluster::{fresh_schema, jobs_of, real_worker, script, services, sh};
 use common::*;
 
 use std::path::{Path, PathBuf};
@@ -20,48 +21,6 @@ use std::time::{Duration, Instant};
 
 /// Generous bound for a whole run on a loaded machine (a failure, not a timing assertion).
 const LIMIT: Duration = Duration::from_secs(600);
-
-fn services() -> Option<String> {
-    let (Ok(base), Ok(_)) = (
-        std::env::var("MOSX_TEST_POSTGRES"),
-        std::env::var("MOSX_TEST_SLURM"),
-    ) else {
-        assert!(
-            std::env::var_os("MOSX_TEST_SERVICES").is_none_or(|v| v != "required"),
-            "MOSX_TEST_SERVICES=required but MOSX_TEST_POSTGRES / MOSX_TEST_SLURM are not set"
-        );
-        println!("skipped: MOSX_TEST_POSTGRES and MOSX_TEST_SLURM not both set");
-        return None;
-    };
-    Some(base)
-}
-
-fn sh(args: &[&str]) -> String {
-    let o = Command::new(args[0]).args(&args[1..]).output().unwrap();
-    assert!(
-        o.status.success(),
-        "{args:?}: {}",
-        String::from_utf8_lossy(&o.stderr)
-    );
-    String::from_utf8_lossy(&o.stdout).trim().to_string()
-}
-
-/// A store URL on a fresh schema of its own.
-fn fresh_schema(base: &str, name: &str) -> String {
-    let schema = format!("retries_{name}_{}", std::process::id());
-    sh(&[
-        "psql",
-        base,
-        "-X",
-        "-q",
-        "-v",
-        "ON_ERROR_STOP=1",
-        "-c",
-        &format!("DROP SCHEMA IF EXISTS {schema} CASCADE; CREATE SCHEMA {schema}"),
-    ]);
-    let sep = if base.contains('?') { '&' } else { '?' };
-    format!("{base}{sep}options=-c%20search_path%3D{schema}")
-}
 
 /// load → sample → split with `resources` appended.
 fn spec(dir: &Path, resources: &str) -> PathBuf {
@@ -81,16 +40,10 @@ resources:
     p
 }
 
-/// The real worker, next to the `mosx` under test.
-fn real_worker() -> PathBuf {
-    Path::new(bin()).with_file_name("mosx-worker")
-}
-
 /// A worker wrapper: the first job of a `sample` stage writes `marker` and sleeps (until its
 /// node fails); every other job is the real worker's.
 fn hanging_worker(dir: &Path, marker: &Path) -> PathBuf {
-    let p = dir.join("worker.sh");
-    let script = format!(
+    let body = format!(
         r#"#!/bin/sh
 job=""; prev=""
 for a in "$@"; do [ "$prev" = --job ] && job=$a; prev=$a; done
@@ -103,9 +56,7 @@ exec '{real}' "$@"
         marker = marker.display(),
         real = real_worker().display()
     );
-    std::fs::write(&p, script).unwrap();
-    std::fs::set_permissions(&p, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
-    p
+    script(dir, "worker.sh", &body)
 }
 
 fn run_args<'a>(spec: &'a str, url: &'a str, objects: &'a str) -> Vec<&'a str> {
@@ -158,32 +109,6 @@ fn fail_node_and_wait_for_it() {
     }
 }
 
-/// `mosx show`'s job lines of the stage named `name`.
-fn jobs_of(dir: &Path, store: &[&str], name: &str) -> Vec<String> {
-    let mut args = vec!["ls"];
-    args.extend_from_slice(store);
-    let (ls, _) = text(&mosx(dir, &args));
-    let key = ls
-        .lines()
-        .find(|l| l.split_whitespace().nth(3) == Some(name))
-        .and_then(|l| l.split_whitespace().next())
-        .unwrap_or_else(|| panic!("{name} not in:\n{ls}"))
-        .to_string();
-    let mut args = vec!["show", key.as_str()];
-    args.extend_from_slice(store);
-    let o = mosx(dir, &args);
-    let (out, err) = text(&o);
-    assert!(o.status.success(), "{err}");
-    let lines: Vec<String> = out
-        .lines()
-        .skip_while(|l| *l != "jobs")
-        .skip(1)
-        .map(str::to_string)
-        .collect();
-    assert!(!lines.is_empty(), "no jobs listed for {name}:\n{out}");
-    lines
-}
-
 /// (a) A node failure under `ml_sample`: it and its descendant are submitted again and finish.
 fn a_node_failure_is_resubmitted(base: &str) {
     let tmp = tempfile::tempdir().unwrap();
@@ -194,7 +119,7 @@ fn a_node_failure_is_resubmitted(base: &str) {
         d,
         r#"  default: { time: "00:10:00", cpus: 1, mem: 2G, retries: 1 }"#,
     );
-    let url = fresh_schema(base, "node");
+    let (_, url) = fresh_schema(base, "retries_node");
     let objects = d.join("objects");
     let (spec, objects) = (spec.to_str().unwrap(), objects.to_str().unwrap());
     let child = Command::new(bin())
@@ -260,7 +185,7 @@ fn out_of_memory_doubles_mem(base: &str) {
         r#"  default: { time: "00:10:00", cpus: 1, mem: 2G }
   load: { mem: 16M, max_mem: 4G, retries: 8 }"#,
     );
-    let url = fresh_schema(base, "oom");
+    let (_, url) = fresh_schema(base, "retries_oom");
     let objects = d.join("objects");
     let (spec, objects) = (spec.to_str().unwrap(), objects.to_str().unwrap());
     let o = mosx(d, &run_args(spec, &url, objects));

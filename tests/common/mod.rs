@@ -8,6 +8,8 @@
 //! code unit it runs differently.
 #![allow(dead_code)]
 
+pub mod cluster;
+
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 

@@ -3,7 +3,7 @@
 //! `mosx_stage::args::probe::ProbeArgs`.
 
 use mosx_models::checkpoint::Checkpoint;
-use mosx_models::probe::probe;
+use mosx_models::probe::{probe, ProbeResult};
 use mosx_models::tokenizer::TextTokenizer;
 use mosx_models::{load_backbone, DtypeKind};
 use mosx_stage::args::probe::ProbeArgs;
@@ -31,6 +31,10 @@ pub fn run(a: ProbeArgs) -> anyhow::Result<i32> {
     let tok = TextTokenizer::from_file(&ck.tokenizer_file)?;
     let model = load_backbone(&ck, device, kind)?;
     let results = probe(&*model, &tok, &prompts, a.batch_size)?;
+    if a.json {
+        println!("{}", json_report(&ck, &label, &a, &results));
+        return Ok(EXIT_OK);
+    }
     println!("model {} ({label}, {:?})", ck.dir.display(), a.dtype);
     for r in results {
         println!(
@@ -39,6 +43,32 @@ pub fn run(a: ProbeArgs) -> anyhow::Result<i32> {
         );
     }
     Ok(EXIT_OK)
+}
+
+/// `--json`: one object; numbers are f64 printed shortest-round-trip (full precision).
+fn json_report(ck: &Checkpoint, label: &str, a: &ProbeArgs, results: &[ProbeResult]) -> String {
+    let rows: Vec<serde_json::Value> = results
+        .iter()
+        .map(|r| {
+            serde_json::json!({
+                "prompt": r.prompt,
+                "p_yes": r.p_yes,
+                "p_no": r.p_no,
+                "logit_yes": r.logit_yes,
+                "logit_no": r.logit_no,
+                "yes_id": r.yes_id,
+                "no_id": r.no_id,
+                "n_tokens": r.n_tokens,
+            })
+        })
+        .collect();
+    serde_json::json!({
+        "model": ck.dir.display().to_string(),
+        "device": label,
+        "dtype": a.dtype,
+        "results": rows,
+    })
+    .to_string()
 }
 
 /// Prompts for `--template`: the user's 10 interactions before the target (in the

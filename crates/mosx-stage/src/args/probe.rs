@@ -14,7 +14,7 @@ use crate::prompt::Setting;
 #[derive(clap::Args)]
 #[command(
     about = "Print p(Yes) and p(No) of a backbone for prompts",
-    after_help = "Examples:\n  mosx probe models/gemma-3-270m 'Will the user like \"Toy Story (1995)\"? Answer:'\n  mosx probe models/gemma-3-270m --template tallrec --data data/ml-100k --user 196 --target 242 --setting explicit\n  mosx probe google/flan-t5-small 'Is this a question? Answer:'   # from the Hugging Face cache"
+    after_help = "Examples:\n  mosx probe models/gemma-3-270m 'Will the user like \"Toy Story (1995)\"? Answer:'\n  mosx probe models/gemma-3-270m --template tallrec --data data/ml-100k --user 196 --target 242 --setting explicit\n  mosx probe google/flan-t5-small 'Is this a question? Answer:'   # from the Hugging Face cache\n  mosx probe models/gemma-3-270m --json 'Is Paris the capital of France? Answer:'   # full precision"
 )]
 pub struct ProbeArgs {
     /// A Hugging Face folder, or ORG/NAME in the Hugging Face cache.
@@ -46,6 +46,10 @@ pub struct ProbeArgs {
     pub dtype: Dtype,
     #[arg(long, default_value_t = 8)]
     pub batch_size: usize,
+    /// Print one JSON object (model, device, dtype, and per prompt p(Yes), p(No), both
+    /// answer logits, the answer ids and the token count) at full precision instead of text.
+    #[arg(long)]
+    pub json: bool,
 }
 
 fn parse_dtype(s: &str) -> Result<Dtype, String> {

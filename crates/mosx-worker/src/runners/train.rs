@@ -299,11 +299,29 @@ fn put_metrics(
     }
 }
 
+/// `MOSX_TEST_HOLD_AT_EPOCH=E:MARKER`: as epoch `E` (0-based) starts, that is once `E`
+/// epochs are finished and checkpointed, write the file `MARKER` and sleep for good. Tests
+/// lose the training's node there, knowing exactly what a resumed attempt starts from.
+fn hold_for_tests(epoch: usize) {
+    let Ok(v) = std::env::var("MOSX_TEST_HOLD_AT_EPOCH") else {
+        return;
+    };
+    let Some((e, marker)) = v.split_once(':') else {
+        return;
+    };
+    if e.parse::<usize>() == Ok(epoch) && std::fs::write(marker, b"").is_ok() {
+        loop {
+            std::thread::sleep(std::time::Duration::from_secs(3600));
+        }
+    }
+}
+
 /// The trainer's progress on the stage's bar: one bar per epoch, loss and samples/s.
 struct StageObserver<'a>(&'a dyn Progress);
 
 impl mosx_methods::Observer for StageObserver<'_> {
     fn epoch_start(&self, epoch: usize, epochs: usize, steps: usize) {
+        hold_for_tests(epoch);
         self.0
             .start(&format!("epoch {}/{}", epoch + 1, epochs), steps as u64);
     }

@@ -73,7 +73,11 @@ fi
 ip link set "$BRIDGE" up
 host() { # name, last octet
     local ns=$PREFIX$1
-    if ! ip netns list | grep -qw "$ns"; then
+    # Captured, then matched: `ip netns list | grep -q` under pipefail fails when grep exits
+    # first, which would read as "no such namespace".
+    local have
+    have=$(ip netns list)
+    if ! grep -qw "$ns" <<<"$have"; then
         ip netns add "$ns"
     fi
     if ! ip link show "veth-$1" >/dev/null 2>&1; then

@@ -9,7 +9,7 @@
 //! files; `.ci/run` starts both. Without them the test prints one "skipped" line.
 
 mod common;
-use common::cluster::{assert_metrics_agree, fresh_schema, psql, services, tiny_model};
+use common::cluster::{assert_metrics_agree, fresh_schema, psql, services};
 use common::*;
 
 use std::path::{Path, PathBuf};

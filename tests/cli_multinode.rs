@@ -17,8 +17,8 @@
 
 mod common;
 use common::cluster::{
-    assert_metrics_agree, fresh_schema, jobs_of, psql, real_worker, required_services, script, sh,
-    tiny_model,
+    assert_metrics_agree, assert_ran_through_a_node_failure, fresh_schema, jobs_of, psql,
+    real_worker, required_services, script, sh,
 };
 use common::*;
 
@@ -172,17 +172,7 @@ fn a_spec_runs_across_namespaced_nodes_and_survives_losing_the_training_node() {
         .trim()
         .to_string();
     lose_node(&c, &lost);
-    let o = child.wait_with_output().unwrap();
-    let (out, err) = text(&o);
-    assert!(o.status.success(), "{out}\n{err}");
-    assert!(
-        out.contains("7 stages: 0 cached, 7 executed, 0 failed"),
-        "{out}\n{err}"
-    );
-    assert!(
-        err.contains("ml_train: job ") && err.contains("ended NODE_FAIL; resubmitted as job"),
-        "{err}"
-    );
+    assert_ran_through_a_node_failure(&child.wait_with_output().unwrap(), 7, "ml_train");
 
     // Two attempts on the two nodes: the lost one, then the other.
     let store = [

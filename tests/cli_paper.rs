@@ -151,21 +151,6 @@ fn with_sets<'a>(head: &[&'a str], sets: &'a [String]) -> Vec<&'a str> {
     v
 }
 
-fn tiny_model(dir: &Path) -> std::path::PathBuf {
-    let model = dir.join("tiny");
-    let o = mosx(
-        dir,
-        &[
-            "tiny-model",
-            model.to_str().unwrap(),
-            "--data",
-            ml_data().to_str().unwrap(),
-        ],
-    );
-    assert!(o.status.success(), "{:?}", text(&o));
-    model
-}
-
 /// The reports of the paper whose provenance names the seeds and the backbone.
 const REPORTS: [&str; 10] = [
     "results/table1.md",

@@ -12,7 +12,9 @@
 //! under `MOSX_TEST_SERVICES=required`).
 
 mod common;
-use common::cluster::{fresh_schema, jobs_of, real_worker, script, services, sh};
+use common::cluster::{
+    assert_ran_through_a_node_failure, fresh_schema, jobs_of, real_worker, script, services, sh,
+};
 use common::*;
 
 use std::path::{Path, PathBuf};
@@ -136,17 +138,7 @@ fn a_node_failure_is_resubmitted(base: &str) {
         std::thread::sleep(Duration::from_millis(100));
     }
     fail_node_and_wait_for_it();
-    let o = child.wait_with_output().unwrap();
-    let (out, err) = text(&o);
-    assert!(o.status.success(), "{out}\n{err}");
-    assert!(
-        out.contains("3 stages: 0 cached, 3 executed, 0 failed"),
-        "{out}\n{err}"
-    );
-    assert!(
-        err.contains("ml_sample: job ") && err.contains("ended NODE_FAIL; resubmitted as job"),
-        "{err}"
-    );
+    assert_ran_through_a_node_failure(&child.wait_with_output().unwrap(), 3, "ml_sample");
 
     let store = ["--store", url.as_str(), "--objects", objects];
     let sample = jobs_of(d, &store, "ml_sample");

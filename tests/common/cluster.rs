@@ -1,14 +1,14 @@
 //! Helpers of the cluster tests (`cli_cluster`, `cli_retries`, `cli_multinode`): the services
 //! CI starts (`tools/ci/postgres.sh`, `tools/ci/slurm.sh`, `tools/ci/slurm_multi.sh`), a
-//! fresh PostgreSQL schema per test, the tiny backbone, and `mosx show`'s job lines.
+//! fresh PostgreSQL schema per test, `mosx show`'s job lines and the checks of a run's outcome.
 //!
 //! A missing service makes a test print one "skipped" line and return, except under
 //! `MOSX_TEST_SERVICES=required` (CI), where it is a failure.
 
 use std::path::{Path, PathBuf};
-use std::process::Command;
+use std::process::{Command, Output};
 
-use super::{bin, ml_data, mosx, text};
+use super::{bin, mosx, text};
 
 /// Skips (`None`, after a "skipped" line) unless every variable in `vars` is set; under
 /// `MOSX_TEST_SERVICES=required` a missing one fails the test. The values, in order.
@@ -72,22 +72,6 @@ pub fn fresh_schema(base: &str, name: &str) -> (String, String) {
     let sep = if base.contains('?') { '&' } else { '?' };
     let url = format!("{base}{sep}options=-c%20search_path%3D{schema}");
     (schema, url)
-}
-
-/// The tiny random backbone at `<dir>/tiny`.
-pub fn tiny_model(dir: &Path) -> PathBuf {
-    let model = dir.join("tiny");
-    let o = mosx(
-        dir,
-        &[
-            "tiny-model",
-            model.to_str().unwrap(),
-            "--data",
-            ml_data().to_str().unwrap(),
-        ],
-    );
-    assert!(o.status.success(), "{:?}", text(&o));
-    model
 }
 
 /// The real worker, next to the `mosx` under test.
@@ -165,4 +149,22 @@ pub fn assert_metrics_agree(dir: &Path, local: &[&str], other: &[&str], n: usize
             assert!(a.contains("\"auc\""), "{a}");
         }
     }
+}
+
+/// A `mosx run` through Slurm that lost a node under `stage`: it succeeded with all
+/// `stages` executed, and said that `stage`'s job ended NODE_FAIL and was resubmitted.
+pub fn assert_ran_through_a_node_failure(o: &Output, stages: usize, stage: &str) {
+    let (out, err) = text(o);
+    assert!(o.status.success(), "{out}\n{err}");
+    assert!(
+        out.contains(&format!(
+            "{stages} stages: 0 cached, {stages} executed, 0 failed"
+        )),
+        "{out}\n{err}"
+    );
+    assert!(
+        err.contains(&format!("{stage}: job "))
+            && err.contains("ended NODE_FAIL; resubmitted as job"),
+        "{err}"
+    );
 }

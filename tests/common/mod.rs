@@ -65,6 +65,22 @@ sweep:
     path
 }
 
+/// The tiny random backbone at `<dir>/tiny`.
+pub fn tiny_model(dir: &Path) -> PathBuf {
+    let model = dir.join("tiny");
+    let o = mosx(
+        dir,
+        &[
+            "tiny-model",
+            model.to_str().unwrap(),
+            "--data",
+            ml_data().to_str().unwrap(),
+        ],
+    );
+    assert!(o.status.success(), "{:?}", text(&o));
+    model
+}
+
 pub fn mosx(dir: &Path, args: &[&str]) -> Output {
     Command::new(bin())
         .args(args)

@@ -60,6 +60,13 @@ stages:
     inputs: { predictions: ml_eval_pt, stereotypes: ml_measure }
 "#,
     );
+    s.push_str(
+        r#"report:
+  - figure: training_curves
+    stages: [ml_train_pt, ml_train_mos]
+    output: results/curves
+"#,
+    );
     let path = dir.join("train.yaml");
     std::fs::write(&path, s).unwrap();
     path
@@ -101,6 +108,18 @@ fn train_evaluate_metrics_end_to_end_then_a_rerun_executes_nothing() {
         let auc = metric(&db, &format!("ml_metrics_mos_{setting}"), "auc");
         assert!((0.0..=100.0).contains(&auc), "{setting}: AUC {auc}");
         assert_eq!(metric(&db, &format!("ml_eval_mos_{setting}"), "n"), 30.0);
+    }
+    // The run drew the training curves of both trainings from their stored logs.
+    let png = std::fs::read(tmp.path().join("results/curves.png")).unwrap();
+    assert!(png.starts_with(b"\x89PNG"));
+    let svg = std::fs::read_to_string(tmp.path().join("results/curves.svg")).unwrap();
+    for label in [
+        "ml_train_pt",
+        "ml_train_mos",
+        "optimizer step",
+        "valid AUC (x100)",
+    ] {
+        assert!(svg.contains(label), "{label} missing from the curves SVG");
     }
     // The three settings read different prompts, so their predictions differ.
     let p = |s: &str| metric(&db, &format!("ml_eval_mos_{s}"), "mean_p_yes");

@@ -8,6 +8,8 @@
 //! * `target_sides` (Fig. 6): AUC, precision and recall of targets below the threshold
 //!   (neutral: in no stereotype group, METHOD.md §7) vs above it for each group (the group's
 //!   stereotyped items); reads `metrics` stages.
+//! * `training_curves`: loss per step and validation AUC per epoch of `train` stages
+//!   (`super::curves`).
 //!
 //! Bars are the mean over the stage's seeds with ±sd error bars; one figure per listed
 //! stage (`<output>-<stage>` when several).
@@ -24,7 +26,12 @@ use super::stats::{Loader, PointSet};
 use super::ReportError;
 use crate::plan::Plan;
 
-pub const FIGURES: &[&str] = &["zscore_hist", "fairness_sides", "target_sides"];
+pub const FIGURES: &[&str] = &[
+    "zscore_hist",
+    "fairness_sides",
+    "target_sides",
+    super::curves::NAME,
+];
 
 pub fn render(
     plan: &Plan,
@@ -40,6 +47,9 @@ pub fn render(
     };
     if figure == "fairness_sides" || figure == "target_sides" {
         return bars_figure(plan, store, figure, stages, output);
+    }
+    if figure == super::curves::NAME {
+        return super::curves::render(plan, store, stages, output);
     }
     if figure != "zscore_hist" {
         return Err(err(format!(

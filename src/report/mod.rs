@@ -17,6 +17,7 @@ mod agreement;
 mod claims;
 pub mod compare;
 mod context;
+mod curves;
 pub mod declare;
 mod figures;
 pub mod provenance;

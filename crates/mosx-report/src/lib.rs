@@ -11,6 +11,7 @@
 //!   kept inside the project folder when one is given, by a temporary file and a rename.
 
 mod bars;
+mod curves;
 mod error;
 mod filters;
 mod fonts;
@@ -22,6 +23,7 @@ mod stamp;
 mod templates;
 
 pub use bars::{grouped_bars, grouped_bars_with_errors};
+pub use curves::{training_curves, Curve, CurveSeries};
 pub use error::ReportError;
 pub use filters::{format_pvalue, format_ratio, format_thousands};
 pub use histogram::{zscore_histogram, HistogramSeries};

@@ -226,7 +226,8 @@ fn final_metrics(
         .collect()
 }
 
-/// The training log's per-epoch and per-step values as metric histories.
+/// The training log's per-epoch and per-step values (its `train` record) as metric
+/// histories.
 fn log_metrics(
     store: &dyn Store,
     key: &str,
@@ -235,11 +236,13 @@ fn log_metrics(
 ) -> Result<Vec<Metric>, MlflowError> {
     let name = artifacts::TRAIN_LOG.name;
     let bytes = store.artifact(key, name)?;
-    let log: mosx_config::log::TrainLog =
-        serde_json::from_slice(&bytes).map_err(|e| MlflowError::Artifact {
+    // The worker writes the `TrainLog` under `train`, beside the method and counts.
+    let log: mosx_config::log::TrainLog = serde_json::from_slice::<serde_json::Value>(&bytes)
+        .and_then(|mut v| serde_json::from_value(v["train"].take()))
+        .map_err(|e| MlflowError::Artifact {
             stage: stage.to_string(),
             artifact: name.to_string(),
-            message: format!("not a training log: {e}"),
+            message: format!("no training log under `train`: {e}"),
         })?;
     let mut out = Vec::new();
     let mut push = |key: &str, value: f64, step: usize| {

@@ -9,14 +9,16 @@
 //! into it (`tests/planner_is_torch_free.rs` checks its dependency tree and the binary).
 //!
 //! Pipeline of modules (dependencies point one way):
-//! `cli` → {`plan`, `exec`, `report`} → `stages` → {mosx-stage, mosx-data, mosx-fairness,
-//! mosx-stats, mosx-config}. No stage imports another. The store (`mosx-store`) is reached only through its
+//! `cli` → {`plan`, `exec`, `report`, `mlflow`} → `stages` → {mosx-stage, mosx-data,
+//! mosx-fairness, mosx-stats, mosx-config}; `mlflow` shares trainings on an MLflow tracking
+//! server. No stage imports another. The store (`mosx-store`) is reached only through its
 //! trait, and opened only by `store::open`. The kinds that need tch (`train`, `evaluate`) are
 //! declared in the kernel; `exec::worker` starts the worker and talks to it through
 //! `exec::protocol`, and both sides execute a stage through `exec::job::execute`.
 
 pub mod cli;
 pub mod exec;
+pub mod mlflow;
 pub mod plan;
 pub mod provenance;
 pub mod report;

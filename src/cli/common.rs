@@ -54,6 +54,36 @@ pub fn existing_store_rw(a: &StoreArgs) -> anyhow::Result<Option<Arc<dyn Store>>
     crate::store::open_existing(&l, Access::ReadWrite).with_context(|| format!("opening store {l}"))
 }
 
+/// The stages of `plan` not in the cache, `(name, why)`, in plan order; if any, they are
+/// printed to stderr with the `mosx run SPEC` to do first.
+pub fn missing_stages(
+    plan: &Plan,
+    store: Option<&dyn Store>,
+    location: &Location,
+    spec: &Path,
+) -> anyhow::Result<Vec<(String, String)>> {
+    let statuses = crate::exec::check(plan, store, &|_| false)?;
+    let missing: Vec<_> = plan
+        .order
+        .iter()
+        .filter_map(|i| match &statuses[i.index()] {
+            crate::exec::Status::Dirty(r) => Some((plan.graph[*i].name.clone(), r.to_string())),
+            crate::exec::Status::Fresh => None,
+        })
+        .collect();
+    if !missing.is_empty() {
+        eprintln!(
+            "{} stage(s) not in the cache ({location}); run `mosx run {}` first:",
+            missing.len(),
+            spec.display()
+        );
+        for (n, r) in &missing {
+            eprintln!("  {n}: {r}");
+        }
+    }
+    Ok(missing)
+}
+
 /// Resolve a key prefix to one key.
 pub fn resolve_key(store: &dyn Store, prefix: &str) -> anyhow::Result<String> {
     let keys = store.find_prefix(prefix)?;

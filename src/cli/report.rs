@@ -4,7 +4,6 @@ use std::path::PathBuf;
 
 use super::common::{self, StoreArgs};
 use super::{EXIT_FAILED, EXIT_OK};
-use crate::exec::{self, Status};
 
 #[derive(clap::Args)]
 #[command(
@@ -25,25 +24,13 @@ pub struct ReportArgs {
 pub fn run(a: ReportArgs) -> anyhow::Result<i32> {
     let plan = common::plan(&a.spec, &a.sets, a.allow_outside_outputs)?;
     let store = common::existing_store(&a.store)?;
-    let statuses = exec::check(&plan, store.as_deref(), &|_| false)?;
-    let missing: Vec<_> = plan
-        .order
-        .iter()
-        .filter_map(|i| match &statuses[i.index()] {
-            Status::Dirty(r) => Some((plan.graph[*i].name.clone(), r.to_string())),
-            Status::Fresh => None,
-        })
-        .collect();
+    let missing = common::missing_stages(
+        &plan,
+        store.as_deref(),
+        &common::location(&a.store)?,
+        &a.spec,
+    )?;
     if !missing.is_empty() {
-        eprintln!(
-            "{} stage(s) not in the cache ({}); run `mosx run {}` first:",
-            missing.len(),
-            common::location(&a.store)?,
-            a.spec.display()
-        );
-        for (n, r) in &missing {
-            eprintln!("  {n}: {r}");
-        }
         return Ok(EXIT_FAILED);
     }
     let Some(store) = store else {

@@ -236,9 +236,8 @@ fn log_metrics(
 ) -> Result<Vec<Metric>, MlflowError> {
     let name = artifacts::TRAIN_LOG.name;
     let bytes = store.artifact(key, name)?;
-    // The worker writes the `TrainLog` under `train`, beside the method and counts.
-    let log: mosx_config::log::TrainLog = serde_json::from_slice::<serde_json::Value>(&bytes)
-        .and_then(|mut v| serde_json::from_value(v["train"].take()))
+    let log = serde_json::from_slice::<serde_json::Value>(&bytes)
+        .and_then(artifacts::train_log_of)
         .map_err(|e| MlflowError::Artifact {
             stage: stage.to_string(),
             artifact: name.to_string(),

@@ -66,9 +66,9 @@ pub fn render(
             }
             let a = &crate::stages::artifacts::TRAIN_LOG;
             let bytes = store.artifact(&n.key, a.name)?;
-            let log: TrainLog = a
+            let log = a
                 .decode(&bytes)
-                .and_then(|v| serde_json::from_value(v).map_err(|e| e.to_string()))
+                .and_then(|v| crate::stages::artifacts::train_log_of(v).map_err(|e| e.to_string()))
                 .map_err(|e| input_error(output, format!("{}: {e}", n.name)))?;
             runs.push(curve(&log));
         }

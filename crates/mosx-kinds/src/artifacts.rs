@@ -52,6 +52,14 @@ pub const TRAINED_CONFIG: ArtifactRef<TrainedConfig> = ArtifactRef::json(&[train
 /// `train`'s training log (per-epoch losses, validation AUC, counts).
 pub const TRAIN_LOG: ArtifactRef<serde_json::Value> = ArtifactRef::json(&[train::NAME], "log");
 
+/// The trainer's [`mosx_config::TrainLog`] inside a decoded [`TRAIN_LOG`] record, which the
+/// train runner writes under `train` beside the method, the objective and the counts.
+pub fn train_log_of(
+    mut record: serde_json::Value,
+) -> Result<mosx_config::TrainLog, serde_json::Error> {
+    serde_json::from_value(record["train"].take())
+}
+
 /// Every artifact declared here, by name and producers (for the registry check below; a new
 /// artifact is added here too).
 pub const ALL: &[(&str, &[&str])] = &[

@@ -98,3 +98,4 @@ goldens: model data
 	$(DEV_VENV)/bin/python tools/golden_t5.py
 	$(DEV_VENV)/bin/python tools/golden_gemma3.py tiny
 	$(DEV_VENV)/bin/python tools/golden_gemma3.py real
+	$(DEV_VENV)/bin/python tools/golden_llama.py

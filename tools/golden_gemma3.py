@@ -96,7 +96,7 @@ def batches(gen, vocab):
     return out
 
 
-def run_cases(model, data, soft):
+def run_cases(model, data, soft, answer_ids=ANSWER_IDS):
     cases = []
     emb_layer = model.get_input_embeddings()
     for ids, mask in data:
@@ -111,7 +111,7 @@ def run_cases(model, data, soft):
                 out = model(inputs_embeds=emb, attention_mask=m, output_hidden_states=True)
                 last = m.sum(1) - 1
                 rows = torch.arange(ids.shape[0])
-                logits = out.logits[rows, last][:, ANSWER_IDS]
+                logits = out.logits[rows, last][:, answer_ids]
                 h = out.hidden_states[-1]  # after the final norm
                 mf = m.unsqueeze(-1).float()
                 pooled = (h * mf).sum(1) / mf.sum(1)

@@ -1,5 +1,6 @@
 //! The architecture factory: a checkpoint's `model_type` picks the backbone to build.
-//! It sits above `checkpoint`, `t5` and `gemma3`, which never import it, so the models'
+//! Llama-family types (`llama`, which SmolLM2 and TinyLlama use too, `qwen2`, `qwen3`,
+//! `mistral`) share one module. It sits above `checkpoint`, `t5`, `gemma3` and `llama`, which never import it, so the models'
 //! imports form no loop.
 
 use tch::{Device, Kind};
@@ -9,6 +10,7 @@ pub use mosx_config::Dtype;
 use crate::backbone::Backbone;
 use crate::checkpoint::Checkpoint;
 use crate::error::{CheckpointError, ModelError};
+use crate::llama::{Family, Llama, SUPPORTED};
 
 /// The tch kind of a [`Dtype`] (a trait: `Dtype` is mosx-config's).
 pub trait DtypeKind {
@@ -35,11 +37,13 @@ pub fn load_backbone(
     match model_type.as_str() {
         "gemma3_text" | "gemma3" => Ok(Box::new(crate::gemma3::Gemma3::load(ck, device, kind)?)),
         "t5" => Ok(Box::new(crate::t5::T5::load(ck, device, kind)?)),
+        t if Family::of(t).is_some() => Ok(Box::new(Llama::load(ck, device, kind)?)),
         other => Err(CheckpointError::Config {
             path: ck.config_path(),
             field: "model_type".into(),
             message: format!(
-                "unsupported model_type \"{other}\" (supported: t5, gemma3_text, gemma3)"
+                "unsupported model_type \"{other}\" (supported: t5, gemma3_text, gemma3, {})",
+                SUPPORTED.join(", ")
             ),
         }
         .into()),

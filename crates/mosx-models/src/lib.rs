@@ -13,9 +13,11 @@
 pub mod backbone;
 pub mod checkpoint;
 mod config_fields;
+pub mod decoder;
 pub mod error;
 pub mod factory;
 pub mod gemma3;
+pub mod llama;
 pub mod lora;
 pub mod numerics;
 pub mod probe;

@@ -63,3 +63,11 @@ impl Lora {
         base_out + delta * self.scale
     }
 }
+
+/// `base_out` through `lora` when there is one (see [`Lora::apply`]), else unchanged.
+pub fn adapt(lora: Option<&Lora>, x: &Tensor, base_out: Tensor, train: bool) -> Tensor {
+    match lora {
+        Some(l) => l.apply(x, base_out, train),
+        None => base_out,
+    }
+}

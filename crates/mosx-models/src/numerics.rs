@@ -2,6 +2,8 @@
 
 use tch::{Kind, Tensor};
 
+use crate::error::{CheckpointError, ModelError};
+
 /// The most negative finite value of a floating kind (Hugging Face's additive mask value).
 pub fn min_value(kind: Kind) -> f64 {
     match kind {
@@ -21,4 +23,17 @@ pub fn masked_mean(hidden: &Tensor, mask: &Tensor) -> Tensor {
         .unsqueeze(-1);
     let sum = (hidden * &m).sum_dim_intlist(1, false, hidden.kind());
     sum / m.sum_dim_intlist(1, false, hidden.kind()).clamp_min(1.0)
+}
+
+/// Weights of `model` can be held in `kind`: a floating kind (f32, bf16, f16, f64), else
+/// an error naming the model and the kind.
+pub fn check_float_kind(model: &str, kind: Kind) -> Result<(), ModelError> {
+    match kind {
+        Kind::Float | Kind::BFloat16 | Kind::Half | Kind::Double => Ok(()),
+        other => Err(CheckpointError::WeightKind {
+            model: model.into(),
+            kind: format!("{other:?}"),
+        }
+        .into()),
+    }
 }

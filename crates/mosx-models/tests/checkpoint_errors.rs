@@ -147,13 +147,17 @@ fn unknown_model_type_is_named() {
     let cfg_path = tmp.path().join("config.json");
     let mut cfg: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(&cfg_path).unwrap()).unwrap();
-    cfg["model_type"] = "llama".into();
+    cfg["model_type"] = "gpt_neox".into();
     std::fs::write(&cfg_path, cfg.to_string()).unwrap();
     let err = load_err(tmp.path());
     assert!(
-        err.contains("config.json") && err.contains("model_type") && err.contains("llama"),
+        err.contains("config.json") && err.contains("model_type") && err.contains("gpt_neox"),
         "{err}"
     );
+    // The message lists what is supported, the Llama family included.
+    for supported in ["t5", "gemma3_text", "llama", "qwen2", "qwen3", "mistral"] {
+        assert!(err.contains(supported), "{supported} missing from: {err}");
+    }
 }
 
 #[test]

@@ -31,6 +31,10 @@ pub fn run(a: TinyArgs) -> anyhow::Result<i32> {
     let arch = match a.arch {
         Arch::Gemma3 => TinyArch::Gemma3,
         Arch::T5 => TinyArch::T5,
+        Arch::Llama => TinyArch::Llama,
+        Arch::Qwen2 => TinyArch::Qwen2,
+        Arch::Qwen3 => TinyArch::Qwen3,
+        Arch::Mistral => TinyArch::Mistral,
     };
     write_tiny(&a.out, arch, &refs, a.seed)?;
     println!(

@@ -12,17 +12,16 @@
 //!   rows); keys and values cover every position, so the kept outputs equal the full
 //!   pass's rows.
 
-use tch::{Device, Kind, Tensor};
+use tch::{Device, Tensor};
 
 use super::config::Rope;
 use super::{Gemma3, Layer};
-use crate::numerics::min_value;
+use crate::decoder::{additive_mask, attend, default_inv_freq, rope_tables, rotate, QueryRows};
+use crate::lora::adapt;
 
-/// `1 / theta^(arange(0, d, 2) / d)` in f32 (as transformers computes it), divided by
-/// the linear factor: `[d/2]`.
+/// The shared default inverse frequencies divided by the linear factor: `[d/2]`.
 pub(super) fn inv_freq(rope: Rope, head_dim: i64, device: Device) -> Tensor {
-    let exps = Tensor::arange_start_step(0, head_dim, 2, (Kind::Float, device)) / head_dim as f64;
-    let inv = Tensor::pow_scalar(rope.theta, &exps).reciprocal();
+    let inv = default_inv_freq(rope.theta, head_dim, device);
     if rope.linear_factor != 1.0 {
         inv / rope.linear_factor
     } else {
@@ -33,39 +32,14 @@ pub(super) fn inv_freq(rope: Rope, head_dim: i64, device: Device) -> Tensor {
 impl Gemma3 {
     /// `[1, 1, T, hd]` cos and sin for one RoPE, in the compute kind.
     pub(super) fn rope_tables(&self, inv_freq: &Tensor, t: i64) -> (Tensor, Tensor) {
-        let pos = Tensor::arange(t, (Kind::Float, inv_freq.device()));
-        let freqs = pos.unsqueeze(1) * inv_freq.unsqueeze(0);
-        let emb = Tensor::cat(&[&freqs, &freqs], -1);
-        (
-            emb.cos().to_kind(self.kind).view([1, 1, t, -1]),
-            emb.sin().to_kind(self.kind).view([1, 1, t, -1]),
-        )
-    }
-
-    fn rotate(x: &Tensor, cos: &Tensor, sin: &Tensor) -> Tensor {
-        let half = x.size()[3] / 2;
-        let x1 = x.narrow(3, 0, half);
-        let x2 = x.narrow(3, half, half);
-        let rotated = Tensor::cat(&[&(-x2), &x1], 3);
-        x * cos + rotated * sin
+        rope_tables(inv_freq, t, self.kind)
     }
 
     /// Additive `[B, 1, T, T]` masks (full, sliding) from the `[B, T]` padding mask.
     pub(super) fn masks(&self, mask: &Tensor, t: i64) -> (Tensor, Tensor) {
-        let device = mask.device();
-        let q = Tensor::arange(t, (Kind::Int64, device)).view([t, 1]);
-        let k = Tensor::arange(t, (Kind::Int64, device)).view([1, t]);
-        let causal = k.le_tensor(&q);
-        let window = (&q - &k).lt(self.cfg.sliding_window.min(t + 1));
-        let keys = mask.ne(0).view([mask.size()[0], 1, 1, t]);
-        let full_ok = causal.view([1, 1, t, t]).logical_and(&keys);
-        let slide_ok = full_ok.logical_and(&window.view([1, 1, t, t]));
-        let neg = min_value(self.kind);
-        let zero = Tensor::zeros([1], (self.kind, device));
-        let negt = Tensor::full([1], neg, (self.kind, device));
         (
-            zero.where_self(&full_ok, &negt),
-            zero.where_self(&slide_ok, &negt),
+            additive_mask(mask, t, None, self.kind),
+            additive_mask(mask, t, Some(self.cfg.sliding_window), self.kind),
         )
     }
 
@@ -87,57 +61,37 @@ impl Gemma3 {
         let hd = self.cfg.head_dim;
         let nh = self.cfg.num_attention_heads;
         let nkv = self.cfg.num_key_value_heads;
-        // Queries: every position, or the kept row of each sequence with its RoPE angle
-        // and its mask row.
-        let (xq, cos_q, sin_q, mask) = match rows {
-            None => (
-                x.shallow_clone(),
-                cos.shallow_clone(),
-                sin.shallow_clone(),
-                mask.shallow_clone(),
-            ),
-            Some(r) => {
-                let table = |c: &Tensor| c.view([t, hd]).index_select(0, r).view([b, 1, 1, hd]);
-                let m = Self::take_rows(&mask.expand([b, 1, t, t], false).transpose(1, 2), r);
-                (
-                    Self::take_rows(x, r).unsqueeze(1),
-                    table(cos),
-                    table(sin),
-                    m.unsqueeze(1),
-                )
-            }
-        };
+        let QueryRows {
+            x: xq,
+            cos: cos_q,
+            sin: sin_q,
+            mask,
+        } = QueryRows::select(x, rows, mask, cos, sin);
         let tq = xq.size()[1];
-        let mut q = Self::linear(&xq, &layer.q_proj);
-        if let Some(l) = &layer.lora_q {
-            q = l.apply(&xq, q, train);
-        }
+        let q = adapt(
+            layer.lora_q.as_ref(),
+            &xq,
+            Self::linear(&xq, &layer.q_proj),
+            train,
+        );
         let k = Self::linear(x, &layer.k_proj);
-        let mut v = Self::linear(x, &layer.v_proj);
-        if let Some(l) = &layer.lora_v {
-            v = l.apply(x, v, train);
-        }
+        let v = adapt(
+            layer.lora_v.as_ref(),
+            x,
+            Self::linear(x, &layer.v_proj),
+            train,
+        );
         let q = q.view([b, tq, nh, hd]).transpose(1, 2);
         let k = k.view([b, t, nkv, hd]).transpose(1, 2);
         let v = v.view([b, t, nkv, hd]).transpose(1, 2);
         let q = self.rms_norm(&q, &layer.q_norm);
         let k = self.rms_norm(&k, &layer.k_norm);
-        let q = Self::rotate(&q, &cos_q, &sin_q);
-        let k = Self::rotate(&k, cos, sin);
+        let q = rotate(&q, &cos_q, &sin_q);
+        let k = rotate(&k, cos, sin);
         let scale = self.cfg.query_pre_attn_scalar.powf(-0.5);
         // transformers' Gemma3Attention stores attn_logit_softcapping but never passes it to
         // the attention function; mirrored here (Gemma-3 checkpoints set it to null anyway).
-        let out = Tensor::scaled_dot_product_attention(
-            &q,
-            &k,
-            &v,
-            Some(mask),
-            0.0,
-            false,
-            scale,
-            nkv != nh,
-        );
-        let out = out.transpose(1, 2).reshape([b, tq, nh * hd]);
+        let out = attend(&q, &k, &v, &mask, scale);
         Self::linear(&out, &layer.o_proj)
     }
 }

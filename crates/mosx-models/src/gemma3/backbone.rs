@@ -17,6 +17,7 @@ use tch::{Device, Kind, Tensor};
 use super::layers::Keep;
 use super::{sub, Gemma3};
 use crate::backbone::{AnswerState, Architecture, Backbone, LoraConfig};
+use crate::decoder::take_rows;
 use crate::error::{CheckpointError, ModelError};
 use crate::lora::Lora;
 use crate::numerics::masked_mean;
@@ -70,7 +71,7 @@ impl Backbone for Gemma3 {
         let h = self.hidden(embeds, &mask, train, Keep::Real);
         let normed = self.rms_norm_f32(&h, &self.norm);
         AnswerState {
-            hidden: Self::take_rows(&normed, &last),
+            hidden: take_rows(&normed, &last),
             pooled: Some(masked_mean(&normed, &mask)),
         }
     }

@@ -18,15 +18,8 @@ use tch::{Kind, Tensor};
 
 use super::config::Activation;
 use super::{Gemma3, Layer};
-
-/// Which positions of the last layer are read.
-#[derive(Clone, Copy)]
-pub(super) enum Keep<'a> {
-    /// Every real position (pooled states need them all): `[B, T, d]` out.
-    Real,
-    /// One position per row, `[B]` int64 (the answer state): `[B, d]` out.
-    Rows(&'a Tensor),
-}
+pub(super) use crate::decoder::Keep;
+use crate::decoder::{map_real_positions, rms_normalized, take_rows};
 
 /// The per-layer inputs shared by every position: masks and RoPE tables.
 struct LayerInputs<'a> {
@@ -42,10 +35,7 @@ impl Gemma3 {
 
     /// RMSNorm with its `(1 + w)` scale, in f32 and left in f32.
     pub(super) fn rms_norm_f32(&self, x: &Tensor, w: &Tensor) -> Tensor {
-        let xf = x.to_kind(Kind::Float);
-        let var = xf.pow_tensor_scalar(2).mean_dim(-1, true, Kind::Float);
-        let normed = &xf * (var + self.cfg.rms_norm_eps).rsqrt();
-        normed * (w.to_kind(Kind::Float) + 1.0)
+        rms_normalized(x, self.cfg.rms_norm_eps) * (w.to_kind(Kind::Float) + 1.0)
     }
 
     pub(super) fn linear(x: &Tensor, w: &Tensor) -> Tensor {
@@ -70,11 +60,7 @@ impl Gemma3 {
     /// [`Self::feed_forward`] of the positions where `mask` is set; the others are
     /// returned unchanged. `h1` is `[B, T, d]`, `mask` `[B, T]`.
     fn feed_forward_real(&self, layer: &Layer, h1: &Tensor, mask: &Tensor) -> Tensor {
-        let d = h1.size()[2];
-        let flat = h1.reshape([-1, d]);
-        let idx = mask.reshape([-1]).ne(0).nonzero().squeeze_dim(1);
-        let real = self.feed_forward(layer, &flat.index_select(0, &idx));
-        flat.index_copy(0, &idx, &real).view_as(h1)
+        map_real_positions(h1, mask, |x| self.feed_forward(layer, x))
     }
 
     /// Last hidden state before the final norm: `[B, T, d]` for [`Keep::Real`], the
@@ -118,7 +104,7 @@ impl Gemma3 {
         }
         if n == 0 {
             if let Keep::Rows(rows) = keep {
-                return Self::take_rows(&h, rows);
+                return take_rows(&h, rows);
             }
         }
         h
@@ -143,15 +129,8 @@ impl Gemma3 {
             inputs.sin,
             train,
         );
-        let h1 = Self::take_rows(h, rows)
-            + self.rms_norm(&a.squeeze_dim(1), &layer.post_attention_layernorm);
+        let h1 =
+            take_rows(h, rows) + self.rms_norm(&a.squeeze_dim(1), &layer.post_attention_layernorm);
         self.feed_forward(layer, &h1)
-    }
-
-    /// `x[b, rows[b]]` of a `[B, T, ..]` tensor: `[B, ..]`.
-    pub(super) fn take_rows(x: &Tensor, rows: &Tensor) -> Tensor {
-        let b = x.size()[0];
-        let ar = Tensor::arange(b, (Kind::Int64, x.device()));
-        x.index(&[Some(ar), Some(rows.shallow_clone())])
     }
 }

@@ -165,16 +165,7 @@ impl Gemma3 {
 
     /// Loads a `gemma3_text` (or `gemma3`) checkpoint onto `device` in `kind`.
     pub fn load(ck: &Checkpoint, device: Device, kind: Kind) -> Result<Gemma3, ModelError> {
-        if !matches!(
-            kind,
-            Kind::Float | Kind::BFloat16 | Kind::Half | Kind::Double
-        ) {
-            return Err(CheckpointError::WeightKind {
-                model: "Gemma-3".into(),
-                kind: format!("{kind:?}"),
-            }
-            .into());
-        }
+        crate::numerics::check_float_kind("Gemma-3", kind)?;
         let cfg = Gemma3TextConfig::from_json(&ck.config, &ck.config_path())?;
         if !cfg.tie_word_embeddings {
             return Err(CheckpointError::Config {

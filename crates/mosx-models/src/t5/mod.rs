@@ -103,17 +103,6 @@ impl std::fmt::Debug for T5 {
     }
 }
 
-fn check_kind(kind: Kind) -> Result<(), ModelError> {
-    match kind {
-        Kind::Float | Kind::BFloat16 | Kind::Half | Kind::Double => Ok(()),
-        other => Err(CheckpointError::WeightKind {
-            model: "T5".into(),
-            kind: format!("{other:?}"),
-        }
-        .into()),
-    }
-}
-
 impl T5 {
     /// Builds the variables (zero-filled, of `kind` on `device`) for `cfg`; the head is
     /// `lm_head.weight` when `untied_head`, else `shared.weight`. Weights must be loaded
@@ -124,7 +113,7 @@ impl T5 {
         device: Device,
         kind: Kind,
     ) -> Result<T5, ModelError> {
-        check_kind(kind)?;
+        crate::numerics::check_float_kind("T5", kind)?;
         let ff = cfg
             .feed_forward()
             .map_err(|message| CheckpointError::ModelConfig {

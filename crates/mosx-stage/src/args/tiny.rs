@@ -12,11 +12,19 @@ use std::path::PathBuf;
 pub enum Arch {
     Gemma3,
     T5,
+    /// Llama-3-style (tied head, `llama3` RoPE scaling), with a byte-level BPE tokenizer.
+    Llama,
+    /// Qwen2 (q/k/v biases), byte-level BPE.
+    Qwen2,
+    /// Qwen3 (per-head q/k norms, explicit head_dim), byte-level BPE.
+    Qwen3,
+    /// Mistral (sliding window, untied head), byte-level BPE.
+    Mistral,
 }
 
 #[derive(clap::Args)]
 #[command(
-    about = "Write a tiny random checkpoint (config, weights, word-level tokenizer) for quick runs",
+    about = "Write a tiny random checkpoint (config, weights, tokenizer: word-level for gemma3/t5, byte-level BPE for llama/qwen2/qwen3/mistral) for quick runs",
     after_help = "Example:\n  mosx tiny-model models/tiny-gemma3 --data data/ml-100k\n  mosx run experiments/smoke.yaml --set vars.model=models/tiny-gemma3"
 )]
 pub struct TinyArgs {

@@ -1,4 +1,5 @@
-//! Tiny random checkpoints with a word-level tokenizer, for tests, CI runs of whole specs
+//! Tiny random checkpoints with a word-level (Gemma-3, T5) or byte-level BPE (Llama family,
+//! [`bpe`]) tokenizer, for tests, CI runs of whole specs
 //! and users who want to try a pipeline in seconds: `config.json`, `model.safetensors` and
 //! `tokenizer.json`, loadable like any Hugging Face folder.
 //!
@@ -6,9 +7,16 @@
 //! * The vocabulary is `<pad>` 0, `</s>` 1, `<bos>` 2, `<unk>` 3, then the given words in
 //!   order (deduplicated); the tokenizer splits on whitespace and punctuation
 //!   (`\w+|[^\w\s]+`) and adds `<bos>` in front (Gemma-3) or `</s>` at the end (T5), as the
-//!   real tokenizers of those families do.
+//!   real tokenizers of those families do. The Llama family's byte-level BPE is described
+//!   in [`bpe`].
 //! * Weights are drawn from N(0, 0.02) (embeddings N(0, 1) for T5, as its initializer
-//!   does) with the given seed; Gemma norms are 0 (their scale is `1 + w`), T5 norms 1.
+//!   does) with the given seed; Gemma norms are 0 (their scale is `1 + w`), T5 and Llama
+//!   norms 1.
+//! * The Llama-family configs exercise each family's flags: Llama-3 RoPE scaling and a
+//!   tied head (llama), q/k/v biases (qwen2), per-head q/k norms with an explicit
+//!   `head_dim` (qwen3), a sliding window and an untied head (mistral).
+
+pub mod bpe;
 
 use std::path::Path;
 
@@ -18,6 +26,7 @@ use tch::{Device, Kind, Tensor};
 use crate::backbone::Backbone;
 use crate::error::{CheckpointError, ModelError};
 use crate::gemma3::{Gemma3, Gemma3TextConfig};
+use crate::llama::{Llama, LlamaConfig};
 use crate::t5::{T5Config, T5};
 
 /// The architecture of a tiny checkpoint.
@@ -25,9 +34,20 @@ use crate::t5::{T5Config, T5};
 pub enum TinyArch {
     Gemma3,
     T5,
+    Llama,
+    Qwen2,
+    Qwen3,
+    Mistral,
 }
 
-const SPECIALS: [&str; 4] = ["<pad>", "</s>", "<bos>", "<unk>"];
+impl TinyArch {
+    /// A Llama-family architecture (byte-level BPE tokenizer, [`Llama`] weights).
+    pub fn is_llama_family(self) -> bool {
+        !matches!(self, TinyArch::Gemma3 | TinyArch::T5)
+    }
+}
+
+pub(crate) const SPECIALS: [&str; 4] = ["<pad>", "</s>", "<bos>", "<unk>"];
 
 fn file_err(path: &Path, e: impl std::fmt::Display) -> ModelError {
     CheckpointError::File {
@@ -70,7 +90,56 @@ pub fn tiny_config(arch: TinyArch, vocab: i64) -> Value {
             "decoder_start_token_id": 0, "pad_token_id": 0, "eos_token_id": 1,
             "vocab_size": vocab
         }),
+        _ => llama_family_config(arch, vocab),
     }
+}
+
+/// The config of a tiny Llama-family model (see the module note).
+fn llama_family_config(arch: TinyArch, vocab: i64) -> Value {
+    let mut c = json!({
+        "hidden_size": 32, "intermediate_size": 64,
+        "num_attention_heads": 4, "num_key_value_heads": 2, "num_hidden_layers": 2,
+        "max_position_embeddings": 2048, "rms_norm_eps": 1e-6, "hidden_act": "silu",
+        "tie_word_embeddings": true,
+        "pad_token_id": 0, "eos_token_id": 1, "bos_token_id": 2,
+        "vocab_size": vocab, "dtype": "float32"
+    });
+    let (model_type, architecture, extra) = match arch {
+        TinyArch::Llama => (
+            "llama",
+            "LlamaForCausalLM",
+            json!({
+                "rope_parameters": {"rope_type": "llama3", "rope_theta": 500000.0, "factor": 8.0,
+                    "low_freq_factor": 1.0, "high_freq_factor": 4.0,
+                    "original_max_position_embeddings": 64}
+            }),
+        ),
+        TinyArch::Qwen2 => (
+            "qwen2",
+            "Qwen2ForCausalLM",
+            json!({"rope_theta": 1000000.0}),
+        ),
+        TinyArch::Qwen3 => (
+            "qwen3",
+            "Qwen3ForCausalLM",
+            json!({
+                "head_dim": 16, "rope_theta": 1000000.0, "attention_bias": false
+            }),
+        ),
+        _ => (
+            "mistral",
+            "MistralForCausalLM",
+            json!({
+                "rope_theta": 10000.0, "sliding_window": 16, "tie_word_embeddings": false
+            }),
+        ),
+    };
+    c["model_type"] = model_type.into();
+    c["architectures"] = json!([architecture]);
+    for (k, v) in extra.as_object().into_iter().flatten() {
+        c[k] = v.clone();
+    }
+    c
 }
 
 /// The word-level `tokenizer.json` for `words` (see the module note).
@@ -94,15 +163,15 @@ pub fn tiny_tokenizer(arch: TinyArch, words: &[&str]) -> Value {
         })
         .collect();
     let (special, id) = match arch {
-        TinyArch::Gemma3 => ("<bos>", 2),
         TinyArch::T5 => ("</s>", 1),
+        _ => ("<bos>", 2),
     };
     let tok = json!({"SpecialToken": {"id": special, "type_id": 0}});
     let a = json!({"Sequence": {"id": "A", "type_id": 0}});
     let b = json!({"Sequence": {"id": "B", "type_id": 0}});
     let (single, pair) = match arch {
-        TinyArch::Gemma3 => (json!([tok, a]), json!([tok, a, b])),
         TinyArch::T5 => (json!([a, tok]), json!([a, b, tok])),
+        _ => (json!([tok, a]), json!([tok, a, b])),
     };
     json!({
         "version": "1.0", "truncation": null, "padding": null,
@@ -121,7 +190,12 @@ pub fn tiny_tokenizer(arch: TinyArch, words: &[&str]) -> Value {
 /// Writes a tiny random checkpoint of `arch` into `dir` whose tokenizer knows `words`.
 pub fn write_tiny(dir: &Path, arch: TinyArch, words: &[&str], seed: i64) -> Result<(), ModelError> {
     std::fs::create_dir_all(dir).map_err(|e| file_err(dir, e))?;
-    let tokenizer = tiny_tokenizer(arch, words);
+    let tokenizer = if arch.is_llama_family() {
+        let bos = matches!(arch, TinyArch::Llama | TinyArch::Mistral);
+        bpe::byte_level_bpe(words, bos)?
+    } else {
+        tiny_tokenizer(arch, words)
+    };
     let vocab = tokenizer["model"]["vocab"]
         .as_object()
         .map_or(0, |m| m.len()) as i64;
@@ -137,6 +211,10 @@ pub fn write_tiny(dir: &Path, arch: TinyArch, words: &[&str], seed: i64) -> Resu
             let cfg = T5Config::from_json(&config, &cpath)?;
             Box::new(T5::new(cfg, true, Device::Cpu, Kind::Float)?)
         }
+        _ => {
+            let cfg = LlamaConfig::from_json(&config, &cpath)?.resolve(&cpath)?;
+            Box::new(Llama::new(tch::nn::VarStore::new(Device::Cpu), cfg))
+        }
     };
     tch::manual_seed(seed);
     let mut named: Vec<(String, Tensor)> = model.var_store().variables().into_iter().collect();
@@ -148,7 +226,7 @@ pub fn write_tiny(dir: &Path, arch: TinyArch, words: &[&str], seed: i64) -> Resu
             let value = if is_norm {
                 match arch {
                     TinyArch::Gemma3 => t.zeros_like(),
-                    TinyArch::T5 => t.ones_like(),
+                    _ => t.ones_like(),
                 }
             } else if arch == TinyArch::T5 && name == "shared.weight" {
                 t.randn_like()

@@ -9,7 +9,7 @@
 //! into it (`tests/planner_is_torch_free.rs` checks its dependency tree and the binary).
 //!
 //! Pipeline of modules (dependencies point one way):
-//! `cli` → {`plan`, `exec`, `report`} → `stages` → {mosx-stage, mosx-data, mosx-fairness,
+//! `cli` → {`plan`, `exec`, `report`, `search` (the planning loop of a `sweep.search`)} → `stages` → {mosx-stage, mosx-data, mosx-fairness,
 //! mosx-stats, mosx-config}. No stage imports another. The store (`mosx-store`) is reached only through its
 //! trait, and opened only by `store::open`. The kinds that need tch (`train`, `evaluate`) are
 //! declared in the kernel; `exec::worker` starts the worker and talks to it through
@@ -20,6 +20,7 @@ pub mod exec;
 pub mod plan;
 pub mod provenance;
 pub mod report;
+pub mod search;
 
 // The kernel's modules that the planner's modules name by these paths (one home each, in
 // mosx-stage).

@@ -59,20 +59,30 @@ pub fn run(a: CompareArgs) -> anyhow::Result<i32> {
             }
         }
     }
-    if let Some(s) = &a.sort {
-        if !names.contains(s) {
-            names.push(s.clone());
-        }
-    }
     let default_stage = objective.map(|o| o.stage.as_str());
-    let columns = sweep_table::resolve(&plan, &names, default_stage)
-        .map_err(|e| UsageError(e.to_string()))?;
+    let usage = |e: crate::report::ReportError| UsageError(e.to_string());
+    let mut columns = sweep_table::resolve(&plan, &names, default_stage).map_err(usage)?;
+    let sort = match &a.sort {
+        Some(s) => {
+            let c = sweep_table::resolve(&plan, std::slice::from_ref(s), default_stage)
+                .map_err(usage)?
+                .remove(0);
+            let col = match columns.iter().position(|x| *x == c) {
+                Some(i) => i,
+                None => {
+                    columns.push(c);
+                    columns.len() - 1
+                }
+            };
+            Some(col)
+        }
+        None => None,
+    };
     let mut table = sweep_table::build(&plan, &*store, &columns)?;
     if a.only_changed {
         table.only_changed();
     }
-    if let Some(s) = &a.sort {
-        let col = names.iter().position(|n| n == s).expect("added above");
+    if let Some(col) = sort {
         let c = &columns[col];
         let smaller_better = objective.is_some_and(|o| {
             o.stage == c.stage && o.metric == c.metric && o.direction == mosx_search::Direction::Min

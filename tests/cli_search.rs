@@ -45,7 +45,7 @@ fn executed(out: &str) -> usize {
                 .next()?
                 .rsplit(", ")
                 .next()?
-                .parse()
+                .parse::<usize>()
                 .ok()
         })
         .sum()

@@ -9,9 +9,9 @@
 //! into it (`tests/planner_is_torch_free.rs` checks its dependency tree and the binary).
 //!
 //! Pipeline of modules (dependencies point one way):
-//! `cli` → {`plan`, `exec`, `report`, `mlflow`} → `stages` → {mosx-stage, mosx-data,
+//! `cli` → {`plan`, `exec`, `report`, `mlflow`, `search`} → `stages` → {mosx-stage, mosx-data,
 //! mosx-fairness, mosx-stats, mosx-config}; `mlflow` shares trainings on an MLflow tracking
-//! server. No stage imports another. The store (`mosx-store`) is reached only through its
+//! server, `search` is the planning loop of a `sweep.search`. No stage imports another. The store (`mosx-store`) is reached only through its
 //! trait, and opened only by `store::open`. The kinds that need tch (`train`, `evaluate`) are
 //! declared in the kernel; `exec::worker` starts the worker and talks to it through
 //! `exec::protocol`, and both sides execute a stage through `exec::job::execute`.
@@ -22,6 +22,7 @@ pub mod mlflow;
 pub mod plan;
 pub mod provenance;
 pub mod report;
+pub mod search;
 
 // The kernel's modules that the planner's modules name by these paths (one home each, in
 // mosx-stage).

@@ -27,7 +27,11 @@ pub fn location(a: &StoreArgs) -> anyhow::Result<Location> {
 /// Load and compile a spec and check its reports (templates, outputs inside the project
 /// folder unless `allow_outside_outputs`); errors are `SpecError`s (exit code 2).
 pub fn plan(spec: &Path, sets: &[String], allow_outside_outputs: bool) -> anyhow::Result<Plan> {
-    let spec = mosx_spec::load(spec, sets)?;
+    plan_of(mosx_spec::load(spec, sets)?, allow_outside_outputs)
+}
+
+/// [`plan`] of a loaded spec (e.g. a search's trials).
+pub fn plan_of(spec: mosx_spec::Spec, allow_outside_outputs: bool) -> anyhow::Result<Plan> {
     let project = mosx_stage::Project::resolve(&spec.path);
     crate::plan::reports::check_reports(&spec, &project.templates, allow_outside_outputs)?;
     let plan = crate::plan::compile_in(spec, &crate::stages::registry::builtin(), project)?;
@@ -100,5 +104,29 @@ pub fn resolve_key(store: &dyn Store, prefix: &str) -> anyhow::Result<String> {
                 .join(", ")
         ))
         .into()),
+    }
+}
+
+/// The plan of a spec from the store alone: a spec without a search compiles as is; a search's
+/// trials are those the stored results determine (proposed, observed and proposed again until
+/// nothing changes; nothing runs), with the driver that holds them.
+pub fn replay(
+    spec: mosx_spec::Spec,
+    store: Option<&dyn Store>,
+    allow_outside_outputs: bool,
+) -> anyhow::Result<(Plan, Option<crate::search::Driver>)> {
+    let Some(mut driver) = crate::search::Driver::new(spec.clone()) else {
+        return Ok((plan_of(spec, allow_outside_outputs)?, None));
+    };
+    loop {
+        let added = driver.propose()?;
+        let plan = plan_of(driver.spec()?, allow_outside_outputs)?;
+        let learned = match store {
+            Some(s) => driver.observe(&plan, s)?,
+            None => 0,
+        };
+        if added == 0 && learned == 0 {
+            return Ok((plan, Some(driver)));
+        }
     }
 }

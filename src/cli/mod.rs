@@ -6,12 +6,14 @@
 //! (`mosx-worker probe ...`), so their output and exit code are the worker's.
 
 mod common;
+mod compare;
 mod dag;
 mod export;
 mod fsck;
 mod inspect;
 mod report;
 mod run;
+mod search;
 
 use clap::{Parser, Subcommand};
 
@@ -37,6 +39,7 @@ pub enum Command {
     Run(run::RunArgs),
     Dag(dag::DagArgs),
     Report(report::ReportArgs),
+    Compare(compare::CompareArgs),
     Ls(inspect::LsArgs),
     Show(inspect::ShowArgs),
     Gc(inspect::GcArgs),
@@ -67,6 +70,7 @@ pub fn main() -> i32 {
         Command::Run(a) => run::run(a),
         Command::Dag(a) => dag::run(a),
         Command::Report(a) => report::run(a),
+        Command::Compare(a) => compare::run(a),
         Command::Ls(a) => inspect::ls(a),
         Command::Show(a) => inspect::show(a),
         Command::Gc(a) => inspect::gc(a),

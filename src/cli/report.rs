@@ -1,4 +1,5 @@
-//! `mosx report SPEC`: render the spec's reports from the cache alone.
+//! `mosx report SPEC`: render the spec's reports from the cache alone (a search: over the
+//! trials the store determines, then each group's best trial).
 
 use std::path::PathBuf;
 
@@ -22,8 +23,10 @@ pub struct ReportArgs {
 }
 
 pub fn run(a: ReportArgs) -> anyhow::Result<i32> {
-    let plan = common::plan(&a.spec, &a.sets, a.allow_outside_outputs)?;
+    let spec = mosx_spec::load(&a.spec, &a.sets)?;
     let store = common::existing_store(&a.store)?;
+    // A search's trials are those the stored results determine.
+    let (plan, search) = common::replay(spec, store.as_deref(), a.allow_outside_outputs)?;
     let missing = common::missing_stages(
         &plan,
         store.as_deref(),
@@ -38,6 +41,9 @@ pub fn run(a: ReportArgs) -> anyhow::Result<i32> {
     };
     for f in crate::report::render_all(&plan, &*store, a.allow_outside_outputs)? {
         println!("wrote {}", f.display());
+    }
+    for line in search.iter().flat_map(|d| d.best_lines()) {
+        println!("{line}");
     }
     Ok(EXIT_OK)
 }

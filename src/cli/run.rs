@@ -104,7 +104,17 @@ fn parse_jobs(s: &str) -> Result<usize, String> {
 }
 
 pub fn run(a: RunArgs) -> anyhow::Result<i32> {
-    let plan = Arc::new(common::plan(&a.spec, &a.sets, a.allow_outside_outputs)?);
+    let spec = mosx_spec::load(&a.spec, &a.sets)?;
+    if spec.search.is_some() {
+        return super::search::run(&a, spec);
+    }
+    let plan = Arc::new(common::plan_of(spec, a.allow_outside_outputs)?);
+    execute(&a, plan, true)
+}
+
+/// Runs `plan`: checks the cache, runs what is dirty (or only shows it, `--dry-run`), and
+/// with `render` the spec's reports; the exit code.
+pub(super) fn execute(a: &RunArgs, plan: Arc<Plan>, render: bool) -> anyhow::Result<i32> {
     let _kept = KeptToExit(Some(plan.clone()));
     // Checked before anything runs: a bad `resources:` entry is a spec error (exit 2).
     let slurm_resources = slurm_resources(a.executor, &plan)?;
@@ -125,7 +135,7 @@ pub fn run(a: RunArgs) -> anyhow::Result<i32> {
     }
     let store = store.ok_or_else(|| UsageError("no store".into()))?;
     let workers = if dirty > 0 {
-        start_workers(&a, &plan, &statuses)?
+        start_workers(a, &plan, &statuses)?
     } else {
         None
     };
@@ -134,7 +144,7 @@ pub fn run(a: RunArgs) -> anyhow::Result<i32> {
         Some(w) => w.label(),
         None => a.device.clone().unwrap_or_else(|| "cpu".into()),
     };
-    let info = run_info(&a, &plan, device_label);
+    let info = run_info(a, &plan, device_label);
     // `--force` deletes nothing here: a forced stage's commit replaces its stored row in one
     // transaction (`exec::job`), so a forced run killed before that leaves the old result.
     recover(&*store)?;
@@ -149,7 +159,7 @@ pub fn run(a: RunArgs) -> anyhow::Result<i32> {
             exec::run(plan.clone(), store.clone(), run_id, &info, &statuses, &opts)
         }
         Some(resources) => {
-            let slurm = slurm_options(&a)?;
+            let slurm = slurm_options(a)?;
             exec::slurm::run(
                 &plan,
                 store.clone(),
@@ -163,7 +173,7 @@ pub fn run(a: RunArgs) -> anyhow::Result<i32> {
     };
     exec::remember_fingerprints(&plan, &*store, &summary)?;
     let mut code = print_summary(&summary);
-    if code == EXIT_OK && !a.no_report && !plan.spec.report.is_empty() {
+    if render && code == EXIT_OK && !a.no_report && !plan.spec.report.is_empty() {
         code = render_reports(&plan, &*store, a.allow_outside_outputs);
     }
     exec::end_run(&*store, run_id, code == EXIT_OK, &summary)?;
@@ -354,7 +364,7 @@ fn print_summary(summary: &exec::Summary) -> i32 {
 }
 
 /// Render the spec's reports, printing each file written; the exit code.
-fn render_reports(plan: &Plan, store: &dyn mosx_store::Store, outside: bool) -> i32 {
+pub(super) fn render_reports(plan: &Plan, store: &dyn mosx_store::Store, outside: bool) -> i32 {
     match crate::report::render_all(plan, store, outside) {
         Ok(files) => {
             for f in files {

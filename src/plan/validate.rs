@@ -9,7 +9,7 @@
 //! * an `adapter` (a `train` stage) was trained on the backbone the consumer runs (the
 //!   checkpoint's content hashes, not its path), on the same `split` input (the same key) and
 //!   on prompts of the same `template`;
-//! * claims and report comparisons name metrics their stage's kind writes
+//! * claims, report comparisons and a search's objective name metrics their stage's kind writes
 //!   ([`super::validate_metrics`]);
 //! * `resources:` names stage kinds and holds values in Slurm's syntax
 //!   ([`super::validate_resources`]), for every executor.
@@ -32,6 +32,7 @@ pub fn check(plan: &Plan, registry: &Registry) -> Result<(), SpecError> {
     adapters(plan)?;
     super::validate_metrics::claims(plan, &mut groups)?;
     super::validate_metrics::comparisons(plan, &mut groups)?;
+    super::validate_metrics::objective(plan, &mut groups)?;
     super::validate_resources::resources(plan, registry)?;
     Ok(())
 }

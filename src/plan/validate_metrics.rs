@@ -1,5 +1,5 @@
-//! `STAGE.METRIC` references checked at plan time: the spec's `claims:` and each report
-//! entry's `options.comparisons` (`a`, `b`) name a stage of the spec and a metric its kind
+//! `STAGE.METRIC` references checked at plan time: the spec's `claims:`, each report
+//! entry's `options.comparisons` (`a`, `b`) and a search's `sweep.objective` name a stage of the spec and a metric its kind
 //! writes ([`crate::stages::StageKind::metrics`]), so a claim on a metric nothing produces
 //! is refused (exit 2) instead of rendering "inconclusive".
 //!
@@ -29,6 +29,16 @@ pub fn claims(plan: &Plan, groups: &mut Groups) -> Result<(), SpecError> {
         }
     }
     Ok(())
+}
+
+/// A search's `sweep.objective` (its stage and metric), the error at `sweep.objective.metric`.
+pub fn objective(plan: &Plan, groups: &mut Groups) -> Result<(), SpecError> {
+    let Some(decl) = &plan.spec.search else {
+        return Ok(());
+    };
+    let o = &decl.objective;
+    check(plan, groups, &o.stage, &o.metric)
+        .map_err(|(m, s)| plan.spec.error_at("sweep.objective.metric", m, s))
 }
 
 /// Every `options.comparisons[k].a` / `.b` of a report entry that is a string.

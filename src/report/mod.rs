@@ -22,6 +22,7 @@ pub mod declare;
 mod figures;
 pub mod provenance;
 pub mod stats;
+pub mod sweep_table;
 
 use std::path::{Path, PathBuf};
 

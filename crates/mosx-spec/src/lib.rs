@@ -2,7 +2,8 @@
 //! strictly, with every error located at `file:line:col` of where the offending key/value was
 //! written. Invariants: YAML is parsed once per file (sweep points reuse the merged tree); file
 //! paths are never made absolute; `Spec::hash` covers the merged document after `--set` and the
-//! expansion of `matrix:` stages only.
+//! expansion of `matrix:` stages only; a `sweep.search` expands into trials only on request
+//! (`Spec::with_trials`), since TPE proposes from results the loader never sees.
 
 mod claims;
 mod error;
@@ -13,10 +14,13 @@ mod node;
 mod overrides;
 mod resources;
 mod scalar;
+mod search;
 mod sources;
+mod space;
 mod spec;
 mod suggest;
 mod sweep;
+mod trials;
 mod validate;
 mod vars;
 mod yaml;
@@ -30,9 +34,11 @@ pub use claims::{Claim, ClaimOp, Operand, CLAIM_KEYS};
 pub use error::{is_unprintable, printable, SpecError};
 pub use limits::{MAX_SPEC_BYTES, MAX_STAGES, MAX_VAR_EXPANSION};
 pub use resources::RESOURCE_KEYS;
+pub use search::{Objective, SearchDecl, OBJECTIVE_KEYS, SEARCH_KEYS};
 pub use sources::SET_FILE;
-pub use spec::{Instance, ReportDecl, Spec, StageDecl};
+pub use spec::{Instance, ReportDecl, Spec, StageDecl, TrialRef};
 pub use suggest::suggest;
+pub use trials::Trial;
 pub use validate::{FIGURE_KEYS, STAGE_KEYS, TEMPLATE_KEYS, TOP_KEYS};
 pub use yaml::{MAX_ALIASES, MAX_ALIAS_NODES};
 
@@ -164,26 +170,63 @@ fn point_decls(
     Ok((stages, Some(report)))
 }
 
-/// Expands the `count` sweep points of `doc` into instances.
-fn expand_points(
+/// One instance to expand: its grid point and, for a trial, the trial and its values (one
+/// per searched path).
+pub(crate) struct Job<'v> {
+    pub grid: usize,
+    pub trial: Option<(TrialRef, &'v [Value])>,
+}
+
+/// Expands `jobs` of `doc` into instances. Searched paths a job does not set take their
+/// representative value (`space::representative`) and are not part of its point.
+pub(crate) fn expand_points(
     doc: &Node,
     axes: &[sweep::Axis],
-    count: usize,
+    search: Option<&SearchDecl>,
+    jobs: &[Job<'_>],
     sources: &Sources,
 ) -> Result<Points, SpecError> {
     let template = point_template(doc);
-    let mut instances = Vec::with_capacity(count);
-    let mut point_locs = Vec::with_capacity(count);
+    let mut instances = Vec::with_capacity(jobs.len());
+    let mut point_locs = Vec::with_capacity(jobs.len());
     let mut report = Vec::new();
     let axis_segs: Vec<Vec<&str>> = axes.iter().map(|a| split(&a.path)).collect();
-    for index in 0..count {
+    let params = search.map_or(&[][..], |s| s.params.as_slice());
+    let defaults: Vec<Value> = params
+        .iter()
+        .map(|p| space::representative(&p.dist))
+        .collect();
+    for (n, job) in jobs.iter().enumerate() {
         let mut d = template.clone();
-        let (point, locs) = set_point(&mut d, axes, &axis_segs, index, sources)?;
-        let (stages, first_report) = point_decls(&mut d, sources, index == 0)?;
+        let (mut point, mut locs) = set_point(&mut d, axes, &axis_segs, job.grid, sources)?;
+        let values = job.trial.map_or(defaults.as_slice(), |(_, v)| v);
+        for (p, v) in params.iter().zip(values) {
+            let field = format!("sweep.space.{}", p.path);
+            d.set_path(
+                &split(&p.path),
+                space::node_of(v, p.key_loc),
+                p.key_loc,
+                true,
+                false,
+            )
+            .map_err(|_| {
+                let msg = format!("cannot set `{}` at this point", p.path);
+                sources.error(p.key_loc, field, msg, None)
+            })?;
+            if job.trial.is_some() {
+                point.insert(p.path.clone(), v.clone());
+                locs.push((p.path.clone(), p.key_loc));
+            }
+        }
+        let (stages, first_report) = point_decls(&mut d, sources, n == 0)?;
         if let Some(r) = first_report {
             report = r;
         }
-        instances.push(Instance { point, stages });
+        instances.push(Instance {
+            point,
+            stages,
+            trial: job.trial.map(|(t, _)| t),
+        });
         point_locs.push(locs);
     }
     Ok((instances, point_locs, report))
@@ -209,11 +252,17 @@ pub fn load(path: &Path, sets: &[String]) -> Result<Spec, SpecError> {
     let axes = sweep::parse(&doc, &sources)?;
     let count = sweep::point_count(&axes, &sources)?;
     check_stage_count(&doc, &axes, count, &sources)?;
-    let (instances, point_locs, report) = expand_points(&doc, &axes, count, &sources)?;
+    let search = search::parse(&doc, &axes, &sources)?;
+    let jobs: Vec<Job> = (0..count).map(|grid| Job { grid, trial: None }).collect();
+    let (instances, point_locs, report) =
+        expand_points(&doc, &axes, search.as_ref(), &jobs, &sources)?;
 
     let claims = match instances.first() {
         Some(i) => {
             let names: Vec<&str> = i.stages.iter().map(|s| s.name.as_str()).collect();
+            if let Some(decl) = &search {
+                search::check_stage(decl, &doc, &names, &sources)?;
+            }
             claims::parse(&doc, &names, &sources)?
         }
         None => Vec::new(),
@@ -235,6 +284,8 @@ pub fn load(path: &Path, sets: &[String]) -> Result<Spec, SpecError> {
             .map(|a| a.path.clone())
             .collect(),
         hash,
+        search,
+        axes,
         doc,
         sources,
         point_locs,

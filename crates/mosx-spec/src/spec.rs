@@ -39,8 +39,14 @@ pub struct Spec {
     /// The swept paths that are repetitions, not settings: `vars.seed` of `seeds` and the grid
     /// paths named in `sweep.replicates`, in axis order. Reports pool over them.
     pub replicate_paths: Vec<String>,
+    /// `sweep.search` with its space and objective; the instances are then the trials given
+    /// to [`Spec::with_trials`] (the loaded spec's instances are the grid points, searched
+    /// paths at their representative values, for checking only).
+    pub search: Option<crate::SearchDecl>,
     /// blake3 hex of the canonical JSON (sorted keys) of the merged document after `--set`.
     pub hash: String,
+    /// The grid axes (kept to expand trials).
+    pub(crate) axes: Vec<crate::sweep::Axis>,
     pub(crate) doc: Node,
     pub(crate) sources: Sources,
     /// Per instance: (swept path, location of the value it took in `sweep`).
@@ -54,6 +60,15 @@ pub struct Instance {
     pub point: BTreeMap<String, Value>,
     /// Stage declarations in declaration order, variables substituted.
     pub stages: Vec<StageDecl>,
+    /// The search trial this instance runs (its searched values are in `point`).
+    pub trial: Option<TrialRef>,
+}
+
+/// Trial `index` of the search of grid group `group` (see [`Spec::search_groups`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct TrialRef {
+    pub group: usize,
+    pub index: usize,
 }
 
 #[derive(Clone, Debug, PartialEq)]

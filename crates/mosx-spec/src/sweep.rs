@@ -4,7 +4,7 @@
 //! merged document (checked here, reported at the sweep entry's key). `replicates` names grid
 //! paths that are repetitions of one experiment (like `seeds`, e.g. a training seed) rather
 //! than settings: reports pool them into mean ± sd and pair comparisons on them; it must name
-//! grid paths of this sweep.
+//! grid paths of this sweep. `search`, `space` and `objective` are read by `search`.
 
 use crate::error::SpecError;
 use crate::node::{split, Entry, Kind, Loc, Node, PathError};
@@ -21,7 +21,14 @@ pub(crate) struct Axis {
     pub replicate: bool,
 }
 
-const SWEEP_KEYS: &[&str] = &["grid", "seeds", "replicates"];
+const SWEEP_KEYS: &[&str] = &[
+    "grid",
+    "seeds",
+    "replicates",
+    "search",
+    "space",
+    "objective",
+];
 const SEED_PATH: &str = "vars.seed";
 
 /// Reads and checks `sweep` in the merged document; no sweep yields no axes.
@@ -57,7 +64,8 @@ pub(crate) fn parse(doc: &Node, sources: &Sources) -> Result<Vec<Axis>, SpecErro
                     });
                 }
             }
-            "replicates" => {}
+            // Read by `search::parse`.
+            "replicates" | "search" | "space" | "objective" => {}
             other => {
                 let hint = suggest(other, SWEEP_KEYS.iter().copied());
                 return Err(sources.error(e.key_loc, field, "unknown field", hint));
@@ -150,7 +158,7 @@ fn values_of(n: &Node, field: &str, sources: &Sources) -> Result<Vec<Node>, Spec
     }
 }
 
-fn check_path(
+pub(crate) fn check_path(
     doc: &Node,
     path: &str,
     loc: Loc,

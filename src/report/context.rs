@@ -1,8 +1,13 @@
 //! The generic template context, built from the plan and the store:
 //!
-//! * `spec`, `options`;
+//! * `spec`, `options`; an entry of `options.datasets` that gives no `groups` gets its
+//!   dataset's user groups (in the dataset's order): those of its `sample` stage, else of
+//!   `<prefix>_load` (`_sample`, `_split`, `_measure`), else of the first stage named
+//!   `<prefix>_…` whose groups are known, else `[]`; so a template that
+//!   loops over `d.groups` follows the spec's `group_by`, whatever the number of groups;
 //! * `stages` (by node name) and `by_stage` (spec stage name → its nodes across sweep
-//!   points, in point order), each with kind, key, params, sweep point and metrics;
+//!   points, in point order), each with kind, key, params, sweep point, metrics and
+//!   `groups` (the user groups of the stage's dataset, known at plan time; null if not);
 //! * `seeds`: the replicates of the sweep (sorted; the `vars.seed` values, or labels such
 //!   as `train_seed=1, seed=0` when `sweep.replicates` names more axes; empty without any);
 //! * `cells`: spec stage name → metric → aggregate over replicates `{mean, sd, n, expected,
@@ -39,6 +44,7 @@ use super::compare::{self, Comparison};
 use super::declare;
 use super::stats::{self, Loader, PointSet};
 use super::ReportError;
+use crate::plan::validate::Groups;
 use crate::plan::{Node, Plan};
 use crate::stages::artifacts::slot;
 
@@ -94,10 +100,12 @@ fn stage_views(plan: &Plan, store: &dyn Store) -> Result<StageViews, ReportError
     let mut stages = Map::new();
     let mut by_stage: Map<String, Value> = Map::new();
     let mut metrics_of: MetricsOf = BTreeMap::new();
+    let mut known = Groups::default();
     for i in &plan.order {
         let n = &plan.graph[*i];
         let raw = store.metrics(&n.key)?;
-        let v = stage_view(plan, n, &raw);
+        let groups = known.of(plan, *i).map(|(_, g)| g);
+        let v = stage_view(plan, n, &raw, groups.as_deref());
         metrics_of.insert(n.key.clone(), raw);
         if let Some(Value::Array(a)) = by_stage.get_mut(&n.base) {
             a.push(v.clone());
@@ -113,8 +121,9 @@ fn stage_views(plan: &Plan, store: &dyn Store) -> Result<StageViews, ReportError
     })
 }
 
-/// One node's view: name, spec stage, kind, key, params, first sweep point and metrics.
-fn stage_view(plan: &Plan, n: &Node, raw: &[(String, f64)]) -> Value {
+/// One node's view: name, spec stage, kind, key, params, first sweep point, metrics and the
+/// user groups of its dataset.
+fn stage_view(plan: &Plan, n: &Node, raw: &[(String, f64)], groups: Option<&[String]>) -> Value {
     let metrics: Map<String, Value> = raw.iter().map(|(k, v)| (k.clone(), num(*v))).collect();
     let point = n
         .points
@@ -124,8 +133,50 @@ fn stage_view(plan: &Plan, n: &Node, raw: &[(String, f64)]) -> Value {
         .unwrap_or_default();
     json!({
         "name": n.name, "stage": n.base, "kind": n.kind.name(), "key": n.key,
-        "params": n.params, "point": point, "metrics": metrics,
+        "params": n.params, "point": point, "metrics": metrics, "groups": groups,
     })
+}
+
+/// `options` with every `options.datasets` entry that gives no `groups` given its dataset's
+/// (see the module note), read from the stage views `by_stage`.
+fn with_dataset_groups(
+    options: &Map<String, Value>,
+    by_stage: &Map<String, Value>,
+) -> Map<String, Value> {
+    let mut options = options.clone();
+    let Some(Value::Array(datasets)) = options.get_mut("datasets") else {
+        return options;
+    };
+    let groups_of = |stage: &str| {
+        by_stage
+            .get(stage)
+            .and_then(|v| v.get(0))
+            .and_then(|v| v.get("groups"))
+            .filter(|g| g.is_array())
+            .cloned()
+    };
+    for d in datasets.iter_mut().filter_map(Value::as_object_mut) {
+        if d.contains_key("groups") {
+            continue;
+        }
+        let by_sample = d.get("sample").and_then(Value::as_str).and_then(groups_of);
+        // The data stages' usual names first (`ml_…` also begins `ml_1m_…`), then any.
+        let by_prefix = || {
+            let prefix = format!("{}_", d.get("prefix")?.as_str()?);
+            ["load", "sample", "split", "measure"]
+                .iter()
+                .find_map(|s| groups_of(&format!("{prefix}{s}")))
+                .or_else(|| {
+                    by_stage
+                        .keys()
+                        .filter(|name| name.starts_with(&prefix))
+                        .find_map(|name| groups_of(name))
+                })
+        };
+        let groups = by_sample.or_else(by_prefix).unwrap_or_else(|| json!([]));
+        d.insert("groups".into(), groups);
+    }
+    options
 }
 
 /// Seed aggregates per spec stage: `cells` (its first setting) and `groups` (every
@@ -359,6 +410,7 @@ pub fn build(
     } = stage_views(plan, store)?;
     let (cells, groups) = seed_cells(plan, &node_of, &metrics_of);
     let seeds = seed_labels(plan);
+    let options = &with_dataset_groups(options, &by_stage);
 
     // Comparisons of this report entry, then the spec's claims.
     let mut loader = Loader::new(store);

@@ -65,8 +65,14 @@ sweep:
     path
 }
 
-/// The tiny random backbone at `<dir>/tiny`.
+/// The tiny random backbone at `<dir>/tiny`, its tokenizer knowing ML-100K's titles.
 pub fn tiny_model(dir: &Path) -> PathBuf {
+    tiny_model_for(dir, &ml_data())
+}
+
+/// The tiny random backbone at `<dir>/tiny`, its tokenizer knowing the titles of the dataset
+/// folder `data`.
+pub fn tiny_model_for(dir: &Path, data: &Path) -> PathBuf {
     let model = dir.join("tiny");
     let o = mosx(
         dir,
@@ -74,7 +80,7 @@ pub fn tiny_model(dir: &Path) -> PathBuf {
             "tiny-model",
             model.to_str().unwrap(),
             "--data",
-            ml_data().to_str().unwrap(),
+            data.to_str().unwrap(),
         ],
     );
     assert!(o.status.success(), "{:?}", text(&o));

@@ -2,6 +2,13 @@
 //! under the implicit, explicit or counterfactual setting (METHOD.md §3-4), giving
 //! `p_yes = softmax([logit_yes, logit_no])[0]` per point.
 //!
+//! The counterfactual setting states the next group (`counterfactual: next`, the default)
+//! or every other group (`counterfactual: all`: G − 1 prompts per point, the point's
+//! `p_yes` their mean, so F, AUC, P and R read one prediction per point as in every other
+//! setting). `counterfactual` is left out of the normalised params when it is `next`
+//! (given or not), so the params (and keys) of specs that do not use it are those they had
+//! before it existed; `all` under another setting is a plan error.
+//!
 //! The checkpoint folder is a location: its content hash enters the key, not its
 //! path. Without an `adapter` (a `train` stage) this is the zero-shot `llm` row of
 //! Table II; with one, the trained method scores (for MoS only the router reads the
@@ -22,7 +29,7 @@ use mosx_stage::kind::backbone_files;
 use mosx_stage::params;
 use mosx_stage::params::Bound;
 use mosx_stage::predictions::Part;
-use mosx_stage::prompt::Setting;
+use mosx_stage::prompt::{Counterfactual, Setting};
 use mosx_stage::{
     Execution, ExternalFile, Output, ParamError, Project, Resource, Slot, StageCtx, StageError,
     StageKind,
@@ -35,6 +42,9 @@ pub struct Params {
     /// Hugging Face folder or ORG/NAME in the HF cache.
     pub model: String,
     pub setting: Setting,
+    /// Under `setting: counterfactual`, which other groups are stated; absent: `next`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub counterfactual: Option<Counterfactual>,
     #[serde(default = "default_template")]
     pub template: String,
     #[serde(default = "default_part")]
@@ -48,6 +58,16 @@ pub struct Params {
     #[serde(default = "default_dtype")]
     pub dtype: Dtype,
 }
+impl Params {
+    /// The counterfactual choice (`next` when not given).
+    pub fn counterfactual(&self) -> Counterfactual {
+        self.counterfactual.unwrap_or_default()
+    }
+}
+
+/// The parameter name of the counterfactual choice.
+const COUNTERFACTUAL: &str = "counterfactual";
+
 fn default_template() -> String {
     "tallrec".into()
 }
@@ -90,7 +110,7 @@ impl StageKind for Evaluate {
         "score test points with a backbone under implicit/explicit/counterfactual prompts"
     }
     fn metrics(&self) -> &'static [&'static str] {
-        &["n", "mean_p_yes", "recommended"]
+        &["n", "prompts", "mean_p_yes", "recommended"]
     }
     fn slots(&self) -> &'static [Slot] {
         const SLOTS: &[Slot] = &[
@@ -102,11 +122,27 @@ impl StageKind for Evaluate {
         SLOTS
     }
     fn normalize(&self, p: &serde_json::Map<String, Value>) -> Result<Value, ParamError> {
-        let (typed, v) = params::parse::<Params>(p)?;
+        let (typed, mut v) = params::parse::<Params>(p)?;
         params::check(&[
             Bound::cap("max_points", typed.max_points),
             Bound::at_least("batch_size", typed.batch_size, 1),
         ])?;
+        let cf = typed.counterfactual();
+        if cf != Counterfactual::Next && typed.setting != Setting::Counterfactual {
+            return Err(ParamError {
+                field: COUNTERFACTUAL.into(),
+                message: format!(
+                    "`all` chooses the stated groups of `setting: counterfactual` only (got setting `{}`)",
+                    v.get("setting").and_then(Value::as_str).unwrap_or_default()
+                ),
+                suggestion: None,
+            });
+        }
+        if cf == Counterfactual::Next {
+            if let Some(o) = v.as_object_mut() {
+                o.remove(COUNTERFACTUAL);
+            }
+        }
         Ok(v)
     }
     fn key_params(&self, p: &Value) -> Value {
@@ -134,5 +170,51 @@ impl StageKind for Evaluate {
         Err(StageError::WorkerOnly {
             kind: self.name().into(),
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn normalize(json: &str) -> Result<Value, ParamError> {
+        let Value::Object(m) = serde_json::from_str(json).unwrap() else {
+            unreachable!()
+        };
+        Evaluate.normalize(&m)
+    }
+
+    #[test]
+    fn counterfactual_next_normalises_as_before_the_choice_existed() {
+        let before = r#"{"model":"m","setting":"counterfactual","template":"tallrec","part":"test","max_points":null,"batch_size":8,"dtype":"f32"}"#;
+        for given in [
+            r#"{"model": "m", "setting": "counterfactual"}"#,
+            r#"{"model": "m", "setting": "counterfactual", "counterfactual": "next"}"#,
+        ] {
+            let v = normalize(given).unwrap();
+            assert_eq!(serde_json::to_string(&v).unwrap(), before, "{given}");
+        }
+        let v =
+            normalize(r#"{"model": "m", "setting": "counterfactual", "counterfactual": "all"}"#)
+                .unwrap();
+        assert_eq!(v[COUNTERFACTUAL], "all");
+        let p: Params = serde_json::from_value(v).unwrap();
+        assert_eq!(p.counterfactual(), Counterfactual::All);
+    }
+
+    #[test]
+    fn counterfactual_all_under_another_setting_or_an_unknown_choice_is_refused() {
+        let e = normalize(r#"{"model": "m", "setting": "explicit", "counterfactual": "all"}"#)
+            .unwrap_err();
+        assert_eq!(e.field, COUNTERFACTUAL);
+        assert!(e.message.contains("`explicit`"), "{e}");
+        let e =
+            normalize(r#"{"model": "m", "setting": "counterfactual", "counterfactual": "each"}"#)
+                .unwrap_err();
+        assert!(e.field.contains(COUNTERFACTUAL), "{e}");
+        // `next` under another setting changes nothing and is accepted.
+        assert!(
+            normalize(r#"{"model": "m", "setting": "implicit", "counterfactual": "next"}"#).is_ok()
+        );
     }
 }

@@ -1,18 +1,21 @@
 //! Every method on tiny random backbones of both architectures (CPU): the loss falls on a
 //! small learnable signal, every frozen base tensor is bitwise unchanged, only the intended
-//! tensors change, and the trainable count equals its formula.
+//! tensors change, and the trainable count equals its formula. The methods that read the
+//! user groups (MoS, UP5, FaiRLLM) also train with three groups, their group-indexed
+//! shapes following G.
 
 use std::collections::HashMap;
 
 mod common;
-use common::{auc, config, examples, setup, tiny};
+use common::{auc, config, examples_groups, setup_groups, tiny, THREE, TWO};
 
 use serde_json::json;
 use tch::{Device, Tensor};
 
 use mosx_methods::trainer::Quiet;
-use mosx_methods::{methods, TrainData, TrainLog};
+use mosx_methods::{methods, Method, Outcome, TrainData, TrainLog};
 use mosx_models::tiny::TinyArch;
+use mosx_models::tokenizer::{pad_batch, TextTokenizer};
 use mosx_models::Backbone;
 
 fn snapshot(bb: &dyn Backbone) -> HashMap<String, Tensor> {
@@ -23,22 +26,52 @@ fn snapshot(bb: &dyn Backbone) -> HashMap<String, Tensor> {
         .collect()
 }
 
-/// Trains `spec` and checks the invariants, the trainable count against `expect_count`.
+/// What [`check_groups`] trained, for the tests that look further.
+struct Trained {
+    _dir: tempfile::TempDir,
+    bb: Box<dyn Backbone>,
+    tok: TextTokenizer,
+    adapter: tch::nn::VarStore,
+    method: Box<dyn Method>,
+    out: Outcome,
+}
+
+impl Trained {
+    /// The shape of the adapter variable `name`.
+    fn shape(&self, name: &str) -> Vec<i64> {
+        self.adapter.variables()[name].size()
+    }
+}
+
+/// Trains `spec` with the two groups male/female and checks the invariants, the trainable
+/// count against `expect_count`.
 fn check(
     arch: TinyArch,
     spec: serde_json::Value,
     lr: f64,
     expect_count: impl Fn(&dyn Backbone) -> i64,
 ) {
-    let (_dir, mut bb, tok) = tiny(arch);
-    let train = examples(&tok, 96, 1);
-    let valid = examples(&tok, 32, 2);
+    check_groups(arch, spec, lr, &TWO, expect_count);
+}
+
+/// [`check`] with user groups `groups`: examples over them, one stereotype sentence and one
+/// prompt variant each.
+fn check_groups(
+    arch: TinyArch,
+    spec: serde_json::Value,
+    lr: f64,
+    groups: &[&str],
+    expect_count: impl Fn(&dyn Backbone) -> i64,
+) -> Trained {
+    let (dir, mut bb, tok) = tiny(arch);
+    let train = examples_groups(&tok, 96, 1, groups);
+    let valid = examples_groups(&tok, 32, 2, groups);
     let cfg_json = methods::normalize(&spec).unwrap();
     let name = cfg_json["name"].as_str().unwrap().to_string();
     let entry = methods::entry(&name).unwrap();
     let before = snapshot(bb.as_ref());
     let adapter = tch::nn::VarStore::new(Device::Cpu);
-    let s = setup(bb.as_ref(), &tok);
+    let s = setup_groups(bb.as_ref(), &tok, groups);
     let (method, _) = methods::build(&cfg_json, &s, bb.as_mut(), &adapter).unwrap();
     let trainable_before: Vec<(String, Tensor)> = method
         .trainable(bb.as_ref(), &adapter)
@@ -67,7 +100,8 @@ fn check(
     let best = rec.iter().copied().fold(f64::INFINITY, f64::min);
     assert!(
         best < rec[0],
-        "{name} on {arch:?}: the task loss did not fall: {rec:?}"
+        "{name} on {arch:?}, {} groups: the task loss did not fall: {rec:?}",
+        groups.len()
     );
     assert_eq!(
         out.trainable_params,
@@ -82,6 +116,14 @@ fn check(
         .count();
     assert!(changed > 0, "{name}: no trainable tensor changed");
     assert_base(&name, &before, &snapshot(bb.as_ref()));
+    Trained {
+        _dir: dir,
+        bb,
+        tok,
+        adapter,
+        method,
+        out,
+    }
 }
 
 /// The task loss (`rec`) per epoch, from the step log: methods that add their own terms
@@ -233,6 +275,99 @@ fn fairness_baselines_train() {
             json!({"name": "up5", "tokens": 4, "hidden": 8, "lambda_adv": 0.1}),
             3e-2,
             |bb| 4 * d(bb) + (d(bb) * 8 + 8) + (8 * 2 + 2),
+        );
+    }
+}
+
+/// The first `n` prompts of `t`'s validation-like examples as one padded batch, with the
+/// backbone's embeddings of it.
+fn embedded(t: &Trained, n: usize) -> (mosx_models::TokenBatch, Tensor) {
+    let ex = examples_groups(&t.tok, n, 9, &THREE);
+    let tb = pad_batch(
+        &ex.iter().map(|e| e.ids.clone()).collect::<Vec<_>>(),
+        t.tok.pad_id(),
+    );
+    let embeds = t.bb.embed(&tb.input_ids);
+    (tb, embeds)
+}
+
+#[test]
+fn mos_with_three_groups_routes_each_groups_prompt_and_reweights_over_all_of_them() {
+    for arch in [TinyArch::Gemma3, TinyArch::T5] {
+        let (e, l, g) = (3, 4, 3);
+        let t = check_groups(
+            arch,
+            json!({"name": "mos", "experts": e, "tokens": l}),
+            3e-2,
+            &THREE,
+            |bb| e * l * d(bb) + (d(bb) * e + e) + (g * e * e + e),
+        );
+        // The reweighting layer reads the G routed distributions side by side.
+        assert_eq!(t.shape("mos.reweighting.weight"), vec![e, g * e]);
+        assert_eq!(t.shape("mos.router.weight"), vec![e, d(t.bb.as_ref())]);
+        let (tb, embeds) = embedded(&t, 5);
+        let probs = t.method.router_probs(&embeds, &tb.attention_mask).unwrap();
+        assert_eq!(probs.len(), 3, "one routing per group's stereotype prompt");
+        for p in &probs {
+            assert_eq!(p.size(), vec![5, e]);
+        }
+        // The three stereotype sentences differ, so their routings differ.
+        assert!(!probs[0].equal(&probs[2]));
+        // The log's routing tables have one row per group.
+        let kept = t.out.log.epochs.last().unwrap();
+        let routing = kept.routing.as_ref().unwrap();
+        assert_eq!((routing.train.len(), routing.valid.len()), (3, 3));
+        assert!(routing.valid.iter().all(|row| row.len() == e as usize));
+        assert_eq!(t.out.log.train_p_h.len(), 3);
+    }
+}
+
+#[test]
+fn up5_with_three_groups_trains_a_three_way_discriminator() {
+    for arch in [TinyArch::Gemma3, TinyArch::T5] {
+        let h = 8;
+        let t = check_groups(
+            arch,
+            json!({"name": "up5", "tokens": 4, "hidden": h, "lambda_adv": 0.1}),
+            3e-2,
+            &THREE,
+            |bb| 4 * d(bb) + (d(bb) * h + h) + (h * 3 + 3),
+        );
+        assert_eq!(t.shape("up5.disc.2.weight"), vec![3, h]);
+        assert_eq!(t.shape("up5.disc.2.bias"), vec![3]);
+        let (tb, _) = embedded(&t, 6);
+        let answer = t.tok.answer_ids("Yes", "No").unwrap();
+        let fwd = mosx_methods::method::forward(
+            Some(t.method.as_ref()),
+            t.bb.as_ref(),
+            &tb,
+            answer,
+            false,
+            true,
+        );
+        let logits = t.method.group_logits(&fwd).unwrap();
+        assert_eq!(logits.size(), vec![6, 3], "a softmax over the three groups");
+        let acc = t.out.log.epochs.last().unwrap().disc_acc.unwrap();
+        assert!((0.0..=1.0).contains(&acc), "{acc}");
+    }
+}
+
+#[test]
+fn fairllm_with_three_groups_trains_on_every_groups_prompt() {
+    for arch in [TinyArch::Gemma3, TinyArch::T5] {
+        let t = check_groups(
+            arch,
+            json!({"name": "fairllm", "tokens": 4}),
+            3e-2,
+            &THREE,
+            |bb| 4 * d(bb),
+        );
+        let steps = &t.out.log.steps;
+        assert!(
+            steps
+                .iter()
+                .any(|s| s.parts.get("consistency").is_some_and(|c| *c > 0.0)),
+            "the consistency penalty over the three groups' prompts was never positive"
         );
     }
 }

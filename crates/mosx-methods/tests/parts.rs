@@ -287,6 +287,16 @@ fn fairllm_penalty_is_zero_when_the_prompts_agree() {
 }
 
 #[test]
+fn fairllm_penalty_over_three_groups_is_the_mean_over_all_three_pairs() {
+    let a = t(&[0.2, 0.9], &[2]);
+    let b = t(&[0.4, 0.9], &[2]);
+    let c = t(&[0.8, 0.3], &[2]);
+    // |a−b| = (0.2, 0), |a−c| = (0.6, 0.6), |b−c| = (0.4, 0.6): batch means 0.1, 0.6, 0.5.
+    let p = fairllm::consistency_penalty(&[a, b, c]).double_value(&[]);
+    assert!((p - 0.4).abs() < 1e-6, "{p}");
+}
+
+#[test]
 fn up5_alternation_changes_both_the_discriminator_and_the_prompt() {
     let (_d, mut bb, tok) = tiny(TinyArch::T5);
     let s = setup(bb.as_ref(), &tok);

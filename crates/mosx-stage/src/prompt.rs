@@ -2,9 +2,12 @@
 //! minijinja template, under the implicit, explicit or counterfactual setting.
 //!
 //! Invariants: the implicit setting never mentions the user's group; the explicit
-//! one states the true group; the counterfactual one states another group (the
-//! next one in the dataset's group order). Liked = history ratings above the
-//! dataset's label threshold, as for the label itself.
+//! one states the true group; the counterfactual one states another group, never the
+//! user's own when the dataset has more than one: the next one in the dataset's group order
+//! (`counterfactual: next`, one prompt per point), or every other group once
+//! (`counterfactual: all`, G − 1 prompts per point; with two groups the same single prompt
+//! as `next`). Liked = history ratings above the dataset's label threshold, as for the
+//! label itself.
 
 use std::path::Path;
 
@@ -48,12 +51,43 @@ pub fn noun(kind: DatasetKind) -> &'static str {
     }
 }
 
-/// The group stated under `setting` for a user of group `g` (None: implicit).
+/// Which other groups the counterfactual setting states (the `evaluate` parameter
+/// `counterfactual`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Counterfactual {
+    /// The next group in the dataset's order, `(g + 1) % G`: one prompt per point (default).
+    #[default]
+    Next,
+    /// Every group but the user's own, once each: G − 1 prompts per point.
+    All,
+}
+
+/// The group stated under `setting` for a user of group `g` (None: implicit); the
+/// counterfactual one is the next group.
 pub fn stated_group(setting: Setting, g: usize, n_groups: usize) -> Option<usize> {
     match setting {
         Setting::Implicit => None,
         Setting::Explicit => Some(g),
         Setting::Counterfactual => Some((g + 1) % n_groups.max(1)),
+    }
+}
+
+/// The groups stated, one prompt each, under `setting` for a user of group `g` of
+/// `n_groups`: [`stated_group`]'s one, except that the counterfactual setting with
+/// [`Counterfactual::All`] states every other group in the dataset's order (with a single
+/// group there is no other: the one prompt `next` gives).
+pub fn stated_groups(
+    setting: Setting,
+    counterfactual: Counterfactual,
+    g: usize,
+    n_groups: usize,
+) -> Vec<Option<usize>> {
+    match (setting, counterfactual) {
+        (Setting::Counterfactual, Counterfactual::All) if n_groups > 1 => {
+            (0..n_groups).filter(|&h| h != g).map(Some).collect()
+        }
+        _ => vec![stated_group(setting, g, n_groups)],
     }
 }
 
@@ -174,6 +208,22 @@ impl PromptTemplate {
         self.render_point_as(ds, p, stated_group(setting, g, ds.groups.len()), threshold)
     }
 
+    /// Render a sampled data point once per group [`stated_groups`] gives, in that order.
+    pub fn render_point_all(
+        &self,
+        ds: &Dataset,
+        p: &DataPoint,
+        setting: Setting,
+        counterfactual: Counterfactual,
+        threshold: f32,
+    ) -> Result<Vec<String>, PromptError> {
+        let g = ds.users[p.user as usize].group as usize;
+        stated_groups(setting, counterfactual, g, ds.groups.len())
+            .into_iter()
+            .map(|stated| self.render_point_as(ds, p, stated, threshold))
+            .collect()
+    }
+
     /// Render a data point stating group `stated` (None: no profile), whatever the user's
     /// own group (FaiRLLM reads every group's rendering).
     pub fn render_point_as(
@@ -223,6 +273,63 @@ mod tests {
         assert_eq!(stated_group(Setting::Explicit, 1, 2), Some(1));
         assert_eq!(stated_group(Setting::Counterfactual, 1, 2), Some(0));
         assert_eq!(stated_group(Setting::Counterfactual, 0, 2), Some(1));
+    }
+
+    /// `counterfactual: all` states each group but the user's own exactly once, in the
+    /// dataset's order; `next` states `(g + 1) % G` only; the other settings ignore it.
+    fn check_counterfactual_choice(n: usize) {
+        use Counterfactual::{All, Next};
+        for g in 0..n {
+            let all = stated_groups(Setting::Counterfactual, All, g, n);
+            let others: Vec<Option<usize>> = (0..n).filter(|&h| h != g).map(Some).collect();
+            assert_eq!(all, others, "G = {n}, g = {g}");
+            assert_eq!(all.len(), n - 1);
+            assert_eq!(
+                stated_groups(Setting::Counterfactual, Next, g, n),
+                vec![Some((g + 1) % n)]
+            );
+            for cf in [Next, All] {
+                assert_eq!(stated_groups(Setting::Explicit, cf, g, n), vec![Some(g)]);
+                assert_eq!(stated_groups(Setting::Implicit, cf, g, n), vec![None]);
+            }
+        }
+    }
+
+    #[test]
+    fn counterfactual_all_states_every_other_group_once_with_three_groups() {
+        check_counterfactual_choice(3);
+        assert_eq!(
+            stated_groups(Setting::Counterfactual, Counterfactual::All, 1, 3),
+            vec![Some(0), Some(2)]
+        );
+        assert_eq!(
+            stated_groups(Setting::Counterfactual, Counterfactual::Next, 2, 3),
+            vec![Some(0)]
+        );
+    }
+
+    #[test]
+    fn counterfactual_all_states_every_other_group_once_with_seven_groups() {
+        check_counterfactual_choice(7);
+        assert_eq!(
+            stated_groups(Setting::Counterfactual, Counterfactual::All, 6, 7),
+            (0..6).map(Some).collect::<Vec<_>>()
+        );
+    }
+
+    #[test]
+    fn with_two_groups_all_and_next_state_the_same_single_group() {
+        for g in 0..2 {
+            assert_eq!(
+                stated_groups(Setting::Counterfactual, Counterfactual::All, g, 2),
+                stated_groups(Setting::Counterfactual, Counterfactual::Next, g, 2)
+            );
+        }
+        // One group has no other: the single prompt `next` gives.
+        assert_eq!(
+            stated_groups(Setting::Counterfactual, Counterfactual::All, 0, 1),
+            vec![Some(0)]
+        );
     }
 
     #[test]
@@ -296,6 +403,56 @@ mod tests {
             msg.contains("prompt template `t`") && msg.contains("ran out of fuel"),
             "{msg}"
         );
+    }
+
+    #[test]
+    fn counterfactual_all_renders_one_prompt_per_other_group_of_seven() {
+        use mosx_data::{Item, User};
+        let groups: Vec<String> = ["<18", "18-25", "25-35", "35-45", "45-50", "50-56", ">=56"]
+            .iter()
+            .map(|g| g.to_string())
+            .collect();
+        let ds = Dataset {
+            name: "t".into(),
+            kind: DatasetKind::MovieLens,
+            groups: groups.clone(),
+            users: vec![User {
+                id: "1".into(),
+                group: 3,
+            }],
+            items: vec![Item {
+                id: "a".into(),
+                title: "A (1995)".into(),
+            }],
+            interactions: vec![],
+            label_threshold: 3.0,
+        };
+        let p = DataPoint {
+            user: 0,
+            history: vec![0],
+            history_ratings: vec![4.0],
+            target: 0,
+            target_rating: 5.0,
+            label: true,
+        };
+        let t = PromptTemplate::load(Path::new("/nonexistent"), "tallrec").unwrap();
+        let all = t
+            .render_point_all(&ds, &p, Setting::Counterfactual, Counterfactual::All, 3.0)
+            .unwrap();
+        assert_eq!(all.len(), 6);
+        for (prompt, g) in all.iter().zip(groups.iter().filter(|g| *g != "35-45")) {
+            assert!(prompt.starts_with(&format!("The user is {g}.")), "{prompt}");
+        }
+        let next = t
+            .render_point_all(&ds, &p, Setting::Counterfactual, Counterfactual::Next, 3.0)
+            .unwrap();
+        assert_eq!(
+            next,
+            vec![t
+                .render_point(&ds, &p, Setting::Counterfactual, 3.0)
+                .unwrap()]
+        );
+        assert!(next[0].starts_with("The user is 45-50."), "{}", next[0]);
     }
 
     #[test]

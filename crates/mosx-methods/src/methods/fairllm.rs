@@ -1,7 +1,10 @@
 //! `fairllm` (user-side): prompt tuning with a penalty on the divergence between the
 //! predictions for the same sample under every sensitive-attribute prompt:
 //! `L_rec + λ · mean_{g≠g'} |p_yes(X, s_g) − p_yes(X, s_g')|`, where `(X, s_g)` is the
-//! task prompt rendered with group g's profile. Costs one extra pass per group.
+//! task prompt rendered with group g's profile. Costs one extra pass per group. With G
+//! groups the mean runs over all G(G−1)/2 unordered pairs, each pair once (FaiRLLM compares
+//! the recommendations under every value of the attribute, not one value against the
+//! rest); for two groups it is the single pair.
 //!
 //! Invariant: the variant passes run without dropout (`train = false` for the backbone;
 //! gradients still flow), so identical prompts give identical predictions and a penalty of

@@ -20,6 +20,9 @@
 //! * The mixing weights are `softmax(W_w [p~_1; ...; p~_G] + b_w)` with `reweighting`, else
 //!   the mean of the routed probabilities over groups; the soft prompt is `Σ_e w_e P_e`.
 //! * The backbone never reads a profile: only the router sees the stereotype sentences.
+//! * Any number of groups G >= 1: one stereotype sentence per group of the dataset (the
+//!   `Setup`'s, in the dataset's order; a count that differs is a config error), G routings
+//!   per point, and the reweighting layer reads their concatenation `[B, G·E]`.
 //! * Trainable: `E·L·d` (experts) + `d·E + E` (router) + `G·E·E + E` (reweighting, if on).
 
 use serde_json::Value;

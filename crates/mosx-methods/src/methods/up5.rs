@@ -5,6 +5,10 @@
 //! prompt minimises `L_rec − λ_adv·L_disc` through a frozen copy of the discriminator's
 //! weights (the discriminator gets no gradient).
 //!
+//! The discriminator is G-way for any number of groups G: `Linear(d, h) → ReLU →
+//! Linear(h, G)`, trained by the cross-entropy of the softmax over the G groups; the
+//! adversarial term is the same cross-entropy, negated.
+//!
 //! The log records the discriminator's accuracy on the validation points per epoch
 //! ([`Method::group_logits`]) and the chance rate beside it: an adversarial term with no
 //! bound can flip the group information instead of removing it, which shows as an

@@ -34,10 +34,21 @@ pub fn tiny(arch: TinyArch) -> (tempfile::TempDir, Box<dyn Backbone>, TextTokeni
 
 /// Two groups, "male" and "female", with their stereotype sentences.
 pub fn setup(bb: &dyn Backbone, tok: &TextTokenizer) -> Setup {
+    setup_groups(bb, tok, &TWO)
+}
+
+/// The two groups most tests use.
+pub const TWO: [&str; 2] = ["male", "female"];
+
+/// Three groups (each a word of [`WORDS`]), for the tests of methods over more than two.
+pub const THREE: [&str; 3] = ["male", "female", "film"];
+
+/// One group per name of `groups`, with the stereotype sentence "the user is a NAME .".
+pub fn setup_groups(bb: &dyn Backbone, tok: &TextTokenizer, groups: &[&str]) -> Setup {
     Setup {
         hidden: bb.hidden_size(),
-        n_groups: 2,
-        group_prompts: ["male", "female"]
+        n_groups: groups.len(),
+        group_prompts: groups
             .iter()
             .map(|g| tok.encode(&format!("the user is a {g} ."), false).unwrap())
             .collect(),
@@ -49,6 +60,13 @@ pub fn setup(bb: &dyn Backbone, tok: &TextTokenizer) -> Setup {
 /// `n` examples: label = "good" in the text; random groups, targets and shares; the
 /// prompt rendered with each group's profile as variants.
 pub fn examples(tok: &TextTokenizer, n: usize, seed: u64) -> Vec<Example> {
+    examples_groups(tok, n, seed, &TWO)
+}
+
+/// [`examples`] over the groups `groups` (for two groups the same examples): user groups
+/// uniform over them, the target in one group or neutral, one variant per group.
+pub fn examples_groups(tok: &TextTokenizer, n: usize, seed: u64, groups: &[&str]) -> Vec<Example> {
+    let g = groups.len();
     let mut rng = rand::rngs::StdRng::seed_from_u64(seed);
     let fill = ["x1", "x2", "x3", "x4", "x5", "x6", "x7", "film", "the"];
     (0..n)
@@ -61,15 +79,21 @@ pub fn examples(tok: &TextTokenizer, n: usize, seed: u64) -> Vec<Example> {
             words.insert(pos, if label { "good" } else { "bad" });
             words.extend(["will", "user", "like", "?"]);
             let text = words.join(" ");
-            let t = rng.random_range(0..3usize);
+            let t = rng.random_range(0..g + 1);
             let share = rng.random_range(0.0..0.5);
             Example {
                 ids: tok.encode(&text, true).unwrap(),
                 label,
-                user_group: rng.random_range(0..2usize),
-                target_groups: vec![t == 0, t == 1],
-                history_share: vec![share, 0.5 - share],
-                variants: ["male", "female"]
+                user_group: rng.random_range(0..g),
+                target_groups: (0..g).map(|b| t == b).collect(),
+                history_share: (0..g)
+                    .map(|b| match b {
+                        0 => share,
+                        1 => 0.5 - share,
+                        _ => 0.1,
+                    })
+                    .collect(),
+                variants: groups
                     .iter()
                     .map(|who| {
                         tok.encode(&format!("the user is a {who} . {text}"), true)

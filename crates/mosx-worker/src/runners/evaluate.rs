@@ -2,7 +2,9 @@
 //! points of a split with a backbone under the implicit, explicit or counterfactual setting
 //! (METHOD.md §3-4), giving `p_yes = softmax([logit_yes, logit_no])[0]` per point. Without an
 //! `adapter` this is the zero-shot backbone; with one, the trained method scores. The scored
-//! prompts show on the stage's progress.
+//! prompts show on the stage's progress. Under `counterfactual: all` a point is rendered once
+//! per other group and its `p_yes` is the mean over those prompts (metric `prompts`: how
+//! many were scored).
 
 use mosx_data::{Dataset, Sequences, Split};
 use mosx_kinds::artifacts::{self, slot};
@@ -10,7 +12,7 @@ use mosx_kinds::evaluate::Params;
 use mosx_models::tokenizer::TextTokenizer;
 use mosx_models::Backbone;
 use mosx_stage::predictions::Part;
-use mosx_stage::predictions::{spread, Prediction, Predictions};
+use mosx_stage::predictions::{mean_per_point, spread, Prediction, Predictions};
 use mosx_stage::prompt::{leaks, PromptTemplate};
 use mosx_stage::trained::TrainedConfig;
 use mosx_stage::{params, Output, StageCtx};
@@ -36,10 +38,15 @@ impl Runner for Evaluate {
         let idx = select_points(&p, &ds, &seq, &split, trained.as_ref());
         let tpl = PromptTemplate::load(ctx.templates, &p.template)?;
         let threshold = ds.label_threshold;
-        let prompts = idx
-            .iter()
-            .map(|i| tpl.render_point(&ds, &seq.points[*i as usize], p.setting, threshold))
-            .collect::<Result<Vec<_>, _>>()?;
+        // Every point's prompts, point after point, and how many each has.
+        let (mut prompts, mut per_point) = (Vec::new(), Vec::with_capacity(idx.len()));
+        for i in &idx {
+            let point = &seq.points[*i as usize];
+            let rendered =
+                tpl.render_point_all(&ds, point, p.setting, p.counterfactual(), threshold)?;
+            per_point.push(rendered.len());
+            prompts.extend(rendered);
+        }
 
         // The backbone: the shared one, or a private copy when the adapter changes it.
         let private = match &trained {
@@ -65,6 +72,7 @@ impl Runner for Evaluate {
             score_on(&scoring, bb, tok)
         })??;
         ctx.progress.finish();
+        let scored = mean_per_point(&scored, &per_point);
         let preds = Predictions {
             setting: p.setting,
             points: idx
@@ -76,7 +84,7 @@ impl Runner for Evaluate {
                 })
                 .collect(),
         };
-        write_output(&preds)
+        write_output(&preds, prompts.len())
     }
 }
 
@@ -161,11 +169,12 @@ fn score_on(
     Ok(scored)
 }
 
-/// The stage's output: its metrics (`n`, `mean_p_yes`, `recommended`) and its
-/// `predictions` artifact.
-fn write_output(preds: &Predictions) -> Result<Output, RunError> {
+/// The stage's output: its metrics (`n`, `prompts`: the prompts scored, `mean_p_yes`,
+/// `recommended`) and its `predictions` artifact.
+fn write_output(preds: &Predictions, prompts: usize) -> Result<Output, RunError> {
     let mut out = Output::default();
     out.metric("n", preds.points.len() as f64);
+    out.metric("prompts", prompts as f64);
     out.metric(
         "mean_p_yes",
         preds.points.iter().map(|x| x.p_yes).sum::<f64>() / preds.points.len().max(1) as f64,

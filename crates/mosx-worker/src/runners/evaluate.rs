@@ -3,8 +3,13 @@
 //! (METHOD.md §3-4), giving `p_yes = softmax([logit_yes, logit_no])[0]` per point. Without an
 //! `adapter` this is the zero-shot backbone; with one, the trained method scores. The scored
 //! prompts show on the stage's progress.
+//!
+//! Under `protocol: ranking` every item of each candidate list (input `candidates`) is scored
+//! with the point's prompt, the candidate in place of the target; the predictions are the
+//! targets' scores (the pointwise score of those points) and the `rankings` artifact holds
+//! every candidate's.
 
-use mosx_data::{Dataset, Sequences, Split};
+use mosx_data::{CandidateList, DataPoint, Dataset, Sequences, Split};
 use mosx_kinds::artifacts::{self, slot};
 use mosx_kinds::evaluate::Params;
 use mosx_models::tokenizer::TextTokenizer;
@@ -12,6 +17,7 @@ use mosx_models::Backbone;
 use mosx_stage::predictions::Part;
 use mosx_stage::predictions::{spread, Prediction, Predictions};
 use mosx_stage::prompt::{leaks, PromptTemplate};
+use mosx_stage::rankings::{RankedCandidates, Rankings};
 use mosx_stage::trained::TrainedConfig;
 use mosx_stage::{params, Output, StageCtx};
 
@@ -33,13 +39,13 @@ impl Runner for Evaluate {
         } else {
             None
         };
-        let idx = select_points(&p, &ds, &seq, &split, trained.as_ref());
+        let lists = candidate_lists(ctx, &p, &ds, &seq, trained.as_ref())?;
+        let idx = match &lists {
+            Some(l) => l.iter().map(|l| l.index).collect(),
+            None => select_points(&p, &ds, &seq, &split, trained.as_ref()),
+        };
         let tpl = PromptTemplate::load(ctx.templates, &p.template)?;
-        let threshold = ds.label_threshold;
-        let prompts = idx
-            .iter()
-            .map(|i| tpl.render_point(&ds, &seq.points[*i as usize], p.setting, threshold))
-            .collect::<Result<Vec<_>, _>>()?;
+        let prompts = render_prompts(&tpl, &p, &ds, &seq, &idx, lists.as_deref())?;
 
         // The backbone: the shared one, or a private copy when the adapter changes it.
         let private = match &trained {
@@ -65,18 +71,110 @@ impl Runner for Evaluate {
             score_on(&scoring, bb, tok)
         })??;
         ctx.progress.finish();
+        let (targets, rankings) = match &lists {
+            Some(l) => {
+                let r = rank(&p, l, &scored);
+                (r.lists.iter().map(|l| l.p_yes[0]).collect(), Some(r))
+            }
+            None => (scored, None),
+        };
         let preds = Predictions {
             setting: p.setting,
             points: idx
                 .iter()
-                .zip(&scored)
+                .zip(&targets)
                 .map(|(i, p_yes)| Prediction {
                     index: *i,
                     p_yes: *p_yes,
                 })
                 .collect(),
         };
-        write_output(&preds)
+        write_output(&preds, rankings.as_ref())
+    }
+}
+
+/// The candidate lists to rank under `protocol: ranking` (without the leaking points when the
+/// adapter was trained without them); `None` for the pointwise protocol. A protocol and a
+/// `candidates` input that disagree are an error at `protocol` (the plan refuses them too).
+fn candidate_lists(
+    ctx: &StageCtx<'_>,
+    p: &Params,
+    ds: &Dataset,
+    seq: &Sequences,
+    trained: Option<&TrainedConfig>,
+) -> Result<Option<Vec<CandidateList>>, RunError> {
+    match (p.ranking(), ctx.inputs.has(slot::CANDIDATES)) {
+        (false, false) => Ok(None),
+        (true, true) => {
+            let c = ctx.inputs.read(slot::CANDIDATES, &artifacts::CANDIDATES)?;
+            let mut lists = c.lists.clone();
+            if trained.is_some_and(|t| t.drop_leaking) {
+                lists.retain(|l| !leaks(ds, &seq.points[l.index as usize]));
+            }
+            Ok(Some(lists))
+        }
+        (true, false) => Err(ctx
+            .param_error("protocol", "`ranking` needs a `candidates` input")
+            .into()),
+        (false, true) => Err(ctx
+            .param_error(
+                "protocol",
+                "a `candidates` input is ranked only under `protocol: ranking`",
+            )
+            .into()),
+    }
+}
+
+/// The prompts to score, in order: each point's (pointwise), or each candidate's of each list
+/// in place of its point's target (ranking).
+fn render_prompts(
+    tpl: &PromptTemplate,
+    p: &Params,
+    ds: &Dataset,
+    seq: &Sequences,
+    idx: &[u32],
+    lists: Option<&[CandidateList]>,
+) -> Result<Vec<String>, RunError> {
+    let threshold = ds.label_threshold;
+    let render = |d: &DataPoint| tpl.render_point(ds, d, p.setting, threshold);
+    let out = match lists {
+        None => idx
+            .iter()
+            .map(|i| render(&seq.points[*i as usize]))
+            .collect::<Result<Vec<_>, _>>()?,
+        Some(lists) => {
+            let mut out = Vec::new();
+            for l in lists {
+                let mut d = seq.points[l.index as usize].clone();
+                for &item in &l.items {
+                    d.target = item;
+                    out.push(render(&d)?);
+                }
+            }
+            out
+        }
+    };
+    Ok(out)
+}
+
+/// The scored lists: `scored` holds every candidate's `p_yes`, list after list.
+fn rank(p: &Params, lists: &[CandidateList], scored: &[f64]) -> Rankings {
+    let mut at = 0;
+    let lists = lists
+        .iter()
+        .map(|l| {
+            let p_yes = scored[at..at + l.items.len()].to_vec();
+            at += l.items.len();
+            RankedCandidates {
+                index: l.index,
+                items: l.items.clone(),
+                p_yes,
+            }
+        })
+        .collect();
+    Rankings {
+        setting: p.setting,
+        lists,
     }
 }
 
@@ -161,9 +259,10 @@ fn score_on(
     Ok(scored)
 }
 
-/// The stage's output: its metrics (`n`, `mean_p_yes`, `recommended`) and its
-/// `predictions` artifact.
-fn write_output(preds: &Predictions) -> Result<Output, RunError> {
+/// The stage's output: its metrics (`n`, `mean_p_yes`, `recommended`; with rankings `lists`
+/// and `candidates`, the number of scored items) and its `predictions` artifact (and
+/// `rankings`).
+fn write_output(preds: &Predictions, rankings: Option<&Rankings>) -> Result<Output, RunError> {
     let mut out = Output::default();
     out.metric("n", preds.points.len() as f64);
     out.metric(
@@ -179,5 +278,11 @@ fn write_output(preds: &Predictions) -> Result<Output, RunError> {
             .count() as f64,
     );
     out.write(&artifacts::PREDICTIONS, preds)?;
+    if let Some(r) = rankings {
+        out.metric("lists", r.lists.len() as f64);
+        let scored: usize = r.lists.iter().map(|l| l.items.len()).sum();
+        out.metric("candidates", scored as f64);
+        out.write(&artifacts::RANKINGS, r)?;
+    }
     Ok(out)
 }

@@ -4,6 +4,7 @@
 //! parameters and metrics.
 
 mod common;
+use common::stage_metric as metric;
 use common::*;
 
 use std::path::Path;
@@ -70,17 +71,6 @@ stages:
     let path = dir.join("train.yaml");
     std::fs::write(&path, s).unwrap();
     path
-}
-
-fn metric(db: &Path, stage: &str, name: &str) -> f64 {
-    let c = rusqlite::Connection::open(db).unwrap();
-    c.query_row(
-        "SELECT m.value FROM metrics m JOIN stages s ON s.key = m.key WHERE s.name = ?1 AND m.name = ?2",
-        [stage, name],
-        |r| r.get::<_, Option<f64>>(0),
-    )
-    .unwrap()
-    .unwrap_or(f64::NAN)
 }
 
 #[test]

@@ -21,6 +21,7 @@ pub mod render;
 pub mod reports;
 pub mod validate;
 pub mod validate_metrics;
+pub mod validate_protocol;
 pub mod validate_resources;
 
 use std::collections::BTreeMap;

@@ -9,6 +9,7 @@
 //! * an `adapter` (a `train` stage) was trained on the backbone the consumer runs (the
 //!   checkpoint's content hashes, not its path), on the same `split` input (the same key) and
 //!   on prompts of the same `template`;
+//! * the ranking protocol is wired as [`super::validate_protocol`] states;
 //! * claims, report comparisons and a search's objective name metrics their stage's kind writes
 //!   ([`super::validate_metrics`]);
 //! * `resources:` names stage kinds and holds values in Slurm's syntax
@@ -30,6 +31,7 @@ pub fn check(plan: &Plan, registry: &Registry) -> Result<(), SpecError> {
     let mut groups = Groups::default();
     group_names(plan, &mut groups)?;
     adapters(plan)?;
+    super::validate_protocol::protocols(plan)?;
     super::validate_metrics::claims(plan, &mut groups)?;
     super::validate_metrics::comparisons(plan, &mut groups)?;
     super::validate_metrics::objective(plan, &mut groups)?;

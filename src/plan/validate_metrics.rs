@@ -129,7 +129,7 @@ fn max_epochs(plan: &Plan, nodes: &[NodeIndex]) -> Option<usize> {
 }
 
 /// The names `pattern` stands for: groups substituted (`<group>` when unknown), epochs
-/// `0..epochs` (`<epoch>` when `None`).
+/// `0..epochs` (`<epoch>` when `None`), a ranking cut-off as `<k>`.
 fn expand(pattern: &str, groups: Option<&[String]>, epochs: Option<usize>) -> Vec<String> {
     let mut out = vec![String::new()];
     for (k, seg) in pattern.split('.').enumerate() {
@@ -139,6 +139,7 @@ fn expand(pattern: &str, groups: Option<&[String]>, epochs: Option<usize>) -> Ve
                 (0..m).map(|e| e.to_string()).collect()
             }),
             "{expert}" => vec!["e<k>".into()],
+            "{k}" => vec!["<k>".into()],
             lit => vec![lit.to_string()],
         };
         out = out

@@ -103,6 +103,27 @@ pub fn text(o: &Output) -> (String, String) {
     )
 }
 
+/// Metric `name` of the stage named `stage` (NaN when stored as null).
+pub fn stage_metric(db: &Path, stage: &str, name: &str) -> f64 {
+    let c = rusqlite::Connection::open(db).unwrap();
+    c.query_row(
+        "SELECT m.value FROM metrics m JOIN stages s ON s.key = m.key WHERE s.name = ?1 AND m.name = ?2",
+        [stage, name],
+        |r| r.get::<_, Option<f64>>(0),
+    )
+    .unwrap_or_else(|e| panic!("{stage}.{name}: {e}"))
+    .unwrap_or(f64::NAN)
+}
+
+/// The key of the stage named `name`.
+pub fn stage_key(db: &Path, name: &str) -> String {
+    let c = rusqlite::Connection::open(db).unwrap();
+    c.query_row("SELECT key FROM stages WHERE name = ?1", [name], |r| {
+        r.get(0)
+    })
+    .unwrap()
+}
+
 /// `(key, ok executions)` for every key that was ever executed.
 pub fn executions(db: &Path) -> Vec<(String, i64)> {
     let c = rusqlite::Connection::open(db).unwrap();

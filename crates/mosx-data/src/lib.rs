@@ -13,6 +13,7 @@
 
 mod assemble;
 mod bookcrossing;
+mod candidates;
 mod delimited;
 mod error;
 mod grouping;
@@ -32,6 +33,7 @@ mod text;
 mod types;
 
 pub use bookcrossing::ADULT_AGE;
+pub use candidates::{sample_candidates, CandidateList, Candidates};
 pub use error::DataError;
 pub use grouping::{Bins, GroupBy};
 pub use layout::{dataset_kind, source_files};

@@ -11,18 +11,26 @@
 //! * A point is *recommended* iff `p_yes > THRESHOLD` (strictly greater).
 //! * `target_groups[b]` / `history_share[b]` entries missing for an item group `b` count as
 //!   "not a member" / share 0 (a shorter vector is read as zero-padded).
+//! * The ranking protocol (`ranking`, `topk`, `exposure`): a list's candidate 0 is its target,
+//!   ties rank the target below every negative scored equal to it (pessimistic).
 
 mod breakdown;
+mod exposure;
 mod format;
 mod nan_serde;
 mod performance;
 mod point;
+mod ranking;
 mod report;
 mod shares;
+mod topk;
 
 pub use breakdown::{by_target_side, per_pair, PairBreakdown, SideBreakdown};
+pub use exposure::{arp, coverage, exposure_counts, gini};
 pub use format::fmt_metric;
 pub use performance::{auc, precision_recall, Confusion};
 pub use point::{EvalPoint, FairnessKind, THRESHOLD};
+pub use ranking::{hit_rate, mrr, ndcg, order, target_rank};
 pub use report::{evaluate, Report};
 pub use shares::{headline, historical_share, pairwise, recommended_share};
+pub use topk::{evaluate_ranking, top_k_fairness, AtK, Catalogue, RankedList, RankingReport};

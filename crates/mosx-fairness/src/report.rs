@@ -7,7 +7,7 @@ use serde::{Deserialize, Serialize};
 use crate::breakdown::{by_target_side, per_pair, PairBreakdown, SideBreakdown};
 use crate::performance::{auc, precision_recall};
 use crate::point::{EvalPoint, FairnessKind, THRESHOLD};
-use crate::shares::{headline, mean_strict, pairwise};
+use crate::shares::{pairwise, summaries};
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Report {
@@ -44,17 +44,13 @@ pub struct Report {
 /// take part in the performance metrics but in no fairness entry.
 pub fn evaluate(points: &[EvalPoint], n_groups: usize, kind: FairnessKind) -> Report {
     let fairness = pairwise(points, n_groups, kind);
-    let diag: Vec<f64> = (0..n_groups).map(|a| fairness[a][a]).collect();
-    let off: Vec<f64> = (0..n_groups)
-        .flat_map(|a| (0..n_groups).filter(move |&b| b != a).map(move |b| (a, b)))
-        .map(|(a, b)| fairness[a][b])
-        .collect();
+    let (headline, consistent, inconsistent) = summaries(&fairness);
     let (scores, labels): (Vec<f64>, Vec<bool>) = points.iter().map(|p| (p.p_yes, p.label)).unzip();
     let c = precision_recall(&scores, &labels, THRESHOLD);
     Report {
-        headline: headline(&fairness),
-        consistent: mean_strict(&diag),
-        inconsistent: mean_strict(&off),
+        headline,
+        consistent,
+        inconsistent,
         auc: 100.0 * auc(&scores, &labels),
         precision: 100.0 * c.precision,
         recall: 100.0 * c.recall,

@@ -81,6 +81,19 @@ pub fn headline(f: &[Vec<f64>]) -> f64 {
     mean_strict(&diag)
 }
 
+/// The headline, consistent (signed mean of `F(a,a)`) and inconsistent (signed mean of
+/// `F(a,b)`, `a != b`) summaries of a square matrix `f`; each NaN if an entry it reads is.
+pub(crate) fn summaries(f: &[Vec<f64>]) -> (f64, f64, f64) {
+    let n = f.len();
+    let at = |a: usize, b: usize| f[a].get(b).copied().unwrap_or(f64::NAN);
+    let diag: Vec<f64> = (0..n).map(|a| at(a, a)).collect();
+    let off: Vec<f64> = (0..n)
+        .flat_map(|a| (0..n).filter(move |&b| b != a).map(move |b| (a, b)))
+        .map(|(a, b)| at(a, b))
+        .collect();
+    (headline(f), mean_strict(&diag), mean_strict(&off))
+}
+
 /// Mean that is NaN if the slice is empty or holds a NaN.
 pub(crate) fn mean_strict(xs: &[f64]) -> f64 {
     if xs.is_empty() || xs.iter().any(|x| x.is_nan()) {

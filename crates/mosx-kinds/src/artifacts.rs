@@ -13,13 +13,14 @@
 //!   running the kinds (the integration tests), not here.
 //! * This module is not a stage: kinds import it, never each other.
 
-use mosx_data::{Dataset, Sequences, Split, Stereotypes};
-use mosx_fairness::Report;
+use mosx_data::{Candidates, Dataset, Sequences, Split, Stereotypes};
+use mosx_fairness::{RankingReport, Report};
 use mosx_stage::predictions::Predictions;
+use mosx_stage::rankings::Rankings;
 use mosx_stage::trained::TrainedConfig;
 use mosx_stage::{ArtifactRef, SlotRef};
 
-use crate::{baseline, evaluate, load, measure, metrics, sample, split, train};
+use crate::{baseline, candidates, evaluate, load, measure, metrics, sample, split, train};
 
 /// This file's code unit: every kind writes or reads through it, so each names it.
 pub const ARTIFACTS_UNIT: &str = "crates/mosx-kinds/src/artifacts.rs";
@@ -42,6 +43,15 @@ pub const PREDICTIONS: ArtifactRef<Predictions> = ArtifactRef::bincode(
     "predictions",
     "predictions",
 );
+/// `candidates`' lists (each target with its sampled negatives).
+pub const CANDIDATES: ArtifactRef<Candidates> =
+    ArtifactRef::bincode(&[candidates::NAME], "candidates", "candidates");
+/// The scored candidate lists of an `evaluate` under `protocol: ranking`.
+pub const RANKINGS: ArtifactRef<Rankings> =
+    ArtifactRef::bincode(&[evaluate::NAME], "rankings", "rankings");
+/// `metrics`' ranking report (HR@K, NDCG@K, MRR, top-K F, exposure), with a `rankings` input.
+pub const RANKING_REPORT: ArtifactRef<RankingReport> =
+    ArtifactRef::json(&[metrics::NAME], "ranking_report");
 /// `metrics`' report (AUC, precision, recall, F: METHOD.md §3).
 pub const REPORT: ArtifactRef<Report> = ArtifactRef::json(&[metrics::NAME], "report");
 /// `train`'s trained parameters (safetensors).
@@ -70,6 +80,9 @@ pub const ALL: &[(&str, &[&str])] = &[
     (ITEMS.name, ITEMS.producers),
     (PREDICTIONS.name, PREDICTIONS.producers),
     (REPORT.name, REPORT.producers),
+    (CANDIDATES.name, CANDIDATES.producers),
+    (RANKINGS.name, RANKINGS.producers),
+    (RANKING_REPORT.name, RANKING_REPORT.producers),
     (ADAPTER.name, ADAPTER.producers),
     (TRAINED_CONFIG.name, TRAINED_CONFIG.producers),
     (TRAIN_LOG.name, TRAIN_LOG.producers),
@@ -87,6 +100,10 @@ pub mod slot {
     /// `train`'s measurement (its stereotypes, for MoS's router and the fair losses).
     pub const MEASURE: SlotRef = SlotRef::reading("measure", &super::STEREOTYPES);
     pub const PREDICTIONS: SlotRef = SlotRef::reading("predictions", &super::PREDICTIONS);
+    /// `evaluate`'s candidate lists (`protocol: ranking`).
+    pub const CANDIDATES: SlotRef = SlotRef::reading("candidates", &super::CANDIDATES);
+    /// `metrics`' scored candidate lists (a ranking `evaluate`).
+    pub const RANKINGS: SlotRef = SlotRef::reading("rankings", &super::RANKINGS);
     /// `evaluate`'s trained method (parameters and config).
     pub const ADAPTER: SlotRef = SlotRef::reading("adapter", &super::TRAINED_CONFIG);
 }

@@ -18,6 +18,14 @@
 //! Declared here (slots, [`Params`], key files, code units); run by the stage worker
 //! (`mosx-worker`, `runners/evaluate.rs`), which links libtorch. Its artifact is a
 //! [`mosx_stage::predictions::Predictions`] payload.
+//!
+//! `protocol: ranking` (input `candidates`, a `candidates` stage) scores every item of each
+//! candidate list with the pointwise prompt, the candidate in place of the target, and adds a
+//! [`mosx_stage::rankings::Rankings`] payload; its predictions are the targets' scores, so the
+//! pointwise metrics still apply. The candidates choose the points, so `part` and
+//! `max_points` stay at their defaults there. `protocol` is left out of the normalised
+//! params when absent or `pointwise`, so the keys of pointwise specs are those they had
+//! before it.
 
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
@@ -57,6 +65,24 @@ pub struct Params {
     pub batch_size: usize,
     #[serde(default = "default_dtype")]
     pub dtype: Dtype,
+    /// `pointwise` (absent) or `ranking` (with a `candidates` input).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub protocol: Option<Protocol>,
+}
+
+/// How `evaluate` scores: each point's own target, or ranked candidate lists.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Protocol {
+    Pointwise,
+    Ranking,
+}
+
+impl Params {
+    /// Whether the stage ranks candidate lists.
+    pub fn ranking(&self) -> bool {
+        self.protocol == Some(Protocol::Ranking)
+    }
 }
 impl Params {
     /// The counterfactual choice (`next` when not given).
@@ -110,7 +136,14 @@ impl StageKind for Evaluate {
         "score test points with a backbone under implicit/explicit/counterfactual prompts"
     }
     fn metrics(&self) -> &'static [&'static str] {
-        &["n", "prompts", "mean_p_yes", "recommended"]
+        &[
+            "n",
+            "prompts",
+            "mean_p_yes",
+            "recommended",
+            "lists",
+            "candidates",
+        ]
     }
     fn slots(&self) -> &'static [Slot] {
         const SLOTS: &[Slot] = &[
@@ -118,6 +151,7 @@ impl StageKind for Evaluate {
             Slot::inferred(slot::SEQUENCES),
             Slot::inferred(slot::DATASET),
             Slot::optional(slot::ADAPTER),
+            Slot::optional(slot::CANDIDATES),
         ];
         SLOTS
     }
@@ -141,6 +175,26 @@ impl StageKind for Evaluate {
         if cf == Counterfactual::Next {
             if let Some(o) = v.as_object_mut() {
                 o.remove(COUNTERFACTUAL);
+            }
+        }
+        if typed.ranking() {
+            let chosen = |field: &str| {
+                ParamError {
+                field: field.into(),
+                message: "under `protocol: ranking` the `candidates` stage chooses the points (set it there)".into(),
+                suggestion: None,
+            }
+            };
+            if typed.max_points.is_some() {
+                return Err(chosen("max_points"));
+            }
+            if typed.part != Part::Test {
+                return Err(chosen("part"));
+            }
+        }
+        if typed.protocol == Some(Protocol::Pointwise) {
+            if let Some(o) = v.as_object_mut() {
+                o.remove("protocol");
             }
         }
         Ok(v)
@@ -216,5 +270,38 @@ mod tests {
         assert!(
             normalize(r#"{"model": "m", "setting": "implicit", "counterfactual": "next"}"#).is_ok()
         );
+    }
+
+    fn normalize_value(v: Value) -> Result<Value, ParamError> {
+        Evaluate.normalize(v.as_object().unwrap())
+    }
+
+    #[test]
+    fn pointwise_params_normalise_as_before_the_protocol_existed() {
+        let before = serde_json::json!({
+            "model": "m", "setting": "implicit", "template": "tallrec", "part": "test",
+            "max_points": null, "batch_size": 8, "dtype": "f32"
+        });
+        let v = normalize_value(serde_json::json!({"model": "m", "setting": "implicit"})).unwrap();
+        assert_eq!(v, before);
+        let explicit =
+            serde_json::json!({"model": "m", "setting": "implicit", "protocol": "pointwise"});
+        assert_eq!(normalize_value(explicit).unwrap(), before);
+        let r = serde_json::json!({"model": "m", "setting": "implicit", "protocol": "ranking"});
+        assert_eq!(normalize_value(r).unwrap()["protocol"], "ranking");
+    }
+
+    #[test]
+    fn ranking_leaves_the_choice_of_points_to_the_candidates() {
+        let e = normalize_value(serde_json::json!({
+            "model": "m", "setting": "implicit", "protocol": "ranking", "max_points": 5
+        }))
+        .unwrap_err();
+        assert_eq!(e.field, "max_points", "{e}");
+        let e = normalize_value(
+            serde_json::json!({"model": "m", "setting": "implicit", "protocol": "rank"}),
+        )
+        .unwrap_err();
+        assert_eq!(e.field, "protocol", "{e}");
     }
 }

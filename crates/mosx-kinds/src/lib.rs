@@ -14,6 +14,7 @@
 
 pub mod artifacts;
 pub mod baseline;
+pub mod candidates;
 pub mod evaluate;
 pub mod load;
 pub mod measure;

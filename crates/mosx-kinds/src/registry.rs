@@ -6,8 +6,8 @@ use mosx_stage::KindRef;
 pub use mosx_stage::Registry;
 
 use crate::{
-    baseline::Baseline, evaluate::Evaluate, load::Load, measure::Measure, metrics::Metrics,
-    sample::Sample, split::Split, train::Train,
+    baseline::Baseline, candidates::Candidates, evaluate::Evaluate, load::Load, measure::Measure,
+    metrics::Metrics, sample::Sample, split::Split, train::Train,
 };
 
 /// Every stage kind mosx ships.
@@ -21,6 +21,7 @@ pub fn builtin() -> Registry {
         Arc::new(Evaluate),
         Arc::new(Metrics),
         Arc::new(Baseline),
+        Arc::new(Candidates),
     ];
     Registry::new(all)
 }
@@ -62,9 +63,12 @@ mod tests {
         out
     }
 
-    /// A declared pattern with `{group}`/`{epoch}` as `{}`, as [`written_metrics`] gives it.
+    /// A declared pattern with `{group}`/`{epoch}`/`{k}` as `{}`, as [`written_metrics`] gives it.
     fn as_written(pattern: &str) -> String {
-        pattern.replace("{group}", "{}").replace("{epoch}", "{}")
+        pattern
+            .replace("{group}", "{}")
+            .replace("{epoch}", "{}")
+            .replace("{k}", "{}")
     }
 
     /// Claims are checked against [`mosx_stage::StageKind::metrics`]: every metric a kind's
@@ -79,6 +83,7 @@ mod tests {
             ("measure", include_str!("measure.rs")),
             ("metrics", include_str!("metrics.rs")),
             ("baseline", include_str!("baseline.rs")),
+            ("candidates", include_str!("candidates.rs")),
             (
                 "train",
                 include_str!("../../mosx-worker/src/runners/train.rs"),

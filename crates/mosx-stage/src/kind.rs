@@ -214,7 +214,8 @@ pub trait StageKind: Send + Sync {
     fn slots(&self) -> &'static [Slot];
     /// The metric names this kind writes, as patterns of `.`-separated segments in which
     /// `{group}` stands for a user group of the stage's dataset, `{epoch}` for an epoch
-    /// index below the stage's `epochs` parameter and `{expert}` for an expert `e<k>` (e.g.
+    /// index below the stage's `epochs` parameter, `{expert}` for an expert `e<k>` and `{k}` for a
+    /// ranking cut-off K (e.g. `hr.{k}`,
     /// `F.{group}.{group}`, `epoch.{epoch}.valid_auc`, `routing.valid.{group}.{expert}`). The plan checks claims and report comparisons against
     /// them; a test checks every metric a kind's code writes is declared.
     fn metrics(&self) -> &'static [&'static str];
@@ -258,7 +259,8 @@ pub type KindRef = Arc<dyn StageKind>;
 
 /// Whether metric `name` is an instance of `pattern`, a pattern of [`StageKind::metrics`]:
 /// `{group}` one of `groups` (any segment when `None`), `{epoch}` an index below `epochs`
-/// (any when `None`), `{expert}` an expert `e<k>`, any other segment itself.
+/// (any when `None`), `{expert}` an expert `e<k>`, `{k}` a ranking cut-off (an integer >= 1),
+/// any other segment itself.
 pub fn metric_matches(
     pattern: &str,
     name: &str,
@@ -275,6 +277,7 @@ pub fn metric_matches(
             "{expert}" => n
                 .strip_prefix('e')
                 .is_some_and(|k| k.parse::<usize>().is_ok()),
+            "{k}" => n.parse::<usize>().is_ok_and(|k| k >= 1),
             lit => lit == *n,
         })
 }

@@ -8,7 +8,7 @@
 //! * a stage's key parts and its code table ([`parts`], [`code`], [`code_units`]);
 //! * one stage execution, written once: the [`job::Job`], [`job::execute`] (lease, heartbeat,
 //!   commit or recorded failure), and the worker protocol's events ([`protocol`]);
-//! * the shared payloads ([`predictions`], [`trained`]), prompts ([`prompt`]), device
+//! * the shared payloads ([`predictions`], [`rankings`], [`trained`]), prompts ([`prompt`]), device
 //!   requests ([`device`]), the project's folders ([`project`]), the store location ([`store`]) and the arguments of the commands
 //!   the planner forwards to the worker ([`args`]).
 //!
@@ -34,6 +34,7 @@ pub mod progress;
 pub mod project;
 pub mod prompt;
 pub mod protocol;
+pub mod rankings;
 pub mod registry;
 pub mod source;
 pub mod store;

@@ -32,6 +32,18 @@ pub struct Predictions {
     pub points: Vec<Prediction>,
 }
 
+/// The point indices of `part` of `split`, spread down to `max_points` (all when `None`).
+pub fn part_points(split: &mosx_data::Split, part: Part, max_points: Option<usize>) -> Vec<u32> {
+    let idx = match part {
+        Part::Test => &split.test,
+        Part::Valid => &split.valid,
+    };
+    match max_points {
+        Some(n) => spread(idx, n),
+        None => idx.clone(),
+    }
+}
+
 /// `n` elements of `xs` evenly spaced over it (all of them if `n >= xs.len()`): points
 /// are grouped by user, so a prefix would hold few users.
 pub fn spread(xs: &[u32], n: usize) -> Vec<u32> {

@@ -1,6 +1,6 @@
 //! Writing each kind of artifact out: a stage's metrics, a stored CSV table, a JSON
 //! artifact's records and the bincode artifacts (dataset, sequences, split, stereotypes,
-//! predictions).
+//! predictions, candidates, rankings).
 
 use std::io::Write;
 
@@ -93,7 +93,8 @@ pub(super) fn export_json(
     Ok(EXIT_OK)
 }
 
-/// A bincode artifact (dataset, sequences, split, stereotypes or predictions) as a table.
+/// A bincode artifact (dataset, sequences, split, stereotypes, predictions, candidates or
+/// rankings) as a table.
 /// Everything is decoded and checked before the output file is created.
 pub(super) fn export_bincode(
     store: &dyn Store,
@@ -128,6 +129,20 @@ pub(super) fn export_bincode(
         export_stereotypes(store, key, bytes, a)?
     } else if is(artifacts::PREDICTIONS.format) {
         export_predictions(store, key, bytes, a)?
+    } else if is(artifacts::CANDIDATES.format) {
+        write_table(
+            &artifacts::CANDIDATES
+                .decode(bytes)
+                .map_err(anyhow::Error::msg)?,
+            a,
+        )?
+    } else if is(artifacts::RANKINGS.format) {
+        write_table(
+            &artifacts::RANKINGS
+                .decode(bytes)
+                .map_err(anyhow::Error::msg)?,
+            a,
+        )?
     } else {
         let other = meta.format.trim_start_matches("bincode:");
         return Err(

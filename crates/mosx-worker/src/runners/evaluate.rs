@@ -5,8 +5,13 @@
 //! prompts show on the stage's progress. Under `counterfactual: all` a point is rendered once
 //! per other group and its `p_yes` is the mean over those prompts (metric `prompts`: how
 //! many were scored).
+//!
+//! Under `protocol: ranking` every item of each candidate list (input `candidates`) is scored
+//! with the point's prompt, the candidate in place of the target; the predictions are the
+//! targets' scores (the pointwise score of those points) and the `rankings` artifact holds
+//! every candidate's.
 
-use mosx_data::{Dataset, Sequences, Split};
+use mosx_data::{CandidateList, DataPoint, Dataset, Sequences, Split};
 use mosx_kinds::artifacts::{self, slot};
 use mosx_kinds::evaluate::Params;
 use mosx_models::tokenizer::TextTokenizer;
@@ -14,6 +19,7 @@ use mosx_models::Backbone;
 use mosx_stage::predictions::Part;
 use mosx_stage::predictions::{mean_per_point, spread, Prediction, Predictions};
 use mosx_stage::prompt::{leaks, PromptTemplate};
+use mosx_stage::rankings::{RankedCandidates, Rankings};
 use mosx_stage::trained::TrainedConfig;
 use mosx_stage::{params, Output, StageCtx};
 
@@ -35,18 +41,13 @@ impl Runner for Evaluate {
         } else {
             None
         };
-        let idx = select_points(&p, &ds, &seq, &split, trained.as_ref());
+        let lists = candidate_lists(ctx, &p, &ds, &seq, trained.as_ref())?;
+        let idx = match &lists {
+            Some(l) => l.iter().map(|l| l.index).collect(),
+            None => select_points(&p, &ds, &seq, &split, trained.as_ref()),
+        };
         let tpl = PromptTemplate::load(ctx.templates, &p.template)?;
-        let threshold = ds.label_threshold;
-        // Every point's prompts, point after point, and how many each has.
-        let (mut prompts, mut per_point) = (Vec::new(), Vec::with_capacity(idx.len()));
-        for i in &idx {
-            let point = &seq.points[*i as usize];
-            let rendered =
-                tpl.render_point_all(&ds, point, p.setting, p.counterfactual(), threshold)?;
-            per_point.push(rendered.len());
-            prompts.extend(rendered);
-        }
+        let (prompts, per_unit) = render_prompts(&tpl, &p, &ds, &seq, &idx, lists.as_deref())?;
 
         // The backbone: the shared one, or a private copy when the adapter changes it.
         let private = match &trained {
@@ -72,19 +73,117 @@ impl Runner for Evaluate {
             score_on(&scoring, bb, tok)
         })??;
         ctx.progress.finish();
-        let scored = mean_per_point(&scored, &per_point);
+        let scored = mean_per_point(&scored, &per_unit);
+        let (targets, rankings) = match &lists {
+            Some(l) => {
+                let r = rank(&p, l, &scored);
+                (r.lists.iter().map(|l| l.p_yes[0]).collect(), Some(r))
+            }
+            None => (scored, None),
+        };
         let preds = Predictions {
             setting: p.setting,
             points: idx
                 .iter()
-                .zip(&scored)
+                .zip(&targets)
                 .map(|(i, p_yes)| Prediction {
                     index: *i,
                     p_yes: *p_yes,
                 })
                 .collect(),
         };
-        write_output(&preds, prompts.len())
+        write_output(&preds, prompts.len(), rankings.as_ref())
+    }
+}
+
+/// The candidate lists to rank under `protocol: ranking` (without the leaking points when the
+/// adapter was trained without them); `None` for the pointwise protocol. A protocol and a
+/// `candidates` input that disagree are an error at `protocol` (the plan refuses them too).
+fn candidate_lists(
+    ctx: &StageCtx<'_>,
+    p: &Params,
+    ds: &Dataset,
+    seq: &Sequences,
+    trained: Option<&TrainedConfig>,
+) -> Result<Option<Vec<CandidateList>>, RunError> {
+    match (p.ranking(), ctx.inputs.has(slot::CANDIDATES)) {
+        (false, false) => Ok(None),
+        (true, true) => {
+            let c = ctx.inputs.read(slot::CANDIDATES, &artifacts::CANDIDATES)?;
+            let mut lists = c.lists.clone();
+            if trained.is_some_and(|t| t.drop_leaking) {
+                lists.retain(|l| !leaks(ds, &seq.points[l.index as usize]));
+            }
+            Ok(Some(lists))
+        }
+        (true, false) => Err(ctx
+            .param_error("protocol", "`ranking` needs a `candidates` input")
+            .into()),
+        (false, true) => Err(ctx
+            .param_error(
+                "protocol",
+                "a `candidates` input is ranked only under `protocol: ranking`",
+            )
+            .into()),
+    }
+}
+
+/// The prompts to score, in order, and how many belong to each scored unit: each point's
+/// (pointwise), or each candidate's of each list in place of its point's target (ranking);
+/// under `counterfactual: all` a unit has one prompt per other group, else one.
+fn render_prompts(
+    tpl: &PromptTemplate,
+    p: &Params,
+    ds: &Dataset,
+    seq: &Sequences,
+    idx: &[u32],
+    lists: Option<&[CandidateList]>,
+) -> Result<(Vec<String>, Vec<usize>), RunError> {
+    let threshold = ds.label_threshold;
+    let (mut prompts, mut per_unit) = (Vec::new(), Vec::new());
+    let mut add = |d: &DataPoint| -> Result<(), RunError> {
+        let rendered = tpl.render_point_all(ds, d, p.setting, p.counterfactual(), threshold)?;
+        per_unit.push(rendered.len());
+        prompts.extend(rendered);
+        Ok(())
+    };
+    match lists {
+        None => {
+            for i in idx {
+                add(&seq.points[*i as usize])?;
+            }
+        }
+        Some(lists) => {
+            for l in lists {
+                let mut d = seq.points[l.index as usize].clone();
+                for &item in &l.items {
+                    d.target = item;
+                    add(&d)?;
+                }
+            }
+        }
+    }
+    Ok((prompts, per_unit))
+}
+
+/// The scored lists: `scored` holds every candidate's `p_yes`, list after list.
+fn rank(p: &Params, lists: &[CandidateList], scored: &[f64]) -> Rankings {
+    let mut at = 0;
+    let lists = lists
+        .iter()
+        .map(|l| {
+            let p_yes = scored[at..at + l.items.len()].to_vec();
+            at += l.items.len();
+            RankedCandidates {
+                index: l.index,
+                items: l.items.clone(),
+                p_yes,
+            }
+        })
+        .collect();
+    Rankings {
+        setting: p.setting,
+        lists,
     }
 }
 
@@ -170,8 +269,13 @@ fn score_on(
 }
 
 /// The stage's output: its metrics (`n`, `prompts`: the prompts scored, `mean_p_yes`,
-/// `recommended`) and its `predictions` artifact.
-fn write_output(preds: &Predictions, prompts: usize) -> Result<Output, RunError> {
+/// `recommended`; with rankings `lists` and `candidates`, the number of scored items) and its
+/// `predictions` artifact (and `rankings`).
+fn write_output(
+    preds: &Predictions,
+    prompts: usize,
+    rankings: Option<&Rankings>,
+) -> Result<Output, RunError> {
     let mut out = Output::default();
     out.metric("n", preds.points.len() as f64);
     out.metric("prompts", prompts as f64);
@@ -188,5 +292,11 @@ fn write_output(preds: &Predictions, prompts: usize) -> Result<Output, RunError>
             .count() as f64,
     );
     out.write(&artifacts::PREDICTIONS, preds)?;
+    if let Some(r) = rankings {
+        out.metric("lists", r.lists.len() as f64);
+        let scored: usize = r.lists.iter().map(|l| l.items.len()).sum();
+        out.metric("candidates", scored as f64);
+        out.write(&artifacts::RANKINGS, r)?;
+    }
     Ok(out)
 }

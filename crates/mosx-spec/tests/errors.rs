@@ -23,6 +23,8 @@ const PLAN_ERRORS: &[(&str, Option<&str>)] = &[
     ("group_ratio_unknown_group.yaml", None),
     ("load_ages_inverted.yaml", None),
     ("measure_min_count_zero.yaml", None),
+    ("metrics_k_without_rankings.yaml", None),
+    ("ranking_without_candidates.yaml", None),
     ("resources_bad_mem.yaml", None),
     ("resources_cpus_zero.yaml", None),
     ("resources_max_mem_below_mem.yaml", None),

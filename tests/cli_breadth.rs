@@ -13,24 +13,6 @@ use std::path::Path;
 
 const ARCHS: [&str; 3] = ["qwen2", "llama", "qwen3"];
 
-/// A tiny checkpoint of `arch` at `<dir>/tiny_<arch>`, its tokenizer trained on `data`'s titles.
-fn tiny(dir: &Path, arch: &str, data: &Path) -> String {
-    let name = format!("tiny_{arch}");
-    let o = mosx(
-        dir,
-        &[
-            "tiny-model",
-            &name,
-            "--arch",
-            arch,
-            "--data",
-            data.to_str().unwrap(),
-        ],
-    );
-    assert!(o.status.success(), "{arch}: {:?}", text(&o));
-    name
-}
-
 fn write_spec(dir: &Path, data: &Path, models: &[String]) -> std::path::PathBuf {
     let s = format!(
         r#"name: breadth
@@ -97,7 +79,14 @@ fn mos_on_three_llama_family_backbones_pointwise_and_ranking_over_seven_age_grou
     let tmp = tempfile::tempdir().unwrap();
     let data = tmp.path().join("ml-1m");
     write_ml1m(&data);
-    let models: Vec<String> = ARCHS.iter().map(|a| tiny(tmp.path(), a, &data)).collect();
+    let models: Vec<String> = ARCHS
+        .iter()
+        .map(|a| {
+            let name = format!("tiny_{a}");
+            tiny_model_arch(tmp.path(), &name, a, &data);
+            name
+        })
+        .collect();
     let spec = write_spec(tmp.path(), &data, &models);
     let spec = spec.to_str().unwrap();
     let o = mosx(tmp.path(), &["run", spec, "--device", "cpu"]);

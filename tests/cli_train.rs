@@ -10,14 +10,6 @@ use common::*;
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-fn tiny_model(dir: &Path) {
-    let o = mosx(
-        dir,
-        &["tiny-model", "tiny", "--data", ml_data().to_str().unwrap()],
-    );
-    assert!(o.status.success(), "{:?}", text(&o));
-}
-
 /// Data stages, two trainings, the three settings for MoS, and metrics.
 fn write_spec(dir: &Path, epochs: usize, train_points: usize) -> std::path::PathBuf {
     let mut s = format!(

@@ -74,17 +74,25 @@ pub fn tiny_model(dir: &Path) -> PathBuf {
 /// The tiny random backbone at `<dir>/tiny`, its tokenizer knowing the titles of the dataset
 /// folder `data`.
 pub fn tiny_model_for(dir: &Path, data: &Path) -> PathBuf {
-    let model = dir.join("tiny");
+    tiny_model_arch(dir, "tiny", "gemma3", data)
+}
+
+/// A tiny random checkpoint of `arch` (`mosx tiny-model --arch`) at `<dir>/<name>`, its
+/// tokenizer knowing the titles of the dataset folder `data`.
+pub fn tiny_model_arch(dir: &Path, name: &str, arch: &str, data: &Path) -> PathBuf {
+    let model = dir.join(name);
     let o = mosx(
         dir,
         &[
             "tiny-model",
             model.to_str().unwrap(),
+            "--arch",
+            arch,
             "--data",
             data.to_str().unwrap(),
         ],
     );
-    assert!(o.status.success(), "{:?}", text(&o));
+    assert!(o.status.success(), "{arch}: {:?}", text(&o));
     model
 }
 

@@ -29,6 +29,19 @@ pub const CONFIG_FILE: &str = "config.json";
 /// Name of the tokenizer.
 pub const TOKENIZER_FILE: &str = "tokenizer.json";
 
+/// The transformers classes (`config.json`'s `architectures`) whose checkpoints mosx-models
+/// runs, with the `model_type` each implies; the `model_type`s here are exactly those the
+/// backbone factory builds (a test there checks it).
+pub const ARCHITECTURES: &[(&str, &str)] = &[
+    ("T5ForConditionalGeneration", "t5"),
+    ("Gemma3ForCausalLM", "gemma3_text"),
+    ("Gemma3ForConditionalGeneration", "gemma3"),
+    ("LlamaForCausalLM", "llama"),
+    ("Qwen2ForCausalLM", "qwen2"),
+    ("Qwen3ForCausalLM", "qwen3"),
+    ("MistralForCausalLM", "mistral"),
+];
+
 /// Extensions of pickled checkpoints, which mosx refuses to read.
 const PICKLE_EXTS: [&str; 4] = ["bin", "pt", "pth", "ckpt"];
 
@@ -175,20 +188,35 @@ impl Checkpoint {
         self.dir.join(CONFIG_FILE)
     }
 
-    /// `config.json`'s `model_type`.
+    /// The model type the backbone factory builds: `config.json`'s `model_type` when it is
+    /// one of [`ARCHITECTURES`]' types; else the type of the first `architectures` class
+    /// listed there (a fine-tune that renamed its `model_type` but kept, say,
+    /// `LlamaForCausalLM`); else `model_type` as written (the factory names it unsupported).
     pub fn model_type(&self) -> Result<String, CheckpointError> {
-        match self.config.get("model_type") {
-            Some(Value::String(s)) => Ok(s.clone()),
-            Some(other) => Err(CheckpointError::Config {
-                path: self.config_path(),
-                field: "model_type".into(),
-                message: format!("expected a string, found {other}"),
-            }),
-            None => Err(CheckpointError::Config {
-                path: self.config_path(),
-                field: "model_type".into(),
-                message: "missing".into(),
-            }),
+        let err = |message: String| CheckpointError::Config {
+            path: self.config_path(),
+            field: "model_type".into(),
+            message,
+        };
+        let written = match self.config.get("model_type") {
+            Some(Value::String(s)) => Some(s.as_str()),
+            Some(other) => return Err(err(format!("expected a string, found {other}"))),
+            None => None,
+        };
+        if let Some(t) = written.filter(|t| ARCHITECTURES.iter().any(|(_, m)| m == t)) {
+            return Ok(t.to_string());
+        }
+        let classes = self.config.get("architectures").and_then(Value::as_array);
+        let by_class = classes.into_iter().flatten().find_map(|c| {
+            let c = c.as_str()?;
+            ARCHITECTURES.iter().find(|(a, _)| *a == c).map(|(_, m)| *m)
+        });
+        match (by_class, written) {
+            (Some(t), _) => Ok(t.to_string()),
+            (None, Some(t)) => Ok(t.to_string()),
+            (None, None) => Err(err(
+                "missing, and no `architectures` class mosx knows".into(),
+            )),
         }
     }
 

@@ -42,6 +42,13 @@ pub enum CheckpointError {
     /// LoRA asked for twice on one model.
     #[error("LoRA adapters are already enabled on this {model}")]
     LoraEnabled { model: String },
+    /// A LoRA target the architecture has no projection for (a non-gated T5's `gate`).
+    #[error("LoRA target `{target}` does not exist in {model} (it has: {has})")]
+    LoraTarget {
+        target: String,
+        model: String,
+        has: String,
+    },
     /// A probe prompt (1-based `index`) that the tokenizer encodes to no token.
     #[error("prompt {index} encodes to no token: {prompt:?}")]
     EmptyPrompt { index: usize, prompt: String },

@@ -33,6 +33,7 @@ use serde_json::Value;
 use mosx_config::Dtype;
 
 use crate::artifacts::{slot, ARTIFACTS_UNIT};
+use mosx_stage::chat::{drop_plain, PromptFormat};
 use mosx_stage::kind::backbone_files;
 use mosx_stage::params;
 use mosx_stage::params::Bound;
@@ -68,6 +69,10 @@ pub struct Params {
     /// `pointwise` (absent) or `ranking` (with a `candidates` input).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub protocol: Option<Protocol>,
+    /// `plain` (absent) or `chat`: the prompt wrapped in the checkpoint's chat template
+    /// (`mosx_stage::chat`); left out of the normalised params when `plain`.
+    #[serde(default)]
+    pub prompt_format: PromptFormat,
 }
 
 /// How `evaluate` scores: each point's own target, or ranked candidate lists.
@@ -197,6 +202,7 @@ impl StageKind for Evaluate {
                 o.remove("protocol");
             }
         }
+        drop_plain(&mut v);
         Ok(v)
     }
     fn key_params(&self, p: &Value) -> Value {

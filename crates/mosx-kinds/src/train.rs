@@ -21,6 +21,7 @@ use mosx_config::train::TrainParams;
 use mosx_config::{methods, Dtype};
 
 use crate::artifacts::{slot, ARTIFACTS_UNIT};
+use mosx_stage::chat::{drop_plain, PromptFormat};
 use mosx_stage::kind::backbone_files;
 use mosx_stage::params;
 use mosx_stage::params::{check, Bound};
@@ -57,6 +58,10 @@ pub struct Params {
     /// Remove points whose target title appears in their own history.
     #[serde(default)]
     pub drop_leaking: bool,
+    /// `plain` (absent) or `chat`: the prompt wrapped in the checkpoint's chat template
+    /// (`mosx_stage::chat`); left out of the normalised params when `plain`.
+    #[serde(default)]
+    pub prompt_format: PromptFormat,
     #[serde(flatten)]
     pub train: TrainParams,
 }
@@ -200,7 +205,9 @@ impl StageKind for Train {
         typed.train.objective = Some(objective);
         typed.train.lr = Some(typed.train.lr.unwrap_or(entry.default_lr));
         check(&bounds(&typed))?;
-        serde_json::to_value(&typed).map_err(|e| bad("", e.to_string()))
+        let mut v = serde_json::to_value(&typed).map_err(|e| bad("", e.to_string()))?;
+        drop_plain(&mut v);
+        Ok(v)
     }
     fn key_params(&self, p: &Value) -> Value {
         let mut p = p.clone();

@@ -15,6 +15,7 @@
 use tch::{Device, Kind, Tensor};
 
 use crate::error::ModelError;
+pub use mosx_config::methods::lora::{Target, Targets};
 
 /// A right-padded batch of token ids and its attention mask.
 #[derive(Debug)]
@@ -34,12 +35,14 @@ pub enum Architecture {
     DecoderOnly,
 }
 
-/// LoRA settings for the attention q and v projections.
+/// LoRA settings: rank, scale, dropout and the adapted projections.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct LoraConfig {
     pub rank: i64,
     pub alpha: f64,
     pub dropout: f64,
+    /// Which projections get an adapter (default attention q and v).
+    pub targets: Targets,
 }
 
 /// What one forward pass yields at the answer position.
@@ -100,7 +103,8 @@ pub trait Backbone: Send {
     fn freeze_base(&mut self) {
         self.var_store_mut().freeze();
     }
-    /// Add LoRA adapters on every attention q and v projection, with their variables
-    /// created under `path` (a path of a separate `VarStore`, e.g. the adapter's).
+    /// Add LoRA adapters on every layer's projections named by `cfg.targets`, with their
+    /// variables created under `path` (a path of a separate `VarStore`, e.g. the
+    /// adapter's), named as peft names them (`<layer path>.<module>.lora_A`).
     fn enable_lora(&mut self, path: &tch::nn::Path, cfg: LoraConfig) -> Result<(), ModelError>;
 }

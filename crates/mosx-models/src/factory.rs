@@ -1,4 +1,5 @@
-//! The architecture factory: a checkpoint's `model_type` picks the backbone to build.
+//! The architecture factory: a checkpoint's model type (`config.json`'s `model_type`, or the
+//! type its `architectures` class implies: `Checkpoint::model_type`) picks the backbone.
 //! Llama-family types (`llama`, which SmolLM2 and TinyLlama use too, `qwen2`, `qwen3`,
 //! `mistral`) share one module. It sits above `checkpoint`, `t5`, `gemma3` and `llama`, which never import it, so the models'
 //! imports form no loop.
@@ -27,7 +28,7 @@ impl DtypeKind for Dtype {
     }
 }
 
-/// Builds the backbone `config.json`'s `model_type` names, with weights loaded.
+/// Builds the backbone of the checkpoint's model type, with weights loaded.
 pub fn load_backbone(
     ck: &Checkpoint,
     device: Device,
@@ -47,5 +48,25 @@ pub fn load_backbone(
             ),
         }
         .into()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Every `model_type` the `architectures` table implies is one this factory builds.
+    #[test]
+    fn every_known_architecture_class_maps_to_a_built_type() {
+        for (class, t) in mosx_config::checkpoint::ARCHITECTURES {
+            let built = matches!(*t, "t5" | "gemma3_text" | "gemma3") || Family::of(t).is_some();
+            assert!(built, "{class} implies {t}, which the factory does not build");
+        }
+        for t in SUPPORTED {
+            assert!(
+                mosx_config::checkpoint::ARCHITECTURES.iter().any(|(_, m)| m == &t),
+                "{t} has no architectures class"
+            );
+        }
     }
 }

@@ -25,6 +25,6 @@ pub mod t5;
 pub mod tiny;
 pub mod tokenizer;
 
-pub use backbone::{Architecture, Backbone, LoraConfig, TokenBatch};
+pub use backbone::{Architecture, Backbone, LoraConfig, Target, Targets, TokenBatch};
 pub use error::{CheckpointError, ModelError};
 pub use factory::{load_backbone, Dtype, DtypeKind};

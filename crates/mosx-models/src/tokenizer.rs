@@ -118,13 +118,23 @@ impl TextTokenizer {
         Ok([self.answer_id(yes)?, self.answer_id(no)?])
     }
 
+    /// `[id(yes), id(no)]` of the words as written (the first token of `yes` encoded without
+    /// special tokens): the answer that opens an assistant turn after a chat template.
+    pub fn bare_answer_ids(&self, yes: &str, no: &str) -> Result<[i64; 2], ModelError> {
+        Ok([self.first_token(yes)?, self.first_token(no)?])
+    }
+
     fn answer_id(&self, word: &str) -> Result<i64, ModelError> {
         let text = if word.starts_with(char::is_whitespace) {
             word.to_string()
         } else {
             format!(" {word}")
         };
-        let ids = self.encode(&text, false)?;
+        self.first_token(&text)
+    }
+
+    fn first_token(&self, word: &str) -> Result<i64, ModelError> {
+        let ids = self.encode(word, false)?;
         ids.first().copied().ok_or_else(|| {
             CheckpointError::File {
                 path: self.path.clone(),

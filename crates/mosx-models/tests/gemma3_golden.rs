@@ -11,7 +11,7 @@ use mosx_models::backbone::Backbone;
 use mosx_models::checkpoint::Checkpoint;
 use mosx_models::gemma3::Gemma3;
 use mosx_models::load_backbone;
-use mosx_models::LoraConfig;
+use mosx_models::{LoraConfig, Targets};
 use serde_json::Value;
 use tch::{Device, Kind, Tensor};
 
@@ -123,6 +123,7 @@ fn untrained_lora_is_identity_and_only_lora_trains() {
                 rank: 4,
                 alpha: 8.0,
                 dropout: 0.0,
+                targets: Targets::QV,
             },
         )
         .unwrap();

@@ -15,7 +15,7 @@ use mosx_models::llama::{Family, Llama, LlamaConfig};
 use mosx_models::load_backbone;
 use mosx_models::tiny::{bpe::byte_level_bpe, words_of};
 use mosx_models::tokenizer::TextTokenizer;
-use mosx_models::LoraConfig;
+use mosx_models::{LoraConfig, Targets};
 use serde_json::Value;
 use tch::{Device, Kind};
 
@@ -169,6 +169,7 @@ fn untrained_lora_is_identity_and_only_lora_trains() {
             rank: 4,
             alpha: 8.0,
             dropout: 0.0,
+            targets: Targets::QV,
         };
         model.enable_lora(&adapters.root(), cfg).unwrap();
         model.freeze_base();

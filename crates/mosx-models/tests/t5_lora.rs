@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 
 use mosx_models::checkpoint::Checkpoint;
 use mosx_models::t5::T5;
-use mosx_models::{Backbone, LoraConfig};
+use mosx_models::{Backbone, LoraConfig, Targets};
 use tch::nn::VarStore;
 use tch::{Device, Kind, Tensor};
 
@@ -35,6 +35,7 @@ const CFG: LoraConfig = LoraConfig {
     rank: 4,
     alpha: 8.0,
     dropout: 0.0,
+    targets: Targets::QV,
 };
 const ANSWERS: [i64; 3] = [5, 9, 17];
 
@@ -140,6 +141,7 @@ fn invalid_lora_settings_are_rejected() {
         rank: 0,
         alpha: 8.0,
         dropout: 0.0,
+        targets: Targets::QV,
     };
     assert!(model.enable_lora(&adapters.root(), bad).is_err());
     assert!(adapters.variables().is_empty());

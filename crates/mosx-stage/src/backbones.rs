@@ -11,14 +11,24 @@ use mosx_config::CheckpointError;
 
 /// The files whose content enters the key of a stage that runs `model` on prompts of
 /// `template`, as (stable name, path): `model/config.json`, `model/tokenizer.json`, every
-/// weight file, and `template/NAME.j2` when the project has it (else the built-in one,
-/// which the code hash covers).
+/// weight file, the chat template's file when `chat` (`model/chat_template`; a checkpoint
+/// without one is an error here, at plan time), and `template/NAME.j2` when the project has
+/// it (else the built-in one, which the code hash covers).
 pub fn key_files(
     model: &str,
     template: &str,
+    chat: bool,
     project: &crate::project::Project,
 ) -> Result<Vec<(String, std::path::PathBuf)>, CheckpointError> {
     let mut files = checkpoint_files(model)?;
+    if chat {
+        let t = crate::chat::ChatTemplate::of_model(model).map_err(|e| CheckpointError::Config {
+            path: model.into(),
+            field: crate::chat::PROMPT_FORMAT.into(),
+            message: e.to_string(),
+        })?;
+        files.push(("model/chat_template".to_string(), t.file));
+    }
     let tpath = project.prompt_file(template);
     if tpath.exists() {
         files.push((format!("template/{template}.j2"), tpath));

@@ -283,8 +283,9 @@ pub fn metric_matches(
 }
 
 /// The key files of a stage that runs the backbone `params.model` on prompts of
-/// `params.template` (`evaluate`, `train`): the checkpoint's files and the prompt template,
-/// which must load (see [`check_prompt_template`]).
+/// `params.template` (`evaluate`, `train`): the checkpoint's files (with its chat template
+/// under `prompt_format: chat`) and the prompt template, which must load (see
+/// [`check_prompt_template`]).
 pub fn backbone_files(
     params: &Value,
     project: &crate::project::Project,
@@ -298,12 +299,14 @@ pub fn backbone_files(
         .and_then(Value::as_str)
         .unwrap_or("tallrec");
     check_prompt_template(template, project)?;
-    let files =
-        crate::backbones::key_files(model, template, project).map_err(|e| StageError::Param {
-            field: "model".into(),
+    let chat = crate::chat::format_of(params) == crate::chat::PromptFormat::Chat;
+    let files = crate::backbones::key_files(model, template, chat, project).map_err(|e| {
+        StageError::Param {
+            field: if chat { crate::chat::PROMPT_FORMAT } else { "model" }.into(),
             at: None,
             message: e.to_string(),
-        })?;
+        }
+    })?;
     Ok(files
         .into_iter()
         .map(|(name, path)| ExternalFile { name, path })

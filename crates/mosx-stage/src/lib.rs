@@ -19,6 +19,7 @@
 pub mod args;
 pub mod artifact;
 pub mod backbones;
+pub mod chat;
 pub mod code;
 pub mod code_units;
 pub mod console;

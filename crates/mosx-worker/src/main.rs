@@ -14,6 +14,7 @@
 
 mod device;
 mod pool;
+mod prompting;
 mod probe;
 mod runners;
 mod serve;

@@ -1,6 +1,8 @@
-//! `lora`: low-rank adapters on every attention q and v projection (rank 8, alpha 16,
-//! dropout 0.05 by default), hooked into the backbone by its own `enable_lora`; the base
-//! stays frozen. Trainable per layer: `r (d + q_out) + r (d + v_out)`.
+//! `lora`: low-rank adapters on every layer's projections named by `targets` (default
+//! attention q and v; rank 8, alpha 16, dropout 0.05 by default), hooked into the backbone
+//! by its own `enable_lora`; the base stays frozen. Trainable: `r · (in + out)` summed over
+//! the adapted projections of every layer (for T5 every attention of both stacks, cross
+//! included, and every feed-forward).
 
 use serde_json::Value;
 use tch::nn;
@@ -28,6 +30,7 @@ pub(super) fn build(
             rank: c.rank,
             alpha: c.alpha,
             dropout: c.dropout,
+            targets: c.targets,
         },
     )?;
     Ok(Box::new(Lora))

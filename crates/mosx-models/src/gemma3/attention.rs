@@ -7,7 +7,8 @@
 //! * Masks are causal and hide padded keys with the kind's most negative finite value
 //!   (never `-inf`); sliding layers additionally see only `q - k < sliding_window`.
 //! * Scores are scaled by `query_pre_attn_scalar^-1/2`; `attn_logit_softcapping` is not
-//!   applied (as in transformers 5.24); LoRA acts on q and v when enabled.
+//!   applied (as in transformers 5.24); LoRA acts on the targeted
+//!   projections (q, k, v, o here; gate, up, down in the MLP) when enabled.
 //! * With kept rows, only those queries are formed (RoPE at their positions, their mask
 //!   rows); keys and values cover every position, so the kept outputs equal the full
 //!   pass's rows.
@@ -17,7 +18,7 @@ use tch::{Device, Tensor};
 use super::config::Rope;
 use super::{Gemma3, Layer};
 use crate::decoder::{additive_mask, attend, default_inv_freq, rope_tables, rotate, QueryRows};
-use crate::lora::adapt;
+use crate::backbone::Target;
 
 /// The shared default inverse frequencies divided by the linear factor: `[d/2]`.
 pub(super) fn inv_freq(rope: Rope, head_dim: i64, device: Device) -> Tensor {
@@ -68,19 +69,10 @@ impl Gemma3 {
             mask,
         } = QueryRows::select(x, rows, mask, cos, sin);
         let tq = xq.size()[1];
-        let q = adapt(
-            layer.lora_q.as_ref(),
-            &xq,
-            Self::linear(&xq, &layer.q_proj),
-            train,
-        );
-        let k = Self::linear(x, &layer.k_proj);
-        let v = adapt(
-            layer.lora_v.as_ref(),
-            x,
-            Self::linear(x, &layer.v_proj),
-            train,
-        );
+        let lora = &layer.lora;
+        let q = lora.apply(Target::Q, &xq, Self::linear(&xq, &layer.q_proj), train);
+        let k = lora.apply(Target::K, x, Self::linear(x, &layer.k_proj), train);
+        let v = lora.apply(Target::V, x, Self::linear(x, &layer.v_proj), train);
         let q = q.view([b, tq, nh, hd]).transpose(1, 2);
         let k = k.view([b, t, nkv, hd]).transpose(1, 2);
         let v = v.view([b, t, nkv, hd]).transpose(1, 2);
@@ -92,6 +84,6 @@ impl Gemma3 {
         // transformers' Gemma3Attention stores attn_logit_softcapping but never passes it to
         // the attention function; mirrored here (Gemma-3 checkpoints set it to null anyway).
         let out = attend(&q, &k, &v, &mask, scale);
-        Self::linear(&out, &layer.o_proj)
+        lora.apply(Target::O, &out, Self::linear(&out, &layer.o_proj), train)
     }
 }

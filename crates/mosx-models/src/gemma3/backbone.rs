@@ -19,7 +19,7 @@ use super::{sub, Gemma3};
 use crate::backbone::{AnswerState, Architecture, Backbone, LoraConfig};
 use crate::decoder::take_rows;
 use crate::error::{CheckpointError, ModelError};
-use crate::lora::Lora;
+use crate::lora::DecoderDims;
 use crate::numerics::masked_mean;
 
 impl Backbone for Gemma3 {
@@ -119,15 +119,18 @@ impl Backbone for Gemma3 {
         if cfg.rank <= 0 {
             return Err(CheckpointError::LoraRank { rank: cfg.rank }.into());
         }
-        let d = self.cfg.hidden_size;
-        let q_out = self.cfg.num_attention_heads * self.cfg.head_dim;
-        let v_out = self.cfg.num_key_value_heads * self.cfg.head_dim;
+        let c = &self.cfg;
+        let dims = DecoderDims {
+            d: c.hidden_size,
+            q_out: c.num_attention_heads * c.head_dim,
+            kv_out: c.num_key_value_heads * c.head_dim,
+            ff: c.intermediate_size,
+        };
         let pref: Vec<&str> = self.prefix.iter().map(String::as_str).collect();
         let base = sub(path, &pref);
         for (i, layer) in self.layers.iter_mut().enumerate() {
-            let a = base.sub("layers").sub(i).sub("self_attn");
-            layer.lora_q = Some(Lora::new(&a.sub("q_proj"), d, q_out, cfg));
-            layer.lora_v = Some(Lora::new(&a.sub("v_proj"), d, v_out, cfg));
+            let at = |t| DecoderDims::path(&base, i, t);
+            layer.lora.create(cfg, "Gemma-3", |t| dims.of(t), at)?;
         }
         Ok(())
     }

@@ -18,6 +18,7 @@ use tch::{Kind, Tensor};
 
 use super::config::Activation;
 use super::{Gemma3, Layer};
+use crate::backbone::Target;
 pub(super) use crate::decoder::Keep;
 use crate::decoder::{map_real_positions, rms_normalized, take_rows};
 
@@ -42,25 +43,29 @@ impl Gemma3 {
         x.linear::<Tensor>(w, None)
     }
 
-    fn mlp(&self, layer: &Layer, x: &Tensor) -> Tensor {
-        let g = Self::linear(x, &layer.gate_proj);
+    /// `down(act(gate(x)) * up(x))`, each projection through its adapter if any.
+    fn mlp(&self, layer: &Layer, x: &Tensor, train: bool) -> Tensor {
+        let lora = &layer.lora;
+        let g = lora.apply(Target::Gate, x, Self::linear(x, &layer.gate_proj), train);
         let g = match self.cfg.hidden_activation {
             Activation::GeluTanh => g.gelu("tanh"),
             Activation::Gelu => g.gelu("none"),
         };
-        Self::linear(&(g * Self::linear(x, &layer.up_proj)), &layer.down_proj)
+        let h = g * lora.apply(Target::Up, x, Self::linear(x, &layer.up_proj), train);
+        lora.apply(Target::Down, &h, Self::linear(&h, &layer.down_proj), train)
     }
 
     /// `h1 + post_ff_norm(mlp(pre_ff_norm(h1)))`.
-    fn feed_forward(&self, layer: &Layer, h1: &Tensor) -> Tensor {
-        let f = self.mlp(layer, &self.rms_norm(h1, &layer.pre_feedforward_layernorm));
+    fn feed_forward(&self, layer: &Layer, h1: &Tensor, train: bool) -> Tensor {
+        let x = self.rms_norm(h1, &layer.pre_feedforward_layernorm);
+        let f = self.mlp(layer, &x, train);
         h1 + self.rms_norm(&f, &layer.post_feedforward_layernorm)
     }
 
     /// [`Self::feed_forward`] of the positions where `mask` is set; the others are
     /// returned unchanged. `h1` is `[B, T, d]`, `mask` `[B, T]`.
-    fn feed_forward_real(&self, layer: &Layer, h1: &Tensor, mask: &Tensor) -> Tensor {
-        map_real_positions(h1, mask, |x| self.feed_forward(layer, x))
+    fn feed_forward_real(&self, layer: &Layer, h1: &Tensor, mask: &Tensor, train: bool) -> Tensor {
+        map_real_positions(h1, mask, |x| self.feed_forward(layer, x, train))
     }
 
     /// Last hidden state before the final norm: `[B, T, d]` for [`Keep::Real`], the
@@ -95,9 +100,9 @@ impl Gemma3 {
                         self.attention(layer, &x, None, inputs.mask, inputs.cos, inputs.sin, train);
                     let h1 = &h + self.rms_norm(&a, &layer.post_attention_layernorm);
                     if last {
-                        self.feed_forward_real(layer, &h1, mask)
+                        self.feed_forward_real(layer, &h1, mask, train)
                     } else {
-                        self.feed_forward(layer, &h1)
+                        self.feed_forward(layer, &h1, train)
                     }
                 }
             };
@@ -131,6 +136,6 @@ impl Gemma3 {
         );
         let h1 =
             take_rows(h, rows) + self.rms_norm(&a.squeeze_dim(1), &layer.post_attention_layernorm);
-        self.feed_forward(layer, &h1)
+        self.feed_forward(layer, &h1, train)
     }
 }

@@ -36,7 +36,7 @@ use tch::{Device, Kind, Tensor};
 
 use crate::checkpoint::{Checkpoint, LoadWeights};
 use crate::error::{CheckpointError, ModelError};
-use crate::lora::Lora;
+use crate::lora::Adapters;
 use attention::inv_freq;
 
 /// Weights of one decoder layer (views of `VarStore` variables).
@@ -55,8 +55,8 @@ struct Layer {
     up_proj: Tensor,
     down_proj: Tensor,
     sliding: bool,
-    lora_q: Option<Lora>,
-    lora_v: Option<Lora>,
+    /// LoRA adapters on the projections `enable_lora` chose (none at load).
+    lora: Adapters,
 }
 
 /// The Gemma-3 text decoder.
@@ -143,8 +143,7 @@ impl Gemma3 {
                     .sub("down_proj")
                     .var("weight", &[d, cfg.intermediate_size], z),
                 sliding: cfg.layer_sliding[i as usize],
-                lora_q: None,
-                lora_v: None,
+                lora: Adapters::default(),
             });
         }
         let norm = model.sub("norm").var("weight", &[d], z);

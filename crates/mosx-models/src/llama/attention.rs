@@ -5,7 +5,8 @@
 //! * Llama-3 scaling is transformers' `_compute_llama3_parameters`, in f32: wavelengths
 //!   above `original / low_freq_factor` are divided by `factor`, those below
 //!   `original / high_freq_factor` kept, those between interpolated smoothly.
-//! * q, k and v come from biased or unbiased projections (LoRA on q and v when enabled);
+//! * q, k and v come from biased or unbiased projections (through the layer's LoRA
+//!   adapters on whichever of q, k, v, o the config targets);
 //!   Qwen3's per-head q/k RMSNorm runs before RoPE; scores are scaled by `head_dim^-1/2`.
 //! * With kept rows only those queries are formed (see [`crate::decoder::QueryRows`]).
 
@@ -15,8 +16,8 @@ use tch::{Device, Tensor};
 
 use super::config::Rope;
 use super::{Layer, Llama};
+use crate::backbone::Target;
 use crate::decoder::{attend, default_inv_freq, rotate, QueryRows};
-use crate::lora::adapt;
 
 /// The inverse frequencies of `rope` for heads of `head_dim`: `[head_dim / 2]` f32.
 pub(super) fn inv_freq(rope: Rope, head_dim: i64, device: Device) -> Tensor {
@@ -80,9 +81,10 @@ impl Llama {
             mask,
         } = QueryRows::select(x, rows, mask, cos, sin);
         let tq = xq.size()[1];
-        let q = adapt(layer.lora_q.as_ref(), &xq, layer.q_proj.forward(&xq), train);
-        let k = layer.k_proj.forward(x);
-        let v = adapt(layer.lora_v.as_ref(), x, layer.v_proj.forward(x), train);
+        let lora = &layer.lora;
+        let q = lora.apply(Target::Q, &xq, layer.q_proj.forward(&xq), train);
+        let k = lora.apply(Target::K, x, layer.k_proj.forward(x), train);
+        let v = lora.apply(Target::V, x, layer.v_proj.forward(x), train);
         let mut q = q.view([b, tq, nh, hd]);
         let mut k = k.view([b, t, nkv, hd]);
         if let (Some(qn), Some(kn)) = (&layer.q_norm, &layer.k_norm) {
@@ -94,6 +96,6 @@ impl Llama {
         let v = v.view([b, t, nkv, hd]).transpose(1, 2);
         let scale = (hd as f64).powf(-0.5);
         let out = attend(&q, &k, &v, &mask, scale);
-        layer.o_proj.forward(&out)
+        lora.apply(Target::O, &out, layer.o_proj.forward(&out), train)
     }
 }

@@ -16,7 +16,7 @@ use super::Llama;
 use crate::backbone::{AnswerState, Architecture, Backbone, LoraConfig};
 use crate::decoder::{take_rows, Keep};
 use crate::error::{CheckpointError, ModelError};
-use crate::lora::Lora;
+use crate::lora::DecoderDims;
 use crate::numerics::masked_mean;
 
 impl Llama {
@@ -113,14 +113,17 @@ impl Backbone for Llama {
         if cfg.rank <= 0 {
             return Err(CheckpointError::LoraRank { rank: cfg.rank }.into());
         }
-        let d = self.cfg.hidden_size;
-        let q_out = self.cfg.num_attention_heads * self.cfg.head_dim;
-        let v_out = self.cfg.num_key_value_heads * self.cfg.head_dim;
+        let c = &self.cfg;
+        let dims = DecoderDims {
+            d: c.hidden_size,
+            q_out: c.num_attention_heads * c.head_dim,
+            kv_out: c.num_key_value_heads * c.head_dim,
+            ff: c.intermediate_size,
+        };
         let base = path.sub("model");
         for (i, layer) in self.layers.iter_mut().enumerate() {
-            let a = base.sub("layers").sub(i).sub("self_attn");
-            layer.lora_q = Some(Lora::new(&a.sub("q_proj"), d, q_out, cfg));
-            layer.lora_v = Some(Lora::new(&a.sub("v_proj"), d, v_out, cfg));
+            let at = |t| DecoderDims::path(&base, i, t);
+            layer.lora.create(cfg, "Llama", |t| dims.of(t), at)?;
         }
         Ok(())
     }

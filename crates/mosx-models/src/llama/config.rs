@@ -71,6 +71,9 @@ pub struct RopeFields {
 /// The fields of a Llama-family `config.json` the decoder reads (absent → `None`).
 #[derive(Debug, Clone, PartialEq, Deserialize)]
 pub struct LlamaConfig {
+    /// As written (may be absent: the loader sets the factory's type, see
+    /// `Checkpoint::model_type`).
+    #[serde(default)]
     pub model_type: String,
     #[serde(default)]
     pub architectures: Option<Vec<String>>,

@@ -11,6 +11,7 @@
 use tch::Tensor;
 
 use super::{Layer, Llama};
+use crate::backbone::Target;
 use crate::decoder::{
     additive_mask, map_real_positions, rms_normalized, rope_tables, take_rows, Keep,
 };
@@ -21,15 +22,18 @@ impl Llama {
         rms_normalized(x, self.cfg.rms_norm_eps).to_kind(x.kind()) * w
     }
 
-    /// `down(silu(gate(x)) * up(x))`.
-    fn mlp(layer: &Layer, x: &Tensor) -> Tensor {
-        let g = layer.gate_proj.forward(x).silu();
-        layer.down_proj.forward(&(g * layer.up_proj.forward(x)))
+    /// `down(silu(gate(x)) * up(x))`, each projection through its adapter if any.
+    fn mlp(layer: &Layer, x: &Tensor, train: bool) -> Tensor {
+        let lora = &layer.lora;
+        let g = lora.apply(Target::Gate, x, layer.gate_proj.forward(x), train).silu();
+        let h = g * lora.apply(Target::Up, x, layer.up_proj.forward(x), train);
+        lora.apply(Target::Down, &h, layer.down_proj.forward(&h), train)
     }
 
     /// `h1 + mlp(norm(h1))`.
-    fn feed_forward(&self, layer: &Layer, h1: &Tensor) -> Tensor {
-        h1 + Self::mlp(layer, &self.rms_norm(h1, &layer.post_attention_layernorm))
+    fn feed_forward(&self, layer: &Layer, h1: &Tensor, train: bool) -> Tensor {
+        let x = self.rms_norm(h1, &layer.post_attention_layernorm);
+        h1 + Self::mlp(layer, &x, train)
     }
 
     /// Last hidden state before the final norm: `[B, T, d]` for [`Keep::Real`], the
@@ -56,15 +60,15 @@ impl Llama {
             h = match keep {
                 Keep::Rows(rows) if last => {
                     let a = self.attention(layer, &x, Some(rows), m, &cos, &sin, train);
-                    self.feed_forward(layer, &(take_rows(&h, rows) + a.squeeze_dim(1)))
+                    self.feed_forward(layer, &(take_rows(&h, rows) + a.squeeze_dim(1)), train)
                 }
                 _ => {
                     let a = self.attention(layer, &x, None, m, &cos, &sin, train);
                     let h1 = &h + a;
                     if last {
-                        map_real_positions(&h1, mask, |r| self.feed_forward(layer, r))
+                        map_real_positions(&h1, mask, |r| self.feed_forward(layer, r, train))
                     } else {
-                        self.feed_forward(layer, &h1)
+                        self.feed_forward(layer, &h1, train)
                     }
                 }
             };

@@ -33,7 +33,7 @@ use tch::{Device, Kind, Tensor};
 
 use crate::checkpoint::{Checkpoint, LoadWeights};
 use crate::error::ModelError;
-use crate::lora::Lora;
+use crate::lora::Adapters;
 
 /// A linear projection's weight `[out, in]` and optional bias `[out]`.
 struct Linear {
@@ -70,8 +70,8 @@ struct Layer {
     up_proj: Linear,
     down_proj: Linear,
     window: Option<i64>,
-    lora_q: Option<Lora>,
-    lora_v: Option<Lora>,
+    /// LoRA adapters on the projections `enable_lora` chose (none at load).
+    lora: Adapters,
 }
 
 /// A Llama-family decoder.
@@ -131,8 +131,7 @@ impl Llama {
                     up_proj: Linear::new(&m.sub("up_proj"), d, ff, cfg.mlp_bias),
                     down_proj: Linear::new(&m.sub("down_proj"), ff, d, cfg.mlp_bias),
                     window: cfg.layer_window[i as usize],
-                    lora_q: None,
-                    lora_v: None,
+                    lora: Adapters::default(),
                 }
             })
             .collect();
@@ -156,7 +155,10 @@ impl Llama {
     pub fn load(ck: &Checkpoint, device: Device, kind: Kind) -> Result<Llama, ModelError> {
         crate::numerics::check_float_kind("Llama", kind)?;
         let path = ck.config_path();
-        let cfg = LlamaConfig::from_json(&ck.config, &path)?.resolve(&path)?;
+        let mut cfg = LlamaConfig::from_json(&ck.config, &path)?;
+        // The factory's type (`model_type`, or the one `architectures` implies).
+        cfg.model_type = ck.model_type()?;
+        let cfg = cfg.resolve(&path)?;
         let mut vs = nn::VarStore::new(device);
         vs.set_kind(kind);
         let mut model = Llama::new(vs, cfg);

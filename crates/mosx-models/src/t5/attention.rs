@@ -13,7 +13,9 @@ use tch::{Kind, Tensor};
 use super::config::T5Config;
 use super::{dropout, weight};
 use crate::backbone::LoraConfig;
-use crate::lora::Lora;
+use crate::backbone::Target;
+use crate::error::ModelError;
+use crate::lora::Adapters;
 
 /// Bucket of each relative position `memory - query` (HF `_relative_position_bucket`).
 pub fn relative_position_bucket(
@@ -46,7 +48,7 @@ pub fn relative_position_bucket(
     offset + distance.where_self(&is_small, &large)
 }
 
-/// Multi-head attention with optional relative position bias and LoRA on q and v.
+/// Multi-head attention with optional relative position bias and LoRA on q, k, v, o.
 #[derive(Debug)]
 pub struct T5Attention {
     q: Tensor,
@@ -54,8 +56,8 @@ pub struct T5Attention {
     v: Tensor,
     o: Tensor,
     relative_attention_bias: Option<Tensor>,
-    q_lora: Option<Lora>,
-    v_lora: Option<Lora>,
+    /// Adapters on q, k, v, o (none at load).
+    lora: Adapters,
     n_heads: i64,
     d_kv: i64,
     d_model: i64,
@@ -86,8 +88,7 @@ impl T5Attention {
                     &[cfg.relative_attention_num_buckets, cfg.num_heads],
                 )
             }),
-            q_lora: None,
-            v_lora: None,
+            lora: Adapters::default(),
             n_heads: cfg.num_heads,
             d_kv: cfg.d_kv,
             d_model: cfg.d_model,
@@ -98,11 +99,22 @@ impl T5Attention {
         }
     }
 
-    /// Adds adapters on q and v under `path` (`<path>.q.lora_A`, …).
-    pub fn enable_lora(&mut self, path: &nn::Path, cfg: LoraConfig) {
-        let inner = self.n_heads * self.d_kv;
-        self.q_lora = Some(Lora::new(&(path / "q"), self.d_model, inner, cfg));
-        self.v_lora = Some(Lora::new(&(path / "v"), self.d_model, inner, cfg));
+    /// Adds adapters on the attention projections `cfg.targets` names (its feed-forward
+    /// targets are the block's [`super::layers::T5LayerFF`]'s) under `path`
+    /// (`<path>.q.lora_A`, …).
+    pub fn enable_lora(&mut self, path: &nn::Path, cfg: LoraConfig) -> Result<(), ModelError> {
+        let (d, inner) = (self.d_model, self.n_heads * self.d_kv);
+        let cfg = LoraConfig {
+            targets: cfg.targets.only(Target::is_attention),
+            ..cfg
+        };
+        let dims = |t| match t {
+            Target::Q | Target::K | Target::V => Some((d, inner)),
+            Target::O => Some((inner, d)),
+            _ => None,
+        };
+        self.lora
+            .create(cfg, "T5", dims, |t| path / t.name())
     }
 
     /// Relative position bias `[1, H, q_len, k_len]`, or `None` for a layer without one.
@@ -136,15 +148,10 @@ impl T5Attention {
         train: bool,
     ) -> Tensor {
         let kv = kv.unwrap_or(x);
-        let mut q = x.linear::<Tensor>(&self.q, None);
-        if let Some(l) = &self.q_lora {
-            q = l.apply(x, q, train);
-        }
-        let k = kv.linear::<Tensor>(&self.k, None);
-        let mut v = kv.linear::<Tensor>(&self.v, None);
-        if let Some(l) = &self.v_lora {
-            v = l.apply(kv, v, train);
-        }
+        let lora = &self.lora;
+        let q = lora.apply(Target::Q, x, x.linear::<Tensor>(&self.q, None), train);
+        let k = lora.apply(Target::K, kv, kv.linear::<Tensor>(&self.k, None), train);
+        let v = lora.apply(Target::V, kv, kv.linear::<Tensor>(&self.v, None), train);
         let (q, k, v) = (self.heads(&q), self.heads(&k), self.heads(&v));
         let mut scores = q.matmul(&k.transpose(2, 3));
         if let Some(bias) = bias {
@@ -154,7 +161,7 @@ impl T5Attention {
         let probs = dropout(probs, self.dropout, train);
         let out = probs.matmul(&v).transpose(1, 2).contiguous();
         let (b, t) = (out.size()[0], out.size()[1]);
-        out.view([b, t, self.n_heads * self.d_kv])
-            .linear::<Tensor>(&self.o, None)
+        let out = out.view([b, t, self.n_heads * self.d_kv]);
+        lora.apply(Target::O, &out, out.linear::<Tensor>(&self.o, None), train)
     }
 }

@@ -115,11 +115,16 @@ impl Backbone for T5 {
             ("encoder", &mut self.encoder),
             ("decoder", &mut self.decoder),
         ] {
-            for (suffix, attention) in stack.attentions_mut() {
-                let p = suffix
+            let at = |suffix: &str| {
+                suffix
                     .split('.')
-                    .fold(path / stack_name / "block", |p, part| p / part);
-                attention.enable_lora(&p, cfg);
+                    .fold(path / stack_name / "block", |p, part| p / part)
+            };
+            for (suffix, attention) in stack.attentions_mut() {
+                attention.enable_lora(&at(&suffix), cfg)?;
+            }
+            for (suffix, ff) in stack.feed_forwards_mut() {
+                ff.enable_lora(&at(&suffix), cfg)?;
             }
         }
         self.lora_enabled = true;

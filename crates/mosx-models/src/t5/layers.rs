@@ -15,6 +15,9 @@ use tch::{Kind, Tensor};
 use super::attention::T5Attention;
 use super::config::{Activation, T5Config};
 use super::{dropout, weight};
+use crate::backbone::{LoraConfig, Target};
+use crate::error::ModelError;
+use crate::lora::Adapters;
 
 /// RMS layer norm without mean subtraction or bias.
 #[derive(Debug)]
@@ -57,6 +60,10 @@ pub enum T5DenseFeedForward {
 #[derive(Debug)]
 pub struct T5LayerFF {
     dense: T5DenseFeedForward,
+    /// Adapters on gate (`wi_0`), up (`wi_1`, or `wi` ungated) and down (`wo`).
+    lora: Adapters,
+    d_model: i64,
+    d_ff: i64,
     act: Activation,
     layer_norm: T5LayerNorm,
     dropout: f64,
@@ -80,23 +87,51 @@ impl T5LayerFF {
         };
         T5LayerFF {
             dense,
+            lora: Adapters::default(),
+            d_model: d,
+            d_ff: ff,
             act,
             layer_norm: T5LayerNorm::new(&(path / "layer_norm"), cfg),
             dropout: cfg.dropout_rate,
         }
     }
 
+    /// Adds adapters on the feed-forward projections `cfg.targets` names under `path` (the
+    /// `DenseReluDense` path: `<path>.wi_0.lora_A`, …); `gate` on an ungated block is an error.
+    pub fn enable_lora(&mut self, path: &nn::Path, cfg: LoraConfig) -> Result<(), ModelError> {
+        let cfg = LoraConfig {
+            targets: cfg.targets.only(|t| !t.is_attention()),
+            ..cfg
+        };
+        let gated = matches!(self.dense, T5DenseFeedForward::GatedActDense { .. });
+        let (d, ff) = (self.d_model, self.d_ff);
+        let dims = |t| match t {
+            Target::Gate if gated => Some((d, ff)),
+            Target::Up => Some((d, ff)),
+            Target::Down => Some((ff, d)),
+            _ => None,
+        };
+        let name = |t| match t {
+            Target::Gate => "wi_0",
+            Target::Up if gated => "wi_1",
+            Target::Up => "wi",
+            _ => "wo",
+        };
+        self.lora.create(cfg, "T5", dims, |t| path / name(t))
+    }
+
     pub fn forward(&self, x: &Tensor, train: bool) -> Tensor {
         let h = self.layer_norm.forward(x);
+        let lora = &self.lora;
+        let lin = |t: Target, x: &Tensor, w: &Tensor| lora.apply(t, x, x.linear::<Tensor>(w, None), train);
         let h = match &self.dense {
             T5DenseFeedForward::ActDense { wi, wo } => {
-                let a = self.act.apply(&h.linear::<Tensor>(wi, None));
-                dropout(a, self.dropout, train).linear::<Tensor>(wo, None)
+                let a = self.act.apply(&lin(Target::Up, &h, wi));
+                lin(Target::Down, &dropout(a, self.dropout, train), wo)
             }
             T5DenseFeedForward::GatedActDense { wi_0, wi_1, wo } => {
-                let g = self.act.apply(&h.linear::<Tensor>(wi_0, None))
-                    * h.linear::<Tensor>(wi_1, None);
-                dropout(g, self.dropout, train).linear::<Tensor>(wo, None)
+                let g = self.act.apply(&lin(Target::Gate, &h, wi_0)) * lin(Target::Up, &h, wi_1);
+                lin(Target::Down, &dropout(g, self.dropout, train), wo)
             }
         };
         x + dropout(h, self.dropout, train)
@@ -144,7 +179,7 @@ impl T5LayerAttention {
 pub struct T5Block {
     pub(super) self_attention: T5LayerAttention,
     pub(super) cross_attention: Option<T5LayerAttention>,
-    ff: T5LayerFF,
+    pub(super) ff: T5LayerFF,
 }
 
 impl T5Block {

@@ -30,9 +30,11 @@
 //! * `answer_logits` runs one decoder step from `decoder_start_token_id` and multiplies
 //!   by the gathered head rows of the answer ids only; the full vocabulary head is never
 //!   formed there.
-//! * LoRA adapters (`enable_lora`) sit on every attention `q` and `v` (encoder
-//!   self-attention, decoder self- and cross-attention), named under the adapter path
-//!   like the projection they adapt, e.g. `<path>.encoder.block.0.layer.0.SelfAttention.q.lora_A`.
+//! * LoRA adapters (`enable_lora`) sit on the targeted projections of every block: `q`,
+//!   `k`, `v`, `o` of each attention (encoder self-attention, decoder self- and
+//!   cross-attention) and `wi_0` / `wi_1` (`wi` ungated) / `wo` of each feed-forward, named
+//!   under the adapter path like the projection they adapt, e.g.
+//!   `<path>.encoder.block.0.layer.0.SelfAttention.q.lora_A`.
 //!
 //! Layout: `config` (`config.json` → [`T5Config`], the feed-forward [`Activation`]),
 //! `attention` (relative position buckets, [`T5Attention`]), `layers` (layer norm,

@@ -14,7 +14,7 @@ use tch::{Kind, Tensor};
 use super::attention::T5Attention;
 use super::config::{Activation, T5Config};
 use super::dropout;
-use super::layers::{T5Block, T5LayerNorm};
+use super::layers::{T5Block, T5LayerFF, T5LayerNorm};
 use crate::numerics::min_value;
 
 /// The encoder or the decoder stack.
@@ -80,6 +80,16 @@ impl T5Stack {
             h = block.forward(&h, &bias, enc.as_ref().map(|(e, b)| (*e, b)), train);
         }
         dropout(self.final_layer_norm.forward(&h), self.dropout, train)
+    }
+
+    /// Every block's feed-forward with its `DenseReluDense` path below `block`.
+    pub(super) fn feed_forwards_mut(&mut self) -> Vec<(String, &mut T5LayerFF)> {
+        let sub = if self.decoder { 2 } else { 1 };
+        self.blocks
+            .iter_mut()
+            .enumerate()
+            .map(|(i, b)| (format!("{i}.layer.{sub}.DenseReluDense"), &mut b.ff))
+            .collect()
     }
 
     pub(super) fn attentions_mut(&mut self) -> Vec<(String, &mut T5Attention)> {

@@ -12,6 +12,9 @@
 //! * Weights are drawn from N(0, 0.02) (embeddings N(0, 1) for T5, as its initializer
 //!   does) with the given seed; Gemma norms are 0 (their scale is `1 + w`), T5 and Llama
 //!   norms 1.
+//! * The Qwen2 and Qwen3 checkpoints are chat models, as the real ones: their tokenizer adds
+//!   `<|im_start|>` and `<|im_end|>` (special, after the trained vocabulary) and their
+//!   `tokenizer_config.json` carries [`TINY_CHAT_TEMPLATE`] (`prompt_format: chat`).
 //! * The Llama-family configs exercise each family's flags: Llama-3 RoPE scaling and a
 //!   tied head (llama), q/k/v biases (qwen2), per-head q/k norms with an explicit
 //!   `head_dim` (qwen3), a sliding window and an untied head (mistral).
@@ -190,15 +193,18 @@ pub fn tiny_tokenizer(arch: TinyArch, words: &[&str]) -> Value {
 /// Writes a tiny random checkpoint of `arch` into `dir` whose tokenizer knows `words`.
 pub fn write_tiny(dir: &Path, arch: TinyArch, words: &[&str], seed: i64) -> Result<(), ModelError> {
     std::fs::create_dir_all(dir).map_err(|e| file_err(dir, e))?;
-    let tokenizer = if arch.is_llama_family() {
+    let mut tokenizer = if arch.is_llama_family() {
         let bos = matches!(arch, TinyArch::Llama | TinyArch::Mistral);
         bpe::byte_level_bpe(words, bos)?
     } else {
         tiny_tokenizer(arch, words)
     };
-    let vocab = tokenizer["model"]["vocab"]
+    let mut vocab = tokenizer["model"]["vocab"]
         .as_object()
         .map_or(0, |m| m.len()) as i64;
+    if chat_tokenizer_config(arch).is_some() {
+        vocab = add_special_tokens(&mut tokenizer, vocab, &CHAT_TOKENS);
+    }
     let config = tiny_config(arch, vocab);
     let cpath = dir.join("config.json");
     let model: Box<dyn Backbone> = match arch {
@@ -244,7 +250,52 @@ pub fn write_tiny(dir: &Path, arch: TinyArch, words: &[&str], seed: i64) -> Resu
         std::fs::write(&p, text).map_err(|e| file_err(&p, e))
     };
     write("config.json", &config)?;
+    if let Some(cfg) = chat_tokenizer_config(arch) {
+        write("tokenizer_config.json", &cfg)?;
+    }
     write("tokenizer.json", &tokenizer)
+}
+
+/// The turn markers of the tiny Qwen checkpoints' chat template (ChatML, as Qwen's).
+pub const CHAT_TOKENS: [&str; 2] = ["<|im_start|>", "<|im_end|>"];
+
+/// The tiny Qwen checkpoints' chat template: ChatML with a default system turn, written here
+/// (not copied from a model card) to exercise what real templates use: a slice of
+/// `messages`, Python's `.strip()`, `raise_exception`, whitespace control and the
+/// generation prompt.
+pub const TINY_CHAT_TEMPLATE: &str = "{%- if messages[0]['role'] == 'system' %}\
+{%- set system = messages[0]['content'] %}{%- set turns = messages[1:] %}\
+{%- else %}{%- set system = 'You rate movies and books.' %}{%- set turns = messages %}{%- endif %}
+{{- '<|im_start|>system\n' + system.strip() + '<|im_end|>\n' }}
+{%- for m in turns %}
+  {%- if m.role not in ['user', 'assistant'] %}{{ raise_exception('unknown role ' + m.role) }}{% endif %}
+  {{- '<|im_start|>' + m.role + '\n' + m.content.strip() + '<|im_end|>\n' }}
+{%- endfor %}
+{%- if add_generation_prompt %}{{- '<|im_start|>assistant\n' }}{%- endif %}";
+
+/// Appends `tokens` as special added tokens with ids from `next` on; gives the vocabulary
+/// size after them.
+fn add_special_tokens(tokenizer: &mut Value, next: i64, tokens: &[&str]) -> i64 {
+    let added = tokenizer["added_tokens"].as_array_mut();
+    let Some(added) = added else { return next };
+    for (i, t) in tokens.iter().enumerate() {
+        added.push(json!({"id": next + i as i64, "content": t, "single_word": false,
+            "lstrip": false, "rstrip": false, "normalized": false, "special": true}));
+    }
+    next + tokens.len() as i64
+}
+
+/// `tokenizer_config.json` with the chat template, for the architectures whose real
+/// checkpoints are chat models (Qwen2, Qwen3); `None` for the others.
+fn chat_tokenizer_config(arch: TinyArch) -> Option<Value> {
+    matches!(arch, TinyArch::Qwen2 | TinyArch::Qwen3).then(|| {
+        json!({
+            "tokenizer_class": "PreTrainedTokenizerFast",
+            "chat_template": TINY_CHAT_TEMPLATE,
+            "bos_token": null, "eos_token": CHAT_TOKENS[1], "pad_token": "<pad>",
+            "unk_token": "<unk>", "clean_up_tokenization_spaces": false
+        })
+    })
 }
 
 /// The words of `text` as the tiny tokenizer splits it: runs of word characters and runs

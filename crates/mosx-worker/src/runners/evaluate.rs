@@ -25,6 +25,7 @@ use mosx_stage::{params, Output, StageCtx};
 
 use super::{RunError, Runner};
 use crate::pool;
+use crate::prompting::Prompter;
 
 pub struct Evaluate;
 
@@ -230,7 +231,8 @@ fn score_on(
     tok: &TextTokenizer,
 ) -> Result<Vec<f64>, RunError> {
     let (ctx, device, p) = (s.ctx, s.device, s.p);
-    let answer = tok.answer_ids("Yes", "No")?;
+    let prompter = Prompter::new(tok, &p.model, p.prompt_format)?;
+    let answer = prompter.answer()?;
     let adapter_vs = tch::nn::VarStore::new(device);
     let method = match s.trained {
         Some((t, saved)) => {
@@ -248,7 +250,7 @@ fn score_on(
     let ids: Vec<Vec<i64>> = s
         .prompts
         .iter()
-        .map(|t| tok.encode(t, true))
+        .map(|t| prompter.ids(t))
         .collect::<Result<_, _>>()?;
     ctx.progress.start("prompts", ids.len() as u64);
     let mut scored = Vec::with_capacity(ids.len());

@@ -29,6 +29,8 @@ pub enum RunError {
     Method(#[from] mosx_methods::MethodError),
     #[error("{0}")]
     Prompt(#[from] mosx_stage::prompt::PromptError),
+    #[error("{0}")]
+    Chat(#[from] mosx_stage::chat::ChatError),
 }
 
 /// The runner of the stage kind `kind`, if it executes in the worker.

@@ -26,6 +26,7 @@ use mosx_stage::{params, Output, Progress, StageCtx};
 
 use super::{RunError, Runner};
 use crate::pool;
+use crate::prompting::Prompter;
 
 pub struct Train;
 
@@ -149,13 +150,14 @@ fn train_on(
     backbone: &mut dyn Backbone,
     tok: &TextTokenizer,
 ) -> Result<(Outcome, usize, usize), RunError> {
-    let answer = tok.answer_ids("Yes", "No")?;
+    let prompter = Prompter::new(tok, &job.p.model, job.p.prompt_format)?;
+    let answer = prompter.answer()?;
     let adapter = tch::nn::VarStore::new(job.device);
     let setup = pool::method_setup(job.ds, backbone, tok, job.p.train.seed, job.device)?;
     let (method, _) = methods::build(&job.p.method, &setup, backbone, &adapter)?;
     let variants = method.needs_variants();
-    let train = examples(job, tok, variants, &job.points.train)?;
-    let valid = examples(job, tok, variants, &job.points.valid)?;
+    let train = examples(job, &prompter, variants, &job.points.train)?;
+    let valid = examples(job, &prompter, variants, &job.points.valid)?;
     let data = TrainData {
         train: &train,
         valid: &valid,
@@ -179,7 +181,7 @@ fn train_on(
 /// each prompt when `variants`).
 fn examples(
     job: &Training<'_>,
-    tok: &TextTokenizer,
+    tok: &Prompter<'_>,
     variants: bool,
     idx: &[u32],
 ) -> Result<Vec<Example>, RunError> {
@@ -192,7 +194,7 @@ fn examples(
 /// item groups and the history's share of each.
 fn example(
     job: &Training<'_>,
-    tok: &TextTokenizer,
+    tok: &Prompter<'_>,
     variants: bool,
     d: &DataPoint,
 ) -> Result<Example, RunError> {
@@ -202,14 +204,14 @@ fn example(
         (0..ds.groups.len())
             .map(|g| {
                 let t = job.tpl.render_point_as(ds, d, Some(g), threshold)?;
-                Ok(tok.encode(&t, true)?)
+                tok.ids(&t)
             })
             .collect::<Result<Vec<_>, RunError>>()?
     } else {
         Vec::new()
     };
     Ok(Example {
-        ids: tok.encode(&text, true)?,
+        ids: tok.ids(&text)?,
         label: d.label,
         user_group: ds.users[d.user as usize].group as usize,
         target_groups: job.st.item_groups(d.target),

@@ -1,4 +1,5 @@
-//! Every method on tiny random backbones of both architectures (CPU): the loss falls on a
+//! Every method on tiny random backbones of every architecture (Gemma-3, T5, Llama, Qwen2,
+//! Qwen3, Mistral; CPU): the loss falls on a
 //! small learnable signal, every frozen base tensor is bitwise unchanged, only the intended
 //! tensors change, and the trainable count equals its formula. The methods that read the
 //! user groups (MoS, UP5, FaiRLLM) also train with three groups, their group-indexed
@@ -163,13 +164,23 @@ fn assert_base(name: &str, before: &HashMap<String, Tensor>, after: &HashMap<Str
     }
 }
 
+/// Every tiny architecture: Gemma-3, T5 and the four Llama-family flavours.
+const ARCHS: [TinyArch; 6] = [
+    TinyArch::Gemma3,
+    TinyArch::T5,
+    TinyArch::Llama,
+    TinyArch::Qwen2,
+    TinyArch::Qwen3,
+    TinyArch::Mistral,
+];
+
 fn d(bb: &dyn Backbone) -> i64 {
     bb.hidden_size()
 }
 
 #[test]
 fn prompt_tuning_trains_only_its_prompt() {
-    for arch in [TinyArch::Gemma3, TinyArch::T5] {
+    for arch in ARCHS {
         check(arch, json!("prompt_tuning"), 3e-2, |bb| 16 * d(bb));
         check(
             arch,
@@ -182,7 +193,7 @@ fn prompt_tuning_trains_only_its_prompt() {
 
 #[test]
 fn p_tuning_mlp_and_lstm() {
-    for arch in [TinyArch::Gemma3, TinyArch::T5] {
+    for arch in ARCHS {
         check(
             arch,
             json!({"name": "p_tuning", "tokens": 8, "hidden": 16}),
@@ -208,28 +219,90 @@ fn p_tuning_mlp_and_lstm() {
     );
 }
 
+/// The projections' `(in, out)` of one layer of each tiny architecture, per target, as its
+/// `config.json` sets them (`mosx_models::tiny`), and how many layers (T5: attentions and
+/// feed-forwards) carry them. The formula of the README: `r · Σ (in + out)`.
+fn lora_count(arch: TinyArch, targets: &[&str], rank: i64) -> i64 {
+    let (d, ff) = (32, 64);
+    let (q_out, kv_out) = match arch {
+        TinyArch::T5 => (32, 32),
+        TinyArch::Qwen3 => (4 * 16, 2 * 16),
+        _ => (4 * 8, 2 * 8),
+    };
+    let dims = |t: &str| match t {
+        "q" => (d, q_out),
+        "k" | "v" => (d, kv_out),
+        "o" => (q_out, d),
+        "gate" | "up" => (d, ff),
+        "down" => (ff, d),
+        _ => unreachable!("{t}"),
+    };
+    targets
+        .iter()
+        .map(|t| {
+            let (i, o) = dims(t);
+            copies(arch, t) * rank * (i + o)
+        })
+        .sum()
+}
+
+/// How many projections named `t` the tiny `arch` has: T5 2 encoder self-attentions, 2
+/// decoder self- and 2 cross-attentions, 4 feed-forwards; the decoders 2 layers.
+fn copies(arch: TinyArch, t: &str) -> i64 {
+    match (arch, t) {
+        (TinyArch::T5, "q" | "k" | "v" | "o") => 6,
+        (TinyArch::T5, _) => 4,
+        _ => 2,
+    }
+}
+
 #[test]
 fn lora_trains_its_adapters_and_leaves_the_base() {
-    check(
-        TinyArch::Gemma3,
-        json!({"name": "lora", "dropout": 0.0}),
-        1e-2,
-        |bb| {
-            // 2 layers; q: d → 4 heads × 8, v: d → 2 kv heads × 8; rank 8.
-            let d = d(bb);
-            2 * (8 * (d + 32) + 8 * (d + 16))
-        },
-    );
-    check(TinyArch::T5, json!("lora"), 1e-2, |bb| {
-        // encoder 2 self-attn, decoder 2 self + 2 cross; inner 4 × 8 = 32.
-        let d = d(bb);
-        6 * 2 * (8 * (d + 32))
-    });
+    for arch in ARCHS {
+        check(arch, json!({"name": "lora", "dropout": 0.0}), 1e-2, |_| {
+            lora_count(arch, &["q", "v"], 8)
+        });
+    }
+}
+
+#[test]
+fn lora_on_every_projection_of_every_architecture() {
+    const ALL: [&str; 7] = ["q", "k", "v", "o", "gate", "up", "down"];
+    for arch in ARCHS {
+        let t = check_groups(
+            arch,
+            json!({"name": "lora", "rank": 2, "dropout": 0.0, "targets": "all-linear"}),
+            1e-2,
+            &TWO,
+            |_| lora_count(arch, &ALL, 2),
+        );
+        // One A and one B per adapted projection, every one of them trained.
+        let projections: i64 = ALL.iter().map(|x| copies(arch, x)).sum();
+        assert_eq!(t.adapter.variables().len() as i64, 2 * projections, "{arch:?}");
+    }
+    // peft's module names, a subset: only those projections carry adapters.
+    for arch in [TinyArch::Llama, TinyArch::T5] {
+        let names = match arch {
+            TinyArch::T5 => json!(["k", "o", "wo"]),
+            _ => json!(["k_proj", "o_proj", "down_proj"]),
+        };
+        let t = check_groups(
+            arch,
+            json!({"name": "lora", "rank": 4, "dropout": 0.0, "targets": names}),
+            1e-2,
+            &TWO,
+            |_| lora_count(arch, &["k", "o", "down"], 4),
+        );
+        let vars: Vec<String> = t.adapter.variables().into_keys().collect();
+        let down = if arch == TinyArch::T5 { ".wo.lora_A" } else { ".down_proj.lora_A" };
+        assert!(vars.iter().any(|n| n.ends_with(down)), "{vars:?}");
+        assert!(!vars.iter().any(|n| n.contains("q_proj") || n.contains(".q.")), "{vars:?}");
+    }
 }
 
 #[test]
 fn full_fine_tuning_trains_every_weight() {
-    for arch in [TinyArch::Gemma3, TinyArch::T5] {
+    for arch in ARCHS {
         check(arch, json!("full"), 1e-3, |bb| {
             bb.var_store()
                 .variables()
@@ -242,7 +315,7 @@ fn full_fine_tuning_trains_every_weight() {
 
 #[test]
 fn mos_trains_router_reweighting_and_experts() {
-    for arch in [TinyArch::Gemma3, TinyArch::T5] {
+    for arch in ARCHS {
         check(
             arch,
             json!({"name": "mos", "experts": 3, "tokens": 4}),
@@ -263,7 +336,7 @@ fn mos_trains_router_reweighting_and_experts() {
 
 #[test]
 fn fairness_baselines_train() {
-    for arch in [TinyArch::Gemma3, TinyArch::T5] {
+    for arch in ARCHS {
         check(arch, json!({"name": "ifairlrs", "tokens": 4}), 3e-2, |bb| {
             4 * d(bb)
         });
@@ -293,7 +366,7 @@ fn embedded(t: &Trained, n: usize) -> (mosx_models::TokenBatch, Tensor) {
 
 #[test]
 fn mos_with_three_groups_routes_each_groups_prompt_and_reweights_over_all_of_them() {
-    for arch in [TinyArch::Gemma3, TinyArch::T5] {
+    for arch in ARCHS {
         let (e, l, g) = (3, 4, 3);
         let t = check_groups(
             arch,
@@ -324,7 +397,7 @@ fn mos_with_three_groups_routes_each_groups_prompt_and_reweights_over_all_of_the
 
 #[test]
 fn up5_with_three_groups_trains_a_three_way_discriminator() {
-    for arch in [TinyArch::Gemma3, TinyArch::T5] {
+    for arch in ARCHS {
         let h = 8;
         let t = check_groups(
             arch,
@@ -354,7 +427,7 @@ fn up5_with_three_groups_trains_a_three_way_discriminator() {
 
 #[test]
 fn fairllm_with_three_groups_trains_on_every_groups_prompt() {
-    for arch in [TinyArch::Gemma3, TinyArch::T5] {
+    for arch in ARCHS {
         let t = check_groups(
             arch,
             json!({"name": "fairllm", "tokens": 4}),

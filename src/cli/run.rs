@@ -335,7 +335,7 @@ fn slurm_options(a: &RunArgs) -> anyhow::Result<exec::slurm::SlurmOptions> {
 /// The totals line, and the failures on stderr; the exit code so far.
 fn print_summary(summary: &exec::Summary) -> i32 {
     println!(
-        "{} stages: {} cached, {} executed{}, {} failed, {} skipped",
+        "{} stages: {} cached, {} executed{}, {} failed, {} skipped{}",
         summary.total,
         summary.cached,
         summary.executed.len(),
@@ -345,8 +345,16 @@ fn print_summary(summary: &exec::Summary) -> i32 {
             String::new()
         },
         summary.failed.len(),
-        summary.skipped.len()
+        summary.skipped.len(),
+        if summary.pruned.is_empty() {
+            String::new()
+        } else {
+            format!(", {} skipped as pruned", summary.pruned.len())
+        }
     );
+    for (n, why) in &summary.pruned {
+        println!("  {n}: skipped ({why})");
+    }
     if !summary.failed.is_empty() {
         eprintln!("failures:");
         for (n, e) in &summary.failed {

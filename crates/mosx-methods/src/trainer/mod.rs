@@ -56,7 +56,7 @@ pub use mosx_config::log::{EpochLog, GroupWeights, RoutingShares, StepLog, Train
 pub(crate) use state::TrainerState;
 use state::Training;
 
-pub use mosx_config::train::{lr_at, Observer, Quiet, Schedule, TrainConfig};
+pub use mosx_config::train::{lr_at, Observer, Prune, Quiet, Schedule, TrainConfig};
 
 /// What the loop reads.
 pub struct TrainData<'a> {

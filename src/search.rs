@@ -297,7 +297,11 @@ fn rung_values(
     let mut per_node = Vec::with_capacity(nodes.len());
     for n in &nodes {
         let node = &plan.graph[*n];
-        let epochs = node.params.get("epochs").and_then(Value::as_u64).unwrap_or(0) as usize;
+        let epochs = node
+            .params
+            .get("epochs")
+            .and_then(Value::as_u64)
+            .unwrap_or(0) as usize;
         let metrics = if store.record(&node.key)?.is_some() {
             store.metrics(&node.key)?
         } else {
@@ -329,7 +333,10 @@ fn rung_values(
 fn prune_param(p: &mosx_spec::PruneDecl, earlier: &[Proposed]) -> Option<Value> {
     let mut floors = Vec::new();
     for k in 0.. {
-        let others: Vec<f64> = earlier.iter().filter_map(|t| t.rungs.get(k).copied()).collect();
+        let others: Vec<f64> = earlier
+            .iter()
+            .filter_map(|t| t.rungs.get(k).copied())
+            .collect();
         match asha::floor(&others, p.reduction_factor, Direction::Max) {
             Some(f) if f.is_finite() => floors.push(Value::from(f)),
             Some(_) => floors.push(Value::Null),

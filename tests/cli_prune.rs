@@ -71,9 +71,15 @@ fn skip_lines(out: &str) -> std::collections::BTreeSet<String> {
 }
 
 fn run_ok(dir: &Path, spec: &Path) -> String {
-    let o = mosx(dir, &["run", spec.to_str().unwrap(), "-q", "--device", "cpu"]);
+    let o = mosx(
+        dir,
+        &["run", spec.to_str().unwrap(), "-q", "--device", "cpu"],
+    );
     let (out, err) = text(&o);
-    assert!(o.status.success(), "a pruned trial is not a failure: {out}\n{err}");
+    assert!(
+        o.status.success(),
+        "a pruned trial is not a failure: {out}\n{err}"
+    );
     out
 }
 
@@ -96,17 +102,28 @@ fn a_planted_bad_learning_rate_is_pruned_at_its_first_rung_and_a_rerun_executes_
     assert!(skips.iter().any(|l| l.contains("ml_eval")), "{out}");
     assert!(skips.iter().any(|l| l.contains("ml_metrics")), "{out}");
 
-    let o = mosx(dir, &["compare", spec.to_str().unwrap(), "--format", "json"]);
+    let o = mosx(
+        dir,
+        &["compare", spec.to_str().unwrap(), "--format", "json"],
+    );
     let (json, err) = text(&o);
     assert!(o.status.success(), "{err}");
     let v: serde_json::Value = serde_json::from_str(&json).unwrap();
     let rows = v["table"]["rows"].as_array().unwrap().clone();
     assert_eq!(rows.len(), 3, "{json}");
     let lr = |r: &serde_json::Value| r["params"]["stages.ml_train.params.lr"].as_f64().unwrap();
-    assert_eq!(lr(&rows[0]), GOOD_LR, "seed 4 draws the good rate first: {json}");
+    assert_eq!(
+        lr(&rows[0]),
+        GOOD_LR,
+        "seed 4 draws the good rate first: {json}"
+    );
     // Seed 4 draws good, bad, good: the bad rate is below trial 0's rung-1 AUC.
     assert_eq!(lr(&rows[1]), BAD_LR, "{json}");
-    assert_eq!(rows[1]["status"], serde_json::json!({ "pruned": 1 }), "{json}");
+    assert_eq!(
+        rows[1]["status"],
+        serde_json::json!({ "pruned": 1 }),
+        "{json}"
+    );
     // Trial 2 has trial 0's rate, so exactly its rung value, the floor: a tie continues.
     assert_eq!(lr(&rows[2]), GOOD_LR, "{json}");
     assert_eq!(rows[2]["status"], "ok", "{json}");
@@ -129,6 +146,13 @@ fn a_planted_bad_learning_rate_is_pruned_at_its_first_rung_and_a_rerun_executes_
         again.contains("search (random): 3 of 3 trials with an outcome, 0 failed, 1 pruned"),
         "{again}"
     );
-    assert_eq!(skip_lines(&again), skips, "a rerun reports the same skips: {again}");
-    assert!(executions(&db).iter().all(|(_, n)| *n == 1), "no stage ran twice");
+    assert_eq!(
+        skip_lines(&again),
+        skips,
+        "a rerun reports the same skips: {again}"
+    );
+    assert!(
+        executions(&db).iter().all(|(_, n)| *n == 1),
+        "no stage ran twice"
+    );
 }

@@ -83,7 +83,8 @@ impl scheduler::Cut for CutAt<'_> {
         self.plan.graph[i].name == self.name
     }
     fn cut(&self, i: NodeIndex) -> Option<String> {
-        self.may_cut(i).then(|| "trial pruned at epoch 1".to_string())
+        self.may_cut(i)
+            .then(|| "trial pruned at epoch 1".to_string())
     }
 }
 
@@ -101,13 +102,7 @@ fn run_cut(plan: &Plan, eager: bool, fail: &str, cut: &dyn scheduler::Cut) -> Ou
         log: Vec::new(),
         withdrawn: Vec::new(),
     };
-    let summary = scheduler::run(
-        plan,
-        &statuses,
-        &mut fake,
-        &RunProgress::new(0, true),
-        cut,
-    );
+    let summary = scheduler::run(plan, &statuses, &mut fake, &RunProgress::new(0, true), cut);
     (summary, fake.log, fake.withdrawn)
 }
 
@@ -183,20 +178,29 @@ fn a_stage_that_cuts_skips_exactly_its_descendants_without_failing_on_either_exe
         .find(|i| plan.graph[*i].name.starts_with("ml_sample"))
         .unwrap();
     let name = plan.graph[cutter].name.clone();
-    let cut = CutAt { plan: &plan, name: &name };
+    let cut = CutAt {
+        plan: &plan,
+        name: &name,
+    };
     for eager in [false, true] {
         let (summary, log, withdrawn) = run_cut(&plan, eager, "", &cut);
         assert!(summary.failed.is_empty() && summary.skipped.is_empty());
         let pruned: HashSet<String> = summary.pruned.iter().map(|s| s.0.clone()).collect();
         assert_eq!(pruned, descendants(&plan, cutter), "eager {eager}");
-        assert!(summary.pruned.iter().all(|s| s.1 == "trial pruned at epoch 1"));
+        assert!(summary
+            .pruned
+            .iter()
+            .all(|s| s.1 == "trial pruned at epoch 1"));
         // A stage that may cut holds its children back even from an eager executor.
         let started: HashSet<String> = log
             .iter()
             .filter(|e| e.0)
             .map(|e| plan.graph[e.1].name.clone())
             .collect();
-        assert!(pruned.is_disjoint(&started), "eager {eager}: a cut stage started");
+        assert!(
+            pruned.is_disjoint(&started),
+            "eager {eager}: a cut stage started"
+        );
         assert!(withdrawn.is_empty());
         assert_eq!(
             summary.executed.len() + summary.pruned.len(),

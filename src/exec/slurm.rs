@@ -118,11 +118,7 @@ pub fn run(
     };
     let mut slurm = Slurm::new(plan, store, run, info, resources, opts, &progress)?;
     Ok(super::scheduler::run(
-        plan,
-        statuses,
-        &mut slurm,
-        &progress,
-        &cut,
+        plan, statuses, &mut slurm, &progress, &cut,
     ))
 }
 

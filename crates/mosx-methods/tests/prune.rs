@@ -39,9 +39,18 @@ fn run_pruned(
         reduction_factor: 3,
         floors,
     });
-    mosx_methods::train(m.as_ref(), bb.as_ref(), &vs, &data, &c, resume, &auc, &Quiet)
-        .unwrap()
-        .log
+    mosx_methods::train(
+        m.as_ref(),
+        bb.as_ref(),
+        &vs,
+        &data,
+        &c,
+        resume,
+        &auc,
+        &Quiet,
+    )
+    .unwrap()
+    .log
 }
 
 #[test]
@@ -52,7 +61,11 @@ fn a_training_below_its_floor_stops_at_the_rung_and_stays_pruned_when_resumed() 
     assert_eq!(log.pruned_at_epoch, Some(1));
     assert_eq!(log.epochs.len(), 1);
     let again = run_pruned(vec![Some(2.0)], Some(dir.path()));
-    assert_eq!(again.pruned_at_epoch, Some(1), "a resumed pruned training stays pruned");
+    assert_eq!(
+        again.pruned_at_epoch,
+        Some(1),
+        "a resumed pruned training stays pruned"
+    );
     assert_eq!(again.epochs.len(), 1);
     // Every AUC reaches -1 (and rung 3 is the last epoch, never a rung): all 3 epochs.
     let log = run_pruned(vec![Some(-1.0), Some(2.0)], None);

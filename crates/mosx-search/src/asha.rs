@@ -131,7 +131,11 @@ mod tests {
                 let others = &pool[..m];
                 for &v in &[0.0, 0.1, 0.3, 0.5, 0.6, 0.7, 0.9, 1.0] {
                     let ours = continues(v, floor(others, eta, Direction::Max), Direction::Max);
-                    assert_eq!(ours, optuna(v, others, eta), "v={v} others={others:?} η={eta}");
+                    assert_eq!(
+                        ours,
+                        optuna(v, others, eta),
+                        "v={v} others={others:?} η={eta}"
+                    );
                 }
             }
         }

@@ -75,7 +75,9 @@ pub enum Outcome {
     /// A stage of the trial failed (or it has no finite objective): TPE leaves it out.
     Failed,
     /// Its training stopped at a rung after `epoch` epochs (ASHA, [`crate::asha`]).
-    Pruned { epoch: usize },
+    Pruned {
+        epoch: usize,
+    },
 }
 
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]

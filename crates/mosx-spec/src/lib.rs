@@ -275,11 +275,13 @@ pub fn load(path: &Path, sets: &[String]) -> Result<Spec, SpecError> {
     let count = sweep::point_count(&axes, &sources)?;
     check_stage_count(&doc, &axes, count, &sources)?;
     let search = search::parse(&doc, &axes, &sources)?;
-    let jobs: Vec<Job> = (0..count).map(|grid| Job {
+    let jobs: Vec<Job> = (0..count)
+        .map(|grid| Job {
             grid,
             trial: None,
             prune: None,
-        }).collect();
+        })
+        .collect();
     let (instances, point_locs, report) =
         expand_points(&doc, &axes, search.as_ref(), &jobs, &sources)?;
 

@@ -19,7 +19,13 @@ use crate::search::{fields, integer, value, word};
 use crate::sources::Sources;
 use crate::suggest::suggest;
 
-pub const PRUNE_KEYS: &[&str] = &["method", "metric", "min_epochs", "reduction_factor", "stage"];
+pub const PRUNE_KEYS: &[&str] = &[
+    "method",
+    "metric",
+    "min_epochs",
+    "reduction_factor",
+    "stage",
+];
 pub const PRUNE_METHODS: &[&str] = &["asha"];
 pub const PRUNE_METRICS: &[&str] = &["valid_auc"];
 
@@ -47,7 +53,8 @@ pub(crate) fn parse(
         return Ok(None);
     };
     if !has_search {
-        let msg = "`prune` stops the trials of a search: it needs `search`, `space` and `objective`";
+        let msg =
+            "`prune` stops the trials of a search: it needs `search`, `space` and `objective`";
         return Err(sources.error(e.key_loc, "sweep.prune", msg, None));
     }
     let entries = fields(e, PRUNE_KEYS, sources)?;

@@ -111,7 +111,11 @@ pub(crate) fn parse(
 }
 
 /// The entries of the map `e` (at `sweep.KEY`), every key one of `keys`.
-pub(crate) fn fields<'a>(e: &'a Entry, keys: &[&str], sources: &Sources) -> Result<&'a [Entry], SpecError> {
+pub(crate) fn fields<'a>(
+    e: &'a Entry,
+    keys: &[&str],
+    sources: &Sources,
+) -> Result<&'a [Entry], SpecError> {
     let base = format!("sweep.{}", e.key);
     let Kind::Map(entries) = &e.value.kind else {
         let msg = format!(
@@ -141,7 +145,12 @@ pub(crate) fn value<'a>(entries: &'a [Entry], key: &str) -> Option<&'a Node> {
 }
 
 /// A non-negative integer at `field` (at least `min`).
-pub(crate) fn integer(n: &Node, field: &str, min: i64, sources: &Sources) -> Result<u64, SpecError> {
+pub(crate) fn integer(
+    n: &Node,
+    field: &str,
+    min: i64,
+    sources: &Sources,
+) -> Result<u64, SpecError> {
     match n.kind {
         Kind::Int(i) if i >= min => Ok(i as u64),
         _ => {

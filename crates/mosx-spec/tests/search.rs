@@ -177,9 +177,7 @@ fn search_keys_and_values_are_strict_and_located() {
 
 /// A spec with two `train` stages (`tr_a` searched, `tr_b` not) and `sweep` appended.
 fn train_spec(sweep: &str, trains: &[&str]) -> String {
-    let mut s = String::from(
-        "stages:\n  ml_load:\n    kind: load\n    params: { path: data }\n",
-    );
+    let mut s = String::from("stages:\n  ml_load:\n    kind: load\n    params: { path: data }\n");
     for t in trains {
         s.push_str(&format!(
             "  {t}:\n    kind: train\n    inputs: {{ split: ml_load }}\n    params: {{ model: m, method: lora, epochs: 9, lr: 0.01 }}\n"
@@ -203,14 +201,23 @@ fn a_pruned_search_declares_asha_and_its_parallel_trials() {
     let s = ok(&d.write("p.yaml", &train_spec(PRUNED, &["tr_a"])), &[]);
     let decl = s.search.as_ref().unwrap();
     assert_eq!(decl.search.parallel, 2);
-    assert!(decl.search.sequential, "ASHA's floors depend on earlier trials");
+    assert!(
+        decl.search.sequential,
+        "ASHA's floors depend on earlier trials"
+    );
     let p = decl.prune.as_ref().unwrap();
     assert_eq!(
-        (p.metric.as_str(), p.min_epochs, p.reduction_factor, p.stage.as_str()),
+        (
+            p.metric.as_str(),
+            p.min_epochs,
+            p.reduction_factor,
+            p.stage.as_str()
+        ),
         ("valid_auc", 1, 3, "tr_a")
     );
     // The trial's `prune` param lands in its training's params, not in its point.
-    let prune = json!({ "metric": "valid_auc", "min_epochs": 1, "reduction_factor": 3, "floors": [0.6] });
+    let prune =
+        json!({ "metric": "valid_auc", "min_epochs": 1, "reduction_factor": 3, "floors": [0.6] });
     let t = s
         .with_trials(&[Trial {
             group: 0,
@@ -219,10 +226,16 @@ fn a_pruned_search_declares_asha_and_its_parallel_trials() {
             prune: Some(prune.clone()),
         }])
         .unwrap();
-    let train = t.instances[0].stages.iter().find(|st| st.name == "tr_a").unwrap();
+    let train = t.instances[0]
+        .stages
+        .iter()
+        .find(|st| st.name == "tr_a")
+        .unwrap();
     assert_eq!(train.params["prune"], prune);
     assert_eq!(train.params["lr"], json!(0.1));
-    assert!(!t.instances[0].point.contains_key("stages.tr_a.params.prune"));
+    assert!(!t.instances[0]
+        .point
+        .contains_key("stages.tr_a.params.prune"));
 }
 
 #[test]
@@ -241,14 +254,26 @@ fn prune_keys_are_strict_and_name_their_training() {
     let e = err(&d.write("c.yaml", &train_spec(&eta, &["tr_a"])), &[]);
     assert_eq!(e.field, "sweep.prune.reduction_factor");
 
-    let e = err(&d.write("d.yaml", &train_spec(PRUNED, &["tr_a", "tr_b"])), &[]);
+    let e = err(
+        &d.write("d.yaml", &train_spec(PRUNED, &["tr_a", "tr_b"])),
+        &[],
+    );
     assert_eq!(e.field, "sweep.prune");
-    assert!(e.to_string().contains("name the pruned one with `stage`"), "{e}");
+    assert!(
+        e.to_string().contains("name the pruned one with `stage`"),
+        "{e}"
+    );
     let named = PRUNED.replace("reduction_factor: 3", "reduction_factor: 3, stage: tr_b");
-    let s = ok(&d.write("e.yaml", &train_spec(&named, &["tr_a", "tr_b"])), &[]);
+    let s = ok(
+        &d.write("e.yaml", &train_spec(&named, &["tr_a", "tr_b"])),
+        &[],
+    );
     assert_eq!(s.search.unwrap().prune.unwrap().stage, "tr_b");
     let typo = PRUNED.replace("reduction_factor: 3", "reduction_factor: 3, stage: tr_c");
-    let e = err(&d.write("f.yaml", &train_spec(&typo, &["tr_a", "tr_b"])), &[]);
+    let e = err(
+        &d.write("f.yaml", &train_spec(&typo, &["tr_a", "tr_b"])),
+        &[],
+    );
     assert_eq!(e.field, "sweep.prune.stage");
 
     let alone = "  prune: { method: asha }\n";

@@ -1,7 +1,8 @@
 //! ASHA pruning of a search's trials (`sweep.prune`) end to end on a tiny random backbone:
 //! a planted bad learning rate is pruned at its first rung, its evaluate and metrics are
 //! skipped with the reason, `mosx compare` marks it `pruned at epoch 1`, a trial that ties
-//! the floor continues, and a rerun executes nothing and reports the same.
+//! the floor continues, and a rerun executes nothing and reports the same; with `parallel: 2`
+//! a trial is compared only with the trials before its window.
 
 mod common;
 use common::*;
@@ -155,4 +156,24 @@ fn a_planted_bad_learning_rate_is_pruned_at_its_first_rung_and_a_rerun_executes_
         executions(&db).iter().all(|(_, n)| *n == 1),
         "no stage ran twice"
     );
+}
+
+#[test]
+fn with_two_trials_in_flight_a_trial_is_compared_only_with_the_trials_before_its_window() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path();
+    tiny_model(dir);
+    // Seed 4 draws good, bad, good. With `parallel: 2` trials 0 and 1 run in one round
+    // (trial 1 is compared with nothing: its window is empty, so the bad rate trains to the
+    // end), and trial 2 is compared with trial 0 alone (a tie: it continues).
+    let spec = write_spec(dir, "{ method: random, trials: 3, seed: 4, parallel: 2 }");
+    let out = run_ok(dir, &spec);
+    assert!(
+        out.contains("search (random): 3 of 3 trials with an outcome, 0 failed, 0 pruned"),
+        "{out}"
+    );
+    let rounds = out.lines().filter(|l| l.contains(" stages: ")).count();
+    assert_eq!(rounds, 2, "{out}");
+    let again = run_ok(dir, &spec);
+    assert_eq!(executed(&again), 0, "a rerun executes nothing: {again}");
 }

@@ -194,10 +194,40 @@ pub fn end_run(
     store.checkpoint()
 }
 
-/// Whether any stage that executes in the worker is dirty (then a worker is needed).
-pub fn needs_worker(plan: &Plan, statuses: &[Status]) -> bool {
+/// Whether any stage that executes in the worker is dirty and not in `cut` (then a worker is
+/// needed).
+pub fn needs_worker(
+    plan: &Plan,
+    statuses: &[Status],
+    cut: &std::collections::HashSet<petgraph::graph::NodeIndex>,
+) -> bool {
     plan.graph.node_indices().any(|i| {
         matches!(statuses[i.index()], Status::Dirty(_))
+            && !cut.contains(&i)
             && plan.graph[i].kind.execution() == Execution::Worker
     })
+}
+
+/// The dirty stages that a cached stage's result cuts (a rerun of a pruned trial's
+/// evaluation): the scheduler will skip them, so they need no worker.
+pub fn cut_by_cached(
+    plan: &Plan,
+    statuses: &[Status],
+    cut: &dyn scheduler::Cut,
+) -> std::collections::HashSet<petgraph::graph::NodeIndex> {
+    let g = &plan.graph;
+    let mut out = std::collections::HashSet::new();
+    for i in g.node_indices() {
+        if matches!(statuses[i.index()], Status::Dirty(_)) || cut.cut(i).is_none() {
+            continue;
+        }
+        let mut dfs = petgraph::visit::Dfs::new(g, i);
+        let _ = dfs.next(g);
+        while let Some(d) = dfs.next(g) {
+            if matches!(statuses[d.index()], Status::Dirty(_)) {
+                out.insert(d);
+            }
+        }
+    }
+    out
 }

@@ -11,13 +11,20 @@
 //!   it) failed, or whose metric is missing or not finite, is `Failed`; otherwise pending.
 //! * The loop ([`Driver::propose`], run what is dirty, [`Driver::observe`]) never proposes a
 //!   trial twice; a rerun with the same `trials` proposes the same trials, all cached.
+//! * With `sweep.prune` (ASHA), a trial whose pruned training has `pruned_at_epoch` is
+//!   `Pruned` (the earliest epoch over its replicates). Trial `i`'s floors are computed from
+//!   the rung values of exactly trials `0..=i-parallel` (all with outcomes before `i` is
+//!   proposed: `Search::sequential`), so they are a function of the store, not of timing;
+//!   they go into the training's `prune` param, hence its key. A trial's rung-`k` value is
+//!   the mean over its replicates of `epoch.{r_k - 1}.valid_auc` of the training (present
+//!   only if every replicate trained past `r_k` epochs, `r_k` below its `epochs`).
 
 use std::collections::HashSet;
 
 use petgraph::graph::NodeIndex;
 use serde_json::Value;
 
-use mosx_search::{Outcome, SearchError};
+use mosx_search::{asha, Direction, Outcome, SearchError};
 use mosx_spec::{SearchDecl, Spec, SpecError, Trial, TrialRef};
 use mosx_store::{Store, StoreError};
 
@@ -28,6 +35,10 @@ use crate::plan::Plan;
 pub struct Proposed {
     pub values: Vec<Value>,
     pub outcome: Option<Outcome>,
+    /// ASHA: the `prune` param of its training (`None` without floors).
+    pub prune: Option<Value>,
+    /// ASHA: its value at each rung it reached (read with its outcome).
+    pub rungs: Vec<f64>,
 }
 
 /// The trials of every search group so far.
@@ -62,9 +73,17 @@ impl Driver {
                     .filter_map(|t| Some((t.values.clone(), t.outcome?)))
                     .collect();
                 let values = self.decl.search.propose(index, &history)?;
+                let window = self.decl.search.window(index);
+                let prune = self
+                    .decl
+                    .prune
+                    .as_ref()
+                    .and_then(|p| prune_param(p, &trials[..window]));
                 trials.push(Proposed {
                     values,
                     outcome: None,
+                    prune,
+                    rungs: Vec::new(),
                 });
                 added += 1;
             }
@@ -83,6 +102,7 @@ impl Driver {
                     group,
                     index,
                     values: t.values.clone(),
+                    prune: t.prune.clone(),
                 })
             })
             .collect();
@@ -100,7 +120,15 @@ impl Driver {
                     continue;
                 }
                 let r = TrialRef { group, index };
-                t.outcome = outcome(plan, &self.decl.objective, r, store, &failed)?;
+                if let Some(p) = &self.decl.prune {
+                    t.outcome = pruned(plan, p, r, store)?;
+                }
+                if t.outcome.is_none() {
+                    t.outcome = outcome(plan, &self.decl.objective, r, store, &failed)?;
+                }
+                if let (Some(p), Some(_)) = (&self.decl.prune, t.outcome) {
+                    t.rungs = rung_values(plan, p, r, store)?;
+                }
                 known += usize::from(t.outcome.is_some());
             }
         }
@@ -225,4 +253,103 @@ pub fn failed_upstream(plan: &Plan, n: NodeIndex, failed: &HashSet<String>) -> b
         stack.extend(plan.graph[i].inputs.values().copied());
     }
     false
+}
+
+/// The training nodes of `stage` of trial `r`, one per replicate.
+fn train_nodes(plan: &Plan, stage: &str, r: TrialRef) -> Vec<NodeIndex> {
+    objective_nodes(plan, stage, r)
+}
+
+/// `Pruned` when a replicate's training of trial `r` was pruned (the earliest epoch), else
+/// `None`.
+fn pruned(
+    plan: &Plan,
+    p: &mosx_spec::PruneDecl,
+    r: TrialRef,
+    store: &dyn Store,
+) -> Result<Option<Outcome>, StoreError> {
+    let mut epoch: Option<usize> = None;
+    for n in train_nodes(plan, &p.stage, r) {
+        let key = &plan.graph[n].key;
+        if store.record(key)?.is_none() {
+            continue;
+        }
+        let e = store
+            .metrics(key)?
+            .into_iter()
+            .find(|(m, _)| m == crate::stages::train::PRUNED_METRIC)
+            .map(|(_, v)| v as usize);
+        if let Some(e) = e {
+            epoch = Some(epoch.map_or(e, |x| x.min(e)));
+        }
+    }
+    Ok(epoch.map(|epoch| Outcome::Pruned { epoch }))
+}
+
+/// Trial `r`'s value at each rung all its replicates reached (see the module invariants).
+fn rung_values(
+    plan: &Plan,
+    p: &mosx_spec::PruneDecl,
+    r: TrialRef,
+    store: &dyn Store,
+) -> Result<Vec<f64>, StoreError> {
+    let nodes = train_nodes(plan, &p.stage, r);
+    let mut per_node = Vec::with_capacity(nodes.len());
+    for n in &nodes {
+        let node = &plan.graph[*n];
+        let epochs = node
+            .params
+            .get("epochs")
+            .and_then(Value::as_u64)
+            .unwrap_or(0) as usize;
+        let metrics = if store.record(&node.key)?.is_some() {
+            store.metrics(&node.key)?
+        } else {
+            Vec::new()
+        };
+        let mut vals = Vec::new();
+        for k in 0.. {
+            let Some(e) = asha::rung_epochs(p.min_epochs, p.reduction_factor, k) else {
+                break;
+            };
+            let name = format!("epoch.{}.valid_auc", e - 1);
+            match metrics.iter().find(|(m, _)| *m == name) {
+                Some((_, v)) if e < epochs => vals.push(*v),
+                _ => break,
+            }
+        }
+        per_node.push(vals);
+    }
+    let reached = per_node.iter().map(Vec::len).min().unwrap_or(0);
+    Ok((0..reached)
+        .map(|k| per_node.iter().map(|v| v[k]).sum::<f64>() / per_node.len() as f64)
+        .collect())
+}
+
+/// The `prune` param of a trial compared with `earlier` (the trials of its window): per rung
+/// the floor of [`asha::floor`] over their values there, up to the last rung any reached;
+/// `None` when no earlier trial reached a rung (nothing to compare with: the training is the
+/// unpruned one, with its key).
+fn prune_param(p: &mosx_spec::PruneDecl, earlier: &[Proposed]) -> Option<Value> {
+    let mut floors = Vec::new();
+    for k in 0.. {
+        let others: Vec<f64> = earlier
+            .iter()
+            .filter_map(|t| t.rungs.get(k).copied())
+            .collect();
+        match asha::floor(&others, p.reduction_factor, Direction::Max) {
+            Some(f) if f.is_finite() => floors.push(Value::from(f)),
+            Some(_) => floors.push(Value::Null),
+            None => break,
+        }
+    }
+    if floors.is_empty() {
+        return None;
+    }
+    Some(serde_json::json!({
+        "metric": p.metric,
+        "min_epochs": p.min_epochs,
+        "reduction_factor": p.reduction_factor,
+        "floors": floors,
+    }))
 }

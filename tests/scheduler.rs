@@ -71,7 +71,28 @@ fn plan(dir: &std::path::Path) -> Plan {
 /// The summary, the fake's start/end log and the stages it was told to withdraw.
 type Outcome = (mosx::exec::Summary, Vec<(bool, NodeIndex)>, Vec<NodeIndex>);
 
+/// Cuts the descendants of the stage named `name` once it ended (or from the start when it is
+/// `cached`).
+struct CutAt<'a> {
+    plan: &'a Plan,
+    name: &'a str,
+}
+
+impl scheduler::Cut for CutAt<'_> {
+    fn may_cut(&self, i: NodeIndex) -> bool {
+        self.plan.graph[i].name == self.name
+    }
+    fn cut(&self, i: NodeIndex) -> Option<String> {
+        self.may_cut(i)
+            .then(|| "trial pruned at epoch 1".to_string())
+    }
+}
+
 fn run(plan: &Plan, eager: bool, fail: &str) -> Outcome {
+    run_cut(plan, eager, fail, &scheduler::NoCut)
+}
+
+fn run_cut(plan: &Plan, eager: bool, fail: &str, cut: &dyn scheduler::Cut) -> Outcome {
     let statuses = mosx::exec::check(plan, None, &|_| false).unwrap();
     let mut fake = Fake {
         plan,
@@ -81,7 +102,7 @@ fn run(plan: &Plan, eager: bool, fail: &str) -> Outcome {
         log: Vec::new(),
         withdrawn: Vec::new(),
     };
-    let summary = scheduler::run(plan, &statuses, &mut fake, &RunProgress::new(0, true));
+    let summary = scheduler::run(plan, &statuses, &mut fake, &RunProgress::new(0, true), cut);
     (summary, fake.log, fake.withdrawn)
 }
 
@@ -145,4 +166,45 @@ fn an_executor_that_orders_dependencies_gets_every_stage_at_once_and_withdraws_t
     assert_eq!(summary.skipped.len(), plan.graph.node_count() - 1);
     assert_eq!(withdrawn.len(), plan.graph.node_count() - 1);
     assert!(summary.executed.is_empty());
+}
+
+#[test]
+fn a_stage_that_cuts_skips_exactly_its_descendants_without_failing_on_either_executor() {
+    let tmp = tempfile::tempdir().unwrap();
+    let plan = plan(tmp.path());
+    let cutter = plan
+        .graph
+        .node_indices()
+        .find(|i| plan.graph[*i].name.starts_with("ml_sample"))
+        .unwrap();
+    let name = plan.graph[cutter].name.clone();
+    let cut = CutAt {
+        plan: &plan,
+        name: &name,
+    };
+    for eager in [false, true] {
+        let (summary, log, withdrawn) = run_cut(&plan, eager, "", &cut);
+        assert!(summary.failed.is_empty() && summary.skipped.is_empty());
+        let pruned: HashSet<String> = summary.pruned.iter().map(|s| s.0.clone()).collect();
+        assert_eq!(pruned, descendants(&plan, cutter), "eager {eager}");
+        assert!(summary
+            .pruned
+            .iter()
+            .all(|s| s.1 == "trial pruned at epoch 1"));
+        // A stage that may cut holds its children back even from an eager executor.
+        let started: HashSet<String> = log
+            .iter()
+            .filter(|e| e.0)
+            .map(|e| plan.graph[e.1].name.clone())
+            .collect();
+        assert!(
+            pruned.is_disjoint(&started),
+            "eager {eager}: a cut stage started"
+        );
+        assert!(withdrawn.is_empty());
+        assert_eq!(
+            summary.executed.len() + summary.pruned.len(),
+            plan.graph.node_count()
+        );
+    }
 }

@@ -126,7 +126,7 @@ fn write_md(out: &mut impl Write, t: &Table, best: &[String]) -> std::io::Result
     writeln!(out, "| {} |", head.join(" | "))?;
     writeln!(out, "|{}", "---|".repeat(head.len()))?;
     for r in &t.rows {
-        let mut cells = vec![r.label.clone(), r.status.name().to_string()];
+        let mut cells = vec![r.label.clone(), r.status.name()];
         cells.extend(t.params.iter().map(|p| value_text(r.params.get(p))));
         cells.extend(r.cells.iter().map(cell_text));
         writeln!(out, "| {} |", cells.join(" | "))?;
@@ -154,7 +154,7 @@ fn write_csv(out: &mut impl Write, t: &Table) -> anyhow::Result<()> {
     w.write_record(&head)?;
     let num = |x: Option<f64>| x.map(|v| v.to_string()).unwrap_or_default();
     for r in &t.rows {
-        let mut rec = vec![r.label.clone(), r.status.name().to_string()];
+        let mut rec = vec![r.label.clone(), r.status.name()];
         rec.extend(t.params.iter().map(|p| value_text(r.params.get(p))));
         for c in &r.cells {
             rec.extend([num(c.mean), num(c.sd), c.n.to_string()]);

@@ -134,8 +134,14 @@ pub(super) fn execute(a: &RunArgs, plan: Arc<Plan>, render: bool) -> anyhow::Res
         return Ok(EXIT_OK);
     }
     let store = store.ok_or_else(|| UsageError("no store".into()))?;
-    let workers = if dirty > 0 {
-        start_workers(a, &plan, &statuses)?
+    // A rerun of a pruned trial: its evaluation is dirty but will be skipped, not run.
+    let cut = exec::PrunedCut {
+        plan: &plan,
+        store: &*store,
+    };
+    let skipped_anyway = exec::cut_by_cached(&plan, &statuses, &cut);
+    let workers = if dirty > skipped_anyway.len() {
+        start_workers(a, &plan, &statuses, &skipped_anyway)?
     } else {
         None
     };
@@ -282,10 +288,11 @@ fn start_workers(
     a: &RunArgs,
     plan: &Plan,
     statuses: &[Status],
+    skipped: &std::collections::HashSet<petgraph::graph::NodeIndex>,
 ) -> anyhow::Result<Option<Arc<WorkerPool>>> {
     let device =
         DeviceRequest::parse(a.device.as_deref()).map_err(|e| UsageError(e.to_string()))?;
-    if a.executor != Executor::Local || !exec::needs_worker(plan, statuses) {
+    if a.executor != Executor::Local || !exec::needs_worker(plan, statuses, skipped) {
         return Ok(None);
     }
     let pool = WorkerPool::new(&common::location(&a.store)?, device)?;
@@ -335,7 +342,7 @@ fn slurm_options(a: &RunArgs) -> anyhow::Result<exec::slurm::SlurmOptions> {
 /// The totals line, and the failures on stderr; the exit code so far.
 fn print_summary(summary: &exec::Summary) -> i32 {
     println!(
-        "{} stages: {} cached, {} executed{}, {} failed, {} skipped",
+        "{} stages: {} cached, {} executed{}, {} failed, {} skipped{}",
         summary.total,
         summary.cached,
         summary.executed.len(),
@@ -345,8 +352,16 @@ fn print_summary(summary: &exec::Summary) -> i32 {
             String::new()
         },
         summary.failed.len(),
-        summary.skipped.len()
+        summary.skipped.len(),
+        if summary.pruned.is_empty() {
+            String::new()
+        } else {
+            format!(", {} skipped as pruned", summary.pruned.len())
+        }
     );
+    for (n, why) in &summary.pruned {
+        println!("  {n}: skipped ({why})");
+    }
     if !summary.failed.is_empty() {
         eprintln!("failures:");
         for (n, e) in &summary.failed {

@@ -52,8 +52,19 @@ fn print_outcome(driver: &Driver) {
         .flatten()
         .filter(|t| t.outcome == Some(mosx_search::Outcome::Failed))
         .count();
+    let pruned = driver
+        .groups
+        .iter()
+        .flatten()
+        .filter(|t| matches!(t.outcome, Some(mosx_search::Outcome::Pruned { .. })))
+        .count();
+    let pruned = if driver.decl.prune.is_some() {
+        format!(", {pruned} pruned")
+    } else {
+        String::new()
+    };
     println!(
-        "search ({}): {done} of {all} trials with an outcome, {failed} failed",
+        "search ({}): {done} of {all} trials with an outcome, {failed} failed{pruned}",
         driver.decl.search.method.name()
     );
     for line in driver.best_lines() {

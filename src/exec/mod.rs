@@ -54,6 +54,33 @@ pub struct Summary {
     pub by_other: usize,
     pub failed: Vec<(String, String)>,
     pub skipped: Vec<(String, String)>,
+    /// Skipped because an upstream result cut them (a pruned trial), with the reason: not a
+    /// failure.
+    pub pruned: Vec<(String, String)>,
+}
+
+/// The scheduler's [`scheduler::Cut`] of a run on `store`: a stage with a `prune` param (a
+/// trial's training under `sweep.prune`) whose stored metrics have `pruned_at_epoch: e`
+/// cuts its descendants with the reason `trial pruned at epoch e`.
+pub struct PrunedCut<'a> {
+    pub plan: &'a Plan,
+    pub store: &'a dyn Store,
+}
+
+impl scheduler::Cut for PrunedCut<'_> {
+    fn may_cut(&self, i: petgraph::graph::NodeIndex) -> bool {
+        self.plan.graph[i].params.get("prune").is_some()
+    }
+    fn cut(&self, i: petgraph::graph::NodeIndex) -> Option<String> {
+        if !self.may_cut(i) {
+            return None;
+        }
+        let metrics = self.store.metrics(&self.plan.graph[i].key).ok()?;
+        let (_, e) = metrics
+            .into_iter()
+            .find(|(m, _)| m == crate::stages::train::PRUNED_METRIC)?;
+        Some(format!("trial pruned at epoch {e}"))
+    }
 }
 
 /// Fresh/Dirty status of every node (indexed by node index).
@@ -98,6 +125,11 @@ pub fn run(
     let (dirty, mut summary) = scheduler::start(&plan, statuses);
     let progress = Arc::new(RunProgress::new(dirty.len() as u64, opts.quiet));
     let workers = opts.workers.clone();
+    let cut_store = store.clone();
+    let cut = PrunedCut {
+        plan: &plan,
+        store: &*cut_store,
+    };
     match local::Local::new(
         plan.clone(),
         store,
@@ -107,7 +139,7 @@ pub fn run(
         workers,
         progress.clone(),
     ) {
-        Ok(mut local) => scheduler::run(&plan, statuses, &mut local, &progress),
+        Ok(mut local) => scheduler::run(&plan, statuses, &mut local, &progress, &cut),
         Err(e) => {
             summary.failed.push(("<executor>".into(), e.to_string()));
             summary
@@ -126,6 +158,7 @@ pub fn remember_fingerprints(
         .failed
         .iter()
         .chain(summary.skipped.iter())
+        .chain(summary.pruned.iter())
         .map(|(n, _)| n.as_str())
         .collect();
     let entries: Vec<(String, String, serde_json::Value)> = plan
@@ -155,15 +188,46 @@ pub fn end_run(
         &serde_json::json!({
             "total": summary.total, "cached": summary.cached, "executed": summary.executed,
             "failed": summary.failed, "skipped": summary.skipped,
+            "pruned": summary.pruned,
         }),
     )?;
     store.checkpoint()
 }
 
-/// Whether any stage that executes in the worker is dirty (then a worker is needed).
-pub fn needs_worker(plan: &Plan, statuses: &[Status]) -> bool {
+/// Whether any stage that executes in the worker is dirty and not in `cut` (then a worker is
+/// needed).
+pub fn needs_worker(
+    plan: &Plan,
+    statuses: &[Status],
+    cut: &std::collections::HashSet<petgraph::graph::NodeIndex>,
+) -> bool {
     plan.graph.node_indices().any(|i| {
         matches!(statuses[i.index()], Status::Dirty(_))
+            && !cut.contains(&i)
             && plan.graph[i].kind.execution() == Execution::Worker
     })
+}
+
+/// The dirty stages that a cached stage's result cuts (a rerun of a pruned trial's
+/// evaluation): the scheduler will skip them, so they need no worker.
+pub fn cut_by_cached(
+    plan: &Plan,
+    statuses: &[Status],
+    cut: &dyn scheduler::Cut,
+) -> std::collections::HashSet<petgraph::graph::NodeIndex> {
+    let g = &plan.graph;
+    let mut out = std::collections::HashSet::new();
+    for i in g.node_indices() {
+        if matches!(statuses[i.index()], Status::Dirty(_)) || cut.cut(i).is_none() {
+            continue;
+        }
+        let mut dfs = petgraph::visit::Dfs::new(g, i);
+        let _ = dfs.next(g);
+        while let Some(d) = dfs.next(g) {
+            if matches!(statuses[d.index()], Status::Dirty(_)) {
+                out.insert(d);
+            }
+        }
+    }
+    out
 }

@@ -14,6 +14,10 @@
 //! * Ready stages start in plan order; the scheduler waits only while a stage is running.
 //! * A failure blocks exactly the dirty descendants of the failed stage; everything else
 //!   still runs. An ended stage is reported once; a blocked stage is never reported as ended.
+//! * A stage whose result says its descendants must not run (a training ASHA pruned, see
+//!   [`Cut`]) cuts exactly its dirty descendants: reported skipped with the reason
+//!   (`Summary::pruned`), never started, and not a failure. This is checked when the stage
+//!   ends and, for a cached stage, before anything starts, so a rerun reports the same.
 //! * Ctrl-C runs the executor's cleanup ([`Executor::interrupt`]), then exits 130: results
 //!   already committed stay, interrupted stages left nothing behind and run again next time.
 
@@ -56,6 +60,28 @@ pub trait Executor {
     fn finish(&mut self) {}
 }
 
+/// Which stage results cut their descendants (see the module note).
+pub trait Cut {
+    /// Whether stage `i` may cut (then an executor that orders dependencies itself gets its
+    /// children only after it ended, so a cut child never starts).
+    fn may_cut(&self, i: NodeIndex) -> bool;
+    /// Whether `i`'s stored result cuts its descendants: the reason (`trial pruned at epoch
+    /// 1`); read after the stage ended or, for a cached stage, before the run starts.
+    fn cut(&self, i: NodeIndex) -> Option<String>;
+}
+
+/// No stage cuts.
+pub struct NoCut;
+
+impl Cut for NoCut {
+    fn may_cut(&self, _: NodeIndex) -> bool {
+        false
+    }
+    fn cut(&self, _: NodeIndex) -> Option<String> {
+        None
+    }
+}
+
 /// The dirty nodes of a run and its summary before anything ran.
 pub fn start(plan: &Plan, statuses: &[Status]) -> (HashSet<NodeIndex>, Summary) {
     let g = &plan.graph;
@@ -87,6 +113,7 @@ pub fn run(
     statuses: &[Status],
     executor: &mut dyn Executor,
     progress: &RunProgress,
+    cut: &dyn Cut,
 ) -> Summary {
     let on_interrupt = executor.interrupt();
     let _ = ctrlc::set_handler(move || {
@@ -115,7 +142,16 @@ pub fn run(
         running: HashSet::new(),
         blocked: HashSet::new(),
         summary,
+        cut,
     };
+    // Cached stages that cut their descendants (a rerun of a pruned trial).
+    for &i in &plan.order {
+        if !s.dirty.contains(&i) {
+            if let Some(why) = cut.cut(i) {
+                s.cut_descendants(executor, i, &why);
+            }
+        }
+    }
     let mut ready: Vec<NodeIndex> = plan
         .order
         .iter()
@@ -155,6 +191,7 @@ struct Schedule<'a> {
     running: HashSet<NodeIndex>,
     blocked: HashSet<NodeIndex>,
     summary: Summary,
+    cut: &'a dyn Cut,
 }
 
 impl Schedule<'_> {
@@ -171,7 +208,7 @@ impl Schedule<'_> {
                 match executor.start(i, self.forced.contains(&i)) {
                     Ok(()) => {
                         self.running.insert(i);
-                        if executor.orders_dependencies() {
+                        if executor.orders_dependencies() && !self.cut.may_cut(i) {
                             self.release_children(i, ready);
                         }
                     }
@@ -220,8 +257,29 @@ impl Schedule<'_> {
             }
             Done::Failed { error } => return self.failed(executor, e.node, error),
         }
-        if !executor.orders_dependencies() {
+        if let Some(why) = self.cut.cut(e.node) {
+            self.cut_descendants(executor, e.node, &why);
+        }
+        if !executor.orders_dependencies() || self.cut.may_cut(e.node) {
             self.release_children(e.node, ready);
+        }
+    }
+
+    /// Stage `i`'s result cuts its dirty descendants (`why`): block them, reported pruned.
+    fn cut_descendants(&mut self, executor: &mut dyn Executor, i: NodeIndex, why: &str) {
+        let g = &self.plan.graph;
+        let mut dfs = petgraph::visit::Dfs::new(g, i);
+        let _ = dfs.next(g);
+        while let Some(d) = dfs.next(g) {
+            if self.dirty.contains(&d) && self.blocked.insert(d) {
+                if self.running.remove(&d) {
+                    executor.withdraw(d);
+                }
+                self.progress.finished();
+                self.summary
+                    .pruned
+                    .push((g[d].name.clone(), why.to_string()));
+            }
         }
     }
 

@@ -111,8 +111,15 @@ pub fn run(
 ) -> Result<Summary, SlurmError> {
     let (dirty, _) = super::scheduler::start(plan, statuses);
     let progress = RunProgress::new(dirty.len() as u64, opts.quiet);
+    let cut_store = store.clone();
+    let cut = super::PrunedCut {
+        plan,
+        store: &*cut_store,
+    };
     let mut slurm = Slurm::new(plan, store, run, info, resources, opts, &progress)?;
-    Ok(super::scheduler::run(plan, statuses, &mut slurm, &progress))
+    Ok(super::scheduler::run(
+        plan, statuses, &mut slurm, &progress, &cut,
+    ))
 }
 
 /// The Slurm executor of one run (see the module note).

@@ -9,8 +9,9 @@
 //!   of the stored metric over the row's replicates that have a finite value; `n` counts
 //!   them.
 //! * A row is `failed` when a stage of one of its instances last failed (its key is among
-//!   the store's failed keys), else `pending` when a metric's stage is not stored, else
-//!   `ok`. The store has no marking of pruned trials, so no row is `pruned`.
+//!   the store's failed keys), else `pruned at epoch e` when a training of one of its
+//!   instances has a stored `pruned_at_epoch` (ASHA; the earliest), else `pending` when a
+//!   metric's stage is not stored, else `ok`.
 
 use std::collections::{BTreeMap, HashSet};
 
@@ -41,14 +42,17 @@ pub enum RowStatus {
     Ok,
     Pending,
     Failed,
+    /// ASHA stopped its training after this many epochs.
+    Pruned(usize),
 }
 
 impl RowStatus {
-    pub fn name(self) -> &'static str {
+    pub fn name(self) -> String {
         match self {
-            RowStatus::Ok => "ok",
-            RowStatus::Pending => "pending",
-            RowStatus::Failed => "failed",
+            RowStatus::Ok => "ok".into(),
+            RowStatus::Pending => "pending".into(),
+            RowStatus::Failed => "failed".into(),
+            RowStatus::Pruned(e) => format!("pruned at epoch {e}"),
         }
     }
 }
@@ -203,6 +207,7 @@ fn row(
         .by_decl
         .iter()
         .any(|((ix, _), n)| ixs.contains(ix) && failed.contains(&plan.graph[*n].key));
+    let pruned = pruned_epoch(plan, store, ixs)?;
     let mut pending = false;
     let mut cells = Vec::with_capacity(columns.len());
     for c in columns {
@@ -226,6 +231,8 @@ fn row(
     }
     let status = if any_failed {
         RowStatus::Failed
+    } else if let Some(e) = pruned {
+        RowStatus::Pruned(e)
     } else if pending {
         RowStatus::Pending
     } else {
@@ -238,6 +245,31 @@ fn row(
         replicates: ixs.len(),
         cells,
     })
+}
+
+/// The earliest `pruned_at_epoch` of a pruned training (one with a `prune` param) of the
+/// instances `ixs`.
+fn pruned_epoch(
+    plan: &Plan,
+    store: &dyn Store,
+    ixs: &[usize],
+) -> Result<Option<usize>, ReportError> {
+    let mut out: Option<usize> = None;
+    for ((ix, _), n) in &plan.by_decl {
+        let node = &plan.graph[*n];
+        if !ixs.contains(ix) || node.params.get("prune").is_none() {
+            continue;
+        }
+        let e = store
+            .metrics(&node.key)?
+            .into_iter()
+            .find(|(m, _)| m == crate::stages::train::PRUNED_METRIC)
+            .map(|(_, v)| v as usize);
+        if let Some(e) = e {
+            out = Some(out.map_or(e, |o| o.min(e)));
+        }
+    }
+    Ok(out)
 }
 
 /// Mean and sample sd of `values`.

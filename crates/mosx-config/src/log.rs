@@ -86,6 +86,10 @@ pub struct TrainLog {
     /// Validation AUC of the untrained backbone (no adapter).
     pub base_valid_auc: f64,
     pub stopped_early: bool,
+    /// ASHA stopped the training after this many epochs (its rung value was below the
+    /// floor of `TrainConfig::prune`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pruned_at_epoch: Option<usize>,
     /// Epochs finished before this process started (taken from the resume folder).
     pub resumed_after_epoch: Option<usize>,
     pub train_points: usize,

@@ -80,6 +80,45 @@ pub struct TrainParams {
     /// Batch size of validation scoring.
     #[serde(default = "default_eval_batch")]
     pub eval_batch_size: usize,
+    /// ASHA's floors for this training (set by the planning loop of a `sweep.prune`; absent
+    /// otherwise, so keys of unpruned trainings are unchanged).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub prune: Option<Prune>,
+}
+
+/// Where a training stops early because a search prunes it (ASHA): after the epochs of
+/// rung `k` (`min_epochs · reduction_factor^k`, below `epochs`), if the rung's validation
+/// AUC is below `floors[k]` (no floor, `null` or past the list: it continues), the training
+/// stops there and is recorded *pruned at epoch* `min_epochs · reduction_factor^k`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Prune {
+    /// The compared metric; only `valid_auc` (maximised).
+    pub metric: String,
+    pub min_epochs: usize,
+    pub reduction_factor: usize,
+    pub floors: Vec<Option<f64>>,
+}
+
+impl Prune {
+    /// The floor after `epochs_done` epochs, if that is a rung with a floor (`epochs`: the
+    /// training's epochs; the last epoch is never a rung).
+    pub fn floor_after(&self, epochs_done: usize, epochs: usize) -> Option<f64> {
+        if epochs_done >= epochs {
+            return None;
+        }
+        let mut r = self.min_epochs.max(1);
+        for f in &self.floors {
+            if r == epochs_done {
+                return *f;
+            }
+            if r > epochs_done {
+                return None;
+            }
+            r = r.checked_mul(self.reduction_factor.max(2))?;
+        }
+        None
+    }
 }
 
 fn one() -> f64 {
@@ -137,6 +176,7 @@ impl TrainParams {
             max_grad_norm: self.max_grad_norm.unwrap_or(0.0),
             rec_loss: self.rec_loss,
             eval_batch_size: self.eval_batch_size,
+            prune: self.prune.clone(),
         }
     }
 }
@@ -161,6 +201,8 @@ pub struct TrainConfig {
     pub max_grad_norm: f64,
     pub rec_loss: RecLoss,
     pub eval_batch_size: usize,
+    /// ASHA's floors (see [`Prune`]).
+    pub prune: Option<Prune>,
 }
 
 /// Progress of a training, for a bar or plain lines.
@@ -191,5 +233,22 @@ mod tests {
         assert!((lr(55) - 0.5).abs() < 1e-12);
         assert!(lr(99) > 0.0 && lr(99) < 0.02);
         assert_eq!(lr_at(Schedule::Constant, 0.3, 0.1, 5, 100), 0.3);
+    }
+
+    #[test]
+    fn a_prune_floor_applies_only_after_the_epochs_of_its_rung() {
+        let p = Prune {
+            metric: "valid_auc".into(),
+            min_epochs: 1,
+            reduction_factor: 3,
+            floors: vec![Some(0.6), None, Some(0.7)],
+        };
+        assert_eq!(p.floor_after(1, 10), Some(0.6));
+        assert_eq!(p.floor_after(2, 10), None);
+        assert_eq!(p.floor_after(3, 10), None);
+        assert_eq!(p.floor_after(9, 10), Some(0.7));
+        // The last epoch is not a rung.
+        assert_eq!(p.floor_after(9, 9), None);
+        assert_eq!(p.floor_after(27, 30), None);
     }
 }

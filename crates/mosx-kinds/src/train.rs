@@ -115,6 +115,10 @@ pub const NAME: &str = "train";
 
 pub struct Train;
 
+/// The metric of a training ASHA stopped: the epochs it ran (`TrainLog::pruned_at_epoch`);
+/// written only then. Its descendants are skipped (`exec::scheduler`).
+pub const PRUNED_METRIC: &str = "pruned_at_epoch";
+
 /// What the runner writes itself (`runners/train.rs`).
 pub const RUNNER_METRICS: &[&str] = &[
     "trainable_params",
@@ -124,6 +128,7 @@ pub const RUNNER_METRICS: &[&str] = &[
     "best_valid_auc",
     "base_valid_auc",
     "epochs_run",
+    PRUNED_METRIC,
     "train_points",
     "valid_points",
     "leaking_train",

@@ -214,6 +214,7 @@ fn train_config(objective: Objective, batch: usize) -> TrainConfig {
         max_grad_norm: MAX_GRAD_NORM,
         rec_loss: RecLoss::Pair,
         eval_batch_size: batch,
+        prune: None,
     }
 }
 

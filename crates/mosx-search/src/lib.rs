@@ -7,10 +7,15 @@
 //! * TPE's first [`Search::startup`] trials are those same random draws; trial `i` after them
 //!   is asked from optimizers told exactly the trials `< i` that have an objective (failed
 //!   trials are left out), in trial order, so the same history gives the same proposal.
+//!   With `parallel: w`, trial `i` is told exactly the trials `0..=i-w` (the ones that must
+//!   have an outcome for it to be proposed, [`Search::determined`]); `w = 1` is the above.
+//! * A pruned trial ([`Outcome::Pruned`]) is told to TPE as the worst objective of the
+//!   completed trials it is told with (left out while there is none).
 //! * Objectives are told to TPE as values to minimise (`direction: max` negates them).
 //! * A proposal holds one value per parameter, in the space's declared order; every value
 //!   lies in its distribution's support (`int` bounds inclusive).
 
+pub mod asha;
 mod dist;
 mod propose;
 

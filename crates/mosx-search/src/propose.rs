@@ -74,12 +74,20 @@ pub enum Outcome {
     Objective(f64),
     /// A stage of the trial failed (or it has no finite objective): TPE leaves it out.
     Failed,
+    /// Its training stopped at a rung after `epoch` epochs (ASHA, [`crate::asha`]).
+    Pruned {
+        epoch: usize,
+    },
 }
 
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
 pub enum SearchError {
-    #[error("TPE trial {index} needs the outcomes of the {index} trials before it; {known} known")]
-    History { index: usize, known: usize },
+    #[error("TPE trial {index} needs the outcomes of the {need} trials before it; {known} known")]
+    History {
+        index: usize,
+        need: usize,
+        known: usize,
+    },
     #[error("parameter {param}: the stored value {value} is outside its distribution")]
     OutOfSpace { param: usize, value: Value },
 }
@@ -93,24 +101,37 @@ pub struct Search {
     pub startup: usize,
     pub space: Vec<Dist>,
     pub direction: Direction,
+    /// Trials in flight at once (`sweep.search.parallel`, at least 1): trial `i` is proposed
+    /// once trials `0..=i-parallel` have outcomes.
+    pub parallel: usize,
+    /// Whether each trial depends on the earlier ones' results even for random draws (ASHA's
+    /// floors): then every trial waits for the same window as TPE's.
+    pub sequential: bool,
 }
 
 /// The default number of random trials before TPE models the objective (as Optuna's).
 pub const DEFAULT_STARTUP: usize = 10;
 
 impl Search {
+    /// How many leading trials trial `index` is proposed from: `index + 1 - parallel`
+    /// (saturating), the trials that must all have outcomes first.
+    pub fn window(&self, index: usize) -> usize {
+        (index + 1).saturating_sub(self.parallel.max(1))
+    }
+
     /// Whether trial `index` can be proposed when the outcomes of the first `known` trials
     /// are known.
     pub fn determined(&self, index: usize, known: usize) -> bool {
+        let window = known >= self.window(index);
         match self.method {
-            Method::Random => true,
-            Method::Tpe => index < self.startup || known >= index,
+            Method::Random => !self.sequential || window,
+            Method::Tpe => (index < self.startup && !self.sequential) || window,
         }
     }
 
     /// The proposal of trial `index`, one value per parameter; `history` holds the proposals
-    /// and outcomes of trials `0..` in order (only those `< index` are read, and TPE after
-    /// its startup needs all of them).
+    /// and outcomes of trials `0..` in order (TPE after its startup reads exactly the first
+    /// [`Search::window`]`(index)` and needs all of them).
     pub fn propose(
         &self,
         index: usize,
@@ -124,13 +145,15 @@ impl Search {
                 .map(|d| d.value(d.draw_internal(&mut rng)))
                 .collect());
         }
-        if history.len() < index {
+        let need = self.window(index);
+        if history.len() < need {
             return Err(SearchError::History {
                 index,
+                need,
                 known: history.len(),
             });
         }
-        self.ask_tpe(&history[..index], &mut rng)
+        self.ask_tpe(&history[..need], &mut rng)
     }
 
     /// TPE's proposal from `history`: each parameter's optimizer is told every trial with an
@@ -140,10 +163,18 @@ impl Search {
         history: &[(Vec<Value>, Outcome)],
         rng: &mut rand::rngs::StdRng,
     ) -> Result<Vec<Value>, SearchError> {
+        let worst = history
+            .iter()
+            .filter_map(|(_, o)| match o {
+                Outcome::Objective(v) if v.is_finite() => Some(self.minimised(*v)),
+                _ => None,
+            })
+            .fold(None, |w: Option<f64>, v| Some(w.map_or(v, |w| w.max(v))));
         let seen: Vec<(&Vec<Value>, f64)> = history
             .iter()
             .filter_map(|(p, o)| match o {
                 Outcome::Objective(v) if v.is_finite() => Some((p, self.minimised(*v))),
+                Outcome::Pruned { .. } => worst.map(|w| (p, w)),
                 _ => None,
             })
             .collect();

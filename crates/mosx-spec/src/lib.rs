@@ -12,6 +12,7 @@ mod matrix;
 mod merge;
 mod node;
 mod overrides;
+mod prune;
 mod resources;
 mod scalar;
 mod search;
@@ -33,6 +34,7 @@ use serde_json::Value;
 pub use claims::{Claim, ClaimOp, Operand, CLAIM_KEYS};
 pub use error::{is_unprintable, printable, SpecError};
 pub use limits::{MAX_SPEC_BYTES, MAX_STAGES, MAX_VAR_EXPANSION};
+pub use prune::{PruneDecl, PRUNE_KEYS};
 pub use resources::RESOURCE_KEYS;
 pub use search::{Objective, SearchDecl, OBJECTIVE_KEYS, SEARCH_KEYS};
 pub use sources::SET_FILE;
@@ -175,6 +177,8 @@ fn point_decls(
 pub(crate) struct Job<'v> {
     pub grid: usize,
     pub trial: Option<(TrialRef, &'v [Value])>,
+    /// The trial's `prune` param of the pruned train stage (`sweep.prune`), if any.
+    pub prune: Option<&'v Value>,
 }
 
 /// Expands `jobs` of `doc` into instances. Searched paths a job does not set take their
@@ -218,6 +222,9 @@ pub(crate) fn expand_points(
                 locs.push((p.path.clone(), p.key_loc));
             }
         }
+        if let (Some(v), Some(p)) = (job.prune, search.and_then(|s| s.prune.as_ref())) {
+            set_prune(&mut d, &p.stage, v, sources)?;
+        }
         let (stages, first_report) = point_decls(&mut d, sources, n == 0)?;
         if let Some(r) = first_report {
             report = r;
@@ -230,6 +237,21 @@ pub(crate) fn expand_points(
         point_locs.push(locs);
     }
     Ok((instances, point_locs, report))
+}
+
+/// Sets the trial's `prune` param at `stages.STAGE.params.prune` (located at `sweep.prune`).
+fn set_prune(d: &mut Node, stage: &str, v: &Value, sources: &Sources) -> Result<(), SpecError> {
+    let loc = d
+        .get("sweep")
+        .and_then(Node::entries)
+        .and_then(|s| s.iter().find(|e| e.key == "prune"))
+        .map_or(d.loc, |e| e.key_loc);
+    let segs = ["stages", stage, "params", "prune"];
+    d.set_path(&segs, prune::node_of_json(v, loc), loc, true, false)
+        .map_err(|_| {
+            let msg = format!("cannot set `stages.{stage}.params.prune` of a trial");
+            sources.error(loc, "sweep.prune", msg, None)
+        })
 }
 
 /// Loads the spec at `path` (relative to the working directory, kept as given), its extends
@@ -253,7 +275,13 @@ pub fn load(path: &Path, sets: &[String]) -> Result<Spec, SpecError> {
     let count = sweep::point_count(&axes, &sources)?;
     check_stage_count(&doc, &axes, count, &sources)?;
     let search = search::parse(&doc, &axes, &sources)?;
-    let jobs: Vec<Job> = (0..count).map(|grid| Job { grid, trial: None }).collect();
+    let jobs: Vec<Job> = (0..count)
+        .map(|grid| Job {
+            grid,
+            trial: None,
+            prune: None,
+        })
+        .collect();
     let (instances, point_locs, report) =
         expand_points(&doc, &axes, search.as_ref(), &jobs, &sources)?;
 

@@ -4,7 +4,8 @@
 //! ```yaml
 //! sweep:
 //!   grid: { vars.dataset: [ml, bx] }        # optional: the search runs per grid point
-//!   search: { method: tpe, trials: 20, seed: 0 }   # `startup: 10` (TPE's random trials)
+//!   search: { method: tpe, trials: 20, seed: 0 }   # `startup: 10` (TPE's random trials),
+//!                                                  # `parallel: 1` (trials in flight)
 //!   space:
 //!     vars.lr: { loguniform: [1e-3, 1e-1] }
 //!     vars.experts: { choice: [2, 4, 8] }
@@ -13,7 +14,8 @@
 //!
 //! Invariants: `search`, `space` and `objective` come together (one without the others is an
 //! error at the one written); `trials` is at least 1, `seed` and `startup` are non-negative
-//! integers, `startup` only with `tpe`; `objective.stage` names a stage of the spec (checked
+//! integers, `startup` only with `tpe`, `parallel` at least 1; `sweep.prune` (ASHA) is read
+//! by `crate::prune`; `objective.stage` names a stage of the spec (checked
 //! by the loader; the metric is checked against the stage's kind at plan time). Unknown keys
 //! are refused with the closest valid one.
 
@@ -21,12 +23,13 @@ use mosx_search::{Direction, Method, Search, DEFAULT_STARTUP};
 
 use crate::error::SpecError;
 use crate::node::{Entry, Kind, Node};
+use crate::prune::{self, PruneDecl};
 use crate::sources::Sources;
 use crate::space::{self, SpaceParam};
 use crate::suggest::suggest;
 use crate::sweep::Axis;
 
-pub const SEARCH_KEYS: &[&str] = &["method", "trials", "seed", "startup"];
+pub const SEARCH_KEYS: &[&str] = &["method", "trials", "seed", "startup", "parallel"];
 pub const OBJECTIVE_KEYS: &[&str] = &["stage", "metric", "direction"];
 
 /// A declared search (see the module doc).
@@ -39,6 +42,8 @@ pub struct SearchDecl {
     /// The searched paths, in declared order.
     pub paths: Vec<String>,
     pub objective: Objective,
+    /// `sweep.prune` (ASHA), if declared.
+    pub prune: Option<PruneDecl>,
     pub(crate) params: Vec<SpaceParam>,
 }
 
@@ -61,7 +66,11 @@ pub(crate) fn parse(
     };
     let find = |k: &str| sweep.iter().find(|e| e.key == k && !e.value.is_null());
     let (search, space, objective) = match (find("search"), find("space"), find("objective")) {
-        (None, None, None) => return Ok(None),
+        (None, None, None) => {
+            // `prune` alone is an error at its key.
+            prune::parse(doc, false, sources)?;
+            return Ok(None);
+        }
         (Some(s), Some(p), Some(o)) => (s, p, o),
         (s, p, o) => {
             let written = s.or(p).or(o).expect("one is written");
@@ -80,7 +89,9 @@ pub(crate) fn parse(
     };
     let params = space::parse(doc, space, axes, sources)?;
     let (method, trials, seed, startup) = search_fields(search, sources)?;
+    let parallel = parallel_field(search, sources)?;
     let objective = objective_fields(objective, sources)?;
+    let prune = prune::parse(doc, true, sources)?;
     Ok(Some(SearchDecl {
         search: Search {
             method,
@@ -88,16 +99,23 @@ pub(crate) fn parse(
             startup,
             space: params.iter().map(|p| p.dist.clone()).collect(),
             direction: objective.direction,
+            parallel,
+            sequential: prune.is_some(),
         },
         trials,
         paths: params.iter().map(|p| p.path.clone()).collect(),
         objective,
+        prune,
         params,
     }))
 }
 
 /// The entries of the map `e` (at `sweep.KEY`), every key one of `keys`.
-fn fields<'a>(e: &'a Entry, keys: &[&str], sources: &Sources) -> Result<&'a [Entry], SpecError> {
+pub(crate) fn fields<'a>(
+    e: &'a Entry,
+    keys: &[&str],
+    sources: &Sources,
+) -> Result<&'a [Entry], SpecError> {
     let base = format!("sweep.{}", e.key);
     let Kind::Map(entries) = &e.value.kind else {
         let msg = format!(
@@ -118,7 +136,7 @@ fn fields<'a>(e: &'a Entry, keys: &[&str], sources: &Sources) -> Result<&'a [Ent
 }
 
 /// The value of `key` in `entries` (`None` when absent or null).
-fn value<'a>(entries: &'a [Entry], key: &str) -> Option<&'a Node> {
+pub(crate) fn value<'a>(entries: &'a [Entry], key: &str) -> Option<&'a Node> {
     entries
         .iter()
         .find(|f| f.key == key)
@@ -127,7 +145,12 @@ fn value<'a>(entries: &'a [Entry], key: &str) -> Option<&'a Node> {
 }
 
 /// A non-negative integer at `field` (at least `min`).
-fn integer(n: &Node, field: &str, min: i64, sources: &Sources) -> Result<u64, SpecError> {
+pub(crate) fn integer(
+    n: &Node,
+    field: &str,
+    min: i64,
+    sources: &Sources,
+) -> Result<u64, SpecError> {
     match n.kind {
         Kind::Int(i) if i >= min => Ok(i as u64),
         _ => {
@@ -138,7 +161,7 @@ fn integer(n: &Node, field: &str, min: i64, sources: &Sources) -> Result<u64, Sp
 }
 
 /// A string at `field` that is one of `names` (when given).
-fn word<'a>(
+pub(crate) fn word<'a>(
     n: &'a Node,
     field: &str,
     names: Option<&[&str]>,
@@ -195,6 +218,15 @@ fn search_fields(e: &Entry, sources: &Sources) -> Result<(Method, usize, u64, us
         None => DEFAULT_STARTUP,
     };
     Ok((method, trials, seed, startup))
+}
+
+/// `parallel` (trials in flight at once, default 1) of `sweep.search`.
+fn parallel_field(e: &Entry, sources: &Sources) -> Result<usize, SpecError> {
+    let entries = fields(e, SEARCH_KEYS, sources)?;
+    Ok(match value(entries, "parallel") {
+        Some(n) => integer(n, "sweep.search.parallel", 1, sources)? as usize,
+        None => 1,
+    })
 }
 
 fn objective_fields(e: &Entry, sources: &Sources) -> Result<Objective, SpecError> {

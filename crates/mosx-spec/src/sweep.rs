@@ -28,6 +28,7 @@ const SWEEP_KEYS: &[&str] = &[
     "search",
     "space",
     "objective",
+    "prune",
 ];
 const SEED_PATH: &str = "vars.seed";
 
@@ -65,7 +66,7 @@ pub(crate) fn parse(doc: &Node, sources: &Sources) -> Result<Vec<Axis>, SpecErro
                 }
             }
             // Read by `search::parse`.
-            "replicates" | "search" | "space" | "objective" => {}
+            "replicates" | "search" | "space" | "objective" | "prune" => {}
             other => {
                 let hint = suggest(other, SWEEP_KEYS.iter().copied());
                 return Err(sources.error(e.key_loc, field, "unknown field", hint));

@@ -19,6 +19,9 @@ pub struct Trial {
     pub group: usize,
     pub index: usize,
     pub values: Vec<Value>,
+    /// The `prune` param of the pruned train stage (`sweep.prune`: rungs and floors), set at
+    /// `stages.STAGE.params.prune` of every instance of the trial; not part of its point.
+    pub prune: Option<Value>,
 }
 
 impl Spec {
@@ -81,6 +84,7 @@ impl Spec {
             jobs.extend(grid.iter().map(|&g| Job {
                 grid: g,
                 trial: Some((r, t.values.as_slice())),
+                prune: t.prune.as_ref(),
             }));
         }
         let (instances, point_locs, report) =

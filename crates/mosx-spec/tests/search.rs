@@ -69,6 +69,7 @@ fn a_search_runs_per_grid_point_over_its_replicates() {
             group: 1,
             index: 3,
             values: vec![json!(1.25), json!("b")],
+            prune: None,
         }])
         .unwrap();
     assert_eq!(t.instances.len(), 2, "one instance per seed of the group");
@@ -172,4 +173,115 @@ fn search_keys_and_values_are_strict_and_located() {
         assert!(e.message.contains(msg), "case {i}: {e}");
         assert_eq!(e.suggestion.as_deref(), *hint, "case {i}: {e}");
     }
+}
+
+/// A spec with two `train` stages (`tr_a` searched, `tr_b` not) and `sweep` appended.
+fn train_spec(sweep: &str, trains: &[&str]) -> String {
+    let mut s = String::from("stages:\n  ml_load:\n    kind: load\n    params: { path: data }\n");
+    for t in trains {
+        s.push_str(&format!(
+            "  {t}:\n    kind: train\n    inputs: {{ split: ml_load }}\n    params: {{ model: m, method: lora, epochs: 9, lr: 0.01 }}\n"
+        ));
+    }
+    s.push_str("sweep:\n");
+    s.push_str(sweep);
+    s
+}
+
+const PRUNED: &str = "  search: { method: random, trials: 4, parallel: 2 }
+  space:
+    stages.tr_a.params.lr: { choice: [0.01, 0.1] }
+  objective: { stage: tr_a, metric: best_valid_auc, direction: max }
+  prune: { method: asha, metric: valid_auc, min_epochs: 1, reduction_factor: 3 }
+";
+
+#[test]
+fn a_pruned_search_declares_asha_and_its_parallel_trials() {
+    let d = Dir::new();
+    let s = ok(&d.write("p.yaml", &train_spec(PRUNED, &["tr_a"])), &[]);
+    let decl = s.search.as_ref().unwrap();
+    assert_eq!(decl.search.parallel, 2);
+    assert!(
+        decl.search.sequential,
+        "ASHA's floors depend on earlier trials"
+    );
+    let p = decl.prune.as_ref().unwrap();
+    assert_eq!(
+        (
+            p.metric.as_str(),
+            p.min_epochs,
+            p.reduction_factor,
+            p.stage.as_str()
+        ),
+        ("valid_auc", 1, 3, "tr_a")
+    );
+    // The trial's `prune` param lands in its training's params, not in its point.
+    let prune =
+        json!({ "metric": "valid_auc", "min_epochs": 1, "reduction_factor": 3, "floors": [0.6] });
+    let t = s
+        .with_trials(&[Trial {
+            group: 0,
+            index: 1,
+            values: vec![json!(0.1)],
+            prune: Some(prune.clone()),
+        }])
+        .unwrap();
+    let train = t.instances[0]
+        .stages
+        .iter()
+        .find(|st| st.name == "tr_a")
+        .unwrap();
+    assert_eq!(train.params["prune"], prune);
+    assert_eq!(train.params["lr"], json!(0.1));
+    assert!(!t.instances[0]
+        .point
+        .contains_key("stages.tr_a.params.prune"));
+}
+
+#[test]
+fn prune_keys_are_strict_and_name_their_training() {
+    let d = Dir::new();
+    let typo = PRUNED.replace("min_epochs: 1", "min_epoch: 1");
+    let e = err(&d.write("a.yaml", &train_spec(&typo, &["tr_a"])), &[]);
+    assert_eq!(e.field, "sweep.prune.min_epoch");
+    assert_eq!(e.suggestion.as_deref(), Some("min_epochs"));
+
+    let bad = PRUNED.replace("method: asha", "method: hyperband");
+    let e = err(&d.write("b.yaml", &train_spec(&bad, &["tr_a"])), &[]);
+    assert_eq!(e.field, "sweep.prune.method");
+
+    let eta = PRUNED.replace("reduction_factor: 3", "reduction_factor: 1");
+    let e = err(&d.write("c.yaml", &train_spec(&eta, &["tr_a"])), &[]);
+    assert_eq!(e.field, "sweep.prune.reduction_factor");
+
+    let e = err(
+        &d.write("d.yaml", &train_spec(PRUNED, &["tr_a", "tr_b"])),
+        &[],
+    );
+    assert_eq!(e.field, "sweep.prune");
+    assert!(
+        e.to_string().contains("name the pruned one with `stage`"),
+        "{e}"
+    );
+    let named = PRUNED.replace("reduction_factor: 3", "reduction_factor: 3, stage: tr_b");
+    let s = ok(
+        &d.write("e.yaml", &train_spec(&named, &["tr_a", "tr_b"])),
+        &[],
+    );
+    assert_eq!(s.search.unwrap().prune.unwrap().stage, "tr_b");
+    let typo = PRUNED.replace("reduction_factor: 3", "reduction_factor: 3, stage: tr_c");
+    let e = err(
+        &d.write("f.yaml", &train_spec(&typo, &["tr_a", "tr_b"])),
+        &[],
+    );
+    assert_eq!(e.field, "sweep.prune.stage");
+
+    let alone = "  prune: { method: asha }\n";
+    let e = err(&d.write("g.yaml", &train_spec(alone, &["tr_a"])), &[]);
+    assert_eq!(e.field, "sweep.prune");
+    assert!(e.to_string().contains("needs `search`"), "{e}");
+
+    let zero = PRUNED.replace("parallel: 2", "parallel: 0");
+    let e = err(&d.write("h.yaml", &train_spec(&zero, &["tr_a"])), &[]);
+    assert_eq!(e.field, "sweep.search.parallel");
 }

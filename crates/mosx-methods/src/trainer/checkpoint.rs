@@ -12,7 +12,9 @@ use crate::resume;
 impl TrainerState {
     /// Records epoch `e`, keeps the parameters if it is the best so far and saves the state
     /// to `resume_dir`, if any; returns whether the training stops early (`patience` epochs
-    /// without improvement, before the last epoch).
+    /// without improvement, before the last epoch; or ASHA: after a rung whose validation
+    /// AUC is below its floor, or NaN, recorded as `pruned_at_epoch` before the state is
+    /// saved, so a resumed training stays pruned).
     pub(super) fn end_epoch(
         &mut self,
         e: EpochLog,
@@ -22,8 +24,16 @@ impl TrainerState {
         let (epoch, valid_auc) = (e.epoch, e.valid_auc);
         self.log.epochs.push(e);
         self.keep_if_best(epoch, valid_auc);
-        let stop = self.bad_epochs >= cfg.patience.max(1) && epoch + 1 < cfg.epochs;
+        let mut stop = self.bad_epochs >= cfg.patience.max(1) && epoch + 1 < cfg.epochs;
         self.log.stopped_early = stop;
+        let floor = cfg
+            .prune
+            .as_ref()
+            .and_then(|p| p.floor_after(epoch + 1, cfg.epochs));
+        if floor.is_some_and(|f| valid_auc.is_nan() || valid_auc < f) {
+            self.log.pruned_at_epoch = Some(epoch + 1);
+            stop = true;
+        }
         if let Some(dir) = resume_dir {
             resume::save(dir, epoch, self)?;
         }

@@ -13,6 +13,10 @@
 //! * Early stopping keeps the parameters of the epoch with the best validation AUC; with
 //!   `patience` epochs without improvement the loop stops. The returned parameters are the
 //!   best epoch's.
+//! * ASHA (`TrainConfig::prune`): after the epochs of a rung with a floor, a validation AUC
+//!   below the floor (or NaN) stops the training there, recorded as `pruned_at_epoch`; a
+//!   pruned training is a result (the best parameters so far), and is exempt from the no-op
+//!   check below (a planted tiny learning rate is exactly what pruning is for).
 //! * A non-finite loss fails the training with its epoch and step.
 //! * After training, if the chosen parameters' validation predictions equal those of the
 //!   untrained backbone (a silent no-op adapter), the training fails.
@@ -52,7 +56,7 @@ pub use mosx_config::log::{EpochLog, GroupWeights, RoutingShares, StepLog, Train
 pub(crate) use state::TrainerState;
 use state::Training;
 
-pub use mosx_config::train::{lr_at, Observer, Quiet, Schedule, TrainConfig};
+pub use mosx_config::train::{lr_at, Observer, Prune, Quiet, Schedule, TrainConfig};
 
 /// What the loop reads.
 pub struct TrainData<'a> {
@@ -114,7 +118,7 @@ pub fn train(
     let mut state = TrainerState::new(params, opt, log);
     let start_epoch = state.resume(resume_dir, run.device)?;
 
-    let stopped = state.log.stopped_early;
+    let stopped = state.log.stopped_early || state.log.pruned_at_epoch.is_some();
     for epoch in start_epoch..cfg.epochs {
         if stopped {
             break;
@@ -125,7 +129,9 @@ pub fn train(
         }
     }
     restore(&state.params, &state.best)?;
-    check_not_noop(&run, &base_p)?;
+    if state.log.pruned_at_epoch.is_none() {
+        check_not_noop(&run, &base_p)?;
+    }
     Ok(Outcome {
         params: copies(&state.params),
         log: state.log,

@@ -123,6 +123,7 @@ pub fn config(objective: Objective, lr: f64, epochs: usize) -> TrainConfig {
         max_grad_norm: 1.0,
         rec_loss: RecLoss::Vocab,
         eval_batch_size: 16,
+        prune: None,
     }
 }
 

@@ -16,6 +16,8 @@ fn search(method: Method, seed: u64) -> Search {
         startup: 5,
         space: space(),
         direction: Direction::Min,
+        parallel: 1,
+        sequential: false,
     }
 }
 
@@ -41,7 +43,7 @@ fn run(s: &Search, n: usize) -> (Vec<Vec<Value>>, f64) {
         .iter()
         .map(|(_, o)| match o {
             Outcome::Objective(v) => *v,
-            Outcome::Failed => f64::INFINITY,
+            Outcome::Failed | Outcome::Pruned { .. } => f64::INFINITY,
         })
         .fold(f64::INFINITY, f64::min);
     (history.into_iter().map(|(p, _)| p).collect(), best)
@@ -75,7 +77,11 @@ fn tpe_after_startup_needs_the_earlier_outcomes_and_skips_failed_ones() {
     assert!(!s.determined(5, 4));
     assert_eq!(
         s.propose(5, &[]),
-        Err(SearchError::History { index: 5, known: 0 })
+        Err(SearchError::History {
+            index: 5,
+            need: 5,
+            known: 0
+        })
     );
     let (props, _) = run(&s, 5);
     let mut history: Vec<_> = props
@@ -107,4 +113,63 @@ fn tpe_finds_a_better_best_of_20_than_random_search() {
     let (tpe, random) = (mean(Method::Tpe), mean(Method::Random));
     println!("mean best-of-20 over 20 seeds: tpe {tpe:.3}, random {random:.3}");
     assert!(tpe < random, "tpe {tpe} vs random {random}");
+}
+
+#[test]
+fn with_parallel_w_a_tpe_trial_waits_only_for_the_trials_before_its_window() {
+    let mut s = search(Method::Tpe, 3);
+    s.parallel = 3;
+    // Trial 7 needs trials 0..=4 (5 outcomes), not 0..=6.
+    assert!(!s.determined(7, 4));
+    assert!(s.determined(7, 5));
+    let history: Vec<(Vec<Value>, Outcome)> = (0..5)
+        .map(|i| {
+            let p = s.propose(i, &[]).unwrap();
+            let v = objective(&p);
+            (p, Outcome::Objective(v))
+        })
+        .collect();
+    let a = s.propose(7, &history).unwrap();
+    // Later outcomes (trials 5, 6) are not read: the same proposal with them told.
+    let mut more = history.clone();
+    more.push((history[0].0.clone(), Outcome::Objective(-100.0)));
+    more.push((history[1].0.clone(), Outcome::Objective(-100.0)));
+    assert_eq!(a, s.propose(7, &more).unwrap());
+}
+
+#[test]
+fn a_sequential_random_search_waits_for_its_window_and_a_plain_one_does_not() {
+    let mut s = search(Method::Random, 3);
+    assert!(s.determined(9, 0));
+    s.sequential = true;
+    s.parallel = 2;
+    assert!(s.determined(1, 0));
+    assert!(!s.determined(2, 0));
+    assert!(s.determined(2, 1));
+}
+
+#[test]
+fn a_pruned_trial_is_told_to_tpe_as_the_worst_completed_objective() {
+    let s = search(Method::Tpe, 4);
+    let mut history: Vec<(Vec<Value>, Outcome)> = (0..5)
+        .map(|i| {
+            let p = s.propose(i, &[]).unwrap();
+            let v = objective(&p);
+            (p, Outcome::Objective(v))
+        })
+        .collect();
+    let worst = history
+        .iter()
+        .map(|(_, o)| match o {
+            Outcome::Objective(v) => *v,
+            _ => unreachable!(),
+        })
+        .fold(f64::MIN, f64::max);
+    let as_worst = {
+        let mut h = history.clone();
+        h[2].1 = Outcome::Objective(worst);
+        s.propose(5, &h).unwrap()
+    };
+    history[2].1 = Outcome::Pruned { epoch: 1 };
+    assert_eq!(s.propose(5, &history).unwrap(), as_worst);
 }

@@ -279,6 +279,11 @@ fn put_metrics(
     out.metric("best_valid_auc", log.best_valid_auc);
     out.metric("base_valid_auc", log.base_valid_auc);
     out.metric("epochs_run", log.epochs.len() as f64);
+    if let Some(e) = log.pruned_at_epoch {
+        // `mosx_kinds::train::PRUNED_METRIC`, written as a literal for the declared-metrics
+        // check of `mosx_kinds::registry`.
+        out.metric("pruned_at_epoch", e as f64);
+    }
     out.metric("train_points", n_train as f64);
     out.metric("valid_points", n_valid as f64);
     out.metric("leaking_train", leak_counts[0] as f64);

@@ -137,3 +137,24 @@ fn force_reruns_matching_stages() {
     assert!(out.contains("ml_measure: forced (--force)"), "{out}");
     assert!(out.contains("1 executed"), "{out}");
 }
+
+/// A kill between a stage's commit and the removal of its scratch folder leaves
+/// `objects/.work/KEY`; the rerun finds the stage cached, so it removes the folder itself.
+#[test]
+fn a_rerun_removes_the_scratch_folder_of_a_stored_stage() {
+    let tmp = tempfile::tempdir().unwrap();
+    let spec = write_ml_spec(tmp.path(), &[0]);
+    let spec = spec.to_str().unwrap();
+    let o = mosx(tmp.path(), &["run", spec]);
+    assert!(o.status.success(), "{:?}", text(&o));
+    let db = tmp.path().join("results/mosx.db");
+    let key = stage_key(&db, "ml_split");
+    let work = tmp.path().join("results/objects/.work").join(&key);
+    std::fs::create_dir_all(&work).unwrap();
+    std::fs::write(work.join("epoch_0.safetensors"), b"partial").unwrap();
+    let o = mosx(tmp.path(), &["run", spec]);
+    let (out, err) = text(&o);
+    assert!(o.status.success(), "{out}\n{err}");
+    assert!(out.contains("0 executed"), "{out}");
+    assert!(!work.exists(), "the stored stage's scratch folder is still there");
+}

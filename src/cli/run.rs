@@ -154,6 +154,7 @@ pub(super) fn execute(a: &RunArgs, plan: Arc<Plan>, render: bool) -> anyhow::Res
     // `--force` deletes nothing here: a forced stage's commit replaces its stored row in one
     // transaction (`exec::job`), so a forced run killed before that leaves the old result.
     recover(&*store)?;
+    exec::clear_committed_work(&plan, &*store, &statuses);
     let run_id = store.begin_run(&info)?;
     let summary = match &slurm_resources {
         None => {

@@ -174,6 +174,22 @@ pub fn remember_fingerprints(
     store.lineage_put_many(&plan.scope(), &entries)
 }
 
+/// Removes the scratch folder (`.work/KEY`) of every stage already stored. A commit removes
+/// it right after the row is durable; a kill between the two leaves it, and the rerun finds
+/// the stage cached and would never run it again, so the folder is removed here instead.
+/// A failure to remove is left for `mosx gc` (which sweeps work folders of no live stage).
+pub fn clear_committed_work(plan: &Plan, store: &dyn Store, statuses: &[Status]) {
+    for i in plan.graph.node_indices() {
+        if matches!(statuses[i.index()], Status::Fresh) {
+            if let Ok(dir) = store.work_dir(&plan.graph[i].key) {
+                if dir.exists() {
+                    let _ = std::fs::remove_dir_all(dir);
+                }
+            }
+        }
+    }
+}
+
 /// End run `run` (`ok` or `failed`) with its summary, then fold the store's write-ahead log
 /// in, so the database file alone is the whole store.
 pub fn end_run(

@@ -141,6 +141,35 @@ fn missing_tensor_is_named() {
     );
 }
 
+/// A fine-tune that renamed its `model_type` (or dropped it) but kept a known
+/// `architectures` class loads as that class's type, with the same logits.
+#[test]
+fn a_known_architectures_class_stands_in_for_an_unknown_or_missing_model_type() {
+    let want = {
+        let tmp = copy_golden();
+        let ck = Checkpoint::resolve(tmp.path().to_str().unwrap()).unwrap();
+        probe_logits(load_backbone(&ck, Device::Cpu, Kind::Float).unwrap().as_ref())
+    };
+    for model_type in [Some("my_gemma_finetune"), None] {
+        let tmp = copy_golden();
+        let cfg_path = tmp.path().join("config.json");
+        let mut cfg: serde_json::Value =
+            serde_json::from_str(&std::fs::read_to_string(&cfg_path).unwrap()).unwrap();
+        match model_type {
+            Some(t) => cfg["model_type"] = t.into(),
+            None => {
+                cfg.as_object_mut().unwrap().remove("model_type");
+            }
+        }
+        cfg["architectures"] = serde_json::json!(["Gemma3ForCausalLM"]);
+        std::fs::write(&cfg_path, cfg.to_string()).unwrap();
+        let ck = Checkpoint::resolve(tmp.path().to_str().unwrap()).unwrap();
+        assert_eq!(ck.model_type().unwrap(), "gemma3_text", "{model_type:?}");
+        let got = probe_logits(load_backbone(&ck, Device::Cpu, Kind::Float).unwrap().as_ref());
+        assert!(got.equal(&want), "{model_type:?}");
+    }
+}
+
 #[test]
 fn unknown_model_type_is_named() {
     let tmp = copy_golden();
@@ -148,6 +177,8 @@ fn unknown_model_type_is_named() {
     let mut cfg: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(&cfg_path).unwrap()).unwrap();
     cfg["model_type"] = "gpt_neox".into();
+    // A known `architectures` class would name the type instead (the fallback below).
+    cfg["architectures"] = serde_json::json!(["GPTNeoXForCausalLM"]);
     std::fs::write(&cfg_path, cfg.to_string()).unwrap();
     let err = load_err(tmp.path());
     assert!(

@@ -156,5 +156,8 @@ fn a_rerun_removes_the_scratch_folder_of_a_stored_stage() {
     let (out, err) = text(&o);
     assert!(o.status.success(), "{out}\n{err}");
     assert!(out.contains("0 executed"), "{out}");
-    assert!(!work.exists(), "the stored stage's scratch folder is still there");
+    assert!(
+        !work.exists(),
+        "the stored stage's scratch folder is still there"
+    );
 }

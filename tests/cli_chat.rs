@@ -63,7 +63,10 @@ fn a_chat_templated_backbone_trains_and_scores_prompts_in_its_template() {
     let chat = metric(&db, "ml_eval_zero_chat", "mean_p_yes");
     let plain = metric(&db, "ml_eval_zero_plain", "mean_p_yes");
     assert!(chat.is_finite() && plain.is_finite());
-    assert_ne!(chat, plain, "the chat template changed nothing the backbone read");
+    assert_ne!(
+        chat, plain,
+        "the chat template changed nothing the backbone read"
+    );
     assert!(metric(&db, "ml_eval_chat", "mean_p_yes").is_finite());
     // The template's file is part of the chat stages' keys.
     let key: String = rusqlite::Connection::open(&db)
@@ -92,7 +95,10 @@ fn chat_on_a_backbone_without_a_template_is_a_plan_error_at_prompt_format() {
     write_ml1m(&data);
     let model = tiny_model_arch(tmp.path(), "tiny_llama", "llama", &data);
     let spec = write_spec(tmp.path(), &data, &model, "nochat.yaml");
-    let o = mosx(tmp.path(), &["run", spec.to_str().unwrap(), "--device", "cpu"]);
+    let o = mosx(
+        tmp.path(),
+        &["run", spec.to_str().unwrap(), "--device", "cpu"],
+    );
     let (out, err) = text(&o);
     assert!(!o.status.success(), "{out}\n{err}");
     assert!(

@@ -1,7 +1,7 @@
 //! `sweep.search` end to end on ML-100K (CPU stages only): trials are reproducible, a rerun
 //! executes nothing, a larger budget runs only the new trials, TPE's later trials are
-//! proposed from stored results, and `mosx compare` lists every trial with failed ones
-//! marked.
+//! proposed from stored results (joining the run under way, locally and on Slurm, the same
+//! trials on both), and `mosx compare` lists every trial with failed ones marked.
 
 mod common;
 use common::*;
@@ -125,11 +125,13 @@ fn a_tpe_search_is_reproducible_and_proposes_later_trials_from_stored_results() 
             out.contains("search (tpe): 4 of 4 trials with an outcome"),
             "{out}"
         );
-        // Two startup trials in one round, then one round per trial.
-        let rounds = out.lines().filter(|l| l.contains(" stages: ")).count();
-        assert_eq!(rounds, 3, "{out}");
+        // Two startup trials, then each later trial as soon as the ones before it ended, all
+        // in one run; the rerun takes every trial from the cache, also in one run.
+        let runs = |out: &str| out.lines().filter(|l| l.contains(" stages: ")).count();
+        assert_eq!(runs(&out), 1, "{out}");
         let again = run_ok(tmp.path(), &spec);
         assert_eq!(executed(&again), 0, "{again}");
+        assert_eq!(runs(&again), 1, "{again}");
         let table = compare(tmp.path(), &spec, &["--format", "csv"]);
         assert_eq!(table.lines().count(), 5, "{table}");
         assert!(table.lines().skip(1).all(|l| l.contains(",ok,")), "{table}");
@@ -210,4 +212,61 @@ fn compare_lists_every_trial_with_the_failed_ones_marked_and_the_best_trial() {
         err.contains("no stage of the spec writes a metric `tarin`"),
         "{err}"
     );
+}
+
+#[test]
+fn a_tpe_search_on_slurm_runs_its_later_trials_in_the_same_run_and_proposes_the_same_trials() {
+    let Some(base) = common::cluster::services() else {
+        return;
+    };
+    let search = "{ method: tpe, trials: 4, seed: 2, startup: 2 }";
+    let space = "{ int: [1000, 3000] }";
+    let local = tempfile::tempdir().unwrap();
+    let spec = write_spec(local.path(), search, space);
+    run_ok(local.path(), &spec);
+    let expected = compare(local.path(), &spec, &["--format", "csv"]);
+
+    let tmp = tempfile::tempdir().unwrap();
+    let d = tmp.path();
+    let spec = write_spec(d, search, space);
+    let (schema, url) = common::cluster::fresh_schema(&base, "search");
+    let objects = d.join("objects");
+    let pg = [
+        "--store",
+        url.as_str(),
+        "--objects",
+        objects.to_str().unwrap(),
+    ];
+    let mut args = vec![
+        "run",
+        spec.to_str().unwrap(),
+        "-q",
+        "--executor",
+        "slurm",
+        "--poll",
+        "0.3",
+    ];
+    args.extend_from_slice(&pg);
+    let o = mosx(d, &args);
+    let (out, err) = text(&o);
+    assert!(o.status.success(), "{out}\n{err}");
+    assert!(
+        out.contains("search (tpe): 4 of 4 trials with an outcome"),
+        "{out}"
+    );
+    let runs = out.lines().filter(|l| l.contains(" stages: ")).count();
+    assert_eq!(
+        runs, 1,
+        "the later trials were submitted into the run: {out}\n{err}"
+    );
+    let job_runs = std::fs::read_dir(objects.join(".jobs")).unwrap().count();
+    assert_eq!(job_runs, 1, "one run's jobs");
+    let mut compare_args = vec!["--format", "csv"];
+    compare_args.extend_from_slice(&pg);
+    assert_eq!(
+        compare(d, &spec, &compare_args),
+        expected,
+        "the same trials as the local run"
+    );
+    common::cluster::psql(&base, &format!("DROP SCHEMA {schema} CASCADE"));
 }

@@ -9,6 +9,7 @@ use globset::{Glob, GlobSetBuilder};
 use super::common::{self, StoreArgs, UsageError};
 use super::{EXIT_FAILED, EXIT_OK};
 use crate::device::DeviceRequest;
+use crate::exec::scheduler::{Grow, NoGrow};
 use crate::exec::worker::{WorkerError, WorkerPool};
 use crate::exec::{self, Status};
 use crate::plan::validate_resources::KindResources;
@@ -109,12 +110,18 @@ pub fn run(a: RunArgs) -> anyhow::Result<i32> {
         return super::search::run(&a, spec);
     }
     let plan = Arc::new(common::plan_of(spec, a.allow_outside_outputs)?);
-    execute(&a, plan, true)
+    Ok(execute(&a, plan, true, &mut NoGrow)?.0)
 }
 
 /// Runs `plan`: checks the cache, runs what is dirty (or only shows it, `--dry-run`), and
-/// with `render` the spec's reports; the exit code.
-pub(super) fn execute(a: &RunArgs, plan: Arc<Plan>, render: bool) -> anyhow::Result<i32> {
+/// with `render` the spec's reports; the exit code and the plan the run ended with (`grow`
+/// may extend it while it runs, see `exec::scheduler::Grow`).
+pub(super) fn execute(
+    a: &RunArgs,
+    plan: Arc<Plan>,
+    render: bool,
+    grow: &mut dyn Grow,
+) -> anyhow::Result<(i32, Arc<Plan>)> {
     let _kept = KeptToExit(Some(plan.clone()));
     // Checked before anything runs: a bad `resources:` entry is a spec error (exit 2).
     let slurm_resources = slurm_resources(a.executor, &plan)?;
@@ -131,20 +138,19 @@ pub(super) fn execute(a: &RunArgs, plan: Arc<Plan>, render: bool) -> anyhow::Res
     }
     if a.dry_run {
         print_dry_run(&plan, &statuses, dirty)?;
-        return Ok(EXIT_OK);
+        return Ok((EXIT_OK, plan));
     }
     let store = store.ok_or_else(|| UsageError("no store".into()))?;
     // A rerun of a pruned trial: its evaluation is dirty but will be skipped, not run.
-    let cut = exec::PrunedCut {
-        plan: &plan,
-        store: &*store,
-    };
+    let cut = exec::PrunedCut { store: &*store };
     let skipped_anyway = exec::cut_by_cached(&plan, &statuses, &cut);
     let workers = if dirty > skipped_anyway.len() {
         start_workers(a, &plan, &statuses, &skipped_anyway)?
     } else {
         None
     };
+    // A plan that may grow may need a worker later: one that starts with its first stage.
+    let workers = workers.or_else(|| idle_workers(a, grow.may_grow()));
     // The run's device: the one the worker resolved, else what was asked (or the CPU).
     let device_label = match &workers {
         Some(w) => w.label(),
@@ -156,35 +162,45 @@ pub(super) fn execute(a: &RunArgs, plan: Arc<Plan>, render: bool) -> anyhow::Res
     recover(&*store)?;
     exec::clear_committed_work(&plan, &*store, &statuses);
     let run_id = store.begin_run(&info)?;
-    let summary = match &slurm_resources {
+    let (summary, plan) = match &slurm_resources {
         None => {
             let opts = exec::Options {
                 jobs: a.jobs,
                 quiet: a.quiet,
                 workers,
             };
-            exec::run(plan.clone(), store.clone(), run_id, &info, &statuses, &opts)
+            exec::run(
+                plan.clone(),
+                store.clone(),
+                run_id,
+                &info,
+                &statuses,
+                &opts,
+                grow,
+            )
         }
         Some(resources) => {
             let slurm = slurm_options(a)?;
             exec::slurm::run(
-                &plan,
+                plan.clone(),
                 store.clone(),
                 run_id,
                 &info,
                 &statuses,
                 resources,
                 &slurm,
+                grow,
             )?
         }
     };
+    let _kept_final = KeptToExit(Some(plan.clone()));
     exec::remember_fingerprints(&plan, &*store, &summary)?;
     let mut code = print_summary(&summary);
     if render && code == EXIT_OK && !a.no_report && !plan.spec.report.is_empty() {
         code = render_reports(&plan, &*store, a.allow_outside_outputs);
     }
     exec::end_run(&*store, run_id, code == EXIT_OK, &summary)?;
-    Ok(code)
+    Ok((code, plan))
 }
 
 /// The resources of each stage kind the Slurm executor asks for (`None` for a local run).
@@ -221,7 +237,7 @@ fn recover(store: &dyn mosx_store::Store) -> anyhow::Result<()> {
 }
 
 /// The `--force` globs as one matcher.
-fn force_globs(force: &[String]) -> anyhow::Result<globset::GlobSet> {
+pub(super) fn force_globs(force: &[String]) -> anyhow::Result<globset::GlobSet> {
     let mut globs = GlobSetBuilder::new();
     for f in force {
         globs.add(Glob::new(f).map_err(|e| UsageError(format!("--force `{f}`: {e}")))?);
@@ -302,6 +318,18 @@ fn start_workers(
         other => other.into(),
     })?;
     Ok(Some(Arc::new(pool)))
+}
+
+/// Local workers not started yet, for a plan that may grow (`may_grow`): the worker starts
+/// with the first stage it is given; none when the worker cannot be found (a stage given to
+/// it then fails saying so).
+fn idle_workers(a: &RunArgs, may_grow: bool) -> Option<Arc<WorkerPool>> {
+    if !may_grow || a.executor != Executor::Local {
+        return None;
+    }
+    let device = DeviceRequest::parse(a.device.as_deref()).ok()?;
+    let pool = WorkerPool::new(&common::location(&a.store).ok()?, device).ok()?;
+    Some(Arc::new(pool))
 }
 
 /// The provenance the run and its stage rows record.

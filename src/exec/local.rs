@@ -118,6 +118,11 @@ impl Executor for Local {
         Ok(())
     }
 
+    fn replan(&mut self, plan: Arc<Plan>) {
+        // Stages already started keep the plan they were started with (the same node there).
+        self.plan = plan;
+    }
+
     fn wait(&mut self) -> Vec<Ended> {
         let Ok(first) = self.rx.recv() else {
             return Vec::new();

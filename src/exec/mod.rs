@@ -63,19 +63,18 @@ pub struct Summary {
 /// trial's training under `sweep.prune`) whose stored metrics have `pruned_at_epoch: e`
 /// cuts its descendants with the reason `trial pruned at epoch e`.
 pub struct PrunedCut<'a> {
-    pub plan: &'a Plan,
     pub store: &'a dyn Store,
 }
 
 impl scheduler::Cut for PrunedCut<'_> {
-    fn may_cut(&self, i: petgraph::graph::NodeIndex) -> bool {
-        self.plan.graph[i].params.get("prune").is_some()
+    fn may_cut(&self, plan: &Plan, i: petgraph::graph::NodeIndex) -> bool {
+        plan.graph[i].params.get("prune").is_some()
     }
-    fn cut(&self, i: petgraph::graph::NodeIndex) -> Option<String> {
-        if !self.may_cut(i) {
+    fn cut(&self, plan: &Plan, i: petgraph::graph::NodeIndex) -> Option<String> {
+        if !self.may_cut(plan, i) {
             return None;
         }
-        let metrics = self.store.metrics(&self.plan.graph[i].key).ok()?;
+        let metrics = self.store.metrics(&plan.graph[i].key).ok()?;
         let (_, e) = metrics
             .into_iter()
             .find(|(m, _)| m == crate::stages::train::PRUNED_METRIC)?;
@@ -113,7 +112,9 @@ pub fn check(
         .collect())
 }
 
-/// Runs the dirty stages of `plan` on the local executor (`-j` threads, the local workers).
+/// Runs the dirty stages of `plan` on the local executor (`-j` threads, the local workers);
+/// `grow` may extend the plan while it runs (`scheduler::Grow`): the plan it ended with
+/// comes back with the summary.
 pub fn run(
     plan: Arc<Plan>,
     store: Arc<dyn Store>,
@@ -121,15 +122,13 @@ pub fn run(
     info: &RunInfo,
     statuses: &[Status],
     opts: &Options,
-) -> Summary {
+    grow: &mut dyn scheduler::Grow,
+) -> (Summary, Arc<Plan>) {
     let (dirty, mut summary) = scheduler::start(&plan, statuses);
     let progress = Arc::new(RunProgress::new(dirty.len() as u64, opts.quiet));
     let workers = opts.workers.clone();
     let cut_store = store.clone();
-    let cut = PrunedCut {
-        plan: &plan,
-        store: &*cut_store,
-    };
+    let cut = PrunedCut { store: &*cut_store };
     match local::Local::new(
         plan.clone(),
         store,
@@ -139,10 +138,10 @@ pub fn run(
         workers,
         progress.clone(),
     ) {
-        Ok(mut local) => scheduler::run(&plan, statuses, &mut local, &progress, &cut),
+        Ok(mut local) => scheduler::run(plan, statuses, &mut local, &progress, &cut, grow),
         Err(e) => {
             summary.failed.push(("<executor>".into(), e.to_string()));
-            summary
+            (summary, plan)
         }
     }
 }
@@ -234,7 +233,7 @@ pub fn cut_by_cached(
     let g = &plan.graph;
     let mut out = std::collections::HashSet::new();
     for i in g.node_indices() {
-        if matches!(statuses[i.index()], Status::Dirty(_)) || cut.cut(i).is_none() {
+        if matches!(statuses[i.index()], Status::Dirty(_)) || cut.cut(plan, i).is_none() {
             continue;
         }
         let mut dfs = petgraph::visit::Dfs::new(g, i);

@@ -18,10 +18,17 @@
 //!   [`Cut`]) cuts exactly its dirty descendants: reported skipped with the reason
 //!   (`Summary::pruned`), never started, and not a failure. This is checked when the stage
 //!   ends and, for a cached stage, before anything starts, so a rerun reports the same.
+//! * A plan may grow while it runs ([`Grow`]: a search's next trials, proposed as soon as the
+//!   results they depend on are stored): after stages ended, the scheduler asks for a larger
+//!   plan that keeps every node at its index ([`Plan::extending`]), hands it to the executor
+//!   ([`Executor::replan`]) and schedules its new dirty stages like the first ones: a new
+//!   stage waits only for its own dirty parents, so a free slot takes it while other stages
+//!   still run; one under a failed or cutting parent is skipped.
 //! * Ctrl-C runs the executor's cleanup ([`Executor::interrupt`]), then exits 130: results
 //!   already committed stay, interrupted stages left nothing behind and run again next time.
 
 use std::collections::{HashMap, HashSet};
+use std::sync::Arc;
 
 use petgraph::graph::NodeIndex;
 use petgraph::Direction;
@@ -53,6 +60,9 @@ pub trait Executor {
     fn wait(&mut self) -> Vec<Ended>;
     /// Stop following a started stage that an upstream failure blocked.
     fn withdraw(&mut self, _i: NodeIndex) {}
+    /// The run's plan grew ([`Grow`]): `plan` extends the current one (same nodes at the same
+    /// indices); later starts may name its new nodes.
+    fn replan(&mut self, plan: Arc<Plan>);
     /// What Ctrl-C must do before the process exits 130 (kill workers, release leases,
     /// cancel jobs, say so); called on the signal handler's thread.
     fn interrupt(&self) -> Box<dyn Fn() + Send + 'static>;
@@ -64,21 +74,45 @@ pub trait Executor {
 pub trait Cut {
     /// Whether stage `i` may cut (then an executor that orders dependencies itself gets its
     /// children only after it ended, so a cut child never starts).
-    fn may_cut(&self, i: NodeIndex) -> bool;
+    fn may_cut(&self, plan: &Plan, i: NodeIndex) -> bool;
     /// Whether `i`'s stored result cuts its descendants: the reason (`trial pruned at epoch
     /// 1`); read after the stage ended or, for a cached stage, before the run starts.
-    fn cut(&self, i: NodeIndex) -> Option<String>;
+    fn cut(&self, plan: &Plan, i: NodeIndex) -> Option<String>;
 }
 
 /// No stage cuts.
 pub struct NoCut;
 
 impl Cut for NoCut {
-    fn may_cut(&self, _: NodeIndex) -> bool {
+    fn may_cut(&self, _: &Plan, _: NodeIndex) -> bool {
         false
     }
-    fn cut(&self, _: NodeIndex) -> Option<String> {
+    fn cut(&self, _: &Plan, _: NodeIndex) -> Option<String> {
         None
+    }
+}
+
+/// A plan that may grow while it runs (see the module note).
+pub trait Grow {
+    /// Asked each time stages ended (`ended`, failed ones too) and, with `ended` empty, when
+    /// nothing is running: a plan extending `plan` ([`Plan::extending`]) with the status of each
+    /// of its nodes, or `None` when it stays as it is.
+    fn grow(&mut self, plan: &Plan, ended: &[NodeIndex]) -> Option<(Arc<Plan>, Vec<Status>)>;
+    /// Whether it may ever grow (then stages of kinds the first plan does not run may come).
+    fn may_grow(&self) -> bool {
+        true
+    }
+}
+
+/// A plan that stays as it is.
+pub struct NoGrow;
+
+impl Grow for NoGrow {
+    fn grow(&mut self, _: &Plan, _: &[NodeIndex]) -> Option<(Arc<Plan>, Vec<Status>)> {
+        None
+    }
+    fn may_grow(&self) -> bool {
+        false
     }
 }
 
@@ -107,80 +141,76 @@ pub fn forced(statuses: &[Status]) -> HashSet<NodeIndex> {
         .collect()
 }
 
-/// Runs the dirty stages of `plan` on `executor` and says what happened to each.
+/// Runs the dirty stages of `plan` on `executor` and says what happened to each; `grow` may
+/// extend the plan while it runs (see the module note): the plan it ended with comes back.
 pub fn run(
-    plan: &Plan,
+    plan: Arc<Plan>,
     statuses: &[Status],
     executor: &mut dyn Executor,
     progress: &RunProgress,
     cut: &dyn Cut,
-) -> Summary {
+    grow: &mut dyn Grow,
+) -> (Summary, Arc<Plan>) {
     let on_interrupt = executor.interrupt();
     let _ = ctrlc::set_handler(move || {
         on_interrupt();
         std::process::exit(130);
     });
-    let (dirty, summary) = start(plan, statuses);
+    let (dirty, summary) = start(&plan, statuses);
     let mut s = Schedule {
-        plan,
+        plan: plan.clone(),
         progress,
-        forced: forced(statuses),
-        position: plan
-            .order
-            .iter()
-            .enumerate()
-            .map(|(k, i)| (*i, k))
-            .collect(),
-        waiting: dirty
-            .iter()
-            .map(|i| {
-                let parents = plan.graph.neighbors_directed(*i, Direction::Incoming);
-                (*i, parents.filter(|u| dirty.contains(u)).count())
-            })
-            .collect(),
-        dirty,
+        forced: HashSet::new(),
+        position: HashMap::new(),
+        dirty: HashSet::new(),
+        waiting: HashMap::new(),
         running: HashSet::new(),
+        finished: HashSet::new(),
         blocked: HashSet::new(),
+        cutting: HashSet::new(),
+        failures: HashSet::new(),
         summary,
         cut,
     };
-    // Cached stages that cut their descendants (a rerun of a pruned trial).
-    for &i in &plan.order {
-        if !s.dirty.contains(&i) {
-            if let Some(why) = cut.cut(i) {
-                s.cut_descendants(executor, i, &why);
+    let mut ready = s.admit(executor, 0, statuses, &dirty);
+    s.start_all(executor, &mut ready);
+    loop {
+        let mut ended_now = Vec::new();
+        if !s.running.is_empty() {
+            let ended = executor.wait();
+            if ended.is_empty() {
+                // The executor lost its stages (a bug of the executor): do not wait forever.
+                for i in std::mem::take(&mut s.running) {
+                    s.failed(executor, i, "the executor lost this stage".into());
+                }
+                break;
+            }
+            for e in ended {
+                ended_now.push(e.node);
+                s.ended(executor, e, &mut ready);
             }
         }
-    }
-    let mut ready: Vec<NodeIndex> = plan
-        .order
-        .iter()
-        .copied()
-        .filter(|i| s.waiting.get(i) == Some(&0))
-        .collect();
-    s.start_all(executor, &mut ready);
-    while !s.running.is_empty() {
-        let ended = executor.wait();
-        if ended.is_empty() {
-            // The executor lost its stages (a bug of the executor): do not wait forever.
-            for i in std::mem::take(&mut s.running) {
-                s.failed(executor, i, "the executor lost this stage".into());
+        let grew = match grow.grow(&s.plan, &ended_now) {
+            Some((plan, statuses)) => {
+                s.extend(executor, plan, &statuses, &mut ready);
+                true
             }
+            None => false,
+        };
+        s.start_all(executor, &mut ready);
+        // Nothing runs and the plan did not grow: nothing can start any more.
+        if s.running.is_empty() && !grew {
             break;
         }
-        for e in ended {
-            s.ended(executor, e, &mut ready);
-        }
-        s.start_all(executor, &mut ready);
     }
     executor.finish();
     progress.clear();
-    s.summary
+    (s.summary, s.plan)
 }
 
 /// The scheduler's state of one run.
 struct Schedule<'a> {
-    plan: &'a Plan,
+    plan: Arc<Plan>,
     progress: &'a RunProgress,
     forced: HashSet<NodeIndex>,
     /// Node → its place in the plan's order.
@@ -189,12 +219,129 @@ struct Schedule<'a> {
     /// Dirty node → its dirty parents not yet finished (or started, see the module note).
     waiting: HashMap<NodeIndex, usize>,
     running: HashSet<NodeIndex>,
+    /// Dirty stages that ended with a result (ran, or by another process).
+    finished: HashSet<NodeIndex>,
     blocked: HashSet<NodeIndex>,
+    /// Stages whose result cut their descendants (with the reason), cached ones too.
+    cutting: HashSet<NodeIndex>,
+    /// Stages that failed.
+    failures: HashSet<NodeIndex>,
     summary: Summary,
     cut: &'a dyn Cut,
 }
 
 impl Schedule<'_> {
+    /// Takes in the nodes from index `from` on of the current plan, with their statuses
+    /// (`dirty`: the dirty ones): each dirty one waits for its dirty parents not yet released,
+    /// is blocked under a failed or cutting parent, or is ready (returned, in plan order); a
+    /// cached one that cuts cuts its dirty descendants.
+    fn admit(
+        &mut self,
+        executor: &mut dyn Executor,
+        from: usize,
+        statuses: &[Status],
+        dirty: &HashSet<NodeIndex>,
+    ) -> Vec<NodeIndex> {
+        let plan = self.plan.clone();
+        let g = &plan.graph;
+        let fresh: Vec<NodeIndex> = g.node_indices().skip(from).collect();
+        self.dirty
+            .extend(fresh.iter().filter(|i| dirty.contains(i)));
+        self.forced
+            .extend(forced(statuses).into_iter().filter(|i| i.index() >= from));
+        self.position = plan
+            .order
+            .iter()
+            .enumerate()
+            .map(|(k, i)| (*i, k))
+            .collect();
+        for &i in &fresh {
+            if !self.dirty.contains(&i) {
+                continue;
+            }
+            let parents: Vec<NodeIndex> = g.neighbors_directed(i, Direction::Incoming).collect();
+            let unreleased = parents
+                .iter()
+                .filter(|u| self.dirty.contains(u) && !self.released(executor, **u))
+                .count();
+            self.waiting.insert(i, unreleased);
+        }
+        // Cached stages that cut their descendants (a rerun of a pruned trial).
+        for &i in &plan.order {
+            if i.index() >= from && !self.dirty.contains(&i) {
+                if let Some(why) = self.cut.cut(&plan, i) {
+                    self.cutting.insert(i);
+                    self.cut_descendants(executor, i, &why);
+                }
+            }
+        }
+        // New stages under a stage that failed or cut before they existed.
+        for &i in &plan.order {
+            if i.index() < from || !self.dirty.contains(&i) || self.blocked.contains(&i) {
+                continue;
+            }
+            let parents: Vec<NodeIndex> = g.neighbors_directed(i, Direction::Incoming).collect();
+            if let Some(u) = parents.iter().find(|u| self.blocked.contains(u)) {
+                self.block(i, format!("upstream {} was skipped", g[*u].name), false);
+            } else if let Some(u) = parents.iter().find(|u| self.cutting.contains(u)) {
+                let why = self.cut.cut(&plan, *u).unwrap_or_default();
+                self.block(i, why, true);
+            } else if let Some(u) = parents.iter().find(|u| self.failures.contains(u)) {
+                self.block(i, format!("upstream {} failed", g[*u].name), false);
+            }
+        }
+        plan.order
+            .iter()
+            .copied()
+            .filter(|i| i.index() >= from && self.waiting.get(i) == Some(&0))
+            .filter(|i| !self.blocked.contains(i))
+            .collect()
+    }
+
+    /// Whether dirty stage `u` no longer holds its children back: it finished, or it started
+    /// under an executor that orders dependencies and cannot cut.
+    fn released(&self, executor: &dyn Executor, u: NodeIndex) -> bool {
+        self.finished.contains(&u)
+            || (executor.orders_dependencies()
+                && self.running.contains(&u)
+                && !self.cut.may_cut(&self.plan, u))
+    }
+
+    /// The run's plan grew to `plan` (extending the current one): the executor gets it and
+    /// its new nodes are admitted; the ready ones join `ready`.
+    fn extend(
+        &mut self,
+        executor: &mut dyn Executor,
+        plan: Arc<Plan>,
+        statuses: &[Status],
+        ready: &mut Vec<NodeIndex>,
+    ) {
+        let from = self.plan.graph.node_count();
+        let (dirty, _) = start(&plan, statuses);
+        let new_dirty: HashSet<NodeIndex> =
+            dirty.into_iter().filter(|i| i.index() >= from).collect();
+        let added = plan.graph.node_count() - from;
+        self.summary.total += added;
+        self.summary.cached += added - new_dirty.len();
+        self.progress.add(new_dirty.len() as u64);
+        executor.replan(plan.clone());
+        self.plan = plan;
+        ready.extend(self.admit(executor, from, statuses, &new_dirty));
+    }
+
+    /// Dirty stage `i` never runs: skipped (`pruned`: cut by a pruned trial) with `why`.
+    fn block(&mut self, i: NodeIndex, why: String, pruned: bool) {
+        if self.blocked.insert(i) {
+            self.progress.finished();
+            let entry = (self.plan.graph[i].name.clone(), why);
+            if pruned {
+                self.summary.pruned.push(entry);
+            } else {
+                self.summary.skipped.push(entry);
+            }
+        }
+    }
+
     /// Start every ready stage, in plan order; with an executor that orders dependencies, the
     /// children a start makes ready start in the same pass.
     fn start_all(&mut self, executor: &mut dyn Executor, ready: &mut Vec<NodeIndex>) {
@@ -202,13 +349,13 @@ impl Schedule<'_> {
             ready.sort_by_key(|i| self.position.get(i).copied());
             ready.dedup();
             for i in std::mem::take(ready) {
-                if self.blocked.contains(&i) {
+                if self.blocked.contains(&i) || self.running.contains(&i) {
                     continue;
                 }
                 match executor.start(i, self.forced.contains(&i)) {
                     Ok(()) => {
                         self.running.insert(i);
-                        if executor.orders_dependencies() && !self.cut.may_cut(i) {
+                        if executor.orders_dependencies() && !self.cut.may_cut(&self.plan, i) {
                             self.release_children(i, ready);
                         }
                     }
@@ -221,7 +368,8 @@ impl Schedule<'_> {
     /// One fewer parent to wait for, for each dirty child of `i`; the ones left with none are
     /// ready.
     fn release_children(&mut self, i: NodeIndex, ready: &mut Vec<NodeIndex>) {
-        for c in self.plan.graph.neighbors_directed(i, Direction::Outgoing) {
+        let plan = self.plan.clone();
+        for c in plan.graph.neighbors_directed(i, Direction::Outgoing) {
             if let Some(w) = self.waiting.get_mut(&c) {
                 *w = w.saturating_sub(1);
                 if *w == 0 && !self.blocked.contains(&c) {
@@ -235,7 +383,8 @@ impl Schedule<'_> {
         if !self.running.remove(&e.node) {
             return;
         }
-        let node = &self.plan.graph[e.node];
+        let plan = self.plan.clone();
+        let node = &plan.graph[e.node];
         match e.done {
             Done::Ran { seconds } => {
                 self.progress.finished();
@@ -257,50 +406,49 @@ impl Schedule<'_> {
             }
             Done::Failed { error } => return self.failed(executor, e.node, error),
         }
-        if let Some(why) = self.cut.cut(e.node) {
+        self.finished.insert(e.node);
+        if let Some(why) = self.cut.cut(&plan, e.node) {
+            self.cutting.insert(e.node);
             self.cut_descendants(executor, e.node, &why);
         }
-        if !executor.orders_dependencies() || self.cut.may_cut(e.node) {
+        if !executor.orders_dependencies() || self.cut.may_cut(&plan, e.node) {
             self.release_children(e.node, ready);
         }
     }
 
     /// Stage `i`'s result cuts its dirty descendants (`why`): block them, reported pruned.
     fn cut_descendants(&mut self, executor: &mut dyn Executor, i: NodeIndex, why: &str) {
-        let g = &self.plan.graph;
+        let plan = self.plan.clone();
+        let g = &plan.graph;
         let mut dfs = petgraph::visit::Dfs::new(g, i);
         let _ = dfs.next(g);
         while let Some(d) = dfs.next(g) {
-            if self.dirty.contains(&d) && self.blocked.insert(d) {
+            if self.dirty.contains(&d) && !self.blocked.contains(&d) {
                 if self.running.remove(&d) {
                     executor.withdraw(d);
                 }
-                self.progress.finished();
-                self.summary
-                    .pruned
-                    .push((g[d].name.clone(), why.to_string()));
+                self.block(d, why.to_string(), true);
             }
         }
     }
 
     /// Stage `i` failed: report it and block its dirty descendants.
     fn failed(&mut self, executor: &mut dyn Executor, i: NodeIndex, error: String) {
-        let g = &self.plan.graph;
+        let plan = self.plan.clone();
+        let g = &plan.graph;
         let name = g[i].name.clone();
         self.progress.finished();
         self.progress.println(&format!("  FAILED {name}: {error}"));
         self.summary.failed.push((name.clone(), error));
+        self.failures.insert(i);
         let mut dfs = petgraph::visit::Dfs::new(g, i);
         let _ = dfs.next(g);
         while let Some(d) = dfs.next(g) {
-            if self.dirty.contains(&d) && self.blocked.insert(d) {
+            if self.dirty.contains(&d) && !self.blocked.contains(&d) {
                 if self.running.remove(&d) {
                     executor.withdraw(d);
                 }
-                self.progress.finished();
-                self.summary
-                    .skipped
-                    .push((g[d].name.clone(), format!("upstream {name} failed")));
+                self.block(d, format!("upstream {name} failed"), false);
             }
         }
     }

@@ -98,33 +98,32 @@ pub fn resources(
     crate::plan::validate_resources::resources(plan, registry)
 }
 
-/// Submits the dirty stages of `plan` and follows them to the end, under the one scheduler.
+/// Submits the dirty stages of `plan` and follows them to the end, under the one scheduler
+/// (`grow` may extend the plan meanwhile); the summary and the plan it ended with.
 #[allow(clippy::too_many_arguments)]
 pub fn run(
-    plan: &Plan,
+    plan: Arc<Plan>,
     store: Arc<dyn Store>,
     run: RunId,
     info: &RunInfo,
     statuses: &[Status],
     resources: &BTreeMap<String, KindResources>,
     opts: &SlurmOptions,
-) -> Result<Summary, SlurmError> {
-    let (dirty, _) = super::scheduler::start(plan, statuses);
+    grow: &mut dyn super::scheduler::Grow,
+) -> Result<(Summary, Arc<Plan>), SlurmError> {
+    let (dirty, _) = super::scheduler::start(&plan, statuses);
     let progress = RunProgress::new(dirty.len() as u64, opts.quiet);
     let cut_store = store.clone();
-    let cut = super::PrunedCut {
-        plan,
-        store: &*cut_store,
-    };
-    let mut slurm = Slurm::new(plan, store, run, info, resources, opts, &progress)?;
+    let cut = super::PrunedCut { store: &*cut_store };
+    let mut slurm = Slurm::new(plan.clone(), store, run, info, resources, opts, &progress)?;
     Ok(super::scheduler::run(
-        plan, statuses, &mut slurm, &progress, &cut,
+        plan, statuses, &mut slurm, &progress, &cut, grow,
     ))
 }
 
 /// The Slurm executor of one run (see the module note).
 struct Slurm<'a> {
-    plan: &'a Plan,
+    plan: Arc<Plan>,
     store: Arc<dyn Store>,
     run: RunId,
     info: &'a RunInfo,
@@ -154,7 +153,7 @@ struct Slurm<'a> {
 
 impl<'a> Slurm<'a> {
     fn new(
-        plan: &'a Plan,
+        plan: Arc<Plan>,
         store: Arc<dyn Store>,
         run: RunId,
         info: &'a RunInfo,
@@ -187,6 +186,7 @@ impl<'a> Slurm<'a> {
             source,
         })?;
         Ok(Slurm {
+            position: positions(&plan),
             plan,
             store,
             run,
@@ -195,12 +195,6 @@ impl<'a> Slurm<'a> {
             opts,
             progress,
             cluster,
-            position: plan
-                .order
-                .iter()
-                .enumerate()
-                .map(|(k, i)| (*i, k))
-                .collect(),
             dir,
             store_args,
             cwd,
@@ -277,7 +271,8 @@ impl<'a> Slurm<'a> {
 
     /// One poll of Slurm and the store: the open stages that ended, and the ones still coming.
     fn poll(&mut self) -> Vec<Ended> {
-        let g = &self.plan.graph;
+        let plan = self.plan.clone();
+        let g = &plan.graph;
         let ids: Vec<JobId> = self
             .open
             .iter()
@@ -371,7 +366,8 @@ impl<'a> Slurm<'a> {
         checks: &HashMap<String, CacheCheck>,
         round: &mut retry::Round,
     ) -> Option<Ended> {
-        let node = &self.plan.graph[i];
+        let plan = self.plan.clone();
+        let node = &plan.graph[i];
         let f = self
             .flights
             .get_mut(&i)
@@ -425,6 +421,15 @@ impl<'a> Slurm<'a> {
     }
 }
 
+/// Node → its place in `plan`'s topological order.
+fn positions(plan: &Plan) -> HashMap<NodeIndex, usize> {
+    plan.order
+        .iter()
+        .enumerate()
+        .map(|(k, i)| (*i, k))
+        .collect()
+}
+
 fn ended(node: NodeIndex, done: Done, via: &str) -> Ended {
     Ended {
         node,
@@ -440,7 +445,8 @@ impl Executor for Slurm<'_> {
     }
 
     fn start(&mut self, i: NodeIndex, force: bool) -> Result<(), String> {
-        let node = &self.plan.graph[i];
+        let plan = self.plan.clone();
+        let node = &plan.graph[i];
         let log = self.dir.join(format!("{}.log", node.key));
         let mem = self.kind_resources(i).request.mem;
         let id = self.submit(i, force, &log, mem)?;
@@ -452,6 +458,12 @@ impl Executor for Slurm<'_> {
         let position = &self.position;
         self.open.sort_by_key(|n| position.get(n).copied());
         Ok(())
+    }
+
+    /// Jobs already submitted keep their job files; new stages are submitted from `plan`.
+    fn replan(&mut self, plan: Arc<Plan>) {
+        self.position = positions(&plan);
+        self.plan = plan;
     }
 
     /// Follow: the store says what is done, Slurm what is still coming.

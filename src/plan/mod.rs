@@ -14,6 +14,7 @@
 
 pub mod code;
 pub mod compile;
+pub mod extend;
 pub mod fingerprint;
 mod job;
 pub mod locate;

@@ -215,7 +215,7 @@ impl Checkpoint {
             (Some(t), _) => Ok(t.to_string()),
             (None, Some(t)) => Ok(t.to_string()),
             (None, None) => Err(err(
-                "missing, and no `architectures` class mosx knows".into(),
+                "missing, and no `architectures` class mosx knows".into()
             )),
         }
     }

@@ -278,7 +278,11 @@ fn lora_on_every_projection_of_every_architecture() {
         );
         // One A and one B per adapted projection, every one of them trained.
         let projections: i64 = ALL.iter().map(|x| copies(arch, x)).sum();
-        assert_eq!(t.adapter.variables().len() as i64, 2 * projections, "{arch:?}");
+        assert_eq!(
+            t.adapter.variables().len() as i64,
+            2 * projections,
+            "{arch:?}"
+        );
     }
     // peft's module names, a subset: only those projections carry adapters.
     for arch in [TinyArch::Llama, TinyArch::T5] {
@@ -294,9 +298,18 @@ fn lora_on_every_projection_of_every_architecture() {
             |_| lora_count(arch, &["k", "o", "down"], 4),
         );
         let vars: Vec<String> = t.adapter.variables().into_keys().collect();
-        let down = if arch == TinyArch::T5 { ".wo.lora_A" } else { ".down_proj.lora_A" };
+        let down = if arch == TinyArch::T5 {
+            ".wo.lora_A"
+        } else {
+            ".down_proj.lora_A"
+        };
         assert!(vars.iter().any(|n| n.ends_with(down)), "{vars:?}");
-        assert!(!vars.iter().any(|n| n.contains("q_proj") || n.contains(".q.")), "{vars:?}");
+        assert!(
+            !vars
+                .iter()
+                .any(|n| n.contains("q_proj") || n.contains(".q.")),
+            "{vars:?}"
+        );
     }
 }
 

@@ -60,11 +60,16 @@ mod tests {
     fn every_known_architecture_class_maps_to_a_built_type() {
         for (class, t) in mosx_config::checkpoint::ARCHITECTURES {
             let built = matches!(*t, "t5" | "gemma3_text" | "gemma3") || Family::of(t).is_some();
-            assert!(built, "{class} implies {t}, which the factory does not build");
+            assert!(
+                built,
+                "{class} implies {t}, which the factory does not build"
+            );
         }
         for t in SUPPORTED {
             assert!(
-                mosx_config::checkpoint::ARCHITECTURES.iter().any(|(_, m)| m == &t),
+                mosx_config::checkpoint::ARCHITECTURES
+                    .iter()
+                    .any(|(_, m)| m == &t),
                 "{t} has no architectures class"
             );
         }

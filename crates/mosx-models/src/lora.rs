@@ -136,7 +136,12 @@ pub struct DecoderDims {
 impl DecoderDims {
     /// `(in, out)` of projection `t`.
     pub fn of(self, t: Target) -> Option<(i64, i64)> {
-        let DecoderDims { d, q_out, kv_out, ff } = self;
+        let DecoderDims {
+            d,
+            q_out,
+            kv_out,
+            ff,
+        } = self;
         Some(match t {
             Target::Q => (d, q_out),
             Target::K | Target::V => (d, kv_out),

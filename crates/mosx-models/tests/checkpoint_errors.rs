@@ -148,7 +148,11 @@ fn a_known_architectures_class_stands_in_for_an_unknown_or_missing_model_type() 
     let want = {
         let tmp = copy_golden();
         let ck = Checkpoint::resolve(tmp.path().to_str().unwrap()).unwrap();
-        probe_logits(load_backbone(&ck, Device::Cpu, Kind::Float).unwrap().as_ref())
+        probe_logits(
+            load_backbone(&ck, Device::Cpu, Kind::Float)
+                .unwrap()
+                .as_ref(),
+        )
     };
     for model_type in [Some("my_gemma_finetune"), None] {
         let tmp = copy_golden();
@@ -165,7 +169,11 @@ fn a_known_architectures_class_stands_in_for_an_unknown_or_missing_model_type() 
         std::fs::write(&cfg_path, cfg.to_string()).unwrap();
         let ck = Checkpoint::resolve(tmp.path().to_str().unwrap()).unwrap();
         assert_eq!(ck.model_type().unwrap(), "gemma3_text", "{model_type:?}");
-        let got = probe_logits(load_backbone(&ck, Device::Cpu, Kind::Float).unwrap().as_ref());
+        let got = probe_logits(
+            load_backbone(&ck, Device::Cpu, Kind::Float)
+                .unwrap()
+                .as_ref(),
+        );
         assert!(got.equal(&want), "{model_type:?}");
     }
 }

@@ -15,7 +15,9 @@ use mosx_models::checkpoint::Checkpoint;
 use mosx_models::{load_backbone, LoraConfig, Targets};
 
 fn golden(rel: &str) -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/golden").join(rel)
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/golden")
+        .join(rel)
 }
 
 #[test]
@@ -47,7 +49,10 @@ fn all_linear_lora_equals_peft_on_every_projection() {
         assert_eq!(ours, theirs, "{name}: adapters differ from peft's");
         adapters.load(dir.join("adapter.safetensors")).unwrap();
         let (dl, dp) = max_diffs(model.as_ref(), &g, &g["cases"]);
-        assert!(dl < 1e-4 && dp < 1e-4, "{name}: logits {dl:e}, pooled {dp:e}");
+        assert!(
+            dl < 1e-4 && dp < 1e-4,
+            "{name}: logits {dl:e}, pooled {dp:e}"
+        );
         eprintln!("{name}: max |Δ| logits {dl:.1e}, pooled {dp:.1e}");
     }
 }

@@ -22,11 +22,12 @@ pub fn key_files(
 ) -> Result<Vec<(String, std::path::PathBuf)>, CheckpointError> {
     let mut files = checkpoint_files(model)?;
     if chat {
-        let t = crate::chat::ChatTemplate::of_model(model).map_err(|e| CheckpointError::Config {
-            path: model.into(),
-            field: crate::chat::PROMPT_FORMAT.into(),
-            message: e.to_string(),
-        })?;
+        let t =
+            crate::chat::ChatTemplate::of_model(model).map_err(|e| CheckpointError::Config {
+                path: model.into(),
+                field: crate::chat::PROMPT_FORMAT.into(),
+                message: e.to_string(),
+            })?;
         files.push(("model/chat_template".to_string(), t.file));
     }
     let tpath = project.prompt_file(template);

@@ -187,9 +187,7 @@ impl ChatTemplate {
             dir: self.dir.clone(),
             message: format!("{e:#}"),
         };
-        let t = env
-            .template_from_str(&self.source)
-            .map_err(render_err)?;
+        let t = env.template_from_str(&self.source).map_err(render_err)?;
         t.render(minijinja::context! {
             messages => vec![minijinja::context! { role => "user", content => prompt }],
             add_generation_prompt => true,
@@ -232,7 +230,13 @@ mod tests {
             "bos_token": {"content": "<s>", "lstrip": false}
         });
         let d = folder(&[(TOKENIZER_CONFIG_FILE, &cfg.to_string())]);
-        assert_eq!(ChatTemplate::from_dir(d.path()).unwrap().render_user("x").unwrap(), "D<s>");
+        assert_eq!(
+            ChatTemplate::from_dir(d.path())
+                .unwrap()
+                .render_user("x")
+                .unwrap(),
+            "D<s>"
+        );
         std::fs::write(d.path().join(CHAT_TEMPLATE_FILE), "J").unwrap();
         let c = ChatTemplate::from_dir(d.path()).unwrap();
         assert_eq!(c.render_user("x").unwrap(), "J");
@@ -241,13 +245,22 @@ mod tests {
 
     #[test]
     fn raise_exception_and_a_missing_template_are_errors_naming_the_folder() {
-        let cfg = serde_json::json!({"chat_template": "{{ raise_exception('roles must alternate') }}"});
+        let cfg =
+            serde_json::json!({"chat_template": "{{ raise_exception('roles must alternate') }}"});
         let d = folder(&[(TOKENIZER_CONFIG_FILE, &cfg.to_string())]);
-        let e = ChatTemplate::from_dir(d.path()).unwrap().render_user("x").unwrap_err();
+        let e = ChatTemplate::from_dir(d.path())
+            .unwrap()
+            .render_user("x")
+            .unwrap_err();
         assert!(e.to_string().contains("roles must alternate"), "{e}");
         let empty = folder(&[]);
-        let e = ChatTemplate::from_dir(empty.path()).unwrap_err().to_string();
-        assert!(e.contains("no chat template") && e.contains("prompt_format: plain"), "{e}");
+        let e = ChatTemplate::from_dir(empty.path())
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("no chat template") && e.contains("prompt_format: plain"),
+            "{e}"
+        );
     }
 
     #[test]

@@ -302,7 +302,12 @@ pub fn backbone_files(
     let chat = crate::chat::format_of(params) == crate::chat::PromptFormat::Chat;
     let files = crate::backbones::key_files(model, template, chat, project).map_err(|e| {
         StageError::Param {
-            field: if chat { crate::chat::PROMPT_FORMAT } else { "model" }.into(),
+            field: if chat {
+                crate::chat::PROMPT_FORMAT
+            } else {
+                "model"
+            }
+            .into(),
             at: None,
             message: e.to_string(),
         }

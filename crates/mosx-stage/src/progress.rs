@@ -4,6 +4,7 @@
 //! bar of its own while it runs. Messages go to stderr; results go to stdout.
 
 use std::io::IsTerminal;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Mutex;
 use std::time::Instant;
 
@@ -14,7 +15,7 @@ use crate::kind::Progress;
 pub struct RunProgress {
     multi: Option<MultiProgress>,
     main: Option<ProgressBar>,
-    total: u64,
+    total: AtomicU64,
     started: Mutex<u64>,
 }
 
@@ -32,14 +33,14 @@ impl RunProgress {
             RunProgress {
                 multi: Some(multi),
                 main: Some(main),
-                total,
+                total: AtomicU64::new(total),
                 started: Mutex::new(0),
             }
         } else {
             RunProgress {
                 multi: None,
                 main: None,
-                total,
+                total: AtomicU64::new(total),
                 started: Mutex::new(0),
             }
         }
@@ -63,7 +64,11 @@ impl RunProgress {
                     *s += 1;
                     *s
                 });
-                eprintln!("[{}/{}] running {name}", n.unwrap_or(0), self.total)
+                eprintln!(
+                    "[{}/{}] running {name}",
+                    n.unwrap_or(0),
+                    self.total.load(Ordering::Relaxed)
+                )
             }
         }
     }
@@ -73,6 +78,14 @@ impl RunProgress {
         match &self.main {
             Some(b) => b.set_message(format!("{name} (waiting for {device})")),
             None => eprintln!("  waiting for {device}: {name}"),
+        }
+    }
+
+    /// The run has `n` more stages to go (its plan grew).
+    pub fn add(&self, n: u64) {
+        self.total.fetch_add(n, Ordering::Relaxed);
+        if let Some(b) = &self.main {
+            b.inc_length(n);
         }
     }
 

@@ -14,8 +14,8 @@
 
 mod device;
 mod pool;
-mod prompting;
 mod probe;
+mod prompting;
 mod runners;
 mod serve;
 mod tiny;

@@ -20,7 +20,11 @@ pub struct Prompter<'a> {
 
 impl<'a> Prompter<'a> {
     /// The prompter of `model`'s tokenizer `tok` under `format` (reads the chat template).
-    pub fn new(tok: &'a TextTokenizer, model: &str, format: PromptFormat) -> Result<Self, RunError> {
+    pub fn new(
+        tok: &'a TextTokenizer,
+        model: &str,
+        format: PromptFormat,
+    ) -> Result<Self, RunError> {
         let chat = match format {
             PromptFormat::Plain => None,
             PromptFormat::Chat => Some(ChatTemplate::of_model(model)?),
@@ -70,7 +74,10 @@ mod tests {
         assert_eq!(cases.len(), 3);
         for c in cases {
             let prompt = c["prompt"].as_str().unwrap();
-            assert_eq!(chat.render_user(prompt).unwrap(), c["text"].as_str().unwrap());
+            assert_eq!(
+                chat.render_user(prompt).unwrap(),
+                c["text"].as_str().unwrap()
+            );
         }
         let p = Prompter::with_chat(&tok, Some(chat));
         for c in cases {

@@ -288,6 +288,9 @@ mod tests {
             assert!(e.contains("targets"), "{e}");
         }
         let e = norm(json!({"targets": ["query"]})).unwrap_err().to_string();
-        assert!(e.contains("unknown target `query`") && e.contains("q_proj"), "{e}");
+        assert!(
+            e.contains("unknown target `query`") && e.contains("q_proj"),
+            "{e}"
+        );
     }
 }

@@ -17,8 +17,8 @@ use tch::{Device, Tensor};
 
 use super::config::Rope;
 use super::{Gemma3, Layer};
-use crate::decoder::{additive_mask, attend, default_inv_freq, rope_tables, rotate, QueryRows};
 use crate::backbone::Target;
+use crate::decoder::{additive_mask, attend, default_inv_freq, rope_tables, rotate, QueryRows};
 
 /// The shared default inverse frequencies divided by the linear factor: `[d/2]`.
 pub(super) fn inv_freq(rope: Rope, head_dim: i64, device: Device) -> Tensor {

@@ -25,7 +25,9 @@ impl Llama {
     /// `down(silu(gate(x)) * up(x))`, each projection through its adapter if any.
     fn mlp(layer: &Layer, x: &Tensor, train: bool) -> Tensor {
         let lora = &layer.lora;
-        let g = lora.apply(Target::Gate, x, layer.gate_proj.forward(x), train).silu();
+        let g = lora
+            .apply(Target::Gate, x, layer.gate_proj.forward(x), train)
+            .silu();
         let h = g * lora.apply(Target::Up, x, layer.up_proj.forward(x), train);
         lora.apply(Target::Down, &h, layer.down_proj.forward(&h), train)
     }

@@ -113,8 +113,7 @@ impl T5Attention {
             Target::O => Some((inner, d)),
             _ => None,
         };
-        self.lora
-            .create(cfg, "T5", dims, |t| path / t.name())
+        self.lora.create(cfg, "T5", dims, |t| path / t.name())
     }
 
     /// Relative position bias `[1, H, q_len, k_len]`, or `None` for a layer without one.

@@ -123,7 +123,9 @@ impl T5LayerFF {
     pub fn forward(&self, x: &Tensor, train: bool) -> Tensor {
         let h = self.layer_norm.forward(x);
         let lora = &self.lora;
-        let lin = |t: Target, x: &Tensor, w: &Tensor| lora.apply(t, x, x.linear::<Tensor>(w, None), train);
+        let lin = |t: Target, x: &Tensor, w: &Tensor| {
+            lora.apply(t, x, x.linear::<Tensor>(w, None), train)
+        };
         let h = match &self.dense {
             T5DenseFeedForward::ActDense { wi, wo } => {
                 let a = self.act.apply(&lin(Target::Up, &h, wi));

@@ -279,8 +279,10 @@ fn add_special_tokens(tokenizer: &mut Value, next: i64, tokens: &[&str]) -> i64 
     let added = tokenizer["added_tokens"].as_array_mut();
     let Some(added) = added else { return next };
     for (i, t) in tokens.iter().enumerate() {
-        added.push(json!({"id": next + i as i64, "content": t, "single_word": false,
-            "lstrip": false, "rstrip": false, "normalized": false, "special": true}));
+        added.push(
+            json!({"id": next + i as i64, "content": t, "single_word": false,
+            "lstrip": false, "rstrip": false, "normalized": false, "special": true}),
+        );
     }
     next + tokens.len() as i64
 }

@@ -40,7 +40,7 @@
 mod flight;
 mod retry;
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::ffi::OsString;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
@@ -145,6 +145,8 @@ struct Slurm<'a> {
     /// Ended stages whose job was not final yet when their row appeared: followed until it
     /// is, for the attempt's record only.
     closing: Vec<NodeIndex>,
+    /// Stages reported ended (stored, or failed): their children need no `afterok` on them.
+    ended: HashSet<NodeIndex>,
     /// Job ids Ctrl-C cancels.
     live: Arc<Mutex<Vec<JobId>>>,
     failures_in_a_row: u32,
@@ -201,6 +203,7 @@ impl<'a> Slurm<'a> {
             flights: HashMap::new(),
             open: Vec::new(),
             closing: Vec::new(),
+            ended: HashSet::new(),
             live: Arc::new(Mutex::new(Vec::new())),
             failures_in_a_row: 0,
             recorder: Recorder::new(),
@@ -254,8 +257,12 @@ impl<'a> Slurm<'a> {
             file.into(),
         ]);
         let mut req = JobRequest::new(format!("mosx:{}", node.name), argv, &self.cwd, log);
+        // Only parents not ended yet: an ended parent's result is stored, and its job may be long
+        // gone from Slurm's memory (`MinJobAge`), where `afterok` on it is an invalid
+        // dependency (a trial that joined the run late, a child released after its parent).
         req.after_ok = g
             .neighbors_directed(i, Direction::Incoming)
+            .filter(|p| !self.ended.contains(p))
             .filter_map(|p| self.flights.get(&p).map(|f| f.job))
             .collect();
         req.after_ok.sort();
@@ -472,6 +479,7 @@ impl Executor for Slurm<'_> {
             std::thread::sleep(self.opts.poll);
             let out = self.poll();
             if !out.is_empty() {
+                self.ended.extend(out.iter().map(|e| e.node));
                 return out;
             }
         }

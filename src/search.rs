@@ -10,7 +10,9 @@
 //!   replicates), read from the store; a trial whose objective stage (or a stage upstream of
 //!   it) failed, or whose metric is missing or not finite, is `Failed`; otherwise pending.
 //! * The loop ([`Driver::propose`], run what is dirty, [`Driver::observe`]) never proposes a
-//!   trial twice; a rerun with the same `trials` proposes the same trials, all cached.
+//!   trial twice; a rerun with the same `trials` proposes the same trials, all cached. It
+//!   also runs inside a run (`cli::search`'s scheduler hook), each time a trial's objective
+//!   or pruned stage ended: the same proposals, only sooner.
 //! * With `sweep.prune` (ASHA), a trial whose pruned training has `pruned_at_epoch` is
 //!   `Pruned` (the earliest epoch over its replicates). Trial `i`'s floors are computed from
 //!   the rung values of exactly trials `0..=i-parallel` (all with outcomes before `i` is

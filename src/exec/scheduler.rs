@@ -249,12 +249,7 @@ impl Schedule<'_> {
             .extend(fresh.iter().filter(|i| dirty.contains(i)));
         self.forced
             .extend(forced(statuses).into_iter().filter(|i| i.index() >= from));
-        self.position = plan
-            .order
-            .iter()
-            .enumerate()
-            .map(|(k, i)| (*i, k))
-            .collect();
+        self.position = plan.positions();
         for &i in &fresh {
             if !self.dirty.contains(&i) {
                 continue;

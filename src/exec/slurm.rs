@@ -188,7 +188,7 @@ impl<'a> Slurm<'a> {
             source,
         })?;
         Ok(Slurm {
-            position: positions(&plan),
+            position: plan.positions(),
             plan,
             store,
             run,
@@ -428,15 +428,6 @@ impl<'a> Slurm<'a> {
     }
 }
 
-/// Node → its place in `plan`'s topological order.
-fn positions(plan: &Plan) -> HashMap<NodeIndex, usize> {
-    plan.order
-        .iter()
-        .enumerate()
-        .map(|(k, i)| (*i, k))
-        .collect()
-}
-
 fn ended(node: NodeIndex, done: Done, via: &str) -> Ended {
     Ended {
         node,
@@ -469,7 +460,7 @@ impl Executor for Slurm<'_> {
 
     /// Jobs already submitted keep their job files; new stages are submitted from `plan`.
     fn replan(&mut self, plan: Arc<Plan>) {
-        self.position = positions(&plan);
+        self.position = plan.positions();
         self.plan = plan;
     }
 

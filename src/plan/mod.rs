@@ -76,6 +76,15 @@ impl Plan {
         &self.graph[i]
     }
 
+    /// Node → its place in the topological order (where ready stages start in order).
+    pub fn positions(&self) -> std::collections::HashMap<NodeIndex, usize> {
+        self.order
+            .iter()
+            .enumerate()
+            .map(|(k, i)| (*i, k))
+            .collect()
+    }
+
     /// Scope under which this spec's node names are remembered (lineage for `--explain`).
     pub fn scope(&self) -> String {
         self.spec.path.to_string_lossy().into_owned()
